@@ -1,0 +1,67 @@
+# km: build the one-file cluster tool, test it, measure it.
+#   make            dist/km.pyz with its checksum, man pages and completion scripts
+#   make run        build, then start the apiserver on the embedded SQLite store
+#   make test       every test (unit, integration, the built km.pyz end to end)
+#   make bench      start-up and server benchmarks (figures go in docs/benchmarks.md)
+#   make install PREFIX=/usr/local    km, its server links, man pages and completion
+
+PYTHON   ?= python3
+VENV     ?= .venv
+PY       := $(VENV)/bin/python
+PREFIX   ?= /usr/local
+SOURCES  := build.py pyproject.toml $(shell find hyperkube servers -name '*.py' 2>/dev/null)
+PYTEST_ARGS ?=
+
+.PHONY: all run test lint bench install clean system-deps venv portable
+
+all: dist/km.pyz
+
+venv: $(VENV)/.installed
+
+# The project's own environment: build tools, runtime and test dependencies from pyproject.toml.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+dist/km.pyz: $(VENV)/.installed $(SOURCES)
+	$(PY) build.py
+
+portable: $(VENV)/.installed
+	$(PY) build.py --portable --out dist/portable
+
+run: dist/km.pyz
+	./dist/km.pyz --help
+
+# Debian packages the tests use: a real etcd server, groff to render the man pages.
+system-deps:
+	@missing=""; \
+	command -v etcd >/dev/null 2>&1 || missing="$$missing etcd-server"; \
+	command -v groff >/dev/null 2>&1 || missing="$$missing groff"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+test: $(VENV)/.installed system-deps
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check hyperkube servers tests build.py bench
+
+bench: dist/km.pyz system-deps
+	$(PY) bench/startup.py
+
+install: dist/km.pyz
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions
+	install -m 755 dist/km.pyz $(DESTDIR)$(PREFIX)/bin/km
+	$(DESTDIR)$(PREFIX)/bin/km --make-symlinks $(DESTDIR)$(PREFIX)/bin --force
+	install -m 644 dist/man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 dist/completion/km.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/km
+	install -m 644 dist/completion/_km $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_km
+
+clean:
+	rm -rf dist build .pytest_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

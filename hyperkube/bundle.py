@@ -1,0 +1,194 @@
+"""Running from a built archive: make the bundled third-party packages importable.
+
+build.py writes the archive (km.pyz) as a zip whose root holds our own pure-Python packages
+(hyperkube/, servers/) and whose `site-packages/` holds the dependencies, with shiv's
+`environment.json` naming the build. Python imports the root straight from the zip, so help,
+version, listing and completion never touch the disk. The dependencies need real files (C
+extensions cannot load from a zip), so the first server run of a build extracts them, once,
+into a cache:
+
+    <root>/<name>_<build id>/site-packages      the extracted dependencies
+    <root>/.<name>_<build id>.lock              flock: exclusive to extract, shared while in use
+
+The root is the first usable of `$<NAME>_CACHE_DIR` (`$KM_CACHE_DIR`), `$SHIV_ROOT`,
+`$XDG_CACHE_HOME/<name>`, `~/.cache/<name>`, and a private folder in the system's temp dir;
+falling back says one warning line. Racing first runs wait on the lock (bounded) and extract
+once, into a temporary folder renamed into place. After an extraction, other builds' folders
+that no process holds and that nobody used for `PRUNE_AFTER_SECONDS` are removed, so caches of
+old builds do not pile up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hyperkube import messages as msg
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import TextIO
+
+SITE_PACKAGES = "site-packages"
+ENVIRONMENT = "environment.json"
+LOCK_TIMEOUT_SECONDS = 300.0
+PRUNE_AFTER_SECONDS = 7 * 24 * 3600
+CACHEDIR_TAG = "Signature: 8a477f597d28d172789f06886806bc55\n# A cache of extracted builds.\n"
+
+_held_locks: list[int] = []  # shared locks kept for the life of the process
+
+
+class CacheError(Exception):
+    """The dependencies could not be made available."""
+
+
+def archive_path() -> str | None:
+    """The archive this code is imported from, or None when it runs from a source tree."""
+    return getattr(__spec__.loader, "archive", None)
+
+
+def cache_env_var(name: str) -> str:
+    return f"{name.upper().replace('-', '_')}_CACHE_DIR"
+
+
+def activate(name: str, err: TextIO) -> None:
+    """Put the archive's extracted site-packages on sys.path (no-op outside an archive)."""
+    archive = archive_path()
+    if archive is None:
+        return
+    with zipfile.ZipFile(archive) as zf:
+        build_id = json.loads(zf.read(ENVIRONMENT))["build_id"]
+        stem = f"{name}_{build_id[:20]}"
+        site = _ensure_extracted(zf, name, stem, err)
+    sys.path.insert(1, str(site))
+
+
+def _ensure_extracted(zf: zipfile.ZipFile, name: str, stem: str, err: TextIO) -> Path:
+    last_error: OSError | None = None
+    for root in candidate_roots(name):
+        try:
+            return _use_root(zf, root, name, stem)
+        except OSError as exc:
+            fallback = next(iter(candidate_roots(name, after=root)), None)
+            err.write(msg.PROG_WARNING.format(prog=name, warning=msg.CACHE_UNUSABLE.format(
+                path=root, error=exc.strerror or exc, fallback=fallback)) + "\n")
+            last_error = exc
+    raise CacheError(f"no usable cache directory: {last_error}")
+
+
+def candidate_roots(name: str, *, after: Path | None = None) -> list[Path]:
+    """Cache roots in order of preference (those after `after`, if given)."""
+    env = os.environ
+    roots: list[Path] = [Path(env[v]) for v in (cache_env_var(name), "SHIV_ROOT") if env.get(v)]
+    if env.get("XDG_CACHE_HOME"):
+        roots.append(Path(env["XDG_CACHE_HOME"]) / name)
+    with contextlib.suppress(RuntimeError, KeyError):
+        roots.append(Path.home() / ".cache" / name)
+    roots.append(Path(tempfile.gettempdir()) / f"{name}-cache-{os.getuid()}")
+    if after is not None:
+        roots = roots[roots.index(after) + 1:] if after in roots else []
+    return roots
+
+
+def _use_root(zf: zipfile.ZipFile, root: Path, name: str, stem: str) -> Path:
+    site = root / stem / SITE_PACKAGES
+    try:
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        lock = os.open(root / f".{stem}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError:
+        if site.is_dir():  # a read-only cache that already holds this build
+            return site
+        raise
+    try:
+        _flock(lock, fcntl.LOCK_SH, root)
+        if not site.is_dir():
+            _flock(lock, fcntl.LOCK_EX, root)
+            if not site.is_dir():
+                _extract(zf, root, stem)
+                _tag(root)
+                prune(root, name, keep=stem)
+            _flock(lock, fcntl.LOCK_SH, root)
+        os.utime(lock)  # last use, for pruning
+    except BaseException:
+        os.close(lock)
+        raise
+    _held_locks.append(lock)
+    return site
+
+
+def _flock(fd: int, how: int, root: Path) -> None:
+    deadline = time.monotonic() + LOCK_TIMEOUT_SECONDS
+    while True:
+        try:
+            fcntl.flock(fd, how | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise CacheError(msg.CACHE_LOCK_TIMEOUT.format(
+                    seconds=LOCK_TIMEOUT_SECONDS, path=root)) from None
+            time.sleep(0.01)
+
+
+def _extract(zf: zipfile.ZipFile, root: Path, stem: str) -> None:
+    """Extract site-packages/ into a fresh folder, then rename it into place (we hold the lock)."""
+    for stale in root.glob(f".{stem}.tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    shutil.rmtree(root / stem, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{stem}.tmp-", dir=root))
+    prefix = SITE_PACKAGES + "/"
+    for info in zf.infolist():
+        if info.filename.startswith(prefix) and not info.is_dir():
+            path = Path(zf.extract(info, tmp))
+            mode = (info.external_attr >> 16) & 0o777
+            if mode:
+                path.chmod(mode)
+    (tmp / SITE_PACKAGES).mkdir(exist_ok=True)
+    tmp.rename(root / stem)
+
+
+def _tag(root: Path) -> None:
+    tag = root / "CACHEDIR.TAG"
+    if not tag.exists():
+        tag.write_text(CACHEDIR_TAG)
+
+
+def prune(root: Path, name: str, *, keep: str) -> list[str]:
+    """Remove other builds' folders that no process holds and nobody used lately."""
+    removed = []
+    cutoff = time.time() - PRUNE_AFTER_SECONDS
+    for lock_path in sorted(root.glob(f".{name}_*.lock")):
+        stem = lock_path.name[1:-len(".lock")]
+        if stem == keep:
+            continue
+        with _try_exclusive(lock_path) as mine:
+            if mine and lock_path.stat().st_mtime < cutoff:
+                shutil.rmtree(root / stem, ignore_errors=True)
+                lock_path.unlink()
+                removed.append(stem)
+    return removed
+
+
+@contextlib.contextmanager
+def _try_exclusive(path: Path) -> Iterator[bool]:
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    except OSError:
+        yield False
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        yield False
+    else:
+        yield True
+    finally:
+        os.close(fd)

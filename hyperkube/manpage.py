@@ -1,0 +1,47 @@
+"""Man pages from the same parsers as `--help` (argparse-manpage; a build-time tool).
+
+`write_all` writes `<name>.1` for the whole program, with every server as a section, and
+`<name>-<server>.1` for each server. Dates follow SOURCE_DATE_EPOCH, so builds are reproducible.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import argparse
+
+    from hyperkube.hyperkube import HyperKube
+
+
+def render(parser: argparse.ArgumentParser, *, prog: str, description: str, version: str) -> str:
+    from argparse_manpage.manpage import Manpage
+
+    page = Manpage(parser, _data={
+        "prog": prog,
+        "project_name": prog.split()[0],
+        "version": version,
+        "description": description,
+        "manual_title": "User Commands",
+        "manual_section": 1,
+    })
+    return str(page)
+
+
+def write_all(hk: HyperKube, outdir: Path, version: str) -> list[Path]:
+    from hyperkube.hyperkube import tree_parser
+
+    outdir.mkdir(parents=True, exist_ok=True)
+    pages = {hk.name: render(tree_parser(hk), prog=hk.name, version=version,
+                             description=hk.short)}
+    for server in hk.servers:
+        parser = server.make_parser(f"{hk.name} {server.name}")
+        pages[f"{hk.name}-{server.name}"] = render(
+            parser, prog=f"{hk.name}-{server.name}", version=version, description=server.usage)
+    written = []
+    for name, text in pages.items():
+        path = outdir / f"{name}.1"
+        path.write_text(text)
+        written.append(path)
+    return written

@@ -1,0 +1,72 @@
+"""The artifact itself: layout, checksum, reproducibility, man pages, start-up imports."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import ROOT, build, run
+
+THIRD_PARTY = ("aiohttp", "yarl", "multidict", "yaml", "shtab")
+
+
+def test_archive_top_level_is_exactly_ours(km: Path) -> None:
+    with zipfile.ZipFile(km) as zf:
+        top = {name.split("/")[0] for name in zf.namelist()}
+    assert top == {"__main__.py", "__main__.pyc", "_hyperkube_stamp.py", "_hyperkube_stamp.pyc",
+                   "environment.json", "hyperkube", "servers", "shtab", "site-packages"}
+    assert km.read_bytes().startswith(b"#!/usr/bin/env python3\n")
+
+
+def test_checksum_file_matches(km_dist: Path) -> None:
+    digest = hashlib.sha256((km_dist / "km.pyz").read_bytes()).hexdigest()
+    assert (km_dist / "km.pyz.sha256").read_text() == f"{digest}  km.pyz\n"
+
+
+def test_two_builds_are_byte_identical(km_dist: Path, tmp_path: Path) -> None:
+    again = build(tmp_path / "again", "--fresh-deps")
+    for rel in ("km.pyz", "km.pyz.sha256", "man/km.1", "completion/km.bash", "completion/_km"):
+        assert (again / rel).read_bytes() == (km_dist / rel).read_bytes(), rel
+
+
+def test_man_pages_render_without_warnings(km_dist: Path, demo_dist: Path) -> None:
+    pages = sorted((km_dist / "man").glob("*.1")) + sorted((demo_dist / "man").glob("*.1"))
+    names = {p.name for p in pages}
+    assert {"km.1", "demo.1", "demo-probe.1", "demo-sleeper.1", "demo-failer.1"} <= names
+    for page in pages:
+        done = subprocess.run(["groff", "-man", "-Tutf8", "-ww", "-z", str(page)],
+                              capture_output=True, text=True, timeout=30)
+        assert (done.returncode, done.stderr) == (0, ""), page
+    text = subprocess.run(["groff", "-man", "-Tascii", str(demo_dist / "man" / "demo-probe.1")],
+                          capture_output=True, text=True, timeout=30).stdout
+    assert "--message" in text.replace("\b", "").replace("-\b-", "-") or "message" in text
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["--list"], ["probe", "--help"]])
+def test_light_paths_import_no_third_party_package(demo: Path, env: dict[str, str],
+                                                   argv: list[str]) -> None:
+    done = subprocess.run([sys.executable, "-X", "importtime", str(demo), *argv], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    modules = {line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines()
+               if line.startswith("import time:") and "|" in line}
+    assert "hyperkube.hyperkube" in modules
+    assert {m for m in modules if m.split(".")[0] in THIRD_PARTY} == set()
+    assert "demo_servers.app" not in modules
+
+
+def test_portable_build_carries_no_compiled_module(tmp_path: Path, env: dict[str, str]) -> None:
+    out = build(tmp_path / "portable", "--portable", "--name", "demo", "--entry",
+                "demo_servers:main", "--package", str(ROOT / "hyperkube"),
+                "--package", str(ROOT / "tests" / "e2e" / "demo_servers"))
+    pyz = out / "demo.pyz"
+    with zipfile.ZipFile(pyz) as zf:
+        compiled = [n for n in zf.namelist() if n.endswith((".so", ".pyd"))]
+    assert compiled == []
+    r = run([pyz, "probe"], env)
+    assert r.code == 0, r.err

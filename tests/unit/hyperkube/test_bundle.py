@@ -1,0 +1,147 @@
+"""The extraction cache of built archives: roots, locking, extraction and pruning."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from hyperkube import bundle
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+
+@pytest.fixture(autouse=True)
+def _release_locks() -> Iterator[None]:
+    yield
+    release_locks()
+
+
+def release_locks() -> None:
+    """Let go of the shared locks a run keeps for its life, as if that process had ended."""
+    while bundle._held_locks:
+        os.close(bundle._held_locks.pop())
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> zipfile.ZipFile:
+    path = tmp_path / "app.pyz"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("site-packages/dep/__init__.py", "VALUE = 1\n")
+        info = zipfile.ZipInfo("site-packages/bin/tool")
+        info.external_attr = 0o100755 << 16
+        zf.writestr(info, "#!/bin/sh\n")
+        zf.writestr("hyperkube/__init__.py", "")
+    return zipfile.ZipFile(path)
+
+
+def test_extracts_site_packages_once_with_modes(archive: zipfile.ZipFile, tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    site = bundle._use_root(archive, root, "km", "km_abc")
+    assert (site / "dep" / "__init__.py").read_text() == "VALUE = 1\n"
+    assert os.access(site / "bin" / "tool", os.X_OK)
+    assert not (root / "km_abc" / "hyperkube").exists()
+    assert (root / "CACHEDIR.TAG").read_text() == bundle.CACHEDIR_TAG
+    marker = site / "dep" / "marker"
+    marker.write_text("x")
+    assert bundle._use_root(archive, root, "km", "km_abc") == site
+    assert marker.exists(), "a second run must not extract again"
+
+
+def test_stale_temporary_folders_are_cleaned(archive: zipfile.ZipFile, tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    (root / ".km_abc.tmp-dead").mkdir(parents=True)
+    bundle._use_root(archive, root, "km", "km_abc")
+    assert not (root / ".km_abc.tmp-dead").exists()
+
+
+def test_roots_in_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("KM_CACHE_DIR", "/a")
+    monkeypatch.setenv("SHIV_ROOT", "/b")
+    monkeypatch.setenv("XDG_CACHE_HOME", "/c")
+    monkeypatch.setenv("HOME", "/d")
+    roots = bundle.candidate_roots("km")
+    assert [str(r) for r in roots[:4]] == ["/a", "/b", "/c/km", "/d/.cache/km"]
+    assert roots[-1].name == f"km-cache-{os.getuid()}"
+    assert bundle.candidate_roots("km", after=Path("/c/km"))[0] == Path("/d/.cache/km")
+
+
+def test_unusable_root_falls_back_with_one_warning(
+        archive: zipfile.ZipFile, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("KM_CACHE_DIR", str(blocker / "cache"))  # under a file: never usable
+    monkeypatch.delenv("SHIV_ROOT", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    warnings: list[str] = []
+
+    class Err:
+        def write(self, text: str) -> None:
+            warnings.append(text)
+
+    site = bundle._ensure_extracted(archive, "km", "km_abc", Err())  # type: ignore[arg-type]
+    assert site == tmp_path / "xdg" / "km" / "km_abc" / "site-packages"
+    assert len(warnings) == 1
+    assert warnings[0].startswith("km: warning: cache directory") and warnings[0].endswith("\n")
+
+
+def test_prune_removes_old_unused_builds_only(archive: zipfile.ZipFile, tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    for stem in ("km_old", "km_busy", "km_recent"):
+        bundle._use_root(archive, root, "km", stem)
+    release_locks()
+    old = time.time() - bundle.PRUNE_AFTER_SECONDS - 60
+    for stem in ("km_old", "km_busy"):
+        os.utime(root / f".{stem}.lock", (old, old))
+    busy = os.open(root / ".km_busy.lock", os.O_RDONLY)
+    fcntl.flock(busy, fcntl.LOCK_SH)  # another process still runs that build
+    try:
+        removed = bundle.prune(root, "km", keep="km_current")
+    finally:
+        os.close(busy)
+    assert removed == ["km_old"]
+    assert not (root / "km_old").exists() and not (root / ".km_old.lock").exists()
+    assert (root / "km_busy" / "site-packages").is_dir()
+    assert (root / "km_recent" / "site-packages").is_dir()
+
+
+def test_read_only_cache_holding_the_build_is_used(
+        archive: zipfile.ZipFile, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "cache"
+    site = bundle._use_root(archive, root, "km", "km_abc")
+    (root / ".km_abc.lock").unlink()
+
+    def refuse(*args: object, **kwargs: object) -> int:
+        raise PermissionError(13, "Read-only file system")
+
+    monkeypatch.setattr(bundle.os, "open", refuse)
+    assert bundle._use_root(archive, root, "km", "km_abc") == site
+
+
+def test_outside_an_archive_nothing_happens(tmp_path: Path) -> None:
+    assert bundle.archive_path() is None
+    bundle.activate("km", None)  # type: ignore[arg-type]
+
+
+def test_no_usable_root_at_all_is_a_cache_error(
+        archive: zipfile.ZipFile, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "f"
+    blocker.write_text("")
+    roots = [blocker / "a", blocker / "b"]
+    monkeypatch.setattr(bundle, "candidate_roots", lambda name, after=None: (
+        roots if after is None else roots[roots.index(after) + 1:]))
+    lines: list[str] = []
+
+    class Err:
+        def write(self, text: str) -> None:
+            lines.append(text)
+
+    with pytest.raises(bundle.CacheError, match="no usable cache directory"):
+        bundle._ensure_extracted(archive, "km", "km_abc", Err())  # type: ignore[arg-type]
+    assert len(lines) == 2
