@@ -12,10 +12,7 @@ the one `sys.exit`. Dispatch, in the order it is decided:
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import difflib
-import logging
 import os
 import sys
 from typing import TYPE_CHECKING, TextIO
@@ -24,11 +21,13 @@ from hyperkube import messages as msg
 from hyperkube import stamp
 
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import Iterator, Sequence
 
     from hyperkube.server import Server
 
-log = logging.getLogger(__name__)
+# The help, version and list paths import nothing beyond this (os, sys, contextlib): argparse,
+# logging and difflib are imported where they are needed.
 
 
 class UsageError(Exception):
@@ -144,6 +143,8 @@ class HyperKube:
         return msg.EXIT_OK
 
     def _unknown_server(self, name: str) -> str:
+        import difflib
+
         text = msg.UNKNOWN_SERVER.format(name=name)
         close = difflib.get_close_matches(name, self._all_names(), n=1, cutoff=0.6)
         if close:
@@ -216,7 +217,9 @@ class HyperKube:
             result.append(msg.EXIT_OK)
         except Exception as exc:
             if verbosity >= 4:
-                log.exception("%s failed", server.name)
+                import logging
+
+                logging.getLogger(__name__).exception("%s failed", server.name)
             text = str(exc) or type(exc).__name__
             self._say_err(msg.SERVER_ERROR.format(prog=self.name, server=server.name, error=text))
             result.append(msg.EXIT_FAILURE)
@@ -285,6 +288,8 @@ def tree_parser(hk: HyperKube) -> argparse.ArgumentParser:
     Dispatch itself does not parse with it (see `HyperKube.run`), but every server's part of it
     comes from that server's own `make_parser`, so the documents cannot drift from behaviour.
     """
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog=hk.name, description=hk.long,
         formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -8,13 +8,12 @@ runs nothing: the runner's module is imported only when that server is chosen, s
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import argparse
     import asyncio
     from collections.abc import Awaitable
 
@@ -22,24 +21,41 @@ if TYPE_CHECKING:
 
     Runner = Callable[[argparse.Namespace, asyncio.Event], Awaitable[int | None]]
 
-FlagAdder = Callable[[argparse.ArgumentParser], None]
+FlagAdder = Callable[["argparse.ArgumentParser"], None]
 
 
 def _no_flags(parser: argparse.ArgumentParser) -> None:
     """Servers without flags of their own still get the framework's base flags."""
 
 
-@dataclasses.dataclass(eq=False)
 class Server:
-    """One server: `run` names `async def run(opts, stop) -> int` as "module:function"."""
+    """One server: `run` names `async def run(opts, stop) -> int` as "module:function".
 
-    name: str
-    run: str
-    usage: str
-    long: str = ""
-    aliases: tuple[str, ...] = ()
-    add_flags: FlagAdder = _no_flags
-    hyperkube: HyperKube | None = dataclasses.field(default=None, repr=False)
+    (A plain class, not a dataclass: importing dataclasses would cost `km --help` a third of
+    its own start-up.)
+    """
+
+    __slots__ = ("add_flags", "aliases", "hyperkube", "long", "name", "run", "usage")
+
+    def __init__(
+        self,
+        name: str,
+        run: str,
+        usage: str,
+        long: str = "",
+        aliases: tuple[str, ...] = (),
+        add_flags: FlagAdder = _no_flags,
+    ) -> None:
+        self.name = name
+        self.run = run
+        self.usage = usage
+        self.long = long
+        self.aliases = tuple(aliases)
+        self.add_flags = add_flags
+        self.hyperkube: HyperKube | None = None  # set by HyperKube.add_server
+
+    def __repr__(self) -> str:
+        return f"Server({self.name!r}, run={self.run!r})"
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -53,6 +69,8 @@ class Server:
         The dispatcher, `--help`, man pages and shell completion all use this one parser, so
         they cannot drift apart.
         """
+        import argparse
+
         parser = argparse.ArgumentParser(
             prog=prog or self.name,
             description=self.long or self.usage,

@@ -7,7 +7,7 @@ there is none: the version then comes from the installed distribution, if any.
 from __future__ import annotations
 
 import importlib
-import platform
+import sys
 
 STAMP_MODULE = "_hyperkube_stamp"
 UNKNOWN = "unknown"
@@ -28,7 +28,7 @@ def render(version: str, commit: str, date: str) -> str:
 
 
 def python_version() -> str:
-    return platform.python_version()
+    return ".".join(str(part) for part in sys.version_info[:3])
 
 
 def _installed_version(dist_name: str) -> str:
