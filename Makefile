@@ -9,6 +9,7 @@ PYTHON   ?= python3
 VENV     ?= .venv
 PY       := $(VENV)/bin/python
 PREFIX   ?= /usr/local
+DIST     ?= dist
 SOURCES  := build.py pyproject.toml $(shell find hyperkube servers -name '*.py' 2>/dev/null)
 PYTEST_ARGS ?=
 
@@ -53,14 +54,15 @@ lint: $(VENV)/.installed
 bench: dist/km.pyz system-deps
 	$(PY) bench/startup.py
 
-install: dist/km.pyz
+# DIST names another build's folder (the tests install the one they built).
+install: $(DIST)/km.pyz
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
 	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions
-	install -m 755 dist/km.pyz $(DESTDIR)$(PREFIX)/bin/km
+	install -m 755 $(DIST)/km.pyz $(DESTDIR)$(PREFIX)/bin/km
 	$(DESTDIR)$(PREFIX)/bin/km --make-symlinks $(DESTDIR)$(PREFIX)/bin --force
-	install -m 644 dist/man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
-	install -m 644 dist/completion/km.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/km
-	install -m 644 dist/completion/_km $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_km
+	install -m 644 $(DIST)/man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 $(DIST)/completion/km.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/km
+	install -m 644 $(DIST)/completion/_km $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_km
 
 clean:
 	rm -rf dist build .pytest_cache .ruff_cache .hypothesis

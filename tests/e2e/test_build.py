@@ -70,3 +70,20 @@ def test_portable_build_carries_no_compiled_module(tmp_path: Path, env: dict[str
     assert compiled == []
     r = run([pyz, "probe"], env)
     assert r.code == 0, r.err
+
+
+def test_make_install_puts_km_links_man_pages_and_completion(km_dist: Path, tmp_path: Path,
+                                                             env: dict[str, str]) -> None:
+    prefix = tmp_path / "prefix"
+    done = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "install",
+                           f"PREFIX={prefix}", f"DIST={km_dist}"],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    km = prefix / "bin" / "km"
+    assert run([km, "--version"], env).out.startswith("km ")
+    servers = run([km, "--list-full"], env).out.split()
+    for name in servers:
+        assert (prefix / "bin" / name).resolve() == km.resolve()
+    assert (prefix / "share" / "man" / "man1" / "km.1").is_file()
+    assert (prefix / "share" / "bash-completion" / "completions" / "km").is_file()
+    assert (prefix / "share" / "zsh" / "site-functions" / "_km").is_file()
