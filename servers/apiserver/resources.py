@@ -1,0 +1,284 @@
+"""The resource table: every resource km serves, described as data.
+
+One frozen `Resource` per REST collection (``pods``, ``nodes``, ...) says how it is named on the
+wire (plural, singular, kind, short names, categories), which verbs and subresources it has,
+where it lives in storage (Kubernetes' own ``/registry/...`` layout, so an etcd written by km
+looks familiar), which field selectors it accepts, and whether its ``status`` is owned by a
+status subresource.
+
+Discovery, OpenAPI, Table printing, storage keys and the HTTP router all read this one table, so
+they cannot drift. It is pure data plus lookups: no HTTP, no storage, no registration at import.
+Groups beyond core (``rbac.authorization.k8s.io``, ``apps``) are added by appending rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+Obj = dict[str, Any]
+
+#: The verbs of an ordinary read-write collection, in the order kube-apiserver lists them.
+STANDARD_VERBS: tuple[str, ...] = (
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+)
+#: Verbs of ``<resource>/status`` and ``<resource>/scale``.
+STATUS_VERBS: tuple[str, ...] = ("get", "patch", "update")
+#: Field selectors every resource supports.
+COMMON_FIELDS: tuple[str, ...] = ("metadata.name", "metadata.namespace")
+
+
+@dataclass(frozen=True)
+class GroupVersionKind:
+    """A kind with its API group and version (``group`` is "" for core)."""
+
+    group: str
+    version: str
+    kind: str
+
+    @property
+    def api_version(self) -> str:
+        """The ``apiVersion`` string: ``v1`` for core, ``group/version`` otherwise."""
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+
+@dataclass(frozen=True)
+class Subresource:
+    """A subresource such as ``pods/status``; ``kind`` is what its endpoint reads and writes."""
+
+    name: str
+    kind: GroupVersionKind
+    verbs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One REST collection and everything km needs to serve it.
+
+    ``key_prefix`` ends in ``/``; objects live at ``<key_prefix><ns>/<name>`` (namespaced) or
+    ``<key_prefix><name>``. ``field_selectors`` lists the fields beyond ``metadata.name`` and
+    ``metadata.namespace``. When ``status`` is among the subresources, the status is
+    server-owned: a write to the main resource keeps the stored status and a write to
+    ``/status`` keeps everything else (see ``servers.apiserver.kinds``).
+    """
+
+    group: str
+    version: str
+    plural: str
+    singular: str
+    kind: str
+    namespaced: bool
+    key_prefix: str
+    short_names: tuple[str, ...] = ()
+    verbs: tuple[str, ...] = STANDARD_VERBS
+    categories: tuple[str, ...] = ()
+    subresources: tuple[Subresource, ...] = ()
+    field_selectors: tuple[str, ...] = ()
+    list_kind: str = field(default="")
+
+    def __post_init__(self) -> None:
+        if not self.list_kind:
+            object.__setattr__(self, "list_kind", f"{self.kind}List")
+
+    @property
+    def api_version(self) -> str:
+        """The ``apiVersion`` of this resource's objects."""
+        return self.gvk.api_version
+
+    @property
+    def gvk(self) -> GroupVersionKind:
+        """The group, version and kind of this resource's objects."""
+        return GroupVersionKind(self.group, self.version, self.kind)
+
+    @property
+    def group_resource(self) -> str:
+        """``pods`` for core, ``deployments.apps`` otherwise (as in NotFound messages)."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    @property
+    def has_status(self) -> bool:
+        """True when ``status`` is a subresource, i.e. the server owns the status part."""
+        return self.subresource("status") is not None
+
+    @property
+    def all_field_selectors(self) -> tuple[str, ...]:
+        """Every field a field selector may name for this resource."""
+        return COMMON_FIELDS + self.field_selectors
+
+    def subresource(self, name: str) -> Subresource | None:
+        """The subresource called ``name``, or None."""
+        return next((s for s in self.subresources if s.name == name), None)
+
+
+V1 = "v1"
+SCALE = GroupVersionKind("autoscaling", "v1", "Scale")
+BINDING = GroupVersionKind("", V1, "Binding")
+STATUS = GroupVersionKind("", V1, "Status")
+
+
+def _status(kind: str) -> Subresource:
+    return Subresource("status", GroupVersionKind("", V1, kind), STATUS_VERBS)
+
+
+_POD_FIELDS = (
+    "spec.nodeName",
+    "spec.restartPolicy",
+    "spec.schedulerName",
+    "spec.serviceAccountName",
+    "spec.hostNetwork",
+    "status.phase",
+    "status.podIP",
+    "status.nominatedNodeName",
+)
+_EVENT_FIELDS = (
+    "involvedObject.kind",
+    "involvedObject.namespace",
+    "involvedObject.name",
+    "involvedObject.uid",
+    "involvedObject.apiVersion",
+    "involvedObject.resourceVersion",
+    "involvedObject.fieldPath",
+    "reason",
+    "reportingComponent",
+    "source",
+    "type",
+)
+
+#: Everything km serves, in discovery order.
+RESOURCES: tuple[Resource, ...] = (
+    Resource(
+        "", V1, "namespaces", "namespace", "Namespace", False, "/registry/namespaces/",
+        short_names=("ns",), subresources=(_status("Namespace"),),
+        field_selectors=("status.phase",),
+    ),
+    Resource(
+        "", V1, "nodes", "node", "Node", False, "/registry/minions/",
+        short_names=("no",), subresources=(_status("Node"),),
+        field_selectors=("spec.unschedulable",),
+    ),
+    Resource(
+        "", V1, "pods", "pod", "Pod", True, "/registry/pods/",
+        short_names=("po",), categories=("all",),
+        subresources=(
+            _status("Pod"),
+            Subresource("binding", BINDING, ("create",)),
+            Subresource("log", GroupVersionKind("", V1, "Pod"), ("get",)),
+        ),
+        field_selectors=_POD_FIELDS,
+    ),
+    Resource(
+        "", V1, "bindings", "binding", "Binding", True, "/registry/bindings/",
+        verbs=("create",),
+    ),
+    Resource(
+        "", V1, "services", "service", "Service", True, "/registry/services/specs/",
+        short_names=("svc",), categories=("all",), subresources=(_status("Service"),),
+        field_selectors=("spec.clusterIP", "spec.type"),
+    ),
+    Resource(
+        "", V1, "endpoints", "endpoints", "Endpoints", True, "/registry/services/endpoints/",
+        short_names=("ep",),
+    ),
+    Resource(
+        "", V1, "replicationcontrollers", "replicationcontroller", "ReplicationController",
+        True, "/registry/controllers/",
+        short_names=("rc",), categories=("all",),
+        subresources=(
+            _status("ReplicationController"),
+            Subresource("scale", SCALE, STATUS_VERBS),
+        ),
+        field_selectors=("status.replicas",),
+    ),
+    Resource(
+        "", V1, "events", "event", "Event", True, "/registry/events/",
+        short_names=("ev",), field_selectors=_EVENT_FIELDS,
+    ),
+    Resource(
+        "", V1, "configmaps", "configmap", "ConfigMap", True, "/registry/configmaps/",
+        short_names=("cm",),
+    ),
+)
+
+
+def group_versions(resources: Iterable[Resource] = RESOURCES) -> list[tuple[str, str]]:
+    """The distinct ``(group, version)`` pairs served, in table order."""
+    seen: dict[tuple[str, str], None] = {}
+    for r in resources:
+        seen.setdefault((r.group, r.version), None)
+    return list(seen)
+
+
+def in_group_version(
+    group: str, version: str, resources: Iterable[Resource] = RESOURCES
+) -> Iterator[Resource]:
+    """The resources of one group/version, in table order."""
+    return (r for r in resources if r.group == group and r.version == version)
+
+
+def by_plural(
+    group: str, version: str, plural: str, resources: Iterable[Resource] = RESOURCES
+) -> Resource | None:
+    """The resource served at ``/api[s]/<group>/<version>/<plural>``, or None."""
+    return next(
+        (r for r in in_group_version(group, version, resources) if r.plural == plural), None
+    )
+
+
+def by_kind(
+    group: str, kind: str, resources: Iterable[Resource] = RESOURCES
+) -> Resource | None:
+    """The resource whose objects have ``kind`` in ``group``, or None."""
+    return next((r for r in resources if r.group == group and r.kind == kind), None)
+
+
+def by_short_or_name(
+    name: str, group: str | None = None, resources: Iterable[Resource] = RESOURCES
+) -> Resource | None:
+    """Resolve what a user typed (``po``, ``pod``, ``pods``, ``Pod``) to a resource, or None.
+
+    ``group`` narrows the search when given (``deployments.apps`` style input is split by the
+    caller). Matching is case-insensitive, like kubectl's RESTMapper.
+    """
+    wanted = name.lower()
+    for r in resources:
+        if group is not None and r.group != group:
+            continue
+        names = (r.plural, r.singular, r.kind.lower(), *r.short_names)
+        if wanted in names:
+            return r
+    return None
+
+
+def key_for(resource: Resource, namespace: str | None, name: str) -> str:
+    """The storage key of one object: ``/registry/pods/<ns>/<name>`` or ``/registry/minions/<n>``.
+
+    Raises ValueError when ``namespace`` is missing for a namespaced resource; it is ignored
+    for cluster-scoped ones.
+    """
+    if resource.namespaced and not namespace:
+        msg = f"{resource.plural} are namespaced: a namespace is required"
+        raise ValueError(msg)
+    return prefix_for(resource, namespace) + name
+
+
+def prefix_for(resource: Resource, namespace: str | None = None) -> str:
+    """The storage prefix to list: every object, or one namespace's when ``namespace`` is set.
+
+    Raises ValueError when ``namespace`` is the empty string for a namespaced resource and the
+    caller asked for one namespace (use None for all namespaces).
+    """
+    if not resource.namespaced or namespace is None:
+        return resource.key_prefix
+    if not namespace:
+        msg = f"{resource.plural} are namespaced: a namespace is required"
+        raise ValueError(msg)
+    return f"{resource.key_prefix}{namespace}/"
+

@@ -1,0 +1,147 @@
+"""Check a decoded JSON object against the published OpenAPI schemas.
+
+The same ``components.schemas`` that ``kubectl explain`` reads drive the server's decoding
+checks, so what km documents and what it accepts cannot drift. Two kinds of finding:
+
+* unknown fields — paths such as ``spec.containers[0].foo``; rejected only under
+  ``fieldValidation=Strict`` (``strict decoding error: unknown field "spec.foo"``), warned
+  about under ``Warn``, ignored otherwise;
+* type mismatches — always a 400, worded as Go's encoding/json words them
+  (``json: cannot unmarshal string into Go struct field PodSpec.spec.containers of type
+  []v1.Container``), since kubectl users know that message.
+
+``null`` is accepted anywhere (Go decodes it as the zero value). Objects marked
+``x-kubernetes-preserve-unknown-fields`` are not looked into.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from servers.apiserver.schemas._dsl import REF_PREFIX
+
+Obj = dict[str, Any]
+
+_JSON_TYPES = {"string": str, "boolean": bool, "object": dict, "array": list}
+
+
+@dataclass
+class Findings:
+    """What ``check`` found: unknown field paths and Go-style type mismatch messages."""
+
+    unknown: list[str] = field(default_factory=list)
+    type_errors: list[str] = field(default_factory=list)
+
+
+def check(schemas: Mapping[str, Obj], name: str, value: Any) -> Findings:
+    """Walk ``value`` against the schema called ``name``; raises KeyError for an unknown name."""
+    walker = _Walker(schemas)
+    walker.walk(schemas[name], value, _Path(name.rsplit(".", 1)[-1]))
+    return walker.findings
+
+
+@dataclass(frozen=True)
+class _Path:
+    struct: str  # the Go struct that holds the current field, for type messages
+    shown: str = ""  # spec.containers[0].image
+    dotted: str = ""  # spec.containers.image (Go's error path has no indexes)
+
+    def field(self, name: str, struct: str) -> _Path:
+        def join(base: str) -> str:
+            return f"{base}.{name}" if base else name
+
+        return _Path(struct, join(self.shown), join(self.dotted))
+
+    def index(self, i: int | str) -> _Path:
+        return _Path(self.struct, f"{self.shown}[{i}]", self.dotted)
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return f"number {value}" if isinstance(value, float) else "number"
+    names: dict[type, str] = {str: "string", dict: "object", list: "array"}
+    return names.get(type(value), "value")
+
+
+class _Walker:
+    def __init__(self, schemas: Mapping[str, Obj]) -> None:
+        self.schemas = schemas
+        self.findings = Findings()
+
+    def resolve(self, schema: Obj) -> Obj:
+        while True:
+            if "$ref" in schema:
+                schema = self.schemas[schema["$ref"].removeprefix(REF_PREFIX)]
+            elif "allOf" in schema and len(schema["allOf"]) == 1:
+                schema = schema["allOf"][0]
+            else:
+                return schema
+
+    def go_type(self, schema: Obj) -> str:
+        ref = schema.get("$ref") or (schema.get("allOf") or [{}])[0].get("$ref")
+        if ref:
+            parts = ref.removeprefix(REF_PREFIX).split(".")
+            return f"{parts[-2]}.{parts[-1]}"
+        kind = schema.get("type")
+        if kind == "array":
+            return "[]" + self.go_type(schema["items"])
+        if kind == "object" and "additionalProperties" in schema:
+            return "map[string]" + self.go_type(schema["additionalProperties"])
+        go_names = {"string": "string", "boolean": "bool", "number": "float64",
+                    "object": "map[string]interface {}"}
+        return go_names.get(kind or "") or str(schema.get("format", "int"))
+
+    def walk(self, schema: Obj, value: Any, path: _Path) -> None:
+        target = self.resolve(schema)
+        if value is None or not self.type_ok(target, value):
+            if value is not None:
+                self.mismatch(schema, value, path)
+            return
+        if target.get("x-kubernetes-preserve-unknown-fields"):
+            return
+        if isinstance(value, dict):
+            self.walk_object(target, value, path, self.struct_name(schema, path.struct))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                self.walk(target["items"], item, path.index(i))
+
+    def walk_object(self, schema: Obj, value: Obj, path: _Path, struct: str) -> None:
+        values = schema.get("additionalProperties")
+        if values is not None:
+            for key, item in value.items():
+                self.walk(values, item, path.index(key))
+            return
+        props = schema.get("properties", {})
+        for key, item in value.items():
+            child = path.field(key, struct)
+            if key not in props:
+                self.findings.unknown.append(child.shown)
+                continue
+            self.walk(props[key], item, child)
+
+    def struct_name(self, schema: Obj, current: str) -> str:
+        go = self.go_type(schema).lstrip("[]")
+        return go.split(".", 1)[1] if "." in go and not go.startswith("map") else current
+
+    def type_ok(self, schema: Obj, value: Any) -> bool:
+        if "oneOf" in schema:
+            return any(self.type_ok(s, value) for s in schema["oneOf"])
+        kind = schema.get("type")
+        if kind is None:
+            return True
+        if kind == "integer":
+            return isinstance(value, int) and not isinstance(value, bool)
+        if kind == "number":
+            return isinstance(value, (int, float)) and not isinstance(value, bool)
+        return isinstance(value, _JSON_TYPES[kind])
+
+    def mismatch(self, schema: Obj, value: Any, path: _Path) -> None:
+        go_path = f"{path.struct}.{path.dotted}" if path.dotted else path.struct
+        self.findings.type_errors.append(
+            f"json: cannot unmarshal {_json_type(value)} into Go struct field "
+            f"{go_path} of type {self.go_type(schema)}"
+        )

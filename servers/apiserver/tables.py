@@ -1,0 +1,199 @@
+"""Server-side printing: ``meta.k8s.io/v1`` Tables for ``kubectl get``.
+
+kubectl 1.32 has no client-side printers for built-in kinds: it asks for
+``application/json;as=Table;v=v1;g=meta.k8s.io`` and prints the cells it gets. Columns and
+cells follow kube-apiserver's printers (k8s.io/kubernetes pkg/printers/internalversion/
+printers.go at v1.32): pods, nodes, services, endpoints, replicationcontrollers, namespaces,
+events, configmaps, and a Name/Age fallback for any other kind. Like kube-apiserver, the
+server should build wide tables (``wide=True``); kubectl hides ``priority`` 1 columns unless
+``-o wide``.
+
+Pure functions over JSON dicts. The cells of each kind are computed in
+``servers.apiserver.kinds.printers`` (pods' READY/STATUS/RESTARTS in ``kinds.podprint``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from servers.apiserver.kinds import podprint, printers
+from servers.apiserver.kinds.printers import age, format_endpoints, format_labels, human_duration
+from servers.apiserver.resources import Resource
+
+__all__ = ["IncludeObject", "age", "columns", "format_endpoints", "format_labels",
+           "human_duration", "table_for_watch_event", "to_table"]
+
+Obj = dict[str, Any]
+IncludeObject = Literal["None", "Metadata", "Object"]
+Cell = Any
+RowFn = Callable[[Obj, datetime], list[Cell]]
+
+_NAME_DOC = "Name must be unique within a namespace."
+_AGE_DOC = "CreationTimestamp is the time the object was created, in UTC."
+
+
+def _column(name: str, doc: str, *, kind: str = "string", fmt: str = "",
+            priority: int = 0) -> Obj:
+    return {"name": name, "type": kind, "format": fmt, "description": doc, "priority": priority}
+
+
+def _name_col(priority: int = 0) -> Obj:
+    return _column("Name", _NAME_DOC, fmt="name", priority=priority)
+
+
+_AGE = _column("Age", _AGE_DOC)
+_PRINTERS: dict[tuple[str, str], tuple[list[Obj], RowFn]] = {
+    ("", "Pod"): (
+        [_name_col(), _column("Ready", "The aggregate readiness state of this pod for "
+                              "accepting traffic."),
+         _column("Status", "The aggregate status of the containers in this pod."),
+         _column("Restarts", "The number of times the containers in this pod have been "
+                 "restarted and when the last container in this pod has restarted."),
+         _AGE, _column("IP", "IP address allocated to the pod.", priority=1),
+         _column("Node", "The node the pod is bound to.", priority=1),
+         _column("Nominated Node", "The node the pod may run on after preemption.",
+                 priority=1),
+         _column("Readiness Gates", "Conditions evaluated for pod readiness.", priority=1)],
+        printers.pod_row,
+    ),
+    ("", "Node"): (
+        [_name_col(), _column("Status", "The status of the node"),
+         _column("Roles", "The roles of the node"), _AGE,
+         _column("Version", "Kubelet Version reported by the node."),
+         _column("Internal-IP", "List of internal IPs of the node.", priority=1),
+         _column("External-IP", "List of external IPs of the node.", priority=1),
+         _column("OS-Image", "OS Image reported by the node.", priority=1),
+         _column("Kernel-Version", "Kernel Version reported by the node.", priority=1),
+         _column("Container-Runtime", "Container runtime version reported by the node.",
+                 priority=1)],
+        printers.node_row,
+    ),
+    ("", "Service"): (
+        [_name_col(), _column("Type", "The type of the service."),
+         _column("Cluster-IP", "The cluster IP of the service."),
+         _column("External-IP", "The external IPs of the service."),
+         _column("Port(s)", "The ports exposed by the service."), _AGE,
+         _column("Selector", "Route traffic to pods with labels matching this selector.",
+                 priority=1)],
+        printers.service_row,
+    ),
+    ("", "Endpoints"): (
+        [_name_col(), _column("Endpoints", "Endpoints of the service."), _AGE],
+        printers.endpoints_row,
+    ),
+    ("", "ReplicationController"): (
+        [_name_col(), _column("Desired", "Number of desired pods.", kind="integer"),
+         _column("Current", "Number of pods currently running.", kind="integer"),
+         _column("Ready", "Number of ready pods.", kind="integer"), _AGE,
+         _column("Containers", "Names of each container in the template.", priority=1),
+         _column("Images", "Images referenced by each container in the template.",
+                 priority=1),
+         _column("Selector", "Label selector of the pods.", priority=1)],
+        printers.rc_row,
+    ),
+    ("", "Namespace"): (
+        [_name_col(), _column("Status", "The status of the namespace"), _AGE],
+        printers.namespace_row,
+    ),
+    ("", "Event"): (
+        [_column("Last Seen", "Time of the most recent occurrence."),
+         _column("Type", "Type of this event (Normal, Warning)."),
+         _column("Reason", "Why the action was taken."),
+         _column("Object", "The object this event is about."),
+         _column("Subobject", "The part of the object, if any.", priority=1),
+         _column("Source", "The component reporting this event.", priority=1),
+         _column("Message", "A human-readable description of the event."),
+         _column("First Seen", "Time of the first occurrence.", priority=1),
+         _column("Count", "The number of times this event has occurred.", priority=1),
+         _name_col(priority=1)],
+        printers.event_row,
+    ),
+    ("", "ConfigMap"): (
+        [_name_col(), _column("Data", "Number of keys.", kind="integer"), _AGE],
+        printers.configmap_row,
+    ),
+}
+_DEFAULT = ([_name_col(), _AGE], printers.default_row)
+
+
+def columns(resource: Resource, *, wide: bool = True) -> list[Obj]:
+    """The column definitions for ``resource`` (priority 1 columns only when ``wide``)."""
+    defs, _ = _PRINTERS.get((resource.group, resource.kind), _DEFAULT)
+    return [dict(c) for c in defs if wide or c["priority"] == 0]
+
+
+def _row_object(obj: Obj, include_object: IncludeObject) -> Obj | None:
+    if include_object == "Object":
+        return obj
+    if include_object == "Metadata":
+        return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                "metadata": obj.get("metadata") or {}}
+    return None
+
+
+def _row(resource: Resource, obj: Obj, wide: bool, include: IncludeObject,
+         now: datetime) -> Obj:
+    defs, row_fn = _PRINTERS.get((resource.group, resource.kind), _DEFAULT)
+    cells = row_fn(obj, now)
+    if not wide:
+        cells = [cell for cell, col in zip(cells, defs, strict=True) if col["priority"] == 0]
+    row: Obj = {"cells": cells}
+    conditions = podprint.row_conditions(obj) if resource.kind == "Pod" else None
+    if conditions:
+        row["conditions"] = conditions
+    target = _row_object(obj, include)
+    if target is not None:
+        row["object"] = target
+    return row
+
+
+def to_table(
+    resource: Resource,
+    objs: Iterable[Obj],
+    *,
+    wide: bool = True,
+    include_object: IncludeObject = "Metadata",
+    now: datetime | None = None,
+    resource_version: str = "",
+    continue_token: str = "",
+    remaining_item_count: int | None = None,
+    headers: bool = True,
+) -> Obj:
+    """A ``meta.k8s.io/v1`` Table of ``objs``: one row per object, cells as kube-apiserver
+    prints them, ``rows[].object`` per ``include_object`` (a PartialObjectMetadata by default).
+
+    ``now`` (default: the current time) is what AGE is measured against. ``headers=False``
+    leaves ``columnDefinitions`` empty, as kube-apiserver does after the first watch event.
+    """
+    moment = now or datetime.now(timezone.utc)
+    metadata: Obj = {}
+    if resource_version:
+        metadata["resourceVersion"] = resource_version
+    if continue_token:
+        metadata["continue"] = continue_token
+    if remaining_item_count is not None:
+        metadata["remainingItemCount"] = remaining_item_count
+    return {
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": metadata,
+        "columnDefinitions": columns(resource, wide=wide) if headers else [],
+        "rows": [_row(resource, o, wide, include_object, moment) for o in objs],
+    }
+
+
+def table_for_watch_event(
+    resource: Resource,
+    obj: Obj,
+    *,
+    first: bool,
+    include_object: IncludeObject = "Metadata",
+    now: datetime | None = None,
+) -> Obj:
+    """The ``object`` of one watch event under ``as=Table``: a one-row Table carrying the
+    object's resourceVersion, with column definitions only in the ``first`` event."""
+    return to_table(resource, [obj], include_object=include_object, now=now,
+                    resource_version=str((obj.get("metadata") or {}).get("resourceVersion", "")),
+                    headers=first)
