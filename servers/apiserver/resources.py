@@ -3,8 +3,8 @@
 One frozen `Resource` per REST collection (``pods``, ``nodes``, ...) says how it is named on the
 wire (plural, singular, kind, short names, categories), which verbs and subresources it has,
 where it lives in storage (Kubernetes' own ``/registry/...`` layout, so an etcd written by km
-looks familiar), which field selectors it accepts, and whether its ``status`` is owned by a
-status subresource.
+looks familiar), and whether its ``status`` is owned by a status subresource. Field selectors
+come from ``servers.apimachinery.selectable`` (shared with the clients).
 
 Discovery, OpenAPI, Table printing, storage keys and the HTTP router all read this one table, so
 they cannot drift. It is pure data plus lookups: no HTTP, no storage, no registration at import.
@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from servers.apimachinery import selectable
 
 Obj = dict[str, Any]
 
@@ -32,8 +34,6 @@ STANDARD_VERBS: tuple[str, ...] = (
 )
 #: Verbs of ``<resource>/status`` and ``<resource>/scale``.
 STATUS_VERBS: tuple[str, ...] = ("get", "patch", "update")
-#: Field selectors every resource supports.
-COMMON_FIELDS: tuple[str, ...] = ("metadata.name", "metadata.namespace")
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,7 @@ class Resource:
     """One REST collection and everything km needs to serve it.
 
     ``key_prefix`` ends in ``/``; objects live at ``<key_prefix><ns>/<name>`` (namespaced) or
-    ``<key_prefix><name>``. ``field_selectors`` lists the fields beyond ``metadata.name`` and
-    ``metadata.namespace``. When ``status`` is among the subresources, the status is
+    ``<key_prefix><name>``. When ``status`` is among the subresources, the status is
     server-owned: a write to the main resource keeps the stored status and a write to
     ``/status`` keeps everything else (see ``servers.apiserver.kinds``).
     """
@@ -81,7 +80,6 @@ class Resource:
     verbs: tuple[str, ...] = STANDARD_VERBS
     categories: tuple[str, ...] = ()
     subresources: tuple[Subresource, ...] = ()
-    field_selectors: tuple[str, ...] = ()
     list_kind: str = field(default="")
 
     def __post_init__(self) -> None:
@@ -109,9 +107,12 @@ class Resource:
         return self.subresource("status") is not None
 
     @property
-    def all_field_selectors(self) -> tuple[str, ...]:
-        """Every field a field selector may name for this resource."""
-        return COMMON_FIELDS + self.field_selectors
+    def field_selectors(self) -> frozenset[str]:
+        """Every field a ``fieldSelector`` may name for this resource (``metadata.name``, ...).
+
+        The table lives in ``servers.apimachinery.selectable``, shared with the clients.
+        """
+        return selectable.field_labels(self.plural)
 
     def subresource(self, name: str) -> Subresource | None:
         """The subresource called ``name``, or None."""
@@ -128,41 +129,15 @@ def _status(kind: str) -> Subresource:
     return Subresource("status", GroupVersionKind("", V1, kind), STATUS_VERBS)
 
 
-_POD_FIELDS = (
-    "spec.nodeName",
-    "spec.restartPolicy",
-    "spec.schedulerName",
-    "spec.serviceAccountName",
-    "spec.hostNetwork",
-    "status.phase",
-    "status.podIP",
-    "status.nominatedNodeName",
-)
-_EVENT_FIELDS = (
-    "involvedObject.kind",
-    "involvedObject.namespace",
-    "involvedObject.name",
-    "involvedObject.uid",
-    "involvedObject.apiVersion",
-    "involvedObject.resourceVersion",
-    "involvedObject.fieldPath",
-    "reason",
-    "reportingComponent",
-    "source",
-    "type",
-)
-
 #: Everything km serves, in discovery order.
 RESOURCES: tuple[Resource, ...] = (
     Resource(
         "", V1, "namespaces", "namespace", "Namespace", False, "/registry/namespaces/",
         short_names=("ns",), subresources=(_status("Namespace"),),
-        field_selectors=("status.phase",),
     ),
     Resource(
         "", V1, "nodes", "node", "Node", False, "/registry/minions/",
         short_names=("no",), subresources=(_status("Node"),),
-        field_selectors=("spec.unschedulable",),
     ),
     Resource(
         "", V1, "pods", "pod", "Pod", True, "/registry/pods/",
@@ -172,7 +147,6 @@ RESOURCES: tuple[Resource, ...] = (
             Subresource("binding", BINDING, ("create",)),
             Subresource("log", GroupVersionKind("", V1, "Pod"), ("get",)),
         ),
-        field_selectors=_POD_FIELDS,
     ),
     Resource(
         "", V1, "bindings", "binding", "Binding", True, "/registry/bindings/",
@@ -181,7 +155,6 @@ RESOURCES: tuple[Resource, ...] = (
     Resource(
         "", V1, "services", "service", "Service", True, "/registry/services/specs/",
         short_names=("svc",), categories=("all",), subresources=(_status("Service"),),
-        field_selectors=("spec.clusterIP", "spec.type"),
     ),
     Resource(
         "", V1, "endpoints", "endpoints", "Endpoints", True, "/registry/services/endpoints/",
@@ -195,11 +168,10 @@ RESOURCES: tuple[Resource, ...] = (
             _status("ReplicationController"),
             Subresource("scale", SCALE, STATUS_VERBS),
         ),
-        field_selectors=("status.replicas",),
     ),
     Resource(
         "", V1, "events", "event", "Event", True, "/registry/events/",
-        short_names=("ev",), field_selectors=_EVENT_FIELDS,
+        short_names=("ev",),
     ),
     Resource(
         "", V1, "configmaps", "configmap", "ConfigMap", True, "/registry/configmaps/",
@@ -282,3 +254,9 @@ def prefix_for(resource: Resource, namespace: str | None = None) -> str:
         raise ValueError(msg)
     return f"{resource.key_prefix}{namespace}/"
 
+
+
+def selectable_fields(resource: Resource, obj: Obj) -> dict[str, str]:
+    """The field-selector view of ``obj``: each field ``resource`` supports → its value as a
+    string (Go zero values for absent members, so ``spec.nodeName=`` selects unscheduled pods)."""
+    return selectable.fields_for(obj, resource.plural)

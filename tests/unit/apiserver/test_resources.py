@@ -99,3 +99,19 @@ def test_scale_subresource_speaks_autoscaling_v1() -> None:
     assert scale.kind.kind == "Scale"
     assert resources.BINDING.api_version == "v1"
 
+
+
+def test_field_selectors_come_from_the_shared_table() -> None:
+    assert {"spec.nodeName", "status.phase", "metadata.name"} <= pods().field_selectors
+    events = by_plural("", "v1", "events")
+    assert events is not None and "involvedObject.uid" in events.field_selectors
+
+
+def test_selectable_fields_of_an_unscheduled_pod() -> None:
+    pod = {"metadata": {"name": "web", "namespace": "default"},
+           "spec": {"restartPolicy": "Always"}, "status": {"phase": "Pending"}}
+    fields = resources.selectable_fields(pods(), pod)
+    assert fields["metadata.name"] == "web"
+    assert fields["spec.nodeName"] == ""
+    assert fields["spec.hostNetwork"] == "false"
+    assert fields["status.phase"] == "Pending"
