@@ -105,7 +105,7 @@ def generate_name(prefix: str) -> str:
 _JSON_NAMES = {str: "string", bool: "bool", int: "number", float: "number", dict: "object",
                list: "array", type(None): "null"}
 _GO_NAMES = {str: "string", bool: "bool", int: "int64", float: "float64", dict: "object",
-             list: "array", type(None): "null"}
+             list: "array"}
 
 
 def _json_type(value: object) -> str:
@@ -123,7 +123,9 @@ def expect_type(value: Any, types: tuple[type, ...], path: str) -> Any:
     """
     if _type_ok(value, types):
         return value
-    wanted = " or ".join(dict.fromkeys(_GO_NAMES.get(kind, kind.__name__) for kind in types))
+    # Go decodes null into anything, so its messages never offer "null".
+    wanted = " or ".join(dict.fromkeys(_GO_NAMES.get(kind, kind.__name__)
+                                       for kind in types if kind is not type(None)))
     msg = (f"json: cannot unmarshal {_json_type(value)} into Go struct field {path} "
            f"of type {wanted}")
     raise BadRequest(msg)
