@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from hyperkube import HyperKube
+from hyperkube import HyperKube, Server
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -30,8 +30,10 @@ def make_hyperkube() -> HyperKube:
     return hk
 
 
-def _servers() -> list:  # type: ignore[type-arg]
-    return []
+def _servers() -> list[Server]:
+    from servers import apiserver
+
+    return [apiserver.server()]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,207 @@
+"""The apiserver process: storage, the aiohttp application, and its routes.
+
+    /version /healthz /livez /readyz          what the server is, and whether it is well
+    /api /api/v1 /apis /apis/G /apis/G/V      discovery, as kubectl and the Python client read it
+    /openapi/v3 /openapi/v3/api/v1            OpenAPI v3 (kubectl validates create/apply by it)
+    /api/v1/...  /apis/G/V/...                the resources (handlers.py), watch (watch.py)
+
+Every error leaves as a Kubernetes Status with its code: StatusErrors from below, aiohttp's
+own 404/405/413, and anything unexpected as a 500 (logged with its traceback, never sent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from argparse import Namespace
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from servers.apimachinery import errors
+from servers.apiserver import codec, discovery, handlers, openapi, routing
+from servers.apiserver.registry import Registry
+from servers.apiserver.resources import RESOURCES
+from servers.apiserver.routing import Target
+from servers.apiserver.storage import interface as st
+from servers.apiserver.storage import open_storage
+
+log = logging.getLogger(__name__)
+
+REGISTRY = web.AppKey("registry", Registry)
+DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+async def run(opts: Namespace, stop: asyncio.Event) -> int:
+    storage = await open_storage(opts.storage_backend, data_dir=opts.data_dir,
+                                 etcd_servers=opts.etcd_servers)
+    try:
+        registry = Registry(storage)
+        await create_default_namespaces(registry)
+        app = make_app(registry)
+        runner = web.AppRunner(app, handle_signals=False, handler_cancellation=True,
+                               access_log=log if opts.verbosity >= 5 else None)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, opts.bind_address, opts.port, reuse_address=True)
+            await site.start()
+            for host, port, *_ in runner.addresses:
+                log.info("serving on http://%s:%d (storage: %s)", host, port,
+                         opts.storage_backend)
+            async with _compaction(storage, opts.compaction_interval, stop):
+                await stop.wait()
+            log.info("stopping")
+        finally:
+            await runner.cleanup()
+    finally:
+        await storage.close()
+    return 0
+
+
+def make_app(registry: Registry) -> web.Application:
+    app = web.Application(middlewares=[_errors], client_max_size=codec.MAX_BODY_BYTES)
+    app[REGISTRY] = registry
+    resource = handlers.ResourceHandler(registry)
+    r = app.router
+    for path in ("/healthz", "/livez", "/readyz"):
+        r.add_get(path + "{_:(/.*)?}", _health)
+    r.add_get("/version{_:/?}", _version)
+    r.add_get("/api{_:/?}", _api)
+    r.add_get("/apis{_:/?}", _apis)
+    r.add_get("/api/{version}{_:/?}", _resource_list)
+    r.add_get("/apis/{group}{_:/?}", _group)
+    r.add_get("/apis/{group}/{version}{_:/?}", _resource_list)
+    r.add_get("/openapi/v3{_:/?}", _openapi_index)
+    r.add_get("/openapi/v3/{path:.+}", _openapi_document)
+    r.add_route("*", "/api/{version}/{rest:.+}", resource)
+    r.add_route("*", "/apis/{group}/{version}/{rest:.+}", resource)
+    return app
+
+
+async def create_default_namespaces(registry: Registry) -> None:
+    namespaces = next(r for r in RESOURCES if r.plural == "namespaces")
+    for name in DEFAULT_NAMESPACES:
+        with contextlib.suppress(errors.AlreadyExists):
+            await registry.create(Target(namespaces, None), {"metadata": {"name": name}})
+
+
+@contextlib.asynccontextmanager
+async def _compaction(storage: st.Storage, interval: float,
+                      stop: asyncio.Event) -> AsyncIterator[None]:
+    """Every interval, compact away history older than the previous tick (as kube-apiserver)."""
+    if interval <= 0:
+        yield
+        return
+
+    async def loop() -> None:
+        seen = await storage.current_revision()
+        while not stop.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+                return
+            try:
+                await storage.compact(seen)
+                seen = await storage.current_revision()
+            except st.StorageError as exc:
+                log.warning("compaction failed: %s", exc)
+
+    task = asyncio.create_task(loop())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except errors.StatusError as exc:
+        return status_response(exc)
+    except web.HTTPException as exc:
+        return status_response(_from_http(exc, request))
+    except st.Unavailable as exc:
+        return status_response(errors.ServiceUnavailable(str(exc)))
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        return status_response(errors.InternalError("an error on the server prevented the "
+                                                    "request from succeeding"))
+
+
+def status_response(exc: errors.StatusError) -> web.Response:
+    return web.Response(body=codec.encode(exc.to_status()), status=exc.code,
+                        content_type=codec.JSON)
+
+
+def _from_http(exc: web.HTTPException, request: web.Request) -> errors.StatusError:
+    if exc.status == 404:
+        return routing.PathNotFound()
+    if exc.status == 405:
+        return errors.MethodNotAllowed(request.path, request.method.lower())
+    if exc.status == 413:
+        return errors.RequestEntityTooLarge(f"limit is {codec.MAX_BODY_BYTES} bytes")
+    err = errors.StatusError(exc.reason or "error", {})
+    err.code = exc.status
+    return err
+
+
+def _json(obj: object) -> web.Response:
+    return web.Response(body=codec.encode(obj), content_type=codec.JSON)  # type: ignore[arg-type]
+
+
+async def _health(request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+async def _version(request: web.Request) -> web.Response:
+    return _json(discovery.version_info())
+
+
+def _aggregated(request: web.Request) -> bool:
+    return "as=APIGroupDiscoveryList" in request.headers.get("Accept", "")
+
+
+async def _api(request: web.Request) -> web.Response:
+    if _aggregated(request):
+        return web.Response(body=codec.encode(discovery.aggregated_discovery(True)),
+                            headers={"Content-Type": discovery.AGGREGATED_CONTENT_TYPE})
+    return _json(discovery.api_versions(request.host))
+
+
+async def _apis(request: web.Request) -> web.Response:
+    if _aggregated(request):
+        return web.Response(body=codec.encode(discovery.aggregated_discovery(False)),
+                            headers={"Content-Type": discovery.AGGREGATED_CONTENT_TYPE})
+    return _json(discovery.api_group_list())
+
+
+async def _group(request: web.Request) -> web.Response:
+    doc = discovery.api_group(request.match_info["group"])
+    if doc is None:
+        raise routing.PathNotFound
+    return _json(doc)
+
+
+async def _resource_list(request: web.Request) -> web.Response:
+    doc = discovery.api_resource_list(request.match_info.get("group", ""),
+                                      request.match_info["version"])
+    if doc is None:
+        raise routing.PathNotFound
+    return _json(doc)
+
+
+async def _openapi_index(request: web.Request) -> web.Response:
+    return _json(openapi.index())
+
+
+async def _openapi_document(request: web.Request) -> web.Response:
+    body = openapi.document_bytes(request.match_info["path"])
+    if body is None:
+        raise routing.PathNotFound
+    return web.Response(body=body, content_type=codec.JSON)

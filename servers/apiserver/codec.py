@@ -1,0 +1,121 @@
+"""Bodies in and out: content types, query parameters, and the Table negotiation.
+
+Requests carry JSON (YAML is accepted too); patches carry one of the patch media types.
+Responses are JSON; `Accept: application/json;as=Table;g=meta.k8s.io;v=v1` asks for a
+server-printed Table, which kubectl 1.32 needs to print anything but NAME and AGE. An
+Accept that allows no JSON at all (protobuf only) is 406.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from servers.apimachinery import errors
+from servers.apimachinery.meta import Obj
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+JSON = "application/json"
+YAML = "application/yaml"
+JSON_PATCH = "application/json-patch+json"
+MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_PATCH = "application/strategic-merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
+PATCH_TYPES = (JSON_PATCH, MERGE_PATCH)
+BODY_TYPES = (JSON, YAML)
+MAX_BODY_BYTES = 3 * 1024 * 1024
+INCLUDE_OBJECT = ("None", "Metadata", "Object")
+
+
+def media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def decode_body(raw: bytes, content_type: str | None, allowed: tuple[str, ...]) -> Any:
+    """The request body as JSON data; 415 for a type not in `allowed`, 400 if malformed."""
+    kind = media_type(content_type) or JSON
+    if kind not in allowed:
+        raise errors.UnsupportedMediaType(allowed)
+    if kind in (YAML, APPLY_PATCH):
+        return _decode_yaml(raw)
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise errors.BadRequest(f"the body of the request was in an unknown format - "
+                                f"accepted media types include: {', '.join(allowed)}: {exc}"
+                                ) from None
+
+
+def _decode_yaml(raw: bytes) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(raw)
+    except (yaml.YAMLError, RecursionError, UnicodeDecodeError) as exc:
+        raise errors.BadRequest(f"error decoding YAML: {exc}".splitlines()[0]) from None
+
+
+def encode(obj: Obj) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def wants_table(accept: str | None) -> bool:
+    """True when the client asks for a meta.k8s.io Table before plain JSON."""
+    for part in (accept or "").split(","):
+        params = _params(part)
+        if params.get("as") == "Table" and params.get("g", "meta.k8s.io") == "meta.k8s.io":
+            return params.get("v", "v1") in ("v1", "v1beta1")
+        if media_type(part) in (JSON, "*/*", "application/*"):
+            return False
+    return False
+
+
+def check_acceptable(accept: str | None) -> None:
+    """406 when the Accept header allows nothing we can send (JSON)."""
+    if not accept:
+        return
+    for part in accept.split(","):
+        if media_type(part) in (JSON, "*/*", "application/*", "") or "json" in media_type(part):
+            return
+    raise errors.NotAcceptable([JSON])
+
+
+def _params(part: str) -> dict[str, str]:
+    params = {}
+    for item in part.split(";")[1:]:
+        key, _, value = item.partition("=")
+        params[key.strip()] = value.strip()
+    return params
+
+
+def int_param(query: Mapping[str, str], name: str, *, minimum: int = 0) -> int | None:
+    value = query.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise errors.BadRequest(f'invalid value for {name}: "{value}" is not an integer'
+                                ) from None
+    if number < minimum:
+        raise errors.BadRequest(f"invalid value for {name}: must be at least {minimum}")
+    return number
+
+
+def bool_param(query: Mapping[str, str], name: str) -> bool:
+    value = query.get(name, "").lower()
+    if value in ("", "false", "0"):
+        return False
+    if value in ("true", "1"):
+        return True
+    raise errors.BadRequest(f'invalid value for {name}: "{value}" is not a boolean')
+
+
+def dry_run(query: Mapping[str, str]) -> bool:
+    values = query.getall("dryRun", []) if hasattr(query, "getall") else [query.get("dryRun")]
+    for value in values:
+        if value not in (None, "All"):
+            raise errors.BadRequest(f'unsupported dryRun value "{value}" (only "All")')
+    return "All" in values

@@ -1,0 +1,242 @@
+"""The resource endpoints: one aiohttp handler that maps (method, path) to a registry verb.
+
+    GET    collection         list (or watch with ?watch=true)      item: get
+    POST   collection         create                                 pods/NAME/binding: bind
+    PUT    item[/status|/scale]   update                             PATCH: patch
+    DELETE item               delete                                 collection: deletecollection
+
+A verb the resource does not support is 405 MethodNotAllowed; everything else that goes wrong
+is a StatusError, rendered by the error middleware in app.py.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from servers.apimachinery import errors, selectors
+from servers.apimachinery.meta import Obj
+from servers.apiserver import codec, openapi, routing, tables, watch
+from servers.apiserver.registry import Filter, Registry
+from servers.apiserver.resources import RESOURCES, Resource
+from servers.apiserver.routing import Target
+from servers.apiserver.schemas import schema_name, schemas
+from servers.apiserver.schemas.check import check
+
+log = logging.getLogger(__name__)
+
+FIELD_VALIDATION = ("Strict", "Warn", "Ignore")
+
+
+class ResourceHandler:
+    """Serves /api/v1/... and /apis/GROUP/VERSION/... for the resources of `table`."""
+
+    def __init__(self, registry: Registry, table: tuple[Resource, ...] = RESOURCES) -> None:
+        self.registry = registry
+        self.table = table
+
+    async def __call__(self, request: web.Request) -> web.StreamResponse:
+        info = request.match_info
+        target = routing.parse(info.get("group", ""), info["version"], info["rest"], self.table)
+        codec.check_acceptable(request.headers.get("Accept"))
+        method = request.method
+        if method == "GET":
+            return await self._get(request, target)
+        if method == "POST":
+            return await self._post(request, target)
+        if method == "PUT":
+            return await self._put(request, target)
+        if method == "PATCH":
+            return await self._patch(request, target)
+        if method == "DELETE":
+            return await self._delete(request, target)
+        raise _not_allowed(target, method.lower())
+
+    # -- reads ------------------------------------------------------------------------------
+
+    async def _get(self, request: web.Request, target: Target) -> web.StreamResponse:
+        query = request.query
+        if target.is_collection:
+            _require_verb(target, "list")
+            flt = _filter(target, query)
+            if codec.bool_param(query, "watch"):
+                _require_verb(target, "watch")
+                return await watch.serve(request, self.registry, target, flt)
+            listed = await self.registry.list(
+                target, flt, limit=codec.int_param(query, "limit") or 0,
+                continue_=query.get("continue", ""))
+            return self._respond(request, target, listed, items=listed["items"])
+        if target.subresource == "log":
+            raise errors.BadRequest(
+                f'pod "{target.name}" has no logs here: this cluster has no kubelet yet')
+        if target.subresource == "scale":
+            return _json(await self.registry.get_scale(target))
+        obj = await self.registry.get(target)
+        return self._respond(request, target, obj, items=[obj])
+
+    def _respond(self, request: web.Request, target: Target, obj: Obj,
+                 items: list[Obj]) -> web.Response:
+        if not codec.wants_table(request.headers.get("Accept")):
+            return _json(obj)
+        include = request.query.get("includeObject", "Metadata")
+        if include not in codec.INCLUDE_OBJECT:
+            raise errors.BadRequest(f'includeObject must be one of {codec.INCLUDE_OBJECT}')
+        meta = obj.get("metadata", {})
+        table = tables.to_table(
+            target.resource, items, include_object=include,  # type: ignore[arg-type]
+            resource_version=meta.get("resourceVersion", ""),
+            continue_token=meta.get("continue", "") if target.is_collection else "",
+            remaining_item_count=meta.get("remainingItemCount"))
+        return _json(table)
+
+    # -- writes -----------------------------------------------------------------------------
+
+    async def _post(self, request: web.Request, target: Target) -> web.Response:
+        if target.subresource == "binding":
+            binding = await _body(request, codec.BODY_TYPES)
+            return _json(await self.registry.bind(target, binding), status=201)
+        if not target.is_collection:
+            raise _not_allowed(target, "create")
+        _require_verb(target, "create")
+        obj = await _body(request, codec.BODY_TYPES)
+        warnings = _validate_fields(request, target.resource, obj)
+        created = await self.registry.create(target, obj, dry_run=codec.dry_run(request.query))
+        return _json(created, status=201, warnings=warnings)
+
+    async def _put(self, request: web.Request, target: Target) -> web.Response:
+        if target.is_collection or target.subresource == "binding":
+            raise _not_allowed(target, "update")
+        _require_verb(target, "update")
+        obj = await _body(request, codec.BODY_TYPES)
+        dry = codec.dry_run(request.query)
+        if target.subresource == "scale":
+            return _json(await self.registry.update_scale(target, lambda _: obj, dry_run=dry))
+        warnings = _validate_fields(request, target.resource, obj)
+        return _json(await self.registry.update(target, obj, dry_run=dry), warnings=warnings)
+
+    async def _patch(self, request: web.Request, target: Target) -> web.Response:
+        if target.is_collection or target.subresource == "binding":
+            raise _not_allowed(target, "patch")
+        _require_verb(target, "patch")
+        content_type = request.headers.get("Content-Type")
+        body = await _body(request, codec.PATCH_TYPES)
+        apply = _patcher(codec.media_type(content_type), body)
+        dry = codec.dry_run(request.query)
+        if target.subresource == "scale":
+            return _json(await self.registry.update_scale(target, apply, dry_run=dry))
+        warnings: list[str] = []
+
+        def checked(obj: Obj) -> Obj:
+            new = apply(obj)
+            warnings.extend(_validate_fields(request, target.resource, new))
+            return new
+
+        return _json(await self.registry.patch(target, checked, dry_run=dry), warnings=warnings)
+
+    async def _delete(self, request: web.Request, target: Target) -> web.Response:
+        options = await _delete_options(request)
+        dry = codec.dry_run(request.query)
+        if target.is_collection:
+            _require_verb(target, "deletecollection")
+            listed = await self.registry.delete_collection(
+                target, _filter(target, request.query), options, dry_run=dry)
+            return _json(listed)
+        if target.subresource:
+            raise _not_allowed(target, "delete")
+        _require_verb(target, "delete")
+        return _json(await self.registry.delete(target, options, dry_run=dry))
+
+
+def _json(obj: Obj, status: int = 200, warnings: list[str] | None = None) -> web.Response:
+    headers = {"Warning": ", ".join(f'299 - "{w}"' for w in warnings)} if warnings else None
+    return web.Response(body=codec.encode(obj), status=status, headers=headers,
+                        content_type=codec.JSON)
+
+
+def _not_allowed(target: Target, verb: str) -> errors.MethodNotAllowed:
+    plural = target.resource.plural + (f"/{target.subresource}" if target.subresource else "")
+    return errors.MethodNotAllowed(plural, verb, target.resource.group)
+
+
+def _require_verb(target: Target, verb: str) -> None:
+    verbs = target.resource.verbs
+    if target.subresource:
+        sub = target.resource.subresource(target.subresource)
+        verbs = sub.verbs if sub else ()
+    if verb not in verbs:
+        raise _not_allowed(target, verb)
+
+
+def _filter(target: Target, query: Any) -> Filter:
+    labels = query.get("labelSelector")
+    fields = query.get("fieldSelector")
+    return Filter(
+        selectors.parse_label_selector(labels) if labels else None,
+        selectors.parse_field_selector(fields, target.resource.field_selectors)
+        if fields else None)
+
+
+async def _body(request: web.Request, allowed: tuple[str, ...]) -> Any:
+    if request.content_length is not None and request.content_length > codec.MAX_BODY_BYTES:
+        raise _too_large()
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise _too_large() from None
+    if not raw:
+        raise errors.BadRequest("the request has no body")
+    return codec.decode_body(raw, request.headers.get("Content-Type"), allowed)
+
+
+def _too_large() -> errors.RequestEntityTooLarge:
+    return errors.RequestEntityTooLarge(
+        f"limit is {codec.MAX_BODY_BYTES} bytes")
+
+
+async def _delete_options(request: web.Request) -> Obj:
+    options: Obj = {}
+    if request.can_read_body:
+        raw = await request.read()
+        if raw.strip():
+            body = codec.decode_body(raw, request.headers.get("Content-Type"), codec.BODY_TYPES)
+            if not isinstance(body, dict):
+                raise errors.BadRequest("DeleteOptions must be a JSON object")
+            options = body
+    grace = codec.int_param(request.query, "gracePeriodSeconds")
+    if grace is not None:
+        options["gracePeriodSeconds"] = grace
+    return options
+
+
+def _validate_fields(request: web.Request, resource: Resource, obj: Any) -> list[str]:
+    """Type mismatches are 400; unknown fields per ?fieldValidation (Strict/Warn/Ignore)."""
+    mode = request.query.get("fieldValidation", "Warn")
+    if mode not in FIELD_VALIDATION:
+        raise errors.BadRequest(f'fieldValidation must be one of {", ".join(FIELD_VALIDATION)}')
+    if not isinstance(obj, dict):
+        raise errors.BadRequest(openapi.decode_error_message(
+            resource.kind, resource.version, "the object must be a JSON object"))
+    findings = check(schemas(), schema_name(resource.gvk), obj)
+    if findings.type_errors:
+        raise errors.BadRequest(openapi.decode_error_message(
+            resource.kind, resource.version, findings.type_errors[0]))
+    if not findings.unknown or mode == "Ignore":
+        return []
+    if mode == "Strict":
+        raise errors.BadRequest(openapi.strict_decoding_error(findings.unknown))
+    return [f'unknown field "{path}"' for path in findings.unknown]
+
+
+def _patcher(kind: str, patch: Any) -> Callable[[Obj], Obj]:
+    from servers.apimachinery import patch as patches
+
+    if kind == codec.JSON_PATCH:
+        if not isinstance(patch, list):
+            raise errors.BadRequest("a JSON patch must be a list of operations")
+        return lambda obj: patches.json_patch(obj, patch)
+    if not isinstance(patch, dict):
+        raise errors.BadRequest("a merge patch must be a JSON object")
+    return lambda obj: patches.merge_patch(obj, patch)

@@ -1,0 +1,573 @@
+"""The registry: Kubernetes object semantics on top of the revisioned key-value storage.
+
+It is the only code that talks to storage. It owns what the server sets on objects (uid,
+creationTimestamp, resourceVersion, generation, namespace), optimistic concurrency (a stale
+resourceVersion is 409 Conflict), the split between an object and its status subresource,
+graceful deletion and finalizers, and the subresources that are not plain writes
+(pods/binding, replicationcontrollers/scale). Storage errors become API errors here, at this
+seam, and nowhere else.
+
+resourceVersion is the storage revision of an object's last write; it is not stored inside
+the value but set on every object read back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from servers.apimachinery import errors, field
+from servers.apimachinery.meta import Obj, format_rfc3339, new_uid, now_rfc3339
+from servers.apimachinery.selectors import FieldSelector, LabelSelector
+from servers.apimachinery.validation import generate_name
+from servers.apiserver import admission, resources
+from servers.apiserver.resources import Resource
+from servers.apiserver.routing import Target
+from servers.apiserver.storage import interface as st
+
+log = logging.getLogger(__name__)
+
+GENERATE_NAME_ATTEMPTS = 8
+CONFLICT_RETRIES = 8
+LIST_PAGE = 500
+SERVER_OWNED_META = ("uid", "creationTimestamp", "deletionTimestamp",
+                     "deletionGracePeriodSeconds", "generation")
+
+
+def encode(obj: Obj) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def decode(kv: st.KeyValue) -> Obj:
+    """The stored object, with resourceVersion set to the revision of its last write."""
+    obj: Obj = json.loads(kv.value)
+    obj["metadata"]["resourceVersion"] = str(kv.mod_revision)
+    return obj
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Label and field selectors of a list or watch; None means everything."""
+
+    labels: LabelSelector | None = None
+    fields: FieldSelector | None = None
+
+    def matches(self, resource: Resource, obj: Obj) -> bool:
+        if self.labels is not None and not self.labels.matches(obj["metadata"].get("labels")):
+            return False
+        if self.fields is not None:
+            return self.fields.matches(resources.selectable_fields(resource, obj))
+        return True
+
+    @property
+    def everything(self) -> bool:
+        return self.labels is None and self.fields is None
+
+
+class Registry:
+    """Create, read, update, patch and delete objects of every resource in one storage."""
+
+    def __init__(self, storage: st.Storage) -> None:
+        self.storage = storage
+        self._service_ips = asyncio.Lock()
+
+    # -- reads ------------------------------------------------------------------------------
+
+    async def get(self, target: Target) -> Obj:
+        return decode(await self._get_kv(target))
+
+    async def _get_kv(self, target: Target) -> st.KeyValue:
+        try:
+            return await self.storage.get(_key(target))
+        except st.KeyNotFound:
+            raise _not_found(target) from None
+
+    async def list(self, target: Target, flt: Filter, *, limit: int = 0,
+                   continue_: str = "") -> Obj:
+        """A List of the matching objects, paged by `limit` and `continue_` as Kubernetes."""
+        prefix = resources.prefix_for(target.resource, target.namespace)
+        start, at_rev = _parse_continue(continue_, prefix) if continue_ else (prefix, 0)
+        items, rev, next_key, remaining = await self._collect(prefix, start, at_rev, flt,
+                                                              target.resource, limit)
+        meta: Obj = {"resourceVersion": str(rev)}
+        if next_key:
+            meta["continue"] = _make_continue(rev, next_key, prefix)
+            if flt.everything and remaining is not None:
+                meta["remainingItemCount"] = remaining
+        return {"kind": target.resource.list_kind, "apiVersion": target.resource.api_version,
+                "metadata": meta, "items": items}
+
+    async def _collect(self, prefix: str, start: str, at_rev: int, flt: Filter,
+                       resource: Resource, limit: int
+                       ) -> tuple[list[Obj], int, str, int | None]:
+        items: list[Obj] = []
+        while True:
+            want = (limit - len(items)) if limit else 0
+            page = await self._list_page(prefix, start, at_rev, want if flt.everything else
+                                         max(want, LIST_PAGE) if limit else 0)
+            at_rev = page.revision
+            for kv in page.items:
+                obj = decode(kv)
+                if flt.matches(resource, obj):
+                    items.append(obj)
+                    if limit and len(items) == limit:
+                        return items, at_rev, _after(kv.key), page.remaining + _rest(page, kv)
+            if not page.more:
+                return items, at_rev, "", None
+            start = _after(page.items[-1].key)
+
+    async def _list_page(self, prefix: str, start: str, at_rev: int, limit: int) -> st.ListResult:
+        try:
+            return await self.storage.list(prefix, limit=limit, start_key=start, at_rev=at_rev)
+        except st.Compacted:
+            raise errors.Gone(errors.CONTINUE_EXPIRED) from None
+
+    async def watch(self, target: Target, after_rev: int) -> AsyncIterator[st.Event]:
+        """Storage events under the target's prefix after `after_rev` (see watch.py)."""
+        prefix = resources.prefix_for(target.resource, target.namespace)
+        if target.name:
+            prefix += target.name  # a watch of one object (fieldSelector metadata.name, or URL)
+        async for event in self.storage.watch(prefix, after_rev):
+            if target.name and event.kv.key != prefix:
+                continue
+            yield event
+
+    # -- writes -----------------------------------------------------------------------------
+
+    async def create(self, target: Target, obj: Obj, *, dry_run: bool = False) -> Obj:
+        resource = target.resource
+        meta = _prepare_meta_for_create(target, obj)
+        if resource.namespaced:
+            await self._require_namespace(meta["namespace"])
+        admission.prepare_create(resource, obj)
+        _check(resource, obj, admission.validate_create(resource, obj))
+        if resource.plural == "services":
+            async with self._service_ips:
+                await self._allocate_cluster_ip(obj)
+                return await self._store_new(target, obj, dry_run)
+        return await self._store_new(target, obj, dry_run)
+
+    async def _store_new(self, target: Target, obj: Obj, dry_run: bool) -> Obj:
+        meta = obj["metadata"]
+        generated = not meta.get("name")
+        for _ in range(GENERATE_NAME_ATTEMPTS if generated else 1):
+            if generated:
+                meta["name"] = generate_name(meta["generateName"])
+            key = resources.key_for(target.resource, meta.get("namespace"), meta["name"])
+            if dry_run:
+                meta["resourceVersion"] = ""
+                return obj
+            try:
+                rev = await self.storage.create(key, encode(obj))
+            except st.KeyExists:
+                continue
+            meta["resourceVersion"] = str(rev)
+            return obj
+        raise errors.AlreadyExists(target.resource.plural, meta["name"], target.resource.group)
+
+    async def update(self, target: Target, obj: Obj, *, dry_run: bool = False) -> Obj:
+        """PUT: replace the object (or its status), checking resourceVersion if one is given."""
+        body_meta = _require_meta(obj)
+        if body_meta.get("name", target.name) != target.name:
+            raise errors.BadRequest(
+                f"the name of the object ({body_meta.get('name')}) does not match the name "
+                f"on the URL ({target.name})")
+        _check_namespace(target, body_meta)
+        wanted = _parse_rv(body_meta.get("resourceVersion"))
+        return await self._write(target, lambda current: obj, wanted, dry_run)
+
+    async def patch(self, target: Target, apply: Callable[[Obj], Obj], *,
+                    dry_run: bool = False) -> Obj:
+        """PATCH: `apply` turns the current object into the new one; retried on conflicts."""
+        return await self._write(target, apply, None, dry_run)
+
+    async def _write(self, target: Target, change: Callable[[Obj], Obj], wanted: int | None,
+                     dry_run: bool) -> Obj:
+        for _ in range(CONFLICT_RETRIES):
+            kv = await self._get_kv(target)
+            current = decode(kv)
+            new = change(decode(kv))
+            if not isinstance(new, dict):
+                raise errors.BadRequest("the patched object is not a JSON object")
+            new_meta = _require_meta(new)
+            expected = wanted if wanted is not None else _parse_rv(new_meta.get("resourceVersion"))
+            if expected is not None and expected != kv.mod_revision:
+                raise _conflict(target)
+            merged = self._merge_update(target, current, new)
+            if dry_run:
+                return merged
+            try:
+                return await self._commit_update(target, merged, kv.mod_revision)
+            except st.RevisionMismatch:
+                if wanted is not None or expected is not None:
+                    raise _conflict(target) from None
+        raise _conflict(target)
+
+    def _merge_update(self, target: Target, current: Obj, new: Obj) -> Obj:
+        resource = target.resource
+        _check_namespace(target, new["metadata"])
+        new["apiVersion"], new["kind"] = resource.api_version, resource.kind
+        if target.subresource == "status":
+            new = _keep_all_but_status(current, new)
+        elif resource.has_status and "status" in current:
+            new["status"] = current["status"]
+        elif resource.has_status:
+            new.pop("status", None)
+        _keep_server_meta(current, new, target)
+        admission.prepare_update(resource, new, current)
+        _check(resource, new, admission.validate_update(resource, new, current))
+        if new.get("spec") != current.get("spec"):
+            new["metadata"]["generation"] = current["metadata"].get("generation", 1) + 1
+        return new
+
+    async def _commit_update(self, target: Target, obj: Obj, rev: int) -> Obj:
+        meta = obj["metadata"]
+        meta.pop("resourceVersion", None)
+        key = _key(target)
+        if meta.get("deletionTimestamp") and not meta.get("finalizers") and (
+                not _graceful_pod(target.resource, obj)):
+            kv = await self.storage.delete(key, rev)
+            return decode(kv)
+        new_rev = await self.storage.update(key, encode(obj), rev)
+        meta["resourceVersion"] = str(new_rev)
+        return obj
+
+    # -- deletes ----------------------------------------------------------------------------
+
+    async def delete(self, target: Target, options: Obj, *, dry_run: bool = False) -> Obj:
+        for _ in range(CONFLICT_RETRIES):
+            kv = await self._get_kv(target)
+            obj = decode(kv)
+            _check_preconditions(target, obj, options.get("preconditions") or {})
+            if target.resource.plural == "namespaces" and not dry_run:
+                await self._delete_namespace_contents(target.name)
+            marked = _mark_for_deletion(target.resource, obj, options)
+            if dry_run:
+                return marked or obj
+            try:
+                if marked is not None:
+                    return await self._commit_update(target, marked, kv.mod_revision)
+                return decode(await self.storage.delete(_key(target), kv.mod_revision))
+            except st.RevisionMismatch:
+                if (options.get("preconditions") or {}).get("resourceVersion"):
+                    raise _conflict(target) from None
+            except st.KeyNotFound:
+                raise _not_found(target) from None
+        raise _conflict(target)
+
+    async def delete_collection(self, target: Target, flt: Filter, options: Obj, *,
+                                dry_run: bool = False) -> Obj:
+        listed = await self.list(target, flt)
+        for obj in listed["items"]:
+            one = Target(target.resource, obj["metadata"].get("namespace"),
+                         obj["metadata"]["name"])
+            try:
+                await self.delete(one, options, dry_run=dry_run)
+            except errors.NotFound:
+                continue
+        return listed
+
+    async def _delete_namespace_contents(self, namespace: str) -> None:
+        for resource in resources.RESOURCES:
+            if resource.namespaced:
+                target = Target(resource, namespace)
+                await self.delete_collection(target, Filter(), {"gracePeriodSeconds": 0})
+
+    # -- subresources -----------------------------------------------------------------------
+
+    async def bind(self, target: Target, binding: Obj) -> Obj:
+        """pods/binding: set spec.nodeName once (409 when already bound or being deleted)."""
+        node = ((binding.get("target") or {}) if isinstance(binding, dict) else {}).get("name")
+        if not node or not isinstance(node, str):
+            raise errors.Invalid("Binding", target.name, [
+                field.required("target.name", "")])
+        pod_target = Target(target.resource, target.namespace, target.name)
+
+        def assign(pod: Obj) -> Obj:
+            if pod["metadata"].get("deletionTimestamp"):
+                raise errors.Conflict("pods/binding", target.name,
+                                      f"pod {target.name} is being deleted, cannot be assigned "
+                                      "to a host")
+            bound = (pod.get("spec") or {}).get("nodeName")
+            if bound:
+                raise errors.Conflict("pods/binding", target.name,
+                                      f'pod {target.name} is already assigned to node "{bound}"')
+            pod["spec"]["nodeName"] = node
+            _set_condition(pod, "PodScheduled", "True")
+            return pod
+
+        await self._write_spec_and_status(pod_target, assign)
+        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                "code": 201}
+
+    async def _write_spec_and_status(self, target: Target, change: Callable[[Obj], Obj]) -> Obj:
+        """A server-side change that may touch spec and status alike (binding)."""
+        for _ in range(CONFLICT_RETRIES):
+            kv = await self._get_kv(target)
+            obj = change(decode(kv))
+            try:
+                return await self._commit_update(target, obj, kv.mod_revision)
+            except st.RevisionMismatch:
+                continue
+        raise _conflict(target)
+
+    async def get_scale(self, target: Target) -> Obj:
+        return to_scale(await self.get(_parent(target)))
+
+    async def update_scale(self, target: Target, change: Callable[[Obj], Obj], *,
+                           dry_run: bool = False) -> Obj:
+        def apply(rc: Obj) -> Obj:
+            scale = change(to_scale(rc))
+            replicas = ((scale.get("spec") or {}) if isinstance(scale, dict) else {}).get(
+                "replicas", 0)
+            if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+                raise errors.Invalid("Scale", target.name, [field.invalid(
+                    "spec.replicas", replicas, "must be greater than or equal to 0")])
+            rc["spec"]["replicas"] = replicas
+            rv = (scale.get("metadata") or {}).get("resourceVersion")
+            rc["metadata"]["resourceVersion"] = rv or rc["metadata"]["resourceVersion"]
+            return rc
+
+        rc = await self._write(_parent(target), apply, None, dry_run)
+        return to_scale(rc)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    async def _require_namespace(self, namespace: str) -> None:
+        try:
+            await self.storage.get(resources.key_for(_NAMESPACES, None, namespace))
+        except st.KeyNotFound:
+            raise errors.NotFound("namespaces", namespace) from None
+
+    async def _allocate_cluster_ip(self, svc: Obj) -> None:
+        spec = svc.setdefault("spec", {})
+        if spec.get("clusterIP") == "None":
+            spec["clusterIPs"] = ["None"]
+            return
+        taken = set()
+        for kv in (await self.storage.list(_SERVICES.key_prefix)).items:
+            ip = (json.loads(kv.value).get("spec") or {}).get("clusterIP")
+            if ip:
+                taken.add(ip)
+        wanted = spec.get("clusterIP")
+        if wanted and wanted in taken:
+            raise errors.Invalid("Service", svc["metadata"].get("name", ""), [field.invalid(
+                "spec.clusterIPs", [wanted],
+                f"failed to allocate IP {wanted}: provided IP is already allocated")])
+        ip = wanted or next((a for a in admission.service_ips() if a not in taken), None)
+        if ip is None:
+            raise errors.InternalError("failed to allocate a serviceIP: range is full")
+        spec["clusterIP"], spec["clusterIPs"] = ip, [ip]
+
+
+_NAMESPACES = resources.by_plural("", "v1", "namespaces")  # type: ignore[assignment]
+_SERVICES = resources.by_plural("", "v1", "services")  # type: ignore[assignment]
+assert _NAMESPACES is not None and _SERVICES is not None
+
+
+def to_scale(rc: Obj) -> Obj:
+    meta = rc["metadata"]
+    selector = (rc.get("spec") or {}).get("selector") or {}
+    return {
+        "kind": "Scale", "apiVersion": "autoscaling/v1",
+        "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion",
+                                          "creationTimestamp") if k in meta},
+        "spec": {"replicas": (rc.get("spec") or {}).get("replicas", 0)},
+        "status": {"replicas": (rc.get("status") or {}).get("replicas", 0),
+                   "selector": ",".join(f"{k}={v}" for k, v in sorted(selector.items()))},
+    }
+
+
+def _key(target: Target) -> str:
+    return resources.key_for(target.resource, target.namespace, target.name)
+
+
+def _parent(target: Target) -> Target:
+    return Target(target.resource, target.namespace, target.name)
+
+
+def _not_found(target: Target) -> errors.NotFound:
+    return errors.NotFound(target.resource.plural, target.name, target.resource.group)
+
+
+def _conflict(target: Target) -> errors.Conflict:
+    return errors.Conflict(target.resource.plural, target.name, group=target.resource.group)
+
+
+def _require_meta(obj: Any) -> Obj:
+    if not isinstance(obj, dict):
+        raise errors.BadRequest("the request body is not a JSON object")
+    meta = obj.setdefault("metadata", {})
+    if not isinstance(meta, dict):
+        raise errors.BadRequest("metadata must be a JSON object")
+    return meta
+
+
+def _check_namespace(target: Target, meta: Obj) -> None:
+    if not target.resource.namespaced:
+        meta.pop("namespace", None)
+        return
+    given = meta.get("namespace")
+    if given and given != target.namespace:
+        raise errors.BadRequest("the namespace of the provided object does not match the "
+                                "namespace sent on the request")
+    meta["namespace"] = target.namespace
+
+
+def _prepare_meta_for_create(target: Target, obj: Obj) -> Obj:
+    meta = _require_meta(obj)
+    _check_namespace(target, meta)
+    if target.resource.namespaced and not target.namespace:
+        raise errors.BadRequest("a namespace is required to create " + target.resource.plural)
+    obj["apiVersion"], obj["kind"] = target.resource.api_version, target.resource.kind
+    if not meta.get("name") and not meta.get("generateName"):
+        raise errors.Invalid(target.resource.kind, "", [
+            field.required("metadata.name", "name or generateName is required")])
+    for key in (*SERVER_OWNED_META, "resourceVersion", "selfLink", "managedFields"):
+        meta.pop(key, None)
+    meta["uid"] = new_uid()
+    meta["creationTimestamp"] = now_rfc3339()
+    meta["generation"] = 1
+    return meta
+
+
+def _keep_server_meta(current: Obj, new: Obj, target: Target) -> None:
+    old, meta = current["metadata"], new["metadata"]
+    for key in SERVER_OWNED_META:
+        if key in old:
+            meta[key] = old[key]
+        else:
+            meta.pop(key, None)
+    meta["name"] = target.name
+    meta.pop("managedFields", None)
+    meta.pop("selfLink", None)
+
+
+def _keep_all_but_status(current: Obj, new: Obj) -> Obj:
+    """A /status write changes status (and labels/annotations, as Kubernetes allows) only."""
+    result = {k: v for k, v in current.items() if k != "status"}
+    if "status" in new:
+        result["status"] = new["status"]
+    meta = dict(current["metadata"])
+    for key in ("labels", "annotations"):
+        if key in new["metadata"]:
+            meta[key] = new["metadata"][key]
+    meta["resourceVersion"] = new["metadata"].get("resourceVersion")
+    result["metadata"] = meta
+    return result
+
+
+def _check(resource: Resource, obj: Obj, causes: list[field.Cause]) -> None:
+    if causes:
+        raise errors.Invalid(resource.kind, obj["metadata"].get("name", ""), causes,
+                             group=resource.group)
+
+
+def _parse_rv(value: Any) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        rv = int(value)
+    except (TypeError, ValueError):
+        raise errors.BadRequest(f'invalid resource version "{value}"') from None
+    if rv < 0:
+        raise errors.BadRequest(f'invalid resource version "{value}"')
+    return rv
+
+
+def _check_preconditions(target: Target, obj: Obj, pre: Obj) -> None:
+    meta = obj["metadata"]
+    uid, rv = pre.get("uid"), pre.get("resourceVersion")
+    if uid and uid != meta.get("uid"):
+        raise errors.Conflict(target.resource.plural, target.name,
+                              f"Precondition failed: UID in precondition: {uid}, UID in object "
+                              f"meta: {meta.get('uid')}", group=target.resource.group)
+    if rv and rv != meta.get("resourceVersion"):
+        raise errors.Conflict(target.resource.plural, target.name,
+                              f"Precondition failed: ResourceVersion in precondition: {rv}, "
+                              f"ResourceVersion in object meta: {meta.get('resourceVersion')}",
+                              group=target.resource.group)
+
+
+def _graceful_pod(resource: Resource, obj: Obj) -> bool:
+    """A bound pod waits for its kubelet; an unbound one goes at once (as in Kubernetes)."""
+    return resource.plural == "pods" and bool((obj.get("spec") or {}).get("nodeName")) and (
+        obj["metadata"].get("deletionGracePeriodSeconds", 0) > 0)
+
+
+def _mark_for_deletion(resource: Resource, obj: Obj, options: Obj) -> Obj | None:
+    """The object marked with deletionTimestamp, or None when it can be deleted now."""
+    meta = obj["metadata"]
+    grace = _grace_period(resource, obj, options)
+    bound_pod = resource.plural == "pods" and (obj.get("spec") or {}).get("nodeName")
+    if bound_pod and grace > 0:
+        if meta.get("deletionTimestamp"):
+            current = meta.get("deletionGracePeriodSeconds", grace)
+            if grace >= current:
+                return obj
+        until = datetime.now(timezone.utc) + timedelta(seconds=grace)
+        meta["deletionTimestamp"] = format_rfc3339(until)
+        meta["deletionGracePeriodSeconds"] = grace
+        return obj
+    if meta.get("finalizers"):
+        meta.setdefault("deletionTimestamp", now_rfc3339())
+        meta.setdefault("deletionGracePeriodSeconds", 0)
+        return obj
+    return None
+
+
+def _grace_period(resource: Resource, obj: Obj, options: Obj) -> int:
+    grace = options.get("gracePeriodSeconds")
+    if grace is None and resource.plural == "pods":
+        grace = (obj.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
+    if not isinstance(grace, int) or isinstance(grace, bool):
+        return 0
+    return max(grace, 0)
+
+
+def _set_condition(pod: Obj, kind: str, status: str) -> None:
+    conditions = pod.setdefault("status", {}).setdefault("conditions", [])
+    now = now_rfc3339()
+    for cond in conditions:
+        if cond.get("type") == kind:
+            if cond.get("status") != status:
+                cond.update(status=status, lastTransitionTime=now)
+            return
+    conditions.append({"type": kind, "status": status, "lastProbeTime": None,
+                       "lastTransitionTime": now})
+
+
+# -- continue tokens (base64 JSON, like Kubernetes': {"v":..., "rv":..., "start":...}) -------
+
+def _make_continue(rev: int, next_key: str, prefix: str) -> str:
+    token = {"v": "meta.k8s.io/v1", "rv": rev, "start": next_key[len(prefix):]}
+    return base64.urlsafe_b64encode(json.dumps(token).encode()).decode()
+
+
+def _parse_continue(token: str, prefix: str) -> tuple[str, int]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode()))
+        rev, start = int(data["rv"]), str(data["start"])
+    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeError):
+        raise errors.BadRequest(f"invalid continue token {token!r}") from None
+    if rev <= 0 or start.startswith("/") or ".." in start.split("/"):
+        raise errors.BadRequest(f"invalid continue token {token!r}")
+    return prefix + start, rev
+
+
+def _after(key: str) -> str:
+    """The smallest key greater than `key` (start of the next page)."""
+    return key + "\x00"
+
+
+def _rest(page: st.ListResult, kv: st.KeyValue) -> int:
+    """How many items of `page` come after `kv` (they count as remaining too)."""
+    return len(page.items) - page.items.index(kv) - 1
+

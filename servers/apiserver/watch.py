@@ -1,0 +1,165 @@
+"""Watch: newline-delimited JSON events over one chunked response.
+
+    {"type": "ADDED"|"MODIFIED"|"DELETED"|"BOOKMARK"|"ERROR", "object": {...}}
+
+With no resourceVersion (or "0") the watch first sends every current object as ADDED, then
+every change after that list; with N it sends every change after N, never skipping or
+repeating one (the storage's watch guarantees the order). An object that moves into a
+selector is ADDED for that watcher and one that moves out is DELETED. A too-old N, or a
+watcher too slow to keep up, gets an ERROR event carrying a 410 Expired Status and the stream
+ends: the client re-lists. `timeoutSeconds` ends the stream cleanly; bookmarks come with
+`allowWatchBookmarks=true`. Each watch is one coroutine, no thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from servers.apimachinery import errors
+from servers.apiserver import codec, tables
+from servers.apiserver.registry import decode
+from servers.apiserver.storage import interface as st
+
+if TYPE_CHECKING:
+    from servers.apimachinery.meta import Obj
+    from servers.apiserver.registry import Filter, Registry
+    from servers.apiserver.routing import Target
+
+log = logging.getLogger(__name__)
+
+MAX_TIMEOUT_SECONDS = 1800
+BOOKMARK_SECONDS = 30.0
+
+
+class _Stream:
+    """One watcher's response, with what it needs to turn storage events into watch events."""
+
+    def __init__(self, resp: web.StreamResponse, target: Target, flt: Filter,
+                 table_include: str | None) -> None:
+        self.resp = resp
+        self.target = target
+        self.flt = flt
+        self.table_include = table_include
+        self.first_table = True
+        self.last_rev = 0
+
+    async def send(self, kind: str, obj: Obj) -> None:
+        if self.table_include is not None and kind in ("ADDED", "MODIFIED", "DELETED"):
+            obj = tables.table_for_watch_event(
+                self.target.resource, obj, first=self.first_table,
+                include_object=self.table_include)  # type: ignore[arg-type]
+            self.first_table = False
+        line = json.dumps({"type": kind, "object": obj}, separators=(",", ":"),
+                          ensure_ascii=False)
+        await self.resp.write(line.encode() + b"\n")
+
+    async def event(self, ev: st.Event) -> None:
+        self.last_rev = ev.kv.mod_revision
+        resource = self.target.resource
+        obj = decode(ev.kv)
+        if ev.type == "DELETE":
+            if self.flt.matches(resource, obj):
+                await self.send("DELETED", obj)
+            return
+        now = self.flt.matches(resource, obj)
+        before = ev.prev_kv is not None and self.flt.matches(resource, decode(ev.prev_kv))
+        if now:
+            await self.send("MODIFIED" if before else "ADDED", obj)
+        elif before:
+            await self.send("DELETED", obj)
+
+    async def bookmark(self) -> None:
+        resource = self.target.resource
+        await self.send("BOOKMARK", {"kind": resource.kind, "apiVersion": resource.api_version,
+                                     "metadata": {"resourceVersion": str(self.last_rev)}})
+
+
+async def serve(request: web.Request, registry: Registry, target: Target,
+                flt: Filter) -> web.StreamResponse:
+    query = request.query
+    timeout = codec.int_param(query, "timeoutSeconds") or MAX_TIMEOUT_SECONDS
+    bookmarks = codec.bool_param(query, "allowWatchBookmarks")
+    start = _start_rev(query.get("resourceVersion", ""))
+    table = (query.get("includeObject", "Metadata")
+             if codec.wants_table(request.headers.get("Accept")) else None)
+    resp = web.StreamResponse(headers={"Content-Type": codec.JSON,
+                                       "Cache-Control": "no-cache, private"})
+    resp.enable_chunked_encoding()
+    await resp.prepare(request)
+    stream = _Stream(resp, target, flt, table)
+    try:
+        if start is None:
+            start = await _send_initial(registry, target, stream)
+        stream.last_rev = start
+        await asyncio.wait_for(_follow(registry, target, stream, start, bookmarks),
+                               timeout=min(timeout, MAX_TIMEOUT_SECONDS))
+    except asyncio.TimeoutError:
+        pass
+    except (st.Compacted, st.WatchClosed) as exc:
+        await stream.send("ERROR", _expired(exc, start or 0).to_status())
+    except (ConnectionResetError, ConnectionError):
+        return resp
+    await resp.write_eof()
+    return resp
+
+
+def _start_rev(value: str) -> int | None:
+    if value in ("", "0"):
+        return None
+    try:
+        rev = int(value)
+    except ValueError:
+        raise errors.BadRequest(f'invalid resource version "{value}"') from None
+    if rev < 0:
+        raise errors.BadRequest(f'invalid resource version "{value}"')
+    return rev
+
+
+async def _send_initial(registry: Registry, target: Target, stream: _Stream) -> int:
+    listed = await registry.list(target, stream.flt)
+    for obj in listed["items"]:
+        if not target.name or obj["metadata"]["name"] == target.name:
+            await stream.send("ADDED", obj)
+    return int(listed["metadata"]["resourceVersion"])
+
+
+async def _follow(registry: Registry, target: Target, stream: _Stream, start: int,
+                  bookmarks: bool) -> None:
+    events = registry.watch(target, start).__aiter__()
+    pending: asyncio.Future[Any] = asyncio.ensure_future(events.__anext__())
+    try:
+        while True:
+            done, _ = await asyncio.wait({pending}, timeout=BOOKMARK_SECONDS)
+            if not done:
+                if bookmarks:
+                    await stream.bookmark()
+                continue
+            try:
+                ev = pending.result()
+            except StopAsyncIteration:
+                return
+            await stream.event(ev)
+            pending = asyncio.ensure_future(events.__anext__())
+    finally:
+        pending.cancel()
+        await _close(events)
+
+
+async def _close(events: Any) -> None:
+    try:
+        await events.aclose()
+    except (RuntimeError, asyncio.CancelledError):  # already closing from its own task
+        pass
+
+
+def _expired(exc: Exception, start: int) -> errors.Gone:
+    if isinstance(exc, st.Compacted):
+        return errors.Gone(errors.TOO_OLD_RESOURCE_VERSION.format(
+            requested=exc.requested_rev, current=exc.compact_rev))
+    log.info("closing a watch that fell behind: %s", exc)
+    return errors.Gone(errors.TOO_OLD_RESOURCE_VERSION.format(requested=start, current=start))

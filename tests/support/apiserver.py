@@ -1,0 +1,123 @@
+"""Run a real `km apiserver` as a subprocess on loopback, for integration and e2e tests.
+
+    with start_apiserver(tmp_path / "data") as api:
+        ... api.url ...             # http://127.0.0.1:PORT
+        api.kill(); api.restart()   # kill -9, then start again on the same port and data
+
+The server picks a free port (--port 0) and says which in its log; the helper reads it from
+there. By default it runs from the source tree (`python -m servers.km`); pass `km=` to run
+a built km.pyz instead. Every process it starts, it stops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVING = re.compile(r"serving on (http://127\.0\.0\.1:(\d+))")
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 15.0
+
+
+class ApiServer:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        km: Path | None,
+        extra_args: Sequence[str],
+        env: dict[str, str] | None,
+    ) -> None:
+        self.data_dir = data_dir
+        self.km = km
+        self.extra_args = list(extra_args)
+        self.env = env
+        self.port = 0
+        self.url = ""
+        self.proc: subprocess.Popen[str] | None = None
+        self.log: list[str] = []
+
+    def start(self) -> None:
+        cmd = [str(self.km)] if self.km else [sys.executable, "-m", "servers.km"]
+        cmd += [
+            "apiserver",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+            *self.extra_args,
+        ]
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=self.env,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+        )
+        found = threading.Event()
+        threading.Thread(target=self._read_log, args=(self.proc, found), daemon=True).start()
+        deadline = time.monotonic() + START_TIMEOUT
+        while not found.wait(0.05):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("apiserver did not start:\n" + "".join(self.log[-30:]))
+
+    def _read_log(self, proc: subprocess.Popen[str], found: threading.Event) -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            self.log.append(line)
+            match = SERVING.search(line)
+            if match and not found.is_set():
+                self.url, self.port = match.group(1), int(match.group(2))
+                found.set()
+
+    def stop(self, sig: int = signal.SIGTERM) -> int | None:
+        """Stop the server (SIGTERM, then SIGKILL after a while); return its exit code."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            proc.send_signal(sig)
+            try:
+                proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        return proc.returncode
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@contextlib.contextmanager
+def start_apiserver(
+    data_dir: Path,
+    *,
+    port: int = 0,
+    km: Path | None = None,
+    extra_args: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+) -> Iterator[ApiServer]:
+    server = ApiServer(
+        data_dir, km=km, extra_args=extra_args, env=env if env is not None else dict(os.environ)
+    )
+    server.port = port
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
