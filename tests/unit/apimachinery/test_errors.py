@@ -167,7 +167,7 @@ def test_invalid_message_joins_several_causes_and_drops_duplicates() -> None:
 
 
 def test_codes_and_reasons_are_class_attributes() -> None:
-    table = {
+    table: dict[type[StatusError], tuple[int, str]] = {
         BadRequest: (400, "BadRequest"), Unauthorized: (401, "Unauthorized"),
         Forbidden: (403, "Forbidden"), NotFound: (404, "NotFound"),
         MethodNotAllowed: (405, "MethodNotAllowed"), NotAcceptable: (406, "NotAcceptable"),

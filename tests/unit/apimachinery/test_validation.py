@@ -270,7 +270,7 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(json_values, st.booleans())
 def test_any_json_metadata_gives_causes_or_a_bad_request(meta: object, namespaced: bool) -> None:
     try:
@@ -355,7 +355,7 @@ names = st.one_of(st.text(max_size=12), st.text(alphabet="aZ09-._/é", max_size=
                   st.from_regex(r"[a-z0-9]{1,70}(\.[a-z0-9-]{1,70}){0,4}", fullmatch=True))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(names)
 def test_string_rules_agree_with_their_definitions(text: str) -> None:
     assert (is_dns1123_label(text) == []) == reference_label(text)
