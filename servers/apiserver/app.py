@@ -63,7 +63,7 @@ async def run(opts: Namespace, stop: asyncio.Event) -> int:
 def make_app(registry: Registry) -> web.Application:
     app = web.Application(middlewares=[_errors], client_max_size=codec.MAX_BODY_BYTES)
     app[REGISTRY] = registry
-    resource = handlers.ResourceHandler(registry)
+    resource = handlers.ResourceHandler(registry).handle
     r = app.router
     for path in ("/healthz", "/livez", "/readyz"):
         r.add_get(path + "{_:(/.*)?}", _health)

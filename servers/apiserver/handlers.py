@@ -38,7 +38,7 @@ class ResourceHandler:
         self.registry = registry
         self.table = table
 
-    async def __call__(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.Request) -> web.StreamResponse:
         info = request.match_info
         target = routing.parse(info.get("group", ""), info["version"], info["rest"], self.table)
         codec.check_acceptable(request.headers.get("Accept"))

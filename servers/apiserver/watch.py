@@ -14,6 +14,7 @@ ends: the client re-lists. `timeoutSeconds` ends the stream cleanly; bookmarks c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from typing import TYPE_CHECKING, Any
@@ -65,6 +66,9 @@ class _Stream:
         if ev.type == "DELETE":
             if self.flt.matches(resource, obj):
                 await self.send("DELETED", obj)
+            return
+        if self.flt.everything:
+            await self.send("MODIFIED" if ev.prev_kv is not None else "ADDED", obj)
             return
         now = self.flt.matches(resource, obj)
         before = ev.prev_kv is not None and self.flt.matches(resource, decode(ev.prev_kv))
@@ -151,10 +155,9 @@ async def _follow(registry: Registry, target: Target, stream: _Stream, start: in
 
 
 async def _close(events: Any) -> None:
-    try:
+    # RuntimeError: the generator is already closing from its own pending step.
+    with contextlib.suppress(RuntimeError, asyncio.CancelledError):
         await events.aclose()
-    except (RuntimeError, asyncio.CancelledError):  # already closing from its own task
-        pass
 
 
 def _expired(exc: Exception, start: int) -> errors.Gone:

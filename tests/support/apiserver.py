@@ -45,6 +45,7 @@ class ApiServer:
         self.url = ""
         self.proc: subprocess.Popen[str] | None = None
         self.log: list[str] = []
+        self._reader: threading.Thread
 
     def start(self) -> None:
         cmd = [str(self.km)] if self.km else [sys.executable, "-m", "servers.km"]
@@ -65,7 +66,9 @@ class ApiServer:
             text=True,
         )
         found = threading.Event()
-        threading.Thread(target=self._read_log, args=(self.proc, found), daemon=True).start()
+        self._reader = threading.Thread(target=self._read_log, args=(self.proc, found),
+                                        daemon=True)
+        self._reader.start()
         deadline = time.monotonic() + START_TIMEOUT
         while not found.wait(0.05):
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -93,6 +96,9 @@ class ApiServer:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        self._reader.join(timeout=STOP_TIMEOUT)
+        if proc.stderr is not None:
+            proc.stderr.close()
         return proc.returncode
 
     def kill(self) -> None:

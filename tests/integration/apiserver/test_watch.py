@@ -1,0 +1,129 @@
+"""Watch over HTTP: initial state, replay from a resourceVersion, selectors, expiry, bookmarks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from servers.apiserver import watch
+from tests.integration.apiserver.conftest import PODS, Client, pod
+
+Event = tuple[str, dict[str, Any]]
+
+
+async def create(api: Client, body: dict[str, Any]) -> dict[str, Any]:
+    resp = await api.post(PODS, json=body)
+    assert resp.status == 201, await resp.text()
+    return await resp.json()  # type: ignore[no-any-return]
+
+
+async def patch_labels(api: Client, name: str, labels: dict[str, str | None]) -> None:
+    resp = await api.patch(f"{PODS}/{name}", data=json.dumps({"metadata": {"labels": labels}}),
+                           headers={"Content-Type": "application/merge-patch+json"})
+    assert resp.status == 200, await resp.text()
+
+
+async def read_events(api: Client, query: str, count: int, timeout: float = 10) -> list[Event]:
+    resp = await api.get(f"{PODS}?watch=true&{query}")
+    assert resp.status == 200
+    events: list[Event] = []
+    try:
+        while len(events) < count:
+            line = await asyncio.wait_for(resp.content.readline(), timeout)
+            if not line:
+                break
+            event = json.loads(line)
+            events.append((event["type"], event["object"]))
+    finally:
+        resp.close()
+    return events
+
+
+def names(events: list[Event]) -> list[tuple[str, str]]:
+    return [(kind, obj["metadata"].get("name", "")) for kind, obj in events]
+
+
+async def test_no_resource_version_sends_current_objects_then_changes(api: Client) -> None:
+    await create(api, pod("a"))
+    reader = asyncio.create_task(read_events(api, "", 3))
+    await asyncio.sleep(0.2)
+    await create(api, pod("b"))
+    await api.delete(f"{PODS}/a")
+    assert names(await reader) == [("ADDED", "a"), ("ADDED", "b"), ("DELETED", "a")]
+
+
+async def test_resource_version_replays_every_later_change_once_in_order(api: Client) -> None:
+    first = await create(api, pod("a"))
+    rv = first["metadata"]["resourceVersion"]
+    await create(api, pod("b"))
+    await patch_labels(api, "a", {"v": "2"})
+    await api.delete(f"{PODS}/b")
+    events = await read_events(api, f"resourceVersion={rv}", 3)
+    assert names(events) == [("ADDED", "b"), ("MODIFIED", "a"), ("DELETED", "b")]
+    revisions = [int(obj["metadata"]["resourceVersion"]) for _, obj in events]
+    assert revisions == sorted(revisions) and len(set(revisions)) == 3
+
+
+async def test_selector_transitions_are_added_and_deleted(api: Client) -> None:
+    start = await create(api, pod("a", {"app": "other"}))
+    rv = start["metadata"]["resourceVersion"]
+    await patch_labels(api, "a", {"app": "web"})
+    await patch_labels(api, "a", {"app": "other"})
+    events = await read_events(api, f"resourceVersion={rv}&labelSelector=app%3Dweb", 2)
+    assert names(events) == [("ADDED", "a"), ("DELETED", "a")]
+
+
+async def test_timeout_seconds_ends_the_stream(api: Client) -> None:
+    events = await asyncio.wait_for(read_events(api, "timeoutSeconds=1", 5), timeout=10)
+    assert events == []
+
+
+async def test_compacted_resource_version_is_a_410_error_event(api: Client) -> None:
+    await create(api, pod("a"))
+    await patch_labels(api, "a", {"v": "2"})
+    storage = api.storage  # type: ignore[attr-defined]
+    await storage.compact(await storage.current_revision())
+    [(kind, status)] = await read_events(api, "resourceVersion=1", 1)
+    assert kind == "ERROR"
+    assert (status["kind"], status["code"], status["reason"]) == ("Status", 410, "Expired")
+
+
+async def test_bookmarks_when_asked(api: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(watch, "BOOKMARK_SECONDS", 0.2)
+    created = await create(api, pod("a"))
+    rv = created["metadata"]["resourceVersion"]
+    [(kind, obj)] = await read_events(api, f"resourceVersion={rv}&allowWatchBookmarks=true", 1)
+    assert kind == "BOOKMARK"
+    assert obj["metadata"]["resourceVersion"] == rv
+
+
+async def test_watch_table_events_for_kubectl_get_w(api: Client) -> None:
+    await create(api, pod("a"))
+    resp = await api.get(f"{PODS}?watch=true", headers={
+        "Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"})
+    line = await asyncio.wait_for(resp.content.readline(), 10)
+    resp.close()
+    event = json.loads(line)
+    assert event["type"] == "ADDED" and event["object"]["kind"] == "Table"
+    assert event["object"]["rows"][0]["cells"][0] == "a"
+    assert event["object"]["columnDefinitions"]
+
+
+async def test_many_watchers_see_every_event_in_order(api: Client) -> None:
+    start = await create(api, pod("seed"))
+    rv = start["metadata"]["resourceVersion"]
+    writes = 40
+    readers = [asyncio.create_task(read_events(api, f"resourceVersion={rv}", writes))
+               for _ in range(10)]
+    await asyncio.sleep(0.2)
+    await asyncio.gather(*(create(api, pod(f"p{i}")) for i in range(writes)))
+    results = await asyncio.gather(*readers)
+    expected = None
+    for events in results:
+        revisions = [int(obj["metadata"]["resourceVersion"]) for _, obj in events]
+        assert len(events) == writes and revisions == sorted(set(revisions))
+        expected = expected or revisions
+        assert revisions == expected
