@@ -151,6 +151,11 @@ class StatusError(Exception):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.message!r})"
 
+    def __reduce__(self) -> tuple[Any, tuple[Obj]]:
+        # Subclass constructors take other arguments than the message, so copy and pickle
+        # go through the Status form.
+        return from_status, (self.to_status(),)
+
 
 class BadRequest(StatusError):
     """400: the request itself is malformed (``NewBadRequest``)."""

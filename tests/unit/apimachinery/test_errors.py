@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import pickle
 
 import pytest
 from hypothesis import given, settings
@@ -203,6 +205,13 @@ def test_to_status_returns_a_fresh_dict_each_time() -> None:
     error = NotFound("pods", "web")
     error.to_status()["details"]["name"] = "changed"
     assert error.name == "web"
+
+
+@pytest.mark.parametrize(("error", "_body"), KUBE_BODIES, ids=lambda x: type(x).__name__)
+def test_errors_survive_copy_and_pickle(error: StatusError, _body: str) -> None:
+    for clone in (copy.deepcopy(error), pickle.loads(pickle.dumps(error))):
+        assert clone.to_status() == error.to_status()
+        assert isinstance(clone, StatusError)
 
 
 def test_accessors_read_details() -> None:
