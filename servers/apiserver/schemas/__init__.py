@@ -38,13 +38,27 @@ def _list_schema(resource: Resource) -> tuple[str, Obj]:
     return item.rsplit(".", 1)[0] + "." + resource.list_kind, schema
 
 
+def _generic_schema(gvk: GroupVersionKind) -> Obj:
+    """A stand-in for a kind km has no schema for: any content is accepted and kept."""
+    schema = obj(f"{gvk.kind} ({gvk.api_version}); km does not describe its fields.",
+                 kind_header("In CamelCase."), gvk=(gvk.group, gvk.version, gvk.kind))
+    schema["x-kubernetes-preserve-unknown-fields"] = True
+    return schema
+
+
 @functools.cache
 def schemas(resources: tuple[Resource, ...] = RESOURCES) -> dict[str, Obj]:
-    """Every schema by full name: kinds, their parts, meta types and ``<Kind>List`` types."""
+    """Every schema by full name: kinds, their parts, meta types and ``<Kind>List`` types.
+
+    A served kind without a hand-written schema (a group added to the resource table later)
+    gets a generic one that accepts any fields, so the OpenAPI documents stay complete.
+    """
     table: dict[str, Obj] = {}
     for module in (meta, container, pod, core, node):
         table.update(module.SCHEMAS)
     for resource in resources:
+        for gvk in (resource.gvk, *(sub.kind for sub in resource.subresources)):
+            table.setdefault(schema_name(gvk), _generic_schema(gvk))
         if "list" in resource.verbs:
             name, schema = _list_schema(resource)
             table[name] = schema

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from servers.apiserver import openapi
-from servers.apiserver.resources import RESOURCES
+from servers.apiserver.resources import RESOURCES, SCALE, Resource, Subresource
 from servers.apiserver.schemas import schemas
 
 POD = {
@@ -246,3 +246,19 @@ def test_schemas_agree_with_the_python_client_models() -> None:
         assert not missing, f"{short}: fields not modelled: {missing}"
         checked += 1
     assert checked > 60
+
+
+def test_a_group_added_to_the_table_gets_its_own_document() -> None:
+    deployments = Resource("apps", "v1", "deployments", "deployment", "Deployment", True,
+                           "/registry/deployments/",
+                           subresources=(Subresource("scale", SCALE, ("get", "patch")),))
+    table = (*RESOURCES, deployments)
+    assert set(openapi.index(table)["paths"]) == {"api/v1", "apis/apps/v1"}
+    body = openapi.document_bytes("apis/apps/v1", table)
+    assert body is not None
+    apps = json.loads(body)
+    patch = apps["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"]
+    assert patch["x-kubernetes-group-version-kind"]["kind"] == "Deployment"
+    generic = apps["components"]["schemas"]["io.k8s.api.apps.v1.Deployment"]
+    assert generic["x-kubernetes-preserve-unknown-fields"] is True
+    assert "io.k8s.api.apps.v1.DeploymentList" in apps["components"]["schemas"]
