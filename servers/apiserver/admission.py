@@ -8,7 +8,7 @@ and rules live in `servers.apiserver.kinds`.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from servers.apimachinery import field, validation
 from servers.apimachinery.meta import Obj
@@ -17,12 +17,6 @@ from servers.apiserver.resources import Resource
 
 SERVICE_CIDR = ipaddress.ip_network("10.0.0.0/24")
 
-# Which name rule each kind's metadata.name follows (Kubernetes' ValidateXName functions).
-NameRule = Callable[[str, bool], list[str]]
-_NAME_RULES: dict[str, NameRule] = {
-    "Namespace": validation.name_is_dns_label,
-    "Service": validation.name_is_dns1035_label,
-}
 
 
 def service_ips() -> Iterator[str]:
@@ -33,35 +27,24 @@ def service_ips() -> Iterator[str]:
 
 
 def prepare_create(resource: Resource, obj: Obj) -> None:
-    _TEMP_default(resource, obj)
+    kinds.default(resource, obj)
 
 
 def prepare_update(resource: Resource, new: Obj, old: Obj) -> None:
-    _TEMP_default(resource, new, old)
+    kinds.default(resource, new, old)
 
 
 def validate_create(resource: Resource, obj: Obj) -> list[field.Cause]:
-    return validate_meta(resource, obj["metadata"]) + _TEMP_validate(resource, obj)
+    return validate_meta(resource, obj["metadata"]) + kinds.validate(resource, obj)
 
 
 def validate_update(resource: Resource, new: Obj, old: Obj) -> list[field.Cause]:
-    return validate_meta(resource, new["metadata"]) + _TEMP_validate(resource, new, old)
-
-
-def _TEMP_default(resource, obj, old=None):  # TEMP until kinds lands
-    f = getattr(kinds, "default", None)
-    if f:
-        f(resource, obj, old)
-
-
-def _TEMP_validate(resource, obj, old=None):  # TEMP until kinds lands
-    f = getattr(kinds, "validate", None)
-    return f(resource, obj, old) if f else []
+    return validate_meta(resource, new["metadata"]) + kinds.validate(resource, new, old)
 
 
 def validate_meta(resource: Resource, meta: Obj) -> list[field.Cause]:
     causes: list[field.Cause] = []
-    rule = _NAME_RULES.get(resource.kind, validation.name_is_dns_subdomain)
+    rule = kinds.name_rule(resource)
     name, prefix = meta.get("name"), meta.get("generateName")
     if not isinstance(name, str) or not name:
         if name is not None and not isinstance(name, str):
