@@ -65,15 +65,22 @@ class ResourceHandler:
             if codec.bool_param(query, "watch"):
                 _require_verb(target, "watch")
                 return await watch.serve(request, self.registry, target, flt)
-            listed = await self.registry.list(
-                target, flt, limit=codec.int_param(query, "limit") or 0,
-                continue_=query.get("continue", ""))
+            limit = codec.int_param(query, "limit") or 0
+            continue_ = query.get("continue", "")
+            if not codec.wants_table(request.headers.get("Accept")):
+                body = await self.registry.list_json(target, flt, limit=limit,
+                                                     continue_=continue_)
+                return web.Response(body=body, content_type=codec.JSON)
+            listed = await self.registry.list(target, flt, limit=limit, continue_=continue_)
             return self._respond(request, target, listed, items=listed["items"])
         if target.subresource == "log":
             raise errors.BadRequest(
                 f'pod "{target.name}" has no logs here: this cluster has no kubelet yet')
         if target.subresource == "scale":
             return _json(await self.registry.get_scale(target))
+        if not codec.wants_table(request.headers.get("Accept")):
+            body = await self.registry.get_json(target)
+            return web.Response(body=body, content_type=codec.JSON)
         obj = await self.registry.get(target)
         return self._respond(request, target, obj, items=[obj])
 

@@ -18,6 +18,7 @@ import base64
 import binascii
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -36,13 +37,37 @@ log = logging.getLogger(__name__)
 
 GENERATE_NAME_ATTEMPTS = 8
 CONFLICT_RETRIES = 8
+NAMESPACE_CACHE_SECONDS = 5.0
 LIST_PAGE = 500
 SERVER_OWNED_META = ("uid", "creationTimestamp", "deletionTimestamp",
                      "deletionGracePeriodSeconds", "generation")
 
 
+_HEAD_KEYS = ("apiVersion", "kind", "metadata")
+_META = b'"metadata":{'
+
+
 def encode(obj: Obj) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    """Objects are stored with apiVersion, kind and metadata first (see `raw`)."""
+    head = {k: obj[k] for k in _HEAD_KEYS if k in obj}
+    body = head | {k: v for k, v in obj.items() if k not in head}
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def raw(kv: st.KeyValue) -> bytes:
+    """The stored object as JSON with its resourceVersion, without decoding it.
+
+    `encode` puts apiVersion and kind (plain strings) and then metadata first, so the first
+    `"metadata":{` is the object's own: the resourceVersion is spliced in right there. This
+    is what keeps get, list and watch fan-out cheap.
+    """
+    value = kv.value
+    at = value.find(_META)
+    if not value.startswith(b'{"apiVersion":') or at < 0:
+        return encode(decode(kv))
+    at += len(_META)
+    rv = b'"resourceVersion":"%d"' % kv.mod_revision
+    return value[:at] + (rv if value[at:at + 1] == b"}" else rv + b",") + value[at:]
 
 
 def decode(kv: st.KeyValue) -> Obj:
@@ -77,11 +102,15 @@ class Registry:
     def __init__(self, storage: st.Storage) -> None:
         self.storage = storage
         self._service_ips = asyncio.Lock()
+        self._namespaces_seen: dict[str, float] = {}  # name -> known to exist until
 
     # -- reads ------------------------------------------------------------------------------
 
     async def get(self, target: Target) -> Obj:
         return decode(await self._get_kv(target))
+
+    async def get_json(self, target: Target) -> bytes:
+        return raw(await self._get_kv(target))
 
     async def _get_kv(self, target: Target) -> st.KeyValue:
         try:
@@ -92,31 +121,46 @@ class Registry:
     async def list(self, target: Target, flt: Filter, *, limit: int = 0,
                    continue_: str = "") -> Obj:
         """A List of the matching objects, paged by `limit` and `continue_` as Kubernetes."""
+        found, meta = await self._list(target, flt, limit, continue_)
+        return {"kind": target.resource.list_kind, "apiVersion": target.resource.api_version,
+                "metadata": meta, "items": [obj or decode(kv) for kv, obj in found]}
+
+    async def list_json(self, target: Target, flt: Filter, *, limit: int = 0,
+                        continue_: str = "") -> bytes:
+        """The same List, as JSON bytes built without decoding the items."""
+        found, meta = await self._list(target, flt, limit, continue_)
+        head = json.dumps({"kind": target.resource.list_kind,
+                           "apiVersion": target.resource.api_version, "metadata": meta},
+                          separators=(",", ":")).encode()
+        return head[:-1] + b',"items":[' + b",".join(raw(kv) for kv, _ in found) + b"]}"
+
+    async def _list(self, target: Target, flt: Filter, limit: int, continue_: str
+                    ) -> tuple[list[tuple[st.KeyValue, Obj | None]], Obj]:
         prefix = resources.prefix_for(target.resource, target.namespace)
         start, at_rev = _parse_continue(continue_, prefix) if continue_ else (prefix, 0)
-        items, rev, next_key, remaining = await self._collect(prefix, start, at_rev, flt,
+        found, rev, next_key, remaining = await self._collect(prefix, start, at_rev, flt,
                                                               target.resource, limit)
         meta: Obj = {"resourceVersion": str(rev)}
         if next_key:
             meta["continue"] = _make_continue(rev, next_key, prefix)
             if flt.everything and remaining is not None:
                 meta["remainingItemCount"] = remaining
-        return {"kind": target.resource.list_kind, "apiVersion": target.resource.api_version,
-                "metadata": meta, "items": items}
+        return found, meta
 
     async def _collect(self, prefix: str, start: str, at_rev: int, flt: Filter,
                        resource: Resource, limit: int
-                       ) -> tuple[list[Obj], int, str, int | None]:
-        items: list[Obj] = []
+                       ) -> tuple[list[tuple[st.KeyValue, Obj | None]], int, str, int | None]:
+        """Matching (kv, decoded-or-None) pairs; items are decoded only to apply selectors."""
+        items: list[tuple[st.KeyValue, Obj | None]] = []
         while True:
             want = (limit - len(items)) if limit else 0
             page = await self._list_page(prefix, start, at_rev, want if flt.everything else
                                          max(want, LIST_PAGE) if limit else 0)
             at_rev = page.revision
             for kv in page.items:
-                obj = decode(kv)
-                if flt.matches(resource, obj):
-                    items.append(obj)
+                obj = None if flt.everything else decode(kv)
+                if obj is None or flt.matches(resource, obj):
+                    items.append((kv, obj))
                     if limit and len(items) == limit:
                         return items, at_rev, _after(kv.key), page.remaining + _rest(page, kv)
             if not page.more:
@@ -128,6 +172,8 @@ class Registry:
             return await self.storage.list(prefix, limit=limit, start_key=start, at_rev=at_rev)
         except st.Compacted:
             raise errors.Gone(errors.CONTINUE_EXPIRED) from None
+        except st.FutureRevision as exc:
+            raise too_large_rv(exc) from None
 
     async def watch(self, target: Target, after_rev: int) -> AsyncIterator[st.Event]:
         """Storage events under the target's prefix after `after_rev` (see watch.py)."""
@@ -247,6 +293,7 @@ class Registry:
             obj = decode(kv)
             _check_preconditions(target, obj, options.get("preconditions") or {})
             if target.resource.plural == "namespaces" and not dry_run:
+                self._namespaces_seen.pop(target.name, None)
                 await self._delete_namespace_contents(target.name)
             marked = _mark_for_deletion(target.resource, obj, options)
             if dry_run:
@@ -341,10 +388,16 @@ class Registry:
     # -- helpers ----------------------------------------------------------------------------
 
     async def _require_namespace(self, namespace: str) -> None:
+        """404 for a namespace that does not exist; positive answers are kept a few seconds
+        (like kube-apiserver's NamespaceLifecycle informer cache), so creates pay no read."""
+        now = time.monotonic()
+        if self._namespaces_seen.get(namespace, 0.0) > now:
+            return
         try:
             await self.storage.get(resources.key_for(_NAMESPACES, None, namespace))
         except st.KeyNotFound:
             raise errors.NotFound("namespaces", namespace) from None
+        self._namespaces_seen[namespace] = now + NAMESPACE_CACHE_SECONDS
 
     async def _allocate_cluster_ip(self, svc: Obj) -> None:
         spec = svc.setdefault("spec", {})
@@ -370,6 +423,12 @@ class Registry:
 _NAMESPACES = resources.by_plural("", "v1", "namespaces")  # type: ignore[assignment]
 _SERVICES = resources.by_plural("", "v1", "services")  # type: ignore[assignment]
 assert _NAMESPACES is not None and _SERVICES is not None
+
+
+def too_large_rv(exc: st.FutureRevision) -> errors.Timeout:
+    """504, as kube-apiserver answers a resourceVersion it has not reached."""
+    return errors.Timeout(f"Too large resource version: {exc.requested_rev}, current: "
+                          f"{exc.current_rev}", retry_after_seconds=1)
 
 
 def to_scale(rc: Obj) -> Obj:

@@ -17,13 +17,14 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from servers.apimachinery import errors
 from servers.apiserver import codec, tables
-from servers.apiserver.registry import decode
+from servers.apiserver.registry import decode, raw, too_large_rv
 from servers.apiserver.storage import interface as st
 
 if TYPE_CHECKING:
@@ -67,8 +68,10 @@ class _Stream:
             if self.flt.matches(resource, obj):
                 await self.send("DELETED", obj)
             return
-        if self.flt.everything:
-            await self.send("MODIFIED" if ev.prev_kv is not None else "ADDED", obj)
+        if self.flt.everything and self.table_include is None:
+            kind = "DELETED" if ev.type == "DELETE" else (
+                "MODIFIED" if ev.prev_kv is not None else "ADDED")
+            await self.resp.write(_shared_line(ev, kind))
             return
         now = self.flt.matches(resource, obj)
         before = ev.prev_kv is not None and self.flt.matches(resource, decode(ev.prev_kv))
@@ -81,6 +84,22 @@ class _Stream:
         resource = self.target.resource
         await self.send("BOOKMARK", {"kind": resource.kind, "apiVersion": resource.api_version,
                                      "metadata": {"resourceVersion": str(self.last_rev)}})
+
+
+_LINES: OrderedDict[tuple[str, int, str], bytes] = OrderedDict()
+_LINES_KEPT = 4096
+
+
+def _shared_line(ev: st.Event, kind: str) -> bytes:
+    """One event's line, encoded once for every watcher that sends it as is."""
+    key = (ev.kv.key, ev.kv.mod_revision, kind)
+    line = _LINES.get(key)
+    if line is None:
+        line = b'{"type":"%s","object":%s}\n' % (kind.encode(), raw(ev.kv))
+        _LINES[key] = line
+        if len(_LINES) > _LINES_KEPT:
+            _LINES.popitem(last=False)
+    return line
 
 
 async def serve(request: web.Request, registry: Registry, target: Target,
@@ -106,6 +125,8 @@ async def serve(request: web.Request, registry: Registry, target: Target,
         pass
     except (st.Compacted, st.WatchClosed) as exc:
         await stream.send("ERROR", _expired(exc, start or 0).to_status())
+    except st.FutureRevision as exc:
+        await stream.send("ERROR", too_large_rv(exc).to_status())
     except (ConnectionResetError, ConnectionError):
         return resp
     await resp.write_eof()
