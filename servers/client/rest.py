@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import functools
 import logging
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -201,18 +202,18 @@ class Client:
         page's (its ``resourceVersion`` is the snapshot's). When a continue token expires
         midway (410), the list is read again in one request, as client-go's pager does.
         """
-        selectors = {"label_selector": label_selector, "field_selector": field_selector}
-        first = await self.list(resource, namespace, limit=page_size, **selectors)
+        read = functools.partial(self.list, resource, namespace, label_selector=label_selector,
+                                 field_selector=field_selector)
+        first = await read(limit=page_size)
         items: builtins.list[Obj] = builtins.list(first.get("items") or ())
         token = (first.get("metadata") or {}).get("continue")
         try:
             while token:
-                page = await self.list(resource, namespace, limit=page_size,
-                                       continue_=token, **selectors)
+                page = await read(limit=page_size, continue_=token)
                 items.extend(page.get("items") or ())
                 token = (page.get("metadata") or {}).get("continue")
         except Gone:
-            return await self.list(resource, namespace, **selectors)
+            return await read()
         metadata = {k: v for k, v in (first.get("metadata") or {}).items()
                     if k not in ("continue", "remainingItemCount")}
         return {**first, "metadata": metadata, "items": items}
@@ -397,6 +398,8 @@ class Watch:
             raise _unavailable("WATCH", self._path, exc) from exc
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError):
             chunk = b""  # the server went away mid-stream: the stream is closed
+        if self._done:  # closed (aclose, Client.close) while reading
+            return
         if chunk:
             self._events.extend(self._decoder.feed(chunk))
             return

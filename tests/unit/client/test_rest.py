@@ -311,6 +311,15 @@ async def test_closing_the_client_closes_open_watches(api: FakeApi) -> None:
     assert [event async for event in watch] == []
 
 
+async def test_closing_the_client_mid_read_ends_the_watch(api: FakeApi) -> None:
+    async with Client(api.url) as client:
+        watch = client.watch(PODS, "default", resource_version=str(api.revision))
+        pending = asyncio.ensure_future(anext(watch))
+        await asyncio.sleep(0.1)
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(pending, 5)
+
+
 # -- TLS --------------------------------------------------------------------------------------
 
 

@@ -1,0 +1,65 @@
+"""The real `km apiserver` as a subprocess on loopback (tests/support/apiserver.py), a client.
+
+``apiserver`` keeps all history (no compaction); ``compacting_apiserver`` compacts every
+``COMPACTION`` seconds, so old resourceVersions soon answer 410 Gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from servers.client.rest import Client
+from tests.support.apiserver import ApiServer, start_apiserver
+
+COMPACTION = 0.2
+
+
+@pytest.fixture
+def apiserver(tmp_path: Path) -> Iterator[ApiServer]:
+    with start_apiserver(tmp_path / "data", extra_args=["--compaction-interval", "0"]) as api:
+        yield api
+
+
+@pytest.fixture
+def compacting_apiserver(tmp_path: Path) -> Iterator[ApiServer]:
+    args = ["--compaction-interval", str(COMPACTION)]
+    with start_apiserver(tmp_path / "data", extra_args=args) as api:
+        yield api
+
+
+@pytest.fixture
+async def client(apiserver: ApiServer) -> AsyncIterator[Client]:
+    async with Client(apiserver.url, request_timeout=10.0) as opened:
+        yield opened
+
+
+def pod(name: str, **labels: str) -> dict[str, Any]:
+    return {"metadata": {"name": name, "labels": labels or {"app": "web"}},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+
+
+async def away(api: ApiServer) -> str:
+    """Kill the apiserver and start it again on another port; return the old URL.
+
+    Clients of the old URL see it vanish; the test writes through ``api.url`` meanwhile,
+    then calls ``back(api, url)``.
+    """
+    url, port = api.url, api.port
+    api.kill()
+    api.port = 0
+    await asyncio.to_thread(api.start)
+    assert api.port != port
+    return url
+
+
+async def back(api: ApiServer, url: str) -> None:
+    """Stop the apiserver and start it again where clients of ``url`` look for it."""
+    await asyncio.to_thread(api.stop)
+    api.port = int(url.rsplit(":", 1)[1])
+    await asyncio.to_thread(api.start)
+    assert api.url == url
