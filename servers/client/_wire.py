@@ -1,5 +1,8 @@
 """The client's wire format: query parameters, JSON bodies, Status errors, watch lines.
 
+Also the small object rules of requests: the name and namespace an object is sent under,
+and the ``apiVersion``/``kind`` filled into bodies that lack them.
+
 Standard library only (no aiohttp), so every rule here is tested without a socket.
 """
 
@@ -13,8 +16,12 @@ from servers.client.errors import BadResponse
 
 if TYPE_CHECKING:
     from servers.apimachinery.meta import Obj
+    from servers.client.resources import ResourceRef
 
-__all__ = ["JSON", "PATCH_TYPES", "EventDecoder", "decode", "encode", "query", "status_error"]
+__all__ = [
+    "JSON", "PATCH_TYPES", "EventDecoder", "as_object", "decode", "encode", "name_of",
+    "namespace_for", "query", "status_error", "typed",
+]
 
 JSON = "application/json"
 PATCH_TYPES = {
@@ -71,6 +78,41 @@ def status_error(http_status: int, body: bytes) -> StatusError:
     text = " ".join(body[:_QUOTED_BODY].decode("utf-8", "replace").split())
     message = f"the server responded with HTTP {http_status}" + (f": {text}" if text else "")
     return from_status({"code": http_status, "message": message})
+
+
+def name_of(obj: Obj) -> str:
+    """``metadata.name``; ``ValueError`` when missing (an object PUT or bound needs one)."""
+    name = (obj.get("metadata") or {}).get("name")
+    if not isinstance(name, str) or not name:
+        msg = "the object has no metadata.name"
+        raise ValueError(msg)
+    return name
+
+
+def namespace_for(resource: ResourceRef, obj: Obj, namespace: str | None) -> str | None:
+    """The namespace to send ``obj`` to: the one given, else its own (namespaced only)."""
+    if not resource.namespaced:
+        return namespace  # ResourceRef.path refuses a namespace if one was given
+    found = namespace or (obj.get("metadata") or {}).get("namespace")
+    if not found:
+        msg = f"{resource} are namespaced: give a namespace or set metadata.namespace"
+        raise ValueError(msg)
+    return str(found)
+
+
+def as_object(result: Any, resource: ResourceRef) -> Obj:
+    """``result`` if it is a JSON object, else ``BadResponse``."""
+    if not isinstance(result, dict):
+        msg = f"{resource}: expected a JSON object in the response, got {type(result).__name__}"
+        raise BadResponse(msg)
+    return result
+
+
+def typed(resource: ResourceRef, obj: Obj) -> Obj:
+    """``obj`` with ``apiVersion``/``kind`` filled in when missing and known (a shallow copy)."""
+    if not resource.kind or ("kind" in obj and "apiVersion" in obj):
+        return obj
+    return {"apiVersion": resource.api_version, "kind": resource.kind, **obj}
 
 
 class EventDecoder:

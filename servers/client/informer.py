@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import copy
 import inspect
 import logging
 import random
@@ -39,6 +40,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from servers.apimachinery.errors import Gone, StatusError
+from servers.client._wire import typed
 from servers.client.errors import ApiUnavailable, BadResponse, ClientError
 
 if TYPE_CHECKING:
@@ -251,7 +253,9 @@ class Informer:
         listing = await self.client.list_all(
             self.resource, self.namespace, label_selector=self.label_selector,
             field_selector=self.field_selector, page_size=self.page_size)
-        fresh = {object_key(obj): obj for obj in map(self._typed, listing.get("items") or ())}
+        # List items may come without apiVersion/kind; watch events carry them.
+        items = (typed(self.resource, obj) for obj in listing.get("items") or ())
+        fresh = {object_key(obj): obj for obj in items}
         async with self._lock:
             old, self._cache = self._cache, fresh
             self._resource_version = _resource_version(listing)
@@ -270,12 +274,6 @@ class Informer:
         for key, previous in old.items():
             if key not in fresh:
                 await self._emit("on_delete", previous)
-
-    def _typed(self, obj: Obj) -> Obj:
-        # List items come without apiVersion/kind; watch events carry them.
-        if "kind" in obj or not self.resource.kind:
-            return obj
-        return {"apiVersion": self.resource.api_version, "kind": self.resource.kind, **obj}
 
     async def _watch(self) -> bool:
         """Watch from the last resourceVersion until the stream ends; True when Gone."""
@@ -348,9 +346,12 @@ class SharedInformerFactory:
         key = (resource, namespace, label_selector, field_selector)
         informer = self._informers.get(key)
         if informer is None:
+            options = dict(self.informer_options)
+            if isinstance(options.get("backoff"), Backoff):  # each informer counts its own
+                options["backoff"] = copy.copy(options["backoff"])
             informer = Informer(self.client, resource, namespace=namespace,
                                 label_selector=label_selector, field_selector=field_selector,
-                                **self.informer_options)
+                                **options)
             self._informers[key] = informer
         return informer
 

@@ -31,8 +31,18 @@ import aiohttp
 
 from servers.apimachinery.errors import Gone, from_status
 from servers.client import _wire
-from servers.client._wire import JSON, PATCH_TYPES, EventDecoder, query, status_error
-from servers.client.errors import ApiUnavailable, BadResponse, ClientError
+from servers.client._wire import (
+    JSON,
+    PATCH_TYPES,
+    EventDecoder,
+    as_object,
+    name_of,
+    namespace_for,
+    query,
+    status_error,
+    typed,
+)
+from servers.client.errors import ApiUnavailable, ClientError
 from servers.client.kubeconfig import Config
 from servers.client.resources import PODS
 
@@ -54,38 +64,6 @@ _TRANSPORT_ERRORS = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError,
                      asyncio.TimeoutError)
 # A watch whose server-side timeout passed this long ago without the stream ending is stalled.
 _WATCH_READ_GRACE = 30.0
-
-
-def _name_of(obj: Obj) -> str:
-    name = (obj.get("metadata") or {}).get("name")
-    if not isinstance(name, str) or not name:
-        msg = "the object has no metadata.name"
-        raise ValueError(msg)
-    return name
-
-
-def _namespace_for(resource: ResourceRef, obj: Obj, namespace: str | None) -> str | None:
-    if not resource.namespaced:
-        return namespace  # ResourceRef.path refuses a namespace if one was given
-    found = namespace or (obj.get("metadata") or {}).get("namespace")
-    if not found:
-        msg = f"{resource} are namespaced: give a namespace or set metadata.namespace"
-        raise ValueError(msg)
-    return str(found)
-
-
-def _obj(result: Any, resource: ResourceRef) -> Obj:
-    if not isinstance(result, dict):
-        msg = f"{resource}: expected a JSON object in the response, got {type(result).__name__}"
-        raise BadResponse(msg)
-    return result
-
-
-def _typed(resource: ResourceRef, obj: Obj) -> Obj:
-    """``obj`` with ``apiVersion``/``kind`` filled in when missing and known (a shallow copy)."""
-    if not resource.kind or ("kind" in obj and "apiVersion" in obj):
-        return obj
-    return {"apiVersion": resource.api_version, "kind": resource.kind, **obj}
 
 
 class Client:
@@ -175,7 +153,7 @@ class Client:
                   subresource: str | None = None) -> Obj:
         """Read one object (or its subresource, such as ``status`` or ``scale``)."""
         result = await self.request("GET", resource.path(namespace, name, subresource))
-        return _obj(result, resource)
+        return as_object(result, resource)
 
     async def list(self, resource: ResourceRef, namespace: str | None = None, *,
                    label_selector: str | None = None, field_selector: str | None = None,
@@ -191,7 +169,7 @@ class Client:
         if continue_:
             params["continue"] = continue_
         result = await self.request("GET", resource.path(namespace), params=params)
-        return _obj(result, resource)
+        return as_object(result, resource)
 
     async def list_all(self, resource: ResourceRef, namespace: str | None = None, *,
                        label_selector: str | None = None, field_selector: str | None = None,
@@ -225,14 +203,14 @@ class Client:
         The namespace defaults to ``obj``'s ``metadata.namespace``. Raises ``AlreadyExists``,
         ``Invalid``, ...
         """
-        ns = _namespace_for(resource, obj, namespace)
+        ns = namespace_for(resource, obj, namespace)
         if subresource:
-            path = resource.path(ns, _name_of(obj), subresource)
+            path = resource.path(ns, name_of(obj), subresource)
         else:
-            path, obj = resource.path(ns), _typed(resource, obj)
+            path, obj = resource.path(ns), typed(resource, obj)
         result = await self.request("POST", path, body=obj,
                                          params=query(fieldManager=field_manager))
-        return _obj(result, resource)
+        return as_object(result, resource)
 
     async def update(self, resource: ResourceRef, obj: Obj, subresource: str | None = None, *,
                      namespace: str | None = None, field_manager: str | None = None) -> Obj:
@@ -241,12 +219,12 @@ class Client:
         A ``metadata.resourceVersion`` in ``obj`` is a precondition: a stale one raises
         ``Conflict`` (409). Without one the update is unconditional.
         """
-        ns = _namespace_for(resource, obj, namespace)
-        path = resource.path(ns, _name_of(obj), subresource)
-        body = obj if subresource else _typed(resource, obj)
+        ns = namespace_for(resource, obj, namespace)
+        path = resource.path(ns, name_of(obj), subresource)
+        body = obj if subresource else typed(resource, obj)
         result = await self.request("PUT", path, body=body,
                                          params=query(fieldManager=field_manager))
-        return _obj(result, resource)
+        return as_object(result, resource)
 
     async def patch(self, resource: ResourceRef, name: str, patch: Any, *,
                     patch_type: str = "merge", namespace: str | None = None,
@@ -268,7 +246,7 @@ class Client:
         params = query(fieldManager=field_manager, force=force)
         result = await self.request("PATCH", resource.path(namespace, name, subresource),
                                          params=params, body=patch, content_type=content_type)
-        return _obj(result, resource)
+        return as_object(result, resource)
 
     async def delete(self, resource: ResourceRef, name: str, namespace: str | None = None, *,
                      grace_period_seconds: int | None = None,
@@ -290,7 +268,7 @@ class Client:
             options["propagationPolicy"] = propagation_policy
         body = {"kind": "DeleteOptions", "apiVersion": "v1", **options} if options else None
         result = await self.request("DELETE", resource.path(namespace, name), body=body)
-        return _obj(result, resource)
+        return as_object(result, resource)
 
     async def logs(self, name: str, namespace: str, *, container: str | None = None,
                    tail_lines: int | None = None, previous: bool | None = None) -> str:

@@ -1,7 +1,8 @@
 """The real `km apiserver` as a subprocess on loopback (tests/support/apiserver.py), a client.
 
-``apiserver`` keeps all history (no compaction); ``compacting_apiserver`` compacts every
-``COMPACTION`` seconds, so old resourceVersions soon answer 410 Gone.
+``apiserver`` (one per test, free to kill) and ``shared_apiserver`` (one per module) keep all
+history; ``compacting_apiserver`` compacts every ``COMPACTION`` seconds, so old
+resourceVersions soon answer 410 Gone.
 """
 
 from __future__ import annotations
@@ -22,6 +23,14 @@ COMPACTION = 0.2
 @pytest.fixture
 def apiserver(tmp_path: Path) -> Iterator[ApiServer]:
     with start_apiserver(tmp_path / "data", extra_args=["--compaction-interval", "0"]) as api:
+        yield api
+
+
+@pytest.fixture(scope="module")
+def shared_apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    """One apiserver for a module whose tests each work in their own namespace."""
+    data = tmp_path_factory.mktemp("shared") / "data"
+    with start_apiserver(data, extra_args=["--compaction-interval", "0"]) as api:
         yield api
 
 

@@ -269,6 +269,7 @@ async def test_factory_shares_one_informer_per_resource(api: FakeApi, client: Cl
     pods = factory.informer(PODS)
     assert factory.informer(PODS) is pods
     assert factory.informer(PODS, namespace="default") is not pods
+    assert factory.informer(NODES).backoff is not pods.backoff
     first, second = Recorder(), Recorder()
     first.register(pods)
     stop = asyncio.Event()
