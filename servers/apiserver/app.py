@@ -55,6 +55,7 @@ async def run(opts: Namespace, stop: asyncio.Event) -> int:
             log.info("stopping")
         finally:
             await runner.cleanup()
+            await registry.close()
     finally:
         await storage.close()
     return 0

@@ -32,6 +32,7 @@ from servers.apiserver import admission, resources
 from servers.apiserver.resources import Resource
 from servers.apiserver.routing import Target
 from servers.apiserver.storage import interface as st
+from servers.apiserver.watchcache import WatchCache
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,7 @@ class Registry:
     def __init__(self, storage: st.Storage) -> None:
         self.storage = storage
         self._service_ips = asyncio.Lock()
+        self.watch_cache = WatchCache(storage)
         self._namespaces_seen: dict[str, float] = {}  # name -> known to exist until
 
     # -- reads ------------------------------------------------------------------------------
@@ -175,15 +177,19 @@ class Registry:
         except st.FutureRevision as exc:
             raise too_large_rv(exc) from None
 
-    async def watch(self, target: Target, after_rev: int) -> AsyncIterator[st.Event]:
-        """Storage events under the target's prefix after `after_rev` (see watch.py)."""
+    async def watch(self, target: Target, after_rev: int) -> AsyncIterator[list[st.Event]]:
+        """Storage events under the target's prefix after `after_rev`, in batches (watch.py)."""
         prefix = resources.prefix_for(target.resource, target.namespace)
         if target.name:
-            prefix += target.name  # a watch of one object (fieldSelector metadata.name, or URL)
-        async for event in self.storage.watch(prefix, after_rev):
-            if target.name and event.kv.key != prefix:
-                continue
-            yield event
+            prefix += target.name  # a watch of one object
+        async for batch in self.watch_cache.batches(prefix, after_rev):
+            if target.name:
+                batch = [event for event in batch if event.kv.key == prefix]
+            if batch:
+                yield batch
+
+    async def close(self) -> None:
+        await self.watch_cache.close()
 
     # -- writes -----------------------------------------------------------------------------
 

@@ -50,7 +50,7 @@ class _Stream:
         self.first_table = True
         self.last_rev = 0
 
-    async def send(self, kind: str, obj: Obj) -> None:
+    def line(self, kind: str, obj: Obj) -> bytes:
         if self.table_include is not None and kind in ("ADDED", "MODIFIED", "DELETED"):
             obj = tables.table_for_watch_event(
                 self.target.resource, obj, first=self.first_table,
@@ -58,27 +58,35 @@ class _Stream:
             self.first_table = False
         line = json.dumps({"type": kind, "object": obj}, separators=(",", ":"),
                           ensure_ascii=False)
-        await self.resp.write(line.encode() + b"\n")
+        return line.encode() + b"\n"
 
-    async def event(self, ev: st.Event) -> None:
-        self.last_rev = ev.kv.mod_revision
+    async def send(self, kind: str, obj: Obj) -> None:
+        await self.resp.write(self.line(kind, obj))
+
+    async def batch(self, events: list[st.Event]) -> None:
+        """One write for every event of a batch that this watcher is to see."""
+        self.last_rev = events[-1].kv.mod_revision
+        lines = [self.event_line(ev) for ev in events]
+        data = b"".join(line for line in lines if line)
+        if data:
+            await self.resp.write(data)
+
+    def event_line(self, ev: st.Event) -> bytes | None:
+        kind = "DELETED" if ev.type == "DELETE" else (
+            "MODIFIED" if ev.prev_kv is not None else "ADDED")
+        if self.flt.everything:
+            if self.table_include is None:
+                return _shared_line(ev, kind)
+            return self.line(kind, decode(ev.kv))
         resource = self.target.resource
         obj = decode(ev.kv)
-        if ev.type == "DELETE":
-            if self.flt.matches(resource, obj):
-                await self.send("DELETED", obj)
-            return
-        if self.flt.everything and self.table_include is None:
-            kind = "DELETED" if ev.type == "DELETE" else (
-                "MODIFIED" if ev.prev_kv is not None else "ADDED")
-            await self.resp.write(_shared_line(ev, kind))
-            return
         now = self.flt.matches(resource, obj)
+        if ev.type == "DELETE":
+            return self.line("DELETED", obj) if now else None
         before = ev.prev_kv is not None and self.flt.matches(resource, decode(ev.prev_kv))
         if now:
-            await self.send("MODIFIED" if before else "ADDED", obj)
-        elif before:
-            await self.send("DELETED", obj)
+            return self.line("MODIFIED" if before else "ADDED", obj)
+        return self.line("DELETED", obj) if before else None
 
     async def bookmark(self) -> None:
         resource = self.target.resource
@@ -165,10 +173,10 @@ async def _follow(registry: Registry, target: Target, stream: _Stream, start: in
                     await stream.bookmark()
                 continue
             try:
-                ev = pending.result()
+                batch = pending.result()
             except StopAsyncIteration:
                 return
-            await stream.event(ev)
+            await stream.batch(batch)
             pending = asyncio.ensure_future(events.__anext__())
     finally:
         pending.cancel()

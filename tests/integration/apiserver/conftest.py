@@ -20,13 +20,14 @@ Client = TestClient  # type: ignore[type-arg]
 async def api(tmp_path: Path, aiohttp_client: Callable[..., Awaitable[Client]]
               ) -> AsyncIterator[Client]:
     storage = await open_storage("sqlite", data_dir=str(tmp_path / "data"), etcd_servers=[])
+    registry = Registry(storage)
     try:
-        registry = Registry(storage)
         await apiserver.create_default_namespaces(registry)
         client = await aiohttp_client(apiserver.make_app(registry))
         client.storage = storage  # type: ignore[attr-defined]
         yield client
     finally:
+        await registry.close()
         await storage.close()
 
 

@@ -1,0 +1,106 @@
+"""The watch cache: one storage watch for the whole registry, shared by every HTTP watcher.
+
+Like kube-apiserver's cacher: a single watch on `/registry/` feeds a window of recent events
+in revision order; each HTTP watch keeps a cursor in that window and takes every new event
+under its prefix in one batch, so a hundred watchers cost one storage watch and one write
+per batch each, not one storage stream and one write per event each. A watch that starts
+before the window falls back to the storage's own replay (or gets Compacted). A watcher that
+falls out of the window gets WatchClosed, and re-lists — events are never dropped silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from servers.apiserver.storage import interface as st
+
+log = logging.getLogger(__name__)
+
+ROOT = "/registry/"
+WINDOW = 20_000  # events kept for watchers to catch up from
+RETRY_SECONDS = 0.5
+
+
+class WatchCache:
+    def __init__(self, storage: st.Storage, window: int = WINDOW) -> None:
+        self.storage = storage
+        self.window = window
+        self._revs: list[int] = []
+        self._events: list[st.Event] = []
+        self._oldest = 0  # the cache can serve watches from this revision on
+        self._last = 0
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._ready: asyncio.Future[None] | None = None
+
+    async def start(self) -> None:
+        if self._ready is None:
+            self._ready = asyncio.get_running_loop().create_future()
+            self._task = asyncio.create_task(self._run())
+        await asyncio.shield(self._ready)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._wake()
+
+    async def _run(self) -> None:
+        self._oldest = self._last = await self.storage.current_revision()
+        assert self._ready is not None
+        self._ready.set_result(None)
+        while True:
+            try:
+                async for event in self.storage.watch(ROOT, self._last):
+                    self._append(event)
+            except st.Compacted:
+                # History we had not seen is gone: start a new window; older cursors expire.
+                self._oldest = self._last = await self.storage.current_revision()
+                self._wake()
+            except (st.WatchClosed, st.Unavailable) as exc:
+                log.warning("watch cache: storage watch ended (%s); resuming", exc)
+            await asyncio.sleep(RETRY_SECONDS)
+
+    def _append(self, event: st.Event) -> None:
+        self._revs.append(event.kv.mod_revision)
+        self._events.append(event)
+        self._last = event.kv.mod_revision
+        if len(self._events) > 2 * self.window:
+            cut = len(self._events) - self.window
+            self._oldest = self._revs[cut - 1]
+            del self._revs[:cut]
+            del self._events[:cut]
+        self._wake()
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def batches(self, prefix: str, after_rev: int) -> AsyncIterator[list[st.Event]]:
+        """Every change under `prefix` after `after_rev`, in order, in batches."""
+        await self.start()
+        if after_rev < self._oldest:
+            async for event in self.storage.watch(prefix, after_rev):
+                yield [event]
+            return
+        cursor = after_rev
+        while True:
+            changed = self._changed
+            if cursor < self._oldest:
+                raise st.WatchClosed("the watcher fell behind the watch cache")
+            start = bisect.bisect_right(self._revs, cursor)
+            if start < len(self._events):
+                new = self._events[start:]
+                cursor = new[-1].kv.mod_revision
+                batch = [e for e in new if e.kv.key.startswith(prefix)]
+                if batch:
+                    yield batch
+                continue
+            if self._task is None or self._task.done():
+                raise st.WatchClosed("the watch cache is closed")
+            await changed.wait()
