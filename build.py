@@ -47,6 +47,9 @@ SHEBANG = "/usr/bin/env python3"
 PORTABLE_PYTHON = "3.10"  # the oldest CPython a --portable build must run on
 # Dependencies without a pure-Python wheel, built from source without their C speedups.
 SOURCE_ONLY = {"pyyaml": {"PYYAML_FORCE_LIBYAML": "0"}}
+# Compiled speedups that have no pure-Python form: a --portable build leaves them out (the code
+# that uses them falls back to the standard library).
+COMPILED_ONLY = {"orjson"}
 SKIP_SUFFIXES = (".pyc", ".pyo")
 SITE_PACKAGES = "site-packages"
 
@@ -167,6 +170,7 @@ def pip_install(target: Path, requirements: list[str], portable: bool) -> None:
             "--no-compile", "--target", str(target)]
     if not portable:
         return pip([*base, *requirements])
+    requirements = [r for r in requirements if req_name(r) not in COMPILED_ONLY]
     source_only = [r for r in requirements if req_name(r) in SOURCE_ONLY]
     wheels = [r for r in requirements if r not in source_only]
     pip([*base, "--only-binary=:all:", "--platform", "any", "--implementation", "py",

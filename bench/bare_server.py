@@ -7,12 +7,12 @@ validation, no defaulting, no metadata, no watch. Prints `serving on http://HOST
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import sys
 
 from aiohttp import web
 
+from servers.apiserver import jsonio
 from servers.apiserver.storage import open_storage
 
 
@@ -21,7 +21,7 @@ async def main(data_dir: str) -> None:
 
     async def create(request: web.Request) -> web.Response:
         body = await request.read()
-        name = json.loads(body)["metadata"]["name"]
+        name = jsonio.loads(body)["metadata"]["name"]
         await storage.create(f"/registry/pods/default/{name}", body)
         return web.Response(status=201, body=body, content_type="application/json")
 

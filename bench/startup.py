@@ -49,9 +49,9 @@ def build_all(work: Path) -> dict[str, object]:
     (hello / "__main__.py").write_text("print('hello')\n")
     zipapp.create_archive(hello, work / "hello.pyz", interpreter="/usr/bin/env python3")
     (hello / "hello_mod.py").write_text("def main():\n    print('hello')\n")
-    staging = next((ROOT / "build").glob("site-packages-*"))
-    shutil.copy(hello / "hello_mod.py", work / "hello_mod.py")
-    run([str(Path(sys.executable).with_name("shiv")), "--site-packages", str(staging), "--site-packages", str(hello),
+    staging = max((ROOT / "build").glob("site-packages-*"), key=lambda p: p.stat().st_mtime)
+    shiv = str(Path(sys.executable).with_name("shiv"))
+    run([shiv, "--site-packages", str(staging), "--site-packages", str(hello),
          "-e", "hello_mod:main", "-o", str(work / "shiv-hello.pyz"), "--reproducible"])
     return {"km_build_s": km_build, "km_size": (work / "km" / "km.pyz").stat().st_size}
 

@@ -9,8 +9,9 @@ This module is not a typed object model: there are no classes per kind, only hel
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -30,7 +31,24 @@ _RFC3339 = re.compile(
 
 def now_rfc3339() -> str:
     """Return the current UTC time as ``YYYY-MM-DDTHH:MM:SSZ`` (seconds precision)."""
-    return format_rfc3339(datetime.now(timezone.utc))
+    second = int(time.time())
+    cached = _NOW[0]
+    if cached[0] != second:  # every write asks; format once a second
+        cached = (second, format_rfc3339(datetime.fromtimestamp(second, timezone.utc)))
+        _NOW[0] = cached
+    return cached[1]
+
+
+_NOW: list[tuple[int, str]] = [(-1, "")]
+_RANDOM: list[str] = []
+
+
+def _random_hex() -> str:
+    """32 random hex digits; the kernel is asked for 256 uids' worth at a time."""
+    if not _RANDOM:
+        pool = os.urandom(16 * 256).hex()
+        _RANDOM.extend(pool[i:i + 32] for i in range(0, len(pool), 32))
+    return _RANDOM.pop()
 
 
 def format_rfc3339(moment: datetime) -> str:
@@ -67,5 +85,10 @@ def parse_rfc3339(text: str) -> datetime:
 
 
 def new_uid() -> str:
-    """Return a fresh object uid: a random (version 4) UUID in its canonical string form."""
-    return str(uuid.uuid4())
+    """Return a fresh object uid: a random (version 4) UUID in its canonical string form.
+
+    Built from 16 random bytes directly, as uuid.uuid4() would, at a third of its cost.
+    """
+    h = _random_hex()
+    variant = "89ab"[int(h[16], 16) & 3]
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{h[20:32]}"

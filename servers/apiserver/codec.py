@@ -8,11 +8,11 @@ Accept that allows no JSON at all (protobuf only) is 406.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from servers.apimachinery import errors
 from servers.apimachinery.meta import Obj
+from servers.apiserver import jsonio
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -41,7 +41,7 @@ def decode_body(raw: bytes, content_type: str | None, allowed: tuple[str, ...]) 
     if kind in (YAML, APPLY_PATCH):
         return _decode_yaml(raw)
     try:
-        return json.loads(raw)
+        return jsonio.loads(raw)
     except (ValueError, RecursionError) as exc:
         raise errors.BadRequest(f"the body of the request was in an unknown format - "
                                 f"accepted media types include: {', '.join(allowed)}: {exc}"
@@ -58,7 +58,7 @@ def _decode_yaml(raw: bytes) -> Any:
 
 
 def encode(obj: Obj) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    return jsonio.dumps(obj)
 
 
 def wants_table(accept: str | None) -> bool:

@@ -68,9 +68,8 @@ class ResourceHandler:
             limit = codec.int_param(query, "limit") or 0
             continue_ = query.get("continue", "")
             if not codec.wants_table(request.headers.get("Accept")):
-                body = await self.registry.list_json(target, flt, limit=limit,
-                                                     continue_=continue_)
-                return web.Response(body=body, content_type=codec.JSON)
+                return _bytes(await self.registry.list_json(target, flt, limit=limit,
+                                                            continue_=continue_))
             listed = await self.registry.list(target, flt, limit=limit, continue_=continue_)
             return self._respond(request, target, listed, items=listed["items"])
         if target.subresource == "log":
@@ -79,8 +78,7 @@ class ResourceHandler:
         if target.subresource == "scale":
             return _json(await self.registry.get_scale(target))
         if not codec.wants_table(request.headers.get("Accept")):
-            body = await self.registry.get_json(target)
-            return web.Response(body=body, content_type=codec.JSON)
+            return _bytes(await self.registry.get_json(target))
         obj = await self.registry.get(target)
         return self._respond(request, target, obj, items=[obj])
 
@@ -110,8 +108,9 @@ class ResourceHandler:
         _require_verb(target, "create")
         obj = await _body(request, codec.BODY_TYPES)
         warnings = _validate_fields(request, target.resource, obj)
-        created = await self.registry.create(target, obj, dry_run=codec.dry_run(request.query))
-        return _json(created, status=201, warnings=warnings)
+        _, body = await self.registry.create_json(target, obj,
+                                                  dry_run=codec.dry_run(request.query))
+        return _bytes(body, status=201, warnings=warnings)
 
     async def _put(self, request: web.Request, target: Target) -> web.Response:
         if target.is_collection or target.subresource == "binding":
@@ -158,9 +157,12 @@ class ResourceHandler:
 
 
 def _json(obj: Obj, status: int = 200, warnings: list[str] | None = None) -> web.Response:
+    return _bytes(codec.encode(obj), status, warnings)
+
+
+def _bytes(body: bytes, status: int = 200, warnings: list[str] | None = None) -> web.Response:
     headers = {"Warning": ", ".join(f'299 - "{w}"' for w in warnings)} if warnings else None
-    return web.Response(body=codec.encode(obj), status=status, headers=headers,
-                        content_type=codec.JSON)
+    return web.Response(body=body, status=status, headers=headers, content_type=codec.JSON)
 
 
 def _not_allowed(target: Target, verb: str) -> errors.MethodNotAllowed:

@@ -28,7 +28,7 @@ from servers.apimachinery import errors, field
 from servers.apimachinery.meta import Obj, format_rfc3339, new_uid, now_rfc3339
 from servers.apimachinery.selectors import FieldSelector, LabelSelector
 from servers.apimachinery.validation import generate_name
-from servers.apiserver import admission, resources
+from servers.apiserver import admission, jsonio, resources
 from servers.apiserver.resources import Resource
 from servers.apiserver.routing import Target
 from servers.apiserver.storage import interface as st
@@ -52,7 +52,7 @@ def encode(obj: Obj) -> bytes:
     """Objects are stored with apiVersion, kind and metadata first (see `raw`)."""
     head = {k: obj[k] for k in _HEAD_KEYS if k in obj}
     body = head | {k: v for k, v in obj.items() if k not in head}
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    return jsonio.dumps(body)
 
 
 def raw(kv: st.KeyValue) -> bytes:
@@ -73,7 +73,7 @@ def raw(kv: st.KeyValue) -> bytes:
 
 def decode(kv: st.KeyValue) -> Obj:
     """The stored object, with resourceVersion set to the revision of its last write."""
-    obj: Obj = json.loads(kv.value)
+    obj: Obj = jsonio.loads(kv.value)
     obj["metadata"]["resourceVersion"] = str(kv.mod_revision)
     return obj
 
@@ -104,6 +104,7 @@ class Registry:
         self.storage = storage
         self._service_ips = asyncio.Lock()
         self.watch_cache = WatchCache(storage)
+        self.watchers = 0  # HTTP watches being served (watch.py counts them)
         self._namespaces_seen: dict[str, float] = {}  # name -> known to exist until
 
     # -- reads ------------------------------------------------------------------------------
@@ -131,9 +132,8 @@ class Registry:
                         continue_: str = "") -> bytes:
         """The same List, as JSON bytes built without decoding the items."""
         found, meta = await self._list(target, flt, limit, continue_)
-        head = json.dumps({"kind": target.resource.list_kind,
-                           "apiVersion": target.resource.api_version, "metadata": meta},
-                          separators=(",", ":")).encode()
+        head = jsonio.dumps({"kind": target.resource.list_kind,
+                             "apiVersion": target.resource.api_version, "metadata": meta})
         return head[:-1] + b',"items":[' + b",".join(raw(kv) for kv, _ in found) + b"]}"
 
     async def _list(self, target: Target, flt: Filter, limit: int, continue_: str
@@ -194,6 +194,11 @@ class Registry:
     # -- writes -----------------------------------------------------------------------------
 
     async def create(self, target: Target, obj: Obj, *, dry_run: bool = False) -> Obj:
+        return (await self.create_json(target, obj, dry_run=dry_run))[0]
+
+    async def create_json(self, target: Target, obj: Obj, *, dry_run: bool = False
+                          ) -> tuple[Obj, bytes]:
+        """Create; the object back both decoded and as the JSON the response sends."""
         resource = target.resource
         meta = _prepare_meta_for_create(target, obj)
         if resource.namespaced:
@@ -206,22 +211,23 @@ class Registry:
                 return await self._store_new(target, obj, dry_run)
         return await self._store_new(target, obj, dry_run)
 
-    async def _store_new(self, target: Target, obj: Obj, dry_run: bool) -> Obj:
+    async def _store_new(self, target: Target, obj: Obj, dry_run: bool) -> tuple[Obj, bytes]:
         meta = obj["metadata"]
         generated = not meta.get("name")
         for _ in range(GENERATE_NAME_ATTEMPTS if generated else 1):
             if generated:
                 meta["name"] = generate_name(meta["generateName"])
             key = resources.key_for(target.resource, meta.get("namespace"), meta["name"])
+            value = encode(obj)
             if dry_run:
                 meta["resourceVersion"] = ""
-                return obj
+                return obj, encode(obj)
             try:
-                rev = await self.storage.create(key, encode(obj))
+                rev = await self.storage.create(key, value)
             except st.KeyExists:
                 continue
             meta["resourceVersion"] = str(rev)
-            return obj
+            return obj, raw(st.KeyValue(key, value, rev, rev))
         raise errors.AlreadyExists(target.resource.plural, meta["name"], target.resource.group)
 
     async def update(self, target: Target, obj: Obj, *, dry_run: bool = False) -> Obj:
@@ -412,7 +418,7 @@ class Registry:
             return
         taken = set()
         for kv in (await self.storage.list(_SERVICES.key_prefix)).items:
-            ip = (json.loads(kv.value).get("spec") or {}).get("clusterIP")
+            ip = (jsonio.loads(kv.value).get("spec") or {}).get("clusterIP")
             if ip:
                 taken.add(ip)
         wanted = spec.get("clusterIP")

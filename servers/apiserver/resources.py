@@ -13,6 +13,7 @@ Groups beyond core (``rbac.authorization.k8s.io``, ``apps``) are added by append
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,7 +92,7 @@ class Resource:
         """The ``apiVersion`` of this resource's objects."""
         return self.gvk.api_version
 
-    @property
+    @functools.cached_property
     def gvk(self) -> GroupVersionKind:
         """The group, version and kind of this resource's objects."""
         return GroupVersionKind(self.group, self.version, self.kind)
@@ -180,6 +181,9 @@ RESOURCES: tuple[Resource, ...] = (
 )
 
 
+_BY_PLURAL = {(r.group, r.version, r.plural): r for r in RESOURCES}
+
+
 def group_versions(resources: Iterable[Resource] = RESOURCES) -> list[tuple[str, str]]:
     """The distinct ``(group, version)`` pairs served, in table order."""
     seen: dict[tuple[str, str], None] = {}
@@ -199,6 +203,8 @@ def by_plural(
     group: str, version: str, plural: str, resources: Iterable[Resource] = RESOURCES
 ) -> Resource | None:
     """The resource served at ``/api[s]/<group>/<version>/<plural>``, or None."""
+    if resources is RESOURCES:  # every request asks this: answer from an index
+        return _BY_PLURAL.get((group, version, plural))
     return next(
         (r for r in in_group_version(group, version, resources) if r.plural == plural), None
     )

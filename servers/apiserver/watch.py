@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
@@ -23,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from servers.apimachinery import errors
-from servers.apiserver import codec, tables
+from servers.apiserver import codec, jsonio, tables
 from servers.apiserver.registry import decode, raw, too_large_rv
 from servers.apiserver.storage import interface as st
 
@@ -36,13 +35,15 @@ log = logging.getLogger(__name__)
 
 MAX_TIMEOUT_SECONDS = 1800
 BOOKMARK_SECONDS = 30.0
+CONNECTION_CHECK_SECONDS = 1.0  # how soon an idle watch notices its client has gone
 
 
 class _Stream:
     """One watcher's response, with what it needs to turn storage events into watch events."""
 
-    def __init__(self, resp: web.StreamResponse, target: Target, flt: Filter,
-                 table_include: str | None) -> None:
+    def __init__(self, request: web.Request, resp: web.StreamResponse, target: Target,
+                 flt: Filter, table_include: str | None) -> None:
+        self.request = request
         self.resp = resp
         self.target = target
         self.flt = flt
@@ -50,15 +51,18 @@ class _Stream:
         self.first_table = True
         self.last_rev = 0
 
+    @property
+    def closed(self) -> bool:
+        transport = self.request.transport
+        return transport is None or transport.is_closing()
+
     def line(self, kind: str, obj: Obj) -> bytes:
         if self.table_include is not None and kind in ("ADDED", "MODIFIED", "DELETED"):
             obj = tables.table_for_watch_event(
                 self.target.resource, obj, first=self.first_table,
                 include_object=self.table_include)  # type: ignore[arg-type]
             self.first_table = False
-        line = json.dumps({"type": kind, "object": obj}, separators=(",", ":"),
-                          ensure_ascii=False)
-        return line.encode() + b"\n"
+        return jsonio.dumps({"type": kind, "object": obj}) + b"\n"
 
     async def send(self, kind: str, obj: Obj) -> None:
         await self.resp.write(self.line(kind, obj))
@@ -122,7 +126,7 @@ async def serve(request: web.Request, registry: Registry, target: Target,
                                        "Cache-Control": "no-cache, private"})
     resp.enable_chunked_encoding()
     await resp.prepare(request)
-    stream = _Stream(resp, target, flt, table)
+    stream = _Stream(request, resp, target, flt, table)
     try:
         if start is None:
             start = await _send_initial(registry, target, stream)
@@ -165,12 +169,20 @@ async def _follow(registry: Registry, target: Target, stream: _Stream, start: in
                   bookmarks: bool) -> None:
     events = registry.watch(target, start).__aiter__()
     pending: asyncio.Future[Any] = asyncio.ensure_future(events.__anext__())
+    loop = asyncio.get_running_loop()
+    next_bookmark = loop.time() + BOOKMARK_SECONDS
+    registry.watchers += 1
     try:
         while True:
-            done, _ = await asyncio.wait({pending}, timeout=BOOKMARK_SECONDS)
+            wait = min(CONNECTION_CHECK_SECONDS, max(next_bookmark - loop.time(), 0))
+            done, _ = await asyncio.wait({pending}, timeout=wait)
+            if stream.closed:
+                return
             if not done:
-                if bookmarks:
-                    await stream.bookmark()
+                if loop.time() >= next_bookmark:
+                    next_bookmark = loop.time() + BOOKMARK_SECONDS
+                    if bookmarks:
+                        await stream.bookmark()
                 continue
             try:
                 batch = pending.result()
@@ -179,6 +191,7 @@ async def _follow(registry: Registry, target: Target, stream: _Stream, start: in
             await stream.batch(batch)
             pending = asyncio.ensure_future(events.__anext__())
     finally:
+        registry.watchers -= 1
         pending.cancel()
         await _close(events)
 

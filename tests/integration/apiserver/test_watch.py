@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from servers.apiserver import app as apiserver
 from servers.apiserver import watch
 from tests.integration.apiserver.conftest import PODS, Client, pod
 
@@ -127,3 +128,34 @@ async def test_many_watchers_see_every_event_in_order(api: Client) -> None:
         assert len(events) == writes and revisions == sorted(set(revisions))
         expected = expected or revisions
         assert revisions == expected
+
+
+async def test_a_closed_connection_is_noticed(api: Client,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(watch, "CONNECTION_CHECK_SECONDS", 0.1)
+    registry = api.server.app[apiserver.REGISTRY]
+    resp = await api.get(f"{PODS}?watch=true")
+    for _ in range(50):
+        if registry.watchers == 1:
+            break
+        await asyncio.sleep(0.05)
+    assert registry.watchers == 1
+    resp.close()
+    for _ in range(50):
+        if registry.watchers == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert registry.watchers == 0
+
+
+async def test_resume_after_a_dropped_connection_loses_nothing(api: Client) -> None:
+    start = await create(api, pod("a"))
+    rv = start["metadata"]["resourceVersion"]
+    for i in range(3):
+        await create(api, pod(f"b{i}"))
+    first = await read_events(api, f"resourceVersion={rv}", 2)  # then the client drops
+    last_seen = first[-1][1]["metadata"]["resourceVersion"]
+    for i in range(3):
+        await create(api, pod(f"c{i}"))
+    rest = await read_events(api, f"resourceVersion={last_seen}", 4)
+    assert names(first + rest) == [("ADDED", n) for n in ("b0", "b1", "b2", "c0", "c1", "c2")]
