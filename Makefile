@@ -10,6 +10,7 @@ VENV     ?= .venv
 PY       := $(VENV)/bin/python
 PREFIX   ?= /usr/local
 DIST     ?= dist
+PORT     ?= 8080
 SOURCES  := build.py pyproject.toml $(shell find hyperkube servers -name '*.py' 2>/dev/null)
 PYTEST_ARGS ?=
 
@@ -32,8 +33,9 @@ dist/km.pyz: $(VENV)/.installed $(SOURCES)
 portable: $(VENV)/.installed
 	$(PY) build.py --portable --out dist/portable
 
+# km's main job: the apiserver on the embedded SQLite store, in the foreground (Ctrl-C stops).
 run: dist/km.pyz
-	./dist/km.pyz --help
+	./dist/km.pyz apiserver --data-dir ./km-data --port $(PORT)
 
 # Debian packages the tests use: a real etcd server, groff to render the man pages.
 system-deps:
@@ -52,7 +54,10 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check hyperkube servers tests build.py bench
 
 bench: dist/km.pyz system-deps
+	@command -v hyperfine >/dev/null && command -v wrk >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine wrk; }
 	$(PY) bench/startup.py
+	$(PY) bench/api.py
 
 # DIST names another build's folder (the tests install the one they built).
 install: $(DIST)/km.pyz
