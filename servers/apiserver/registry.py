@@ -14,24 +14,21 @@ the value but set on every object read back.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from servers.apimachinery import errors, field
-from servers.apimachinery.meta import Obj, format_rfc3339, new_uid, now_rfc3339
+from servers.apimachinery.meta import Obj, now_rfc3339
 from servers.apimachinery.selectors import FieldSelector, LabelSelector
 from servers.apimachinery.validation import generate_name
-from servers.apiserver import admission, jsonio, resources
+from servers.apiserver import admission, deletion, jsonio, objectmeta, paging, resources
 from servers.apiserver.resources import Resource
 from servers.apiserver.routing import Target
 from servers.apiserver.storage import interface as st
+from servers.apiserver.stored import decode, encode, raw
 from servers.apiserver.watchcache import WatchCache
 
 log = logging.getLogger(__name__)
@@ -40,42 +37,6 @@ GENERATE_NAME_ATTEMPTS = 8
 CONFLICT_RETRIES = 8
 NAMESPACE_CACHE_SECONDS = 5.0
 LIST_PAGE = 500
-SERVER_OWNED_META = ("uid", "creationTimestamp", "deletionTimestamp",
-                     "deletionGracePeriodSeconds", "generation")
-
-
-_HEAD_KEYS = ("apiVersion", "kind", "metadata")
-_META = b'"metadata":{'
-
-
-def encode(obj: Obj) -> bytes:
-    """Objects are stored with apiVersion, kind and metadata first (see `raw`)."""
-    head = {k: obj[k] for k in _HEAD_KEYS if k in obj}
-    body = head | {k: v for k, v in obj.items() if k not in head}
-    return jsonio.dumps(body)
-
-
-def raw(kv: st.KeyValue) -> bytes:
-    """The stored object as JSON with its resourceVersion, without decoding it.
-
-    `encode` puts apiVersion and kind (plain strings) and then metadata first, so the first
-    `"metadata":{` is the object's own: the resourceVersion is spliced in right there. This
-    is what keeps get, list and watch fan-out cheap.
-    """
-    value = kv.value
-    at = value.find(_META)
-    if not value.startswith(b'{"apiVersion":') or at < 0:
-        return encode(decode(kv))
-    at += len(_META)
-    rv = b'"resourceVersion":"%d"' % kv.mod_revision
-    return value[:at] + (rv if value[at:at + 1] == b"}" else rv + b",") + value[at:]
-
-
-def decode(kv: st.KeyValue) -> Obj:
-    """The stored object, with resourceVersion set to the revision of its last write."""
-    obj: Obj = jsonio.loads(kv.value)
-    obj["metadata"]["resourceVersion"] = str(kv.mod_revision)
-    return obj
 
 
 @dataclass(frozen=True)
@@ -139,12 +100,12 @@ class Registry:
     async def _list(self, target: Target, flt: Filter, limit: int, continue_: str
                     ) -> tuple[list[tuple[st.KeyValue, Obj | None]], Obj]:
         prefix = resources.prefix_for(target.resource, target.namespace)
-        start, at_rev = _parse_continue(continue_, prefix) if continue_ else (prefix, 0)
+        start, at_rev = paging.parse_continue(continue_, prefix) if continue_ else (prefix, 0)
         found, rev, next_key, remaining = await self._collect(prefix, start, at_rev, flt,
                                                               target.resource, limit)
         meta: Obj = {"resourceVersion": str(rev)}
         if next_key:
-            meta["continue"] = _make_continue(rev, next_key, prefix)
+            meta["continue"] = paging.make_continue(rev, next_key, prefix)
             if flt.everything and remaining is not None:
                 meta["remainingItemCount"] = remaining
         return found, meta
@@ -164,10 +125,11 @@ class Registry:
                 if obj is None or flt.matches(resource, obj):
                     items.append((kv, obj))
                     if limit and len(items) == limit:
-                        return items, at_rev, _after(kv.key), page.remaining + _rest(page, kv)
+                        left = page.remaining + paging.rest(page, kv)
+                        return items, at_rev, paging.after(kv.key), left
             if not page.more:
                 return items, at_rev, "", None
-            start = _after(page.items[-1].key)
+            start = paging.after(page.items[-1].key)
 
     async def _list_page(self, prefix: str, start: str, at_rev: int, limit: int) -> st.ListResult:
         try:
@@ -200,7 +162,7 @@ class Registry:
                           ) -> tuple[Obj, bytes]:
         """Create; the object back both decoded and as the JSON the response sends."""
         resource = target.resource
-        meta = _prepare_meta_for_create(target, obj)
+        meta = objectmeta.prepare_for_create(target, obj)
         if resource.namespaced:
             await self._require_namespace(meta["namespace"])
         admission.prepare_create(resource, obj)
@@ -232,12 +194,12 @@ class Registry:
 
     async def update(self, target: Target, obj: Obj, *, dry_run: bool = False) -> Obj:
         """PUT: replace the object (or its status), checking resourceVersion if one is given."""
-        body_meta = _require_meta(obj)
+        body_meta = objectmeta.require_meta(obj)
         if body_meta.get("name", target.name) != target.name:
             raise errors.BadRequest(
                 f"the name of the object ({body_meta.get('name')}) does not match the name "
                 f"on the URL ({target.name})")
-        _check_namespace(target, body_meta)
+        objectmeta.check_namespace(target, body_meta)
         wanted = _parse_rv(body_meta.get("resourceVersion"))
         return await self._write(target, lambda current: obj, wanted, dry_run)
 
@@ -254,7 +216,7 @@ class Registry:
             new = change(decode(kv))
             if not isinstance(new, dict):
                 raise errors.BadRequest("the patched object is not a JSON object")
-            new_meta = _require_meta(new)
+            new_meta = objectmeta.require_meta(new)
             expected = wanted if wanted is not None else _parse_rv(new_meta.get("resourceVersion"))
             if expected is not None and expected != kv.mod_revision:
                 raise _conflict(target)
@@ -270,15 +232,15 @@ class Registry:
 
     def _merge_update(self, target: Target, current: Obj, new: Obj) -> Obj:
         resource = target.resource
-        _check_namespace(target, new["metadata"])
+        objectmeta.check_namespace(target, new["metadata"])
         new["apiVersion"], new["kind"] = resource.api_version, resource.kind
         if target.subresource == "status":
-            new = _keep_all_but_status(current, new)
+            new = objectmeta.keep_all_but_status(current, new)
         elif resource.has_status and "status" in current:
             new["status"] = current["status"]
         elif resource.has_status:
             new.pop("status", None)
-        _keep_server_meta(current, new, target)
+        objectmeta.keep_server_meta(current, new, target)
         admission.prepare_update(resource, new, current)
         _check(resource, new, admission.validate_update(resource, new, current))
         if new.get("spec") != current.get("spec"):
@@ -290,7 +252,7 @@ class Registry:
         meta.pop("resourceVersion", None)
         key = _key(target)
         if meta.get("deletionTimestamp") and not meta.get("finalizers") and (
-                not _graceful_pod(target.resource, obj)):
+                not deletion.graceful_pod(target.resource, obj)):
             kv = await self.storage.delete(key, rev)
             return decode(kv)
         new_rev = await self.storage.update(key, encode(obj), rev)
@@ -303,11 +265,11 @@ class Registry:
         for _ in range(CONFLICT_RETRIES):
             kv = await self._get_kv(target)
             obj = decode(kv)
-            _check_preconditions(target, obj, options.get("preconditions") or {})
+            deletion.check_preconditions(target, obj, options.get("preconditions") or {})
             if target.resource.plural == "namespaces" and not dry_run:
                 self._namespaces_seen.pop(target.name, None)
                 await self._delete_namespace_contents(target.name)
-            marked = _mark_for_deletion(target.resource, obj, options)
+            marked = deletion.mark_for_deletion(target.resource, obj, options)
             if dry_run:
                 return marked or obj
             try:
@@ -472,69 +434,6 @@ def _conflict(target: Target) -> errors.Conflict:
     return errors.Conflict(target.resource.plural, target.name, group=target.resource.group)
 
 
-def _require_meta(obj: Any) -> Obj:
-    if not isinstance(obj, dict):
-        raise errors.BadRequest("the request body is not a JSON object")
-    meta = obj.setdefault("metadata", {})
-    if not isinstance(meta, dict):
-        raise errors.BadRequest("metadata must be a JSON object")
-    return meta
-
-
-def _check_namespace(target: Target, meta: Obj) -> None:
-    if not target.resource.namespaced:
-        meta.pop("namespace", None)
-        return
-    given = meta.get("namespace")
-    if given and given != target.namespace:
-        raise errors.BadRequest("the namespace of the provided object does not match the "
-                                "namespace sent on the request")
-    meta["namespace"] = target.namespace
-
-
-def _prepare_meta_for_create(target: Target, obj: Obj) -> Obj:
-    meta = _require_meta(obj)
-    _check_namespace(target, meta)
-    if target.resource.namespaced and not target.namespace:
-        raise errors.BadRequest("a namespace is required to create " + target.resource.plural)
-    obj["apiVersion"], obj["kind"] = target.resource.api_version, target.resource.kind
-    if not meta.get("name") and not meta.get("generateName"):
-        raise errors.Invalid(target.resource.kind, "", [
-            field.required("metadata.name", "name or generateName is required")])
-    for key in (*SERVER_OWNED_META, "resourceVersion", "selfLink", "managedFields"):
-        meta.pop(key, None)
-    meta["uid"] = new_uid()
-    meta["creationTimestamp"] = now_rfc3339()
-    meta["generation"] = 1
-    return meta
-
-
-def _keep_server_meta(current: Obj, new: Obj, target: Target) -> None:
-    old, meta = current["metadata"], new["metadata"]
-    for key in SERVER_OWNED_META:
-        if key in old:
-            meta[key] = old[key]
-        else:
-            meta.pop(key, None)
-    meta["name"] = target.name
-    meta.pop("managedFields", None)
-    meta.pop("selfLink", None)
-
-
-def _keep_all_but_status(current: Obj, new: Obj) -> Obj:
-    """A /status write changes status (and labels/annotations, as Kubernetes allows) only."""
-    result = {k: v for k, v in current.items() if k != "status"}
-    if "status" in new:
-        result["status"] = new["status"]
-    meta = dict(current["metadata"])
-    for key in ("labels", "annotations"):
-        if key in new["metadata"]:
-            meta[key] = new["metadata"][key]
-    meta["resourceVersion"] = new["metadata"].get("resourceVersion")
-    result["metadata"] = meta
-    return result
-
-
 def _check(resource: Resource, obj: Obj, causes: list[field.Cause]) -> None:
     if causes:
         raise errors.Invalid(resource.kind, obj["metadata"].get("name", ""), causes,
@@ -553,56 +452,6 @@ def _parse_rv(value: Any) -> int | None:
     return rv
 
 
-def _check_preconditions(target: Target, obj: Obj, pre: Obj) -> None:
-    meta = obj["metadata"]
-    uid, rv = pre.get("uid"), pre.get("resourceVersion")
-    if uid and uid != meta.get("uid"):
-        raise errors.Conflict(target.resource.plural, target.name,
-                              f"Precondition failed: UID in precondition: {uid}, UID in object "
-                              f"meta: {meta.get('uid')}", group=target.resource.group)
-    if rv and rv != meta.get("resourceVersion"):
-        raise errors.Conflict(target.resource.plural, target.name,
-                              f"Precondition failed: ResourceVersion in precondition: {rv}, "
-                              f"ResourceVersion in object meta: {meta.get('resourceVersion')}",
-                              group=target.resource.group)
-
-
-def _graceful_pod(resource: Resource, obj: Obj) -> bool:
-    """A bound pod waits for its kubelet; an unbound one goes at once (as in Kubernetes)."""
-    return resource.plural == "pods" and bool((obj.get("spec") or {}).get("nodeName")) and (
-        obj["metadata"].get("deletionGracePeriodSeconds", 0) > 0)
-
-
-def _mark_for_deletion(resource: Resource, obj: Obj, options: Obj) -> Obj | None:
-    """The object marked with deletionTimestamp, or None when it can be deleted now."""
-    meta = obj["metadata"]
-    grace = _grace_period(resource, obj, options)
-    bound_pod = resource.plural == "pods" and (obj.get("spec") or {}).get("nodeName")
-    if bound_pod and grace > 0:
-        if meta.get("deletionTimestamp"):
-            current = meta.get("deletionGracePeriodSeconds", grace)
-            if grace >= current:
-                return obj
-        until = datetime.now(timezone.utc) + timedelta(seconds=grace)
-        meta["deletionTimestamp"] = format_rfc3339(until)
-        meta["deletionGracePeriodSeconds"] = grace
-        return obj
-    if meta.get("finalizers"):
-        meta.setdefault("deletionTimestamp", now_rfc3339())
-        meta.setdefault("deletionGracePeriodSeconds", 0)
-        return obj
-    return None
-
-
-def _grace_period(resource: Resource, obj: Obj, options: Obj) -> int:
-    grace = options.get("gracePeriodSeconds")
-    if grace is None and resource.plural == "pods":
-        grace = (obj.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
-    if not isinstance(grace, int) or isinstance(grace, bool):
-        return 0
-    return max(grace, 0)
-
-
 def _set_condition(pod: Obj, kind: str, status: str) -> None:
     conditions = pod.setdefault("status", {}).setdefault("conditions", [])
     now = now_rfc3339()
@@ -614,31 +463,4 @@ def _set_condition(pod: Obj, kind: str, status: str) -> None:
     conditions.append({"type": kind, "status": status, "lastProbeTime": None,
                        "lastTransitionTime": now})
 
-
-# -- continue tokens (base64 JSON, like Kubernetes': {"v":..., "rv":..., "start":...}) -------
-
-def _make_continue(rev: int, next_key: str, prefix: str) -> str:
-    token = {"v": "meta.k8s.io/v1", "rv": rev, "start": next_key[len(prefix):]}
-    return base64.urlsafe_b64encode(json.dumps(token).encode()).decode()
-
-
-def _parse_continue(token: str, prefix: str) -> tuple[str, int]:
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token.encode()))
-        rev, start = int(data["rv"]), str(data["start"])
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeError):
-        raise errors.BadRequest(f"invalid continue token {token!r}") from None
-    if rev <= 0 or start.startswith("/") or ".." in start.split("/"):
-        raise errors.BadRequest(f"invalid continue token {token!r}")
-    return prefix + start, rev
-
-
-def _after(key: str) -> str:
-    """The smallest key greater than `key` (start of the next page)."""
-    return key + "\x00"
-
-
-def _rest(page: st.ListResult, kv: st.KeyValue) -> int:
-    """How many items of `page` come after `kv` (they count as remaining too)."""
-    return len(page.items) - page.items.index(kv) - 1
 

@@ -23,8 +23,9 @@ from aiohttp import web
 
 from servers.apimachinery import errors
 from servers.apiserver import codec, jsonio, tables
-from servers.apiserver.registry import decode, raw, too_large_rv
+from servers.apiserver.registry import too_large_rv
 from servers.apiserver.storage import interface as st
+from servers.apiserver.stored import decode, raw
 
 if TYPE_CHECKING:
     from servers.apimachinery.meta import Obj

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from servers.apiserver.registry import decode, encode, raw
 from servers.apiserver.storage.interface import KeyValue
+from servers.apiserver.stored import decode, encode, raw
 
 
 def kv(value: bytes, rev: int = 7) -> KeyValue:
