@@ -189,14 +189,15 @@ class HyperKube:
 
     def run_server(self, server: Server, args: list[str], *, prog: str) -> int:
         """Parse `args` with the server's parser, set up logging, and run it to the end."""
-        from hyperkube import logs, runner
-
         parser = server.make_parser(prog)
         try:
             with self._parser_streams():
                 opts = parser.parse_args(args)
         except SystemExit as exc:  # argparse: --help (0) or a bad flag (2)
             return exc.code if isinstance(exc.code, int) else msg.EXIT_USAGE
+        # Only now: `SERVER --help` must not pay for logging and asyncio (40 ms).
+        from hyperkube import logs, runner
+
         logs.configure(opts.verbosity, opts.log_format, self.log_roots, self.err)
         with self._server_errors(server, opts.verbosity) as result:
             result.append(runner.run(self, server, opts))

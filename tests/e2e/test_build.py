@@ -58,6 +58,7 @@ def test_light_paths_import_no_third_party_package(demo: Path, env: dict[str, st
     assert "hyperkube.hyperkube" in modules
     assert {m for m in modules if m.split(".")[0] in THIRD_PARTY} == set()
     assert "demo_servers.app" not in modules
+    assert {"asyncio", "logging"}.isdisjoint(modules), "help paths must not start the runtime"
 
 
 def test_portable_build_carries_no_compiled_module(tmp_path: Path, env: dict[str, str]) -> None:
