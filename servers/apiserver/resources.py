@@ -121,6 +121,8 @@ class Resource:
 
 
 V1 = "v1"
+RBAC = "rbac.authorization.k8s.io"
+AUTHORIZATION = "authorization.k8s.io"
 SCALE = GroupVersionKind("autoscaling", "v1", "Scale")
 BINDING = GroupVersionKind("", V1, "Binding")
 STATUS = GroupVersionKind("", V1, "Status")
@@ -178,6 +180,27 @@ RESOURCES: tuple[Resource, ...] = (
         "", V1, "configmaps", "configmap", "ConfigMap", True, "/registry/configmaps/",
         short_names=("cm",),
     ),
+    # authorization.k8s.io: reviews are answered, never stored (servers.apiserver.authz.http)
+    Resource(
+        AUTHORIZATION, V1, "selfsubjectaccessreviews", "selfsubjectaccessreview",
+        "SelfSubjectAccessReview", False, "/registry/selfsubjectaccessreviews/",
+        verbs=("create",),
+    ),
+    Resource(
+        AUTHORIZATION, V1, "subjectaccessreviews", "subjectaccessreview",
+        "SubjectAccessReview", False, "/registry/subjectaccessreviews/", verbs=("create",),
+    ),
+    Resource(
+        RBAC, V1, "clusterrolebindings", "clusterrolebinding", "ClusterRoleBinding", False,
+        "/registry/clusterrolebindings/",
+    ),
+    Resource(
+        RBAC, V1, "clusterroles", "clusterrole", "ClusterRole", False, "/registry/clusterroles/",
+    ),
+    Resource(
+        RBAC, V1, "rolebindings", "rolebinding", "RoleBinding", True, "/registry/rolebindings/",
+    ),
+    Resource(RBAC, V1, "roles", "role", "Role", True, "/registry/roles/"),
 )
 
 

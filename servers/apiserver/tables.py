@@ -4,9 +4,9 @@ kubectl 1.32 has no client-side printers for built-in kinds: it asks for
 ``application/json;as=Table;v=v1;g=meta.k8s.io`` and prints the cells it gets. Columns and
 cells follow kube-apiserver's printers (k8s.io/kubernetes pkg/printers/internalversion/
 printers.go at v1.32): pods, nodes, services, endpoints, replicationcontrollers, namespaces,
-events, configmaps, and a Name/Age fallback for any other kind. Like kube-apiserver, the
-server should build wide tables (``wide=True``); kubectl hides ``priority`` 1 columns unless
-``-o wide``.
+events, configmaps, the RBAC kinds, and a Name/Age fallback for any other kind. Like
+kube-apiserver, the server should build wide tables (``wide=True``); kubectl hides
+``priority`` 1 columns unless ``-o wide``.
 
 Pure functions over JSON dicts. The cells of each kind are computed in
 ``servers.apiserver.kinds.printers`` (pods' READY/STATUS/RESTARTS in ``kinds.podprint``).
@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from servers.apiserver.kinds import podprint, printers
+from servers.apiserver.kinds import podprint, printers, rbacprint
 from servers.apiserver.kinds.printers import age, format_endpoints, format_labels, human_duration
 from servers.apiserver.resources import Resource
 
@@ -115,6 +115,17 @@ _PRINTERS: dict[tuple[str, str], tuple[list[Obj], RowFn]] = {
         printers.configmap_row,
     ),
 }
+_ROLE = ([_name_col(), _column("Created At", _AGE_DOC, kind="date")], rbacprint.role_row)
+_BINDING = (
+    [_name_col(), _column("Role", "RoleRef references a Role or a ClusterRole."), _AGE,
+     _column("Users", "Users in the roleBinding", priority=1),
+     _column("Groups", "Groups in the roleBinding", priority=1),
+     _column("ServiceAccounts", "ServiceAccounts in the roleBinding", priority=1)],
+    rbacprint.binding_row,
+)
+_PRINTERS.update({(rbacprint.GROUP, "Role"): _ROLE, (rbacprint.GROUP, "ClusterRole"): _ROLE,
+                  (rbacprint.GROUP, "RoleBinding"): _BINDING,
+                  (rbacprint.GROUP, "ClusterRoleBinding"): _BINDING})
 _DEFAULT = ([_name_col(), _AGE], printers.default_row)
 
 

@@ -47,9 +47,10 @@ def test_api_versions_lists_v1_and_the_server_address() -> None:
     assert decoded.server_address_by_client_cidrs[0].server_address == "127.0.0.1:6443"
 
 
-def test_apis_is_empty_while_only_core_is_served() -> None:
+def test_apis_lists_the_authorization_and_rbac_groups() -> None:
     doc = discovery.api_group_list()
-    assert doc == {"kind": "APIGroupList", "apiVersion": "v1", "groups": []}
+    assert [g["name"] for g in doc["groups"]] == ["authorization.k8s.io",
+                                                  "rbac.authorization.k8s.io"]
     client().V1APIGroupList.from_dict(doc)
     assert discovery.api_group("apps") is None
 
@@ -57,7 +58,7 @@ def test_apis_is_empty_while_only_core_is_served() -> None:
 def test_apis_lists_a_group_added_to_the_table() -> None:
     table = (*RESOURCES, APPS)
     doc = discovery.api_group_list(table)
-    assert doc["groups"] == [{
+    assert doc["groups"][-1:] == [{
         "name": "apps",
         "versions": [{"groupVersion": "apps/v1", "version": "v1"}],
         "preferredVersion": {"groupVersion": "apps/v1", "version": "v1"},
@@ -135,9 +136,11 @@ def test_aggregated_discovery_for_api_and_apis() -> None:
     rc = next(r for r in v1["resources"] if r["resource"] == "replicationcontrollers")
     scale = next(s for s in rc["subresources"] if s["subresource"] == "scale")
     assert scale["responseKind"] == {"group": "autoscaling", "version": "v1", "kind": "Scale"}
-    assert discovery.aggregated_discovery(False)["items"] == []
+    named = discovery.aggregated_discovery(False)["items"]
+    assert [g["metadata"]["name"] for g in named] == ["authorization.k8s.io",
+                                                      "rbac.authorization.k8s.io"]
     apps = discovery.aggregated_discovery(False, (*RESOURCES, APPS))
-    assert apps["items"][0]["metadata"] == {"name": "apps"}
+    assert apps["items"][-1]["metadata"] == {"name": "apps"}
     models = client()
     models.V2APIGroupDiscoveryList.from_dict(legacy)
     models.V2APIGroupDiscoveryList.from_dict(apps)
