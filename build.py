@@ -49,7 +49,7 @@ PORTABLE_PYTHON = "3.10"  # the oldest CPython a --portable build must run on
 SOURCE_ONLY = {"pyyaml": {"PYYAML_FORCE_LIBYAML": "0"}}
 # Compiled speedups that have no pure-Python form: a --portable build leaves them out (the code
 # that uses them falls back to the standard library).
-COMPILED_ONLY = {"orjson"}
+COMPILED_ONLY = {"orjson", "cryptography"}  # cryptography: km certs says it is missing
 SKIP_SUFFIXES = (".pyc", ".pyo")
 SITE_PACKAGES = "site-packages"
 

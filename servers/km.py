@@ -31,9 +31,9 @@ def make_hyperkube() -> HyperKube:
 
 
 def _servers() -> list[Server]:
-    from servers import apiserver
+    from servers import apiserver, certs
 
-    return [apiserver.server()]
+    return [apiserver.server(), certs.server()]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
