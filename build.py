@@ -14,7 +14,7 @@ zip; only a server that runs pays for the dependencies (see hyperkube/bundle.py)
     hyperkube/ servers/    our packages, each module with an unchecked-hash .pyc beside it
     shtab/                 the completion generator (pure Python, imported only for completion)
     environment.json       shiv's build record (its content-hash build id names the cache)
-    site-packages/         the dependencies, as shiv staged them
+    site-packages.zip      the dependencies as shiv staged them, with pycs, in one stored member
 
 Two builds of one commit are byte-identical: every timestamp is SOURCE_DATE_EPOCH (the
 commit's time unless set), entries are sorted, and pycs carry no timestamps.
@@ -52,6 +52,7 @@ SOURCE_ONLY = {"pyyaml": {"PYYAML_FORCE_LIBYAML": "0"}}
 COMPILED_ONLY = {"orjson", "cryptography"}  # cryptography: km certs says it is missing
 SKIP_SUFFIXES = (".pyc", ".pyo")
 SITE_PACKAGES = "site-packages"
+SITE_PACKAGES_ZIP = "site-packages.zip"  # hyperkube.bundle extracts it on a server's first run
 
 
 class BuildError(Exception):
@@ -110,8 +111,7 @@ def build(opts: argparse.Namespace) -> None:
         shiv_pyz = Path(tmp) / "shiv.pyz"
         run_shiv(staging, opts.entry, shiv_pyz, epoch)
         # 4. Our packages, pycs, stamp and entry at the root, written as the final archive.
-        root_files = our_root_files(opts, stamp) | dependency_pycs(staging)
-        write_archive(target, shiv_pyz, root_files, epoch)
+        write_archive(target, shiv_pyz, our_root_files(opts, stamp), staging, epoch)
     (out / f"{target.name}.sha256").write_text(f"{sha256(target)}  {target.name}\n")
     # 5. Man pages and completion scripts, from the same parsers as --help.
     write_docs(opts, out, stamp["version"], epoch)
@@ -257,36 +257,53 @@ def add_module(files: dict[str, bytes], arcname: str, source: bytes) -> None:
         files[arcname[:-3] + ".pyc"] = pyc.read_bytes()
 
 
-def dependency_pycs(staging: Path) -> dict[str, bytes]:
-    return {f"{SITE_PACKAGES}/{p.relative_to(staging).as_posix()}": p.read_bytes()
-            for p in sorted(staging.rglob("__pycache__/*.pyc"))}
+def write_archive(target: Path, shiv_pyz: Path, root_files: dict[str, bytes],
+                  staging: Path, epoch: int) -> None:
+    """The archive: our root files, shiv's build record, and the dependencies as one member.
 
-
-def write_archive(target: Path, shiv_pyz: Path, root_files: dict[str, bytes], epoch: int) -> None:
-    date_time = datetime.datetime.fromtimestamp(max(epoch, 315532800), datetime.timezone.utc)
-    stamp = date_time.timetuple()[:6]
-    entries: dict[str, tuple[bytes, int]] = {}
+    The dependencies (with their pycs) go into one inner, stored `site-packages.zip`: the
+    outer archive then lists a few dozen entries instead of a thousand, and Python reads that
+    list on every start before it runs a line of ours.
+    """
+    stamp = datetime.datetime.fromtimestamp(max(epoch, 315532800),
+                                            datetime.timezone.utc).timetuple()[:6]
+    deps: dict[str, tuple[bytes, int]] = {}
+    outer: dict[str, tuple[bytes, int]] = {}
+    prefix = SITE_PACKAGES + "/"
     with zipfile.ZipFile(shiv_pyz) as src:
         for info in src.infolist():
-            name = info.filename
-            keep = name.startswith(SITE_PACKAGES + "/") or name == "environment.json"
-            if keep and not info.is_dir() and not info.filename.endswith(SKIP_SUFFIXES):
-                entries[info.filename] = (src.read(info), (info.external_attr >> 16) or 0o644)
-    for name, data in root_files.items():
-        entries[name] = (data, 0o644)
-    buf = io.BytesIO()
-    buf.write(f"#!{SHEBANG}\n".encode())
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
-        for name in sorted(entries):
-            data, mode = entries[name]
-            info = zipfile.ZipInfo(name, date_time=stamp)
-            info.external_attr = (0o100000 | (mode & 0o777)) << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, data)
+            mode = (info.external_attr >> 16) or 0o644
+            if info.is_dir() or info.filename.endswith(SKIP_SUFFIXES):
+                continue
+            if info.filename.startswith(prefix):
+                deps[info.filename[len(prefix):]] = (src.read(info), mode)
+            elif info.filename == "environment.json":
+                outer[info.filename] = (src.read(info), mode)
+    for path in sorted(staging.rglob("__pycache__/*.pyc")):
+        deps[path.relative_to(staging).as_posix()] = (path.read_bytes(), 0o644)
+    outer[SITE_PACKAGES_ZIP] = (_zip(deps, stamp, compress=True), 0o644)
+    outer.update((name, (data, 0o644)) for name, data in root_files.items())
     tmp = target.with_name(target.name + ".tmp")
-    tmp.write_bytes(buf.getvalue())
+    tmp.write_bytes(_zip(outer, stamp, compress=True, stored={SITE_PACKAGES_ZIP},
+                         head=f"#!{SHEBANG}\n".encode()))
     tmp.chmod(0o755)
     tmp.replace(target)
+
+
+def _zip(entries: dict[str, tuple[bytes, int]], stamp: tuple[int, ...], *, compress: bool,
+         stored: set[str] | None = None, head: bytes = b"") -> bytes:
+    """A zip of `entries` in name order, every timestamp `stamp`; `head` goes before it."""
+    buf = io.BytesIO(head)
+    buf.seek(len(head))
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name in sorted(entries):
+            data, mode = entries[name]
+            info = zipfile.ZipInfo(name, date_time=stamp)  # type: ignore[arg-type]
+            info.external_attr = (0o100000 | (mode & 0o777)) << 16
+            deflate = compress and name not in (stored or ())
+            info.compress_type = zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED
+            zf.writestr(info, data, compresslevel=9 if deflate else None)
+    return buf.getvalue()
 
 
 def write_docs(opts: argparse.Namespace, out: Path, version: str, epoch: int) -> None:

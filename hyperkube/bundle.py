@@ -1,7 +1,7 @@
 """Running from a built archive: make the bundled third-party packages importable.
 
 build.py writes the archive (km.pyz) as a zip whose root holds our own pure-Python packages
-(hyperkube/, servers/) and whose `site-packages/` holds the dependencies, with shiv's
+(hyperkube/, servers/) and whose `site-packages.zip` holds the dependencies, with shiv's
 `environment.json` naming the build. Python imports the root straight from the zip, so help,
 version, listing and completion never touch the disk. The dependencies need real files (C
 extensions cannot load from a zip), so the first server run of a build extracts them, once,
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from typing import TextIO
 
 SITE_PACKAGES = "site-packages"
+SITE_PACKAGES_ZIP = "site-packages.zip"  # one member of the archive (see build.py)
 ENVIRONMENT = "environment.json"
 LOCK_TIMEOUT_SECONDS = 300.0
 PRUNE_AFTER_SECONDS = 7 * 24 * 3600
@@ -144,14 +145,16 @@ def _extract(zf: zipfile.ZipFile, root: Path, stem: str) -> None:
         shutil.rmtree(stale, ignore_errors=True)
     shutil.rmtree(root / stem, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{stem}.tmp-", dir=root))
-    prefix = SITE_PACKAGES + "/"
-    for info in zf.infolist():
-        if info.filename.startswith(prefix) and not info.is_dir():
-            path = Path(zf.extract(info, tmp))
-            mode = (info.external_attr >> 16) & 0o777
-            if mode:
-                path.chmod(mode)
-    (tmp / SITE_PACKAGES).mkdir(exist_ok=True)
+    site = tmp / SITE_PACKAGES
+    site.mkdir()
+    if SITE_PACKAGES_ZIP in zf.namelist():
+        with zf.open(SITE_PACKAGES_ZIP) as member, zipfile.ZipFile(member) as deps:
+            for info in deps.infolist():
+                if not info.is_dir():
+                    path = Path(deps.extract(info, site))
+                    mode = (info.external_attr >> 16) & 0o777
+                    if mode:
+                        path.chmod(mode)
     tmp.rename(root / stem)
 
 

@@ -19,7 +19,7 @@ def test_archive_top_level_is_exactly_ours(km: Path) -> None:
     with zipfile.ZipFile(km) as zf:
         top = {name.split("/")[0] for name in zf.namelist()}
     assert top == {"__main__.py", "__main__.pyc", "_hyperkube_stamp.py", "_hyperkube_stamp.pyc",
-                   "environment.json", "hyperkube", "servers", "shtab", "site-packages"}
+                   "environment.json", "hyperkube", "servers", "shtab", "site-packages.zip"}
     assert km.read_bytes().startswith(b"#!/usr/bin/env python3\n")
 
 
@@ -66,8 +66,9 @@ def test_portable_build_carries_no_compiled_module(tmp_path: Path, env: dict[str
                 "demo_servers:main", "--package", str(ROOT / "hyperkube"),
                 "--package", str(ROOT / "tests" / "e2e" / "demo_servers"))
     pyz = out / "demo.pyz"
-    with zipfile.ZipFile(pyz) as zf:
-        compiled = [n for n in zf.namelist() if n.endswith((".so", ".pyd"))]
+    with zipfile.ZipFile(pyz) as zf, zf.open("site-packages.zip") as member, \
+            zipfile.ZipFile(member) as deps:
+        compiled = [n for n in deps.namelist() if n.endswith((".so", ".pyd"))]
     assert compiled == []
     r = run([pyz, "probe"], env)
     assert r.code == 0, r.err

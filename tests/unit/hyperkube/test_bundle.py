@@ -31,12 +31,15 @@ def release_locks() -> None:
 
 @pytest.fixture
 def archive(tmp_path: Path) -> zipfile.ZipFile:
+    inner = tmp_path / "site-packages.zip"
+    with zipfile.ZipFile(inner, "w") as deps:
+        deps.writestr("dep/__init__.py", "VALUE = 1\n")
+        info = zipfile.ZipInfo("bin/tool")
+        info.external_attr = 0o100755 << 16
+        deps.writestr(info, "#!/bin/sh\n")
     path = tmp_path / "app.pyz"
     with zipfile.ZipFile(path, "w") as zf:
-        zf.writestr("site-packages/dep/__init__.py", "VALUE = 1\n")
-        info = zipfile.ZipInfo("site-packages/bin/tool")
-        info.external_attr = 0o100755 << 16
-        zf.writestr(info, "#!/bin/sh\n")
+        zf.write(inner, bundle.SITE_PACKAGES_ZIP, compress_type=zipfile.ZIP_STORED)
         zf.writestr("hyperkube/__init__.py", "")
     return zipfile.ZipFile(path)
 
