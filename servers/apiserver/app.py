@@ -4,6 +4,9 @@
     /api /api/v1 /apis /apis/G /apis/G/V      discovery, as kubectl and the Python client read it
     /openapi/v3 /openapi/v3/api/v1            OpenAPI v3 (kubectl validates create/apply by it)
     /api/v1/...  /apis/G/V/...                the resources (handlers.py), watch (watch.py)
+    /apis/authorization.k8s.io/v1/...         access reviews (authz/endpoints.py)
+
+Under ``--authorization-mode RBAC`` every request is authorized first (authz/endpoints.py).
 
 Every error leaves as a Kubernetes Status with its code: StatusErrors from below, aiohttp's
 own 404/405/413, and anything unexpected as a 500 (logged with its traceback, never sent).
@@ -14,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import warnings
 from argparse import Namespace
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -21,8 +25,11 @@ from aiohttp import web
 
 from servers.apimachinery import errors
 from servers.apiserver import codec, discovery, handlers, openapi, routing
+from servers.apiserver.auth import USER_KEY, UserInfo
+from servers.apiserver.authz import bootstrap
+from servers.apiserver.authz.endpoints import Authorization
 from servers.apiserver.registry import Registry
-from servers.apiserver.resources import RESOURCES
+from servers.apiserver.resources import AUTHORIZATION, RESOURCES
 from servers.apiserver.routing import Target
 from servers.apiserver.storage import interface as st
 from servers.apiserver.storage import open_storage
@@ -32,6 +39,8 @@ log = logging.getLogger(__name__)
 REGISTRY = web.AppKey("registry", Registry)
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
+Authenticate = Callable[[web.Request], UserInfo]
 
 
 async def run(opts: Namespace, stop: asyncio.Event) -> int:
@@ -40,7 +49,8 @@ async def run(opts: Namespace, stop: asyncio.Event) -> int:
     try:
         registry = Registry(storage)
         await create_default_namespaces(registry)
-        app = make_app(registry)
+        await bootstrap.ensure(registry)
+        app = make_app(registry, authorization_mode=opts.authorization_mode)
         # No handler_cancellation: it costs every request a task (a quarter of the create
         # path); watches notice a closed connection themselves (watch.CONNECTION_CHECK_SECONDS).
         runner = web.AppRunner(app, handle_signals=False,
@@ -63,11 +73,22 @@ async def run(opts: Namespace, stop: asyncio.Event) -> int:
     return 0
 
 
-def make_app(registry: Registry) -> web.Application:
-    app = web.Application(middlewares=[_errors], client_max_size=codec.MAX_BODY_BYTES)
+def make_app(registry: Registry, *, authorization_mode: str = "AlwaysAllow",
+             authenticate: Authenticate | None = None) -> web.Application:
+    """The API as an aiohttp app. ``authenticate`` names the user of each request (tests;
+    without it requests carry whatever identity an earlier middleware set, or none)."""
+    authorization = Authorization(authorization_mode, registry)
+    chain = [_errors, *([_identify(authenticate)] if authenticate else []),
+             *authorization.middlewares]
+    app = web.Application(middlewares=chain, client_max_size=codec.MAX_BODY_BYTES)
     app[REGISTRY] = registry
+    app.cleanup_ctx.append(authorization.running)
     resource = handlers.ResourceHandler(registry).handle
     r = app.router
+    reviews = f"/apis/{AUTHORIZATION}/v1/"
+    r.add_post(reviews + "selfsubjectaccessreviews{_:/?}",
+               authorization.self_subject_access_review)
+    r.add_post(reviews + "subjectaccessreviews{_:/?}", authorization.subject_access_review)
     for path in ("/healthz", "/livez", "/readyz"):
         r.add_get(path + "{_:(/.*)?}", _health)
     r.add_get("/version{_:/?}", _version)
@@ -117,6 +138,17 @@ async def _compaction(storage: st.Storage, interval: float,
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def _identify(authenticate: Authenticate) -> Middleware:
+    @web.middleware
+    async def identify(request: web.Request, handler: Handler) -> web.StreamResponse:
+        with warnings.catch_warnings():  # USER_KEY is a plain string key (auth is stdlib-only)
+            warnings.simplefilter("ignore", web.NotAppKeyWarning)
+            request[USER_KEY] = authenticate(request)
+        return await handler(request)
+
+    return identify
 
 
 @web.middleware

@@ -8,6 +8,7 @@ from servers.apiserver.storage import BACKENDS, DEFAULT_BACKEND
 
 DEFAULT_PORT = 8080
 DEFAULT_DATA_DIR = "./km-data"
+AUTHORIZATION_MODES = ("AlwaysAllow", "RBAC")  # servers.apiserver.authz.MODES, kept stdlib-only
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
@@ -18,6 +19,11 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     serving.add_argument(
         "--port", type=int, default=DEFAULT_PORT,
         help="port to serve plain HTTP on; 0 picks a free one (default: %(default)s)")
+    authz = parser.add_argument_group("authorization")
+    authz.add_argument(
+        "--authorization-mode", choices=AUTHORIZATION_MODES, default="AlwaysAllow",
+        help="AlwaysAllow lets every request through; RBAC allows what the Roles and "
+        "ClusterRoles bound to the user grant (default: %(default)s)")
     storage = parser.add_argument_group("storage")
     storage.add_argument(
         "--storage-backend", choices=sorted(BACKENDS), default=DEFAULT_BACKEND,

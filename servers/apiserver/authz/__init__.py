@@ -1,0 +1,97 @@
+"""Authorization: who may do what, decided per request from its attributes.
+
+    Attributes   what one request asks (user, groups, verb, group/resource/subresource,
+                 namespace, name — or a non-resource path), as kube's authorizer.Attributes
+    Decision     allowed or not, with the reason a log line or a review reports
+    Authorizer   the seam: ``authorize(attrs) -> Decision``; AlwaysAllow here, RBAC in
+                 ``authz.rbac`` (rules from Role/ClusterRole objects kept in memory)
+
+``requestinfo`` turns an HTTP request into Attributes as kube's RequestInfoFactory does;
+``http`` holds the aiohttp middleware and the access-review endpoints; ``bootstrap`` the
+default roles and bindings. This module is pure data: no HTTP, no storage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from servers.apimachinery import errors
+from servers.apiserver.auth import (
+    ANONYMOUS_USER,
+    AUTHENTICATED_GROUP,
+    MASTERS_GROUP,
+    UNAUTHENTICATED_GROUP,
+)
+
+#: The group whose members may do everything (kube's ``user.SystemPrivilegedGroup``).
+MASTERS = MASTERS_GROUP
+MODES = ("AlwaysAllow", "RBAC")
+
+
+@dataclass(frozen=True)
+class Attributes:
+    """One request as the authorizer sees it (``resource_request`` False: ``path`` counts)."""
+
+    user: str
+    groups: tuple[str, ...]
+    verb: str
+    resource_request: bool = True
+    api_group: str = ""
+    api_version: str = ""
+    resource: str = ""
+    subresource: str = ""
+    namespace: str = ""
+    name: str = ""
+    path: str = ""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The answer for one request; ``reason`` says which binding allowed it, or why not."""
+
+    allowed: bool
+    reason: str = ""
+
+
+class Authorizer(Protocol):
+    """Decides requests. Must not block: it answers from memory."""
+
+    def authorize(self, attrs: Attributes) -> Decision:
+        """Allowed or denied (never raises for an ordinary request)."""
+        ...
+
+
+class AlwaysAllow:
+    """``--authorization-mode AlwaysAllow``: every request is allowed."""
+
+    def authorize(self, attrs: Attributes) -> Decision:
+        return Decision(True, "AlwaysAllow")
+
+
+def effective_groups(user: str, groups: tuple[str, ...]) -> tuple[str, ...]:
+    """The user's groups plus ``system:authenticated`` (or ``system:unauthenticated`` for the
+    anonymous user), which kube's authenticators add to every identity they return."""
+    implied = UNAUTHENTICATED_GROUP if user == ANONYMOUS_USER.name else AUTHENTICATED_GROUP
+    return groups if implied in groups else (*groups, implied)
+
+
+def forbidden_message(attrs: Attributes) -> str:
+    """kube's ``forbiddenMessage``: ``User "alice" cannot list resource "pods" in API group ""
+    in the namespace "default"`` (or ``at the cluster scope``, or ``path "/x"``)."""
+    if not attrs.resource_request:
+        return f'User "{attrs.user}" cannot {attrs.verb} path "{attrs.path}"'
+    resource = attrs.resource + (f"/{attrs.subresource}" if attrs.subresource else "")
+    head = (f'User "{attrs.user}" cannot {attrs.verb} resource "{resource}" in API group '
+            f'"{attrs.api_group}"')
+    if attrs.namespace:
+        return f'{head} in the namespace "{attrs.namespace}"'
+    return f"{head} at the cluster scope"
+
+
+def forbidden(attrs: Attributes, reason: str = "") -> errors.Forbidden:
+    """The 403 kube-apiserver answers a denied request with (``responsewriters.Forbidden``)."""
+    why = forbidden_message(attrs) + (f": {reason}" if reason else "")
+    if not attrs.resource_request:
+        return errors.Forbidden(why=why)
+    return errors.Forbidden(attrs.resource, attrs.name, why, group=attrs.api_group)

@@ -1,0 +1,148 @@
+"""The default RBAC policy, created when the apiserver starts (kube's bootstrap policy, small).
+
+    ClusterRole (and binding)        grants                bound to
+    cluster-admin                    everything            Group system:masters
+    system:discovery                 discovery URLs        Group system:authenticated
+    system:basic-user                access reviews        Group system:authenticated
+    system:public-info-viewer        /healthz, /version    Groups system:(un)authenticated
+    system:kube-scheduler            scheduling            User system:kube-scheduler
+    system:kube-controller-manager   the controllers       User system:kube-controller-manager
+    system:node                      a kubelet's work      Group system:nodes
+    system:node-proxier              services, endpoints   User system:kube-proxy
+
+Every object carries ``rbac.authorization.kubernetes.io/autoupdate: "true"``; while it does, a
+restart puts the bootstrap rules and subjects back (kube's reconciliation, made simpler: the
+bootstrap content replaces the stored one rather than being merged into it). Set the
+annotation to "false" to keep local edits.
+See https://github.com/kubernetes/kubernetes/blob/v1.32.0/plugin/pkg/auth/authorizer/rbac/bootstrappolicy/policy.go
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+from servers.apimachinery import errors
+from servers.apiserver import resources
+from servers.apiserver.registry import Registry
+from servers.apiserver.routing import Target
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+GROUP = "rbac.authorization.k8s.io"
+AUTOUPDATE = "rbac.authorization.kubernetes.io/autoupdate"
+READ = ("get", "list", "watch")
+FULL = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+EVENTS = ("create", "patch", "update")
+
+
+def rule(verbs: tuple[str, ...], *names: str, groups: tuple[str, ...] = ("",)) -> Obj:
+    """A resource PolicyRule."""
+    return {"apiGroups": list(groups), "resources": list(names), "verbs": list(verbs)}
+
+
+def _events() -> Obj:
+    return rule(EVENTS, "events", groups=("", "events.k8s.io"))
+
+
+DISCOVERY_URLS = ("/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi",
+                  "/openapi/*", "/readyz", "/version", "/version/")
+PUBLIC_URLS = ("/healthz", "/livez", "/readyz", "/version", "/version/")
+
+#: ClusterRole name -> rules.
+CLUSTER_ROLES: dict[str, list[Obj]] = {
+    "cluster-admin": [rule(("*",), "*", groups=("*",)),
+                      {"nonResourceURLs": ["*"], "verbs": ["*"]}],
+    "system:discovery": [{"nonResourceURLs": list(DISCOVERY_URLS), "verbs": ["get"]}],
+    "system:public-info-viewer": [{"nonResourceURLs": list(PUBLIC_URLS), "verbs": ["get"]}],
+    "system:basic-user": [rule(("create",), "selfsubjectaccessreviews",
+                               "selfsubjectrulesreviews", groups=("authorization.k8s.io",))],
+    "system:kube-scheduler": [
+        rule(READ, "pods", "nodes", "namespaces", "services", "replicationcontrollers"),
+        rule(("create",), "pods/binding", "bindings"),
+        rule(("patch", "update"), "pods/status"),
+        _events(),
+    ],
+    "system:kube-controller-manager": [
+        rule(FULL, "pods", "pods/status", "replicationcontrollers",
+             "replicationcontrollers/status", "replicationcontrollers/scale", "endpoints",
+             "events"),
+        rule(READ, "services", "nodes", "namespaces"),
+        _events(),
+    ],
+    "system:node": [
+        rule((*READ, "delete"), "pods"),
+        rule(("patch", "update"), "pods/status"),
+        rule(("create", "delete", "get", "list", "patch", "update", "watch"), "nodes"),
+        rule(("patch", "update"), "nodes/status"),
+        rule(READ, "services", "endpoints", "configmaps"),
+        _events(),
+    ],
+    "system:node-proxier": [rule(READ, "services", "endpoints", "nodes"), _events()],
+}
+
+#: ClusterRoleBinding name (the same as its ClusterRole's) -> subjects.
+CLUSTER_ROLE_BINDINGS: dict[str, list[tuple[str, str]]] = {
+    "cluster-admin": [("Group", "system:masters")],
+    "system:discovery": [("Group", "system:authenticated")],
+    "system:basic-user": [("Group", "system:authenticated")],
+    "system:public-info-viewer": [("Group", "system:authenticated"),
+                                  ("Group", "system:unauthenticated")],
+    "system:kube-scheduler": [("User", "system:kube-scheduler")],
+    "system:kube-controller-manager": [("User", "system:kube-controller-manager")],
+    "system:node": [("Group", "system:nodes")],
+    "system:node-proxier": [("User", "system:kube-proxy")],
+}
+
+
+def _meta(name: str) -> Obj:
+    return {"name": name, "annotations": {AUTOUPDATE: "true"},
+            "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"}}
+
+
+def policy() -> list[tuple[str, Obj]]:
+    """Every bootstrap object, as ``(plural, object)`` pairs: roles before their bindings."""
+    objs: list[tuple[str, Obj]] = [
+        ("clusterroles", {"metadata": _meta(name), "rules": rules})
+        for name, rules in CLUSTER_ROLES.items()]
+    objs += [
+        ("clusterrolebindings", {
+            "metadata": _meta(name),
+            "roleRef": {"apiGroup": GROUP, "kind": "ClusterRole", "name": name},
+            "subjects": [{"apiGroup": GROUP, "kind": kind, "name": subject}
+                         for kind, subject in subjects]})
+        for name, subjects in CLUSTER_ROLE_BINDINGS.items()]
+    return objs
+
+
+async def ensure(registry: Registry) -> None:
+    """Create the bootstrap policy; put back the content of objects still marked autoupdate."""
+    for plural, obj in policy():
+        resource = resources.by_plural(GROUP, "v1", plural)
+        assert resource is not None
+        with contextlib.suppress(errors.AlreadyExists):
+            await registry.create(Target(resource, None), obj)
+            continue
+        await _reconcile(registry, Target(resource, None, obj["metadata"]["name"]), obj)
+
+
+async def _reconcile(registry: Registry, target: Target, wanted: Obj) -> None:
+    content = ("rules",) if target.resource.plural == "clusterroles" else ("roleRef", "subjects")
+
+    def restore(current: Obj) -> Obj:
+        current.update({key: wanted[key] for key in content})
+        return current
+
+    stored = await registry.get(target)
+    annotations = (stored.get("metadata") or {}).get("annotations") or {}
+    if annotations.get(AUTOUPDATE) != "true" or all(
+            stored.get(key) == wanted[key] for key in content):
+        return
+    try:
+        await registry.patch(target, restore)
+        log.info("rbac bootstrap: restored %s %s", target.resource.kind, target.name)
+    except errors.Invalid as exc:  # e.g. a changed roleRef, which is immutable
+        log.warning("rbac bootstrap: cannot restore %s %s: %s", target.resource.kind,
+                    target.name, exc)

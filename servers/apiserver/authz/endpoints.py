@@ -1,0 +1,161 @@
+"""Authorization on the HTTP side: the middleware that judges every request, and the
+access-review endpoints ``kubectl auth can-i`` asks.
+
+    POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews   may I ...?
+    POST /apis/authorization.k8s.io/v1/subjectaccessreviews       may user U (groups G) ...?
+
+Reviews are answered and never stored (201 with ``status.allowed``). ``Authorization`` bundles
+what one apiserver needs for its ``--authorization-mode``: the authorizer, and under RBAC the
+policy cache (started and stopped by the app's ``cleanup_ctx``) and the middleware. Under
+AlwaysAllow there is no middleware at all, so requests pay nothing for it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from servers.apimachinery import errors, field
+from servers.apiserver import codec
+from servers.apiserver.auth import ANONYMOUS_USER, USER_KEY, UserInfo
+from servers.apiserver.authz import AlwaysAllow, Attributes, Authorizer, forbidden, requestinfo
+from servers.apiserver.authz.cache import PolicyCache
+from servers.apiserver.authz.rbac import Policy, RBACAuthorizer
+from servers.apiserver.registry import Registry
+from servers.apiserver.resources import AUTHORIZATION, GroupVersionKind
+from servers.apiserver.schemas import schema_name, schemas
+from servers.apiserver.schemas.check import check
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+GROUP_VERSION = "authorization.k8s.io/v1"
+
+
+def user_of(request: web.Request) -> UserInfo:
+    """The identity authentication put on the request (anonymous when there is none)."""
+    user = request.get(USER_KEY)
+    return user if isinstance(user, UserInfo) else ANONYMOUS_USER
+
+
+class Authorization:
+    """The authorizer of one apiserver, its middleware and its review endpoints."""
+
+    def __init__(self, mode: str, registry: Registry) -> None:
+        self.mode = mode
+        self.cache: PolicyCache | None = None
+        if mode == "RBAC":
+            policy = Policy()
+            self.cache = PolicyCache(registry, policy)
+            self.authorizer: Authorizer = RBACAuthorizer(policy)
+        elif mode == "AlwaysAllow":
+            self.authorizer = AlwaysAllow()
+        else:
+            msg = f"unknown authorization mode {mode!r}"
+            raise ValueError(msg)
+
+    @property
+    def middlewares(self) -> list[Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]]:
+        """What to put in the app's middleware chain, after authentication."""
+        return [self._authorize] if self.cache is not None else []
+
+    async def running(self, app: web.Application) -> AsyncIterator[None]:
+        """A ``cleanup_ctx``: keeps the RBAC policy cache running while the app serves."""
+        if self.cache is None:
+            yield
+            return
+        self.cache.start()
+        try:
+            await self.cache.synced()
+            yield
+        finally:
+            await self.cache.close()
+
+    @web.middleware
+    async def _authorize(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        user = user_of(request)
+        attrs = requestinfo.attributes(request.method, request.path, request.query, user.name,
+                                       user.groups)
+        decision = self.authorizer.authorize(attrs)
+        if not decision.allowed:
+            err = forbidden(attrs, decision.reason)
+            log.info("forbidden: user %r (groups %s) %s %s: %s", user.name,
+                     ",".join(user.groups) or "-", request.method, request.path_qs,
+                     "no role bound to the user or its groups allows it")
+            raise err
+        log.debug("allowed: user %r %s %s: %s", user.name, request.method, request.path,
+                  decision.reason)
+        return await handler(request)
+
+    # -- access reviews ----------------------------------------------------------------------
+
+    async def self_subject_access_review(self, request: web.Request) -> web.Response:
+        review = await _review_body(request, "SelfSubjectAccessReview")
+        user = user_of(request)
+        return self._answer(review, user.name, user.groups)
+
+    async def subject_access_review(self, request: web.Request) -> web.Response:
+        review = await _review_body(request, "SubjectAccessReview")
+        spec = review["spec"]
+        user, groups = spec.get("user") or "", tuple(spec.get("groups") or ())
+        if not user and not groups:
+            raise _invalid(review, [field.invalid("spec.user", user, "at least one of user or "
+                                                  "group must be specified")])
+        return self._answer(review, user, groups)
+
+    def _answer(self, review: Obj, user: str, groups: tuple[str, ...]) -> web.Response:
+        decision = self.authorizer.authorize(review_attributes(review["spec"], user, groups))
+        status: Obj = {"allowed": decision.allowed}
+        if decision.reason:
+            status["reason"] = decision.reason
+        review["status"] = status
+        review.setdefault("metadata", {}).setdefault("creationTimestamp", None)
+        return web.Response(body=codec.encode(review), status=201, content_type=codec.JSON)
+
+
+def review_attributes(spec: Obj, user: str, groups: tuple[str, ...]) -> Attributes:
+    """The Attributes a review asks about (kube's ``ResourceAttributesFrom``)."""
+    res = spec.get("resourceAttributes")
+    if isinstance(res, dict):
+        return Attributes(user, groups, str(res.get("verb") or ""),
+                          api_group=str(res.get("group") or ""),
+                          api_version=str(res.get("version") or ""),
+                          resource=str(res.get("resource") or ""),
+                          subresource=str(res.get("subresource") or ""),
+                          namespace=str(res.get("namespace") or ""),
+                          name=str(res.get("name") or ""))
+    non = spec.get("nonResourceAttributes") or {}
+    return Attributes(user, groups, str(non.get("verb") or ""), resource_request=False,
+                      path=str(non.get("path") or ""))
+
+
+async def _review_body(request: web.Request, kind: str) -> Obj:
+    body = codec.decode_body(await request.read(), request.headers.get("Content-Type"),
+                             codec.BODY_TYPES)
+    if not isinstance(body, dict):
+        raise errors.BadRequest(f"a {kind} must be a JSON object")
+    findings = check(schemas(), schema_name(GroupVersionKind(AUTHORIZATION, "v1", kind)), body)
+    if findings.type_errors:
+        raise errors.BadRequest(findings.type_errors[0])
+    body["apiVersion"], body["kind"] = GROUP_VERSION, kind
+    spec = body.get("spec")
+    if not isinstance(spec, dict):
+        spec = body["spec"] = {}
+    res, non = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
+    if res is not None and non is not None:
+        raise _invalid(body, [field.invalid("spec.nonResourceAttributes", non, "cannot be "
+                                            "specified in combination with resourceAttributes")])
+    if res is None and non is None:
+        raise _invalid(body, [field.invalid("spec.resourceAttributes", None, "exactly one of "
+                                            "nonResourceAttributes or resourceAttributes must "
+                                            "be specified")])
+    return body
+
+
+def _invalid(review: Obj, causes: list[field.Cause]) -> errors.Invalid:
+    name = (review.get("metadata") or {}).get("name", "")
+    return errors.Invalid(review["kind"], name, causes, group=AUTHORIZATION)

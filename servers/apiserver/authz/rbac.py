@@ -1,0 +1,116 @@
+"""The RBAC authorizer: Roles, ClusterRoles and their bindings, evaluated from memory.
+
+``Policy`` holds the four RBAC resources in parsed form, keyed like storage; ``cache`` keeps it
+current by listing and watching them through the registry. ``RBACAuthorizer.authorize`` then
+answers each request without touching storage:
+
+* members of ``system:masters`` may do everything (kube's privileged-group authorizer);
+* every ClusterRoleBinding naming the user or one of their groups grants its ClusterRole's
+  rules everywhere;
+* every RoleBinding in the request's namespace naming them grants its Role's (same namespace)
+  or ClusterRole's rules in that namespace only.
+
+Rules only ever add permissions (no deny rules), so the first matching rule decides.
+See https://github.com/kubernetes/kubernetes/blob/v1.32.0/plugin/pkg/auth/authorizer/rbac/rbac.go
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from servers.apiserver.authz import MASTERS, Attributes, Decision, effective_groups
+from servers.apiserver.authz.rules import Binding, Rule, rules_of
+
+Obj = dict[str, Any]
+ROLES, ROLE_BINDINGS = "roles", "rolebindings"
+CLUSTER_ROLES, CLUSTER_ROLE_BINDINGS = "clusterroles", "clusterrolebindings"
+PLURALS = (CLUSTER_ROLES, CLUSTER_ROLE_BINDINGS, ROLES, ROLE_BINDINGS)
+
+
+def _key(obj: Obj) -> tuple[str, str]:
+    meta = obj.get("metadata") or {}
+    return str(meta.get("namespace") or ""), str(meta.get("name") or "")
+
+
+class Policy:
+    """The RBAC objects, parsed: rules by role, bindings by namespace ("" for cluster)."""
+
+    def __init__(self) -> None:
+        self.roles: dict[tuple[str, str], tuple[Rule, ...]] = {}
+        self.cluster_roles: dict[str, tuple[Rule, ...]] = {}
+        self.bindings: dict[str, dict[str, Binding]] = {}  # namespace -> name -> binding
+
+    def put(self, plural: str, obj: Obj) -> None:
+        """Add or replace one object of resource ``plural``."""
+        namespace, name = _key(obj)
+        if plural == ROLES:
+            self.roles[namespace, name] = rules_of(obj)
+        elif plural == CLUSTER_ROLES:
+            self.cluster_roles[name] = rules_of(obj)
+        elif plural in (ROLE_BINDINGS, CLUSTER_ROLE_BINDINGS):
+            scope = namespace if plural == ROLE_BINDINGS else ""
+            binding = Binding.from_dict(obj)
+            self.bindings.setdefault(scope, {})[name] = binding
+
+    def remove(self, plural: str, obj: Obj) -> None:
+        """Forget one object (a delete)."""
+        namespace, name = _key(obj)
+        if plural == ROLES:
+            self.roles.pop((namespace, name), None)
+        elif plural == CLUSTER_ROLES:
+            self.cluster_roles.pop(name, None)
+        elif plural in (ROLE_BINDINGS, CLUSTER_ROLE_BINDINGS):
+            scope = namespace if plural == ROLE_BINDINGS else ""
+            self.bindings.get(scope, {}).pop(name, None)
+
+    def replace(self, plural: str, objs: list[Obj]) -> None:
+        """Set every object of ``plural`` at once (after a list)."""
+        if plural == ROLES:
+            self.roles.clear()
+        elif plural == CLUSTER_ROLES:
+            self.cluster_roles.clear()
+        else:
+            cluster = plural == CLUSTER_ROLE_BINDINGS
+            for scope in [s for s in self.bindings if (s == "") == cluster]:
+                del self.bindings[scope]
+        for obj in objs:
+            self.put(plural, obj)
+
+    def _role_rules(self, binding: Binding) -> tuple[Rule, ...]:
+        if binding.role_kind == "ClusterRole":
+            return self.cluster_roles.get(binding.role_name, ())
+        if binding.role_kind == "Role" and binding.namespace:
+            return self.roles.get((binding.namespace, binding.role_name), ())
+        return ()
+
+    def grants(self, user: str, groups: tuple[str, ...], namespace: str
+               ) -> Iterator[tuple[Binding, tuple[Rule, ...]]]:
+        """Each binding that applies to the user for a request in ``namespace``, with its
+        role's rules: cluster bindings first, then the namespace's own."""
+        scopes = ("", namespace) if namespace else ("",)
+        for scope in scopes:
+            for binding in self.bindings.get(scope, {}).values():
+                if binding.applies_to(user, groups):
+                    yield binding, self._role_rules(binding)
+
+
+class RBACAuthorizer:
+    """``--authorization-mode RBAC``: allow what some binding of the user grants."""
+
+    def __init__(self, policy: Policy | None = None) -> None:
+        self.policy = policy if policy is not None else Policy()
+
+    def authorize(self, attrs: Attributes) -> Decision:
+        groups = effective_groups(attrs.user, attrs.groups)
+        if MASTERS in groups:
+            return Decision(True, f'member of "{MASTERS}"')
+        for binding, rules in self.policy.grants(attrs.user, groups, attrs.namespace):
+            if any(rule.allows(attrs) for rule in rules):
+                return Decision(True, f"RBAC: allowed by {binding.describe()}")
+        return Decision(False, "")
+
+    def rules_for(self, user: str, groups: tuple[str, ...], namespace: str) -> list[Rule]:
+        """Every rule that applies to the user in ``namespace`` (for rules reviews)."""
+        groups = effective_groups(user, groups)
+        return [r for _, rules in self.policy.grants(user, groups, namespace) for r in rules]
