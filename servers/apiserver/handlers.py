@@ -129,8 +129,12 @@ class ResourceHandler:
         _require_verb(target, "patch")
         content_type = request.headers.get("Content-Type")
         body = await _body(request, codec.PATCH_TYPES)
-        apply = _patcher(codec.media_type(content_type), body)
         dry = codec.dry_run(request.query)
+        if codec.media_type(content_type) == codec.APPLY_PATCH:
+            if target.subresource == "scale":
+                raise errors.UnsupportedMediaType(codec.PATCH_TYPES[:-1])
+            return await self._apply(request, target, body, dry)
+        apply = _patcher(codec.media_type(content_type), body, target.resource)
         if target.subresource == "scale":
             return _json(await self.registry.update_scale(target, apply, dry_run=dry))
         warnings: list[str] = []
@@ -141,6 +145,17 @@ class ResourceHandler:
             return new
 
         return _json(await self.registry.patch(target, checked, dry_run=dry), warnings=warnings)
+
+    async def _apply(self, request: web.Request, target: Target, body: Any,
+                     dry: bool) -> web.Response:
+        from servers.apiserver import apply
+
+        warnings: list[str] = []
+        obj, status = await apply.apply(
+            self.registry, target, body, manager=request.query.get("fieldManager", ""),
+            force=codec.bool_param(request.query, "force"), dry_run=dry,
+            check=lambda new: warnings.extend(_validate_fields(request, target.resource, new)))
+        return _json(obj, status=status, warnings=warnings)
 
     async def _delete(self, request: web.Request, target: Target) -> web.Response:
         options = await _delete_options(request)
@@ -239,8 +254,10 @@ def _validate_fields(request: web.Request, resource: Resource, obj: Any) -> list
     return [f'unknown field "{path}"' for path in findings.unknown]
 
 
-def _patcher(kind: str, patch: Any) -> Callable[[Obj], Obj]:
+def _patcher(kind: str, patch: Any, resource: Resource) -> Callable[[Obj], Obj]:
     from servers.apimachinery import patch as patches
+    from servers.apimachinery import strategic
+    from servers.apiserver.schemas.patchmeta import OpenAPISchema
 
     if kind == codec.JSON_PATCH:
         if not isinstance(patch, list):
@@ -248,4 +265,7 @@ def _patcher(kind: str, patch: Any) -> Callable[[Obj], Obj]:
         return lambda obj: patches.json_patch(obj, patch)
     if not isinstance(patch, dict):
         raise errors.BadRequest("a merge patch must be a JSON object")
+    if kind == codec.STRATEGIC_PATCH:
+        schema = OpenAPISchema.named(schemas(), schema_name(resource.gvk))
+        return lambda obj: strategic.apply(obj, patch, schema)
     return lambda obj: patches.merge_patch(obj, patch)

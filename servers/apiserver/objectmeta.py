@@ -3,7 +3,8 @@
 uid, creationTimestamp, generation, deletionTimestamp and deletionGracePeriodSeconds are the
 server's; a client's values for them are ignored. The namespace comes from the URL (a body
 that names another one is a BadRequest), and a /status write changes only status (plus
-labels and annotations, as Kubernetes allows).
+labels and annotations, as Kubernetes allows). metadata.managedFields (server-side apply's
+record, see apply.py) is kept across writes that do not send their own.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def prepare_for_create(target: Target, obj: Obj) -> Obj:
     if not meta.get("name") and not meta.get("generateName"):
         raise errors.Invalid(target.resource.kind, "", [
             field.required("metadata.name", "name or generateName is required")])
-    for key in (*SERVER_OWNED, "resourceVersion", "selfLink", "managedFields"):
+    for key in (*SERVER_OWNED, "resourceVersion", "selfLink"):
         meta.pop(key, None)
     meta["uid"] = new_uid()
     meta["creationTimestamp"] = now_rfc3339()
@@ -63,7 +64,8 @@ def keep_server_meta(current: Obj, new: Obj, target: Target) -> None:
         else:
             meta.pop(key, None)
     meta["name"] = target.name
-    meta.pop("managedFields", None)
+    if "managedFields" not in meta and "managedFields" in old:
+        meta["managedFields"] = old["managedFields"]  # kept unless the writer replaces them
     meta.pop("selfLink", None)
 
 

@@ -69,20 +69,29 @@ def ref(name: str, desc: str = "") -> Obj:
     return {"allOf": [target], "description": desc, "default": {}}
 
 
-def array(items: Obj, desc: str = "", *, list_type: str = "", keys: tuple[str, ...] = ()) -> Obj:
-    """A list of ``items``; ``list_type``/``keys`` become Kubernetes' list extensions."""
+def array(items: Obj, desc: str = "", *, list_type: str = "", keys: tuple[str, ...] = (),
+          patch: str = "", merge_key: str = "") -> Obj:
+    """A list of ``items``; ``list_type``/``keys`` become Kubernetes' list extensions, and
+    ``patch``/``merge_key`` its strategic-merge-patch ones (``x-kubernetes-patch-strategy``
+    such as ``merge`` or ``merge,retainKeys``, and ``x-kubernetes-patch-merge-key``)."""
     schema: Obj = {"type": "array", "items": items}
     if list_type:
         schema["x-kubernetes-list-type"] = list_type
     if keys:
         schema["x-kubernetes-list-map-keys"] = list(keys)
+    if merge_key:
+        schema["x-kubernetes-patch-merge-key"] = merge_key
+    if patch:
+        schema["x-kubernetes-patch-strategy"] = patch
     return _described(schema, desc)
 
 
-def refs(name: str, desc: str = "", *, key: str = "") -> Obj:
-    """A list of named objects, a ``map`` list keyed by ``key`` when given."""
+def refs(name: str, desc: str = "", *, key: str = "", patch: str = "") -> Obj:
+    """A list of named objects, a ``map`` list keyed by ``key`` when given; with ``patch``
+    (a strategy, usually ``merge``) strategic merge patches merge it by ``key``."""
     if key:
-        return array(ref(name), desc, list_type="map", keys=(key,))
+        return array(ref(name), desc, list_type="map", keys=(key,), patch=patch,
+                     merge_key=key if patch else "")
     return array(ref(name), desc, list_type="atomic")
 
 

@@ -40,7 +40,8 @@ _SERVICE_PORT = obj(
 _SERVICE_SPEC = obj(
     "ServiceSpec describes the attributes that a user creates on a service.",
     {
-        "ports": refs("ServicePort", "Ports exposed by the service."),
+        "ports": array(ref("ServicePort"), "Ports exposed by the service.", list_type="map",
+                       keys=("port", "protocol"), patch="merge", merge_key="port"),
         "selector": string_map("Routes traffic to pods whose labels match."),
         "clusterIP": string("Virtual IP of the service; allocated when empty, None for "
                             "headless."),
@@ -109,7 +110,8 @@ _RC_STATUS = obj(
         "readyReplicas": integer("Ready pods."),
         "availableReplicas": integer("Available pods (ready for minReadySeconds)."),
         "observedGeneration": integer("Most recent generation observed.", "int64"),
-        "conditions": array(free(), "Latest observations of the controller's state."),
+        "conditions": array(free(), "Latest observations of the controller's state.",
+                            patch="merge", merge_key="type"),
     },
     ("replicas",),
 )
