@@ -183,6 +183,8 @@ def _merge_list(original: list[Any], patch: list[Any], meta: PatchMeta,
                 item_schema: Schema) -> list[Any]:
     if any(_is_directive(item, REPLACE) for item in patch):
         return _replace_list(patch, item_schema)
+    if not patch:
+        return original
     if any(isinstance(item, dict) for item in patch) and meta.merge_key:
         return _merge_keyed(original, patch, meta.merge_key, item_schema)
     if all(not isinstance(item, (dict, list)) for item in patch + original):
