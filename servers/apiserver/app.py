@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import warnings
 from argparse import Namespace
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -24,8 +25,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from servers.apimachinery import errors
-from servers.apiserver import codec, discovery, handlers, openapi, routing
-from servers.apiserver.auth import USER_KEY, UserInfo
+from servers.apiserver import codec, discovery, handlers, openapi, options, routing
+from servers.apiserver.auth import USER_KEY, UserInfo, authenticator
 from servers.apiserver.authz import bootstrap
 from servers.apiserver.authz.endpoints import Authorization
 from servers.apiserver.registry import Registry
@@ -44,24 +45,24 @@ Authenticate = Callable[[web.Request], UserInfo]
 
 
 async def run(opts: Namespace, stop: asyncio.Event) -> int:
+    options.validate(opts)
+    tls, authenticate = authenticator.from_options(opts)
     storage = await open_storage(opts.storage_backend, data_dir=opts.data_dir,
                                  etcd_servers=opts.etcd_servers)
     try:
         registry = Registry(storage)
         await create_default_namespaces(registry)
         await bootstrap.ensure(registry)
-        app = make_app(registry, authorization_mode=opts.authorization_mode)
+        app = make_app(registry, authorization_mode=opts.authorization_mode,
+                       authenticate=authenticate)
         # No handler_cancellation: it costs every request a task (a quarter of the create
         # path); watches notice a closed connection themselves (watch.CONNECTION_CHECK_SECONDS).
         runner = web.AppRunner(app, handle_signals=False,
                                access_log=log if opts.verbosity >= 5 else None)
         await runner.setup()
         try:
-            site = web.TCPSite(runner, opts.bind_address, opts.port, reuse_address=True)
-            await site.start()
-            for host, port, *_ in runner.addresses:
-                log.info("serving on http://%s:%d (storage: %s)", host, port,
-                         opts.storage_backend)
+            for url in await _start_sites(runner, opts, tls):
+                log.info("serving on %s (storage: %s)", url, opts.storage_backend)
             async with _compaction(storage, opts.compaction_interval, stop):
                 await stop.wait()
             log.info("stopping")
@@ -71,6 +72,23 @@ async def run(opts: Namespace, stop: asyncio.Event) -> int:
     finally:
         await storage.close()
     return 0
+
+
+async def _start_sites(runner: web.AppRunner, opts: Namespace,
+                       tls: ssl.SSLContext | None) -> list[str]:
+    """Plain HTTP (loopback only, see options.validate) and/or HTTPS; the URLs served."""
+    urls: list[str] = []
+    for scheme, port, context in (("http", options.plain_port(opts), None),
+                                  ("https", opts.secure_port, tls)):
+        if port is None:
+            continue
+        before = set(runner.addresses)
+        site = web.TCPSite(runner, opts.bind_address, port, ssl_context=context,
+                           reuse_address=True)
+        await site.start()
+        urls += [f"{scheme}://{host}:{p}" for host, p, *rest in runner.addresses
+                 if (host, p, *rest) not in before]
+    return urls
 
 
 def make_app(registry: Registry, *, authorization_mode: str = "AlwaysAllow",

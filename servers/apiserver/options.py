@@ -1,13 +1,21 @@
-"""The apiserver's flags, in Kubernetes' spelling where it has one (standard library only)."""
+"""The apiserver's flags, in Kubernetes' spelling where it has one (standard library only).
+
+``validate(opts)`` checks what argparse cannot (flags that need each other, the loopback-only
+plain port) and ``plain_port(opts)`` says whether and where plain HTTP is served.
+"""
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 
 from servers.apiserver.storage import BACKENDS, DEFAULT_BACKEND
 
 DEFAULT_PORT = 8080
 DEFAULT_DATA_DIR = "./km-data"
+NOT_LOOPBACK = ("--bind-address {address} is not a loopback address, and the plain-HTTP port "
+                "(--port) serves loopback only: use --secure-port to serve other addresses")
+NEEDS = "{flag} needs {other}"
 AUTHORIZATION_MODES = ("AlwaysAllow", "RBAC")  # servers.apiserver.authz.MODES, kept stdlib-only
 
 
@@ -15,10 +23,33 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     serving = parser.add_argument_group("serving")
     serving.add_argument(
         "--bind-address", default="127.0.0.1", metavar="IP",
-        help="address to serve plain HTTP on; loopback only (default: %(default)s)")
+        help="address to serve on; the plain-HTTP port needs a loopback one "
+        "(default: %(default)s)")
     serving.add_argument(
-        "--port", type=int, default=DEFAULT_PORT,
-        help="port to serve plain HTTP on; 0 picks a free one (default: %(default)s)")
+        "--port", type=int, default=None,
+        help="port to serve plain HTTP on, loopback only, every request trusted as "
+        f"system:admin; 0 picks a free one (default: {DEFAULT_PORT}, off with --secure-port)")
+    serving.add_argument(
+        "--secure-port", type=int, default=None, metavar="PORT",
+        help="port to serve HTTPS on, where requests authenticate; 0 picks a free one "
+        "(default: off)")
+    serving.add_argument(
+        "--tls-cert-file", metavar="FILE",
+        help="the HTTPS serving certificate (PEM; intermediates after it)")
+    serving.add_argument(
+        "--tls-private-key-file", metavar="FILE", help="the private key of --tls-cert-file")
+    authn = parser.add_argument_group("authentication (on the HTTPS port)")
+    authn.add_argument(
+        "--client-ca-file", metavar="FILE",
+        help="client certificates signed by this CA authenticate: CN is the user, O the groups")
+    authn.add_argument(
+        "--token-auth-file", metavar="FILE",
+        help='bearer tokens, one per line: token,user,uid,"group1,group2"')
+    authn.add_argument(
+        "--anonymous-auth", type=_bool, nargs="?", const=True, default=False,
+        metavar="true|false",
+        help="let requests without credentials in as system:anonymous; otherwise they get "
+        "401, except /healthz, /livez, /readyz and /version (default: %(default)s)")
     authz = parser.add_argument_group("authorization")
     authz.add_argument(
         "--authorization-mode", choices=AUTHORIZATION_MODES, default="AlwaysAllow",
@@ -47,3 +78,51 @@ def _urls(text: str) -> list[str]:
         if not url.startswith(("http://", "https://")):
             raise argparse.ArgumentTypeError(f"not an http(s) URL: {url}")
     return urls
+
+
+class OptionsError(ValueError):
+    """Flags that parse but do not go together (one line, no secret)."""
+
+
+def plain_port(opts: argparse.Namespace) -> int | None:
+    """The plain-HTTP port: --port if given, else the default unless --secure-port is."""
+    if opts.port is not None:
+        return int(opts.port)
+    return None if opts.secure_port is not None else DEFAULT_PORT
+
+
+def validate(opts: argparse.Namespace) -> None:
+    """Raise OptionsError for flags that do not go together."""
+    if plain_port(opts) is not None and not _loopback(opts.bind_address):
+        raise OptionsError(NOT_LOOPBACK.format(address=opts.bind_address))
+    if opts.secure_port is not None:
+        for flag in ("tls_cert_file", "tls_private_key_file"):
+            if not getattr(opts, flag):
+                raise OptionsError(NEEDS.format(flag="--secure-port", other=_flag(flag)))
+        return
+    for flag in ("tls_cert_file", "tls_private_key_file", "client_ca_file", "token_auth_file"):
+        if getattr(opts, flag):
+            raise OptionsError(NEEDS.format(flag=_flag(flag), other="--secure-port"))
+
+
+def _flag(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
+def _loopback(address: str) -> bool:
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    msg = f"not true or false: {text}"
+    raise argparse.ArgumentTypeError(msg)

@@ -40,3 +40,15 @@ def authenticated(name: str, groups: tuple[str, ...] | list[str]) -> UserInfo:
     """A UserInfo for an authenticated user: its groups plus ``system:authenticated``, once."""
     unique = tuple(dict.fromkeys((*groups, AUTHENTICATED_GROUP)))
     return UserInfo(name, unique)
+
+
+class AuthenticationError(Exception):
+    """Credentials were presented and are not good; ``str()`` says why, never the secret.
+
+    ``who`` is the identity the credentials claimed (a certificate's CN), or a description of
+    them ("<unknown token>") when they claim none, for the denial's log line.
+    """
+
+    def __init__(self, reason: str, who: str) -> None:
+        super().__init__(reason)
+        self.who = who
