@@ -4,9 +4,12 @@
         ... api.url ...             # http://127.0.0.1:PORT
         api.kill(); api.restart()   # kill -9, then start again on the same port and data
 
-The server picks a free port (--port 0) and says which in its log; the helper reads it from
-there. By default it runs from the source tree (`python -m servers.km`); pass `km=` to run
-a built km.pyz instead. Every process it starts, it stops.
+    with start_apiserver(data, secure=True, extra_args=["--tls-cert-file", ...]) as api:
+        ... api.url ...             # https://127.0.0.1:PORT (--secure-port; no plain port)
+
+The server picks a free port (--port 0, or --secure-port 0) and says which in its log; the
+helper reads it from there. By default it runs from the source tree (`python -m servers.km`);
+pass `km=` to run a built km.pyz instead. Every process it starts, it stops.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVING = re.compile(r"serving on (http://127\.0\.0\.1:(\d+))")
+SERVING = re.compile(r"serving on ((https?)://127\.0\.0\.1:(\d+))")
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
 
@@ -36,8 +39,10 @@ class ApiServer:
         km: Path | None,
         extra_args: Sequence[str],
         env: dict[str, str] | None,
+        secure: bool = False,
     ) -> None:
         self.data_dir = data_dir
+        self.secure = secure
         self.km = km
         self.extra_args = list(extra_args)
         self.env = env
@@ -51,7 +56,7 @@ class ApiServer:
         cmd = [str(self.km)] if self.km else [sys.executable, "-m", "servers.km"]
         cmd += [
             "apiserver",
-            "--port",
+            "--secure-port" if self.secure else "--port",
             str(self.port),
             "--data-dir",
             str(self.data_dir),
@@ -80,8 +85,9 @@ class ApiServer:
         for line in proc.stderr:
             self.log.append(line)
             match = SERVING.search(line)
-            if match and not found.is_set():
-                self.url, self.port = match.group(1), int(match.group(2))
+            scheme = "https" if self.secure else "http"
+            if match and match.group(2) == scheme and not found.is_set():
+                self.url, self.port = match.group(1), int(match.group(3))
                 found.set()
 
     def stop(self, sig: int = signal.SIGTERM) -> int | None:
@@ -117,9 +123,11 @@ def start_apiserver(
     km: Path | None = None,
     extra_args: Sequence[str] = (),
     env: dict[str, str] | None = None,
+    secure: bool = False,
 ) -> Iterator[ApiServer]:
     server = ApiServer(
-        data_dir, km=km, extra_args=extra_args, env=env if env is not None else dict(os.environ)
+        data_dir, km=km, extra_args=extra_args, env=env if env is not None else dict(os.environ),
+        secure=secure,
     )
     server.port = port
     server.start()
