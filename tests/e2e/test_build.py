@@ -61,6 +61,17 @@ def test_light_paths_import_no_third_party_package(demo: Path, env: dict[str, st
     assert {"asyncio", "logging"}.isdisjoint(modules), "help paths must not start the runtime"
 
 
+def test_km_server_help_imports_nothing_heavy(km: Path, env: dict[str, str]) -> None:
+    done = subprocess.run([sys.executable, "-X", "importtime", str(km), "apiserver", "--help"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "--storage-backend" in done.stdout
+    modules = {line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines()
+               if line.startswith("import time:") and "|" in line}
+    assert "servers.apiserver.options" in modules
+    assert {m for m in modules if m.split(".")[0] in (*THIRD_PARTY, "orjson")} == set()
+    assert not [m for m in modules if m.endswith(".app") or ".storage." in m]
+
+
 def test_portable_build_carries_no_compiled_module(tmp_path: Path, env: dict[str, str]) -> None:
     out = build(tmp_path / "portable", "--portable", "--name", "demo", "--entry",
                 "demo_servers:main", "--package", str(ROOT / "hyperkube"),
