@@ -21,7 +21,14 @@ from aiohttp import web
 from servers.apimachinery import errors, field
 from servers.apiserver import codec
 from servers.apiserver.auth import ANONYMOUS_USER, USER_KEY, UserInfo
-from servers.apiserver.authz import AlwaysAllow, Attributes, Authorizer, forbidden, requestinfo
+from servers.apiserver.authz import (
+    AlwaysAllow,
+    Attributes,
+    Authorizer,
+    _proto,
+    forbidden,
+    requestinfo,
+)
 from servers.apiserver.authz.cache import PolicyCache
 from servers.apiserver.authz.rbac import Policy, RBACAuthorizer
 from servers.apiserver.registry import Registry
@@ -134,8 +141,12 @@ def review_attributes(spec: Obj, user: str, groups: tuple[str, ...]) -> Attribut
 
 
 async def _review_body(request: web.Request, kind: str) -> Obj:
-    body = codec.decode_body(await request.read(), request.headers.get("Content-Type"),
-                             codec.BODY_TYPES)
+    content_type = request.headers.get("Content-Type")
+    raw = await request.read()
+    if codec.media_type(content_type) == _proto.MEDIA_TYPE:  # kubectl auth can-i
+        body: Any = _proto.decode_review(raw)
+    else:
+        body = codec.decode_body(raw, content_type, codec.BODY_TYPES)
     if not isinstance(body, dict):
         raise errors.BadRequest(f"a {kind} must be a JSON object")
     findings = check(schemas(), schema_name(GroupVersionKind(AUTHORIZATION, "v1", kind)), body)

@@ -22,6 +22,7 @@ from servers.apiserver.authz import bootstrap
 from servers.apiserver.registry import Registry
 from servers.apiserver.storage import open_storage
 from tests.integration.apiserver.conftest import PODS, Client, pod
+from tests.unit.apiserver.test_authz_proto import CAN_I_LIST_PODS
 
 RBAC = "/apis/rbac.authorization.k8s.io/v1"
 SSAR = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
@@ -196,6 +197,10 @@ async def test_can_i_answers_for_the_requesting_user(rbac_api: Client) -> None:
     answer = await call(rbac_api, "POST", SSAR, review("list", "kube-system"), user="alice",
                         expect=201)
     assert answer["status"]["allowed"] is False
+    resp = await rbac_api.post(SSAR, data=CAN_I_LIST_PODS, headers={
+        "Content-Type": "application/vnd.kubernetes.protobuf", "X-Test-User": "alice"})
+    assert resp.status == 201  # kubectl's own protobuf body, answered in JSON
+    assert (await resp.json())["status"]["allowed"] is True
     path = {"spec": {"nonResourceAttributes": {"path": "/version", "verb": "get"}}}
     answer = await call(rbac_api, "POST", SSAR, path, user="alice", expect=201)
     assert answer["status"]["allowed"] is True
