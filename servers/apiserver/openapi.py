@@ -4,10 +4,11 @@ derived from the same schemas.
 What kubectl 1.32 needs (see the API notes, section 1.4): for every kind a PATCH operation that
 carries ``x-kubernetes-group-version-kind`` and a ``fieldValidation`` query parameter. kubectl
 then sends ``?fieldValidation=Strict`` and leaves validation to the server, which calls
-``unknown_fields`` and ``type_errors`` here. The PATCH request bodies deliberately do not list
-``application/strategic-merge-patch+json``: with it, client-side apply would compute patches
-from these schemas, which do not describe merge keys. ``components.schemas`` holds full schemas
-so ``kubectl explain`` works.
+``unknown_fields`` and ``type_errors`` here. The PATCH request bodies list
+``application/strategic-merge-patch+json``, so client-side apply computes its patches from
+these schemas: they carry ``x-kubernetes-patch-merge-key``/``-strategy`` on the lists that
+merge, which the server's patch engine reads too (``schemas.patchmeta``). ``components.schemas``
+holds full schemas so ``kubectl explain`` works.
 
 Pure functions over the resource table; no HTTP. Documents are built once per table and
 served as bytes (``document_bytes``); the index hash is a content hash of those bytes.
@@ -31,7 +32,7 @@ OPENAPI_VERSION = "3.0.0"
 INFO_VERSION = "v1.32.4"
 _JSON = "application/json"
 _PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json",
-                "application/apply-patch+yaml")
+                "application/strategic-merge-patch+json", "application/apply-patch+yaml")
 _PATCH_SCHEMA = {"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Patch"}
 _DELETE_OPTIONS = "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions"
 
