@@ -23,7 +23,7 @@ from typing import Any
 from servers.apimachinery import errors, field
 from servers.apimachinery.meta import Obj, now_rfc3339
 from servers.apimachinery.selectors import FieldSelector, LabelSelector
-from servers.apimachinery.validation import generate_name
+from servers.apimachinery.validation import expect_type, generate_name
 from servers.apiserver import admission, deletion, jsonio, objectmeta, paging, resources
 from servers.apiserver.resources import Resource
 from servers.apiserver.routing import Target
@@ -305,7 +305,8 @@ class Registry:
 
     async def bind(self, target: Target, binding: Obj) -> Obj:
         """pods/binding: set spec.nodeName once (409 when already bound or being deleted)."""
-        node = ((binding.get("target") or {}) if isinstance(binding, dict) else {}).get("name")
+        ref = binding.get("target") if isinstance(binding, dict) else None
+        node = ref.get("name") if isinstance(ref, dict) else None
         if not node or not isinstance(node, str):
             raise errors.Invalid("Binding", target.name, [
                 field.required("target.name", "")])
@@ -345,14 +346,15 @@ class Registry:
     async def update_scale(self, target: Target, change: Callable[[Obj], Obj], *,
                            dry_run: bool = False) -> Obj:
         def apply(rc: Obj) -> Obj:
-            scale = change(to_scale(rc))
-            replicas = ((scale.get("spec") or {}) if isinstance(scale, dict) else {}).get(
-                "replicas", 0)
+            scale = expect_type(change(to_scale(rc)), (dict,), "Scale")
+            spec = expect_type(scale.get("spec"), (dict, type(None)), "Scale.spec") or {}
+            meta = expect_type(scale.get("metadata"), (dict, type(None)), "Scale.metadata") or {}
+            replicas = spec.get("replicas", 0)
             if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
                 raise errors.Invalid("Scale", target.name, [field.invalid(
                     "spec.replicas", replicas, "must be greater than or equal to 0")])
             rc["spec"]["replicas"] = replicas
-            rv = (scale.get("metadata") or {}).get("resourceVersion")
+            rv = meta.get("resourceVersion")
             rc["metadata"]["resourceVersion"] = rv or rc["metadata"]["resourceVersion"]
             return rc
 
