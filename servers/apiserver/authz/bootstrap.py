@@ -20,6 +20,7 @@ See https://github.com/kubernetes/kubernetes/blob/v1.32.0/plugin/pkg/auth/author
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 from typing import Any
 
@@ -105,7 +106,7 @@ def _meta(name: str) -> Obj:
 def policy() -> list[tuple[str, Obj]]:
     """Every bootstrap object, as ``(plural, object)`` pairs: roles before their bindings."""
     objs: list[tuple[str, Obj]] = [
-        ("clusterroles", {"metadata": _meta(name), "rules": rules})
+        ("clusterroles", {"metadata": _meta(name), "rules": copy.deepcopy(rules)})
         for name, rules in CLUSTER_ROLES.items()]
     objs += [
         ("clusterrolebindings", {
