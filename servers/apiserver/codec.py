@@ -26,6 +26,7 @@ APPLY_PATCH = "application/apply-patch+yaml"
 PATCH_TYPES = (JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, APPLY_PATCH)
 BODY_TYPES = (JSON, YAML)
 MAX_BODY_BYTES = 3 * 1024 * 1024
+INT64_MAX = 2**63 - 1  # Kubernetes parses numbers in queries and tokens as int64
 INCLUDE_OBJECT = ("None", "Metadata", "Object")
 
 
@@ -101,6 +102,8 @@ def int_param(query: Mapping[str, str], name: str, *, minimum: int = 0) -> int |
                                 ) from None
     if number < minimum:
         raise errors.BadRequest(f"invalid value for {name}: must be at least {minimum}")
+    if number > INT64_MAX:
+        raise errors.BadRequest(f'invalid value for {name}: "{value}" is out of range')
     return number
 
 

@@ -11,6 +11,7 @@ import binascii
 import json
 
 from servers.apimachinery import errors
+from servers.apiserver import codec
 from servers.apiserver.storage import interface as st
 
 
@@ -23,9 +24,10 @@ def parse_continue(token: str, prefix: str) -> tuple[str, int]:
     try:
         data = json.loads(base64.urlsafe_b64decode(token.encode()))
         rev, start = int(data["rv"]), str(data["start"])
+        start.encode()  # a key is UTF-8: no lone surrogates
     except (binascii.Error, ValueError, KeyError, TypeError, UnicodeError):
         raise errors.BadRequest(f"invalid continue token {token!r}") from None
-    if rev <= 0 or start.startswith("/") or ".." in start.split("/"):
+    if not 0 < rev <= codec.INT64_MAX or start.startswith("/") or ".." in start.split("/"):
         raise errors.BadRequest(f"invalid continue token {token!r}")
     return prefix + start, rev
 

@@ -153,7 +153,7 @@ def _start_rev(value: str) -> int | None:
         rev = int(value)
     except ValueError:
         raise errors.BadRequest(f'invalid resource version "{value}"') from None
-    if rev < 0:
+    if not 0 <= rev <= codec.INT64_MAX:
         raise errors.BadRequest(f'invalid resource version "{value}"')
     return rev
 
