@@ -138,8 +138,8 @@ def _merge_value(original: Any, patch: Any, key: str, schema: Schema) -> Any:
     if isinstance(patch, list):
         meta = schema.patch_meta(key)
         if meta.merges:
-            base = original if isinstance(original, list) else []
-            return _merge_list(base, patch, meta, schema.field(key))
+            items = original if isinstance(original, list) else []
+            return _merge_list(items, patch, meta, schema.field(key))
         return _replace_list(patch, schema.field(key))
     return patch
 
