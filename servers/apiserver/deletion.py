@@ -45,7 +45,10 @@ def mark_for_deletion(resource: Resource, obj: Obj, options: Obj) -> Obj | None:
             current = meta.get("deletionGracePeriodSeconds", grace)
             if grace >= current:
                 return obj
-        until = datetime.now(timezone.utc) + timedelta(seconds=grace)
+        try:
+            until = datetime.now(timezone.utc) + timedelta(seconds=grace)
+        except OverflowError:  # beyond year 9999
+            raise errors.BadRequest(f"gracePeriodSeconds is too large: {grace}") from None
         meta["deletionTimestamp"] = format_rfc3339(until)
         meta["deletionGracePeriodSeconds"] = grace
         return obj

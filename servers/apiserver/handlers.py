@@ -19,6 +19,7 @@ from aiohttp import web
 
 from servers.apimachinery import errors, selectors
 from servers.apimachinery.meta import Obj
+from servers.apimachinery.validation import expect_type
 from servers.apiserver import codec, openapi, routing, tables, watch
 from servers.apiserver.registry import Filter, Registry
 from servers.apiserver.resources import RESOURCES, Resource
@@ -228,6 +229,10 @@ async def _delete_options(request: web.Request) -> Obj:
             body = codec.decode_body(raw, request.headers.get("Content-Type"), codec.BODY_TYPES)
             if not isinstance(body, dict):
                 raise errors.BadRequest("DeleteOptions must be a JSON object")
+            expect_type(body.get("preconditions"), (dict, type(None)),
+                        "DeleteOptions.preconditions")
+            expect_type(body.get("gracePeriodSeconds"), (int, type(None)),
+                        "DeleteOptions.gracePeriodSeconds")
             options = body
     grace = codec.int_param(request.query, "gracePeriodSeconds")
     if grace is not None:
