@@ -107,6 +107,8 @@ def make_app(registry: Registry, *, authorization_mode: str = "AlwaysAllow",
     r.add_post(reviews + "selfsubjectaccessreviews{_:/?}",
                authorization.self_subject_access_review)
     r.add_post(reviews + "subjectaccessreviews{_:/?}", authorization.subject_access_review)
+    r.add_post(reviews + "selfsubjectrulesreviews{_:/?}",
+               authorization.self_subject_rules_review)
     for path in ("/healthz", "/livez", "/readyz"):
         r.add_get(path + "{_:(/.*)?}", _health)
     r.add_get("/version{_:/?}", _version)

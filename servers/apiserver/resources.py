@@ -187,6 +187,11 @@ RESOURCES: tuple[Resource, ...] = (
         verbs=("create",),
     ),
     Resource(
+        AUTHORIZATION, V1, "selfsubjectrulesreviews", "selfsubjectrulesreview",
+        "SelfSubjectRulesReview", False, "/registry/selfsubjectrulesreviews/",
+        verbs=("create",),
+    ),
+    Resource(
         AUTHORIZATION, V1, "subjectaccessreviews", "subjectaccessreview",
         "SubjectAccessReview", False, "/registry/subjectaccessreviews/", verbs=("create",),
     ),

@@ -81,3 +81,6 @@ def test_can_i_answers_for_the_loopback_admin(kubectl: Kubectl) -> None:
     assert kubectl("auth", "can-i", "list", "pods").stdout.strip() == "yes"
     assert kubectl("auth", "can-i", "delete", "nodes").stdout.strip() == "yes"
     assert kubectl("auth", "can-i", "get", "/healthz").stdout.strip() == "yes"
+    listed = rows(kubectl("auth", "can-i", "--list").stdout)
+    assert listed[0] == ["Resources", "Non-Resource", "URLs", "Resource", "Names", "Verbs"]
+    assert ["*.*", "[]", "[]", "[*]"] in listed

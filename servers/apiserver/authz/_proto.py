@@ -85,7 +85,8 @@ def _spec(data: bytes) -> Obj:
 
 
 def decode_review(body: bytes) -> Obj:
-    """A (Self)SubjectAccessReview in Kubernetes' protobuf envelope, as a JSON-shaped dict."""
+    """A SelfSubjectAccessReview, SubjectAccessReview or SelfSubjectRulesReview in
+    Kubernetes' protobuf envelope, as a JSON-shaped dict."""
     if not body.startswith(MAGIC):
         raise errors.BadRequest("protobuf body without the k8s envelope")
     review: Obj = {}
@@ -96,5 +97,6 @@ def decode_review(body: bytes) -> Obj:
         elif number == 2 and isinstance(value, bytes):
             for inner, part in fields(value):
                 if inner == 2 and isinstance(part, bytes):
-                    review["spec"] = _spec(part)
+                    rules = review.get("kind") == "SelfSubjectRulesReview"
+                    review["spec"] = _strings(part, {1: "namespace"}) if rules else _spec(part)
     return review

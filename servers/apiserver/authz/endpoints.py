@@ -3,6 +3,7 @@ access-review endpoints ``kubectl auth can-i`` asks.
 
     POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews   may I ...?
     POST /apis/authorization.k8s.io/v1/subjectaccessreviews       may user U (groups G) ...?
+    POST /apis/authorization.k8s.io/v1/selfsubjectrulesreviews    what may I do in namespace N?
 
 Reviews are answered and never stored (201 with ``status.allowed``). ``Authorization`` bundles
 what one apiserver needs for its ``--authorization-mode``: the authorizer, and under RBAC the
@@ -31,6 +32,7 @@ from servers.apiserver.authz import (
 )
 from servers.apiserver.authz.cache import PolicyCache
 from servers.apiserver.authz.rbac import Policy, RBACAuthorizer
+from servers.apiserver.authz.rules import Rule
 from servers.apiserver.registry import Registry
 from servers.apiserver.resources import AUTHORIZATION, GroupVersionKind
 from servers.apiserver.schemas import schema_name, schemas
@@ -114,14 +116,47 @@ class Authorization:
                                                   "group must be specified")])
         return self._answer(review, user, groups)
 
+    async def self_subject_rules_review(self, request: web.Request) -> web.Response:
+        """What may I do in ``spec.namespace``? (``kubectl auth can-i --list``)."""
+        review = await _read(request, "SelfSubjectRulesReview")
+        user = user_of(request)
+        if isinstance(self.authorizer, RBACAuthorizer):
+            namespace = str(review["spec"].get("namespace") or "")
+            rules = self.authorizer.rules_for(user.name, user.groups, namespace)
+        else:
+            rules = [EVERYTHING, EVERY_URL]
+        review["status"] = {
+            "resourceRules": [_resource_rule(r) for r in rules if not r.non_resource_urls],
+            "nonResourceRules": [{"verbs": sorted(r.verbs),
+                                  "nonResourceURLs": list(r.non_resource_urls)}
+                                 for r in rules if r.non_resource_urls],
+            "incomplete": False}
+        return _created(review)
+
     def _answer(self, review: Obj, user: str, groups: tuple[str, ...]) -> web.Response:
         decision = self.authorizer.authorize(review_attributes(review["spec"], user, groups))
         status: Obj = {"allowed": decision.allowed}
         if decision.reason:
             status["reason"] = decision.reason
         review["status"] = status
-        review.setdefault("metadata", {}).setdefault("creationTimestamp", None)
-        return web.Response(body=codec.encode(review), status=201, content_type=codec.JSON)
+        return _created(review)
+
+
+EVERYTHING = Rule(frozenset("*"), frozenset("*"), ("*",))
+EVERY_URL = Rule(frozenset("*"), non_resource_urls=("*",))
+
+
+def _created(review: Obj) -> web.Response:
+    review.setdefault("metadata", {}).setdefault("creationTimestamp", None)
+    return web.Response(body=codec.encode(review), status=201, content_type=codec.JSON)
+
+
+def _resource_rule(rule: Rule) -> Obj:
+    out: Obj = {"verbs": sorted(rule.verbs), "apiGroups": sorted(rule.api_groups),
+                "resources": list(rule.resources)}
+    if rule.resource_names:
+        out["resourceNames"] = sorted(rule.resource_names)
+    return out
 
 
 def review_attributes(spec: Obj, user: str, groups: tuple[str, ...]) -> Attributes:
@@ -140,7 +175,7 @@ def review_attributes(spec: Obj, user: str, groups: tuple[str, ...]) -> Attribut
                       path=str(non.get("path") or ""))
 
 
-async def _review_body(request: web.Request, kind: str) -> Obj:
+async def _read(request: web.Request, kind: str) -> Obj:
     content_type = request.headers.get("Content-Type")
     raw = await request.read()
     if codec.media_type(content_type) == _proto.MEDIA_TYPE:  # kubectl auth can-i
@@ -153,9 +188,14 @@ async def _review_body(request: web.Request, kind: str) -> Obj:
     if findings.type_errors:
         raise errors.BadRequest(findings.type_errors[0])
     body["apiVersion"], body["kind"] = GROUP_VERSION, kind
-    spec = body.get("spec")
-    if not isinstance(spec, dict):
-        spec = body["spec"] = {}
+    if not isinstance(body.get("spec"), dict):
+        body["spec"] = {}
+    return body
+
+
+async def _review_body(request: web.Request, kind: str) -> Obj:
+    body = await _read(request, kind)
+    spec = body["spec"]
     res, non = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
     if res is not None and non is not None:
         raise _invalid(body, [field.invalid("spec.nonResourceAttributes", non, "cannot be "

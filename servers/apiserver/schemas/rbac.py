@@ -153,6 +153,30 @@ SCHEMAS: dict[str, Obj] = {
     AUTHZ + "SelfSubjectAccessReview": _review(
         "SelfSubjectAccessReview", "Checks whether the current user can perform an action.",
         "SelfSubjectAccessReviewSpec"),
+    AUTHZ + "SelfSubjectRulesReviewSpec": obj(
+        "The namespace to list the rules of.", {"namespace": string("Namespace to evaluate.")}),
+    AUTHZ + "ResourceRule": obj(
+        "A resource rule that applies to the user.",
+        {"verbs": strings("Verbs allowed."), "apiGroups": strings("API groups."),
+         "resources": strings("Resources."), "resourceNames": strings("Names, if limited.")},
+        ("verbs",)),
+    AUTHZ + "NonResourceRule": obj(
+        "A non-resource rule that applies to the user.",
+        {"verbs": strings("Verbs allowed."), "nonResourceURLs": strings("URL paths.")},
+        ("verbs",)),
+    AUTHZ + "SubjectRulesReviewStatus": obj(
+        "The rules the user has in the namespace.",
+        {"resourceRules": refs(AUTHZ + "ResourceRule", "Rules on resources."),
+         "nonResourceRules": refs(AUTHZ + "NonResourceRule", "Rules on URL paths."),
+         "incomplete": boolean("True when the list may be missing rules."),
+         "evaluationError": string("An error while listing the rules, if any.")},
+        ("resourceRules", "nonResourceRules", "incomplete")),
+    AUTHZ + "SelfSubjectRulesReview": obj(
+        "Lists the actions the current user may perform in a namespace.",
+        {**kind_header("In CamelCase."),
+         "spec": ref(AUTHZ + "SelfSubjectRulesReviewSpec", "The namespace to evaluate."),
+         "status": ref(AUTHZ + "SubjectRulesReviewStatus", "Filled in by the server.")},
+        ("spec",), gvk=(_AUTHZ_GROUP, "v1", "SelfSubjectRulesReview")),
     AUTHZ + "SubjectAccessReview": _review(
         "SubjectAccessReview", "Checks whether a user or group can perform an action.",
         "SubjectAccessReviewSpec"),

@@ -206,6 +206,25 @@ async def test_can_i_answers_for_the_requesting_user(rbac_api: Client) -> None:
     assert answer["status"]["allowed"] is True
 
 
+async def test_rules_reviews_list_what_the_user_may_do_in_a_namespace(rbac_api: Client) -> None:
+    rules_review = "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews"
+    await make_dev(rbac_api)
+    await call(rbac_api, "POST", f"{RBAC}/namespaces/dev/roles", role("pods", PODS_RW),
+               expect=201)
+    await call(rbac_api, "POST", f"{RBAC}/namespaces/dev/rolebindings",
+               binding("alice-pods", "Role", "pods"), expect=201)
+    await eventually(lambda: allowed(rbac_api, "GET", DEV_PODS))
+    ask = {"spec": {"namespace": "dev"}}
+    status = (await call(rbac_api, "POST", rules_review, ask, user="alice", expect=201))["status"]
+    assert {"verbs": ["create", "delete", "get", "list", "watch"], "apiGroups": [""],
+            "resources": ["pods"]} in status["resourceRules"]
+    assert any("/version" in r["nonResourceURLs"] for r in status["nonResourceRules"])
+    assert status["incomplete"] is False
+    ask = {"spec": {"namespace": "default"}}
+    status = (await call(rbac_api, "POST", rules_review, ask, user="alice", expect=201))["status"]
+    assert all("pods" not in r["resources"] for r in status["resourceRules"])
+
+
 async def test_subject_access_reviews_ask_about_someone_else(rbac_api: Client) -> None:
     spec = {"resourceAttributes": {"verb": "create", "resource": "pods",
                                    "subresource": "binding", "namespace": "default"}}

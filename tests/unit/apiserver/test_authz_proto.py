@@ -37,6 +37,13 @@ def test_subject_access_review_spec_carries_user_and_groups() -> None:
         "user": "bob", "groups": ["a", "b"]}
 
 
+def test_rules_review_spec_is_a_namespace() -> None:
+    body = (_proto.MAGIC + b"\x0a\x1a\x0a\x00\x12\x16SelfSubjectRulesReview"
+            + b"\x12\x07\x12\x05\x0a\x03dev")
+    review = _proto.decode_review(body)
+    assert (review["kind"], review["spec"]) == ("SelfSubjectRulesReview", {"namespace": "dev"})
+
+
 @pytest.mark.parametrize("body", [b"not-k8s", _proto.MAGIC + b"\x12\x05ab",
                                   _proto.MAGIC + b"\x0f"])
 def test_malformed_bodies_are_bad_requests(body: bytes) -> None:
