@@ -6,6 +6,9 @@ that shares nothing with the inputs. Errors follow kube-apiserver's ``PATCH`` ha
 
 * a patch document that is not a list of operation objects: ``BadRequest`` (400);
 * more than 10000 operations: ``RequestEntityTooLarge`` (413);
+* ``copy`` operations that together copy more than 3 MiB: ``PatchError`` (422), as
+  kube-apiserver's ``JSONPatchMaxCopyBytes`` (a patch of 40 copies doubling the document would
+  otherwise ask for 2**40 times its size);
 * an operation that does not apply (unknown ``op``, a missing member, a path that does not
   exist, a failed ``test``): ``PatchError`` (422), whose single cause explains what failed.
 
@@ -15,6 +18,7 @@ Strategic merge patch and server-side apply are not here: they need per-kind mer
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -22,10 +26,12 @@ from typing import Any, NoReturn
 from servers.apimachinery.errors import BadRequest, PatchError, RequestEntityTooLarge
 
 __all__ = [
-    "MAX_JSON_PATCH_OPERATIONS", "PatchError", "json_equal", "json_patch", "merge_patch",
+    "MAX_JSON_PATCH_COPY_BYTES", "MAX_JSON_PATCH_OPERATIONS", "PatchError", "json_equal",
+    "json_patch", "merge_patch",
 ]
 
 MAX_JSON_PATCH_OPERATIONS = 10000
+MAX_JSON_PATCH_COPY_BYTES = 3 * 1024 * 1024
 _INDEX = re.compile(r"0|[1-9][0-9]*")
 _MISSING = object()
 
@@ -62,14 +68,28 @@ def json_patch(doc: Any, ops: Any) -> Any:
     """
     _check_document(ops)
     result = copy.deepcopy(doc)
+    copied = 0
     for op in ops:
         name = op.get("op")
         handler = _HANDLERS.get(name) if isinstance(name, str) else None
         if handler is None:
             msg = f"Unexpected kind: {name if isinstance(name, str) else 'unknown'}"
             raise PatchError(msg)
+        if name == "copy":
+            copied += _copy_size(result, op, copied)
         result = handler(result, op)
     return result
+
+
+def _copy_size(doc: Any, op: dict[str, Any], copied: int) -> int:
+    # evanphx/json-patch's AccumulatedCopySizeLimit, which kube-apiserver sets to 3 MiB.
+    value = _get(doc, _pointer(op, "from"))
+    size = 0 if value is _MISSING else len(json.dumps(value, separators=(",", ":")))
+    if copied + size > MAX_JSON_PATCH_COPY_BYTES:
+        msg = (f"Unable to complete the copy, the accumulated size increase of copy is "
+               f"{copied + size}, exceeding the limit {MAX_JSON_PATCH_COPY_BYTES}")
+        raise PatchError(msg)
+    return size
 
 
 def _check_document(ops: Any) -> None:
