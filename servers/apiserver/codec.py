@@ -4,10 +4,16 @@ Requests carry JSON (YAML is accepted too); patches carry one of the patch media
 Responses are JSON; `Accept: application/json;as=Table;g=meta.k8s.io;v=v1` asks for a
 server-printed Table, which kubectl 1.32 needs to print anything but NAME and AGE. An
 Accept that allows no JSON at all (protobuf only) is 406.
+
+A body may nest at most MAX_DEPTH levels, and a YAML body must be JSON once its aliases are
+expanded: within the body size limit (no "billion laughs"), string or integer map keys, no
+binary or non-finite values. Anything else is refused here, before it reaches storage.
 """
 
 from __future__ import annotations
 
+import datetime
+import math
 from typing import TYPE_CHECKING, Any
 
 from servers.apimachinery import errors
@@ -28,6 +34,9 @@ BODY_TYPES = (JSON, YAML)
 MAX_BODY_BYTES = 3 * 1024 * 1024
 INT64_MAX = 2**63 - 1  # Kubernetes parses numbers in queries and tokens as int64
 INCLUDE_OBJECT = ("None", "Metadata", "Object")
+# Objects need a dozen levels; orjson encodes no more than 254, and responses wrap an object
+# a few levels deeper (List, watch event, Table): a deeper body would be stored, then fail.
+MAX_DEPTH = 100
 
 
 def media_type(content_type: str | None) -> str:
@@ -42,20 +51,90 @@ def decode_body(raw: bytes, content_type: str | None, allowed: tuple[str, ...]) 
     if kind in (YAML, APPLY_PATCH):
         return _decode_yaml(raw)
     try:
-        return jsonio.loads(raw)
+        value = jsonio.loads(raw)
     except (ValueError, RecursionError) as exc:
         raise errors.BadRequest(f"the body of the request was in an unknown format - "
                                 f"accepted media types include: {', '.join(allowed)}: {exc}"
                                 ) from None
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:  # else it cannot nest that deep
+        check_depth(value)
+    return value
+
+
+def check_depth(value: Any) -> Any:
+    """`value`, or 400 if it nests deeper than MAX_DEPTH (walked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > MAX_DEPTH:
+                raise _too_deep()
+            members = item.values() if isinstance(item, dict) else item
+            stack.extend((member, depth + 1) for member in members)
+    return value
+
+
+def _too_deep() -> errors.BadRequest:
+    return errors.BadRequest(f"the object is nested more than {MAX_DEPTH} levels deep")
 
 
 def _decode_yaml(raw: bytes) -> Any:
     import yaml
 
     try:
-        return yaml.safe_load(raw)
+        value = yaml.safe_load(raw)
     except (yaml.YAMLError, RecursionError, UnicodeDecodeError) as exc:
         raise errors.BadRequest(f"error decoding YAML: {exc}".splitlines()[0]) from None
+    return _YAMLToJSON().value(value, 1)
+
+
+class _YAMLToJSON:
+    """A copy of a loaded YAML value that is JSON: aliases expanded within MAX_BODY_BYTES,
+    bool and int map keys as strings (as sigs.k8s.io/yaml), dates as ISO 8601 text."""
+
+    def __init__(self) -> None:
+        self.left = MAX_BODY_BYTES
+
+    def spend(self, size: int) -> None:
+        self.left -= size
+        if self.left < 0:
+            raise errors.RequestEntityTooLarge(
+                f"limit is {MAX_BODY_BYTES} bytes, with the YAML aliases expanded")
+
+    def value(self, item: Any, depth: int) -> Any:
+        self.spend(1)
+        if isinstance(item, (dict, list)) and depth > MAX_DEPTH:
+            raise _too_deep()
+        if isinstance(item, dict):
+            return {self.key(key): self.value(member, depth + 1) for key, member in item.items()}
+        if isinstance(item, list):
+            return [self.value(member, depth + 1) for member in item]
+        return self.scalar(item)
+
+    def key(self, key: Any) -> str:
+        if isinstance(key, bool):
+            key = "true" if key else "false"
+        elif isinstance(key, int):
+            key = str(key)
+        if not isinstance(key, str):
+            raise errors.BadRequest(f"error decoding YAML: unsupported map key {key!r:.60}")
+        self.spend(len(key))
+        return key
+
+    def scalar(self, item: Any) -> Any:
+        if isinstance(item, str):
+            self.spend(len(item))
+            return item
+        if item is None or isinstance(item, bool):
+            return item
+        if isinstance(item, int) and -(2**63) <= item < 2**64:
+            return item
+        if isinstance(item, float) and math.isfinite(item):
+            return item
+        if isinstance(item, datetime.date):  # and datetime.datetime
+            return item.isoformat()
+        raise errors.BadRequest(f"error decoding YAML: a {type(item).__name__} value "
+                                f"({item!r:.60}) is not JSON")
 
 
 def encode(obj: Obj) -> bytes:

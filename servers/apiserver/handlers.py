@@ -267,7 +267,7 @@ def _patcher(kind: str, patch: Any, resource: Resource) -> Callable[[Obj], Obj]:
     if kind == codec.JSON_PATCH:
         if not isinstance(patch, list):
             raise errors.BadRequest("a JSON patch must be a list of operations")
-        return lambda obj: patches.json_patch(obj, patch)
+        return lambda obj: codec.check_depth(patches.json_patch(obj, patch))  # add can nest
     if not isinstance(patch, dict):
         raise errors.BadRequest("a merge patch must be a JSON object")
     if kind == codec.STRATEGIC_PATCH:
