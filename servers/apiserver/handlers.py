@@ -177,8 +177,15 @@ def _json(obj: Obj, status: int = 200, warnings: list[str] | None = None) -> web
 
 
 def _bytes(body: bytes, status: int = 200, warnings: list[str] | None = None) -> web.Response:
-    headers = {"Warning": ", ".join(f'299 - "{w}"' for w in warnings)} if warnings else None
+    headers = ({"Warning": ", ".join(f'299 - "{_quoted(w)}"' for w in warnings)}
+               if warnings else None)
     return web.Response(body=body, status=status, headers=headers, content_type=codec.JSON)
+
+
+def _quoted(text: str) -> str:
+    # A header value cannot carry control characters (a field name in a body can).
+    text = text.replace("\\", "\\\\").replace('"', '\\"')
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
 
 
 def _not_allowed(target: Target, verb: str) -> errors.MethodNotAllowed:
