@@ -12,7 +12,8 @@ that shares nothing with the inputs. Errors follow kube-apiserver's ``PATCH`` ha
 * an operation that does not apply (unknown ``op``, a missing member, a path that does not
   exist, a failed ``test``): ``PatchError`` (422), whose single cause explains what failed.
 
-Strategic merge patch and server-side apply are not here: they need per-kind merge keys.
+Strategic merge patch, which needs per-kind merge keys, is in ``strategic.py``; server-side
+apply builds on it in ``servers/apiserver/apply.py``.
 """
 
 from __future__ import annotations
