@@ -151,7 +151,8 @@ def kubeconfig(server: str, user: str, ca_pem: bytes, cert_pem: bytes, key_pem: 
                       "context": {"cluster": CLUSTER, "user": user}}],
         "current-context": f"{user}@{CLUSTER}",
     }
-    return yaml.safe_dump(doc, sort_keys=False).encode()
+    text: str = yaml.safe_dump(doc, sort_keys=False)
+    return text.encode()
 
 
 def _write(path: Path, data: bytes, *, private: bool) -> None:
