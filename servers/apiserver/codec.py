@@ -118,13 +118,21 @@ class _YAMLToJSON:
             key = str(key)
         if not isinstance(key, str):
             raise errors.BadRequest(f"error decoding YAML: unsupported map key {key!r:.60}")
-        self.spend(len(key))
-        return key
+        return self.text(key)
+
+    def text(self, item: str) -> str:
+        self.spend(len(item))
+        if not item.isascii():
+            try:
+                item.encode()
+            except UnicodeEncodeError:  # "\ud800" escapes load as lone surrogates
+                raise errors.BadRequest("error decoding YAML: a string is not valid UTF-8"
+                                        ) from None
+        return item
 
     def scalar(self, item: Any) -> Any:
         if isinstance(item, str):
-            self.spend(len(item))
-            return item
+            return self.text(item)
         if item is None or isinstance(item, bool):
             return item
         if isinstance(item, int) and -(2**63) <= item < 2**64:
