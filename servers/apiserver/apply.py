@@ -93,7 +93,7 @@ def merge(live: Obj, config: Obj, schema: strategic.Schema, *, manager: str,
     """``live`` with ``config`` applied by ``manager`` (a new object; managedFields updated).
 
     Raises ``ApplyConflict`` when ``config`` changes a field another manager applied,
-    unless ``force``.
+    unless ``force``, which takes the field from that manager.
     """
     entries = [e for e in (live.get("metadata") or {}).get("managedFields") or []
                if isinstance(e, dict)]
@@ -103,15 +103,18 @@ def merge(live: Obj, config: Obj, schema: strategic.Schema, *, manager: str,
     clean = strategic.strip_directives(config)
     (clean.get("metadata") or {}).pop("managedFields", None)
     applied = fieldset.fields_of(clean, schema)
-    if not force:
-        _check_conflicts(live, clean, applied, others)
+    conflicts = _conflicts(live, clean, applied, others)
+    if conflicts and not force:
+        raise ApplyConflict(conflicts)
+    for other, path in conflicts:
+        others[other].discard(path)  # forced: the field changes hands
     result = copy.deepcopy(live)
     theirs = set().union(*others.values()) if others else set()
     for path in sorted(mine - applied - theirs, key=len):
         fieldset.remove(result, path)
     result = strategic.apply(result, clean, schema)
     result.setdefault("metadata", {})["managedFields"] = _record(
-        entries, manager, applied, result.get("apiVersion", ""))
+        entries, manager, applied, others, result.get("apiVersion", ""))
     return result
 
 
@@ -122,8 +125,8 @@ def _owned(entries: list[Obj], manager: str) -> set[fieldset.Path]:
     return set()
 
 
-def _check_conflicts(live: Obj, config: Obj, applied: set[fieldset.Path],
-                     others: dict[str, set[fieldset.Path]]) -> None:
+def _conflicts(live: Obj, config: Obj, applied: set[fieldset.Path],
+               others: dict[str, set[fieldset.Path]]) -> list[tuple[str, fieldset.Path]]:
     found = []
     for other, owned in sorted(others.items()):
         for path in sorted(applied & owned):
@@ -131,18 +134,23 @@ def _check_conflicts(live: Obj, config: Obj, applied: set[fieldset.Path],
                 continue  # an item both name: only its fields can differ
             if fieldset.value_at(live, path) != fieldset.value_at(config, path):
                 found.append((other, path))
-    if found:
-        raise ApplyConflict(found)
+    return found
 
 
 def _record(entries: list[Obj], manager: str, applied: set[fieldset.Path],
-            api_version: str) -> list[Obj]:
+            others: dict[str, set[fieldset.Path]], api_version: str) -> list[Obj]:
     kept, mine = [], {"manager": manager, "operation": APPLY, "apiVersion": api_version,
                       "time": now_rfc3339(), "fieldsType": "FieldsV1",
                       "fieldsV1": fieldset.encode(applied)}
     for entry in entries:
-        if entry.get("manager") != manager or entry.get("operation") != APPLY:
+        if entry.get("operation") != APPLY:
             kept.append(entry)
+        elif entry.get("manager") in others:
+            owned = others[entry["manager"]]
+            if owned != fieldset.decode(entry.get("fieldsV1")):
+                entry = {**entry, "fieldsV1": fieldset.encode(owned)}
+            if owned:
+                kept.append(entry)
         elif entry.get("fieldsV1") == mine["fieldsV1"]:
             mine["time"] = entry.get("time", mine["time"])  # unchanged: no new timestamp
     return [*kept, mine]

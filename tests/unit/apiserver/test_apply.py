@@ -77,3 +77,14 @@ def test_pod_schema_merge_keys(path: tuple[str, ...], name: str, key: str,
 def test_service_ports_merge_by_port() -> None:
     service = OpenAPISchema.named(schemas(), "io.k8s.api.core.v1.Service")
     assert service.field("spec").patch_meta("ports").merge_key == "port"
+
+
+def test_forcing_takes_the_field_from_the_other_manager() -> None:
+    live = merge({}, manifest([], {"x": "1", "y": "1"}), POD, manager="one", force=False)
+    live = merge(live, manifest([], {"x": "2"}), POD, manager="two", force=True)
+    owners = {e["manager"]: e["fieldsV1"]["f:metadata"]["f:labels"]
+              for e in live["metadata"]["managedFields"]}
+    assert owners == {"one": {"f:y": {}}, "two": {"f:x": {}}}
+    # "one" no longer owns x: applying without it leaves x to "two", with no conflict.
+    live = merge(live, manifest([], {"y": "1"}), POD, manager="one", force=False)
+    assert live["metadata"]["labels"] == {"x": "2", "y": "1"}
