@@ -7,6 +7,7 @@ resourceVersion (the store's revision) is the same before and after.
 
 from __future__ import annotations
 
+import dataclasses
 import ssl
 import subprocess
 import sys
@@ -187,3 +188,17 @@ def test_a_non_loopback_plain_port_is_refused_in_one_line(tmp_path: Path) -> Non
     assert done.returncode == 1
     message = options.NOT_LOOPBACK.format(address="0.0.0.0")
     assert done.stderr.strip() == f"km apiserver: error: {message}"
+
+
+@pytest.mark.parametrize("name", ["admin", "scheduler", "controller-manager", "proxy",
+                                  "node-n1"])
+async def test_every_component_kubeconfig_works_with_the_km_client(
+        api: ApiServer, certs: Path, name: str) -> None:
+    from servers.client.kubeconfig import load_kubeconfig
+    from servers.client.resources import PODS as POD_RESOURCE
+    from servers.client.rest import Client
+
+    config = dataclasses.replace(load_kubeconfig(certs / f"{name}.kubeconfig"), server=api.url)
+    async with Client(config) as client:
+        listed = await client.list(POD_RESOURCE, "default")
+    assert listed["kind"] == "PodList"
