@@ -221,3 +221,39 @@ def test_delete_from_file(kubectl: Kubectl, tmp_path: Path) -> None:
     assert 'service "web" deleted' in out and 'configmap "conf" deleted' in out
     assert "NotFound" in kubectl("get", "configmap", "conf", check=False).stderr
     assert "NotFound" in kubectl("get", "service", "web", check=False).stderr
+
+
+def test_server_side_apply_conflicts_and_force(kubectl: Kubectl, tmp_path: Path) -> None:
+    path = tmp_path / "cm.yaml"
+    kubectl("apply", "--server-side", "-f", write(path, configmap_manifest()))
+    try:
+        theirs = configmap_manifest()
+        theirs["data"] = {"a": "changed"}
+        write(path, theirs)
+        refused = kubectl("apply", "--server-side", "--field-manager=other", "-f", str(path),
+                          check=False)
+        assert refused.returncode != 0
+        assert 'Apply failed with 1 conflict: conflict with "kubectl": .data.a' in (
+            refused.stderr)
+        kubectl("apply", "--server-side", "--field-manager=other", "--force-conflicts",
+                "-f", str(path))
+        assert kubectl.json("get", "configmap", "conf")["data"] == {"a": "changed", "b": "2"}
+    finally:
+        kubectl("delete", "configmap", "conf", "--ignore-not-found")
+
+
+def test_diff_and_server_dry_run_change_nothing(kubectl: Kubectl, tmp_path: Path) -> None:
+    path = tmp_path / "cm.yaml"
+    kubectl("apply", "-f", write(path, configmap_manifest()))
+    try:
+        changed = configmap_manifest()
+        changed["data"]["a"] = "2"
+        write(path, changed)
+        diff = kubectl("diff", "-f", str(path), check=False)
+        assert diff.returncode == 1, diff.stderr  # 1: there are differences
+        assert '-  a: "1"' in diff.stdout and '+  a: "2"' in diff.stdout
+        dry = kubectl("apply", "--dry-run=server", "-f", str(path), "-o", "json")
+        assert yaml.safe_load(dry.stdout)["data"]["a"] == "2"
+        assert kubectl.json("get", "configmap", "conf")["data"]["a"] == "1"
+    finally:
+        kubectl("delete", "configmap", "conf", "--ignore-not-found")
