@@ -2,7 +2,8 @@
 
 The registry calls these four functions for every write. Metadata rules (names, labels,
 annotations, finalizers) are the same for every kind and live here; each kind's own defaults
-and rules live in `servers.apiserver.kinds`.
+and rules live in `servers.apiserver.kinds`; under RBAC, writes of roles and bindings also pass
+`servers.apiserver.authz.escalation` (no granting what one does not hold).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from servers.apimachinery import field, validation
 from servers.apimachinery.meta import Obj
 from servers.apiserver import kinds
+from servers.apiserver.authz import escalation
 from servers.apiserver.resources import Resource
 
 SERVICE_CIDR = ipaddress.ip_network("10.0.0.0/24")
@@ -35,10 +37,12 @@ def prepare_update(resource: Resource, new: Obj, old: Obj) -> None:
 
 
 def validate_create(resource: Resource, obj: Obj) -> list[field.Cause]:
+    escalation.check(resource, obj)  # RBAC objects under RBAC: 403 before any 422
     return validate_meta(resource, obj["metadata"]) + kinds.validate(resource, obj)
 
 
 def validate_update(resource: Resource, new: Obj, old: Obj) -> list[field.Cause]:
+    escalation.check(resource, new)
     return validate_meta(resource, new["metadata"]) + kinds.validate(resource, new, old)
 
 

@@ -27,12 +27,13 @@ from servers.apiserver.authz import (
     Attributes,
     Authorizer,
     _proto,
+    escalation,
     forbidden,
     requestinfo,
 )
 from servers.apiserver.authz.cache import PolicyCache
 from servers.apiserver.authz.rbac import Policy, RBACAuthorizer
-from servers.apiserver.authz.rules import Rule
+from servers.apiserver.authz.rules import RBAC_GROUP, Rule
 from servers.apiserver.registry import Registry
 from servers.apiserver.resources import AUTHORIZATION, GroupVersionKind
 from servers.apiserver.schemas import schema_name, schemas
@@ -98,7 +99,13 @@ class Authorization:
             raise err
         log.debug("allowed: user %r %s %s: %s", user.name, request.method, request.path,
                   decision.reason)
-        return await handler(request)
+        if not isinstance(self.authorizer, RBACAuthorizer) or attrs.api_group != RBAC_GROUP:
+            return await handler(request)
+        token = escalation.requester(user, self.authorizer)
+        try:
+            return await handler(request)
+        finally:
+            escalation.reset(token)
 
     # -- access reviews ----------------------------------------------------------------------
 

@@ -77,12 +77,16 @@ class Policy:
         for obj in objs:
             self.put(plural, obj)
 
+    def role_rules(self, kind: str, namespace: str, name: str) -> tuple[Rule, ...] | None:
+        """The rules of a ClusterRole, or of a Role in ``namespace``; None when unknown."""
+        if kind == "ClusterRole":
+            return self.cluster_roles.get(name)
+        if kind == "Role" and namespace:
+            return self.roles.get((namespace, name))
+        return None
+
     def _role_rules(self, binding: Binding) -> tuple[Rule, ...]:
-        if binding.role_kind == "ClusterRole":
-            return self.cluster_roles.get(binding.role_name, ())
-        if binding.role_kind == "Role" and binding.namespace:
-            return self.roles.get((binding.namespace, binding.role_name), ())
-        return ()
+        return self.role_rules(binding.role_kind, binding.namespace, binding.role_name) or ()
 
     def grants(self, user: str, groups: tuple[str, ...], namespace: str
                ) -> Iterator[tuple[Binding, tuple[Rule, ...]]]:

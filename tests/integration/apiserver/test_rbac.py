@@ -281,3 +281,70 @@ async def test_bootstrap_policy_is_listed_and_put_back_on_restart(rbac_api: Clie
     await bootstrap.ensure(registry)
     again = await call(rbac_api, "GET", f"{RBAC}/clusterroles/system:kube-scheduler")
     assert again["rules"] == bootstrap.CLUSTER_ROLES["system:kube-scheduler"]
+
+
+async def test_no_one_grants_what_they_do_not_hold(rbac_api: Client) -> None:
+    await make_dev(rbac_api)
+    delegated = [{"apiGroups": ["rbac.authorization.k8s.io"],
+                  "resources": ["roles", "rolebindings"], "verbs": ["create", "patch"]},
+                 {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]
+    await call(rbac_api, "POST", f"{RBAC}/namespaces/dev/roles", role("delegate", delegated),
+               expect=201)
+    await call(rbac_api, "POST", f"{RBAC}/namespaces/dev/rolebindings",
+               binding("alice-delegate", "Role", "delegate"), expect=201)
+    await eventually(lambda: allowed(rbac_api, "GET", DEV_PODS))
+    roles, bindings = f"{RBAC}/namespaces/dev/roles", f"{RBAC}/namespaces/dev/rolebindings"
+    # binding herself (or anyone) to cluster-admin is escalation
+    status = await call(rbac_api, "POST", bindings,
+                        binding("root", "ClusterRole", "cluster-admin", "alice"),
+                        user="alice", expect=403)
+    assert status["message"].startswith(
+        'rolebindings.rbac.authorization.k8s.io "root" is forbidden: user "alice" '
+        '(groups=["system:authenticated"]) is attempting to grant RBAC permissions not '
+        'currently held:\n{APIGroups:["*"], Resources:["*"], Verbs:["*"]}')
+    # a role with what she holds is fine, one with more is not, nor a patch that adds more
+    readers = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]
+    await call(rbac_api, "POST", roles, role("readers", readers), user="alice", expect=201)
+    deleters = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "delete"]}]
+    status = await call(rbac_api, "POST", roles, role("deleters", deleters), user="alice",
+                        expect=403)
+    assert status["message"].endswith('{APIGroups:[""], Resources:["pods"], Verbs:["delete"]}')
+    await call(rbac_api, "PATCH", f"{roles}/readers", {"rules": deleters}, user="alice",
+               ctype="application/merge-patch+json", expect=403)
+    # the check reads roles from the policy cache, which follows a watch: retry until seen
+    await eventually(lambda: _status_is(rbac_api, bindings, binding(
+        "bob-reads", "Role", "readers", "bob"), 201))
+    await call(rbac_api, "POST", bindings, binding("ghost", "Role", "nothing", "bob"),
+               user="alice", expect=403)
+    await call(rbac_api, "GET", f"{roles}/deleters", expect=404)  # nothing was stored
+
+
+async def test_bind_and_escalate_verbs_let_a_user_grant_more(rbac_api: Client) -> None:
+    await make_dev(rbac_api)
+    admin_role = [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]
+    await call(rbac_api, "POST", f"{RBAC}/clusterroles", role("everything", admin_role,
+                                                              cluster=True), expect=201)
+    binder = [{"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["rolebindings"],
+               "verbs": ["create"]},
+              {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"],
+               "verbs": ["bind"], "resourceNames": ["everything"]},
+              {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"],
+               "verbs": ["create", "escalate"]}]
+    await call(rbac_api, "POST", f"{RBAC}/namespaces/dev/roles", role("binder", binder),
+               expect=201)
+    await call(rbac_api, "POST", f"{RBAC}/namespaces/dev/rolebindings",
+               binding("alice-binder", "Role", "binder"), expect=201)
+    bindings = f"{RBAC}/namespaces/dev/rolebindings"
+    await eventually(lambda: _status_is(rbac_api, bindings, binding(
+        "bob-everything", "ClusterRole", "everything", "bob"), 201))
+    await call(rbac_api, "POST", f"{RBAC}/namespaces/dev/roles", role("big", admin_role),
+               user="alice", expect=201)
+    await call(rbac_api, "POST", bindings, binding("bob-admin", "ClusterRole",
+                                                   "cluster-admin", "bob"),
+               user="alice", expect=403)
+
+
+async def _status_is(api: Client, path: str, body: dict[str, Any], status: int) -> bool:
+    resp = await api.post(path, json=body, headers={"X-Test-User": "alice"})
+    await resp.read()
+    return resp.status == status

@@ -175,3 +175,22 @@ def test_forbidden_messages_are_kubernetes_own() -> None:
         'User "alice" cannot update resource "pods/status"')
     path = Attributes("bob", (), "get", resource_request=False, path="/version")
     assert str(forbidden(path)) == 'forbidden: User "bob" cannot get path "/version"'
+
+
+def test_covering_breaks_rules_down_and_keeps_wildcards_literal() -> None:
+    from servers.apiserver.authz.escalation import uncovered
+
+    owner = [rule(["get", "list"], ["pods", "pods/status"]), rule(["*"], ["services"])]
+    assert uncovered(owner, (rule(["get"], ["pods"]), rule(["delete"], ["services"]))) == []
+    missing = uncovered(owner, (rule(["get", "delete"], ["pods"]),))
+    assert [(a.verb, a.resource) for a in missing] == [("delete", "pods")]
+    assert uncovered(owner, (rule(["get"], ["pods/log"]),))[0].subresource == "log"
+    assert uncovered(owner, (rule(["*"], ["pods"]),))  # "*" is only covered by "*"
+    assert uncovered(owner, (rule(["get"], ["*"]),))
+    assert uncovered(owner, (rule(["get"], ["pods"], ["*"]),))
+    named = [rule(["get"], ["pods"], names=["web"])]
+    assert uncovered(named, (rule(["get"], ["pods"], names=["web"]),)) == []
+    assert uncovered(named, (rule(["get"], ["pods"]),))  # every name is more than one
+    urls = Rule.from_dict({"verbs": ["get"], "nonResourceURLs": ["/healthz/*"]})
+    wanted = Rule.from_dict({"verbs": ["get"], "nonResourceURLs": ["/healthz/etcd"]})
+    assert uncovered([urls], (wanted,)) == []
