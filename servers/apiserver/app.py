@@ -26,7 +26,7 @@ from aiohttp import web
 
 from servers.apimachinery import errors
 from servers.apiserver import codec, discovery, handlers, openapi, options, routing
-from servers.apiserver.auth import USER_KEY, UserInfo, authenticator
+from servers.apiserver.auth import USER_KEY, UserInfo, authenticator, review
 from servers.apiserver.authz import bootstrap
 from servers.apiserver.authz.endpoints import Authorization
 from servers.apiserver.registry import Registry
@@ -109,6 +109,7 @@ def make_app(registry: Registry, *, authorization_mode: str = "AlwaysAllow",
     r.add_post(reviews + "subjectaccessreviews{_:/?}", authorization.subject_access_review)
     r.add_post(reviews + "selfsubjectrulesreviews{_:/?}",
                authorization.self_subject_rules_review)
+    r.add_post(review.PATH + "{_:/?}", review.self_subject_review)
     for path in ("/healthz", "/livez", "/readyz"):
         r.add_get(path + "{_:(/.*)?}", _health)
     r.add_get("/version{_:/?}", _version)

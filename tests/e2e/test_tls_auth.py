@@ -94,6 +94,15 @@ def test_kubectl_with_the_admin_kubeconfig_creates_and_gets_pods(
     assert done.stdout.split()[:6] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "web"]
 
 
+def test_kubectl_auth_whoami_names_the_certificate_user(api: ApiServer, certs: Path,
+                                                         tmp_path: Path) -> None:
+    done = kubectl(api, tmp_path, "auth", "whoami", "-o", "json",
+                   kubeconfig=certs / "node-n1.kubeconfig")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["status"]["userInfo"] == {
+        "username": "system:node:n1", "groups": ["system:nodes", "system:authenticated"]}
+
+
 @pytest.mark.parametrize("case", ["basic-auth", "wrong-token", "expired-cert", "foreign-ca"])
 def test_kubectl_without_good_credentials_is_refused_and_changes_nothing(
         api: ApiServer, certs: Path, tmp_path: Path, case: str) -> None:

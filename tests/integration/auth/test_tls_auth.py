@@ -202,3 +202,19 @@ async def test_every_component_kubeconfig_works_with_the_km_client(
     async with Client(config) as client:
         listed = await client.list(POD_RESOURCE, "default")
     assert listed["kind"] == "PodList"
+
+
+@pytest.mark.parametrize(("credentials", "user", "groups"), [
+    ({"token": TOKEN}, "alice", ["dev", "ops", "system:authenticated"]),
+    ({}, "admin", ["system:masters", "system:authenticated"]),
+])
+def test_a_self_subject_review_answers_who_the_request_is(
+        api: ApiServer, certs: Path, admin: tuple[Path, Path], credentials: dict[str, str],
+        user: str, groups: list[str]) -> None:
+    review = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+    cert = None if credentials else admin
+    status, body = call(api.url, certs / "ca.crt", "POST",
+                        "/apis/authentication.k8s.io/v1/selfsubjectreviews", review, cert=cert,
+                        **credentials)
+    assert status == 201, body
+    assert body["status"]["userInfo"] == {"username": user, "groups": groups}
