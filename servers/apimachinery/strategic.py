@@ -148,8 +148,8 @@ def _retain_keys(original: dict[str, Any], patch: dict[str, Any]) -> None:
     if RETAIN_KEYS not in patch:
         return
     keep = _list_arg(RETAIN_KEYS, patch[RETAIN_KEYS])
-    for key in patch:
-        if not key.startswith("$") and key not in keep:
+    for key, value in patch.items():
+        if not key.startswith("$") and value is not None and key not in keep:
             msg = f'the patch has the key "{key}", which is not in $retainKeys {keep}'
             raise BadRequest(msg)
     for key in list(original):

@@ -257,3 +257,22 @@ def test_diff_and_server_dry_run_change_nothing(kubectl: Kubectl, tmp_path: Path
         assert kubectl.json("get", "configmap", "conf")["data"]["a"] == "1"
     finally:
         kubectl("delete", "configmap", "conf", "--ignore-not-found")
+
+
+def test_apply_switches_a_volume_source(kubectl: Kubectl, tmp_path: Path) -> None:
+    # volumes are "merge,retainKeys": kubectl sends $retainKeys, so the old source goes.
+    path = tmp_path / "rc.yaml"
+    first = rc_manifest("vol")
+    first["spec"]["template"]["spec"]["volumes"] = [{"name": "v", "emptyDir": {}}]
+    kubectl("apply", "-f", write(path, first))
+    try:
+        second = copy.deepcopy(first)
+        second["spec"]["template"]["spec"]["volumes"] = [
+            {"name": "v", "hostPath": {"path": "/tmp"}}]
+        kubectl("apply", "-f", write(path, second))
+        volumes = kubectl.json("get", "rc", "vol")["spec"]["template"]["spec"]["volumes"]
+        assert [{k: v for k, v in vol.items() if k != "hostPath"} for vol in volumes] == [
+            {"name": "v"}]
+        assert volumes[0]["hostPath"]["path"] == "/tmp"
+    finally:
+        kubectl("delete", "rc", "vol", "--ignore-not-found")

@@ -159,6 +159,14 @@ def test_retain_keys_clears_the_keys_not_listed() -> None:
     assert apply(original, patch, POD)["spec"]["volumes"] == [{"name": "v", "emptyDir": {}}]
 
 
+def test_retain_keys_with_the_nulls_kubectl_sends() -> None:
+    original = pod(volumes=[{"name": "v", "emptyDir": {}}])
+    patch = {"spec": {"volumes": [{"$retainKeys": ["hostPath", "name"], "emptyDir": None,
+                                   "hostPath": {"path": "/tmp"}, "name": "v"}]}}
+    assert apply(original, patch, POD)["spec"]["volumes"] == [
+        {"name": "v", "hostPath": {"path": "/tmp"}}]
+
+
 def test_retain_keys_must_list_the_patched_keys() -> None:
     original = pod(volumes=[{"name": "v"}])
     patch = {"spec": {"volumes": [{"name": "v", "emptyDir": {}, "$retainKeys": ["name"]}]}}
