@@ -59,7 +59,9 @@ CLUSTER_ROLES: dict[str, list[Obj]] = {
     "system:discovery": [{"nonResourceURLs": list(DISCOVERY_URLS), "verbs": ["get"]}],
     "system:public-info-viewer": [{"nonResourceURLs": list(PUBLIC_URLS), "verbs": ["get"]}],
     "system:basic-user": [rule(("create",), "selfsubjectaccessreviews",
-                               "selfsubjectrulesreviews", groups=("authorization.k8s.io",))],
+                               "selfsubjectrulesreviews", groups=("authorization.k8s.io",)),
+                          rule(("create",), "selfsubjectreviews",
+                               groups=("authentication.k8s.io",))],
     "system:kube-scheduler": [
         rule(READ, "pods", "nodes", "namespaces", "services", "replicationcontrollers"),
         rule(("create",), "pods/binding", "bindings"),
