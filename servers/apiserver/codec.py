@@ -1,6 +1,7 @@
 """Bodies in and out: content types, query parameters, and the Table negotiation.
 
 Requests carry JSON (YAML is accepted too); patches carry one of the patch media types.
+A few kinds kubectl's typed clients send as protobuf are read too (see `protowire`).
 Responses are JSON; `Accept: application/json;as=Table;g=meta.k8s.io;v=v1` asks for a
 server-printed Table, which kubectl 1.32 needs to print anything but NAME and AGE. An
 Accept that allows no JSON at all (protobuf only) is 406.
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from servers.apimachinery import errors
 from servers.apimachinery.meta import Obj
-from servers.apiserver import jsonio
+from servers.apiserver import jsonio, protowire
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -46,6 +47,8 @@ def media_type(content_type: str | None) -> str:
 def decode_body(raw: bytes, content_type: str | None, allowed: tuple[str, ...]) -> Any:
     """The request body as JSON data; 415 for a type not in `allowed`, 400 if malformed."""
     kind = media_type(content_type) or JSON
+    if kind == protowire.MEDIA_TYPE and JSON in allowed:  # kubectl's typed clients
+        return protowire.decode(raw)
     if kind not in allowed:
         raise errors.UnsupportedMediaType(allowed)
     if kind in (YAML, APPLY_PATCH):

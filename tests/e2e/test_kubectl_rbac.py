@@ -60,6 +60,31 @@ def test_create_get_and_delete_roles_and_bindings(kubectl: Kubectl) -> None:
     assert "No resources found" in gone.stderr
 
 
+def test_imperative_create_commands(kubectl: Kubectl) -> None:
+    # kubectl's typed clients send these as protobuf
+    kubectl("create", "namespace", "team")
+    kubectl("create", "role", "pod-reader", "-n", "team", "--verb=get,list",
+            "--resource=pods,pods/status")
+    kubectl("create", "rolebinding", "rb", "-n", "team", "--role=pod-reader", "--user=alice",
+            "--group=devs")
+    kubectl("create", "clusterrole", "node-one", "--verb=get", "--resource=nodes",
+            "--resource-name=n1")
+    kubectl("create", "clusterrolebinding", "crb", "--clusterrole=node-one", "--user=bob",
+            "--serviceaccount=team:ci")
+    role = kubectl.json("get", "role", "pod-reader", "-n", "team")
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["pods", "pods/status"],
+                              "verbs": ["get", "list"]}]
+    assert "generateName" not in role["metadata"]
+    wide = rows(kubectl("get", "clusterrolebinding", "crb", "-o", "wide").stdout)
+    assert wide[1][:2] == ["crb", "ClusterRole/node-one"]
+    assert wide[1][3:] == ["bob", "team/ci"]
+    described = kubectl("describe", "rolebinding", "rb", "-n", "team").stdout
+    assert "pod-reader" in described and "alice" in described
+    kubectl("delete", "namespace", "team")
+    kubectl("delete", "clusterrolebinding", "crb")
+    kubectl("delete", "clusterrole", "node-one")
+
+
 def test_bootstrap_roles_are_there(kubectl: Kubectl) -> None:
     names = [r[0] for r in rows(kubectl("get", "clusterroles").stdout)[1:]]
     assert {"cluster-admin", "system:kube-scheduler", "system:node"} <= set(names)

@@ -26,7 +26,6 @@ from servers.apiserver.authz import (
     AlwaysAllow,
     Attributes,
     Authorizer,
-    _proto,
     escalation,
     forbidden,
     requestinfo,
@@ -183,12 +182,8 @@ def review_attributes(spec: Obj, user: str, groups: tuple[str, ...]) -> Attribut
 
 
 async def _read(request: web.Request, kind: str) -> Obj:
-    content_type = request.headers.get("Content-Type")
-    raw = await request.read()
-    if codec.media_type(content_type) == _proto.MEDIA_TYPE:  # kubectl auth can-i
-        body: Any = _proto.decode_review(raw)
-    else:
-        body = codec.decode_body(raw, content_type, codec.BODY_TYPES)
+    body = codec.decode_body(await request.read(), request.headers.get("Content-Type"),
+                             codec.BODY_TYPES)  # kubectl auth can-i sends protobuf
     if not isinstance(body, dict):
         raise errors.BadRequest(f"a {kind} must be a JSON object")
     findings = check(schemas(), schema_name(GroupVersionKind(AUTHORIZATION, "v1", kind)), body)

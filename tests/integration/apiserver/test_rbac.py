@@ -22,7 +22,7 @@ from servers.apiserver.authz import bootstrap
 from servers.apiserver.registry import Registry
 from servers.apiserver.storage import open_storage
 from tests.integration.apiserver.conftest import PODS, Client, pod
-from tests.unit.apiserver.test_authz_proto import CAN_I_LIST_PODS
+from tests.unit.apiserver.test_protowire import CAN_I_LIST_PODS
 
 RBAC = "/apis/rbac.authorization.k8s.io/v1"
 SSAR = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
