@@ -9,6 +9,7 @@
     system:kube-controller-manager   the controllers       User system:kube-controller-manager
     system:node                      a kubelet's work      Group system:nodes
     system:node-proxier              services, endpoints   User system:kube-proxy
+    view, edit, admin                read; + write; + roles     (unbound: for RoleBindings)
 
 Every object carries ``rbac.authorization.kubernetes.io/autoupdate: "true"``; while it does, a
 restart puts the bootstrap rules and subjects back (kube's reconciliation, made simpler: the
@@ -37,6 +38,11 @@ AUTOUPDATE = "rbac.authorization.kubernetes.io/autoupdate"
 READ = ("get", "list", "watch")
 FULL = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 EVENTS = ("create", "patch", "update")
+WRITE = ("create", "delete", "deletecollection", "patch", "update")
+EDITABLE = ("pods", "services", "endpoints", "replicationcontrollers",
+            "replicationcontrollers/scale", "configmaps", "events")
+VIEWABLE = (*EDITABLE, "pods/log", "pods/status", "services/status",
+            "replicationcontrollers/status", "namespaces", "namespaces/status", "bindings")
 
 
 def rule(verbs: tuple[str, ...], *names: str, groups: tuple[str, ...] = ("",)) -> Obj:
@@ -84,6 +90,12 @@ CLUSTER_ROLES: dict[str, list[Obj]] = {
         _events(),
     ],
     "system:node-proxier": [rule(READ, "services", "endpoints", "nodes"), _events()],
+    # For users, to bind per namespace (kube builds these by aggregation; here they are flat).
+    "view": [rule(READ, *VIEWABLE)],
+    "edit": [rule(READ, *VIEWABLE), rule(WRITE, *EDITABLE)],
+    "admin": [rule(READ, *VIEWABLE), rule(WRITE, *EDITABLE),
+              rule(FULL, "roles", "rolebindings", groups=(GROUP,)),
+              rule(("create",), "localsubjectaccessreviews", groups=("authorization.k8s.io",))],
 }
 
 #: ClusterRoleBinding name (the same as its ClusterRole's) -> subjects.

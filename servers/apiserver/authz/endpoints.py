@@ -28,6 +28,7 @@ from servers.apiserver.authz import (
     Authorizer,
     escalation,
     forbidden,
+    forbidden_message,
     requestinfo,
 )
 from servers.apiserver.authz.cache import PolicyCache
@@ -90,12 +91,12 @@ class Authorization:
         attrs = requestinfo.attributes(request.method, request.path, request.query, user.name,
                                        user.groups)
         decision = self.authorizer.authorize(attrs)
-        if not decision.allowed:
-            err = forbidden(attrs, decision.reason)
-            log.info("forbidden: user %r (groups %s) %s %s: %s", user.name,
+        if not decision.allowed:  # who, what, why: one line
+            log.info("forbidden: %s (groups=%s; %s %s): %s", forbidden_message(attrs),
                      ",".join(user.groups) or "-", request.method, request.path_qs,
-                     "no role bound to the user or its groups allows it")
-            raise err
+                     decision.reason or "no RoleBinding or ClusterRoleBinding of the user or "
+                     "its groups grants it")
+            raise forbidden(attrs, decision.reason)
         log.debug("allowed: user %r %s %s: %s", user.name, request.method, request.path,
                   decision.reason)
         if not isinstance(self.authorizer, RBACAuthorizer) or attrs.api_group != RBAC_GROUP:
