@@ -18,7 +18,7 @@ from typing import Any
 
 from servers.apimachinery.strategic import Schema
 
-__all__ = ["Path", "decode", "encode", "fields_of", "remove", "value_at"]
+__all__ = ["Path", "decode", "encode", "fields_of", "prune", "remove", "value_at"]
 
 Path = tuple[str, ...]
 _MISSING = object()
@@ -101,6 +101,19 @@ def remove(obj: dict[str, Any], path: Path) -> None:
         parent.pop(text, None)
     elif kind in ("k", "v") and isinstance(parent, list):
         parent[:] = [item for item in parent if not _matches(item, kind, text)]
+
+
+def prune(obj: dict[str, Any], paths: set[Path], *, keep: set[Path]) -> None:
+    """Remove ``paths`` from ``obj`` (in place), then the maps and lists that this emptied,
+    unless a path in ``keep`` names them or lies below them."""
+    held = {path[:i] for path in keep for i in range(1, len(path) + 1)}
+    for path in sorted(paths, key=len):
+        remove(obj, path)
+        for end in range(len(path) - 1, 0, -1):
+            parent = path[:end]
+            if parent in held or value_at(obj, parent) not in ({}, []):
+                break
+            remove(obj, parent)
 
 
 def encode(paths: set[Path]) -> dict[str, Any]:

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from servers.apiserver.routing import Target
 
 APPLY = "Apply"
+#: Identity fields every configuration names; Kubernetes does not record them as owned.
+IDENTITY = {("f:apiVersion",), ("f:kind",), ("f:metadata", "f:name"),
+            ("f:metadata", "f:namespace")}
 
 
 class ApplyConflict(errors.Conflict):
@@ -102,7 +105,7 @@ def merge(live: Obj, config: Obj, schema: strategic.Schema, *, manager: str,
               if e.get("operation") == APPLY and e.get("manager") != manager}
     clean = strategic.strip_directives(config)
     (clean.get("metadata") or {}).pop("managedFields", None)
-    applied = fieldset.fields_of(clean, schema)
+    applied = fieldset.fields_of(clean, schema) - IDENTITY
     conflicts = _conflicts(live, clean, applied, others)
     if conflicts and not force:
         raise ApplyConflict(conflicts)
@@ -110,11 +113,30 @@ def merge(live: Obj, config: Obj, schema: strategic.Schema, *, manager: str,
         others[other].discard(path)  # forced: the field changes hands
     result = copy.deepcopy(live)
     theirs = set().union(*others.values()) if others else set()
-    for path in sorted(mine - applied - theirs, key=len):
-        fieldset.remove(result, path)
-    result = strategic.apply(result, clean, schema)
+    fieldset.prune(result, mine - applied - theirs, keep=applied | theirs)
+    result = strategic.apply(result, _ordered(clean, schema), schema)
     result.setdefault("metadata", {})["managedFields"] = _record(
         entries, manager, applied, others, result.get("apiVersion", ""))
+    return result
+
+
+def _ordered(config: Any, schema: strategic.Schema) -> Any:
+    """``config`` with ``$setElementOrder`` for its merged lists: applied items come in the
+    applied order (items other managers own keep their places among them)."""
+    if not isinstance(config, dict):
+        return config
+    result = {}
+    for key, value in config.items():
+        meta = schema.patch_meta(key)
+        if isinstance(value, list) and meta.merges:
+            key_of = meta.merge_key
+            result[strategic.SET_ORDER + key] = [
+                {key_of: item[key_of]} if key_of and isinstance(item, dict) else item
+                for item in value if not isinstance(item, dict) or key_of in item]
+            value = [_ordered(item, schema.field(key)) for item in value]
+        elif isinstance(value, dict):
+            value = _ordered(value, schema.field(key))
+        result[key] = value
     return result
 
 

@@ -4,10 +4,13 @@ merge keys km's OpenAPI schemas carry."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
 
 from servers.apiserver.apply import ApplyConflict, merge
 from servers.apiserver.schemas import schemas
 from servers.apiserver.schemas.patchmeta import OpenAPISchema
+from tests.unit.apimachinery.test_strategic import POD as POD_TREE
+from tests.unit.apimachinery.test_strategic import pods
 
 POD = OpenAPISchema.named(schemas(), "io.k8s.api.core.v1.Pod")
 
@@ -88,3 +91,11 @@ def test_forcing_takes_the_field_from_the_other_manager() -> None:
     # "one" no longer owns x: applying without it leaves x to "two", with no conflict.
     live = merge(live, manifest([], {"y": "1"}), POD, manager="one", force=False)
     assert live["metadata"]["labels"] == {"x": "2", "y": "1"}
+
+
+@settings(max_examples=300, deadline=None)
+@given(pods, pods)
+def test_applying_a_then_b_gives_what_applying_b_alone_gives(a: dict, b: dict) -> None:
+    one = merge(merge({}, a, POD_TREE, manager="m", force=False), b, POD_TREE, manager="m",
+                force=False)
+    assert strip(one) == strip(merge({}, b, POD_TREE, manager="m", force=False))
