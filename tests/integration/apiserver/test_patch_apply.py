@@ -177,3 +177,15 @@ async def test_managed_fields_survive_other_writes(api: Client) -> None:
                        manifest(["A"], {}, image="nginx:2"), ctype=APPLY, expect=200)
     assert again["metadata"]["labels"] == {"extra": "1", "app": "web"}
     assert again["spec"]["containers"][0]["image"] == "nginx:2"
+
+
+async def test_apply_to_scale_is_unsupported_media_type(api: Client) -> None:
+    await call(api, "POST", RCS, rc([{"name": "a", "image": "i"}]), expect=201)
+    body = {"apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": {"name": "r"},
+            "spec": {"replicas": 2}}
+    status = await call(api, "PATCH", f"{RCS}/r/scale?fieldManager=me", body, ctype=APPLY,
+                        expect=415)
+    assert_status(status, 415, "UnsupportedMediaType")
+    scaled = await call(api, "PATCH", f"{RCS}/r/scale", {"spec": {"replicas": 2}}, ctype=SMP,
+                        expect=200)
+    assert scaled["spec"]["replicas"] == 2

@@ -47,3 +47,13 @@ def test_lists_that_do_not_merge_are_one_field() -> None:
     assert PatchMeta().merges is False
     assert fieldset.fields_of({"spec": {"tolerations": [{"key": "k"}]}}, POD) == {
         ("f:spec", "f:tolerations")}
+
+
+def test_prune_removes_what_it_emptied_unless_kept() -> None:
+    obj = {"spec": {"containers": [{"name": "a", "env": [{"name": "E"}]}]},
+           "metadata": {"labels": {"x": "1"}}}
+    item = ("f:spec", "f:containers", 'k:{"name":"a"}')
+    env_item = (*item, "f:env", 'k:{"name":"E"}')
+    fieldset.prune(obj, {env_item, ("f:metadata", "f:labels", "f:x")},
+                   keep={(*item, "f:name"), ("f:metadata", "f:labels")})
+    assert obj == {"spec": {"containers": [{"name": "a"}]}, "metadata": {"labels": {}}}
