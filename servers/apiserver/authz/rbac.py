@@ -10,7 +10,8 @@ answers each request without touching storage:
 * every RoleBinding in the request's namespace naming them grants its Role's (same namespace)
   or ClusterRole's rules in that namespace only.
 
-Rules only ever add permissions (no deny rules), so the first matching rule decides.
+Rules only ever add permissions (no deny rules), so the first matching rule decides. A
+ClusterRole with an ``aggregationRule`` has the rules of the ClusterRoles it selects.
 See https://github.com/kubernetes/kubernetes/blob/v1.32.0/plugin/pkg/auth/authorizer/rbac/rbac.go
 """
 
@@ -19,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from servers.apimachinery import errors
+from servers.apimachinery.selectors import NOTHING, LabelSelector, label_selector_from_object
 from servers.apiserver.authz import MASTERS, Attributes, Decision, effective_groups
 from servers.apiserver.authz.rules import Binding, Rule, rules_of
 
@@ -33,6 +36,13 @@ def _key(obj: Obj) -> tuple[str, str]:
     return str(meta.get("namespace") or ""), str(meta.get("name") or "")
 
 
+def _selector(selector: Any) -> LabelSelector:
+    try:
+        return label_selector_from_object(selector)
+    except errors.StatusError:
+        return NOTHING
+
+
 class Policy:
     """The RBAC objects, parsed: rules by role, bindings by namespace ("" for cluster)."""
 
@@ -40,6 +50,40 @@ class Policy:
         self.roles: dict[tuple[str, str], tuple[Rule, ...]] = {}
         self.cluster_roles: dict[str, tuple[Rule, ...]] = {}
         self.bindings: dict[str, dict[str, Binding]] = {}  # namespace -> name -> binding
+        self._labels: dict[str, Obj] = {}  # cluster role -> its labels
+        self._selectors: dict[str, tuple[LabelSelector, ...]] = {}  # aggregated roles
+        self._aggregated: dict[str, tuple[Rule, ...]] = {}  # computed on demand
+
+    def _put_cluster_role(self, name: str, obj: Obj) -> None:
+        self.cluster_roles[name] = rules_of(obj)
+        self._labels[name] = (obj.get("metadata") or {}).get("labels") or {}
+        aggregation = obj.get("aggregationRule")
+        if isinstance(aggregation, dict):
+            self._selectors[name] = tuple(
+                _selector(s) for s in aggregation.get("clusterRoleSelectors") or [])
+        else:
+            self._selectors.pop(name, None)
+        self._aggregated.clear()
+
+    def _forget_cluster_role(self, name: str) -> None:
+        for table in (self.cluster_roles, self._labels, self._selectors):
+            table.pop(name, None)
+        self._aggregated.clear()
+
+    def cluster_role_rules(self, name: str) -> tuple[Rule, ...] | None:
+        """A ClusterRole's rules; for one with an ``aggregationRule``, the rules of every
+        ClusterRole its selectors match (what kube's aggregation controller would write into
+        it — km evaluates it here instead of rewriting the object)."""
+        selectors = self._selectors.get(name)
+        if selectors is None:
+            return self.cluster_roles.get(name)
+        if name not in self._aggregated:
+            self._aggregated[name] = tuple(dict.fromkeys(
+                rule for other, rules in self.cluster_roles.items()
+                if other != name and other not in self._selectors
+                and any(s.matches(self._labels.get(other)) for s in selectors)
+                for rule in rules))
+        return self._aggregated[name]
 
     def put(self, plural: str, obj: Obj) -> None:
         """Add or replace one object of resource ``plural``."""
@@ -47,7 +91,7 @@ class Policy:
         if plural == ROLES:
             self.roles[namespace, name] = rules_of(obj)
         elif plural == CLUSTER_ROLES:
-            self.cluster_roles[name] = rules_of(obj)
+            self._put_cluster_role(name, obj)
         elif plural in (ROLE_BINDINGS, CLUSTER_ROLE_BINDINGS):
             scope = namespace if plural == ROLE_BINDINGS else ""
             binding = Binding.from_dict(obj)
@@ -59,7 +103,7 @@ class Policy:
         if plural == ROLES:
             self.roles.pop((namespace, name), None)
         elif plural == CLUSTER_ROLES:
-            self.cluster_roles.pop(name, None)
+            self._forget_cluster_role(name)
         elif plural in (ROLE_BINDINGS, CLUSTER_ROLE_BINDINGS):
             scope = namespace if plural == ROLE_BINDINGS else ""
             self.bindings.get(scope, {}).pop(name, None)
@@ -69,7 +113,8 @@ class Policy:
         if plural == ROLES:
             self.roles.clear()
         elif plural == CLUSTER_ROLES:
-            self.cluster_roles.clear()
+            for name in list(self.cluster_roles):
+                self._forget_cluster_role(name)
         else:
             cluster = plural == CLUSTER_ROLE_BINDINGS
             for scope in [s for s in self.bindings if (s == "") == cluster]:
@@ -80,7 +125,7 @@ class Policy:
     def role_rules(self, kind: str, namespace: str, name: str) -> tuple[Rule, ...] | None:
         """The rules of a ClusterRole, or of a Role in ``namespace``; None when unknown."""
         if kind == "ClusterRole":
-            return self.cluster_roles.get(name)
+            return self.cluster_role_rules(name)
         if kind == "Role" and namespace:
             return self.roles.get((namespace, name))
         return None

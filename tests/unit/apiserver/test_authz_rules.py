@@ -194,3 +194,23 @@ def test_covering_breaks_rules_down_and_keeps_wildcards_literal() -> None:
     urls = Rule.from_dict({"verbs": ["get"], "nonResourceURLs": ["/healthz/*"]})
     wanted = Rule.from_dict({"verbs": ["get"], "nonResourceURLs": ["/healthz/etcd"]})
     assert uncovered([urls], (wanted,)) == []
+
+
+def test_an_aggregated_cluster_role_has_the_rules_of_the_roles_it_selects() -> None:
+    p = Policy()
+    p.put("clusterroles", {"metadata": {"name": "monitoring"},
+                           "aggregationRule": {"clusterRoleSelectors": [
+                               {"matchLabels": {"aggregate-to-monitoring": "true"}}]},
+                           "rules": READ_PODS})  # replaced by the aggregation, as in kube
+    p.put("clusterrolebindings", binding("mon", "ClusterRole", "monitoring", [("User", "alice")]))
+    rbac = RBACAuthorizer(p)
+    assert not rbac.authorize(attrs("get", ns="dev")).allowed
+    nodes = {"metadata": {"name": "nodes", "labels": {"aggregate-to-monitoring": "true"}},
+             "rules": [{"verbs": ["get"], "apiGroups": [""], "resources": ["nodes"]}]}
+    p.put("clusterroles", nodes)
+    assert rbac.authorize(attrs("get", "nodes", ns="")).allowed
+    p.put("clusterroles", {**nodes, "metadata": {"name": "nodes"}})  # label removed
+    assert not rbac.authorize(attrs("get", "nodes", ns="")).allowed
+    p.put("clusterroles", nodes)
+    p.remove("clusterroles", nodes)
+    assert not rbac.authorize(attrs("get", "nodes", ns="")).allowed
