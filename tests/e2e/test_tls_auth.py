@@ -173,3 +173,24 @@ def test_the_python_client_works_with_the_admin_kubeconfig(core: Any) -> None:
     assert events[0] == ("MODIFIED", "py")
     assert events[-1] == ("DELETED", "py")
     assert v1.list_namespaced_pod("default", label_selector="app=py").items == []
+
+
+def test_a_portable_build_leaves_cryptography_out_and_certs_says_so(
+        tmp_path: Path, cache_env: dict[str, str]) -> None:
+    import sys
+    import zipfile
+
+    from servers.certs.app import NO_CRYPTOGRAPHY
+    from tests.e2e.conftest import build
+
+    portable = build(tmp_path / "portable", "--portable") / "km.pyz"
+    with zipfile.ZipFile(portable) as outer:
+        inner = zipfile.ZipFile(outer.open("site-packages.zip"))
+        assert not any(n.startswith("cryptography/") for n in inner.namelist())
+    # -S: not even the running Python's own site-packages may lend it cryptography.
+    done = subprocess.run([sys.executable, "-S", str(portable), "certs", "--dir",
+                           str(tmp_path / "pki")], env=cache_env, capture_output=True,
+                          text=True, timeout=KUBECTL_TIMEOUT)
+    assert done.returncode == 1
+    assert done.stderr.strip() == f"km certs: error: {NO_CRYPTOGRAPHY}"
+    assert not (tmp_path / "pki").exists()
