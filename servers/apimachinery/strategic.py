@@ -85,7 +85,7 @@ def apply(original: dict[str, Any], patch: dict[str, Any], schema: Schema = NO_S
 def strip_directives(value: Any) -> Any:
     """A copy of ``value`` without directive keys or directive list items."""
     if isinstance(value, dict):
-        return {k: strip_directives(v) for k, v in value.items() if not k.startswith("$")}
+        return {k: strip_directives(v) for k, v in value.items() if not _is_directive_key(k)}
     if isinstance(value, list):
         return [strip_directives(v) for v in value
                 if not (isinstance(v, dict) and DIRECTIVE in v)]
@@ -107,7 +107,7 @@ def _merge_map(original: dict[str, Any], patch: dict[str, Any], schema: Schema
     _retain_keys(original, patch)
     orders = _list_directives(original, patch)
     for key, value in patch.items():
-        if key.startswith("$"):
+        if _is_directive_key(key):
             continue
         if value is None:
             original.pop(key, None)
@@ -117,6 +117,11 @@ def _merge_map(original: dict[str, Any], patch: dict[str, Any], schema: Schema
         if isinstance(original.get(key), list):
             original[key] = _set_order(original[key], order, schema.patch_meta(key).merge_key)
     return original
+
+
+def _is_directive_key(key: str) -> bool:
+    # Other keys that start with "$" are data, as in Kubernetes.
+    return key in (DIRECTIVE, RETAIN_KEYS) or key.startswith((SET_ORDER, DELETE_PRIMITIVE))
 
 
 def _list_directives(original: dict[str, Any], patch: dict[str, Any]) -> dict[str, list[Any]]:
@@ -149,7 +154,7 @@ def _retain_keys(original: dict[str, Any], patch: dict[str, Any]) -> None:
         return
     keep = _list_arg(RETAIN_KEYS, patch[RETAIN_KEYS])
     for key, value in patch.items():
-        if not key.startswith("$") and value is not None and key not in keep:
+        if not _is_directive_key(key) and value is not None and key not in keep:
             msg = f'the patch has the key "{key}", which is not in $retainKeys {keep}'
             raise BadRequest(msg)
     for key in list(original):

@@ -209,6 +209,10 @@ def test_arguments_are_not_modified() -> None:
     assert (original, patch) == before
 
 
+def test_other_dollar_keys_are_data() -> None:
+    assert apply({"a": {}}, {"a": {"$ref": "x"}}) == {"a": {"$ref": "x"}}
+
+
 def test_strip_directives() -> None:
     assert strip_directives({"a": [{"$patch": "delete", "name": "x"}, {"name": "y"}],
                              "$setElementOrder/a": [], "b": {"$retainKeys": []}}) == {
