@@ -2,7 +2,8 @@
 
 The TLS handshake (stdlib ``ssl``, ``CERT_OPTIONAL`` against ``--client-ca-file``) checks the
 chain: a certificate from another CA, or one not meant for clients (extended key usage), ends
-the handshake, so it never becomes a request. The Python ``ssl`` module cannot ask for a
+the handshake, so it never becomes a request (asyncio drops handshake errors silently, so the
+TLS object here logs the refusal). The Python ``ssl`` module cannot ask for a
 certificate without also verifying it, so that refusal happens before HTTP, unlike
 kube-apiserver's 401. The validity period, though, is not checked by the handshake
 (``X509_V_FLAG_NO_CHECK_TIME``) but here, per request, so an expired certificate gets a logged
@@ -15,6 +16,7 @@ See https://github.com/kubernetes/kubernetes/blob/v1.32.0/staging/src/k8s.io/api
 
 from __future__ import annotations
 
+import logging
 import ssl
 import time
 from typing import Any
@@ -25,6 +27,9 @@ from servers.apiserver.auth import AuthenticationError, UserInfo, authenticated
 NO_CHECK_TIME = 0x200000
 TLS_FILES = "cannot load --tls-cert-file/--tls-private-key-file: {error}"
 CLIENT_CA = "cannot load --client-ca-file {path}: {error}"
+REFUSED = "denied a TLS client: its certificate failed verification (%s)"
+
+log = logging.getLogger(__name__)
 
 
 class TLSConfigError(ValueError):
@@ -47,7 +52,20 @@ def server_context(cert_file: str, key_file: str, client_ca_file: str | None) ->
                                                   error=_reason(exc))) from None
         context.verify_mode = ssl.CERT_OPTIONAL
         context.verify_flags |= NO_CHECK_TIME
+        context.sslobject_class = _LoggedRefusals
     return context
+
+
+class _LoggedRefusals(ssl.SSLObject):
+    """asyncio's TLS object, saying why it refused a client certificate (asyncio would not:
+    it drops handshake errors silently). The peer's address is not known at this layer."""
+
+    def do_handshake(self) -> None:
+        try:
+            super().do_handshake()
+        except ssl.SSLCertVerificationError as exc:
+            log.warning(REFUSED, exc.verify_message or exc.reason)
+            raise
 
 
 def user_from_cert(cert: dict[str, Any], now: float | None = None) -> UserInfo:

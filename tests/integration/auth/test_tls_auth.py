@@ -142,6 +142,8 @@ def test_a_client_certificate_from_a_foreign_ca_is_refused_by_the_handshake(
     foreign = foreign_client("admin", tmp_path)
     with pytest.raises((ssl.SSLError, ConnectionError)):
         call(api.url, certs / "ca.crt", "POST", PODS, pod("foreign"), cert=foreign)
+    logged(api, "denied a TLS client: its certificate failed verification (unable to get "
+                "local issuer certificate)")
     assert revision(api, certs, admin) == before
 
 
