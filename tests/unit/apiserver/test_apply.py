@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 
+from servers.apimachinery import strategic
+from servers.apimachinery.strategic_diff import diff
 from servers.apiserver.apply import ApplyConflict, merge
 from servers.apiserver.schemas import schemas
 from servers.apiserver.schemas.patchmeta import OpenAPISchema
@@ -99,3 +101,9 @@ def test_applying_a_then_b_gives_what_applying_b_alone_gives(a: dict, b: dict) -
     one = merge(merge({}, a, POD_TREE, manager="m", force=False), b, POD_TREE, manager="m",
                 force=False)
     assert strip(one) == strip(merge({}, b, POD_TREE, manager="m", force=False))
+
+
+@settings(max_examples=200, deadline=None)
+@given(pods, pods)
+def test_a_diff_over_the_real_pod_schema_patches_a_into_b(a: dict, b: dict) -> None:
+    assert strategic.apply(a, diff(a, b, POD), POD) == b
