@@ -85,6 +85,20 @@ def test_imperative_create_commands(kubectl: Kubectl) -> None:
     kubectl("delete", "clusterrole", "node-one")
 
 
+def test_apply_changes_rules_and_subjects(kubectl: Kubectl, tmp_path: Path) -> None:
+    manifest = MANIFESTS / "rbac.yaml"
+    assert "created" in kubectl("apply", "-f", str(manifest)).stdout
+    changed = tmp_path / "rbac.yaml"
+    changed.write_text(manifest.read_text().replace('"get", "list", "watch"', '"get"')
+                       .replace("name: devs", "name: testers"))
+    out = kubectl("apply", "-f", str(changed)).stdout
+    assert "role.rbac.authorization.k8s.io/pod-reader configured" in out
+    assert kubectl.json("get", "role", "pod-reader")["rules"][0]["verbs"] == ["get"]
+    subjects = kubectl.json("get", "rolebinding", "alice-reads-pods")["subjects"]
+    assert [s["name"] for s in subjects] == ["alice", "testers"]
+    kubectl("delete", "-f", str(changed))
+
+
 def test_bootstrap_roles_are_there(kubectl: Kubectl) -> None:
     names = [r[0] for r in rows(kubectl("get", "clusterroles").stdout)[1:]]
     assert {"cluster-admin", "system:kube-scheduler", "system:node"} <= set(names)
