@@ -109,6 +109,8 @@ def make_app(registry: Registry, *, authorization_mode: str = "AlwaysAllow",
     r.add_post(reviews + "subjectaccessreviews{_:/?}", authorization.subject_access_review)
     r.add_post(reviews + "selfsubjectrulesreviews{_:/?}",
                authorization.self_subject_rules_review)
+    r.add_post(reviews + "namespaces/{namespace}/localsubjectaccessreviews{_:/?}",
+               authorization.local_subject_access_review)
     r.add_post(review.PATH + "{_:/?}", review.self_subject_review)
     for path in ("/healthz", "/livez", "/readyz"):
         r.add_get(path + "{_:(/.*)?}", _health)

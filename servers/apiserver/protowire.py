@@ -61,6 +61,8 @@ MESSAGES: dict[tuple[str, str], Message] = {
         1: ("metadata", _OBJECT_META), 2: ("spec", _ACCESS_SPEC)},
     ("authorization.k8s.io/v1", "SubjectAccessReview"): {
         1: ("metadata", _OBJECT_META), 2: ("spec", _ACCESS_SPEC)},
+    ("authorization.k8s.io/v1", "LocalSubjectAccessReview"): {
+        1: ("metadata", _OBJECT_META), 2: ("spec", _ACCESS_SPEC)},
     ("authorization.k8s.io/v1", "SelfSubjectRulesReview"): {
         1: ("metadata", _OBJECT_META), 2: ("spec", {1: ("namespace", "str")})},
 }

@@ -182,6 +182,11 @@ RESOURCES: tuple[Resource, ...] = (
     ),
     # authorization.k8s.io: reviews are answered, never stored (servers.apiserver.authz.http)
     Resource(
+        AUTHORIZATION, V1, "localsubjectaccessreviews", "localsubjectaccessreview",
+        "LocalSubjectAccessReview", True, "/registry/localsubjectaccessreviews/",
+        verbs=("create",),
+    ),
+    Resource(
         AUTHORIZATION, V1, "selfsubjectaccessreviews", "selfsubjectaccessreview",
         "SelfSubjectAccessReview", False, "/registry/selfsubjectaccessreviews/",
         verbs=("create",),

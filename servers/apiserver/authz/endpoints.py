@@ -4,6 +4,7 @@ access-review endpoints ``kubectl auth can-i`` asks.
     POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews   may I ...?
     POST /apis/authorization.k8s.io/v1/subjectaccessreviews       may user U (groups G) ...?
     POST /apis/authorization.k8s.io/v1/selfsubjectrulesreviews    what may I do in namespace N?
+    POST .../v1/namespaces/N/localsubjectaccessreviews             may U ... in namespace N?
 
 Reviews are answered and never stored (201 with ``status.allowed``). ``Authorization`` bundles
 what one apiserver needs for its ``--authorization-mode``: the authorizer, and under RBAC the
@@ -115,7 +116,25 @@ class Authorization:
         return self._answer(review, user.name, user.groups)
 
     async def subject_access_review(self, request: web.Request) -> web.Response:
-        review = await _review_body(request, "SubjectAccessReview")
+        return self._for_subject(await _review_body(request, "SubjectAccessReview"))
+
+    async def local_subject_access_review(self, request: web.Request) -> web.Response:
+        """A SubjectAccessReview confined to the namespace in the path."""
+        review = await _review_body(request, "LocalSubjectAccessReview")
+        namespace = request.match_info["namespace"]
+        spec = review["spec"]
+        if "nonResourceAttributes" in spec:
+            raise _invalid(review, [field.invalid("spec.nonResourceAttributes",
+                                                  spec["nonResourceAttributes"],
+                                                  "disallowed on this kind of request")])
+        asked = spec["resourceAttributes"].get("namespace") or ""
+        if asked != namespace:
+            raise errors.BadRequest(f"spec.resourceAttributes.namespace must equal namespace: "
+                                    f'"{asked}" != "{namespace}"')
+        review.setdefault("metadata", {})["namespace"] = namespace
+        return self._for_subject(review)
+
+    def _for_subject(self, review: Obj) -> web.Response:
         spec = review["spec"]
         user, groups = spec.get("user") or "", tuple(spec.get("groups") or ())
         if not user and not groups:

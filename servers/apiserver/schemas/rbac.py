@@ -177,6 +177,9 @@ SCHEMAS: dict[str, Obj] = {
          "spec": ref(AUTHZ + "SelfSubjectRulesReviewSpec", "The namespace to evaluate."),
          "status": ref(AUTHZ + "SubjectRulesReviewStatus", "Filled in by the server.")},
         ("spec",), gvk=(_AUTHZ_GROUP, "v1", "SelfSubjectRulesReview")),
+    AUTHZ + "LocalSubjectAccessReview": _review(
+        "LocalSubjectAccessReview", "Checks whether a user or group can act in one namespace.",
+        "SubjectAccessReviewSpec"),
     AUTHZ + "SubjectAccessReview": _review(
         "SubjectAccessReview", "Checks whether a user or group can perform an action.",
         "SubjectAccessReviewSpec"),

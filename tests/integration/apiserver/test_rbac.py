@@ -373,3 +373,17 @@ async def test_the_view_edit_and_admin_cluster_roles_bound_in_a_namespace(
                                                    "bob"), user="alice", expect=403)
     await call(rbac_api, "DELETE", f"{DEV_PODS}/web", user="bob", expect=403)
     await eventually(lambda: allowed(rbac_api, "GET", DEV_PODS, user="bob"))
+
+
+async def test_local_subject_access_reviews_stay_in_their_namespace(rbac_api: Client) -> None:
+    local = "/apis/authorization.k8s.io/v1/namespaces/default/localsubjectaccessreviews"
+    spec = {"resourceAttributes": {"verb": "create", "resource": "pods", "subresource": "binding",
+                                   "namespace": "default"}, "user": "system:kube-scheduler"}
+    answer = await call(rbac_api, "POST", local, {"spec": spec}, expect=201)
+    assert answer["status"]["allowed"] is True
+    assert answer["metadata"]["namespace"] == "default"
+    elsewhere = {**spec, "resourceAttributes": {**spec["resourceAttributes"],
+                                                "namespace": "kube-system"}}
+    await call(rbac_api, "POST", local, {"spec": elsewhere}, expect=400)
+    path = {"nonResourceAttributes": {"path": "/version", "verb": "get"}, "user": "bob"}
+    await call(rbac_api, "POST", local, {"spec": path}, expect=422)
