@@ -120,6 +120,14 @@ def test_can_i_answers_for_the_loopback_admin(kubectl: Kubectl) -> None:
     assert kubectl("auth", "can-i", "list", "pods").stdout.strip() == "yes"
     assert kubectl("auth", "can-i", "delete", "nodes").stdout.strip() == "yes"
     assert kubectl("auth", "can-i", "get", "/healthz").stdout.strip() == "yes"
+    assert kubectl("auth", "can-i", "list", "pods", "--as", "alice",
+                   check=False).stdout.strip() == "no"
+    denied = kubectl("get", "pods", "--as", "alice", check=False)
+    assert denied.stderr.strip() == (
+        'Error from server (Forbidden): pods is forbidden: User "alice" cannot list resource '
+        '"pods" in API group "" in the namespace "default"')
+    assert kubectl("auth", "can-i", "create", "pods", "--subresource", "binding", "--as",
+                   "system:kube-scheduler").stdout.strip() == "yes"
     listed = rows(kubectl("auth", "can-i", "--list").stdout)
     assert listed[0] == ["Resources", "Non-Resource", "URLs", "Resource", "Names", "Verbs"]
     assert ["*.*", "[]", "[]", "[*]"] in listed

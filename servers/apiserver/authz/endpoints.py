@@ -6,15 +6,17 @@ access-review endpoints ``kubectl auth can-i`` asks.
     POST /apis/authorization.k8s.io/v1/selfsubjectrulesreviews    what may I do in namespace N?
     POST .../v1/namespaces/N/localsubjectaccessreviews             may U ... in namespace N?
 
-Reviews are answered and never stored (201 with ``status.allowed``). ``Authorization`` bundles
-what one apiserver needs for its ``--authorization-mode``: the authorizer, and under RBAC the
-policy cache (started and stopped by the app's ``cleanup_ctx``) and the middleware. Under
+Reviews are answered and never stored (201 with ``status.allowed``). ``Authorization``
+bundles what one apiserver needs for its ``--authorization-mode``: the authorizer, and under
+RBAC the policy cache (started and stopped by the app's ``cleanup_ctx``) and the middleware,
+which also honours ``Impersonate-User``/``Impersonate-Group`` (``impersonation``). Under
 AlwaysAllow there is no middleware at all, so requests pay nothing for it.
 """
 
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -30,6 +32,7 @@ from servers.apiserver.authz import (
     escalation,
     forbidden,
     forbidden_message,
+    impersonation,
     requestinfo,
 )
 from servers.apiserver.authz.cache import PolicyCache
@@ -89,6 +92,14 @@ class Authorization:
     @web.middleware
     async def _authorize(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         user = user_of(request)
+        acting = impersonation.impersonated(request.headers,
+                                            request.headers.getall(impersonation.GROUP, []),
+                                            user, self.authorizer)
+        if acting is not None:
+            log.debug("user %r acts as %r (groups %s)", user.name, acting.name, acting.groups)
+            with warnings.catch_warnings():  # USER_KEY is a plain string (auth is stdlib-only)
+                warnings.simplefilter("ignore", web.NotAppKeyWarning)
+                request[USER_KEY] = user = acting
         attrs = requestinfo.attributes(request.method, request.path, request.query, user.name,
                                        user.groups)
         decision = self.authorizer.authorize(attrs)
