@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from servers.apimachinery import errors
 from servers.apiserver import protowire
@@ -69,3 +71,13 @@ def test_a_rolebinding_from_kubectl_create_rolebinding() -> None:
         "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io",
                       "name": "alice"}],
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"}}
+
+
+@given(st.binary(max_size=200))
+def test_any_bytes_decode_or_are_415(tail: bytes) -> None:
+    for body in (tail, protowire.MAGIC + tail, CAN_I_LIST_PODS[:40] + tail):
+        try:
+            decoded = protowire.decode(body)
+        except errors.UnsupportedMediaType:
+            continue
+        assert isinstance(decoded, dict)
