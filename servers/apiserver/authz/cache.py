@@ -22,7 +22,6 @@ from servers.apiserver.storage import interface as st
 
 log = logging.getLogger(__name__)
 
-RBAC_GROUP = "rbac.authorization.k8s.io"
 RETRY_SECONDS = 0.5
 
 
@@ -37,7 +36,7 @@ class PolicyCache:
 
     def start(self) -> None:
         for plural in PLURALS:
-            resource = resources.by_plural(RBAC_GROUP, "v1", plural)
+            resource = resources.by_plural(resources.RBAC, "v1", plural)
             assert resource is not None, plural
             listed = asyncio.Event()
             self._listed.append(listed)

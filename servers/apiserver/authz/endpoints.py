@@ -92,9 +92,14 @@ class Authorization:
     @web.middleware
     async def _authorize(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         user = user_of(request)
-        acting = impersonation.impersonated(request.headers,
-                                            request.headers.getall(impersonation.GROUP, []),
-                                            user, self.authorizer)
+        try:
+            acting = impersonation.impersonated(request.headers,
+                                                request.headers.getall(impersonation.GROUP, []),
+                                                user, self.authorizer)
+        except errors.Forbidden as exc:
+            log.info("forbidden: %s (impersonation; %s %s)", exc.message, request.method,
+                     request.path_qs)
+            raise
         if acting is not None:
             log.debug("user %r acts as %r (groups %s)", user.name, acting.name, acting.groups)
             with warnings.catch_warnings():  # USER_KEY is a plain string (auth is stdlib-only)

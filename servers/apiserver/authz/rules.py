@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from servers.apiserver.authz import Attributes
+from servers.apiserver.resources import RBAC
 
 Obj = dict[str, Any]
 ALL = "*"
-RBAC_GROUP = "rbac.authorization.k8s.io"
+RBAC_GROUP = RBAC
 SERVICE_ACCOUNT_PREFIX = "system:serviceaccount:"
 
 
