@@ -85,6 +85,10 @@ class Authorization:
         self.cache.start()
         try:
             await self.cache.synced()
+            policy = self.cache.policy
+            log.info("authorization: RBAC (%d cluster roles, %d roles, %d bindings)",
+                     len(policy.cluster_roles), len(policy.roles),
+                     sum(len(b) for b in policy.bindings.values()))
             yield
         finally:
             await self.cache.close()
