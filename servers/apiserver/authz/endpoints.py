@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from servers.apimachinery import errors, field
-from servers.apiserver import codec
+from servers.apiserver import codec, jsonio
 from servers.apiserver.auth import ANONYMOUS_USER, USER_KEY, UserInfo
 from servers.apiserver.authz import (
     AlwaysAllow,
@@ -36,7 +36,7 @@ from servers.apiserver.authz import (
     requestinfo,
 )
 from servers.apiserver.authz.cache import PolicyCache
-from servers.apiserver.authz.rbac import Policy, RBACAuthorizer
+from servers.apiserver.authz.rbac import PLURALS, Policy, RBACAuthorizer
 from servers.apiserver.authz.rules import RBAC_GROUP, Rule
 from servers.apiserver.registry import Registry
 from servers.apiserver.resources import AUTHORIZATION, GroupVersionKind
@@ -124,9 +124,26 @@ class Authorization:
             return await handler(request)
         token = escalation.requester(user, self.authorizer)
         try:
-            return await handler(request)
+            response = await handler(request)
         finally:
             escalation.reset(token)
+        self._write_through(request, attrs, response)
+        return response
+
+    def _write_through(self, request: web.Request, attrs: Attributes,
+                       response: web.StreamResponse) -> None:
+        """Apply an RBAC object this server just stored at once, rather than when its watch
+        event arrives: a Role created by one request is known to the next (the binding that
+        ``kubectl create -f`` sends right after it must pass the escalation check)."""
+        if (self.cache is None or attrs.resource not in PLURALS or attrs.subresource
+                or request.method not in ("POST", "PUT", "PATCH")
+                or response.status not in (200, 201) or "dryRun" in request.query
+                or not isinstance(response, web.Response)
+                or not isinstance(response.body, bytes)):
+            return
+        obj = jsonio.loads(response.body)
+        if isinstance(obj, dict) and obj.get("kind") != "Status":
+            self.cache.policy.put(attrs.resource, obj)
 
     # -- access reviews ----------------------------------------------------------------------
 

@@ -53,6 +53,20 @@ class Policy:
         self._labels: dict[str, Obj] = {}  # cluster role -> its labels
         self._selectors: dict[str, tuple[LabelSelector, ...]] = {}  # aggregated roles
         self._aggregated: dict[str, tuple[Rule, ...]] = {}  # computed on demand
+        self._versions: dict[tuple[str, str, str], int] = {}  # (plural, ns, name) -> rv
+
+    def _newer(self, plural: str, obj: Obj) -> bool:
+        """False for a version older than one already applied (a late write-through)."""
+        key = (plural, *_key(obj))
+        try:
+            rv = int((obj.get("metadata") or {}).get("resourceVersion") or 0)
+        except (TypeError, ValueError):
+            rv = 0
+        if rv and rv < self._versions.get(key, 0):
+            return False
+        if rv:
+            self._versions[key] = rv
+        return True
 
     def _put_cluster_role(self, name: str, obj: Obj) -> None:
         self.cluster_roles[name] = rules_of(obj)
@@ -86,7 +100,9 @@ class Policy:
         return self._aggregated[name]
 
     def put(self, plural: str, obj: Obj) -> None:
-        """Add or replace one object of resource ``plural``."""
+        """Add or replace one object of resource ``plural`` (unless a newer one is known)."""
+        if not self._newer(plural, obj):
+            return
         namespace, name = _key(obj)
         if plural == ROLES:
             self.roles[namespace, name] = rules_of(obj)
@@ -98,7 +114,9 @@ class Policy:
             self.bindings.setdefault(scope, {})[name] = binding
 
     def remove(self, plural: str, obj: Obj) -> None:
-        """Forget one object (a delete)."""
+        """Forget one object (a delete; its resourceVersion is the delete's revision)."""
+        if not self._newer(plural, obj):
+            return
         namespace, name = _key(obj)
         if plural == ROLES:
             self.roles.pop((namespace, name), None)
@@ -110,6 +128,7 @@ class Policy:
 
     def replace(self, plural: str, objs: list[Obj]) -> None:
         """Set every object of ``plural`` at once (after a list)."""
+        self._versions = {k: v for k, v in self._versions.items() if k[0] != plural}
         if plural == ROLES:
             self.roles.clear()
         elif plural == CLUSTER_ROLES:

@@ -387,3 +387,18 @@ async def test_local_subject_access_reviews_stay_in_their_namespace(rbac_api: Cl
     await call(rbac_api, "POST", local, {"spec": elsewhere}, expect=400)
     path = {"nonResourceAttributes": {"path": "/version", "verb": "get"}, "user": "bob"}
     await call(rbac_api, "POST", local, {"spec": path}, expect=422)
+
+
+async def test_a_role_is_known_to_the_very_next_request(rbac_api: Client) -> None:
+    await make_dev(rbac_api)
+    bindings = f"{RBAC}/namespaces/dev/rolebindings"
+    await call(rbac_api, "POST", bindings, binding("alice-admin", "ClusterRole", "admin"),
+               expect=201)
+    await eventually(lambda: allowed(rbac_api, "GET", DEV_PODS))
+    readers = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]
+    for i in range(20):  # as kubectl create -f role-and-binding.yaml does, with no pause
+        await call(rbac_api, "POST", f"{RBAC}/namespaces/dev/roles", role(f"r{i}", readers),
+                   user="alice", expect=201)
+        await call(rbac_api, "POST", bindings, binding(f"b{i}", "Role", f"r{i}", "bob"),
+                   user="alice", expect=201)
+    await call(rbac_api, "GET", f"{DEV_PODS}/web", user="bob", expect=404)  # get is granted

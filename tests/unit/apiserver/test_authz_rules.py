@@ -214,3 +214,17 @@ def test_an_aggregated_cluster_role_has_the_rules_of_the_roles_it_selects() -> N
     p.put("clusterroles", nodes)
     p.remove("clusterroles", nodes)
     assert not rbac.authorize(attrs("get", "nodes", ns="")).allowed
+
+
+def test_an_older_version_never_overwrites_a_newer_one() -> None:
+    p = Policy()
+    new = role("Role", "r", READ_PODS, "dev")
+    new["metadata"]["resourceVersion"] = "5"
+    old = role("Role", "r", [], "dev")
+    old["metadata"]["resourceVersion"] = "3"
+    p.put("roles", new)
+    p.put("roles", old)  # a late write-through
+    assert p.roles["dev", "r"]
+    p.remove("roles", {**old, "metadata": {**old["metadata"], "resourceVersion": "6"}})
+    p.put("roles", new)
+    assert ("dev", "r") not in p.roles
