@@ -24,7 +24,7 @@ from servers.apimachinery import errors, field
 from servers.apimachinery.meta import Obj, now_rfc3339
 from servers.apimachinery.selectors import FieldSelector, LabelSelector
 from servers.apimachinery.validation import expect_type, generate_name
-from servers.apiserver import admission, deletion, jsonio, objectmeta, paging, resources
+from servers.apiserver import admission, codec, deletion, jsonio, objectmeta, paging, resources
 from servers.apiserver.resources import Resource
 from servers.apiserver.routing import Target
 from servers.apiserver.storage import interface as st
@@ -200,7 +200,7 @@ class Registry:
                 f"the name of the object ({body_meta.get('name')}) does not match the name "
                 f"on the URL ({target.name})")
         objectmeta.check_namespace(target, body_meta)
-        wanted = _parse_rv(body_meta.get("resourceVersion"))
+        wanted = parse_rv(body_meta.get("resourceVersion"))
         return await self._write(target, lambda current: obj, wanted, dry_run)
 
     async def patch(self, target: Target, apply: Callable[[Obj], Obj], *,
@@ -217,7 +217,7 @@ class Registry:
             if not isinstance(new, dict):
                 raise errors.BadRequest("the patched object is not a JSON object")
             new_meta = objectmeta.require_meta(new)
-            expected = wanted if wanted is not None else _parse_rv(new_meta.get("resourceVersion"))
+            expected = wanted if wanted is not None else parse_rv(new_meta.get("resourceVersion"))
             if expected is not None and expected != kv.mod_revision:
                 raise _conflict(target)
             merged = self._merge_update(target, current, new)
@@ -442,14 +442,15 @@ def _check(resource: Resource, obj: Obj, causes: list[field.Cause]) -> None:
                              group=resource.group)
 
 
-def _parse_rv(value: Any) -> int | None:
+def parse_rv(value: Any) -> int | None:
+    """A resourceVersion given by a client (body or query): None when absent, else 0..int64."""
     if value in (None, ""):
         return None
     try:
         rv = int(value)
     except (TypeError, ValueError):
         raise errors.BadRequest(f'invalid resource version "{value}"') from None
-    if rv < 0:
+    if not 0 <= rv <= codec.INT64_MAX:
         raise errors.BadRequest(f'invalid resource version "{value}"')
     return rv
 

@@ -23,7 +23,7 @@ from aiohttp import web
 
 from servers.apimachinery import errors
 from servers.apiserver import codec, jsonio, tables
-from servers.apiserver.registry import too_large_rv
+from servers.apiserver.registry import parse_rv, too_large_rv
 from servers.apiserver.storage import interface as st
 from servers.apiserver.stored import decode, raw
 
@@ -147,15 +147,8 @@ async def serve(request: web.Request, registry: Registry, target: Target,
 
 
 def _start_rev(value: str) -> int | None:
-    if value in ("", "0"):
-        return None
-    try:
-        rev = int(value)
-    except ValueError:
-        raise errors.BadRequest(f'invalid resource version "{value}"') from None
-    if not 0 <= rev <= codec.INT64_MAX:
-        raise errors.BadRequest(f'invalid resource version "{value}"')
-    return rev
+    """None (send the current state first) for no resourceVersion or "0"."""
+    return None if value == "0" else parse_rv(value)
 
 
 async def _send_initial(registry: Registry, target: Target, stream: _Stream) -> int:
