@@ -1,8 +1,14 @@
-"""The real kubectl (v1.32, on the PATH) against the built km.pyz apiserver on loopback."""
+"""The real kubectl (v1.32, on the PATH) against the built km.pyz apiserver on loopback.
+
+The module's apiserver is the locked door users meet: HTTPS with a certificate from
+``km.pyz certs``, client certificates and ``--authorization-mode RBAC``; kubectl talks to it
+with the generated admin kubeconfig. The other ``test_kubectl_*`` modules reuse these fixtures.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -13,37 +19,52 @@ import pytest
 import yaml
 
 from tests.support.apiserver import ApiServer, start_apiserver
+from tests.support.pki import make_certs
 
 MANIFESTS = Path(__file__).parent / "manifests"
 KUBECTL_TIMEOUT = 60
 
 
 @pytest.fixture(scope="module")
-def api(km: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
-    data = tmp_path_factory.mktemp("apiserver-data")
-    env_cache = {"KM_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}
-    import os
+def certs(km: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CA, the apiserver's serving certificate and the kubeconfigs, from ``km.pyz certs``."""
+    return make_certs(tmp_path_factory.mktemp("pki"), km=km)
 
-    with start_apiserver(data, km=km, env={**os.environ, **env_cache}) as server:
+
+@pytest.fixture(scope="module")
+def api(km: Path, certs: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    data = tmp_path_factory.mktemp("apiserver-data")
+    env = {**os.environ, "KM_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}
+    args = ["--tls-cert-file", str(certs / "apiserver.crt"),
+            "--tls-private-key-file", str(certs / "apiserver.key"),
+            "--client-ca-file", str(certs / "ca.crt"), "--authorization-mode", "RBAC"]
+    with start_apiserver(data, km=km, env=env, secure=True, extra_args=args) as server:
+        server.kubeconfig = certs / "admin.kubeconfig"
         yield server
 
 
 class Kubectl:
+    """kubectl against ``api``: with its admin kubeconfig when it has one (HTTPS)."""
+
     def __init__(self, api: ApiServer, cache: Path) -> None:
         self.api = api
         self.cache = cache
+        config = ["--kubeconfig", str(api.kubeconfig)] if api.kubeconfig else []
+        self.base = ["kubectl", *config,
+                     "--server", api.url, "--cache-dir", str(cache)]
 
-    def __call__(self, *args: str, check: bool = True, timeout: float = KUBECTL_TIMEOUT
+    def __call__(self, *args: str, check: bool = True, timeout: float = KUBECTL_TIMEOUT,
+                 input: str | None = None, env: dict[str, str] | None = None
                  ) -> subprocess.CompletedProcess[str]:
-        cmd = ["kubectl", "--server", self.api.url, "--cache-dir", str(self.cache), *args]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run([*self.base, *args], capture_output=True, text=True,
+                              timeout=timeout, input=input, env=env)
         if check:
             assert done.returncode == 0, f"{' '.join(args)}: {done.stderr}"
         return done
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
-        cmd = ["kubectl", "--server", self.api.url, "--cache-dir", str(self.cache), *args]
-        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen([*self.base, *args], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
 
     def json(self, *args: str) -> dict:  # type: ignore[type-arg]
         return json.loads(self(*args, "-o", "json").stdout)

@@ -7,16 +7,16 @@ from __future__ import annotations
 import copy
 import os
 import stat
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from tests.e2e import test_kubectl as base
-from tests.e2e.test_kubectl import KUBECTL_TIMEOUT, Kubectl
+from tests.e2e.test_kubectl import Kubectl
 
-api = base.api  # fixture: a km.pyz apiserver for this module
+certs = base.certs  # fixture: the module's PKI and kubeconfigs from km.pyz certs
+api = base.api  # fixture: a km.pyz apiserver for this module (HTTPS, RBAC)
 kubectl = base.kubectl  # fixture: kubectl with a fresh --cache-dir per test
 
 
@@ -202,11 +202,7 @@ def test_edit_with_a_scripted_editor(kubectl: Kubectl, tmp_path: Path) -> None:
     editor.write_text('#!/bin/sh\nsed -i \'s/^  b: "2"$/  b: edited/\' "$1"\n')
     editor.chmod(editor.stat().st_mode | stat.S_IXUSR)
     try:
-        cmd = ["kubectl", "--server", kubectl.api.url, "--cache-dir", str(kubectl.cache),
-               "edit", "configmap", "conf"]
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=KUBECTL_TIMEOUT,
-                             env={**os.environ, "KUBE_EDITOR": str(editor)}, check=False)
-        assert out.returncode == 0, out.stderr
+        out = kubectl("edit", "configmap", "conf", env={**os.environ, "KUBE_EDITOR": str(editor)})
         assert out.stdout.strip() == "configmap/conf edited"
         assert kubectl.json("get", "configmap", "conf")["data"] == {"a": "1", "b": "edited"}
     finally:

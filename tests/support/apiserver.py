@@ -48,6 +48,8 @@ class ApiServer:
         self.env = env
         self.port = 0
         self.url = ""
+        #: A kubeconfig that gets in (set by tests that lock the door), for kubectl.
+        self.kubeconfig: Path | None = None
         self.proc: subprocess.Popen[str] | None = None
         self.log: list[str] = []
         self._reader: threading.Thread
