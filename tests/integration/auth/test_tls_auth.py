@@ -171,6 +171,26 @@ def test_no_secret_reaches_the_log(api: ApiServer, certs: Path) -> None:
     assert all(k not in text for k in keys)
 
 
+def test_no_secret_reaches_the_log_at_the_most_verbose_level(certs: Path, tmp_path: Path
+                                                             ) -> None:
+    """At -v 10 the server logs every request (aiohttp's access log) and every refusal, with
+    tracebacks for failures: still no token and no private key."""
+    args = tls_args(certs, "--authorization-mode", "RBAC", "-v", "10")
+    with start_apiserver(tmp_path / "data", secure=True, extra_args=args) as server:
+        admin = certs / "admin.crt", certs / "admin.key"
+        assert call(server.url, certs / "ca.crt", "GET", PODS, cert=admin)[0] == 200
+        assert call(server.url, certs / "ca.crt", "POST", PODS, pod("t"), token=TOKEN)[0] == 403
+        assert call(server.url, certs / "ca.crt", "GET", PODS, token=WRONG_TOKEN)[0] == 401
+        assert call(server.url, certs / "ca.crt", "GET", PODS + "?x=1",
+                    token=f"{TOKEN}x")[0] == 401
+        logged(server, 'forbidden: User "alice" cannot create resource "pods"')
+        logged(server, f'"GET {PODS}?x=1 HTTP/1.1" 401')
+        text = "".join(server.log)
+    keys = [line for p in certs.glob("*.key") for line in p.read_text().splitlines()[1:-1]]
+    assert TOKEN not in text and WRONG_TOKEN not in text
+    assert not [k for k in keys if k in text]
+
+
 def test_anonymous_auth_lets_requests_without_credentials_in(
         certs: Path, tmp_path: Path) -> None:
     args = tls_args(certs, "--anonymous-auth=true", "--port", "0")
