@@ -137,7 +137,8 @@ def test_kubectl_with_a_token_from_the_token_file(api: ApiServer, certs: Path,
 
 @pytest.fixture
 def core(api: ApiServer, certs: Path) -> Iterator[Any]:
-    kubernetes = pytest.importorskip("kubernetes")
+    import kubernetes
+
     configuration = kubernetes.client.Configuration()
     kubernetes.config.load_kube_config(str(certs / "admin.kubeconfig"),
                                        client_configuration=configuration)

@@ -30,7 +30,6 @@ from tests.support.pki import (
     token_file,
 )
 
-pytest.importorskip("cryptography")
 PODS = "/api/v1/namespaces/default/pods"
 
 

@@ -66,7 +66,7 @@ def test_bad_serving_files_are_one_line_without_key_material(tmp_path: Path) -> 
 
 def test_client_certificates_are_asked_for_and_their_time_checked_per_request(
         tmp_path: Path) -> None:
-    pki = pytest.importorskip("servers.certs.pki")
+    from servers.certs import pki
     ca_key, ca = pki.make_ca("test-ca", 1)
     key, cert = pki.sign(ca, ca_key, "kube-apiserver", (), 1, sans=["127.0.0.1"])
     for name, data in (("ca.crt", pki.cert_pem(ca)), ("s.crt", pki.cert_pem(cert)),

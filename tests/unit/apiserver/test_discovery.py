@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import pytest
-
 from servers.apiserver import discovery
 from servers.apiserver.resources import RESOURCES, Resource
 
@@ -20,7 +18,9 @@ APPS = Resource("apps", "v1", "deployments", "deployment", "Deployment", True,
 
 
 def client() -> Any:
-    return pytest.importorskip("kubernetes.client")
+    import kubernetes.client
+
+    return kubernetes.client
 
 
 def by_name(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:

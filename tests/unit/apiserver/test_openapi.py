@@ -243,7 +243,7 @@ def client_fields(model: Any) -> set[str]:
 
 
 def test_schemas_agree_with_the_python_client_models() -> None:
-    models = pytest.importorskip("kubernetes.client")
+    import kubernetes.client as models
     checked = 0
     for name, schema in schemas().items():
         version, short = name.rsplit(".", 2)[1:]

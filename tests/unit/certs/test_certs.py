@@ -8,14 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 
 from servers import km
 from servers.certs import app
 
-x509 = pytest.importorskip("cryptography.x509")
-NameOID = pytest.importorskip("cryptography.x509.oid").NameOID
 SERVER = "https://127.0.0.1:6443"
 
 
