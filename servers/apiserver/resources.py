@@ -8,7 +8,8 @@ come from ``servers.apimachinery.selectable`` (shared with the clients).
 
 Discovery, OpenAPI, Table printing, storage keys and the HTTP router all read this one table, so
 they cannot drift. It is pure data plus lookups: no HTTP, no storage, no registration at import.
-Groups beyond core (``rbac.authorization.k8s.io``, ``apps``) are added by appending rows.
+Groups beyond core (``rbac.authorization.k8s.io``, ``coordination.k8s.io``, ``apps``) are added
+by appending rows.
 """
 
 from __future__ import annotations
@@ -123,6 +124,7 @@ class Resource:
 V1 = "v1"
 RBAC = "rbac.authorization.k8s.io"
 AUTHORIZATION = "authorization.k8s.io"
+COORDINATION = "coordination.k8s.io"
 SCALE = GroupVersionKind("autoscaling", "v1", "Scale")
 BINDING = GroupVersionKind("", V1, "Binding")
 STATUS = GroupVersionKind("", V1, "Status")
@@ -211,6 +213,8 @@ RESOURCES: tuple[Resource, ...] = (
         RBAC, V1, "rolebindings", "rolebinding", "RoleBinding", True, "/registry/rolebindings/",
     ),
     Resource(RBAC, V1, "roles", "role", "Role", True, "/registry/roles/"),
+    # coordination.k8s.io: node heartbeats (kube-node-lease) and leader election
+    Resource(COORDINATION, V1, "leases", "lease", "Lease", True, "/registry/leases/"),
 )
 
 

@@ -4,7 +4,7 @@ kubectl 1.32 has no client-side printers for built-in kinds: it asks for
 ``application/json;as=Table;v=v1;g=meta.k8s.io`` and prints the cells it gets. Columns and
 cells follow kube-apiserver's printers (k8s.io/kubernetes pkg/printers/internalversion/
 printers.go at v1.32): pods, nodes, services, endpoints, replicationcontrollers, namespaces,
-events, configmaps, the RBAC kinds, and a Name/Age fallback for any other kind. Like
+events, configmaps, leases, the RBAC kinds, and a Name/Age fallback for any other kind. Like
 kube-apiserver, the server should build wide tables (``wide=True``); kubectl hides
 ``priority`` 1 columns unless ``-o wide``.
 
@@ -113,6 +113,11 @@ _PRINTERS: dict[tuple[str, str], tuple[list[Obj], RowFn]] = {
     ("", "ConfigMap"): (
         [_name_col(), _column("Data", "Number of keys.", kind="integer"), _AGE],
         printers.configmap_row,
+    ),
+    ("coordination.k8s.io", "Lease"): (
+        [_name_col(), _column("Holder", "holderIdentity contains the identity of the holder "
+                              "of a current lease."), _AGE],
+        printers.lease_row,
     ),
 }
 _ROLE = ([_name_col(), _column("Created At", _AGE_DOC, kind="date")], rbacprint.role_row)

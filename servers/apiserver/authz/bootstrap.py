@@ -38,6 +38,7 @@ AUTOUPDATE = "rbac.authorization.kubernetes.io/autoupdate"
 READ = ("get", "list", "watch")
 FULL = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 EVENTS = ("create", "patch", "update")
+COORDINATION = "coordination.k8s.io"
 WRITE = ("create", "delete", "deletecollection", "patch", "update")
 EDITABLE = ("pods", "services", "endpoints", "replicationcontrollers",
             "replicationcontrollers/scale", "configmaps", "events")
@@ -45,9 +46,19 @@ VIEWABLE = (*EDITABLE, "pods/log", "pods/status", "services/status",
             "replicationcontrollers/status", "namespaces", "namespaces/status", "bindings")
 
 
-def rule(verbs: tuple[str, ...], *names: str, groups: tuple[str, ...] = ("",)) -> Obj:
-    """A resource PolicyRule."""
-    return {"apiGroups": list(groups), "resources": list(names), "verbs": list(verbs)}
+def rule(verbs: tuple[str, ...], *names: str, groups: tuple[str, ...] = ("",),
+         resource_names: tuple[str, ...] = ()) -> Obj:
+    """A resource PolicyRule (limited to ``resource_names`` when given)."""
+    out: Obj = {"apiGroups": list(groups), "resources": list(names), "verbs": list(verbs)}
+    if resource_names:
+        out["resourceNames"] = list(resource_names)
+    return out
+
+
+def _leader_election(name: str) -> list[Obj]:
+    """A leader-election lock: any lease may be created, only ``name``'s read and renewed."""
+    return [rule(("create",), "leases", groups=(COORDINATION,)),
+            rule(("get", "update"), "leases", groups=(COORDINATION,), resource_names=(name,))]
 
 
 def _events() -> Obj:
@@ -73,6 +84,7 @@ CLUSTER_ROLES: dict[str, list[Obj]] = {
         rule(("create",), "pods/binding", "bindings"),
         rule(("patch", "update"), "pods/status"),
         _events(),
+        *_leader_election("kube-scheduler"),
     ],
     "system:kube-controller-manager": [
         rule(FULL, "pods", "pods/status", "replicationcontrollers",
@@ -80,6 +92,7 @@ CLUSTER_ROLES: dict[str, list[Obj]] = {
              "events"),
         rule(READ, "services", "nodes", "namespaces"),
         _events(),
+        *_leader_election("kube-controller-manager"),
     ],
     "system:node": [
         rule((*READ, "delete"), "pods"),
@@ -88,6 +101,8 @@ CLUSTER_ROLES: dict[str, list[Obj]] = {
         rule(("patch", "update"), "nodes/status"),
         rule(READ, "services", "endpoints", "configmaps"),
         _events(),
+        # node heartbeats: its own Lease in kube-node-lease (the Node authorizer narrows it)
+        rule(("create", "delete", "get", "patch", "update"), "leases", groups=(COORDINATION,)),
     ],
     "system:node-proxier": [rule(READ, "services", "endpoints", "nodes"), _events()],
     # For users, to bind per namespace (kube builds these by aggregation; here they are flat).

@@ -237,6 +237,12 @@ def endpoints_row(ep: Obj, now: datetime) -> list[Cell]:
     return [_meta(ep).get("name", ""), format_endpoints(ep), _created(ep, now)]
 
 
+def lease_row(lease: Obj, now: datetime) -> list[Cell]:
+    """The row of a lease: Name, Holder (``spec.holderIdentity``, empty when unset), Age."""
+    holder = (lease.get("spec") or {}).get("holderIdentity") or ""
+    return [_meta(lease).get("name", ""), holder, _created(lease, now)]
+
+
 def default_row(obj: Obj, now: datetime) -> list[Cell]:
     """The fallback row of any object: Name, Age."""
     return [_meta(obj).get("name", ""), _created(obj, now)]

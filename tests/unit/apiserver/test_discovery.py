@@ -47,10 +47,11 @@ def test_api_versions_lists_v1_and_the_server_address() -> None:
     assert decoded.server_address_by_client_cidrs[0].server_address == "127.0.0.1:6443"
 
 
-def test_apis_lists_the_authorization_and_rbac_groups() -> None:
+def test_apis_lists_the_authorization_rbac_and_coordination_groups() -> None:
     doc = discovery.api_group_list()
     assert [g["name"] for g in doc["groups"]] == ["authorization.k8s.io",
-                                                  "rbac.authorization.k8s.io"]
+                                                  "rbac.authorization.k8s.io",
+                                                  "coordination.k8s.io"]
     client().V1APIGroupList.from_dict(doc)
     assert discovery.api_group("apps") is None
 
@@ -138,7 +139,8 @@ def test_aggregated_discovery_for_api_and_apis() -> None:
     assert scale["responseKind"] == {"group": "autoscaling", "version": "v1", "kind": "Scale"}
     named = discovery.aggregated_discovery(False)["items"]
     assert [g["metadata"]["name"] for g in named] == ["authorization.k8s.io",
-                                                      "rbac.authorization.k8s.io"]
+                                                      "rbac.authorization.k8s.io",
+                                                      "coordination.k8s.io"]
     apps = discovery.aggregated_discovery(False, (*RESOURCES, APPS))
     assert apps["items"][-1]["metadata"] == {"name": "apps"}
     models = client()

@@ -47,7 +47,8 @@ POD = {
 }
 
 
-GROUPS = ("apis/authorization.k8s.io/v1", "apis/rbac.authorization.k8s.io/v1")
+GROUPS = ("apis/authorization.k8s.io/v1", "apis/rbac.authorization.k8s.io/v1",
+          "apis/coordination.k8s.io/v1")
 
 
 def doc() -> dict[str, Any]:
