@@ -4,6 +4,7 @@
     /api /api/v1 /apis /apis/G /apis/G/V      discovery, as kubectl and the Python client read it
     /openapi/v3 /openapi/v3/api/v1            OpenAPI v3 (kubectl validates create/apply by it)
     /api/v1/...  /apis/G/V/...                the resources (handlers.py), watch (watch.py)
+    /api/v1/namespaces/NS/pods/NAME/log       proxied to the pod's kubelet (podlogs.py)
     /apis/authorization.k8s.io/v1/...         access reviews (authz/endpoints.py)
 
 Under ``--authorization-mode RBAC`` every request is authorized first (authz/endpoints.py).
@@ -29,6 +30,7 @@ from servers.apiserver import codec, discovery, handlers, openapi, options, rout
 from servers.apiserver.auth import USER_KEY, UserInfo, authenticator, review
 from servers.apiserver.authz import bootstrap
 from servers.apiserver.authz.endpoints import Authorization
+from servers.apiserver.podlogs import KubeletClientConfig, PodLogs
 from servers.apiserver.registry import Registry
 from servers.apiserver.resources import AUTHORIZATION, RESOURCES
 from servers.apiserver.routing import Target
@@ -54,7 +56,8 @@ async def run(opts: Namespace, stop: asyncio.Event) -> int:
         await create_default_namespaces(registry)
         await bootstrap.ensure(registry)
         app = make_app(registry, authorization_mode=opts.authorization_mode,
-                       authenticate=authenticate)
+                       authenticate=authenticate,
+                       kubelet=KubeletClientConfig.from_options(opts))
         # No handler_cancellation: it costs every request a task (a quarter of the create
         # path); watches notice a closed connection themselves (watch.CONNECTION_CHECK_SECONDS).
         runner = web.AppRunner(app, handle_signals=False,
@@ -92,16 +95,21 @@ async def _start_sites(runner: web.AppRunner, opts: Namespace,
 
 
 def make_app(registry: Registry, *, authorization_mode: str = "AlwaysAllow",
-             authenticate: Authenticate | None = None) -> web.Application:
+             authenticate: Authenticate | None = None,
+             kubelet: KubeletClientConfig | None = None) -> web.Application:
     """The API as an aiohttp app. ``authenticate`` names the user of each request (tests;
-    without it requests carry whatever identity an earlier middleware set, or none)."""
+    without it requests carry whatever identity an earlier middleware set, or none);
+    ``kubelet`` says how pods/log reaches kubelets (default: no client certificate, no
+    verification)."""
     authorization = Authorization(authorization_mode, registry)
     chain = [_errors, *([_identify(authenticate)] if authenticate else []),
              *authorization.middlewares]
     app = web.Application(middlewares=chain, client_max_size=codec.MAX_BODY_BYTES)
     app[REGISTRY] = registry
     app.cleanup_ctx.append(authorization.running)
-    resource = handlers.ResourceHandler(registry).handle
+    logs = PodLogs(registry, kubelet or KubeletClientConfig())
+    app.cleanup_ctx.append(logs.running)
+    resource = handlers.ResourceHandler(registry, logs).handle
     r = app.router
     reviews = f"/apis/{AUTHORIZATION}/v1/"
     r.add_post(reviews + "selfsubjectaccessreviews{_:/?}",

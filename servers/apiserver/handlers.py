@@ -1,6 +1,7 @@
 """The resource endpoints: one aiohttp handler that maps (method, path) to a registry verb.
 
     GET    collection         list (or watch with ?watch=true)      item: get
+    GET    pods/NAME/log      the kubelet's log, proxied (podlogs.py)
     POST   collection         create                                 pods/NAME/binding: bind
     PUT    item[/status|/scale]   update                             PATCH: patch
     DELETE item               delete                                 collection: deletecollection
@@ -21,6 +22,7 @@ from servers.apimachinery import errors, selectors
 from servers.apimachinery.meta import Obj
 from servers.apimachinery.validation import expect_type
 from servers.apiserver import codec, openapi, routing, tables, watch
+from servers.apiserver.podlogs import PodLogs
 from servers.apiserver.registry import Filter, Registry
 from servers.apiserver.resources import RESOURCES, Resource
 from servers.apiserver.routing import Target
@@ -35,15 +37,19 @@ FIELD_VALIDATION = ("Strict", "Warn", "Ignore")
 class ResourceHandler:
     """Serves /api/v1/... and /apis/GROUP/VERSION/... for the resources of `table`."""
 
-    def __init__(self, registry: Registry, table: tuple[Resource, ...] = RESOURCES) -> None:
+    def __init__(self, registry: Registry, logs: PodLogs,
+                 table: tuple[Resource, ...] = RESOURCES) -> None:
         self.registry = registry
+        self.logs = logs
         self.table = table
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         info = request.match_info
         target = routing.parse(info.get("group", ""), info["version"], info["rest"], self.table)
-        codec.check_acceptable(request.headers.get("Accept"))
         method = request.method
+        if target.subresource == "log" and method == "GET":
+            return await self.logs.serve(request, target)  # text/plain, Accept aside
+        codec.check_acceptable(request.headers.get("Accept"))
         if method == "GET":
             return await self._get(request, target)
         if method == "POST":
@@ -73,9 +79,6 @@ class ResourceHandler:
                                                             continue_=continue_))
             listed = await self.registry.list(target, flt, limit=limit, continue_=continue_)
             return self._respond(request, target, listed, items=listed["items"])
-        if target.subresource == "log":
-            raise errors.BadRequest(
-                f'pod "{target.name}" has no logs here: this cluster has no kubelet yet')
         if target.subresource == "scale":
             return _json(await self.registry.get_scale(target))
         if not codec.wants_table(request.headers.get("Accept")):

@@ -17,6 +17,9 @@ NOT_LOOPBACK = ("--bind-address {address} is not a loopback address, and the pla
                 "(--port) serves loopback only: use --secure-port to serve other addresses")
 NEEDS = "{flag} needs {other}"
 AUTHORIZATION_MODES = ("AlwaysAllow", "RBAC")  # servers.apiserver.authz.MODES, kept stdlib-only
+# Node address types (core/v1 NodeAddressType), and the order km tries them to reach a kubelet.
+NODE_ADDRESS_TYPES = ("Hostname", "InternalIP", "InternalDNS", "ExternalIP", "ExternalDNS")
+DEFAULT_KUBELET_ADDRESS_TYPES = ("InternalIP", "Hostname", "ExternalIP")
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
@@ -55,6 +58,7 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "--authorization-mode", choices=AUTHORIZATION_MODES, default="AlwaysAllow",
         help="AlwaysAllow lets every request through; RBAC allows what the Roles and "
         "ClusterRoles bound to the user grant (default: %(default)s)")
+    _add_kubelet_flags(parser)
     storage = parser.add_argument_group("storage")
     storage.add_argument(
         "--storage-backend", choices=sorted(BACKENDS), default=DEFAULT_BACKEND,
@@ -70,6 +74,37 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "--compaction-interval", type=float, default=300.0, metavar="SECONDS",
         help="how often history older than one interval is compacted away; 0 never "
         "(default: %(default)s)")
+
+
+def _add_kubelet_flags(parser: argparse.ArgumentParser) -> None:
+    kubelet = parser.add_argument_group("kubelet client (kubectl logs)")
+    kubelet.add_argument(
+        "--kubelet-client-certificate", metavar="FILE",
+        help="client certificate the apiserver presents to kubelets (PEM)")
+    kubelet.add_argument(
+        "--kubelet-client-key", metavar="FILE",
+        help="the private key of --kubelet-client-certificate")
+    kubelet.add_argument(
+        "--kubelet-certificate-authority", metavar="FILE",
+        help="CA that signs the kubelets' serving certificates; without it they are not "
+        "verified")
+    kubelet.add_argument(
+        "--kubelet-preferred-address-types", type=_address_types,
+        default=DEFAULT_KUBELET_ADDRESS_TYPES, metavar="TYPE[,TYPE...]",
+        help="which of a node's status.addresses to reach its kubelet at, in order of "
+        f"preference (default: {','.join(DEFAULT_KUBELET_ADDRESS_TYPES)})")
+
+
+def _address_types(text: str) -> tuple[str, ...]:
+    types = tuple(t.strip() for t in text.split(",") if t.strip())
+    for kind in types:
+        if kind not in NODE_ADDRESS_TYPES:
+            msg = f"unknown node address type {kind!r} (known: {', '.join(NODE_ADDRESS_TYPES)})"
+            raise argparse.ArgumentTypeError(msg)
+    if not types:
+        msg = "needs at least one node address type"
+        raise argparse.ArgumentTypeError(msg)
+    return types
 
 
 def _urls(text: str) -> list[str]:
@@ -95,6 +130,10 @@ def validate(opts: argparse.Namespace) -> None:
     """Raise OptionsError for flags that do not go together."""
     if plain_port(opts) is not None and not _loopback(opts.bind_address):
         raise OptionsError(NOT_LOOPBACK.format(address=opts.bind_address))
+    for flag, other in (("kubelet_client_certificate", "kubelet_client_key"),
+                        ("kubelet_client_key", "kubelet_client_certificate")):
+        if getattr(opts, flag, None) and not getattr(opts, other, None):
+            raise OptionsError(NEEDS.format(flag=_flag(flag), other=_flag(other)))
     if opts.secure_port is not None:
         for flag in ("tls_cert_file", "tls_private_key_file"):
             if not getattr(opts, flag):
