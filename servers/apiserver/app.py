@@ -109,6 +109,7 @@ def make_app(registry: Registry, *, authorization_mode: str = "AlwaysAllow",
     app.cleanup_ctx.append(authorization.running)
     logs = PodLogs(registry, kubelet or KubeletClientConfig())
     app.cleanup_ctx.append(logs.running)
+    app.on_shutdown.append(logs.stopping)
     resource = handlers.ResourceHandler(registry, logs).handle
     r = app.router
     reviews = f"/apis/{AUTHORIZATION}/v1/"

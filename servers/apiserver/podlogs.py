@@ -198,13 +198,15 @@ def _time(text: str) -> datetime:
 
 
 class PodLogs:
-    """Serves pods/log for one app; ``running`` (a cleanup_ctx) owns the client session."""
+    """Serves pods/log for one app; ``running`` (a cleanup_ctx) owns the client session and
+    ``stopping`` (an on_shutdown) ends followed logs, so they do not hold up the stop."""
 
     def __init__(self, registry: Registry, config: KubeletClientConfig) -> None:
         self.registry = registry
         self.config = config
         self._session: aiohttp.ClientSession | None = None
         self._verified = config.ssl_context(verify=True)
+        self._stopping = asyncio.Event()
         self._unverified = config.ssl_context(verify=False)
 
     async def running(self, app: web.Application) -> AsyncIterator[None]:
@@ -217,6 +219,9 @@ class PodLogs:
                 yield
             finally:
                 self._session = None
+
+    async def stopping(self, app: web.Application) -> None:
+        self._stopping.set()
 
     async def serve(self, request: web.Request, target: Target) -> web.StreamResponse:
         """GET pods/NAME/log: check everything, then stream the kubelet's answer."""
@@ -231,7 +236,7 @@ class PodLogs:
                              ).with_query(opts.kubelet_query())
         context = self._unverified if opts.insecure_skip_tls_verify_backend else self._verified
         async with self._open(url, node_name, context) as upstream:
-            return await _relay(request, upstream)
+            return await _relay(request, upstream, self._stopping)
 
     async def _node(self, name: str) -> Obj:
         nodes = resources.by_plural("", "v1", "nodes")
@@ -308,7 +313,8 @@ async def _kubelet_error(response: aiohttp.ClientResponse) -> errors.StatusError
     return error
 
 
-async def _relay(request: web.Request, upstream: aiohttp.ClientResponse) -> web.StreamResponse:
+async def _relay(request: web.Request, upstream: aiohttp.ClientResponse,
+                 stopping: asyncio.Event) -> web.StreamResponse:
     resp = web.StreamResponse(headers={"Content-Type": TEXT, "Cache-Control": "no-cache, private"})
     resp.enable_chunked_encoding()
     await resp.prepare(request)
@@ -318,6 +324,8 @@ async def _relay(request: web.Request, upstream: aiohttp.ClientResponse) -> web.
             done, _ = await asyncio.wait({pending}, timeout=CONNECTION_CHECK_SECONDS)
             if request.transport is None or request.transport.is_closing():
                 return resp  # the client left; closing the upstream response ends the rest
+            if stopping.is_set():
+                break
             if not done:
                 continue
             chunk = pending.result()
@@ -325,14 +333,13 @@ async def _relay(request: web.Request, upstream: aiohttp.ClientResponse) -> web.
                 break
             await resp.write(chunk)
             pending = asyncio.ensure_future(upstream.content.readany())
+        await resp.write_eof()
     except (ConnectionError, aiohttp.ClientError) as exc:
         log.info("pods/log: stream ended early: %s", _why(exc))
-        return resp
     finally:
         pending.cancel()
         if pending.done() and not pending.cancelled():
             pending.exception()  # retrieved, so asyncio does not log it as never retrieved
-    await resp.write_eof()
     return resp
 
 

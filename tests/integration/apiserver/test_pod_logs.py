@@ -179,6 +179,7 @@ class _StandInServer:
         # reach this loop, or the half-open socket outlives the test (ResourceWarning).
         await asyncio.sleep(0.2)
         await asyncio.wait_for(self.runner.cleanup(), WAIT)
+        await asyncio.sleep(0.2)  # the closed connections' sockets close on the next turns
 
 
 # -- the apiserver, in-process ---------------------------------------------------------------
@@ -306,6 +307,17 @@ async def test_a_client_that_leaves_closes_the_kubelet_request(
     resp = await api.get(f"{PODS}/web/log?follow=true")
     assert await asyncio.wait_for(resp.content.readline(), WAIT) == b"line 1\n"
     resp.close()
+    await asyncio.wait_for(kubelet.gone.wait(), WAIT)
+
+
+async def test_a_stopping_apiserver_ends_followed_logs(
+        make_api: MakeApi, kubelet: StandIn) -> None:
+    api = await make_api()
+    await register(api, node(port=kubelet.port), pod())
+    resp = await api.get(f"{PODS}/web/log?follow=true")
+    assert await asyncio.wait_for(resp.content.readline(), WAIT) == b"line 1\n"
+    await api.server.app.shutdown()  # what AppRunner.cleanup does before it waits for handlers
+    assert await asyncio.wait_for(resp.content.read(), WAIT) == b""
     await asyncio.wait_for(kubelet.gone.wait(), WAIT)
 
 
