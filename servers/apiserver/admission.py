@@ -3,7 +3,9 @@
 The registry calls these four functions for every write. Metadata rules (names, labels,
 annotations, finalizers) are the same for every kind and live here; each kind's own defaults
 and rules live in `servers.apiserver.kinds`; under RBAC, writes of roles and bindings also pass
-`servers.apiserver.authz.escalation` (no granting what one does not hold).
+`servers.apiserver.authz.escalation` (no granting what one does not hold), and under the Node
+authorizer every write and delete by a node passes `servers.apiserver.authz.noderestriction`
+(its own Node, pods bound to it, its own Lease).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Iterator
 from servers.apimachinery import field, validation
 from servers.apimachinery.meta import Obj
 from servers.apiserver import kinds
-from servers.apiserver.authz import escalation
+from servers.apiserver.authz import escalation, noderestriction
 from servers.apiserver.resources import Resource
 
 SERVICE_CIDR = ipaddress.ip_network("10.0.0.0/24")
@@ -37,13 +39,21 @@ def prepare_update(resource: Resource, new: Obj, old: Obj) -> None:
 
 
 def validate_create(resource: Resource, obj: Obj) -> list[field.Cause]:
-    escalation.check(resource, obj)  # RBAC objects under RBAC: 403 before any 422
+    noderestriction.check(resource, "CREATE", obj, None)  # 403s come before any 422
+    escalation.check(resource, obj)  # RBAC objects under RBAC
     return validate_meta(resource, obj["metadata"]) + kinds.validate(resource, obj)
 
 
-def validate_update(resource: Resource, new: Obj, old: Obj) -> list[field.Cause]:
+def validate_update(resource: Resource, new: Obj, old: Obj, subresource: str = ""
+                    ) -> list[field.Cause]:
+    noderestriction.check(resource, "UPDATE", new, old, subresource)
     escalation.check(resource, new)
     return validate_meta(resource, new["metadata"]) + kinds.validate(resource, new, old)
+
+
+def validate_delete(resource: Resource, obj: Obj) -> None:
+    """Raise Forbidden when the requester may not delete the stored ``obj``."""
+    noderestriction.check(resource, "DELETE", None, obj)
 
 
 def validate_meta(resource: Resource, meta: Obj) -> list[field.Cause]:

@@ -16,7 +16,7 @@ DEFAULT_DATA_DIR = "./km-data"
 NOT_LOOPBACK = ("--bind-address {address} is not a loopback address, and the plain-HTTP port "
                 "(--port) serves loopback only: use --secure-port to serve other addresses")
 NEEDS = "{flag} needs {other}"
-AUTHORIZATION_MODES = ("AlwaysAllow", "RBAC")  # servers.apiserver.authz.MODES, kept stdlib-only
+AUTHORIZATION_MODES = ("AlwaysAllow", "Node", "RBAC")  # authz.MODES, kept stdlib-only
 # Node address types (core/v1 NodeAddressType), and the order km tries them to reach a kubelet.
 NODE_ADDRESS_TYPES = ("Hostname", "InternalIP", "InternalDNS", "ExternalIP", "ExternalDNS")
 DEFAULT_KUBELET_ADDRESS_TYPES = ("InternalIP", "Hostname", "ExternalIP")
@@ -55,9 +55,13 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "401, except /healthz, /livez, /readyz and /version (default: %(default)s)")
     authz = parser.add_argument_group("authorization")
     authz.add_argument(
-        "--authorization-mode", choices=AUTHORIZATION_MODES, default="AlwaysAllow",
-        help="AlwaysAllow lets every request through; RBAC allows what the Roles and "
-        "ClusterRoles bound to the user grant (default: %(default)s)")
+        "--authorization-mode", type=_modes, default="AlwaysAllow", metavar="MODE[,MODE...]",
+        help="authorizers, asked in order until one allows or denies: AlwaysAllow lets every "
+        "request through; Node gives each kubelet identity (system:node:NAME in group "
+        "system:nodes) what a node needs, with NodeRestriction limiting its writes to its own "
+        "Node, Lease and the pods bound to it; RBAC allows what the Roles and ClusterRoles "
+        "bound to the user grant (and binds nodes to nothing). Clusters with nodes use "
+        "Node,RBAC, as kubeadm does (default: %(default)s, as kube-apiserver)")
     _add_kubelet_flags(parser)
     storage = parser.add_argument_group("storage")
     storage.add_argument(
@@ -105,6 +109,18 @@ def _address_types(text: str) -> tuple[str, ...]:
         msg = "needs at least one node address type"
         raise argparse.ArgumentTypeError(msg)
     return types
+
+
+def _modes(text: str) -> str:
+    """``Node,RBAC``: known modes, each once (``servers.apiserver.authz.parse_modes``)."""
+    modes = [m.strip() for m in text.split(",")]
+    for mode in modes:
+        if mode not in AUTHORIZATION_MODES:
+            msg = f"{mode!r} is not a valid mode (one of {', '.join(AUTHORIZATION_MODES)})"
+            raise argparse.ArgumentTypeError(msg)
+        if modes.count(mode) > 1:
+            raise argparse.ArgumentTypeError(f"{mode!r} has mode specified more than once")
+    return ",".join(modes)
 
 
 def _urls(text: str) -> list[str]:

@@ -242,7 +242,8 @@ class Registry:
             new.pop("status", None)
         objectmeta.keep_server_meta(current, new, target)
         admission.prepare_update(resource, new, current)
-        _check(resource, new, admission.validate_update(resource, new, current))
+        _check(resource, new, admission.validate_update(resource, new, current,
+                                                        target.subresource))
         if new.get("spec") != current.get("spec"):
             new["metadata"]["generation"] = current["metadata"].get("generation", 1) + 1
         return new
@@ -265,6 +266,7 @@ class Registry:
         for _ in range(CONFLICT_RETRIES):
             kv = await self._get_kv(target)
             obj = decode(kv)
+            admission.validate_delete(target.resource, obj)
             deletion.check_preconditions(target, obj, options.get("preconditions") or {})
             if target.resource.plural == "namespaces" and not dry_run:
                 self._namespaces_seen.pop(target.name, None)

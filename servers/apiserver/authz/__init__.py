@@ -2,9 +2,13 @@
 
     Attributes   what one request asks (user, groups, verb, group/resource/subresource,
                  namespace, name — or a non-resource path), as kube's authorizer.Attributes
-    Decision     allowed or not, with the reason a log line or a review reports
-    Authorizer   the seam: ``authorize(attrs) -> Decision``; AlwaysAllow here, RBAC in
-                 ``authz.rbac`` (rules from Role/ClusterRole objects kept in memory)
+    Decision     allowed, denied, or no opinion, with the reason a log line or review reports
+    Authorizer   the seam: ``authorize(attrs) -> Decision``; AlwaysAllow and Union here, RBAC
+                 in ``authz.rbac`` (rules from Role/ClusterRole objects kept in memory), Node
+                 in ``authz.node`` (what every kubelet needs; NodeRestriction narrows writes)
+
+``--authorization-mode`` is a comma-separated list (``Node,RBAC``): ``Union`` asks each
+authorizer in turn and the first with an opinion decides, as kube's union authorizer does.
 
 ``requestinfo`` turns an HTTP request into Attributes as kube's RequestInfoFactory does;
 ``http`` holds the aiohttp middleware and the access-review endpoints; ``bootstrap`` the
@@ -26,7 +30,7 @@ from servers.apiserver.auth import (
 
 #: The group whose members may do everything (kube's ``user.SystemPrivilegedGroup``).
 MASTERS = MASTERS_GROUP
-MODES = ("AlwaysAllow", "RBAC")
+MODES = ("AlwaysAllow", "Node", "RBAC")
 
 
 @dataclass(frozen=True)
@@ -48,10 +52,20 @@ class Attributes:
 
 @dataclass(frozen=True)
 class Decision:
-    """The answer for one request; ``reason`` says which binding allowed it, or why not."""
+    """The answer for one request; ``reason`` says which binding allowed it, or why not.
+
+    ``decided`` False is kube's ``DecisionNoOpinion``: not allowed, but the next authorizer
+    of a ``Union`` is asked.
+    """
 
     allowed: bool
     reason: str = ""
+    decided: bool = True
+
+
+def no_opinion(reason: str = "") -> Decision:
+    """Neither allowed nor denied: let the next authorizer decide."""
+    return Decision(False, reason, decided=False)
 
 
 class Authorizer(Protocol):
@@ -67,6 +81,50 @@ class AlwaysAllow:
 
     def authorize(self, attrs: Attributes) -> Decision:
         return Decision(True, "AlwaysAllow")
+
+
+class Union:
+    """Several authorizers in order: the first that allows or denies decides; when none has
+    an opinion the request is denied, with their reasons (kube's ``union.New``)."""
+
+    def __init__(self, *authorizers: Authorizer) -> None:
+        self.authorizers = authorizers
+
+    def authorize(self, attrs: Attributes) -> Decision:
+        reasons: list[str] = []
+        for authorizer in self.authorizers:
+            decision = authorizer.authorize(attrs)
+            if decision.allowed:
+                return decision
+            if decision.reason:
+                reasons.append(decision.reason)
+            if decision.decided:
+                break
+        return Decision(False, "\n".join(reasons))
+
+
+class Privileged:
+    """``system:masters`` may do anything, whatever the modes (kube puts this authorizer
+    first whenever authorization is not AlwaysAllow)."""
+
+    def authorize(self, attrs: Attributes) -> Decision:
+        if MASTERS in attrs.groups:
+            return Decision(True, f'member of "{MASTERS}"')
+        return no_opinion()
+
+
+def parse_modes(text: str) -> tuple[str, ...]:
+    """``Node,RBAC`` -> ("Node", "RBAC"); ValueError for an unknown, repeated or missing mode
+    (kube-apiserver's messages)."""
+    modes = tuple(m.strip() for m in text.split(","))
+    for mode in modes:
+        if mode not in MODES:
+            msg = f"authorization-mode {mode!r} is not a valid mode (one of {', '.join(MODES)})"
+            raise ValueError(msg)
+        if modes.count(mode) > 1:
+            msg = f"authorization-mode {mode!r} has mode specified more than once"
+            raise ValueError(msg)
+    return modes
 
 
 def effective_groups(user: str, groups: tuple[str, ...]) -> tuple[str, ...]:

@@ -7,7 +7,7 @@
     system:public-info-viewer        /healthz, /version    Groups system:(un)authenticated
     system:kube-scheduler            scheduling            User system:kube-scheduler
     system:kube-controller-manager   the controllers       User system:kube-controller-manager
-    system:node                      a kubelet's work      Group system:nodes
+    system:node                      a kubelet's work      nobody (the Node authorizer)
     system:node-proxier              services, endpoints   User system:kube-proxy
     view, edit, admin                read; + write; + roles     (unbound: for RoleBindings)
 
@@ -27,6 +27,7 @@ from typing import Any
 
 from servers.apimachinery import errors
 from servers.apiserver import resources
+from servers.apiserver.authz import node
 from servers.apiserver.registry import Registry
 from servers.apiserver.routing import Target
 
@@ -94,16 +95,9 @@ CLUSTER_ROLES: dict[str, list[Obj]] = {
         _events(),
         *_leader_election("kube-controller-manager"),
     ],
-    "system:node": [
-        rule((*READ, "delete"), "pods"),
-        rule(("patch", "update"), "pods/status"),
-        rule(("create", "delete", "get", "list", "patch", "update", "watch"), "nodes"),
-        rule(("patch", "update"), "nodes/status"),
-        rule(READ, "services", "endpoints", "configmaps"),
-        _events(),
-        # node heartbeats: its own Lease in kube-node-lease (the Node authorizer narrows it)
-        rule(("create", "delete", "get", "patch", "update"), "leases", groups=(COORDINATION,)),
-    ],
+    # The Node authorizer grants these to each node (narrowed by NodeRestriction); the role
+    # is kept, unbound, for those who bind it themselves (kube since 1.8).
+    "system:node": node.NODE_RULES,
     "system:node-proxier": [rule(READ, "services", "endpoints", "nodes"), _events()],
     # For users, to bind per namespace (kube builds these by aggregation; here they are flat).
     "view": [rule(READ, *VIEWABLE)],
@@ -122,7 +116,9 @@ CLUSTER_ROLE_BINDINGS: dict[str, list[tuple[str, str]]] = {
                                   ("Group", "system:unauthenticated")],
     "system:kube-scheduler": [("User", "system:kube-scheduler")],
     "system:kube-controller-manager": [("User", "system:kube-controller-manager")],
-    "system:node": [("Group", "system:nodes")],
+    # Bound to nobody: a binding to group system:nodes left by an older km loses its subject
+    # on the next start (kube keeps this binding empty for the same reason).
+    "system:node": [],
     "system:node-proxier": [("User", "system:kube-proxy")],
 }
 

@@ -7,10 +7,12 @@ access-review endpoints ``kubectl auth can-i`` asks.
     POST .../v1/namespaces/N/localsubjectaccessreviews             may U ... in namespace N?
 
 Reviews are answered and never stored (201 with ``status.allowed``). ``Authorization``
-bundles what one apiserver needs for its ``--authorization-mode``: the authorizer, and under
-RBAC the policy cache (started and stopped by the app's ``cleanup_ctx``) and the middleware,
-which also honours ``Impersonate-User``/``Impersonate-Group`` (``impersonation``). Under
-AlwaysAllow there is no middleware at all, so requests pay nothing for it.
+bundles what one apiserver needs for its ``--authorization-mode`` (a list such as
+``Node,RBAC``): the authorizers in a ``Union``, under RBAC the policy cache (started and
+stopped by the app's ``cleanup_ctx``), and the middleware, which also honours
+``Impersonate-User``/``Impersonate-Group`` (``impersonation``) and, under Node, marks a node's
+requests for NodeRestriction (``noderestriction``). Under AlwaysAllow alone there is no
+middleware at all, so requests pay nothing for it.
 """
 
 from __future__ import annotations
@@ -26,16 +28,23 @@ from servers.apimachinery import errors, field
 from servers.apiserver import codec, jsonio
 from servers.apiserver.auth import ANONYMOUS_USER, USER_KEY, UserInfo
 from servers.apiserver.authz import (
+    MASTERS,
     AlwaysAllow,
     Attributes,
     Authorizer,
+    Privileged,
+    Union,
+    effective_groups,
     escalation,
     forbidden,
     forbidden_message,
     impersonation,
+    noderestriction,
+    parse_modes,
     requestinfo,
 )
 from servers.apiserver.authz.cache import PolicyCache
+from servers.apiserver.authz.node import NodeAuthorizer, node_identity
 from servers.apiserver.authz.rbac import PLURALS, Policy, RBACAuthorizer
 from servers.apiserver.authz.rules import RBAC_GROUP, Rule
 from servers.apiserver.registry import Registry
@@ -61,33 +70,42 @@ class Authorization:
 
     def __init__(self, mode: str, registry: Registry) -> None:
         self.mode = mode
+        self.modes = parse_modes(mode)
         self.cache: PolicyCache | None = None
-        if mode == "RBAC":
-            policy = Policy()
-            self.cache = PolicyCache(registry, policy)
-            self.authorizer: Authorizer = RBACAuthorizer(policy)
-        elif mode == "AlwaysAllow":
-            self.authorizer = AlwaysAllow()
-        else:
-            msg = f"unknown authorization mode {mode!r}"
-            raise ValueError(msg)
+        self.rbac: RBACAuthorizer | None = None
+        self.node: NodeAuthorizer | None = None
+        chain: list[Authorizer] = []
+        for name in self.modes:
+            if name == "RBAC":
+                policy = Policy()
+                self.cache = PolicyCache(registry, policy)
+                self.rbac = RBACAuthorizer(policy)
+                chain.append(self.rbac)
+            elif name == "Node":
+                self.node = NodeAuthorizer()
+                chain.append(self.node)
+            else:
+                chain.append(AlwaysAllow())
+        self.checks = self.modes != ("AlwaysAllow",)
+        self.authorizer: Authorizer = Union(Privileged(), *chain) if self.checks else chain[0]
 
     @property
     def middlewares(self) -> list[Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]]:
         """What to put in the app's middleware chain, after authentication."""
-        return [self._authorize] if self.cache is not None else []
+        return [self._authorize] if self.checks else []
 
     async def running(self, app: web.Application) -> AsyncIterator[None]:
         """A ``cleanup_ctx``: keeps the RBAC policy cache running while the app serves."""
         if self.cache is None:
+            log.info("authorization: %s", ",".join(self.modes))
             yield
             return
         self.cache.start()
         try:
             await self.cache.synced()
             policy = self.cache.policy
-            log.info("authorization: RBAC (%d cluster roles, %d roles, %d bindings)",
-                     len(policy.cluster_roles), len(policy.roles),
+            log.info("authorization: %s (%d cluster roles, %d roles, %d bindings)",
+                     ",".join(self.modes), len(policy.cluster_roles), len(policy.roles),
                      sum(len(b) for b in policy.bindings.values()))
             yield
         finally:
@@ -120,9 +138,24 @@ class Authorization:
             raise forbidden(attrs, decision.reason)
         log.debug("allowed: user %r %s %s: %s", user.name, request.method, request.path,
                   decision.reason)
-        if not isinstance(self.authorizer, RBACAuthorizer) or attrs.api_group != RBAC_GROUP:
+        node, is_node = node_identity(user.name, user.groups)
+        if self.node is None or not is_node:
+            return await self._serve(request, handler, attrs, user)
+        token = noderestriction.requester(node)  # a node's writes pass NodeRestriction
+        try:
+            return await self._serve(request, handler, attrs, user)
+        except errors.Forbidden as exc:  # logged like a denial: who, what, why
+            log.info('forbidden: User "%s" (groups=%s; %s %s): NodeRestriction: %s', user.name,
+                     ",".join(user.groups) or "-", request.method, request.path_qs, exc.message)
+            raise
+        finally:
+            noderestriction.reset(token)
+
+    async def _serve(self, request: web.Request, handler: Handler, attrs: Attributes,
+                     user: UserInfo) -> web.StreamResponse:
+        if self.rbac is None or attrs.api_group != RBAC_GROUP:
             return await handler(request)
-        token = escalation.requester(user, self.authorizer)
+        token = escalation.requester(user, self.rbac)
         try:
             response = await handler(request)
         finally:
@@ -183,9 +216,9 @@ class Authorization:
         """What may I do in ``spec.namespace``? (``kubectl auth can-i --list``)."""
         review = await _read(request, "SelfSubjectRulesReview")
         user = user_of(request)
-        if isinstance(self.authorizer, RBACAuthorizer):
+        if self.checks:
             namespace = str(review["spec"].get("namespace") or "")
-            rules = self.authorizer.rules_for(user.name, user.groups, namespace)
+            rules = self.rules_for(user, namespace)
         else:
             rules = [EVERYTHING, EVERY_URL]
         review["status"] = {
@@ -195,6 +228,17 @@ class Authorization:
                                  for r in rules if r.non_resource_urls],
             "incomplete": False}
         return _created(review)
+
+    def rules_for(self, user: UserInfo, namespace: str) -> list[Rule]:
+        """What the modes grant the user in ``namespace``: a node's rules, then RBAC's."""
+        if MASTERS in effective_groups(user.name, user.groups):
+            return [EVERYTHING, EVERY_URL]
+        rules = self.node.rules_for(user.name, user.groups) if self.node is not None else []
+        if self.rbac is not None:
+            rules += self.rbac.rules_for(user.name, user.groups, namespace)
+        if "AlwaysAllow" in self.modes:
+            rules += [EVERYTHING, EVERY_URL]
+        return rules
 
     def _answer(self, review: Obj, user: str, groups: tuple[str, ...]) -> web.Response:
         decision = self.authorizer.authorize(review_attributes(review["spec"], user, groups))
@@ -267,5 +311,5 @@ async def _review_body(request: web.Request, kind: str) -> Obj:
 
 
 def _invalid(review: Obj, causes: list[field.Cause]) -> errors.Invalid:
-    name = (review.get("metadata") or {}).get("name", "")
+    name = str((review.get("metadata") or {}).get("name") or "")
     return errors.Invalid(review["kind"], name, causes, group=AUTHORIZATION)

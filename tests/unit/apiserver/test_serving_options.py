@@ -69,3 +69,22 @@ def test_flags_that_need_others_say_which(args: tuple[str, ...], flag: str, othe
 ])
 def test_anonymous_auth_is_off_unless_asked(args: tuple[str, ...], value: bool) -> None:
     assert parse(*args).anonymous_auth is value
+
+
+@pytest.mark.parametrize(("given", "mode"), [
+    ((), "AlwaysAllow"), (("--authorization-mode", "RBAC"), "RBAC"),
+    (("--authorization-mode", "Node,RBAC"), "Node,RBAC"),
+    (("--authorization-mode", "Node, RBAC"), "Node,RBAC"),
+])
+def test_authorization_mode_is_a_list_and_allows_everything_by_default(
+        given: tuple[str, ...], mode: str) -> None:
+    assert parse(*given).authorization_mode == mode
+
+
+@pytest.mark.parametrize("mode", ["Webhook", "RBAC,RBAC", "Node,", "rbac"])
+def test_unknown_or_repeated_authorization_modes_are_usage_errors(
+        mode: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        parse("--authorization-mode", mode)
+    assert exited.value.code == 2
+    assert "argument --authorization-mode" in capsys.readouterr().err
