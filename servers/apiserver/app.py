@@ -7,7 +7,8 @@
     /api/v1/namespaces/NS/pods/NAME/log       proxied to the pod's kubelet (podlogs.py)
     /apis/authorization.k8s.io/v1/...         access reviews (authz/endpoints.py)
 
-Under ``--authorization-mode RBAC`` every request is authorized first (authz/endpoints.py).
+Unless ``--authorization-mode`` is AlwaysAllow alone (``RBAC``, ``Node,RBAC``), every request is
+authorized first (authz/endpoints.py).
 
 Every error leaves as a Kubernetes Status with its code: StatusErrors from below, aiohttp's
 own 404/405/413, and anything unexpected as a 500 (logged with its traceback, never sent).
