@@ -108,10 +108,17 @@ def make_app(registry: Registry, *, authorization_mode: str = "AlwaysAllow",
     app = web.Application(middlewares=chain, client_max_size=codec.MAX_BODY_BYTES)
     app[REGISTRY] = registry
     app.cleanup_ctx.append(authorization.running)
-    logs = PodLogs(registry, kubelet or KubeletClientConfig())
+    # Set as the server stops: watches and followed logs end at once rather than holding the
+    # stop up for aiohttp's grace period (their clients come back to the next server).
+    stopping = asyncio.Event()
+
+    async def stop_streams(app: web.Application) -> None:
+        stopping.set()
+
+    app.on_shutdown.append(stop_streams)
+    logs = PodLogs(registry, kubelet or KubeletClientConfig(), stopping)
     app.cleanup_ctx.append(logs.running)
-    app.on_shutdown.append(logs.stopping)
-    resource = handlers.ResourceHandler(registry, logs).handle
+    resource = handlers.ResourceHandler(registry, logs, stopping).handle
     r = app.router
     reviews = f"/apis/{AUTHORIZATION}/v1/"
     r.add_post(reviews + "selfsubjectaccessreviews{_:/?}",

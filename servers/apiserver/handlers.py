@@ -12,6 +12,7 @@ is a StatusError, rendered by the error middleware in app.py.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -37,10 +38,11 @@ FIELD_VALIDATION = ("Strict", "Warn", "Ignore")
 class ResourceHandler:
     """Serves /api/v1/... and /apis/GROUP/VERSION/... for the resources of `table`."""
 
-    def __init__(self, registry: Registry, logs: PodLogs,
+    def __init__(self, registry: Registry, logs: PodLogs, stopping: asyncio.Event,
                  table: tuple[Resource, ...] = RESOURCES) -> None:
         self.registry = registry
         self.logs = logs
+        self.stopping = stopping
         self.table = table
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -71,7 +73,7 @@ class ResourceHandler:
             flt = _filter(target, query)
             if codec.bool_param(query, "watch"):
                 _require_verb(target, "watch")
-                return await watch.serve(request, self.registry, target, flt)
+                return await watch.serve(request, self.registry, target, flt, self.stopping)
             limit = codec.int_param(query, "limit") or 0
             continue_ = query.get("continue", "")
             if not codec.wants_table(request.headers.get("Accept")):

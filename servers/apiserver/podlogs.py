@@ -198,15 +198,16 @@ def _time(text: str) -> datetime:
 
 
 class PodLogs:
-    """Serves pods/log for one app; ``running`` (a cleanup_ctx) owns the client session and
-    ``stopping`` (an on_shutdown) ends followed logs, so they do not hold up the stop."""
+    """Serves pods/log for one app; ``running`` (a cleanup_ctx) owns the client session, and
+    followed logs end once ``stopping`` is set, so they do not hold up the server's stop."""
 
-    def __init__(self, registry: Registry, config: KubeletClientConfig) -> None:
+    def __init__(self, registry: Registry, config: KubeletClientConfig,
+                 stopping: asyncio.Event) -> None:
         self.registry = registry
         self.config = config
         self._session: aiohttp.ClientSession | None = None
         self._verified = config.ssl_context(verify=True)
-        self._stopping = asyncio.Event()
+        self._stopping = stopping
         self._unverified = config.ssl_context(verify=False)
 
     async def running(self, app: web.Application) -> AsyncIterator[None]:
@@ -219,9 +220,6 @@ class PodLogs:
                 yield
             finally:
                 self._session = None
-
-    async def stopping(self, app: web.Application) -> None:
-        self._stopping.set()
 
     async def serve(self, request: web.Request, target: Target) -> web.StreamResponse:
         """GET pods/NAME/log: check everything, then stream the kubelet's answer."""

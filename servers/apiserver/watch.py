@@ -116,7 +116,10 @@ def _shared_line(ev: st.Event, kind: str) -> bytes:
 
 
 async def serve(request: web.Request, registry: Registry, target: Target,
-                flt: Filter) -> web.StreamResponse:
+                flt: Filter, stopping: asyncio.Event) -> web.StreamResponse:
+    """Stream ``target``'s events until the client leaves, ``timeoutSeconds`` pass, the watch
+    expires (an ERROR event) or ``stopping`` is set (the server stops: a clean end, and the
+    client watches again from its last resourceVersion)."""
     query = request.query
     timeout = codec.int_param(query, "timeoutSeconds") or MAX_TIMEOUT_SECONDS
     bookmarks = codec.bool_param(query, "allowWatchBookmarks")
@@ -132,18 +135,24 @@ async def serve(request: web.Request, registry: Registry, target: Target,
         if start is None:
             start = await _send_initial(registry, target, stream)
         stream.last_rev = start
-        await asyncio.wait_for(_follow(registry, target, stream, start, bookmarks),
+        await asyncio.wait_for(_follow(registry, target, stream, start, bookmarks, stopping),
                                timeout=min(timeout, MAX_TIMEOUT_SECONDS))
     except asyncio.TimeoutError:
         pass
     except (st.Compacted, st.WatchClosed) as exc:
-        await stream.send("ERROR", _expired(exc, start or 0).to_status())
+        await _last_word(stream, _expired(exc, start or 0))
     except st.FutureRevision as exc:
-        await stream.send("ERROR", too_large_rv(exc).to_status())
-    except (ConnectionResetError, ConnectionError):
+        await _last_word(stream, too_large_rv(exc))
+    except ConnectionError:  # the client left mid-write
         return resp
-    await resp.write_eof()
+    with contextlib.suppress(ConnectionError):  # ... or just before the end
+        await resp.write_eof()
     return resp
+
+
+async def _last_word(stream: _Stream, error: errors.StatusError) -> None:
+    with contextlib.suppress(ConnectionError):
+        await stream.send("ERROR", error.to_status())
 
 
 def _start_rev(value: str) -> int | None:
@@ -160,7 +169,7 @@ async def _send_initial(registry: Registry, target: Target, stream: _Stream) -> 
 
 
 async def _follow(registry: Registry, target: Target, stream: _Stream, start: int,
-                  bookmarks: bool) -> None:
+                  bookmarks: bool, stopping: asyncio.Event) -> None:
     events = registry.watch(target, start).__aiter__()
     pending: asyncio.Future[Any] = asyncio.ensure_future(events.__anext__())
     loop = asyncio.get_running_loop()
@@ -170,7 +179,7 @@ async def _follow(registry: Registry, target: Target, stream: _Stream, start: in
         while True:
             wait = min(CONNECTION_CHECK_SECONDS, max(next_bookmark - loop.time(), 0))
             done, _ = await asyncio.wait({pending}, timeout=wait)
-            if stream.closed:
+            if stream.closed or stopping.is_set():
                 return
             if not done:
                 if loop.time() >= next_bookmark:

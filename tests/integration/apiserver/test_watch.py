@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +13,7 @@ import pytest
 from servers.apiserver import app as apiserver
 from servers.apiserver import watch
 from tests.integration.apiserver.conftest import PODS, Client, pod
+from tests.support.apiserver import start_apiserver
 
 Event = tuple[str, dict[str, Any]]
 
@@ -159,3 +162,28 @@ async def test_resume_after_a_dropped_connection_loses_nothing(api: Client) -> N
         await create(api, pod(f"c{i}"))
     rest = await read_events(api, f"resourceVersion={last_seen}", 4)
     assert names(first + rest) == [("ADDED", n) for n in ("b0", "b1", "b2", "c0", "c1", "c2")]
+
+
+async def test_a_stopping_apiserver_ends_its_watches_cleanly(api: Client) -> None:
+    await create(api, pod("a"))
+    resp = await api.get(f"{PODS}?watch=true")
+    first = json.loads(await asyncio.wait_for(resp.content.readline(), 10))
+    assert (first["type"], first["object"]["metadata"]["name"]) == ("ADDED", "a")
+    await api.server.app.shutdown()  # what AppRunner.cleanup does before it waits for handlers
+    assert await asyncio.wait_for(resp.content.read(), 10) == b""  # a clean end of the chunks
+
+
+def test_sigterm_with_open_watches_stops_at_once(tmp_path: Path) -> None:
+    """kubectl get -w and every informer hold a watch open: a stop must not wait them out
+    (aiohttp would give them 60 s; the helper kills the server after STOP_TIMEOUT)."""
+    with start_apiserver(tmp_path / "data") as server:
+        watchers = [urllib.request.urlopen(f"{server.url}{PODS}?watch=true", timeout=30)
+                    for _ in range(3)]
+        try:
+            code = server.stop()
+            assert code == 0, "".join(server.log)
+            assert [reader.read() for reader in watchers] == [b"", b"", b""]
+        finally:
+            for reader in watchers:
+                reader.close()
+    assert "Traceback" not in "".join(server.log)
