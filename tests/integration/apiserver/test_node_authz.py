@@ -16,10 +16,8 @@ import pytest
 
 from servers.apiserver import app as apiserver
 from servers.apiserver.authz import bootstrap
-from servers.apiserver.registry import Registry
-from servers.apiserver.storage import open_storage
 from tests.integration.apiserver.conftest import PODS, Client, pod
-from tests.integration.apiserver.test_rbac import call, from_headers
+from tests.integration.apiserver.test_rbac import authorized_app, call
 
 N1 = {"user": "system:node:n1", "groups": "system:nodes"}
 N2 = {"user": "system:node:n2", "groups": "system:nodes"}
@@ -28,24 +26,10 @@ LEASES = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"
 MERGE = "application/merge-patch+json"
 
 
-async def _app(tmp_path: Path, aiohttp_client: Callable[..., Awaitable[Client]], mode: str
-               ) -> AsyncIterator[Client]:
-    storage = await open_storage("sqlite", data_dir=str(tmp_path / "data"), etcd_servers=[])
-    registry = Registry(storage)
-    try:
-        await apiserver.create_default_namespaces(registry)
-        await bootstrap.ensure(registry)
-        app = apiserver.make_app(registry, authorization_mode=mode, authenticate=from_headers)
-        yield await aiohttp_client(app)
-    finally:
-        await registry.close()
-        await storage.close()
-
-
 @pytest.fixture
 async def api(tmp_path: Path, aiohttp_client: Callable[..., Awaitable[Client]]
               ) -> AsyncIterator[Client]:
-    async for client in _app(tmp_path, aiohttp_client, "Node,RBAC"):
+    async for client in authorized_app(tmp_path, aiohttp_client, "Node,RBAC"):
         await _cluster(client)
         yield client
 
@@ -137,7 +121,7 @@ async def test_can_i_and_rules_reviews_know_the_node_rules(api: Client) -> None:
 
 async def test_rbac_alone_gives_nodes_nothing(
         tmp_path: Path, aiohttp_client: Callable[..., Awaitable[Client]]) -> None:
-    async for api in _app(tmp_path, aiohttp_client, "RBAC"):
+    async for api in authorized_app(tmp_path, aiohttp_client, "RBAC"):
         await call(api, "POST", NODES, {"metadata": {"name": "n1"}}, expect=201)
         status = await call(api, "GET", f"{NODES}/n1", **N1, expect=403)
         assert status["message"] == ('nodes "n1" is forbidden: User "system:node:n1" cannot get '
@@ -146,7 +130,7 @@ async def test_rbac_alone_gives_nodes_nothing(
 
 async def test_an_old_system_nodes_binding_loses_its_subject_on_restart(
         tmp_path: Path, aiohttp_client: Callable[..., Awaitable[Client]]) -> None:
-    async for api in _app(tmp_path, aiohttp_client, "RBAC"):
+    async for api in authorized_app(tmp_path, aiohttp_client, "RBAC"):
         path = "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/system:node"
         old = {"subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
                              "name": "system:nodes"}]}

@@ -40,20 +40,27 @@ def from_headers(request: web.Request) -> UserInfo:
     return UserInfo(name, groups) if name == "system:anonymous" else authenticated(name, groups)
 
 
-@pytest.fixture
-async def rbac_api(tmp_path: Path, aiohttp_client: Callable[..., Awaitable[Client]]
-                   ) -> AsyncIterator[Client]:
+async def authorized_app(tmp_path: Path, aiohttp_client: Callable[..., Awaitable[Client]],
+                         mode: str) -> AsyncIterator[Client]:
+    """The app under ``--authorization-mode mode``, bootstrap policy in place, users from
+    the test headers (``from_headers``)."""
     storage = await open_storage("sqlite", data_dir=str(tmp_path / "data"), etcd_servers=[])
     registry = Registry(storage)
     try:
         await apiserver.create_default_namespaces(registry)
         await bootstrap.ensure(registry)
-        app = apiserver.make_app(registry, authorization_mode="RBAC",
-                                 authenticate=from_headers)
+        app = apiserver.make_app(registry, authorization_mode=mode, authenticate=from_headers)
         yield await aiohttp_client(app)
     finally:
         await registry.close()
         await storage.close()
+
+
+@pytest.fixture
+async def rbac_api(tmp_path: Path, aiohttp_client: Callable[..., Awaitable[Client]]
+                   ) -> AsyncIterator[Client]:
+    async for client in authorized_app(tmp_path, aiohttp_client, "RBAC"):
+        yield client
 
 
 async def call(api: Client, method: str, path: str, body: Any = None, *, user: str | None = None,
