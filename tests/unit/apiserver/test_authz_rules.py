@@ -228,3 +228,26 @@ def test_an_older_version_never_overwrites_a_newer_one() -> None:
     p.remove("roles", {**old, "metadata": {**old["metadata"], "resourceVersion": "6"}})
     p.put("roles", new)
     assert ("dev", "r") not in p.roles
+
+
+def test_a_remembered_decision_follows_the_policy() -> None:
+    policy = Policy()
+    authorizer = RBACAuthorizer(policy)
+    attrs = Attributes("alice", (), "list", resource="pods", namespace="dev")
+    assert not authorizer.authorize(attrs).allowed
+    role = {"metadata": {"name": "reader", "namespace": "dev", "resourceVersion": "1"},
+            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}]}
+    binding = {"metadata": {"name": "b", "namespace": "dev", "resourceVersion": "2"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                           "name": "reader"},
+               "subjects": [{"kind": "User", "name": "alice"}]}
+    policy.put("roles", role)
+    policy.put("rolebindings", binding)
+    assert authorizer.authorize(attrs).allowed
+    assert authorizer.authorize(attrs).allowed  # remembered
+    policy.remove("rolebindings", {**binding, "metadata": {**binding["metadata"],
+                                                           "resourceVersion": "3"}})
+    assert not authorizer.authorize(attrs).allowed
+    policy.replace("rolebindings", [binding | {"metadata": {**binding["metadata"],
+                                                            "resourceVersion": "4"}}])
+    assert authorizer.authorize(attrs).allowed
