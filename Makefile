@@ -58,6 +58,7 @@ bench: dist/km.pyz system-deps
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine wrk; }
 	$(PY) bench/startup.py
 	$(PY) bench/api.py
+	$(PY) bench/door.py
 
 # DIST names another build's folder (the tests install the one they built).
 install: $(DIST)/km.pyz

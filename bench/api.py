@@ -96,8 +96,10 @@ def bare_creates(tmp: Path, seconds: int) -> dict[int, dict[str, float]]:
             proc.stderr.close()
 
 
-def wrk(url: str, connections: int, seconds: int, script: str, *args: str) -> dict[str, float]:
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s",
+def wrk(url: str, connections: int, seconds: int, script: str, *args: str,
+        wrk_args: tuple[str, ...] | list[str] = ()) -> dict[str, float]:
+    """One wrk run; ``args`` go to the Lua script, ``wrk_args`` to wrk (e.g. ``-H``)."""
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", *wrk_args, "-s",
            str(BENCH / script), url]
     if args:
         cmd += ["--", *args]
