@@ -59,6 +59,8 @@ bench: dist/km.pyz system-deps
 	$(PY) bench/startup.py
 	$(PY) bench/api.py
 	$(PY) bench/door.py
+	@command -v kubectl >/dev/null || { echo 'make bench: bench/apply.py needs kubectl (v1.32) on the PATH' >&2; exit 1; }
+	$(PY) bench/apply.py
 
 # DIST names another build's folder (the tests install the one they built).
 install: $(DIST)/km.pyz
