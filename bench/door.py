@@ -17,6 +17,7 @@ rounds, so load from elsewhere on the machine hits every row alike. Prints Markd
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -66,25 +67,20 @@ def run_all(tmp: Path, opts: argparse.Namespace) -> dict[str, dict[int, list[dic
             (True, [*secure, "--authorization-mode", "RBAC"]),
     }
     results: dict[str, dict[int, list[dict]]] = {n: {c: [] for c in CONCURRENCY} for n in setups}
-    servers = {}
-    try:
-        for name, (is_secure, args) in setups.items():
-            server = start_apiserver(tmp / name.split()[0] / str(len(servers)), km=opts.km,
-                                     env=env, secure=is_secure, extra_args=args)
-            api = server.__enter__()
-            servers[name] = (server, api)
+    with contextlib.ExitStack() as stack:
+        servers = {}
+        for i, (name, (is_secure, args)) in enumerate(setups.items()):
+            servers[name] = api = stack.enter_context(start_apiserver(
+                tmp / f"data-{i}", km=opts.km, env=env, secure=is_secure, extra_args=args))
             prepare(api.url, pki / "ca.crt", is_secure, pki)
-        for _ in range(opts.rounds):
+        auth = ["-H", f"Authorization: Bearer {TOKEN}"]
+        for _ in range(opts.rounds):  # interleaved: plain, tls, rbac, plain, ...
             for c in CONCURRENCY:
-                for name, (_, api) in servers.items():
-                    auth = f"Authorization: Bearer {TOKEN}"
-                    headers = ["-H", auth] if setups[name][0] else []
+                for name, api in servers.items():
                     results[name][c].append(
                         wrk(f"{api.url}/api/v1/namespaces/{NAMESPACE}/pods", c, opts.seconds,
-                            "create.lua", uuid.uuid4().hex[:8], wrk_args=headers))
-    finally:
-        for server, _ in servers.values():
-            server.__exit__(None, None, None)
+                            "create.lua", uuid.uuid4().hex[:8],
+                            wrk_args=auth if setups[name][0] else ()))
     return results
 
 
