@@ -182,7 +182,7 @@ RESOURCES: tuple[Resource, ...] = (
         "", V1, "configmaps", "configmap", "ConfigMap", True, "/registry/configmaps/",
         short_names=("cm",),
     ),
-    # authorization.k8s.io: reviews are answered, never stored (servers.apiserver.authz.http)
+    # authorization.k8s.io: reviews are answered, never stored (servers.apiserver.authz.endpoints)
     Resource(
         AUTHORIZATION, V1, "localsubjectaccessreviews", "localsubjectaccessreview",
         "LocalSubjectAccessReview", True, "/registry/localsubjectaccessreviews/",

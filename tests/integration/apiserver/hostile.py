@@ -32,16 +32,18 @@ import aiohttp
 from hypothesis import strategies as st
 from yarl import URL
 
+from servers.apiserver.codec import (
+    APPLY_PATCH,
+    JSON,
+    JSON_PATCH,
+    MERGE_PATCH,
+    STRATEGIC_PATCH,
+    YAML,
+)
 from servers.apiserver.resources import RESOURCES, Resource
 from servers.apiserver.storage import interface as storage_api
 from tests.integration.apiserver.conftest import Client
 
-JSON = "application/json"
-YAML = "application/yaml"
-JSON_PATCH = "application/json-patch+json"
-MERGE_PATCH = "application/merge-patch+json"
-STRATEGIC_PATCH = "application/strategic-merge-patch+json"
-APPLY_PATCH = "application/apply-patch+yaml"
 MEDIA_TYPES = (JSON, YAML, JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, APPLY_PATCH,
                "application/vnd.kubernetes.protobuf", "text/plain",
                "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "*/*", "")
