@@ -1,0 +1,301 @@
+"""Scheduler benchmark: scheduler_perf's SchedulingBasic shape against km's apiserver.
+
+    python bench/scheduler.py [--km dist/km.pyz] [--shape 5000:1000:10000] [--shape 500:500:1000]
+
+For each shape NODES:INIT:MEASURED, in one run on this machine (kube's
+test/integration/scheduler_perf, workload SchedulingBasic/5000Nodes_10000Pods):
+
+1. a fresh apiserver on SQLite; NODES nodes created through the API (4 cpu, 32Gi, 110 pods,
+   Ready), then ``km scheduler`` (leader election off, no secure port);
+2. INIT pods (100m cpu, 500Mi) created and waited for until all are bound (not measured);
+3. MEASURED pods created by 64 concurrent writers while a watch records the moment each
+   pod's ``spec.nodeName`` is first seen set: pods/s from the first to the last binding, and
+   scheduler_perf's 1 s samples (the first sample dropped, empty seconds folded into the
+   next; Average and percentiles); per pod, the time from its create being acknowledged to
+   its binding being seen (p50, p99); the scheduler's peak RSS and CPU seconds;
+4. the scheduler stopped, the apiserver's raw binding ceiling in the same run: wrk posting
+   ``pods/NAME/binding`` for MEASURED fresh pods at 64 connections (bench/bind.lua) — the
+   ratio scheduler/ceiling is the figure issue 8 asks for (each scheduled pod also writes its
+   Scheduled event, so 50 % is the physical limit of two writes per pod).
+
+Prints Markdown for docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.api import wrk  # noqa: E402
+from tests.support.apiserver import start_apiserver  # noqa: E402
+
+WRITERS = 64
+NODE_CAPACITY = {"cpu": "4", "memory": "32Gi", "pods": "110"}
+POD_REQUESTS = {"cpu": "100m", "memory": "500Mi"}
+BIND_TIMEOUT = 600.0
+
+
+@dataclass
+class Shape:
+    nodes: int
+    init: int
+    measured: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shape:
+        nodes, init, measured = (int(x) for x in text.split(":"))
+        return cls(nodes, init, measured)
+
+    def __str__(self) -> str:
+        return f"{self.nodes} nodes, {self.init} placed, {self.measured} measured"
+
+
+@dataclass
+class Result:
+    shape: Shape
+    pods_per_second: float = 0.0
+    samples: list[float] = field(default_factory=list)
+    latency_p50: float = 0.0
+    latency_p99: float = 0.0
+    rss_mb: float = 0.0
+    cpu_seconds: float = 0.0
+    ceiling: float = 0.0
+    node_seconds: float = 0.0
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--km", type=Path, default=ROOT / "dist" / "km.pyz")
+    p.add_argument("--shape", type=Shape.parse, action="append",
+                   help="NODES:INIT:MEASURED (default 5000:1000:10000 and 500:500:1000)")
+    opts = p.parse_args()
+    shapes = opts.shape or [Shape(5000, 1000, 10000), Shape(500, 500, 1000)]
+    results = []
+    for shape in shapes:
+        with tempfile.TemporaryDirectory() as tmp:
+            results.append(run_shape(Path(tmp), opts.km, shape))
+    print_table(results)
+    return 0
+
+
+def run_shape(tmp: Path, km: Path, shape: Shape) -> Result:
+    env = {**os.environ, "KM_CACHE_DIR": str(tmp / "cache")}
+    result = Result(shape)
+    with start_apiserver(tmp / "data", km=km, env=env) as api:
+        started = time.monotonic()
+        asyncio.run(create_nodes(api.url, shape.nodes))
+        result.node_seconds = time.monotonic() - started
+        scheduler = subprocess.Popen(
+            [str(km), "scheduler", "--master", api.url, "--secure-port", "0",
+             "--leader-elect=false"], env=env, stderr=subprocess.DEVNULL)
+        try:
+            asyncio.run(schedule_pods(api.url, "init", shape.init, None))
+            cpu_before = cpu_seconds(scheduler.pid)
+            asyncio.run(schedule_pods(api.url, "measure", shape.measured, (result, scheduler)))
+            result.cpu_seconds = cpu_seconds(scheduler.pid) - cpu_before
+        finally:
+            scheduler.terminate()
+            scheduler.wait(timeout=30)
+        result.ceiling = binding_ceiling(api.url, shape)
+    return result
+
+
+# -- the cluster -----------------------------------------------------------------------------
+
+def node(i: int) -> dict[str, object]:
+    return {
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": f"node-{i}", "labels": {"kubernetes.io/hostname": f"node-{i}"}},
+        "status": {"capacity": NODE_CAPACITY, "allocatable": NODE_CAPACITY,
+                   "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                                   "message": "kubelet is posting ready status"}]},
+    }
+
+
+def pod(namespace: str, name: str, scheduler: str = "default-scheduler") -> dict[str, object]:
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"schedulerName": scheduler, "containers": [{
+            "name": "pause", "image": "registry.k8s.io/pause:3.10",
+            "resources": {"requests": POD_REQUESTS, "limits": POD_REQUESTS}}]},
+    }
+
+
+async def create_nodes(url: str, count: int) -> None:
+    from servers.client.resources import NODES
+    from servers.client.rest import Client
+
+    async with Client(url) as client:
+        await _concurrently(count, lambda i: _create_node(client, NODES, i))
+
+
+async def _create_node(client: object, nodes: object, i: int) -> None:
+    created = await client.create(nodes, node(i))  # type: ignore[attr-defined]
+    if not (created.get("status") or {}).get("allocatable"):
+        await client.update(nodes, {**created, "status": node(i)["status"]},  # type: ignore[attr-defined]
+                            "status")
+
+
+async def _concurrently(count: int, make: object, writers: int = WRITERS) -> None:
+    queue = iter(range(count))
+
+    async def worker() -> None:
+        for i in queue:
+            await make(i)  # type: ignore[operator]
+
+    await asyncio.gather(*(worker() for _ in range(writers)))
+
+
+async def schedule_pods(url: str, namespace: str, count: int,
+                        measure: tuple[Result, subprocess.Popen[bytes]] | None) -> None:
+    """Create ``count`` pods and wait until every one is bound; fill ``measure`` if given."""
+    from servers.client.resources import NAMESPACES, PODS
+    from servers.client.rest import Client
+
+    async with Client(url) as client:
+        await client.create(NAMESPACES, {"metadata": {"name": namespace}})
+        listed = await client.list(PODS, namespace)
+        acked: dict[str, float] = {}
+        bound: dict[str, float] = {}
+        rss = [0.0]
+        watcher = asyncio.create_task(_watch_bindings(
+            client, namespace, listed["metadata"]["resourceVersion"], count, bound))
+        sampler = asyncio.create_task(_sample_rss(measure[1].pid if measure else 0, rss))
+
+        async def create(i: int) -> None:
+            name = f"p{i}"
+            await client.create(PODS, pod(namespace, name), namespace)
+            acked[name] = time.monotonic()
+
+        await _concurrently(count, create)
+        await asyncio.wait_for(watcher, BIND_TIMEOUT)
+        sampler.cancel()
+    if measure:
+        fill(measure[0], acked, bound, rss[0])
+
+
+async def _watch_bindings(client: object, namespace: str, rv: str, count: int,
+                          bound: dict[str, float]) -> None:
+    from servers.client.resources import PODS
+
+    while len(bound) < count:
+        async for kind, obj in client.watch(PODS, namespace,  # type: ignore[attr-defined]
+                                            resource_version=rv, timeout_seconds=600):
+            rv = obj["metadata"]["resourceVersion"]
+            if kind in ("ADDED", "MODIFIED") and obj["spec"].get("nodeName"):
+                bound.setdefault(obj["metadata"]["name"], time.monotonic())
+                if len(bound) >= count:
+                    return
+
+
+async def _sample_rss(pid: int, peak: list[float]) -> None:
+    while pid:
+        peak[0] = max(peak[0], rss_mb(pid))
+        await asyncio.sleep(0.5)
+
+
+def fill(result: Result, acked: dict[str, float], bound: dict[str, float], rss: float) -> None:
+    times = sorted(bound.values())
+    result.pods_per_second = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0
+    result.samples = throughput_samples(times)
+    latencies = sorted(bound[name] - acked[name] for name in bound if name in acked)
+    result.latency_p50 = percentile(latencies, 50)
+    result.latency_p99 = percentile(latencies, 99)
+    result.rss_mb = rss
+
+
+def throughput_samples(times: list[float]) -> list[float]:
+    """scheduler_perf's SchedulingThroughput: 1 s samples from the first binding, the first
+    sample dropped, a second with no binding folded into the next sample."""
+    if not times:
+        return []
+    start, samples, pending, width = times[0], [], 0, 1
+    buckets: dict[int, int] = {}
+    for t in times:
+        buckets[int(t - start)] = buckets.get(int(t - start), 0) + 1
+    for second in range(max(buckets) + 1):
+        pending += buckets.get(second, 0)
+        if pending == 0:
+            width += 1
+            continue
+        samples.append(pending / width)
+        pending, width = 0, 1
+    return samples[1:]
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return 0.0
+    return values[min(len(values) - 1, int(len(values) * p / 100))]
+
+
+# -- the ceiling -----------------------------------------------------------------------------
+
+def binding_ceiling(url: str, shape: Shape) -> float:
+    """Bindings/s the apiserver takes from wrk for pods no scheduler looks at."""
+
+    async def unscheduled() -> None:
+        from servers.client.resources import NAMESPACES, PODS
+        from servers.client.rest import Client
+
+        async with Client(url) as client:
+            await client.create(NAMESPACES, {"metadata": {"name": "ceiling"}})
+            await _concurrently(shape.measured, lambda i: client.create(
+                PODS, pod("ceiling", f"c{i}", scheduler="nobody"), "ceiling"))
+
+    asyncio.run(unscheduled())
+    # Short enough that wrk does not run out of pods at a few thousand bindings/s.
+    seconds = max(1, min(5, shape.measured // 3000))
+    run = wrk(f"{url}/api/v1/namespaces/ceiling/pods", WRITERS, seconds, "bind.lua",
+              "c", str(shape.measured), str(shape.nodes))
+    return (run["requests"] - run["non2xx"]) / run["seconds"]
+
+
+# -- /proc -----------------------------------------------------------------------------------
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def print_table(results: list[Result]) -> None:
+    print("| shape | pods/s (first to last bind) | 1 s samples avg / p50 / p90 / p99 | "
+          "bind ceiling /s | ratio | pod latency p50 / p99 | scheduler RSS | scheduler CPU |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in results:
+        s = sorted(r.samples)
+        avg = statistics.fmean(s) if s else 0.0
+        cells = " / ".join(f"{x:.0f}" for x in (avg, percentile(s, 50), percentile(s, 90),
+                                                  percentile(s, 99)))
+        ratio = r.pods_per_second / r.ceiling if r.ceiling else 0.0
+        print(f"| {r.shape} | {r.pods_per_second:.0f} | {cells} | {r.ceiling:.0f} | "
+              f"{ratio:.0%} | {r.latency_p50 * 1000:.0f} ms / {r.latency_p99 * 1000:.0f} ms | "
+              f"{r.rss_mb:.0f} MB | {r.cpu_seconds:.1f} s |")
+    for r in results:
+        print(f"\n{r.shape}: nodes created in {r.node_seconds:.1f} s")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
