@@ -37,11 +37,16 @@ portable: $(VENV)/.installed
 run: dist/km.pyz
 	./dist/km.pyz apiserver --data-dir ./km-data --port $(PORT)
 
-# Debian packages the tests use: a real etcd server, groff to render the man pages.
+# Debian packages the tests use: a real etcd server, groff to render the man pages, and the
+# kubelet's pod sandbox (runc + conmon run containers; ip, unshare, nsenter build the pod's net).
 system-deps:
 	@missing=""; \
 	command -v etcd >/dev/null 2>&1 || missing="$$missing etcd-server"; \
 	command -v groff >/dev/null 2>&1 || missing="$$missing groff"; \
+	command -v runc >/dev/null 2>&1 || missing="$$missing runc"; \
+	command -v conmon >/dev/null 2>&1 || missing="$$missing conmon"; \
+	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
+	command -v nsenter >/dev/null 2>&1 || missing="$$missing util-linux"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
