@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 __all__ = [
-    "CONFIGMAPS", "ENDPOINTS", "EVENTS", "NAMESPACES", "NODES", "PODS",
+    "CONFIGMAPS", "ENDPOINTS", "EVENTS", "LEASES", "NAMESPACES", "NODES", "PODS",
     "REPLICATION_CONTROLLERS", "SERVICES", "ResourceRef",
 ]
 
@@ -96,3 +96,5 @@ REPLICATION_CONTROLLERS = ResourceRef("", "v1", "replicationcontrollers", True,
                                       "ReplicationController")
 EVENTS = ResourceRef("", "v1", "events", True, "Event")
 CONFIGMAPS = ResourceRef("", "v1", "configmaps", True, "ConfigMap")
+# coordination.k8s.io/v1: node heartbeats (kube-node-lease) and leader election locks.
+LEASES = ResourceRef("coordination.k8s.io", "v1", "leases", True, "Lease")
