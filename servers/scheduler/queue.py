@@ -172,16 +172,18 @@ class SchedulingQueue:
             flying.deleted = True
         self._remove(key)
 
-    def move_all(self, event: str = "") -> int:
-        """A cluster change that may let unschedulable pods fit: move them all back.
+    def move_all(self, event: str = "",
+                 only: Callable[[Obj], bool] | None = None) -> int:
+        """A cluster change that may let unschedulable pods fit: move them back (all, or
+        those ``only`` accepts).
 
         Pods still backing off go to backoff, the others to active; pods in flight will not
         be parked as unschedulable. Returns how many moved.
         """
         self._move_seq += 1
-        moved = list(self._unschedulable.values())
-        self._unschedulable.clear()
+        moved = [q for q in self._unschedulable.values() if only is None or only(q.pod)]
         for queued in moved:
+            del self._unschedulable[queued.key]
             self._requeue_after_failure(queued)
         return len(moved)
 

@@ -201,3 +201,16 @@ async def test_activate_retries_at_once(queue: SchedulingQueue) -> None:
     queue.add(pod("a"))
     queue.activate(await pop(queue))
     assert queue.where("ns/a") == ACTIVE
+
+
+async def test_move_only_the_pods_an_event_may_help(queue: SchedulingQueue,
+                                                     clock: Clock) -> None:
+    queue.add(pod("plain"))
+    queue.add(pod("spread", topologySpreadConstraints=[{"maxSkew": 1}]))
+    queue.add_unschedulable(await pop(queue))
+    queue.add_unschedulable(await pop(queue))
+    clock.now += 5
+    assert queue.move_all("AssignedPodAdd",
+                          only=lambda p: "topologySpreadConstraints" in p["spec"]) == 1
+    assert queue.where("ns/spread") == ACTIVE
+    assert queue.where("ns/plain") == UNSCHEDULABLE
