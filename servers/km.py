@@ -31,9 +31,9 @@ def make_hyperkube() -> HyperKube:
 
 
 def _servers() -> list[Server]:
-    from servers import apiserver, certs
+    from servers import apiserver, certs, hollow_node
 
-    return [apiserver.server(), certs.server()]
+    return [apiserver.server(), certs.server(), hollow_node.server()]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
