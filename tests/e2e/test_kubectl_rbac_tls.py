@@ -134,8 +134,9 @@ def resource_version(api: ApiServer, certs: Path, *what: str) -> str:
 def put_status(api: ApiServer, certs: Path, who: str, kind: str, name: str,
                status: dict[str, Any]) -> subprocess.CompletedProcess[str]:
     """What a kubelet does: read the object, PUT it back to ``.../status`` with a new status
-    (kubectl patch --subresource=status would first GET the status, which nodes may not)."""
-    got = kubectl(api, certs, who, "get", kind, name, "-o", "json")
+    (kubectl patch --subresource=status would first GET the status, which nodes may not).
+    Read as the admin: a node may not even read another node's Node or pods."""
+    got = kubectl(api, certs, "admin", "get", kind, name, "-o", "json")
     assert got.returncode == 0, got.stderr
     obj = json.loads(got.stdout)
     obj["status"] = {**obj.get("status", {}), **status}

@@ -48,6 +48,8 @@ class Attributes:
     namespace: str = ""
     name: str = ""
     path: str = ""
+    #: A list or watch's ``fieldSelector`` as sent (the Node authorizer reads spec.nodeName).
+    field_selector: str = ""
 
 
 @dataclass(frozen=True)

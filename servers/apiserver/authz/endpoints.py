@@ -45,6 +45,7 @@ from servers.apiserver.authz import (
 )
 from servers.apiserver.authz.cache import PolicyCache
 from servers.apiserver.authz.node import NodeAuthorizer, node_identity
+from servers.apiserver.authz.nodegraph import GraphFeed, NodeGraph
 from servers.apiserver.authz.rbac import PLURALS, Policy, RBACAuthorizer
 from servers.apiserver.authz.rules import RBAC_GROUP, Rule
 from servers.apiserver.registry import Registry
@@ -74,6 +75,7 @@ class Authorization:
         self.cache: PolicyCache | None = None
         self.rbac: RBACAuthorizer | None = None
         self.node: NodeAuthorizer | None = None
+        self.graph: GraphFeed | None = None
         chain: list[Authorizer] = []
         for name in self.modes:
             if name == "RBAC":
@@ -82,7 +84,9 @@ class Authorization:
                 self.rbac = RBACAuthorizer(policy)
                 chain.append(self.rbac)
             elif name == "Node":
-                self.node = NodeAuthorizer()
+                graph = NodeGraph()
+                self.graph = GraphFeed(registry, graph)
+                self.node = NodeAuthorizer(graph)
                 chain.append(self.node)
             else:
                 chain.append(AlwaysAllow())
@@ -95,21 +99,25 @@ class Authorization:
         return [self._authorize] if self.checks else []
 
     async def running(self, app: web.Application) -> AsyncIterator[None]:
-        """A ``cleanup_ctx``: keeps the RBAC policy cache running while the app serves."""
-        if self.cache is None:
-            log.info("authorization: %s", ",".join(self.modes))
-            yield
-            return
-        self.cache.start()
+        """A ``cleanup_ctx``: keeps the RBAC policy cache and the Node authorizer's graph
+        running while the app serves; requests wait for their first full list."""
+        feeds = [f for f in (self.cache, self.graph) if f is not None]
+        for feed in feeds:
+            feed.start()
         try:
-            await self.cache.synced()
-            policy = self.cache.policy
-            log.info("authorization: %s (%d cluster roles, %d roles, %d bindings)",
-                     ",".join(self.modes), len(policy.cluster_roles), len(policy.roles),
-                     sum(len(b) for b in policy.bindings.values()))
+            for feed in feeds:
+                await feed.synced()
+            if self.cache is None:
+                log.info("authorization: %s", ",".join(self.modes))
+            else:
+                policy = self.cache.policy
+                log.info("authorization: %s (%d cluster roles, %d roles, %d bindings)",
+                         ",".join(self.modes), len(policy.cluster_roles), len(policy.roles),
+                         sum(len(b) for b in policy.bindings.values()))
             yield
         finally:
-            await self.cache.close()
+            for feed in feeds:
+                await feed.close()
 
     @web.middleware
     async def _authorize(self, request: web.Request, handler: Handler) -> web.StreamResponse:

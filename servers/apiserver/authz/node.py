@@ -1,17 +1,24 @@
 """The Node authorizer: what a kubelet needs, for identities ``system:node:<name>`` in group
 ``system:nodes`` (``--authorization-mode Node,RBAC``).
 
-    reads          pods, nodes, services, endpoints, namespaces, configmaps (get, list, watch)
-    nodes          create, update, patch (and nodes/status update, patch)
-    pods           delete; pods/status update, patch
+    pods           get: only pods bound to it; list, watch: only with fieldSelector
+                   spec.nodeName=<itself> (or one pod bound to it, by name); create, delete;
+                   pods/status update, patch
+    nodes          get, list, watch: only its own Node; create, update, patch;
+                   nodes/status update, patch
+    configmaps     get, list, watch of one object a pod bound to it uses (the graph)
+    secrets        likewise (km serves no secrets yet: the rule is ready for them)
+    services, endpoints, namespaces   get, list, watch
     events         create, update, patch
     leases         get, create, update, patch, delete — in kube-node-lease, its own name only
 
-Anything else gets no opinion, so the next authorizer (RBAC) decides. Which node a write may
-touch (its own Node, pods bound to it) is ``noderestriction``'s job at admission, where the
-object is known; the lease rule checks the name here already, as kube does. Unlike kube there
-is no graph of the pods bound to each node, so reads are not narrowed to them (kube narrows
-secrets, configmaps and volumes; km has no secrets or volumes yet).
+Which objects a pod bound to the node uses comes from ``nodegraph.NodeGraph``, kept current
+from the pod watch; anything with no path to the node is refused with kube's reason ("no
+relationship found between node 'n1' and this object"). Anything else gets no opinion, so the
+next authorizer (RBAC) decides. Which node a write may touch (its own Node, pods bound to it)
+is ``noderestriction``'s job at admission, where the object is known; the lease rule checks
+the name here already, as kube does. Pods and nodes are narrowed as kube 1.32 does with its
+AuthorizeNodeWithSelectors feature (on by default).
 See https://github.com/kubernetes/kubernetes/blob/v1.32.0/plugin/pkg/auth/authorizer/node/node_authorizer.go
 """
 
@@ -20,6 +27,8 @@ from __future__ import annotations
 from typing import Any
 
 from servers.apiserver.authz import Attributes, Decision, no_opinion
+from servers.apiserver.authz.nodegraph import CONFIGMAP, SECRET, NodeGraph
+from servers.apiserver.authz.requestinfo import field_equals
 from servers.apiserver.authz.rules import Rule
 
 Obj = dict[str, Any]
@@ -58,8 +67,9 @@ def node_identity(user: str, groups: tuple[str, ...]) -> tuple[str, bool]:
 class NodeAuthorizer:
     """``--authorization-mode Node``: allows nodes their rules; no opinion on anything else."""
 
-    def __init__(self) -> None:
+    def __init__(self, graph: NodeGraph | None = None) -> None:
         self.rules = tuple(Rule.from_dict(r) for r in NODE_RULES)
+        self.graph = graph if graph is not None else NodeGraph()
 
     def authorize(self, attrs: Attributes) -> Decision:
         node, is_node = node_identity(attrs.user, attrs.groups)
@@ -67,16 +77,83 @@ class NodeAuthorizer:
             return no_opinion()
         if not node:
             return no_opinion(f'unknown node for user "{attrs.user}"')
-        if attrs.resource_request and (attrs.api_group, attrs.resource) == (COORDINATION,
-                                                                            "leases"):
-            return _lease(node, attrs)
+        if attrs.resource_request:
+            key = (attrs.api_group, attrs.resource)
+            if key == (COORDINATION, "leases"):
+                return _lease(node, attrs)
+            if key == ("", "secrets"):
+                return self._read_used(node, SECRET, attrs)
+            if key == ("", "configmaps"):
+                return self._read_used(node, CONFIGMAP, attrs)
+            if key == ("", "pods"):
+                return self._pod(node, attrs)
+            if key == ("", "nodes"):
+                return _node(node, attrs)
         if any(rule.allows(attrs) for rule in self.rules):
-            return Decision(True, f'Node: node "{node}"')
+            return _allow(node)
         return no_opinion()
 
     def rules_for(self, user: str, groups: tuple[str, ...]) -> list[Rule]:
         """A node's rules (for rules reviews); none for anyone else."""
         return list(self.rules) if node_identity(user, groups)[1] else []
+
+    def _read_used(self, node: str, kind: str, attrs: Attributes) -> Decision:
+        """kube's ``authorizeReadNamespacedObject``: one object a pod of the node uses."""
+        if attrs.verb not in READ:
+            return no_opinion("can only read resources of this type")
+        if attrs.subresource:
+            return no_opinion("cannot read subresource")
+        if not attrs.namespace:
+            return no_opinion("can only read namespaced object of this type")
+        return self._related(node, kind, attrs)
+
+    def _related(self, node: str, kind: str, attrs: Attributes) -> Decision:
+        if not attrs.name:
+            return no_opinion("No Object name found")
+        if not self.graph.related(node, kind, attrs.namespace, attrs.name):
+            return no_opinion(f"no relationship found between node '{node}' and this object")
+        return _allow(node)
+
+    def _pod(self, node: str, attrs: Attributes) -> Decision:
+        """kube's ``authorizePod``: its own pods only; writes narrowed by NodeRestriction."""
+        if attrs.subresource == "status":
+            return _allow(node) if attrs.verb in ("update", "patch") else no_opinion()
+        if attrs.subresource:
+            return no_opinion()
+        if attrs.verb == "get":
+            return self._related(node, "pod", attrs)
+        if attrs.verb in ("list", "watch"):
+            if node in field_equals(attrs.field_selector, "spec.nodeName"):
+                return _allow(node)
+            if attrs.name:
+                return self._related(node, "pod", attrs)
+            return no_opinion("can only list/watch pods with spec.nodeName field selector")
+        if attrs.verb in ("create", "delete"):  # mirror pods; NodeRestriction says which
+            return _allow(node)
+        return no_opinion()
+
+
+def _allow(node: str) -> Decision:
+    return Decision(True, f'Node: node "{node}"')
+
+
+def _node(node: str, attrs: Attributes) -> Decision:
+    """kube's ``authorizeNode``: read only its own Node (by name, so before it exists too);
+    create, update and patch any (NodeRestriction narrows them to its own)."""
+    if attrs.subresource == "status":
+        return _allow(node) if attrs.verb in ("update", "patch") else no_opinion()
+    if attrs.subresource:
+        return no_opinion()
+    if attrs.verb in ("create", "update", "patch"):
+        return _allow(node)
+    if attrs.verb in READ:
+        if attrs.name == node:
+            return _allow(node)
+        if not attrs.name:
+            return no_opinion(f"node '{node}' cannot read all nodes, only its own Node object")
+        return no_opinion(f"node '{node}' cannot read '{attrs.name}', only its own Node "
+                          "object")
+    return no_opinion()
 
 
 def _lease(node: str, attrs: Attributes) -> Decision:

@@ -5,17 +5,19 @@ only once the object is (the stored one for updates and deletes), so it is decid
 admission, against the very object the write is conditional on:
 
     nodes            create/update/patch/delete only its own Node (any subresource); may not
-                     change its taints, nor labels under node-restriction.kubernetes.io/
+                     change its taints, nor labels under node-restriction.kubernetes.io/,
+                     nor labels under kubernetes.io/ or k8s.io/ (or a subdomain) other than
+                     those a kubelet sets (``KUBELET_LABELS``, ``KUBELET_LABEL_DOMAINS``)
     pods             delete only pods bound to it (spec.nodeName); no other pod write except
                      the status of pods bound to it, labels unchanged; create: mirror pods
                      bound to it only
     leases           only its own (name = node) in kube-node-lease
 
-Refusals are 403 Forbidden naming the node. The authorization middleware records which node
-is asking (``requester``) when ``--authorization-mode`` includes Node; writes by anyone else,
-and writes nobody asked for over HTTP, are not checked. Not done (no such kinds in km yet):
-evictions, PVCs, service account tokens, CSINodes, the ``kubernetes.io``/``k8s.io`` label
-allow list.
+Refusals are 403 Forbidden naming the node (the label allow list is kube's, from
+staging/src/k8s.io/kubelet/pkg/apis/well_known_labels.go). The authorization middleware
+records which node is asking (``requester``) when ``--authorization-mode`` includes Node;
+writes by anyone else, and writes nobody asked for over HTTP, are not checked. Not done (no
+such kinds in km yet): evictions, PVCs, service account tokens, CSINodes.
 See https://github.com/kubernetes/kubernetes/blob/v1.32.0/plugin/pkg/admission/noderestriction/admission.go
 """
 
@@ -32,6 +34,15 @@ if TYPE_CHECKING:
 
 Obj = dict[str, Any]
 RESTRICTED_LABELS = "node-restriction.kubernetes.io"
+#: Labels under kubernetes.io/k8s.io a kubelet may set on its own Node (kube's kubeletLabels).
+KUBELET_LABELS = frozenset({
+    "kubernetes.io/hostname", "kubernetes.io/os", "kubernetes.io/arch",
+    "beta.kubernetes.io/os", "beta.kubernetes.io/arch",
+    "topology.kubernetes.io/zone", "topology.kubernetes.io/region",
+    "failure-domain.beta.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/region",
+    "node.kubernetes.io/instance-type", "beta.kubernetes.io/instance-type"})
+#: ... and any label in these domains or their subdomains (kube's kubeletLabelNamespaces).
+KUBELET_LABEL_DOMAINS = ("kubelet.kubernetes.io", "node.kubernetes.io")
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 _NODE: contextvars.ContextVar[str | None] = contextvars.ContextVar("km_node_restriction",
                                                                    default=None)
@@ -79,14 +90,26 @@ def check(resource: Resource, operation: str, new: Obj | None, old: Obj | None,
         _lease(resource, node, name, new if new is not None else old)
 
 
-def _restricted(labels: Any) -> dict[str, str]:
-    """The labels under node-restriction.kubernetes.io/ (or a subdomain of it)."""
-    out = {}
-    for key, value in (labels if isinstance(labels, dict) else {}).items():
-        prefix = key.split("/", 1)[0] if "/" in key else ""
-        if prefix == RESTRICTED_LABELS or prefix.endswith("." + RESTRICTED_LABELS):
-            out[key] = value
-    return out
+def _in_domain(domain: str, parent: str) -> bool:
+    return domain == parent or domain.endswith("." + parent)
+
+
+def forbidden_label(key: str) -> bool:
+    """May a node not set, change or remove label ``key`` on its own Node? (kube's
+    ``getForbiddenLabels``): node-restriction.kubernetes.io/, and kubernetes.io/ or k8s.io/
+    labels outside the kubelet's own."""
+    domain = key.split("/", 1)[0] if "/" in key else ""
+    if _in_domain(domain, RESTRICTED_LABELS):
+        return True
+    if not (_in_domain(domain, "kubernetes.io") or _in_domain(domain, "k8s.io")):
+        return False
+    return key not in KUBELET_LABELS and not any(_in_domain(domain, allowed)
+                                                 for allowed in KUBELET_LABEL_DOMAINS)
+
+
+def _labels(obj: Obj | None) -> dict[str, Any]:
+    labels = _meta(obj).get("labels")
+    return labels if isinstance(labels, dict) else {}
 
 
 def _node(resource: Resource, node: str, operation: str, name: str, new: Obj | None,
@@ -95,15 +118,17 @@ def _node(resource: Resource, node: str, operation: str, name: str, new: Obj | N
         raise _refuse(resource, name, f'node "{node}" is not allowed to modify node "{name}"')
     if new is None:
         return
-    before = _restricted(_meta(old).get("labels"))
-    after = _restricted(_meta(new).get("labels"))
-    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
-    if changed:
-        verb = "set" if operation == "CREATE" else "modify"
-        raise _refuse(resource, name, f'node "{node}" is not allowed to {verb} the following '
+    before, after = _labels(old), _labels(new)
+    changed = sorted(k for k in before.keys() | after.keys()
+                     if (k not in before or k not in after or before[k] != after[k])
+                     and forbidden_label(k))
+    if changed and operation == "CREATE":
+        raise _refuse(resource, name, f'node "{node}" is not allowed to set the following '
                       f"labels: {', '.join(changed)}")
     if old is not None and _spec(new).get("taints") != _spec(old).get("taints"):
         raise _refuse(resource, name, f'node "{node}" is not allowed to modify taints')
+    if changed:  # kube's words, without the node's name
+        raise _refuse(resource, name, f"is not allowed to modify labels: {', '.join(changed)}")
 
 
 def _pod(resource: Resource, node: str, operation: str, name: str, new: Obj | None,

@@ -54,9 +54,20 @@ def attributes(method: str, path: str, query: Mapping[str, str], user: str,
         name = _name_from_field_selector(query.get("fieldSelector", ""))
     if not name and verb == "delete":
         verb = "deletecollection"
+    selector = query.get("fieldSelector", "") if verb in ("list", "watch") else ""
     return Attributes(user, groups, verb, api_group=group, api_version=version,
                       resource=resource, subresource=subresource, namespace=namespace,
-                      name=name, path=path)
+                      name=name, path=path, field_selector=selector)
+
+
+def field_equals(selector: str, key: str) -> list[str]:
+    """The values ``key`` must equal in a field selector (``key=v`` or ``key==v`` terms)."""
+    found = []
+    for term in (t.strip() for t in selector.split(",")):
+        left, op, value = term.partition("==") if "==" in term else term.partition("=")
+        if op and not left.endswith("!") and left.strip() == key:
+            found.append(value.strip())
+    return found
 
 
 def _name_from_field_selector(selector: str) -> str:

@@ -17,13 +17,14 @@ import pytest
 from servers.apiserver import app as apiserver
 from servers.apiserver.authz import bootstrap
 from tests.integration.apiserver.conftest import PODS, Client, pod
-from tests.integration.apiserver.test_rbac import authorized_app, call
+from tests.integration.apiserver.test_rbac import authorized_app, call, eventually
 
 N1 = {"user": "system:node:n1", "groups": "system:nodes"}
 N2 = {"user": "system:node:n2", "groups": "system:nodes"}
 NODES = "/api/v1/nodes"
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"
 MERGE = "application/merge-patch+json"
+CONFIGMAPS = "/api/v1/namespaces/default/configmaps"
 
 
 @pytest.fixture
@@ -58,7 +59,7 @@ async def test_a_node_does_its_own_work(api: Client) -> None:
     lease = await call(api, "GET", f"{LEASES}/n1", **N1, expect=200)
     lease["spec"]["renewTime"] = "2026-11-28T12:00:00Z"
     await call(api, "PUT", f"{LEASES}/n1", lease, **N1, expect=200)
-    await call(api, "GET", f"{PODS}/web-n2", **N1, expect=200)  # reads are not narrowed
+    await call(api, "GET", f"{PODS}/web-n2", **N1, expect=403)  # not bound to it
     await call(api, "DELETE", f"{PODS}/web-n1", **N1, expect=200)
 
 
@@ -73,6 +74,10 @@ async def test_a_node_does_its_own_work(api: Client) -> None:
     ("DELETE", f"{PODS}/web-n2", None,
      'pods "web-n2" is forbidden: node "n1" can only delete pods with spec.nodeName set to '
      "itself"),
+    ("PATCH", f"{NODES}/n1", {"metadata": {"labels": {"node-role.kubernetes.io/control-plane":
+                                                      ""}}},
+     'nodes "n1" is forbidden: is not allowed to modify labels: '
+     "node-role.kubernetes.io/control-plane"),
     ("PATCH", f"{LEASES}/n2", {"spec": {"holderIdentity": "n1"}},
      'leases.coordination.k8s.io "n2" is forbidden: User "system:node:n1" cannot patch '
      'resource "leases" in API group "coordination.k8s.io" in the namespace "kube-node-lease": '
@@ -110,7 +115,7 @@ async def test_can_i_and_rules_reviews_know_the_node_rules(api: Client) -> None:
                                               "subresource": "status", "namespace": "default"}}}
     ssar = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
     assert (await call(api, "POST", ssar, review, **N1, expect=201))["status"]["allowed"]
-    review["spec"]["resourceAttributes"]["verb"] = "create"
+    review["spec"]["resourceAttributes"]["verb"] = "update"
     review["spec"]["resourceAttributes"]["subresource"] = ""
     assert not (await call(api, "POST", ssar, review, **N1, expect=201))["status"]["allowed"]
     rules = await call(api, "POST", "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews",
@@ -137,3 +142,73 @@ async def test_an_old_system_nodes_binding_loses_its_subject_on_restart(
         await call(api, "PATCH", path, old, ctype=MERGE, expect=200)
         await bootstrap.ensure(api.app[apiserver.REGISTRY])
         assert (await call(api, "GET", path, expect=200))["subjects"] == []
+
+
+async def _reads(api: Client, path: str, who: dict[str, str]) -> int:
+    resp = await api.get(path, headers={"X-Test-User": who["user"],
+                                        "X-Test-Groups": who["groups"]})
+    return resp.status
+
+
+async def test_a_node_reads_only_what_its_pods_use(api: Client) -> None:
+    """The graph: configmaps mounted or named in env by a pod bound to the node, and nothing
+    else; the decision follows pods as they are deleted and bound."""
+    for name in ("mounted", "env", "unused"):
+        await call(api, "POST", CONFIGMAPS, {"metadata": {"name": name}}, expect=201)
+    uses = pod("uses", nodeName="n1", volumes=[{"name": "v", "configMap": {"name": "mounted"}}])
+    uses["spec"]["containers"][0]["env"] = [
+        {"name": "E", "valueFrom": {"configMapKeyRef": {"name": "env", "key": "k"}}}]
+    await call(api, "POST", PODS, uses, expect=201)
+
+    async def n1_reads_mounted() -> bool:
+        return await _reads(api, f"{CONFIGMAPS}/mounted", N1) == 200
+
+    await eventually(n1_reads_mounted)
+    await call(api, "GET", f"{CONFIGMAPS}/env", **N1, expect=200)
+    await call(api, "GET", f"{CONFIGMAPS}?fieldSelector=metadata.name%3Dmounted", **N1,
+               expect=200)
+    unused = await call(api, "GET", f"{CONFIGMAPS}/unused", **N1, expect=403)
+    assert unused["message"] == (
+        'configmaps "unused" is forbidden: User "system:node:n1" cannot get resource '
+        '"configmaps" in API group "" in the namespace "default": no relationship found '
+        "between node 'n1' and this object")
+    await call(api, "GET", f"{CONFIGMAPS}/mounted", **N2, expect=403)  # not n2's pod
+    await call(api, "GET", CONFIGMAPS, **N1, expect=403)  # no listing them all
+    await call(api, "GET", "/api/v1/configmaps?watch=1", **N1, expect=403)
+
+    # The pod goes (as its kubelet ends it, grace 0): so does the access.
+    await call(api, "DELETE", f"{PODS}/uses?gracePeriodSeconds=0", **N1, expect=200)
+
+    async def n1_refused() -> bool:
+        return await _reads(api, f"{CONFIGMAPS}/mounted", N1) == 403
+
+    await eventually(n1_refused)
+    unbound = pod("later", volumes=[{"name": "v", "configMap": {"name": "unused"}}])
+    await call(api, "POST", PODS, unbound, expect=201)
+    await call(api, "POST", f"{PODS}/later/binding", {"target": {"name": "n2"}}, expect=201)
+
+    async def n2_reads_unused() -> bool:
+        return await _reads(api, f"{CONFIGMAPS}/unused", N2) == 200
+
+    await eventually(n2_reads_unused)  # bound to n2 now: n2 may, n1 still may not
+    await call(api, "GET", f"{CONFIGMAPS}/unused", **N1, expect=403)
+
+
+async def test_a_node_lists_and_gets_only_its_own_pods_and_node(api: Client) -> None:
+    async def n1_gets_its_pod() -> bool:
+        return await _reads(api, f"{PODS}/web-n1", N1) == 200
+
+    await eventually(n1_gets_its_pod)
+    other = await call(api, "GET", f"{PODS}/web-n2", **N1, expect=403)
+    assert other["message"].endswith("no relationship found between node 'n1' and this object")
+    mine = await call(api, "GET", "/api/v1/pods?fieldSelector=spec.nodeName%3Dn1", **N1,
+                      expect=200)
+    assert [p["metadata"]["name"] for p in mine["items"]] == ["web-n1"]
+    everything = await call(api, "GET", "/api/v1/pods", **N1, expect=403)
+    assert everything["message"].endswith(
+        "can only list/watch pods with spec.nodeName field selector")
+    await call(api, "GET", "/api/v1/pods?fieldSelector=spec.nodeName%3Dn2", **N1, expect=403)
+    await call(api, "GET", f"{NODES}/n1", **N1, expect=200)
+    await call(api, "GET", f"{NODES}/n2", **N1, expect=403)
+    await call(api, "GET", NODES, **N1, expect=403)
+    await call(api, "GET", f"{NODES}?fieldSelector=metadata.name%3Dn1", **N1, expect=200)

@@ -23,6 +23,7 @@ from servers.apiserver.authz import (
     parse_modes,
 )
 from servers.apiserver.authz.node import NODE_RULES, NodeAuthorizer, node_identity
+from servers.apiserver.authz.nodegraph import NodeGraph, pod_references
 from servers.apiserver.authz.rbac import RBACAuthorizer
 
 Obj = dict[str, Any]
@@ -31,21 +32,50 @@ COORD = "coordination.k8s.io"
 
 
 def ask(verb: str, resource: str, *, sub: str = "", ns: str = "", name: str = "",
-        group: str = "", who: tuple[str, tuple[str, ...]] = NODE) -> Attributes:
+        group: str = "", sel: str = "", who: tuple[str, tuple[str, ...]] = NODE) -> Attributes:
     user, groups = who
     return Attributes(user, groups, verb, api_group=group, resource=resource, subresource=sub,
-                      namespace=ns, name=name)
+                      namespace=ns, name=name, field_selector=sel)
+
+
+def graph() -> NodeGraph:
+    """Pod web on n1 uses configmap cm and secret s; pod other on n2 uses configmap cm2."""
+    g = NodeGraph()
+    g.put({"metadata": {"name": "web", "namespace": "default"},
+           "spec": {"nodeName": "n1", "volumes": [{"name": "v", "configMap": {"name": "cm"}},
+                                                  {"name": "s", "secret": {"secretName": "s"}}],
+                    "containers": [{"name": "c"}]}})
+    g.put({"metadata": {"name": "other", "namespace": "default"},
+           "spec": {"nodeName": "n2", "volumes": [{"name": "v", "configMap": {"name": "cm2"}}],
+                    "containers": [{"name": "c"}]}})
+    return g
 
 
 @pytest.mark.parametrize(("request_", "allowed"), [
-    # reads
+    # reads: what its pods use, its own pods and Node
     (ask("get", "pods", ns="default", name="web"), True),
-    (ask("watch", "pods"), True),
-    (ask("list", "nodes"), True),
+    (ask("get", "pods", ns="default", name="other"), False),
+    (ask("watch", "pods", sel="spec.nodeName=n1"), True),
+    (ask("list", "pods", sel="spec.nodeName==n1,status.phase=Running"), True),
+    (ask("list", "pods", sel="spec.nodeName=n2"), False),
+    (ask("list", "pods", sel="spec.nodeName!=n1"), False),
+    (ask("watch", "pods"), False),
+    (ask("list", "pods", ns="default", name="web"), True),  # metadata.name=web
+    (ask("get", "nodes", name="n1"), True),
+    (ask("watch", "nodes", name="n1"), True),
+    (ask("get", "nodes", name="n2"), False),
+    (ask("list", "nodes"), False),
     (ask("get", "services", ns="default"), True),
     (ask("list", "endpoints"), True),
     (ask("get", "namespaces", name="default"), True),
     (ask("get", "configmaps", ns="default", name="cm"), True),
+    (ask("watch", "configmaps", ns="default", name="cm"), True),
+    (ask("get", "configmaps", ns="default", name="cm2"), False),
+    (ask("get", "configmaps", ns="kube-system", name="cm"), False),
+    (ask("list", "configmaps", ns="default"), False),
+    (ask("get", "secrets", ns="default", name="s"), True),
+    (ask("get", "secrets", ns="default", name="cm"), False),
+    (ask("list", "secrets"), False),
     # its work
     (ask("create", "nodes"), True),
     (ask("update", "nodes", name="n2"), True),  # which node: NodeRestriction's job
@@ -57,7 +87,7 @@ def ask(verb: str, resource: str, *, sub: str = "", ns: str = "", name: str = ""
     # not its work
     (ask("delete", "nodes", name="n1"), False),
     (ask("update", "pods", ns="default", name="web"), False),
-    (ask("create", "pods", ns="default"), False),
+    (ask("create", "pods", ns="default"), True),  # mirror pods: NodeRestriction checks
     (ask("create", "pods", sub="binding", ns="default", name="web"), False),
     (ask("deletecollection", "pods", ns="default"), False),
     (ask("list", "roles", group="rbac.authorization.k8s.io"), False),
@@ -72,7 +102,7 @@ def ask(verb: str, resource: str, *, sub: str = "", ns: str = "", name: str = ""
     (ask("list", "leases", group=COORD, ns="kube-node-lease"), False),
 ])
 def test_node_authorizer_decisions(request_: Attributes, allowed: bool) -> None:
-    decision = NodeAuthorizer().authorize(request_)
+    decision = NodeAuthorizer(graph()).authorize(request_)
     assert decision.allowed is allowed
     assert decision.decided is allowed  # allow, or no opinion: never a deny
 
@@ -94,6 +124,67 @@ def test_lease_refusals_say_why() -> None:
                             "node")
     elsewhere = node.authorize(ask("get", "leases", group=COORD, ns="default", name="n1"))
     assert elsewhere.reason == 'can only access leases in the "kube-node-lease" system namespace'
+
+
+def test_refusals_give_kube_reasons() -> None:
+    node = NodeAuthorizer(graph())
+    reasons = [node.authorize(a).reason for a in (
+        ask("get", "configmaps", ns="default", name="cm2"), ask("list", "pods"),
+        ask("list", "nodes"), ask("get", "nodes", name="n2"),
+        ask("create", "configmaps", ns="default"), ask("list", "configmaps", ns="default"))]
+    assert reasons == ["no relationship found between node 'n1' and this object",
+                       "can only list/watch pods with spec.nodeName field selector",
+                       "node 'n1' cannot read all nodes, only its own Node object",
+                       "node 'n1' cannot read 'n2', only its own Node object",
+                       "can only read resources of this type", "No Object name found"]
+
+
+def test_the_graph_follows_pods_as_they_are_bound_changed_and_deleted() -> None:
+    g = graph()
+    web = {"metadata": {"name": "web", "namespace": "default"},
+           "spec": {"nodeName": "n1", "volumes": [{"name": "v", "configMap": {"name": "cm"}}]}}
+    assert g.related("n1", "configmap", "default", "cm")
+    g.remove(web)
+    assert not g.related("n1", "configmap", "default", "cm")
+    assert not g.related("n1", "pod", "default", "web")
+    web["spec"]["nodeName"] = "n2"  # bound elsewhere now
+    g.put(web)
+    assert g.related("n2", "configmap", "default", "cm")
+    assert not g.related("n1", "configmap", "default", "cm")
+    del web["spec"]["nodeName"]  # an unbound pod relates to no node
+    g.put(web)
+    assert not g.related("n2", "pod", "default", "web") and len(g) == 1
+
+
+def test_every_way_a_pod_names_a_secret_or_configmap_counts() -> None:
+    pod = {"metadata": {"name": "p", "namespace": "ns"}, "spec": {
+        "serviceAccountName": "sa",
+        "imagePullSecrets": [{"name": "pull"}],
+        "initContainers": [{"name": "i", "envFrom": [{"secretRef": {"name": "init-env"}}]}],
+        "containers": [{"name": "c", "envFrom": [{"configMapRef": {"name": "cm-env"}}],
+                        "env": [{"name": "A", "valueFrom": {"secretKeyRef": {"name": "key"}}},
+                                {"name": "B", "valueFrom": {"configMapKeyRef": {"name": "b"}}},
+                                {"name": "C", "value": "plain"}]}],
+        "ephemeralContainers": [{"name": "e", "envFrom": [{"secretRef": {"name": "eph"}}]}],
+        "volumes": [{"name": "v1", "secret": {"secretName": "vol"}},
+                    {"name": "v2", "configMap": {"name": "cm-vol"}},
+                    {"name": "v3", "projected": {"sources": [{"secret": {"name": "proj"}},
+                                                             {"configMap": {"name": "cm-proj"}},
+                                                             {"serviceAccountToken": {}}]}},
+                    {"name": "v4", "csi": {"driver": "d", "nodePublishSecretRef": {"name": "csi"}}},
+                    {"name": "v5", "rbd": {"secretRef": {"name": "rbd"}}},
+                    {"name": "v6", "azureFile": {"secretName": "az"}},
+                    {"name": "v7", "persistentVolumeClaim": {"claimName": "claim"}},
+                    {"name": "v8", "ephemeral": {"volumeClaimTemplate": {}}},
+                    {"name": "v9", "emptyDir": {}}]}}
+    refs = set(pod_references(pod, "ns"))
+    assert {(k, n) for k, _, n in refs} == {
+        ("serviceaccount", "sa"), ("secret", "pull"), ("secret", "init-env"),
+        ("configmap", "cm-env"), ("secret", "key"), ("configmap", "b"), ("secret", "eph"),
+        ("secret", "vol"), ("configmap", "cm-vol"), ("secret", "proj"),
+        ("configmap", "cm-proj"), ("secret", "csi"), ("secret", "rbd"), ("secret", "az"),
+        ("persistentvolumeclaim", "claim"), ("persistentvolumeclaim", "p-v8")}
+    assert {ns for _, ns, _ in refs} == {"ns"}
 
 
 def test_node_identity() -> None:
@@ -202,6 +293,37 @@ def test_nobody_but_a_node_is_checked() -> None:
 
 
 @pytest.mark.usefixtures("as_n1")
+@pytest.mark.parametrize("key", [
+    "kubernetes.io/hostname", "kubernetes.io/arch", "kubernetes.io/os", "beta.kubernetes.io/os",
+    "beta.kubernetes.io/arch", "beta.kubernetes.io/instance-type",
+    "node.kubernetes.io/instance-type", "topology.kubernetes.io/zone",
+    "topology.kubernetes.io/region", "failure-domain.beta.kubernetes.io/zone",
+    "failure-domain.beta.kubernetes.io/region", "kubelet.kubernetes.io/anything",
+    "x.kubelet.kubernetes.io/y", "node.kubernetes.io/exclude-from-external-load-balancers",
+    "example.com/role", "plain", "kubernetes.io.example.com/ok"])
+def test_a_node_may_set_the_kubelet_labels(key: str) -> None:
+    noderestriction.check(res("nodes"), "CREATE", node("n1", **{key: "v"}), None)
+    noderestriction.check(res("nodes"), "UPDATE", node("n1", **{key: "w"}),
+                          node("n1", **{key: "v"}))
+    noderestriction.check(res("nodes"), "UPDATE", node("n1"), node("n1", **{key: "v"}))
+
+
+@pytest.mark.usefixtures("as_n1")
+@pytest.mark.parametrize("key", [
+    "node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/worker",
+    "kubernetes.io/role", "k8s.io/x", "sub.k8s.io/x", "other.kubernetes.io/foo",
+    "beta.kubernetes.io/fluentd-ds-ready", "node-restriction.kubernetes.io/tier"])
+def test_a_node_may_not_set_other_kubernetes_labels(key: str) -> None:
+    assert refused("CREATE", "nodes", node("n1", **{key: ""}), None) == (
+        f'nodes "n1" is forbidden: node "n1" is not allowed to set the following labels: {key}')
+    modified = f'nodes "n1" is forbidden: is not allowed to modify labels: {key}'
+    assert refused("UPDATE", "nodes", node("n1", **{key: ""}), node("n1")) == modified
+    assert refused("UPDATE", "nodes", node("n1"), node("n1", **{key: ""})) == modified
+    noderestriction.check(res("nodes"), "UPDATE", node("n1", **{key: ""}),
+                          node("n1", **{key: ""}))  # kept as the admin set it: fine
+
+
+@pytest.mark.usefixtures("as_n1")
 def test_a_node_writes_its_own_node_only() -> None:
     noderestriction.check(res("nodes"), "CREATE", node("n1"), None)
     noderestriction.check(res("nodes"), "UPDATE", node("n1", a="b"), node("n1"), "status")
@@ -218,8 +340,8 @@ def test_a_node_may_not_set_restricted_labels_or_change_taints() -> None:
         'nodes "n1" is forbidden: node "n1" is not allowed to set the following labels: '
         f"{key}")
     sub = "team.node-restriction.kubernetes.io/x"
-    assert "modify the following labels: " + sub in refused(
-        "UPDATE", "nodes", node("n1"), node("n1", **{sub: "a"}))
+    assert refused("UPDATE", "nodes", node("n1"), node("n1", **{sub: "a"})) == (
+        f'nodes "n1" is forbidden: is not allowed to modify labels: {sub}')
     noderestriction.check(res("nodes"), "UPDATE", node("n1", **{key: "gold", "a": "b"}),
                           node("n1", **{key: "gold"}))
     tainted = copy.deepcopy(node("n1"))

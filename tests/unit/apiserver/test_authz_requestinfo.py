@@ -55,3 +55,16 @@ def test_discovery_and_other_paths_are_non_resource_requests(path: str) -> None:
     a = requestinfo.attributes("GET", path, {}, "alice", ())
     assert not a.resource_request
     assert (a.verb, a.path) == ("get", path)
+
+
+def test_lists_and_watches_carry_their_field_selector() -> None:
+    query = {"fieldSelector": "spec.nodeName=n1", "watch": "true"}
+    attrs = requestinfo.attributes("GET", "/api/v1/pods", query, "u", ())
+    assert (attrs.verb, attrs.field_selector) == ("watch", "spec.nodeName=n1")
+    legacy = requestinfo.attributes("GET", "/api/v1/watch/pods",
+                                    {"fieldSelector": "spec.nodeName=n1"}, "u", ())
+    assert (legacy.verb, legacy.field_selector) == ("watch", "spec.nodeName=n1")
+    one = requestinfo.attributes("GET", "/api/v1/namespaces/d/pods/p", query, "u", ())
+    assert one.field_selector == ""
+    terms = "a=1,spec.nodeName==n1,spec.nodeName!=n2"
+    assert requestinfo.field_equals(terms, "spec.nodeName") == ["n1"]
