@@ -6,6 +6,7 @@
     /api/v1/...  /apis/G/V/...                the resources (handlers.py), watch (watch.py)
     /api/v1/namespaces/NS/pods/NAME/log       proxied to the pod's kubelet (podlogs.py)
     /apis/authorization.k8s.io/v1/...         access reviews (authz/endpoints.py)
+    /apis/authentication.k8s.io/v1/...        token reviews, whoami (auth/tokenreview.py, review.py)
 
 Unless ``--authorization-mode`` is AlwaysAllow alone (``RBAC``, ``Node,RBAC``), every request is
 authorized first (authz/endpoints.py).
@@ -28,7 +29,8 @@ from aiohttp import web
 
 from servers.apimachinery import errors
 from servers.apiserver import codec, discovery, handlers, openapi, options, routing
-from servers.apiserver.auth import USER_KEY, UserInfo, authenticator, review
+from servers.apiserver.admission import priority
+from servers.apiserver.auth import USER_KEY, UserInfo, authenticator, review, tokenreview
 from servers.apiserver.authz import bootstrap
 from servers.apiserver.authz.endpoints import Authorization
 from servers.apiserver.podlogs import KubeletClientConfig, PodLogs
@@ -56,6 +58,7 @@ async def run(opts: Namespace, stop: asyncio.Event) -> int:
         registry = Registry(storage)
         await create_default_namespaces(registry)
         await bootstrap.ensure(registry)
+        await priority.ensure_system_classes(registry)
         app = make_app(registry, authorization_mode=opts.authorization_mode,
                        authenticate=authenticate,
                        kubelet=KubeletClientConfig.from_options(opts))
@@ -129,6 +132,9 @@ def make_app(registry: Registry, *, authorization_mode: str = "AlwaysAllow",
     r.add_post(reviews + "namespaces/{namespace}/localsubjectaccessreviews{_:/?}",
                authorization.local_subject_access_review)
     r.add_post(review.PATH + "{_:/?}", review.self_subject_review)
+    # TokenReview asks the token authenticator of ``authenticate`` (an Authenticator's).
+    tokens = getattr(authenticate, "tokens", None)
+    r.add_post(tokenreview.PATH + "{_:/?}", tokenreview.TokenReviews(tokens).handle)
     for path in ("/healthz", "/livez", "/readyz"):
         r.add_get(path + "{_:(/.*)?}", _health)
     r.add_get("/version{_:/?}", _version)

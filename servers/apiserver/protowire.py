@@ -21,7 +21,8 @@ MEDIA_TYPE = "application/vnd.kubernetes.protobuf"
 MAGIC = b"k8s\x00"
 
 # A message: field number -> (JSON name, how to read it): "str", "strs", "map"
-# (map<string,string>), a nested message, or ("[]", message) for a repeated one.
+# (map<string,string>), "int32", "bool", a nested message, or ("[]", message) for a
+# repeated one.
 Message = dict[int, tuple[str, Union[str, "Message", tuple[str, "Message"]]]]
 
 _OBJECT_META: Message = {
@@ -49,6 +50,12 @@ _ACCESS_SPEC: Message = {
     2: ("nonResourceAttributes", {1: ("path", "str"), 2: ("verb", "str")}),
     3: ("user", "str"), 4: ("groups", "strs"), 6: ("uid", "str")}
 
+_PRIORITY_CLASS: Message = {1: ("metadata", _OBJECT_META), 2: ("value", "int32"),
+                            3: ("globalDefault", "bool"), 4: ("description", "str"),
+                            5: ("preemptionPolicy", "str")}
+_TOKEN_REVIEW: Message = {1: ("metadata", _OBJECT_META),
+                          2: ("spec", {1: ("token", "str"), 2: ("audiences", "strs")})}
+
 #: (apiVersion, kind) -> message, for every kind km reads from protobuf.
 MESSAGES: dict[tuple[str, str], Message] = {
     ("v1", "Namespace"): {1: ("metadata", _OBJECT_META), 2: ("spec", {1: ("finalizers", "strs")})},
@@ -65,6 +72,8 @@ MESSAGES: dict[tuple[str, str], Message] = {
         1: ("metadata", _OBJECT_META), 2: ("spec", _ACCESS_SPEC)},
     ("authorization.k8s.io/v1", "SelfSubjectRulesReview"): {
         1: ("metadata", _OBJECT_META), 2: ("spec", {1: ("namespace", "str")})},
+    ("scheduling.k8s.io/v1", "PriorityClass"): _PRIORITY_CLASS,
+    ("authentication.k8s.io/v1", "TokenReview"): _TOKEN_REVIEW,
 }
 
 
@@ -125,6 +134,8 @@ def _read(data: bytes, message: Message) -> Obj:
                 out[name] = text
         elif how == "strs":
             out.setdefault(name, []).append(_text(value))
+        elif how in ("int32", "bool"):
+            out.update(_scalar(name, value, how))
         elif how == "map":
             entry = dict(fields(value if isinstance(value, bytes) else b""))
             out.setdefault(name, {})[_text(entry.get(1, b""))] = _text(entry.get(2, b""))
@@ -133,6 +144,17 @@ def _read(data: bytes, message: Message) -> Obj:
         elif isinstance(how, dict):
             out[name] = _read(_bytes(value), how)
     return out
+
+
+def _scalar(name: str, value: int | bytes, how: str) -> Obj:
+    """``{name: value}`` for a varint read as an int32 (negative ones come as 64-bit two's
+    complement) or a bool; a false bool is left out, as JSON's omitempty leaves it."""
+    if not isinstance(value, int):
+        raise _Malformed
+    if how == "bool":
+        return {name: True} if value else {}
+    value &= 0xFFFFFFFF
+    return {name: value - (1 << 32) if value & 0x80000000 else value}
 
 
 def _bytes(value: int | bytes) -> bytes:

@@ -65,6 +65,7 @@ class Registry:
         self.storage = storage
         self._service_ips = asyncio.Lock()
         self.watch_cache = WatchCache(storage)
+        self.admission = admission.Admission(storage, self.watch_cache)
         self.watchers = 0  # HTTP watches being served (watch.py counts them)
         self._namespaces_seen: dict[str, float] = {}  # name -> known to exist until
 
@@ -151,6 +152,7 @@ class Registry:
                 yield batch
 
     async def close(self) -> None:
+        await self.admission.close()
         await self.watch_cache.close()
 
     # -- writes -----------------------------------------------------------------------------
@@ -166,6 +168,7 @@ class Registry:
         if resource.namespaced:
             await self._require_namespace(meta["namespace"])
         admission.prepare_create(resource, obj)
+        await self.admission.admit_create(resource, obj)
         _check(resource, obj, admission.validate_create(resource, obj))
         if resource.plural == "services":
             async with self._service_ips:
@@ -242,6 +245,7 @@ class Registry:
             new.pop("status", None)
         objectmeta.keep_server_meta(current, new, target)
         admission.prepare_update(resource, new, current)
+        self.admission.admit_update(resource, new, current, target.subresource)
         _check(resource, new, admission.validate_update(resource, new, current,
                                                         target.subresource))
         if new.get("spec") != current.get("spec"):

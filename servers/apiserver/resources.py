@@ -124,6 +124,8 @@ class Resource:
 V1 = "v1"
 RBAC = "rbac.authorization.k8s.io"
 AUTHORIZATION = "authorization.k8s.io"
+AUTHENTICATION = "authentication.k8s.io"
+SCHEDULING = "scheduling.k8s.io"
 COORDINATION = "coordination.k8s.io"
 SCALE = GroupVersionKind("autoscaling", "v1", "Scale")
 BINDING = GroupVersionKind("", V1, "Binding")
@@ -182,6 +184,15 @@ RESOURCES: tuple[Resource, ...] = (
         "", V1, "configmaps", "configmap", "ConfigMap", True, "/registry/configmaps/",
         short_names=("cm",),
     ),
+    # authentication.k8s.io: answered, never stored (servers.apiserver.auth.tokenreview, review)
+    Resource(
+        AUTHENTICATION, V1, "selfsubjectreviews", "selfsubjectreview", "SelfSubjectReview",
+        False, "/registry/selfsubjectreviews/", verbs=("create",),
+    ),
+    Resource(
+        AUTHENTICATION, V1, "tokenreviews", "tokenreview", "TokenReview", False,
+        "/registry/tokenreviews/", verbs=("create",),
+    ),
     # authorization.k8s.io: reviews are answered, never stored (servers.apiserver.authz.endpoints)
     Resource(
         AUTHORIZATION, V1, "localsubjectaccessreviews", "localsubjectaccessreview",
@@ -215,6 +226,11 @@ RESOURCES: tuple[Resource, ...] = (
     Resource(RBAC, V1, "roles", "role", "Role", True, "/registry/roles/"),
     # coordination.k8s.io: node heartbeats (kube-node-lease) and leader election
     Resource(COORDINATION, V1, "leases", "lease", "Lease", True, "/registry/leases/"),
+    # scheduling.k8s.io: pod priorities (servers.apiserver.kinds.priorityclass)
+    Resource(
+        SCHEDULING, V1, "priorityclasses", "priorityclass", "PriorityClass", False,
+        "/registry/priorityclasses/", short_names=("pc",),
+    ),
 )
 
 

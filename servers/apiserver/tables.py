@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from servers.apiserver.kinds import podprint, printers, rbacprint
+from servers.apiserver.kinds import podprint, printers, priorityclass, rbacprint
 from servers.apiserver.kinds.printers import age, format_endpoints, format_labels, human_duration
 from servers.apiserver.resources import Resource
 
@@ -131,6 +131,16 @@ _BINDING = (
 _PRINTERS.update({(rbacprint.GROUP, "Role"): _ROLE, (rbacprint.GROUP, "ClusterRole"): _ROLE,
                   (rbacprint.GROUP, "RoleBinding"): _BINDING,
                   (rbacprint.GROUP, "ClusterRoleBinding"): _BINDING})
+_PRINTERS[(priorityclass.GROUP, "PriorityClass")] = (
+    [_name_col(), _column("Value", "value represents the integer value of this priority "
+                          "class.", kind="integer"),
+     _column("Global-Default", "globalDefault specifies whether this PriorityClass should be "
+             "considered as the default priority for pods that do not have any priority "
+             "class.", kind="boolean"), _AGE,
+     _column("PreemptionPolicy", "preemptionPolicy is the Policy for preempting pods with "
+             "lower priority.")],
+    priorityclass.row,
+)
 _DEFAULT = ([_name_col(), _AGE], printers.default_row)
 
 

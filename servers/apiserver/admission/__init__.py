@@ -1,5 +1,10 @@
 """Admission: what happens to an object between decoding and storage — defaults, validation.
 
+A package of plugins, one module each, run in kube-apiserver's order; ``Admission`` holds
+those that keep state for one registry (today ``priority``: the Priority plugin and its view
+of PriorityClasses), and the registry awaits ``admit_create`` / calls ``admit_update`` before
+the functions below.
+
 The registry calls these four functions for every write. Metadata rules (names, labels,
 annotations, finalizers) are the same for every kind and live here; each kind's own defaults
 and rules live in `servers.apiserver.kinds`; under RBAC, writes of roles and bindings also pass
@@ -16,11 +21,43 @@ from collections.abc import Iterator
 from servers.apimachinery import field, validation
 from servers.apimachinery.meta import Obj
 from servers.apiserver import kinds
+from servers.apiserver.admission import priority
 from servers.apiserver.authz import escalation, noderestriction
-from servers.apiserver.resources import Resource
+from servers.apiserver.resources import SCHEDULING, Resource
+from servers.apiserver.storage import interface as st
+from servers.apiserver.watchcache import WatchCache
 
 SERVICE_CIDR = ipaddress.ip_network("10.0.0.0/24")
 
+
+
+class Admission:
+    """The stateful admission plugins of one registry (Priority), in kube's order."""
+
+    def __init__(self, storage: st.Storage, watch_cache: WatchCache) -> None:
+        self.priority_classes = priority.PriorityClasses(storage, watch_cache)
+
+    async def admit_create(self, resource: Resource, obj: Obj) -> None:
+        """Mutate or refuse (403) a new object, after its defaults and before validation."""
+        if resource.group == "" and resource.plural == "pods":
+            await self.priority_classes.start()
+            await priority.admit_pod_create(self.priority_classes, obj)
+        elif resource.group == SCHEDULING and resource.plural == "priorityclasses":
+            await self.priority_classes.start()
+            priority.validate_class(self.priority_classes, obj, None)
+
+    def admit_update(self, resource: Resource, new: Obj, old: Obj, subresource: str = ""
+                     ) -> None:
+        """Mutate or refuse (403) an update of the main resource (subresources pass)."""
+        if subresource:
+            return
+        if resource.group == "" and resource.plural == "pods":
+            priority.admit_pod_update(new, old)
+        elif resource.group == SCHEDULING and resource.plural == "priorityclasses":
+            priority.validate_class(self.priority_classes, new, old)
+
+    async def close(self) -> None:
+        await self.priority_classes.close()
 
 
 def service_ips() -> Iterator[str]:
@@ -54,6 +91,8 @@ def validate_update(resource: Resource, new: Obj, old: Obj, subresource: str = "
 def validate_delete(resource: Resource, obj: Obj) -> None:
     """Raise Forbidden when the requester may not delete the stored ``obj``."""
     noderestriction.check(resource, "DELETE", None, obj)
+    if resource.group == SCHEDULING and resource.plural == "priorityclasses":
+        priority.validate_delete(obj)
 
 
 def validate_meta(resource: Resource, meta: Obj) -> list[field.Cause]:

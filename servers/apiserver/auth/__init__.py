@@ -13,7 +13,7 @@ authorizer can depend on it without pulling in HTTP or crypto.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 #: The request key (a plain string: aiohttp request keys are not AppKeys) holding a UserInfo.
 USER_KEY = "km.user"
@@ -26,20 +26,25 @@ MASTERS_GROUP = "system:masters"
 
 @dataclass(frozen=True)
 class UserInfo:
-    """An authenticated (or anonymous) identity: a user name and the groups it belongs to."""
+    """An authenticated (or anonymous) identity: a user name and the groups it belongs to.
+
+    ``uid`` is what the authenticator knows of the user's unique id (the token file's third
+    column; TokenReview reports it); it takes no part in comparisons.
+    """
 
     name: str
     groups: tuple[str, ...] = ()
+    uid: str = field(default="", compare=False)
 
 
 ANONYMOUS_USER = UserInfo("system:anonymous", (UNAUTHENTICATED_GROUP,))
 LOOPBACK_ADMIN = UserInfo("system:admin", (MASTERS_GROUP, AUTHENTICATED_GROUP))
 
 
-def authenticated(name: str, groups: tuple[str, ...] | list[str]) -> UserInfo:
+def authenticated(name: str, groups: tuple[str, ...] | list[str], uid: str = "") -> UserInfo:
     """A UserInfo for an authenticated user: its groups plus ``system:authenticated``, once."""
     unique = tuple(dict.fromkeys((*groups, AUTHENTICATED_GROUP)))
-    return UserInfo(name, unique)
+    return UserInfo(name, unique, uid)
 
 
 class AuthenticationError(Exception):

@@ -76,7 +76,7 @@ def parse(text: str, path: str = "<tokens>") -> dict[bytes, UserInfo]:
             if key in users:
                 log.warning("token file %s: line %d repeats a token; the later line wins",
                             path, reader.line_num)
-            users[key] = authenticated(name, [g for g in groups if g])
+            users[key] = authenticated(name, [g for g in groups if g], record[2].strip())
     except csv.Error:
         msg = f"token file {path}: line {reader.line_num} is not valid CSV"
         raise TokenFileError(msg) from None

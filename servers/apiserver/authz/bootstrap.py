@@ -7,6 +7,9 @@
     system:public-info-viewer        /healthz, /version    Groups system:(un)authenticated
     system:kube-scheduler            scheduling            User system:kube-scheduler
     system:kube-controller-manager   the controllers       User system:kube-controller-manager
+    system:monitoring                /metrics, health      Group system:monitoring
+    system:auth-delegator            token and access reviews   (unbound: the two above
+                                                           hold its rules, as in kube)
     system:node                      a kubelet's work      nobody (the Node authorizer)
     system:node-proxier              services, endpoints   User system:kube-proxy
     view, edit, admin                read; + write; + roles     (unbound: for RoleBindings)
@@ -66,9 +69,18 @@ def _events() -> Obj:
     return rule(EVENTS, "events", groups=("", "events.k8s.io"))
 
 
+def _delegation() -> list[Obj]:
+    """What a server that delegates authentication and authorization of its own endpoints
+    (/metrics) to the apiserver needs: kube's system:auth-delegator rules."""
+    return [rule(("create",), "tokenreviews", groups=("authentication.k8s.io",)),
+            rule(("create",), "subjectaccessreviews", groups=("authorization.k8s.io",))]
+
+
 DISCOVERY_URLS = ("/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi",
                   "/openapi/*", "/readyz", "/version", "/version/")
 PUBLIC_URLS = ("/healthz", "/livez", "/readyz", "/version", "/version/")
+MONITORING_URLS = ("/healthz", "/healthz/*", "/livez", "/livez/*", "/metrics",
+                   "/metrics/slis", "/readyz", "/readyz/*")
 
 #: ClusterRole name -> rules.
 CLUSTER_ROLES: dict[str, list[Obj]] = {
@@ -80,12 +92,22 @@ CLUSTER_ROLES: dict[str, list[Obj]] = {
                                "selfsubjectrulesreviews", groups=("authorization.k8s.io",)),
                           rule(("create",), "selfsubjectreviews",
                                groups=("authentication.k8s.io",))],
+    "system:monitoring": [{"nonResourceURLs": list(MONITORING_URLS), "verbs": ["get"]}],
+    "system:auth-delegator": _delegation(),
+    # kube's bootstrappolicy.ClusterRoles, system:kube-scheduler (deletes pods: preemption);
+    # poddisruptionbudgets are named before km serves them, as RBAC allows.
     "system:kube-scheduler": [
-        rule(READ, "pods", "nodes", "namespaces", "services", "replicationcontrollers"),
+        rule(READ, "pods", "nodes", "namespaces", "services", "replicationcontrollers",
+             "persistentvolumeclaims", "persistentvolumes"),
+        rule(("delete",), "pods"),
         rule(("create",), "pods/binding", "bindings"),
         rule(("patch", "update"), "pods/status"),
+        rule(READ, "replicasets", "statefulsets", groups=("apps",)),
+        rule(READ, "poddisruptionbudgets", groups=("policy",)),
+        rule(READ, "priorityclasses", groups=("scheduling.k8s.io",)),
         _events(),
         *_leader_election("kube-scheduler"),
+        *_delegation(),
     ],
     "system:kube-controller-manager": [
         rule(FULL, "pods", "pods/status", "replicationcontrollers",
@@ -94,6 +116,7 @@ CLUSTER_ROLES: dict[str, list[Obj]] = {
         rule(READ, "services", "nodes", "namespaces"),
         _events(),
         *_leader_election("kube-controller-manager"),
+        *_delegation(),
     ],
     # The Node authorizer grants these to each node (narrowed by NodeRestriction); the role
     # is kept, unbound, for those who bind it themselves (kube since 1.8).
@@ -114,6 +137,7 @@ CLUSTER_ROLE_BINDINGS: dict[str, list[tuple[str, str]]] = {
     "system:basic-user": [("Group", "system:authenticated")],
     "system:public-info-viewer": [("Group", "system:authenticated"),
                                   ("Group", "system:unauthenticated")],
+    "system:monitoring": [("Group", "system:monitoring")],
     "system:kube-scheduler": [("User", "system:kube-scheduler")],
     "system:kube-controller-manager": [("User", "system:kube-controller-manager")],
     # Bound to nobody: a binding to group system:nodes left by an older km loses its subject

@@ -21,7 +21,15 @@ from dataclasses import dataclass
 
 from servers.apimachinery import validation
 from servers.apimachinery.field import Cause
-from servers.apiserver.kinds import core, lease, pod, rbac, replicationcontroller, service
+from servers.apiserver.kinds import (
+    core,
+    lease,
+    pod,
+    priorityclass,
+    rbac,
+    replicationcontroller,
+    service,
+)
 from servers.apiserver.kinds._common import Obj
 from servers.apiserver.resources import Resource
 
@@ -63,6 +71,8 @@ _RULES: dict[tuple[str, str], KindRules] = {
     ("", "Binding"): KindRules(validate=core.validate_binding),
     ("autoscaling", "Scale"): KindRules(validate=core.validate_scale),
     (lease.GROUP, "Lease"): KindRules(lease.default, lease.validate),
+    (priorityclass.GROUP, "PriorityClass"): KindRules(priorityclass.default,
+                                                      priorityclass.validate),
     (rbac.GROUP, "Role"): KindRules(validate=rbac.validate_role,
                                     name_rule=rbac.name_is_path_segment),
     (rbac.GROUP, "ClusterRole"): KindRules(validate=rbac.validate_cluster_role,

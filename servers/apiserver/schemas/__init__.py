@@ -11,7 +11,17 @@ from __future__ import annotations
 import functools
 
 from servers.apiserver.resources import RESOURCES, GroupVersionKind, Resource
-from servers.apiserver.schemas import container, coordination, core, meta, node, pod, rbac
+from servers.apiserver.schemas import (
+    authentication,
+    container,
+    coordination,
+    core,
+    meta,
+    node,
+    pod,
+    rbac,
+    scheduling,
+)
 from servers.apiserver.schemas._dsl import META, Obj, kind_header, obj, ref, refs
 
 _GROUP_PACKAGES = {"": "io.k8s.api.core.", "autoscaling": "io.k8s.api.autoscaling."}
@@ -54,7 +64,8 @@ def schemas(resources: tuple[Resource, ...] = RESOURCES) -> dict[str, Obj]:
     gets a generic one that accepts any fields, so the OpenAPI documents stay complete.
     """
     table: dict[str, Obj] = {}
-    for module in (meta, container, pod, core, node, rbac, coordination):
+    for module in (meta, container, pod, core, node, rbac, coordination, scheduling,
+                   authentication):
         table.update(module.SCHEMAS)
     for resource in resources:
         for gvk in (resource.gvk, *(sub.kind for sub in resource.subresources)):

@@ -47,11 +47,13 @@ def test_api_versions_lists_v1_and_the_server_address() -> None:
     assert decoded.server_address_by_client_cidrs[0].server_address == "127.0.0.1:6443"
 
 
-def test_apis_lists_the_authorization_rbac_and_coordination_groups() -> None:
+def test_apis_lists_the_named_groups_in_table_order() -> None:
     doc = discovery.api_group_list()
-    assert [g["name"] for g in doc["groups"]] == ["authorization.k8s.io",
+    assert [g["name"] for g in doc["groups"]] == ["authentication.k8s.io",
+                                                  "authorization.k8s.io",
                                                   "rbac.authorization.k8s.io",
-                                                  "coordination.k8s.io"]
+                                                  "coordination.k8s.io",
+                                                  "scheduling.k8s.io"]
     client().V1APIGroupList.from_dict(doc)
     assert discovery.api_group("apps") is None
 
@@ -138,9 +140,11 @@ def test_aggregated_discovery_for_api_and_apis() -> None:
     scale = next(s for s in rc["subresources"] if s["subresource"] == "scale")
     assert scale["responseKind"] == {"group": "autoscaling", "version": "v1", "kind": "Scale"}
     named = discovery.aggregated_discovery(False)["items"]
-    assert [g["metadata"]["name"] for g in named] == ["authorization.k8s.io",
+    assert [g["metadata"]["name"] for g in named] == ["authentication.k8s.io",
+                                                      "authorization.k8s.io",
                                                       "rbac.authorization.k8s.io",
-                                                      "coordination.k8s.io"]
+                                                      "coordination.k8s.io",
+                                                      "scheduling.k8s.io"]
     apps = discovery.aggregated_discovery(False, (*RESOURCES, APPS))
     assert apps["items"][-1]["metadata"] == {"name": "apps"}
     models = client()

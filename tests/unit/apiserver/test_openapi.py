@@ -47,7 +47,8 @@ POD = {
 }
 
 
-GROUPS = ("apis/authorization.k8s.io/v1", "apis/rbac.authorization.k8s.io/v1",
+GROUPS = ("apis/authentication.k8s.io/v1", "apis/scheduling.k8s.io/v1",
+          "apis/authorization.k8s.io/v1", "apis/rbac.authorization.k8s.io/v1",
           "apis/coordination.k8s.io/v1")
 
 

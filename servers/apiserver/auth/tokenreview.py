@@ -1,0 +1,79 @@
+"""``POST /apis/authentication.k8s.io/v1/tokenreviews``: is this bearer token good, and whose?
+
+What a server that delegates authentication asks (kube-scheduler's and kube-controller-manager's
+/metrics, a kubelet in webhook mode): the apiserver runs the token through its own token
+authenticator (today the --token-auth-file tokens) and answers in ``status`` —
+``authenticated``, ``user`` (username, uid, groups), ``audiences`` and ``error``. The review is
+answered and never stored (201); an empty ``spec.token`` is 400, as kube-apiserver answers.
+See https://github.com/kubernetes/kubernetes/blob/v1.32.0/pkg/registry/authentication/tokenreview/storage.go
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from servers.apimachinery import errors
+from servers.apiserver import codec
+from servers.apiserver.auth.tokens import TokenAuthenticator
+
+Obj = dict[str, Any]
+GROUP_VERSION = "authentication.k8s.io/v1"
+PATH = f"/apis/{GROUP_VERSION}/tokenreviews"
+#: kube-apiserver's --api-audiences default to the service-account issuer; km's issuer is
+#: the in-cluster name kubeadm uses.
+API_AUDIENCES = ("https://kubernetes.default.svc.cluster.local",)
+TOKEN_REQUIRED = "token is required for TokenReview in authentication"
+INVALID_TOKEN = "invalid bearer token"
+
+
+def review(body: Obj, tokens: TokenAuthenticator | None,
+           api_audiences: tuple[str, ...] = API_AUDIENCES) -> Obj:
+    """The answered TokenReview for a decoded request ``body`` (400 when it has no token).
+
+    Static tokens are not bound to an audience, so a good one is good for every audience
+    asked (kube's ``WrapAudienceAgnosticToken``): ``status.audiences`` echoes
+    ``spec.audiences``, or the server's own when the request names none.
+    """
+    if not isinstance(body, dict):
+        raise errors.BadRequest("a TokenReview must be a JSON object")
+    spec = body.get("spec")
+    spec = spec if isinstance(spec, dict) else {}
+    token = spec.get("token")
+    if not isinstance(token, str) or not token:
+        raise errors.BadRequest(TOKEN_REQUIRED)
+    if (body.get("metadata") or {}).get("namespace"):
+        raise errors.BadRequest("namespace is not allowed on this type: "
+                                f"{body['metadata']['namespace']}")
+    asked = spec.get("audiences")
+    audiences = [str(a) for a in asked] if isinstance(asked, list) and asked else \
+        list(api_audiences)
+    user = tokens.authenticate(token) if tokens is not None else None
+    status: Obj = {"authenticated": user is not None, "user": {}}
+    if user is None:
+        status["error"] = INVALID_TOKEN
+    else:
+        status["user"] = {"username": user.name, "groups": list(user.groups)}
+        if user.uid:
+            status["user"]["uid"] = user.uid
+        status["audiences"] = audiences
+    meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+    return {"kind": "TokenReview", "apiVersion": GROUP_VERSION,
+            "metadata": {**meta, "creationTimestamp": None},
+            "spec": spec, "status": status}
+
+
+class TokenReviews:
+    """The endpoint, over the apiserver's token authenticator (None: no token is good)."""
+
+    def __init__(self, tokens: TokenAuthenticator | None) -> None:
+        self.tokens = tokens if isinstance(tokens, TokenAuthenticator) else None
+
+    async def handle(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        if not raw:
+            raise errors.BadRequest("the request has no body")
+        body = codec.decode_body(raw, request.headers.get("Content-Type"), codec.BODY_TYPES)
+        answer = review(body, self.tokens)
+        return web.Response(body=codec.encode(answer), status=201, content_type=codec.JSON)
