@@ -1,0 +1,49 @@
+"""The node's container runtime, behind one CRI-shaped seam (STYLE.md R19).
+
+``interface.Runtime`` is the seam the kubelet drives. Two implementations, chosen from this
+table by ``--isolation`` and imported only when chosen (as storage backends are, R9):
+
+- ``namespaces`` (the default as root): runc + conmon, each pod in its own network, pid,
+  uts, ipc and mount namespaces and cgroup, on a veth into the node bridge.
+- ``none``: plain processes under conmon, each pod on its own loopback address.
+
+Both need conmon (Debian package ``conmon``); ``namespaces`` needs root, runc and iproute2 too.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from servers.kubelet.runtime.interface import Runtime
+
+RUNTIMES = {
+    "namespaces": "servers.kubelet.runtime.oci:NamespacesRuntime",
+    "none": "servers.kubelet.runtime.process:ProcessRuntime",
+}
+
+
+def default_isolation() -> str:
+    """``namespaces`` as root, else ``none``."""
+    return "namespaces" if os.geteuid() == 0 else "none"
+
+
+def open_runtime(isolation: str, root_dir: str, node_name: str, pod_cidr: str = "") -> Runtime:
+    """The runtime for ``isolation``; ``RuntimeUnavailable`` says in one line why not."""
+    from servers.kubelet.runtime.errors import InvalidConfig
+
+    if isolation not in RUNTIMES:
+        msg = f"unknown isolation {isolation!r} (choose {' or '.join(RUNTIMES)})"
+        raise InvalidConfig(msg)
+    module, _, name = RUNTIMES[isolation].partition(":")
+    cls = getattr(importlib.import_module(module), name)
+    if isolation == "namespaces":
+        if not pod_cidr:
+            msg = "--isolation namespaces needs the node's podCIDR"
+            raise InvalidConfig(msg)
+        runtime: Runtime = cls(root_dir, node_name, pod_cidr)
+    else:
+        runtime = cls(root_dir, node_name)
+    return runtime

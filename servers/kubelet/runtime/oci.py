@@ -1,0 +1,153 @@
+"""``--isolation namespaces``: each pod its own namespaces and cgroup, via runc under conmon.
+
+The recommended build of DESIGN.md's node side (CRI-O's stack minus images): per sandbox the
+runtime pins a network namespace (``ip netns``, a veth into the node bridge, an address from
+the node's podCIDR) and the ipc and uts namespaces (hostname = pod name); per container it
+writes an OCI spec (``spec.build``) and lets conmon run ``runc create``; runc makes the
+container's pid and mount namespaces and its cgroup ``/km-<node>/<sandbox>/<container>``
+(memory, cpu shares and quota, pids). Needs root, runc and conmon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+
+from servers.kubelet.linux import cgroups, link, netns, pins
+from servers.kubelet.linux.command import find_program, run
+from servers.kubelet.runtime import conmon, ipam, spec
+from servers.kubelet.runtime.base import MonitoredRuntime, container_config
+from servers.kubelet.runtime.errors import ExecTimeout, RuntimeUnavailable
+from servers.kubelet.runtime.interface import (
+    ContainerConfig,
+    ExecResult,
+    PodSandboxConfig,
+    Runtime,
+)
+from servers.kubelet.runtime.state import SANDBOXES, Record
+
+
+class NamespacesRuntime(MonitoredRuntime):
+    """Sandboxed pods; see the module docstring."""
+
+    isolation = "namespaces"
+
+    def __init__(self, root_dir: str, node_name: str, pod_cidr: str) -> None:
+        if os.geteuid() != 0:
+            msg = "--isolation namespaces needs root (use --isolation none without it)"
+            raise RuntimeUnavailable(msg)
+        self.runc = find_program("runc", "runc")
+        find_program("conmon", "conmon")
+        find_program("ip", "iproute2")
+        find_program("unshare", "util-linux")
+        super().__init__(root_dir, node_name)
+        self.pod_cidr = pod_cidr
+        self.runc_root = os.path.join(self.root, "runc")
+        self.ipam_dir = os.path.join(self.root, "ipam")
+
+    # -- sandboxes ------------------------------------------------------------------------
+
+    async def _sandbox_up(self, sandbox_id: str, config: PodSandboxConfig) -> str:
+        ns = self.names.netns(sandbox_id)
+        await netns.add(ns)
+        gateway = await link.ensure_bridge(self.names.bridge, self.pod_cidr)
+        address = ipam.allocate(self.ipam_dir, self.pod_cidr, sandbox_id)
+        await link.add_veth(self.names.veth(sandbox_id), ns, self.names.bridge, address, gateway)
+        await pins.pin(self._pins(sandbox_id), config.hostname or config.name)
+        return address.split("/")[0]
+
+    async def _sandbox_down(self, sandbox_id: str, record: Record) -> None:
+        await link.delete(self.names.veth(sandbox_id))
+        ipam.release(self.ipam_dir, sandbox_id)
+
+    async def _sandbox_remove(self, sandbox_id: str, record: Record) -> None:
+        await self._sandbox_down(sandbox_id, record)
+        await pins.unpin(self._pins(sandbox_id))
+        with contextlib.suppress(OSError):
+            os.rmdir(self._pins(sandbox_id))
+        await netns.delete(self.names.netns(sandbox_id))
+        cgroups.remove(self.names.cgroup(sandbox_id))
+
+    def _pins(self, sandbox_id: str) -> str:
+        return os.path.join(self.names.pins_dir, sandbox_id)
+
+    # -- containers -----------------------------------------------------------------------
+
+    def _write_bundle(self, sandbox: Record, container_id: str, config: ContainerConfig,
+                      bundle: str) -> None:
+        sid = sandbox["id"]
+        pinned = self._pins(sid)
+        namespaces = {"network": netns.path(self.names.netns(sid)),
+                      "ipc": os.path.join(pinned, "ipc"), "uts": os.path.join(pinned, "uts")}
+        hostname = sandbox["config"]["hostname"] or sandbox["config"]["name"]
+        document = spec.build(config, hostname=hostname, namespaces=namespaces,
+                              cgroups_path=self.names.cgroup(sid, container_id),
+                              hide=self._hidden(), host=spec.host_dirs())
+        os.makedirs(os.path.join(bundle, "rootfs"), exist_ok=True)
+        with open(os.path.join(bundle, "config.json"), "w", encoding="utf-8") as f:
+            json.dump(document, f)
+
+    def _hidden(self) -> list[str]:
+        """The root dir, covered inside containers unless it sits in a fresh one (/tmp)."""
+        top = self.root.strip("/").split("/", 1)[0]
+        return [] if top in spec.FRESH else [self.root]
+
+    def _monitor_runtime(self) -> tuple[str, list[str]]:
+        return self.runc, [f"--root={self.runc_root}"]
+
+    def _runc(self, *args: str) -> list[str]:
+        return [self.runc, f"--root={self.runc_root}", *args]
+
+    async def _start(self, record: Record, paths: conmon.Paths) -> None:
+        await run(self._runc("start", record["id"]))
+
+    async def _signal(self, record: Record, sig: int, every_process: bool) -> None:
+        name = signal.Signals(sig).name
+        argv = self._runc("kill", "--all", record["id"], name) if every_process else \
+            self._runc("kill", record["id"], name)
+        await run(argv, check=False)  # an exited container has nothing left to signal
+
+    async def _exec(self, record: Record, cmd: list[str], timeout: float) -> ExecResult:
+        config = container_config(record["config"])
+        pidfile = os.path.join(self.store.dir("containers", record["id"]), "exec.pid")
+        argv = self._runc("exec", "--pid-file", pidfile, "--cwd", config.working_dir or "/",
+                          record["id"], *cmd)
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE)
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), timeout)
+        except asyncio.TimeoutError:
+            _kill_pidfile(pidfile)  # the exec'd process itself: killing runc leaves it running
+            proc.kill()
+            await proc.wait()
+            msg = f"exec {cmd[0]}: timed out after {timeout:g}s"
+            raise ExecTimeout(msg) from None
+        code = proc.returncode if proc.returncode is not None else -1
+        return ExecResult(exit_code=code, stdout=out, stderr=err)
+
+    async def _forget(self, container_id: str) -> None:
+        await run(self._runc("delete", "--force", container_id), check=False)
+
+    async def _node_remove(self) -> None:
+        if self.store.ids(SANDBOXES):
+            return
+        await link.delete(self.names.bridge)
+        cgroups.remove(self.names.cgroup_root)
+        for d in (self.names.pins_dir, os.path.dirname(self.names.pins_dir), self.ipam_dir):
+            with contextlib.suppress(OSError):
+                os.rmdir(d)
+
+
+def _kill_pidfile(pidfile: str) -> None:
+    try:
+        with open(pidfile, encoding="utf-8") as f:
+            os.kill(int(f.read().strip()), signal.SIGKILL)
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        pass
+
+
+_: type[Runtime] = NamespacesRuntime

@@ -1,0 +1,173 @@
+"""``--isolation none``: each container a plain host process under conmon, each pod a loopback IP.
+
+No namespaces and no cgroups, so no root needed: the same lifecycle as the sandboxed runtime
+(conmon holds stdio, writes the CRI log and the exit code, outlives the kubelet), and each
+pod gets its own address from this node's /24 of 127.0.0.0/8 (``POD_IP`` in its environment;
+a pod must bind it, as two pods on one host share every port otherwise).
+
+conmon wants an OCI runtime to ``create`` the process; here that is a small shell shim
+(written under the root dir) that starts the bundle's ``run.sh`` in its own session, paused
+on a FIFO until ``start_container`` opens it — the same created/started split runc makes
+with its exec FIFO. Resources and run-as are not enforced here (no cgroups, no privileges);
+mounts are refused unless the host path is the container path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+import shlex
+import signal
+
+from servers.kubelet.linux.command import find_program
+from servers.kubelet.runtime import conmon, ipam
+from servers.kubelet.runtime.base import MonitoredRuntime, _alive, container_config
+from servers.kubelet.runtime.errors import CommandFailed, ExecTimeout, InvalidConfig
+from servers.kubelet.runtime.interface import (
+    ContainerConfig,
+    ExecResult,
+    PodSandboxConfig,
+    Runtime,
+)
+from servers.kubelet.runtime.state import Record
+
+START_WAIT = 10.0  # how long start waits for the paused shell to open its FIFO
+
+SHIM = r"""#!/bin/sh
+# km's process "OCI runtime" for conmon: only `create` is used. It starts the bundle's
+# run.sh in a new session (so a stop can signal its whole process group), paused on the
+# bundle's FIFO "start" until the kubelet opens it, and reports its pid.
+while [ $# -gt 0 ]; do case $1 in --*) shift;; *) break;; esac; done
+cmd=$1; shift
+case $cmd in
+create)
+  bundle= pidfile=
+  while [ $# -gt 1 ]; do
+    case $1 in
+      --bundle) bundle=$2; shift 2;;
+      --pid-file) pidfile=$2; shift 2;;
+      *) shift;;
+    esac
+  done
+  rm -f "$bundle/start" && mkfifo "$bundle/start" || exit 1
+  setsid /bin/sh "$bundle/run.sh" </dev/null &
+  echo $! > "$pidfile"
+  ;;
+*) echo "km process runtime: unsupported command $cmd" >&2; exit 1;;
+esac
+"""
+
+
+class ProcessRuntime(MonitoredRuntime):
+    """Pods as plain processes on loopback IPs; see the module docstring."""
+
+    isolation = "none"
+
+    def __init__(self, root_dir: str, node_name: str, loopback_cidr: str = "") -> None:
+        find_program("conmon", "conmon")
+        super().__init__(root_dir, node_name)
+        self.cidr = loopback_cidr or self.names.loopback_cidr()
+        self.shim = os.path.join(self.root, "bin", "km-process-runtime")
+        self._write_shim()
+
+    def _write_shim(self) -> None:
+        os.makedirs(os.path.dirname(self.shim), exist_ok=True)
+        tmp = self.shim + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(SHIM)
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, self.shim)
+
+    async def _sandbox_up(self, sandbox_id: str, config: PodSandboxConfig) -> str:
+        address = ipam.allocate(os.path.join(self.root, "ipam"), self.cidr, sandbox_id)
+        return address.split("/")[0]
+
+    async def _sandbox_down(self, sandbox_id: str, record: Record) -> None:
+        return None  # the address stays the pod's until the sandbox is removed
+
+    async def _sandbox_remove(self, sandbox_id: str, record: Record) -> None:
+        ipam.release(os.path.join(self.root, "ipam"), sandbox_id)
+
+    def _write_bundle(self, sandbox: Record, container_id: str, config: ContainerConfig,
+                      bundle: str) -> None:
+        for mount in config.mounts:
+            if mount.tmpfs or os.path.realpath(mount.host_path) != mount.container_path:
+                msg = (f"container {config.name!r}: --isolation none cannot mount "
+                       f"{mount.container_path} (only a host path at its own path)")
+                raise InvalidConfig(msg)
+        env = {"POD_IP": sandbox["ip"], **config.env}
+        start = os.path.join(bundle, "start")
+        words = " ".join(shlex.quote(f"{k}={v}") for k, v in env.items())
+        argv = " ".join(shlex.quote(a) for a in (*config.command, *config.args))
+        script = (f": < {shlex.quote(start)} || exit 126\n"
+                  f"cd {shlex.quote(config.working_dir or '/')} || exit 127\n"
+                  f"exec /usr/bin/env -i {words} /bin/sh -c 'exec \"$@\"' sh {argv}\n")
+        with open(os.path.join(bundle, "run.sh"), "w", encoding="utf-8") as f:
+            f.write(script)
+
+    def _monitor_runtime(self) -> tuple[str, list[str]]:
+        return self.shim, []
+
+    async def _start(self, record: Record, paths: conmon.Paths) -> None:
+        fifo = os.path.join(paths.bundle, "start")
+        deadline = asyncio.get_running_loop().time() + START_WAIT
+        while True:
+            try:
+                fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.ENXIO, errno.ENOENT):
+                    raise
+            # ENXIO: the paused shell has not opened its end yet, or is gone
+            if (not _alive(record["pid"], record["pid_start"])
+                    or asyncio.get_running_loop().time() > deadline):
+                msg = f"container {record['name']!r}: its process is gone before start"
+                raise CommandFailed(msg) from None
+            await asyncio.sleep(0.005)
+        os.close(fd)  # the paused shell's open returns: it goes on to exec the command
+
+    async def _signal(self, record: Record, sig: int, every_process: bool) -> None:
+        pid = record["pid"]
+        if not _alive(pid, record["pid_start"]):
+            return  # gone, or the pid now belongs to someone else
+        try:
+            if every_process:
+                os.killpg(pid, sig)  # the shim made the process a session (and group) leader
+            else:
+                os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+    async def _exec(self, record: Record, cmd: list[str], timeout: float) -> ExecResult:
+        config = container_config(record["config"])
+        sandbox = self.store.load("sandboxes", record["sandbox_id"]) or {}
+        env = {"POD_IP": sandbox.get("ip", ""), **config.env}
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *cmd, env=env, cwd=config.working_dir or "/", start_new_session=True,
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE)
+        except OSError as exc:  # as a shell says it: 127 not found, 126 not executable
+            code = 127 if isinstance(exc, FileNotFoundError) else 126
+            return ExecResult(exit_code=code, stdout=b"", stderr=f"{exc}\n".encode())
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), timeout)
+        except asyncio.TimeoutError:
+            os.killpg(proc.pid, signal.SIGKILL)
+            await proc.wait()
+            msg = f"exec {cmd[0]}: timed out after {timeout:g}s"
+            raise ExecTimeout(msg) from None
+        code = proc.returncode if proc.returncode is not None else -1
+        return ExecResult(exit_code=code if code >= 0 else 128 - code, stdout=out, stderr=err)
+
+    async def _forget(self, container_id: str) -> None:
+        return None  # the container's directory (removed by the caller) is all there is
+
+    async def _node_remove(self) -> None:
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.join(self.root, "ipam"))
+
+
+_: type[Runtime] = ProcessRuntime

@@ -1,0 +1,168 @@
+"""The OCI runtime spec (runc's config.json) of one sandboxed container — a pure function.
+
+The root is a fresh tmpfs with read-only recursive binds of the host's top-level directories
+(bubblewrap's way, measured working with runc 1.1.5 here), so the host's programs and files
+are visible but unchangeable, volume mountpoints are made in the tmpfs and never on the
+host, and /proc, /sys, /dev, /tmp and /run are the container's own. The pod's network, ipc
+and uts namespaces are joined from their pins; pid and mount namespaces are the container's
+own (kube's default: no shared process namespace). Capabilities default to containerd's set
+(``pkg/oci/spec.go`` ``defaultUnixCaps``); limits follow kube's ``pkg/kubelet/cm``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from servers.kubelet.runtime.interface import ContainerConfig, Mount, Resources, Security
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+FRESH = ("proc", "sys", "dev", "tmp", "run", "lost+found")
+
+DEFAULT_CAPS = ("CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
+                "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
+                "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE")
+
+ALL_CAPS = ("CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+            "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+            "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
+            "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO",
+            "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN",
+            "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME",
+            "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE",
+            "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN",
+            "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
+            "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE")
+
+# runc's own defaults (``runc spec``): what a container may not read or write in /proc, /sys.
+MASKED = ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+          "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
+          "/proc/scsi"]
+READONLY = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+
+
+def host_dirs(root: str = "/") -> list[str]:
+    """The host's top-level directories that a container sees read-only."""
+    found = []
+    for name in sorted(os.listdir(root)):
+        path = os.path.join(root, name)
+        if name not in FRESH and os.path.isdir(path):
+            found.append(path)
+    return found
+
+
+def build(config: ContainerConfig, *, hostname: str, namespaces: dict[str, str],
+          cgroups_path: str, hide: list[str], host: list[str]) -> dict[str, Any]:
+    """config.json for ``config``; ``namespaces`` maps network/ipc/uts to their pins.
+
+    ``hide`` lists host paths covered by an empty tmpfs inside the container (the kubelet's
+    own root dir: other pods' state and logs); ``host`` is ``host_dirs()``.
+    """
+    privileged = config.security.privileged
+    return {
+        "ociVersion": "1.0.2",
+        "process": _process(config, hostname),
+        "root": {"path": "rootfs", "readonly": config.security.read_only_root},
+        "hostname": "",
+        "mounts": _mounts(config.mounts, hide, host),
+        "linux": {
+            "namespaces": [{"type": "pid"}, {"type": "mount"},
+                           *({"type": kind, "path": path} for kind, path in namespaces.items())],
+            "cgroupsPath": cgroups_path,
+            "resources": _resources(config.resources),
+            "maskedPaths": [] if privileged else MASKED,
+            "readonlyPaths": [] if privileged else READONLY,
+        },
+    }
+
+
+def _process(config: ContainerConfig, hostname: str) -> dict[str, Any]:
+    env = {"PATH": DEFAULT_PATH, "HOSTNAME": hostname, **config.env}
+    caps = capabilities(config.security)
+    security = config.security
+    return {
+        "terminal": False,
+        "user": {"uid": security.run_as_user or 0,
+                 "gid": security.run_as_group if security.run_as_group is not None else 0},
+        "args": [*config.command, *config.args],
+        "env": [f"{k}={v}" for k, v in env.items()],
+        "cwd": config.working_dir or "/",
+        "capabilities": {kind: caps for kind in ("bounding", "effective", "permitted")},
+        "noNewPrivileges": security.no_new_privs and not security.privileged,
+    }
+
+
+def capabilities(security: Security) -> list[str]:
+    """containerd's default set, plus ``add``, minus ``drop`` (``ALL`` works in both)."""
+    if security.privileged:
+        return list(ALL_CAPS)
+    names = {_cap(c) for c in security.capabilities_add}
+    added = set(ALL_CAPS) if "CAP_ALL" in names else names
+    dropped = {_cap(c) for c in security.capabilities_drop}
+    base = set() if "CAP_ALL" in dropped else set(DEFAULT_CAPS) - dropped
+    return sorted(base | (added - {"CAP_ALL"}))
+
+
+def _cap(name: str) -> str:
+    upper = name.upper()
+    return upper if upper.startswith("CAP_") else f"CAP_{upper}"
+
+
+def _mounts(volumes: tuple[Mount, ...], hide: list[str], host: list[str]) -> list[dict[str, Any]]:
+    mounts: list[dict[str, Any]] = [
+        # the root itself: a small tmpfs runc mounts over the empty rootfs directory
+        {"destination": "/", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "nodev", "mode=755", "size=65536k"]},
+    ]
+    for path in host:
+        mounts.append({"destination": path, "type": "bind", "source": os.path.realpath(path),
+                       "options": ["rbind", "ro", "rro", "nosuid", "nodev"]})
+    mounts += [
+        {"destination": "/proc", "type": "proc", "source": "proc"},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
+        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+         "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+         "options": ["nosuid", "noexec", "nodev", "ro"]},
+        {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "nodev", "mode=1777"]},
+        {"destination": "/run", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "nodev", "mode=755"]},
+    ]
+    for path in hide:
+        mounts.append({"destination": path, "type": "tmpfs", "source": "tmpfs",
+                       "options": ["nosuid", "nodev", "noexec", "ro", "size=4k"]})
+    for volume in volumes:
+        mounts.append(_volume(volume))
+    return mounts
+
+
+def _volume(volume: Mount) -> dict[str, Any]:
+    if volume.tmpfs:
+        return {"destination": volume.container_path, "type": "tmpfs", "source": "tmpfs",
+                "options": ["nosuid", "nodev", "mode=1777"]}
+    options = ["rbind", "ro", "rro"] if volume.readonly else ["rbind", "rw"]
+    return {"destination": volume.container_path, "type": "bind",
+            "source": os.path.realpath(volume.host_path), "options": options}
+
+
+def _resources(resources: Resources) -> dict[str, Any]:
+    out: dict[str, Any] = {"devices": [{"allow": False, "access": "rwm"}]}
+    cpu: dict[str, Any] = {}
+    if resources.cpu_shares:
+        cpu["shares"] = resources.cpu_shares
+    if resources.cpu_quota:
+        cpu.update(quota=resources.cpu_quota, period=resources.cpu_period)
+    if cpu:
+        out["cpu"] = cpu
+    if resources.memory_limit:
+        # swap = limit: no swap beyond the limit, so going over is an OOM kill, as in kube
+        out["memory"] = {"limit": resources.memory_limit, "swap": resources.memory_limit}
+    if resources.pids_limit:
+        out["pids"] = {"limit": resources.pids_limit}
+    return out
