@@ -31,9 +31,9 @@ def make_hyperkube() -> HyperKube:
 
 
 def _servers() -> list[Server]:
-    from servers import apiserver, certs, hollow_node
+    from servers import apiserver, certs, hollow_node, scheduler
 
-    return [apiserver.server(), certs.server(), hollow_node.server()]
+    return [apiserver.server(), certs.server(), hollow_node.server(), scheduler.server()]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
