@@ -1,0 +1,146 @@
+"""``km scheduler``: kube-scheduler's server around km's scheduling cycle.
+
+The steps of ``cmd/kube-scheduler/app/server.go`` (``Run``):
+
+1. check the flags and load the profiles (``--config``, else one profile named
+   ``--scheduler-name``);
+2. connect to the apiserver and wait for it (``--kubeconfig``/``--master``);
+3. serve /healthz and /metrics on ``--secure-port``;
+4. start the informers and wait for their first lists — a standby keeps warm caches too;
+5. schedule: at once with ``--leader-elect=false``, else only while holding the Lease
+   ``kube-system/kube-scheduler``. Losing it ends the server (exit 1, one line), as
+   kube-scheduler exits on "leaderelection lost".
+
+An apiserver that goes away is waited for: informers resume their watches, failed bindings
+are retried with backoff, and a binding the apiserver already took answers 409 and counts as
+done, so no pod is lost or bound twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry
+
+from servers.client.events import EventRecorder
+from servers.client.informer import SharedInformerFactory
+from servers.client.leaderelection import LeaderElector, default_identity
+from servers.component.connect import client_from_options, wait_for_apiserver
+from servers.component.options import validate_leader_election
+from servers.scheduler.cache import SchedulerCache
+from servers.scheduler.cycle import Scheduler
+from servers.scheduler.framework.profile import Profile, default_profile
+from servers.scheduler.informers import ClusterWatch
+from servers.scheduler.metrics import Metrics
+from servers.scheduler.queue import SchedulingQueue
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Awaitable
+
+    from servers.client.rest import Client
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "km-scheduler"
+
+
+def load_profiles(opts: argparse.Namespace) -> list[Profile]:
+    """The profiles of ``--config``, or the default one named ``--scheduler-name``."""
+    if opts.config:
+        from servers.scheduler.framework.config import load_config
+
+        return load_config(opts.config)
+    return [default_profile(opts.scheduler_name)]
+
+
+async def run(opts: argparse.Namespace, stop: asyncio.Event) -> int:
+    """Run the scheduler until ``stop`` (see the module docstring)."""
+    validate_leader_election(opts)
+    profiles = load_profiles(opts)
+    registry = CollectorRegistry()
+    async with client_from_options(opts, user_agent=USER_AGENT) as client:
+        if not await wait_for_apiserver(client, stop):
+            return 0
+        await _serve_and_schedule(opts, stop, client, profiles, registry)
+    return 0
+
+
+async def _serve_and_schedule(opts: argparse.Namespace, stop: asyncio.Event, client: Client,
+                              profiles: list[Profile],
+                              registry: CollectorRegistry) -> None:
+    from servers.component.serving import secure_serving
+
+    halt = asyncio.Event()  # ends the informers, the queue and the recorder
+    scheduler = _build(client, profiles, registry)
+    factory = SharedInformerFactory(client)
+    ClusterWatch(scheduler).connect(factory)
+    background = [asyncio.ensure_future(scheduler.queue.run(halt)),
+                  asyncio.ensure_future(scheduler.recorder.run(halt))]
+    factory.start(halt)
+    elector = _elector(opts, client, scheduler, registry)
+    healthy = elector.healthy if elector is not None else None
+    try:
+        async with secure_serving(opts, registry, client, name="scheduler", healthy=healthy):
+            if not await _until(factory.wait_synced(), stop):
+                return
+            log.info("caches synced; scheduling for %s",
+                     ", ".join(sorted(scheduler.profiles)))
+            if elector is None:
+                await scheduler.run(stop)
+            else:
+                await elector.run(stop, scheduler.run)
+    finally:
+        halt.set()
+        scheduler.queue.close()
+        await scheduler.drain()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(scheduler.recorder.flush(), 2.0)
+        await asyncio.gather(*background, factory.join(), return_exceptions=True)
+
+
+def _build(client: Client, profiles: list[Profile],
+           registry: CollectorRegistry) -> Scheduler:
+    # The backoff settings are global in the configuration, copied into every profile.
+    queue = SchedulingQueue(initial_backoff=profiles[0].pod_initial_backoff_seconds,
+                            max_backoff=profiles[0].pod_max_backoff_seconds)
+    metrics = Metrics(registry)
+    metrics.watch_queue(queue)
+    # Events come from the first profile's name (kube: each profile's own recorder; the
+    # name is what users see as "From" in kubectl describe).
+    recorder = EventRecorder(client, component=profiles[0].scheduler_name,
+                             host=socket.gethostname())
+    return Scheduler(client, profiles, queue, SchedulerCache(), recorder, metrics)
+
+
+def _elector(opts: argparse.Namespace, client: Client, scheduler: Scheduler,
+             registry: CollectorRegistry) -> LeaderElector | None:
+    if not opts.leader_elect:
+        return None
+    return LeaderElector(
+        client, name=opts.leader_elect_resource_name,
+        namespace=opts.leader_elect_resource_namespace,
+        identity=opts.leader_elect_identity or default_identity(),
+        lease_duration=opts.leader_elect_lease_duration,
+        renew_deadline=opts.leader_elect_renew_deadline,
+        retry_period=opts.leader_elect_retry_period,
+        event_component=scheduler.recorder.component, recorder=scheduler.recorder,
+        registry=registry)
+
+
+async def _until(awaitable: Awaitable[object], stop: asyncio.Event) -> bool:
+    """Await ``awaitable`` unless ``stop`` comes first (then ``False``)."""
+    task = asyncio.ensure_future(awaitable)
+    stopper = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if not task.done():
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return False
+    return True
+

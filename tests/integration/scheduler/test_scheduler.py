@@ -1,0 +1,112 @@
+"""``km scheduler``'s run() in-process against a real apiserver subprocess (source tree):
+binding, FailedScheduling and the PodScheduled condition, /metrics names."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hyperkube import Server
+from servers.client.resources import EVENTS, NODES, PODS
+from servers.client.rest import Client
+from servers.scheduler import server
+from servers.scheduler.app import run
+from tests.support.apiserver import ApiServer, start_apiserver
+
+
+@pytest.fixture
+def apiserver(tmp_path: Path) -> Iterator[ApiServer]:
+    with start_apiserver(tmp_path / "data") as api:
+        yield api
+
+
+@pytest.fixture
+async def client(apiserver: ApiServer) -> AsyncIterator[Client]:
+    async with Client(apiserver.url, request_timeout=10.0) as opened:
+        yield opened
+
+
+@contextlib.asynccontextmanager
+async def scheduler(api: ApiServer, *args: str) -> AsyncIterator[asyncio.Task[int]]:
+    spec: Server = server()
+    opts = spec.make_parser().parse_args(
+        ["--master", api.url, "--secure-port", "0", "--leader-elect=false", *args])
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(run(opts, stop))
+    try:
+        yield task
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+def node(name: str, cpu: str = "2") -> dict[str, Any]:
+    resources = {"cpu": cpu, "memory": "4Gi", "pods": "10"}
+    return {"metadata": {"name": name}, "status": {"capacity": resources,
+                                                   "allocatable": resources}}
+
+
+def pod(name: str, cpu: str = "500m") -> dict[str, Any]:
+    return {"metadata": {"name": name}, "spec": {"containers": [
+        {"name": "c", "image": "x", "resources": {"requests": {"cpu": cpu}}}]}}
+
+
+async def eventually(check: Any, timeout: float = 10.0) -> Any:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def test_pods_are_bound_and_counted(apiserver: ApiServer, client: Client) -> None:
+    await client.create(NODES, node("n1"))
+    await client.create(NODES, node("n2"))
+    async with scheduler(apiserver):
+        for i in range(6):
+            await client.create(PODS, pod(f"p{i}"), "default")
+
+        async def bound() -> list[str] | None:
+            items = (await client.list(PODS, "default"))["items"]
+            nodes = [p["spec"].get("nodeName", "") for p in items]
+            return nodes if len(nodes) == 6 and all(nodes) else None
+
+        nodes = await eventually(bound)
+        # 2 cpu per node, 500m per pod: LeastAllocated spreads them 3 and 3.
+        assert sorted(nodes) == ["n1"] * 3 + ["n2"] * 3
+
+        async def scheduled() -> list[Any]:
+            items = (await client.list(EVENTS, "default",
+                                       field_selector="reason=Scheduled"))["items"]
+            return items if len(items) == 6 else []
+
+        events = await eventually(scheduled)
+        assert {e["source"]["component"] for e in events} == {"default-scheduler"}
+
+
+async def test_a_pod_that_fits_nowhere_says_why(apiserver: ApiServer, client: Client) -> None:
+    await client.create(NODES, node("n1"))
+    async with scheduler(apiserver):
+        await client.create(PODS, pod("huge", cpu="8"), "default")
+
+        async def condition() -> dict[str, Any] | None:
+            status = (await client.get(PODS, "huge", "default")).get("status") or {}
+            return next((c for c in status.get("conditions") or ()
+                         if c["type"] == "PodScheduled"), None)
+
+        found = await eventually(condition)
+        assert found["status"] == "False" and found["reason"] == "Unschedulable"
+        assert found["message"].startswith("0/1 nodes are available: 1 Insufficient cpu.")
+        await client.create(NODES, node("n2", cpu="16"))
+
+        async def bound() -> str:
+            return str((await client.get(PODS, "huge", "default"))["spec"].get("nodeName", ""))
+
+        assert await eventually(bound) == "n2"
