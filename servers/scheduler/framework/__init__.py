@@ -49,11 +49,12 @@ from servers.scheduler.framework.algorithm import (
 from servers.scheduler.framework.lister import NO_OBJECTS, Lister, Objects
 from servers.scheduler.framework.nodeinfo import NodeInfo, Snapshot
 from servers.scheduler.framework.podinfo import PodInfo
+from servers.scheduler.framework.preemption import Preemption, preempt
 from servers.scheduler.framework.profile import Profile, default_profile
 from servers.scheduler.framework.status import Status
 
 __all__ = [
     "NO_NODES", "NO_OBJECTS", "FitError", "Lister", "NodeInfo", "Objects", "PodInfo",
-    "Profile", "ScheduleResult", "Snapshot", "Status", "default_profile",
-    "num_feasible_nodes_to_find", "schedule",
+    "Preemption", "Profile", "ScheduleResult", "Snapshot", "Status", "default_profile",
+    "num_feasible_nodes_to_find", "preempt", "schedule",
 ]
