@@ -107,7 +107,7 @@ async def test_healthz_is_open_over_https_with_a_self_signed_certificate(
     caplog.set_level(logging.INFO, "servers.component.serving")
     opts = serving_opts()
     async with secure_serving(opts, CollectorRegistry(), client, name="kube-scheduler") as port:
-        assert port == opts.secure_port
+        assert port is not None and port == opts.secure_port
         for path in ("/healthz", "/livez", "/readyz"):
             assert await get(port, path) == (200, "ok")
         # A verifying client does not trust it: it is self-signed, for loopback names.

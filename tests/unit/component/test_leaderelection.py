@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from servers.client.leaderelection import _Record, micro_time
 
 
@@ -11,7 +13,8 @@ def test_micro_time_has_six_fraction_digits_in_utc() -> None:
 
 
 def test_record_reads_and_writes_the_lease_spec() -> None:
-    spec = {"holderIdentity": "h_1", "leaseDurationSeconds": 15, "leaseTransitions": 3,
+    spec: dict[str, Any] = {
+            "holderIdentity": "h_1", "leaseDurationSeconds": 15, "leaseTransitions": 3,
             "acquireTime": "2025-01-01T10:00:00.000000Z",
             "renewTime": "2025-01-01T10:05:02.123456Z"}
     record = _Record.of({"spec": spec})
