@@ -122,7 +122,7 @@ class MonitoredRuntime:
             await self._forget(cid)
             self.store.delete(CONTAINERS, cid)
             raise
-        record.update(pid=pid, pid_start=_start_time(pid))
+        record.update(pid=pid, pid_start=start_time(pid))
         self.store.save(CONTAINERS, cid, record)
         return cid
 
@@ -130,8 +130,9 @@ class MonitoredRuntime:
         record = self._container(container_id)
         if record["started_at"]:
             return
+        asked = time.time()  # before: a quick process may be gone before _start returns
         await self._start(record, self._paths(container_id))
-        record["started_at"] = time.time()
+        record["started_at"] = asked
         self.store.save(CONTAINERS, container_id, record)
 
     async def stop_container(self, container_id: str, timeout: float) -> None:
@@ -216,7 +217,7 @@ class MonitoredRuntime:
                                    reason=reason, **common)
         if not record["started_at"]:
             return ContainerStatus(state=CONTAINER_CREATED, **common)
-        if _alive(record["pid"], record["pid_start"]) or self._conmon_alive(paths):
+        if alive(record["pid"], record["pid_start"]) or self._conmon_alive(paths):
             return ContainerStatus(state=CONTAINER_RUNNING, **common)
         return ContainerStatus(state=CONTAINER_UNKNOWN, message="conmon is gone", **common)
 
@@ -226,7 +227,7 @@ class MonitoredRuntime:
                 pid = int(f.read().strip() or 0)
         except (FileNotFoundError, ValueError):
             return False
-        return pid > 0 and _alive(pid, "")
+        return pid > 0 and alive(pid, "")
 
     async def _wait_exit(self, container_id: str, timeout: float) -> bool:
         paths = self._paths(container_id)
@@ -326,7 +327,7 @@ def _check_container(config: ContainerConfig) -> None:
         raise InvalidConfig(msg)
 
 
-def _start_time(pid: int) -> str:
+def start_time(pid: int) -> str:
     """The process's start time in clock ticks (/proc/PID/stat field 22): tells reused pids."""
     try:
         with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
@@ -336,7 +337,7 @@ def _start_time(pid: int) -> str:
     return stat.rsplit(")", 1)[1].split()[19]
 
 
-def _alive(pid: int, start: str) -> bool:
+def alive(pid: int, start: str) -> bool:
     """True while ``pid`` is the same process (a zombie counts: conmon has yet to reap it)."""
-    now = _start_time(pid) if pid > 0 else ""
+    now = start_time(pid) if pid > 0 else ""
     return bool(now) and (not start or now == start)

@@ -23,7 +23,7 @@ import signal
 
 from servers.kubelet.linux.command import find_program
 from servers.kubelet.runtime import conmon, ipam
-from servers.kubelet.runtime.base import MonitoredRuntime, _alive, container_config
+from servers.kubelet.runtime.base import MonitoredRuntime, alive, container_config
 from servers.kubelet.runtime.errors import CommandFailed, ExecTimeout, InvalidConfig
 from servers.kubelet.runtime.interface import (
     ContainerConfig,
@@ -121,7 +121,7 @@ class ProcessRuntime(MonitoredRuntime):
                 if exc.errno not in (errno.ENXIO, errno.ENOENT):
                     raise
             # ENXIO: the paused shell has not opened its end yet, or is gone
-            if (not _alive(record["pid"], record["pid_start"])
+            if (not alive(record["pid"], record["pid_start"])
                     or asyncio.get_running_loop().time() > deadline):
                 msg = f"container {record['name']!r}: its process is gone before start"
                 raise CommandFailed(msg) from None
@@ -130,7 +130,7 @@ class ProcessRuntime(MonitoredRuntime):
 
     async def _signal(self, record: Record, sig: int, every_process: bool) -> None:
         pid = record["pid"]
-        if not _alive(pid, record["pid_start"]):
+        if not alive(pid, record["pid_start"]):
             return  # gone, or the pid now belongs to someone else
         try:
             if every_process:
