@@ -1,0 +1,212 @@
+"""``km scheduler`` from the built km.pyz against a km.pyz apiserver, driven by real kubectl.
+
+Nodes are created through the API by the test (no kubelet): pods land where nodeSelector,
+affinity, taints and requests say; a pod that fits nowhere is explained in ``kubectl
+describe`` (FailedScheduling, PodScheduled=False) and placed once the obstacle goes; a
+cordoned node gets no new pods; a higher-priority pod preempts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.test_kubectl import Kubectl
+from tests.support.apiserver import ApiServer, start_apiserver
+
+WAIT = 20.0
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = WAIT) -> Any:
+    """Poll ``check`` until it returns something true; fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+class Schedulers:
+    """``km scheduler`` processes of one test, each logging to a file; all stopped at the end."""
+
+    def __init__(self, km: Path, api: ApiServer, tmp: Path, env: dict[str, str]) -> None:
+        self.km, self.api, self.tmp, self.env = km, api, tmp, env
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, *args: str) -> subprocess.Popen[bytes]:
+        log = self.tmp / f"scheduler-{len(self.procs)}.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [str(self.km), "scheduler", "--master", self.api.url, "--secure-port", "0",
+                 "-v", "2", *args], stdout=subprocess.DEVNULL, stderr=out, env=self.env)
+        proc.log = log  # type: ignore[attr-defined]
+        self.procs.append(proc)
+        return proc
+
+    @staticmethod
+    def log(proc: subprocess.Popen[bytes]) -> str:
+        return Path(proc.log).read_text()  # type: ignore[attr-defined]
+
+    def stop_all(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "KM_CACHE_DIR": str(tmp_path / "cache")}
+
+
+@pytest.fixture
+def api(km: Path, tmp_path: Path, env: dict[str, str]) -> Iterator[ApiServer]:
+    with start_apiserver(tmp_path / "data", km=km, env=env) as server:
+        yield server
+
+
+@pytest.fixture
+def kubectl(api: ApiServer, tmp_path: Path) -> Kubectl:
+    if shutil.which("kubectl") is None:
+        pytest.fail("kubectl is not on the PATH")
+    return Kubectl(api, tmp_path / "kube-cache")
+
+
+@pytest.fixture
+def schedulers(km: Path, api: ApiServer, tmp_path: Path,
+               env: dict[str, str]) -> Iterator[Schedulers]:
+    made = Schedulers(km, api, tmp_path, env)
+    try:
+        yield made
+    finally:
+        made.stop_all()
+
+
+def node(name: str, *, cpu: str = "4", memory: str = "8Gi", pods: str = "110",
+         labels: dict[str, str] | None = None, taints: list[dict[str, str]] | None = None,
+         unschedulable: bool = False) -> dict[str, Any]:
+    resources = {"cpu": cpu, "memory": memory, "pods": pods}
+    spec: dict[str, Any] = {"taints": taints} if taints else {}
+    if unschedulable:
+        spec["unschedulable"] = True
+    return {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name,
+                                                  **(labels or {})}},
+            "spec": spec,
+            "status": {"capacity": resources, "allocatable": resources,
+                       "conditions": [{"type": "Ready", "status": "True"}]}}
+
+
+def pod(name: str, *, cpu: str = "100m", **spec: Any) -> dict[str, Any]:
+    container = {"name": "c", "image": "busybox",
+                 "resources": {"requests": {"cpu": cpu, "memory": "64Mi"}}}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"containers": [container], **spec}}
+
+
+def create(kubectl: Kubectl, *objs: dict[str, Any]) -> None:
+    kubectl("create", "-f", "-", input="\n".join(json.dumps(obj) for obj in objs))
+
+
+def node_of(kubectl: Kubectl, name: str) -> str:
+    return kubectl("get", "pod", name, "-o", "jsonpath={.spec.nodeName}").stdout
+
+
+def placed(kubectl: Kubectl, name: str, timeout: float = WAIT) -> str:
+    return str(wait_for(f"pod {name} to be bound", lambda: node_of(kubectl, name), timeout))
+
+
+def pod_condition(kubectl: Kubectl, name: str, kind: str) -> dict[str, Any] | None:
+    status = kubectl.json("get", "pod", name).get("status") or {}
+    return next((c for c in status.get("conditions") or () if c["type"] == kind), None)
+
+
+def describe(kubectl: Kubectl, name: str) -> str:
+    return kubectl("describe", "pod", name).stdout
+
+
+# -- where pods land ---------------------------------------------------------------------------
+
+def test_pods_land_where_selectors_affinity_taints_and_requests_say(
+        kubectl: Kubectl, schedulers: Schedulers) -> None:
+    gpu_taint = {"key": "gpu", "value": "true", "effect": "NoSchedule"}
+    create(kubectl,
+           node("small", cpu="1"),
+           node("ssd", labels={"disk": "ssd"}),
+           node("gpu", cpu="8", labels={"zone": "b"}, taints=[gpu_taint]))
+    schedulers.start("--leader-elect=false")
+    affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [
+            {"key": "zone", "operator": "In", "values": ["b"]}]}]}}}
+    toleration = {"key": "gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
+    create(kubectl,
+           pod("wants-ssd", nodeSelector={"disk": "ssd"}),
+           pod("wants-zone-b", affinity=affinity, tolerations=[toleration]),
+           pod("big", cpu="3"))
+    assert placed(kubectl, "wants-ssd") == "ssd"
+    assert placed(kubectl, "wants-zone-b") == "gpu"
+    assert placed(kubectl, "big") == "ssd"  # 3 cpu: not on small, and gpu is tainted
+    events = wait_for("the Scheduled event", lambda: "Successfully assigned" in (
+        out := describe(kubectl, "wants-ssd")) and out)
+    assert "Successfully assigned default/wants-ssd to ssd" in events
+    assert "default-scheduler" in events
+
+
+def test_pods_of_another_scheduler_are_left_alone(kubectl: Kubectl,
+                                                  schedulers: Schedulers) -> None:
+    create(kubectl, node("n1"))
+    schedulers.start("--leader-elect=false")
+    create(kubectl, pod("theirs", schedulerName="someone-else"), pod("ours"))
+    placed(kubectl, "ours")
+    time.sleep(1.0)
+    assert node_of(kubectl, "theirs") == ""
+
+
+def test_unschedulable_pod_is_explained_and_placed_when_a_node_fits(
+        kubectl: Kubectl, schedulers: Schedulers) -> None:
+    create(kubectl, node("small", cpu="1"))
+    schedulers.start("--leader-elect=false")
+    create(kubectl, pod("huge", cpu="16"))
+    message = "0/1 nodes are available: 1 Insufficient cpu."
+    out = wait_for("FailedScheduling in describe",
+                   lambda: message in (text := describe(kubectl, "huge")) and text)
+    assert "FailedScheduling" in out and "Warning" in out
+    condition = wait_for("the PodScheduled condition",
+                         lambda: pod_condition(kubectl, "huge", "PodScheduled"))
+    assert condition["status"] == "False"
+    assert condition["reason"] == "Unschedulable"
+    assert condition["message"].startswith(message)
+    create(kubectl, node("roomy", cpu="32"))
+    assert placed(kubectl, "huge") == "roomy"
+
+
+def test_cordoned_node_gets_no_new_pods_until_uncordoned(kubectl: Kubectl,
+                                                         schedulers: Schedulers) -> None:
+    create(kubectl, node("a"), node("b"))
+    kubectl("cordon", "a")
+    schedulers.start("--leader-elect=false")
+    create(kubectl, *(pod(f"p{i}") for i in range(4)))
+    assert {placed(kubectl, f"p{i}") for i in range(4)} == {"b"}
+    kubectl("cordon", "b")
+    create(kubectl, pod("late"))
+    wait_for("the cordon message", lambda: "2 node(s) were unschedulable" in describe(
+        kubectl, "late"))
+    kubectl("uncordon", "a")
+    assert placed(kubectl, "late") == "a"
