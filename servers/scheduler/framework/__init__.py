@@ -19,7 +19,8 @@ cache and acts on the answers. The public API, as landed:
   ``scoring_strategy``, ``scoring_resources``, ``percentage_of_nodes_to_score``,
   ``pod_initial_backoff_seconds``, ``pod_max_backoff_seconds``, ``preemption``),
   ``default_profile(name="default-scheduler")``, ``load_config(path) -> list[Profile]``
-  (raises ``ConfigError``, one line naming the field).
+  and ``parse_config(doc) -> list[Profile]`` (raise ``ConfigError``, a ``ValueError`` of one
+  line naming the field).
 * ``schedule(profile, pod_info, snapshot, *, start_index=0, lister=None, rng=None)
   -> ScheduleResult(node_name, evaluated_nodes, feasible_nodes, next_start_index)``; raises
   ``FitError`` (``message`` is kube's text, "no nodes available to schedule pods" for zero
@@ -46,6 +47,7 @@ from servers.scheduler.framework.algorithm import (
     num_feasible_nodes_to_find,
     schedule,
 )
+from servers.scheduler.framework.config import ConfigError, load_config, parse_config
 from servers.scheduler.framework.lister import NO_OBJECTS, Lister, Objects
 from servers.scheduler.framework.nodeinfo import NodeInfo, Snapshot
 from servers.scheduler.framework.podinfo import PodInfo
@@ -54,7 +56,7 @@ from servers.scheduler.framework.profile import Profile, default_profile
 from servers.scheduler.framework.status import Status
 
 __all__ = [
-    "NO_NODES", "NO_OBJECTS", "FitError", "Lister", "NodeInfo", "Objects", "PodInfo",
+    "NO_NODES", "NO_OBJECTS", "ConfigError", "FitError", "Lister", "NodeInfo", "Objects", "PodInfo",
     "Preemption", "Profile", "ScheduleResult", "Snapshot", "Status", "default_profile",
-    "num_feasible_nodes_to_find", "preempt", "schedule",
+    "load_config", "num_feasible_nodes_to_find", "parse_config", "preempt", "schedule",
 ]

@@ -83,7 +83,8 @@ def split_by_budget(pods: Sequence[PodInfo], budgets: Sequence[_Budget]
                     ) -> tuple[list[PodInfo], list[PodInfo]]:
     """``filterPodsWithPDBViolation``: (violating, non-violating), order kept."""
     allowed = [b.allowed for b in budgets]
-    violating, fine = [], []
+    violating: list[PodInfo] = []
+    fine: list[PodInfo] = []
     for pod in pods:
         violated = False
         if pod.labels:
@@ -157,10 +158,10 @@ def _terminating_by_preemption(pod: PodInfo) -> bool:
     return False
 
 
-def num_candidates(potential: int) -> int:
+def num_candidates(potential: int, percentage: int = MIN_CANDIDATE_PERCENTAGE,
+                   absolute: int = MIN_CANDIDATE_ABSOLUTE) -> int:
     """``calculateNumCandidates``: 10% of the nodes, at least 100, at most all."""
-    return min(max(potential * MIN_CANDIDATE_PERCENTAGE // 100, MIN_CANDIDATE_ABSOLUTE),
-               potential)
+    return min(max(potential * percentage // 100, absolute), potential)
 
 
 def preempt(profile: Profile, pod: PodInfo, snapshot: Snapshot, fit_error: FitError,
@@ -202,7 +203,10 @@ def _dry_run(cycle: Cycle, potential: list[NodeInfo], budgets: list[_Budget],
     """``DryRunPreemption``: from a random offset until enough candidates are found."""
     if not potential:
         return []
-    offset, wanted = rng.randrange(len(potential)), num_candidates(len(potential))
+    profile = cycle.profile
+    offset = rng.randrange(len(potential))
+    wanted = num_candidates(len(potential), profile.min_candidate_percentage,
+                            profile.min_candidate_absolute)
     candidates: list[_Candidate] = []
     non_violating = 0
     for i in range(len(potential)):

@@ -58,12 +58,14 @@ class Profile:
     ignored_resources: frozenset[str] = frozenset()
     ignored_resource_groups: frozenset[str] = frozenset()
     hard_pod_affinity_weight: int = 1
+    min_candidate_percentage: int = 10
+    min_candidate_absolute: int = 100
     spread_defaulting: str = "System"
     spread_default_constraints: tuple[tuple[str, int, str], ...] = ()
     percentage_of_nodes_to_score: int = 0
     pod_initial_backoff_seconds: float = 1.0
     pod_max_backoff_seconds: float = 10.0
-    _scorer: Any = field(default=None, repr=False, compare=False)
+    _scorer: Any = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def preemption(self) -> bool:
