@@ -26,3 +26,22 @@ def test_record_of_an_empty_lease_is_nobodys() -> None:
     record = _Record.of({"spec": {}})
     assert (record.holder, record.duration, record.transitions) == ("", 0, 0)
     assert _Record.of({}) == record
+
+
+def test_a_leader_that_stopped_renewing_long_ago_is_unhealthy() -> None:
+    from servers.client.leaderelection import LeaderElector
+    from servers.client.rest import Client
+
+    now = [1000.0]
+    elector = LeaderElector(Client("http://127.0.0.1:1"), name="l", namespace="n",
+                            identity="me", lease_duration=15, renew_deadline=10,
+                            retry_period=2, event_component="c", clock=lambda: now[0])
+    assert elector.healthy()  # a standby is always healthy
+    elector._observe(_Record("me", 15, None, None, 0))
+    assert elector.is_leader and elector.leader == "me"
+    now[0] += 35.0
+    assert elector.healthy()
+    now[0] += 0.5
+    assert not elector.healthy()
+    elector._observe(_Record("other", 15, None, None, 1))
+    assert elector.healthy() and not elector.is_leader
