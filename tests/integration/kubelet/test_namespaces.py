@@ -1,0 +1,185 @@
+"""What only ``--isolation namespaces`` promises: limits, a read-only host, own hostname and /tmp.
+
+cgroup v1 is what these hosts have (/sys/fs/cgroup/<controller>); the v2 paths in
+servers/kubelet/linux/cgroups.py are untested here.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from servers.kubelet.linux import cgroups, netns
+from servers.kubelet.runtime.base import MonitoredRuntime, alive
+from servers.kubelet.runtime.interface import (
+    CONTAINER_EXITED,
+    ContainerConfig,
+    Mount,
+    Resources,
+    Security,
+)
+from tests.integration.kubelet.conftest import Factory
+from tests.integration.kubelet.test_runtime_conformance import (
+    cri_lines,
+    pod,
+    run_container,
+    sh,
+    wait_exit,
+)
+
+pytestmark = pytest.mark.parametrize("make_runtime", ["namespaces"], indirect=True)
+
+
+@pytest.fixture
+def host_dir() -> Iterator[Path]:
+    """A directory on the host outside /tmp (which containers do not share), removed after."""
+    path = Path("/var/tmp") / f"km-test-{secrets.token_hex(4)}"
+    path.mkdir()
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+async def test_memory_over_the_limit_is_oomkilled(runtime: MonitoredRuntime) -> None:
+    sid = await runtime.run_pod_sandbox(pod())
+    config = ContainerConfig(name="hog", command=("python3", "-c", "b = bytearray(256 << 20)"),
+                             resources=Resources(memory_limit=32 << 20))
+    cid = await run_container(runtime, sid, config)
+    status = await wait_exit(runtime, cid, timeout=20)
+    assert (status.state, status.exit_code, status.reason) == (CONTAINER_EXITED, 137, "OOMKilled")
+
+
+async def test_limits_reach_the_cgroup(runtime: MonitoredRuntime) -> None:
+    sid = await runtime.run_pod_sandbox(pod())
+    resources = Resources(cpu_shares=512, cpu_quota=50_000, memory_limit=64 << 20, pids_limit=12)
+    cid = await run_container(runtime, sid, ContainerConfig(
+        name="c", command=("sleep", "1000"), resources=resources))
+    path = runtime.names.cgroup(sid, cid).strip("/")
+
+    def read(controller: str, name: str) -> str:
+        return Path("/sys/fs/cgroup", controller, path, name).read_text().strip()
+
+    assert read("cpu", "cpu.shares") == "512"
+    assert (read("cpu", "cpu.cfs_quota_us"), read("cpu", "cpu.cfs_period_us")) == \
+        ("50000", "100000")
+    assert read("memory", "memory.limit_in_bytes") == str(64 << 20)
+    assert read("pids", "pids.max") == "12"
+    status = await runtime.container_status(cid)
+    assert str(status.pid) in read("pids", "cgroup.procs").split()
+
+
+async def test_pids_limit_stops_a_fork_bomb(runtime: MonitoredRuntime) -> None:
+    sid = await runtime.run_pod_sandbox(pod())
+    script = ("i=0; while [ $i -lt 40 ]; do sleep 5 & i=$((i+1)); done; echo forked $i")
+    cid = await run_container(runtime, sid, sh(script, resources=Resources(pids_limit=10)))
+    status = await wait_exit(runtime, cid, timeout=20)
+    text = Path(status.log_path).read_text()
+    assert status.exit_code != 0, text
+    assert "forked 40" not in text
+    assert "fork" in text.lower() or "resource temporarily unavailable" in text.lower(), text
+
+
+async def test_host_files_are_visible_but_unchangeable(runtime: MonitoredRuntime,
+                                                      host_dir: Path, tmp_path: Path) -> None:
+    (host_dir / "kept").write_text("original\n")
+    volume, readonly = tmp_path / "vol", tmp_path / "ro"
+    volume.mkdir()
+    readonly.mkdir()
+    (readonly / "seen").write_text("ro volume\n")
+    sid = await runtime.run_pod_sandbox(pod())
+    script = (f"cat {host_dir}/kept; echo changed > {host_dir}/kept; rm -f {host_dir}/kept; "
+              f"touch {host_dir}/new; touch /usr/km-new; echo written > /data/out; "
+              "cat /ro/seen; touch /ro/new; touch /fresh && echo root-writable")
+    cid = await run_container(runtime, sid, sh(script, mounts=(
+        Mount("/data", str(volume)), Mount("/ro", str(readonly), readonly=True))))
+    status = await wait_exit(runtime, cid)
+    out = [text for stream, _, text in cri_lines(status.log_path) if stream == "stdout"]
+    assert out == ["original", "ro volume", "root-writable"]
+    assert (host_dir / "kept").read_text() == "original\n"
+    assert sorted(os.listdir(host_dir)) == ["kept"]
+    assert not os.path.exists("/usr/km-new") and not os.path.exists("/fresh")
+    assert (volume / "out").read_text() == "written\n"
+    assert sorted(os.listdir(readonly)) == ["seen"]
+
+
+async def test_read_only_root_filesystem(runtime: MonitoredRuntime, tmp_path: Path) -> None:
+    sid = await runtime.run_pod_sandbox(pod())
+    volume = tmp_path / "vol"
+    volume.mkdir()
+    cid = await run_container(runtime, sid, sh(
+        "touch /fresh || echo root is read-only; touch /data/ok && echo volume ok",
+        mounts=(Mount("/data", str(volume)),), security=Security(read_only_root=True)))
+    status = await wait_exit(runtime, cid)
+    out = [text for stream, _, text in cri_lines(status.log_path) if stream == "stdout"]
+    assert out == ["root is read-only", "volume ok"]
+
+
+async def test_hostname_is_the_pod_name_and_tmp_is_private(runtime: MonitoredRuntime) -> None:
+    name = f"web-{secrets.token_hex(3)}"
+    mark = f"km-private-{secrets.token_hex(4)}"
+    host_only = Path("/tmp") / f"km-host-{secrets.token_hex(4)}"
+    host_only.write_text("host\n")
+    try:
+        sid = await runtime.run_pod_sandbox(pod(name))
+        script = (f"hostname; echo $HOSTNAME; echo x > /tmp/{mark}; ls /tmp/{mark}; "
+                  f"test -e {host_only} || echo host tmp unseen")
+        first = await run_container(runtime, sid, sh(script, name="a"))
+        status = await wait_exit(runtime, first)
+        out = [text for stream, _, text in cri_lines(status.log_path) if stream == "stdout"]
+        assert out == [name, name, f"/tmp/{mark}", "host tmp unseen"]
+        assert not (Path("/tmp") / mark).exists()
+        # the next container of the same pod has its own /tmp, and the same hostname
+        second = await run_container(runtime, sid, sh(f"hostname; ls /tmp/{mark}", name="b"))
+        status = await wait_exit(runtime, second)
+        assert status.exit_code != 0
+        assert ("stdout", "F", name) in cri_lines(status.log_path)
+    finally:
+        host_only.unlink()
+
+
+async def test_pod_network_is_its_own(make_runtime: Factory) -> None:
+    runtime = make_runtime()
+    sid = await runtime.run_pod_sandbox(pod())
+    ip = (await runtime.pod_sandbox_status(sid)).ip
+    cid = await run_container(runtime, sid, sh("sleep 1000"))
+    result = await runtime.exec_sync(cid, ["ip", "-4", "-o", "addr"], timeout=10)
+    assert f"eth0    inet {ip}/24" in result.stdout.decode()
+    route = await runtime.exec_sync(cid, ["ip", "route"], timeout=10)
+    gateway = ip.rsplit(".", 1)[0] + ".1"
+    assert f"default via {gateway} dev eth0" in route.stdout.decode()
+    # the test's namespace has the bridge with the gateway address, and no other way out
+    host = subprocess.run(["ip", "-4", "-o", "addr", "show", "dev", runtime.names.bridge],
+                          capture_output=True, text=True, check=True)
+    assert f"inet {gateway}/24" in host.stdout
+
+
+async def test_removing_a_sandbox_leaves_nothing(make_runtime: Factory) -> None:
+    runtime = make_runtime()
+    sid = await runtime.run_pod_sandbox(pod())
+    keep = await runtime.run_pod_sandbox(pod())
+    cid = await run_container(runtime, sid, sh("sleep 1000"))
+    pid = (await runtime.container_status(cid)).pid
+    ns = runtime.names.netns(sid)
+    assert netns.exists(ns)
+    await runtime.remove_pod_sandbox(sid)
+    assert not netns.exists(ns)
+    assert not alive(pid, "")
+    assert not os.path.exists(os.path.join(runtime.names.pins_dir, sid))
+    veth = subprocess.run(["ip", "link", "show", "dev", runtime.names.veth(sid)],
+                          capture_output=True)
+    assert veth.returncode != 0
+    for root in cgroups.hierarchies():
+        assert not os.path.exists(os.path.join(root, runtime.names.cgroup(sid).strip("/")))
+    assert [s.id for s in await runtime.list_pod_sandboxes()] == [keep]
+    await runtime.remove_all()
+    assert not netns.names(runtime.names.netns_prefix)
+    bridge = subprocess.run(["ip", "link", "show", "dev", runtime.names.bridge],
+                            capture_output=True)
+    assert bridge.returncode != 0
