@@ -1,6 +1,7 @@
 """The apiserver process: storage, the aiohttp application, and its routes.
 
     /version /healthz /livez /readyz          what the server is, and whether it is well
+    /metrics                                  Prometheus text (metrics.py)
     /api /api/v1 /apis /apis/G /apis/G/V      discovery, as kubectl and the Python client read it
     /openapi/v3 /openapi/v3/api/v1            OpenAPI v3 (kubectl validates create/apply by it)
     /api/v1/...  /apis/G/V/...                the resources (handlers.py), watch (watch.py)
@@ -33,6 +34,7 @@ from servers.apiserver.admission import priority
 from servers.apiserver.auth import USER_KEY, UserInfo, authenticator, review, tokenreview
 from servers.apiserver.authz import bootstrap
 from servers.apiserver.authz.endpoints import Authorization
+from servers.apiserver.metrics import METRICS, ApiserverMetrics, InstrumentedStorage
 from servers.apiserver.podlogs import KubeletClientConfig, PodLogs
 from servers.apiserver.registry import Registry
 from servers.apiserver.resources import AUTHORIZATION, RESOURCES
@@ -55,13 +57,14 @@ async def run(opts: Namespace, stop: asyncio.Event) -> int:
     storage = await open_storage(opts.storage_backend, data_dir=opts.data_dir,
                                  etcd_servers=opts.etcd_servers)
     try:
-        registry = Registry(storage)
+        measured = ApiserverMetrics()
+        registry = Registry(InstrumentedStorage(storage, measured))  # type: ignore[arg-type]
         await create_default_namespaces(registry)
         await bootstrap.ensure(registry)
         await priority.ensure_system_classes(registry)
         app = make_app(registry, authorization_mode=opts.authorization_mode,
                        authenticate=authenticate,
-                       kubelet=KubeletClientConfig.from_options(opts))
+                       kubelet=KubeletClientConfig.from_options(opts), metrics=measured)
         # No handler_cancellation: it costs every request a task (a quarter of the create
         # path); watches notice a closed connection themselves (watch.CONNECTION_CHECK_SECONDS).
         runner = web.AppRunner(app, handle_signals=False,
@@ -100,16 +103,19 @@ async def _start_sites(runner: web.AppRunner, opts: Namespace,
 
 def make_app(registry: Registry, *, authorization_mode: str = "AlwaysAllow",
              authenticate: Authenticate | None = None,
-             kubelet: KubeletClientConfig | None = None) -> web.Application:
+             kubelet: KubeletClientConfig | None = None,
+             metrics: ApiserverMetrics | None = None) -> web.Application:
     """The API as an aiohttp app. ``authenticate`` names the user of each request (tests;
     without it requests carry whatever identity an earlier middleware set, or none);
     ``kubelet`` says how pods/log reaches kubelets (default: no client certificate, no
-    verification)."""
+    verification); ``metrics`` what /metrics serves (default: a registry of its own)."""
+    measured = metrics if metrics is not None else ApiserverMetrics()
     authorization = Authorization(authorization_mode, registry)
-    chain = [_errors, *([_identify(authenticate)] if authenticate else []),
+    chain = [measured.middleware, _errors, *([_identify(authenticate)] if authenticate else []),
              *authorization.middlewares]
     app = web.Application(middlewares=chain, client_max_size=codec.MAX_BODY_BYTES)
     app[REGISTRY] = registry
+    app[METRICS] = measured
     app.cleanup_ctx.append(authorization.running)
     # Set as the server stops: watches and followed logs end at once rather than holding the
     # stop up for aiohttp's grace period (their clients come back to the next server).
@@ -135,6 +141,7 @@ def make_app(registry: Registry, *, authorization_mode: str = "AlwaysAllow",
     # TokenReview asks the token authenticator of ``authenticate`` (an Authenticator's).
     tokens = getattr(authenticate, "tokens", None)
     r.add_post(tokenreview.PATH + "{_:/?}", tokenreview.TokenReviews(tokens).handle)
+    r.add_get("/metrics{_:/?}", measured.serve)
     for path in ("/healthz", "/livez", "/readyz"):
         r.add_get(path + "{_:(/.*)?}", _health)
     r.add_get("/version{_:/?}", _version)
