@@ -1,0 +1,109 @@
+"""``km scheduler`` surviving the things that happen to a control plane: two schedulers with
+leader election (one binds, the survivor of a SIGKILL takes over) and an apiserver restart
+mid-run (SQLite data kept; nothing lost, nothing bound twice)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from typing import Any
+
+from tests.e2e.test_kubectl import Kubectl
+from tests.e2e.test_scheduler import (
+    Schedulers,
+    api,
+    create,
+    env,
+    kubectl,
+    node,
+    pod,
+    schedulers,
+    wait_for,
+)
+from tests.support.apiserver import ApiServer
+
+__all__ = ["api", "env", "kubectl", "schedulers"]  # fixtures shared with test_scheduler
+
+# Short leases keep a take-over within seconds (lease > renew > 1.2 * retry).
+FAST_LEASE = ["--leader-elect-lease-duration", "2s", "--leader-elect-renew-deadline",
+              "1500ms", "--leader-elect-retry-period", "500ms"]
+
+
+def pods_by_node(kubectl: Kubectl, prefix: str) -> dict[str, str]:
+    items = kubectl.json("get", "pods")["items"]
+    return {p["metadata"]["name"]: p["spec"].get("nodeName", "") for p in items
+            if p["metadata"]["name"].startswith(prefix)}
+
+
+def all_bound(kubectl: Kubectl, prefix: str, count: int) -> dict[str, str] | None:
+    placed = pods_by_node(kubectl, prefix)
+    return placed if len(placed) == count and all(placed.values()) else None
+
+
+def scheduled_events(kubectl: Kubectl) -> list[dict[str, Any]]:
+    items = kubectl.json("get", "events", "--field-selector", "reason=Scheduled")["items"]
+    return list(items)
+
+
+def lease_holder(kubectl: Kubectl) -> str:
+    done = kubectl("get", "lease", "kube-scheduler", "-n", "kube-system", "-o",
+                   "jsonpath={.spec.holderIdentity}", check=False)
+    return done.stdout if done.returncode == 0 else ""
+
+
+def test_two_schedulers_bind_each_pod_once_and_the_survivor_takes_over(
+        kubectl: Kubectl, schedulers: Schedulers) -> None:
+    create(kubectl, node("n1"), node("n2"))
+    first = schedulers.start(*FAST_LEASE, "--leader-elect-identity", "first")
+    wait_for("the first scheduler to lead", lambda: lease_holder(kubectl) == "first")
+    second = schedulers.start(*FAST_LEASE, "--leader-elect-identity", "second")
+    create(kubectl, *(pod(f"a{i}") for i in range(10)))
+    wait_for("ten pods bound", lambda: all_bound(kubectl, "a", 10))
+    assert lease_holder(kubectl) == "first"
+
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    wait_for("the second scheduler to lead", lambda: lease_holder(kubectl) == "second")
+    create(kubectl, *(pod(f"b{i}") for i in range(10)))
+    wait_for("ten more pods bound", lambda: all_bound(kubectl, "b", 10))
+    assert second.poll() is None
+
+    events = scheduled_events(kubectl)
+    per_pod: dict[str, int] = {}
+    for event in events:
+        name = event["involvedObject"]["name"]
+        per_pod[name] = per_pod.get(name, 0) + int(event.get("count") or 1)
+    assert per_pod == {name: 1 for name in [*(f"a{i}" for i in range(10)),
+                                            *(f"b{i}" for i in range(10))]}
+    assert "became leader" in Schedulers.log(second) or lease_holder(kubectl) == "second"
+
+
+def test_standby_does_not_schedule(kubectl: Kubectl, schedulers: Schedulers,
+                                   api: ApiServer) -> None:
+    lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+             "metadata": {"name": "kube-scheduler", "namespace": "kube-system"},
+             "spec": {"holderIdentity": "someone", "leaseDurationSeconds": 3600,
+                      "renewTime": time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())}}
+    kubectl("create", "namespace", "kube-system", check=False)
+    kubectl("create", "-f", "-", input=json.dumps(lease))
+    create(kubectl, node("n1"))
+    standby = schedulers.start(*FAST_LEASE)
+    create(kubectl, pod("waits"))
+    time.sleep(3.0)
+    assert pods_by_node(kubectl, "waits") == {"waits": ""}
+    assert standby.poll() is None
+
+
+def test_apiserver_restart_mid_run_loses_nothing(kubectl: Kubectl, schedulers: Schedulers,
+                                                 api: ApiServer) -> None:
+    create(kubectl, node("n1"), node("n2"))
+    proc = schedulers.start("--leader-elect=false")
+    create(kubectl, *(pod(f"r{i}") for i in range(15)))
+    api.restart()  # same port, same SQLite data
+    create(kubectl, *(pod(f"s{i}") for i in range(15)))
+    wait_for("every pod bound", lambda: all_bound(kubectl, "r", 15)
+             and all_bound(kubectl, "s", 15), timeout=40)
+    assert proc.poll() is None
+    log = Schedulers.log(proc)
+    assert "Traceback" not in log
