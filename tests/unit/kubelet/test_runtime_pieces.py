@@ -1,0 +1,181 @@
+"""Unit tests of the node runtime's pure pieces: names, addresses, records, spec, messages."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from servers.kubelet.linux import command
+from servers.kubelet.runtime import base, conmon, ipam, names, open_runtime, spec
+from servers.kubelet.runtime.errors import (
+    CommandFailed,
+    InvalidConfig,
+    RuntimeFailure,
+    RuntimeUnavailable,
+)
+from servers.kubelet.runtime.interface import (
+    ContainerConfig,
+    Mount,
+    PodSandboxConfig,
+    Resources,
+    Security,
+)
+from servers.kubelet.runtime.state import CONTAINERS, SANDBOXES, Store
+
+SANDBOX = "0123456789abcdef0123456789abcdef"
+
+
+def test_names_derive_from_the_node_and_fit_the_kernel() -> None:
+    a, b = names.for_node("node-a"), names.for_node("node-b")
+    assert a.key == "node-a"
+    assert a.bridge != b.bridge and a.veth(SANDBOX) != b.veth(SANDBOX)
+    assert len(a.bridge) <= names.IFNAMSIZ and len(a.veth(SANDBOX)) <= names.IFNAMSIZ
+    assert a.netns(SANDBOX) == "km-node-a-0123456789ab"
+    assert a.cgroup(SANDBOX, "c1") == f"/km-node-a/{SANDBOX}/c1"
+    assert a.pins_dir == "/run/km/node-a"
+
+
+def test_odd_node_names_are_hashed_into_safe_keys() -> None:
+    odd = names.for_node("Node_With/Slash")
+    assert "/" not in odd.key and len(odd.key) == 16
+
+
+def test_loopback_range_is_per_node_and_never_127_0_0() -> None:
+    cidrs = {names.for_node(f"n{i}").loopback_cidr() for i in range(50)}
+    assert len(cidrs) > 40
+    assert all(c.startswith("127.") and not c.startswith("127.0.") and c.endswith(".0/24")
+               for c in cidrs)
+
+
+def test_ipam_hands_out_distinct_addresses_and_takes_them_back(tmp_path: Path) -> None:
+    d = str(tmp_path / "ipam")
+    first = ipam.allocate(d, "10.244.3.0/29", "a")
+    assert first == "10.244.3.2/29"  # .1 is the gateway
+    assert ipam.allocate(d, "10.244.3.0/29", "a") == first  # the same owner, the same address
+    taken = {ipam.allocate(d, "10.244.3.0/29", o) for o in "bcde"}
+    assert first not in taken and len(taken) == 4
+    with pytest.raises(RuntimeFailure, match=re.escape("no free address left in 10.244.3.0/29")):
+        ipam.allocate(d, "10.244.3.0/29", "f")
+    ipam.release(d, "a")
+    ipam.release(d, "a")
+    assert ipam.allocate(d, "10.244.3.0/29", "f") == first
+
+
+def test_store_round_trips_and_lists_oldest_first(tmp_path: Path) -> None:
+    store = Store(str(tmp_path))
+    store.save(SANDBOXES, "late", {"created_at": 2.0})
+    store.save(SANDBOXES, "early", {"created_at": 1.0})
+    (tmp_path / SANDBOXES / "half").mkdir()  # a crash before the first record was written
+    assert store.ids(SANDBOXES) == ["early", "late"]
+    assert store.load(SANDBOXES, "late") == {"created_at": 2.0}
+    assert store.load(CONTAINERS, "nope") is None
+    store.delete(SANDBOXES, "late")
+    assert store.ids(SANDBOXES) == ["early"]
+
+
+def test_container_config_survives_its_record() -> None:
+    config = ContainerConfig(
+        name="c", command=("a",), args=("b",), env={"K": "V"},
+        mounts=(Mount("/data", "/srv", readonly=True), Mount("/scratch", tmpfs=True)),
+        resources=Resources(memory_limit=1 << 20),
+        security=Security(capabilities_add=("NET_ADMIN",), run_as_user=1000))
+    record = json.loads(json.dumps(dataclasses.asdict(config)))
+    assert base.container_config(record) == config
+
+
+def test_capabilities_start_from_containerds_defaults() -> None:
+    assert spec.capabilities(Security()) == sorted(spec.DEFAULT_CAPS)
+    caps = spec.capabilities(Security(capabilities_add=("net_admin",),
+                                      capabilities_drop=("NET_RAW", "CAP_KILL")))
+    assert "CAP_NET_ADMIN" in caps and "CAP_NET_RAW" not in caps and "CAP_KILL" not in caps
+    assert spec.capabilities(Security(capabilities_drop=("ALL",),
+                                      capabilities_add=("NET_BIND_SERVICE",))) == \
+        ["CAP_NET_BIND_SERVICE"]
+    assert spec.capabilities(Security(privileged=True)) == list(spec.ALL_CAPS)
+
+
+def test_spec_joins_the_pod_namespaces_and_sets_limits() -> None:
+    config = ContainerConfig(
+        name="c", command=("/bin/app",), args=("--x",), env={"A": "1"}, working_dir="/srv",
+        mounts=(Mount("/data", "/srv"),),
+        resources=Resources(cpu_shares=204, cpu_quota=50_000, memory_limit=64 << 20,
+                            pids_limit=100),
+        security=Security(run_as_user=1000, run_as_group=1000, read_only_root=True))
+    doc = spec.build(config, hostname="web", cgroups_path="/km-n/s/c", hide=["/var/lib/km"],
+                     namespaces={"network": "/run/netns/x", "ipc": "/p/ipc", "uts": "/p/uts"},
+                     host=["/etc", "/usr"])
+    process = doc["process"]
+    assert process["args"] == ["/bin/app", "--x"]
+    assert "A=1" in process["env"] and "HOSTNAME=web" in process["env"]
+    assert (process["cwd"], process["user"]) == ("/srv", {"uid": 1000, "gid": 1000})
+    assert process["noNewPrivileges"] is True
+    assert doc["root"] == {"path": "rootfs", "readonly": True}
+    linux = doc["linux"]
+    assert {"type": "network", "path": "/run/netns/x"} in linux["namespaces"]
+    assert {"type": "pid"} in linux["namespaces"] and {"type": "mount"} in linux["namespaces"]
+    assert linux["resources"]["cpu"] == {"shares": 204, "quota": 50_000, "period": 100_000}
+    assert linux["resources"]["memory"] == {"limit": 64 << 20, "swap": 64 << 20}
+    assert linux["resources"]["pids"] == {"limit": 100}
+    destinations = [m["destination"] for m in doc["mounts"]]
+    assert destinations[0] == "/"  # the tmpfs root comes first, volumes last
+    assert destinations.index("/etc") < destinations.index("/tmp") < \
+        destinations.index("/var/lib/km") < destinations.index("/data")
+    etc = doc["mounts"][destinations.index("/etc")]
+    assert "ro" in etc["options"] and "rbind" in etc["options"]
+
+
+def test_host_dirs_skip_what_a_container_gets_fresh(tmp_path: Path) -> None:
+    for name in ("etc", "usr", "proc", "tmp", "run", "lost+found"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "file").write_text("")
+    assert spec.host_dirs(str(tmp_path)) == [str(tmp_path / "etc"), str(tmp_path / "usr")]
+
+
+def test_conmon_sync_message() -> None:
+    assert conmon._pid_from(b'{"data": 4242}') == 4242
+    with pytest.raises(CommandFailed, match="container create: exec failed: no such file"):
+        conmon._pid_from(b'{"data": -1, "message": "exec failed: no such file"}')
+    with pytest.raises(CommandFailed, match="unreadable"):
+        conmon._pid_from(b"")
+
+
+def test_failed_command_is_one_line() -> None:
+    line = command.failure_line(["/usr/sbin/ip", "link", "add"], 2,
+                                b"first\nCannot find device \"x\"\n")
+    assert line == 'ip link: exit 2: Cannot find device "x"'
+
+
+def test_a_missing_program_names_its_package() -> None:
+    with pytest.raises(RuntimeUnavailable, match="km-no-such-tool not found: install the "
+                                                 "Debian package km-pkg"):
+        command.find_program("km-no-such-tool", "km-pkg")
+
+
+@pytest.mark.parametrize(("config", "message"), [
+    (ContainerConfig(name="c", command=()), "no command"),
+    (ContainerConfig(name="c", command=("x",), env={"A=B": "1"}), "bad environment variable"),
+    (ContainerConfig(name="c", command=("x",), working_dir="rel"), "not absolute"),
+    (ContainerConfig(name="c", command=("x",), mounts=(Mount("data", "/"),)), "not absolute"),
+    (ContainerConfig(name="c", command=("x",), mounts=(Mount("/d", "/km/none"),)),
+     "does not exist"),
+])
+def test_bad_container_configs_are_refused(config: ContainerConfig, message: str) -> None:
+    with pytest.raises(InvalidConfig, match=message):
+        base._check_container(config)
+
+
+def test_bad_hostname_is_refused() -> None:
+    with pytest.raises(InvalidConfig, match="hostname"):
+        base._check_sandbox(PodSandboxConfig(name="a_b", namespace="n", uid="u"))
+    base._check_sandbox(PodSandboxConfig(name="a-b.c", namespace="n", uid="u"))
+
+
+def test_open_runtime_refuses_unknown_isolation_and_missing_cidr(tmp_path: Path) -> None:
+    with pytest.raises(InvalidConfig, match="unknown isolation 'vm'"):
+        open_runtime("vm", str(tmp_path), "n")
+    with pytest.raises((InvalidConfig, RuntimeUnavailable)):
+        open_runtime("namespaces", str(tmp_path), "n")
