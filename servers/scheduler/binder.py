@@ -7,8 +7,8 @@
 * ``set_unschedulable`` — the ``PodScheduled=False`` condition (and ``nominatedNodeName``) by a
   strategic merge patch of ``pods/NAME/status``, skipped when the pod already says the same
   (``updatePod`` in ``schedule_one.go``);
-* ``delete_victim`` — a preemption victim deleted gracefully (its default grace period),
-  with the uid as precondition so a namesake is never hit.
+* ``delete_victim`` — a preemption victim marked ``DisruptionTarget`` and deleted gracefully
+  (its default grace period), with the uid as precondition so a namesake is never hit.
 
 Errors other than the ones named propagate: ``ApiUnavailable`` and ``StatusError``.
 """
@@ -103,10 +103,19 @@ async def clear_nomination(client: Client, pod: Obj) -> None:
                            subresource="status")
 
 
-async def delete_victim(client: Client, victim: Obj) -> bool:
-    """Delete a preemption victim gracefully; ``False`` if it was already gone."""
+async def delete_victim(client: Client, victim: Obj, scheduler_name: str) -> bool:
+    """Mark a preemption victim (the ``DisruptionTarget`` condition, reason
+    ``PreemptionByScheduler``, as kube's ``prepareCandidate``) and delete it gracefully;
+    ``False`` if it was already gone."""
     meta = victim["metadata"]
+    condition = {"type": "DisruptionTarget", "status": "True", "lastProbeTime": None,
+                 "lastTransitionTime": _now(), "reason": "PreemptionByScheduler",
+                 "message": f"{scheduler_name}: preempting to accommodate a higher priority "
+                 "pod"}
     try:
+        await client.patch(PODS, meta["name"], {"status": {"conditions": [condition]}},
+                           patch_type="strategic", namespace=meta["namespace"],
+                           subresource="status")
         await client.delete(PODS, meta["name"], meta["namespace"], uid=meta.get("uid"))
     except (NotFound, Conflict):
         return False

@@ -34,6 +34,7 @@ from servers.scheduler.cache import SchedulerCache, pod_uid
 from servers.scheduler.framework.algorithm import FitError, schedule
 from servers.scheduler.framework.nodeinfo import NodeInfo, Snapshot
 from servers.scheduler.framework.podinfo import PodInfo
+from servers.scheduler.framework.preemption import preempt
 from servers.scheduler.metrics import ERROR, SCHEDULED, UNSCHEDULABLE, Metrics
 from servers.scheduler.queue import QueuedPod, SchedulingQueue
 
@@ -215,33 +216,33 @@ class Scheduler:
                        error: FitError, started: float) -> None:
         pod, info = queued.pod, queued.info
         nominated = None
-        preempt = _preemption()
-        if profile.preemption and _may_preempt(pod) and preempt is not None:
+        if profile.preemption and _may_preempt(pod):
             self.metrics.preemption_attempts.inc()
             with self._view(info) as snapshot:
                 outcome = preempt(profile, info, snapshot, error)
             if outcome is not None and outcome.node_name:
                 nominated = outcome.node_name
-                self._nominate(pod, info, nominated, outcome.victims)
+                self._nominate(pod, info, nominated, outcome.victims,
+                               profile.scheduler_name)
         message = error.message
         self._count(UNSCHEDULABLE, profile, started)
         self._record_failure(queued, binder.UNSCHEDULABLE_REASON, message, nominated)
         # A preemptor waits too: its victims' deletion is the event that moves it back.
         self.queue.add_unschedulable(queued)
 
-    def _nominate(self, pod: Obj, info: PodInfo, node: str,
-                  victims: list[PodInfo]) -> None:
+    def _nominate(self, pod: Obj, info: PodInfo, node: str, victims: list[PodInfo],
+                  profile_name: str) -> None:
         self.nominated[pod_uid(pod)] = (node, info)
         self.metrics.preemption_victims.observe(len(victims))
         uid = (pod.get("metadata") or {}).get("uid", "")
         for victim in victims:
             self.recorder.event(victim.pod, "Normal", "Preempted",
                                 f"Preempted by pod {uid} on node {node}", action="Preempting")
-            self._spawn(self._delete_victim(victim.pod))
+            self._spawn(self._delete_victim(victim.pod, profile_name))
 
-    async def _delete_victim(self, victim: Obj) -> None:
+    async def _delete_victim(self, victim: Obj, scheduler_name: str) -> None:
         try:
-            await binder.delete_victim(self.client, victim)
+            await binder.delete_victim(self.client, victim, scheduler_name)
         except (ClientError, StatusError) as exc:
             log.warning("deleting preemption victim %s: %s",
                         victim["metadata"].get("name"), exc)
@@ -281,15 +282,6 @@ class Scheduler:
             self._slots.release()
         if not task.cancelled() and task.exception() is not None:
             log.error("scheduler task failed: %s", task.exception())
-
-
-def _preemption() -> Any:
-    """sched-algo's ``preempt`` (its module lands after the cycle; until then, none)."""
-    try:
-        from servers.scheduler.framework.preemption import preempt
-    except ImportError:
-        return None
-    return preempt
 
 
 def _may_preempt(pod: Obj) -> bool:
