@@ -210,3 +210,36 @@ def test_cordoned_node_gets_no_new_pods_until_uncordoned(kubectl: Kubectl,
         kubectl, "late"))
     kubectl("uncordon", "a")
     assert placed(kubectl, "late") == "a"
+
+
+# -- preemption ------------------------------------------------------------------------------
+
+def test_a_high_priority_pod_preempts_a_low_priority_one(
+        km: Path, api: ApiServer, kubectl: Kubectl, schedulers: Schedulers,
+        env: dict[str, str], tmp_path: Path) -> None:
+    high = {"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+            "metadata": {"name": "high"}, "value": 1000}
+    create(kubectl, high)
+    with (tmp_path / "hollow.log").open("wb") as log:
+        hollow = subprocess.Popen([str(km), "hollow-node", "--master", api.url, "--nodes", "1",
+                                   "--cpu", "1"],
+                                  stdout=subprocess.DEVNULL, stderr=log, env=env)
+    try:
+        wait_for("the hollow node", lambda: kubectl("get", "nodes", "-o", "name").stdout)
+        schedulers.start("--leader-elect=false")
+        create(kubectl, pod("low", cpu="800m"))
+        where = placed(kubectl, "low")
+        create(kubectl, pod("important", cpu="800m", priorityClassName="high"))
+        assert placed(kubectl, "important", timeout=40) == where
+        events = kubectl.json("get", "events", "--field-selector",
+                              "reason=Preempted,involvedObject.name=low")["items"]
+        uid = kubectl("get", "pod", "important", "-o", "jsonpath={.metadata.uid}").stdout
+        assert [e["message"] for e in events] == [f"Preempted by pod {uid} on node {where}"]
+        assert kubectl("get", "pod", "low", check=False).returncode != 0  # gone
+    finally:
+        hollow.send_signal(signal.SIGTERM)
+        try:
+            hollow.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            hollow.kill()
+            hollow.wait()
