@@ -103,9 +103,8 @@ class HollowKubelet:
             self.queue.add(object_key(pod))
 
     def _on_delete(self, pod: Obj) -> None:
-        key = object_key(pod)
-        if key in self._placed:
-            self.queue.add(key)
+        if self._ours(pod):
+            self.queue.add(object_key(pod))   # sync finds it gone and drops its books
 
     def _adopt(self, pod: Obj) -> None:
         """Reserve the address of a pod found Running (after a restart of this process)."""

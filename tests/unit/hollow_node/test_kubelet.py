@@ -163,3 +163,15 @@ async def test_a_pod_gone_before_its_patch_frees_its_address() -> None:
     await event(kubelet, "ADDED", pod("a"))
     await sync_all(kubelet)
     assert kubelet.pods_on("hollow-0") == 0
+
+
+async def test_a_pod_deleted_before_it_ran_leaves_no_books_behind() -> None:
+    kubelet, client = make()
+    dying = pod("a")
+    dying["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:30Z"
+    await event(kubelet, "ADDED", dying)
+    await sync_all(kubelet)
+    await event(kubelet, "DELETED", dying)
+    await sync_all(kubelet)
+    assert [name for name, _ in client.deletes] == ["a"]
+    assert (kubelet._placed, kubelet._started, kubelet._deleting) == ({}, {}, {})
