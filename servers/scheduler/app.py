@@ -35,6 +35,7 @@ from servers.scheduler.cache import SchedulerCache
 from servers.scheduler.cycle import Scheduler
 from servers.scheduler.framework.profile import Profile, default_profile
 from servers.scheduler.informers import ClusterWatch
+from servers.scheduler.listers import InformerLister
 from servers.scheduler.metrics import Metrics
 from servers.scheduler.queue import SchedulingQueue
 
@@ -76,8 +77,8 @@ async def _serve_and_schedule(opts: argparse.Namespace, stop: asyncio.Event, cli
     from servers.component.serving import secure_serving
 
     halt = asyncio.Event()  # ends the informers, the queue and the recorder
-    scheduler = _build(client, profiles, registry)
     factory = SharedInformerFactory(client)
+    scheduler = _build(client, profiles, registry, InformerLister(factory))
     ClusterWatch(scheduler).connect(factory)
     background = [asyncio.ensure_future(scheduler.queue.run(halt)),
                   asyncio.ensure_future(scheduler.recorder.run(halt))]
@@ -103,8 +104,8 @@ async def _serve_and_schedule(opts: argparse.Namespace, stop: asyncio.Event, cli
         await asyncio.gather(*background, factory.join(), return_exceptions=True)
 
 
-def _build(client: Client, profiles: list[Profile],
-           registry: CollectorRegistry) -> Scheduler:
+def _build(client: Client, profiles: list[Profile], registry: CollectorRegistry,
+           lister: InformerLister) -> Scheduler:
     # The backoff settings are global in the configuration, copied into every profile.
     queue = SchedulingQueue(initial_backoff=profiles[0].pod_initial_backoff_seconds,
                             max_backoff=profiles[0].pod_max_backoff_seconds)
@@ -114,7 +115,8 @@ def _build(client: Client, profiles: list[Profile],
     # name is what users see as "From" in kubectl describe).
     recorder = EventRecorder(client, component=profiles[0].scheduler_name,
                              host=socket.gethostname())
-    return Scheduler(client, profiles, queue, SchedulerCache(), recorder, metrics)
+    return Scheduler(client, profiles, queue, SchedulerCache(), recorder, metrics,
+                     lister=lister)
 
 
 def _elector(opts: argparse.Namespace, client: Client, scheduler: Scheduler,

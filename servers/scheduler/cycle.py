@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
     from servers.client.events import EventRecorder
     from servers.client.rest import Client
+    from servers.scheduler.framework.lister import Lister
     from servers.scheduler.framework.profile import Profile
 
 Obj = dict[str, Any]
@@ -59,13 +60,15 @@ class Scheduler:
 
     def __init__(self, client: Client, profiles: list[Profile],
                  queue: SchedulingQueue, cache: SchedulerCache, recorder: EventRecorder,
-                 metrics: Metrics, *, clock: Any = time.monotonic) -> None:
+                 metrics: Metrics, *, lister: Lister | None = None,
+                 clock: Any = time.monotonic) -> None:
         self.client = client
         self.profiles = {p.scheduler_name: p for p in profiles}
         self.queue = queue
         self.cache = cache
         self.recorder = recorder
         self.metrics = metrics
+        self.lister = lister
         self.clock = clock
         self.nominated: dict[str, tuple[str, PodInfo]] = {}
         self._snapshot: Snapshot | None = None
@@ -121,7 +124,8 @@ class Scheduler:
             queued.info = PodInfo.of(pod)
         try:
             with self._view(queued.info) as snapshot:
-                result = schedule(profile, queued.info, snapshot, start_index=self._next_start)
+                result = schedule(profile, queued.info, snapshot, start_index=self._next_start,
+                                  lister=self.lister)
         except FitError as error:
             self._next_start = error.next_start_index
             self._slots.release()
@@ -219,7 +223,7 @@ class Scheduler:
         if profile.preemption and _may_preempt(pod):
             self.metrics.preemption_attempts.inc()
             with self._view(info) as snapshot:
-                outcome = preempt(profile, info, snapshot, error)
+                outcome = preempt(profile, info, snapshot, error, lister=self.lister)
             if outcome is not None and outcome.node_name:
                 nominated = outcome.node_name
                 self._nominate(pod, info, nominated, outcome.victims,

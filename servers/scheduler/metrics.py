@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from servers.scheduler.queue import SchedulingQueue
 
 SCHEDULED, UNSCHEDULABLE, ERROR = "scheduled", "unschedulable", "error"
@@ -52,6 +54,8 @@ class Metrics:
 
     def watch_queue(self, queue: SchedulingQueue) -> None:
         """Report ``scheduler_pending_pods`` from ``queue`` at every scrape."""
+        def reader(name: str) -> Callable[[], float]:
+            return lambda: float(queue.counts()[name])
+
         for name in queue.counts():
-            self.pending.labels(queue=name).set_function(
-                lambda name=name: float(queue.counts()[name]))
+            self.pending.labels(queue=name).set_function(reader(name))
