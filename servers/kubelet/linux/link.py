@@ -51,3 +51,36 @@ async def delete(name: str) -> None:
     """Remove link ``name`` if it is there (a veth takes its peer with it)."""
     if await exists(name):
         await run([_ip(), "link", "delete", name])
+
+
+async def ensure_cluster_routes(bridge: str, cluster_cidr: str, service_cidr: str) -> None:
+    """Keep cluster addresses off the default route (DESIGN.md "Safety").
+
+    The cluster CIDR beyond the podCIDRs this node knows is ``unreachable`` (the podCIDR's
+    own route on the bridge is more specific); the service range goes to the bridge, since
+    a host process's packet to a ClusterIP needs a route before nftables can DNAT it.
+    """
+    ip = _ip()
+    if cluster_cidr:
+        await run([ip, "route", "replace", "unreachable", cluster_cidr])
+    if service_cidr:
+        await run([ip, "route", "replace", service_cidr, "dev", bridge])
+
+
+async def delete_unreachable(cluster_cidr: str) -> None:
+    """Remove the cluster CIDR's ``unreachable`` route if it is there."""
+    code, out, _ = await run([_ip(), "route", "show", "type", "unreachable", cluster_cidr],
+                             check=False)
+    if code == 0 and out.strip():
+        await run([_ip(), "route", "del", "unreachable", cluster_cidr])
+
+
+async def bridges_with(prefix: str) -> list[str]:
+    """Names of the bridges in this namespace that start with ``prefix``."""
+    _, out, _ = await run([_ip(), "-o", "link", "show", "type", "bridge"], check=False)
+    found = []
+    for line in out.decode().splitlines():
+        name = line.split(":", 2)[1].strip().split("@")[0] if ":" in line else ""
+        if name.startswith(prefix):
+            found.append(name)
+    return found

@@ -30,8 +30,13 @@ def default_isolation() -> str:
     return "namespaces" if os.geteuid() == 0 else "none"
 
 
-def open_runtime(isolation: str, root_dir: str, node_name: str, pod_cidr: str = "") -> Runtime:
-    """The runtime for ``isolation``; ``RuntimeUnavailable`` says in one line why not."""
+def open_runtime(isolation: str, root_dir: str, node_name: str, pod_cidr: str = "",
+                 cluster_cidr: str = "", service_cidr: str = "") -> Runtime:
+    """The runtime for ``isolation``; ``RuntimeUnavailable`` says in one line why not.
+
+    The CIDRs matter to ``namespaces`` only: pods get addresses from ``pod_cidr``; the rest
+    of ``cluster_cidr`` is unreachable from the node and ``service_cidr`` goes to its bridge.
+    """
     from servers.kubelet.runtime.errors import InvalidConfig
 
     if isolation not in RUNTIMES:
@@ -43,7 +48,7 @@ def open_runtime(isolation: str, root_dir: str, node_name: str, pod_cidr: str = 
         if not pod_cidr:
             msg = "--isolation namespaces needs the node's podCIDR"
             raise InvalidConfig(msg)
-        runtime: Runtime = cls(root_dir, node_name, pod_cidr)
+        runtime: Runtime = cls(root_dir, node_name, pod_cidr, cluster_cidr, service_cidr)
     else:
         runtime = cls(root_dir, node_name)
     return runtime

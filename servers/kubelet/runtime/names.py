@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 IFNAMSIZ = 15  # the kernel's limit on a link name, without the NUL
+BRIDGE_PREFIX = "kmb"
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class NodeNames:
     @property
     def bridge(self) -> str:
         """The node bridge, e.g. ``kmb1f3a9c02d4``."""
-        return f"kmb{self.digest[:10]}"
+        return f"{BRIDGE_PREFIX}{self.digest[:10]}"
 
     @property
     def netns_prefix(self) -> str:

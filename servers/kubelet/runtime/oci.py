@@ -27,6 +27,7 @@ from servers.kubelet.runtime.interface import (
     PodSandboxConfig,
     Runtime,
 )
+from servers.kubelet.runtime.names import BRIDGE_PREFIX
 from servers.kubelet.runtime.state import SANDBOXES, Record
 
 
@@ -35,7 +36,8 @@ class NamespacesRuntime(MonitoredRuntime):
 
     isolation = "namespaces"
 
-    def __init__(self, root_dir: str, node_name: str, pod_cidr: str) -> None:
+    def __init__(self, root_dir: str, node_name: str, pod_cidr: str, cluster_cidr: str = "",
+                 service_cidr: str = "") -> None:
         if os.geteuid() != 0:
             msg = "--isolation namespaces needs root (use --isolation none without it)"
             raise RuntimeUnavailable(msg)
@@ -45,6 +47,8 @@ class NamespacesRuntime(MonitoredRuntime):
         find_program("unshare", "util-linux")
         super().__init__(root_dir, node_name)
         self.pod_cidr = pod_cidr
+        self.cluster_cidr = cluster_cidr
+        self.service_cidr = service_cidr
         self.runc_root = os.path.join(self.root, "runc")
         self.ipam_dir = os.path.join(self.root, "ipam")
 
@@ -54,6 +58,7 @@ class NamespacesRuntime(MonitoredRuntime):
         ns = self.names.netns(sandbox_id)
         await netns.add(ns)
         gateway = await link.ensure_bridge(self.names.bridge, self.pod_cidr)
+        await link.ensure_cluster_routes(self.names.bridge, self.cluster_cidr, self.service_cidr)
         address = ipam.allocate(self.ipam_dir, self.pod_cidr, sandbox_id)
         await link.add_veth(self.names.veth(sandbox_id), ns, self.names.bridge, address, gateway)
         await pins.pin(self._pins(sandbox_id), config.hostname or config.name)
@@ -135,7 +140,9 @@ class NamespacesRuntime(MonitoredRuntime):
     async def _node_remove(self) -> None:
         if self.store.ids(SANDBOXES):
             return
-        await link.delete(self.names.bridge)
+        await link.delete(self.names.bridge)  # its service-range route goes with it
+        if self.cluster_cidr and not await link.bridges_with(BRIDGE_PREFIX):
+            await link.delete_unreachable(self.cluster_cidr)  # shared with other km nodes here
         cgroups.remove(self.names.cgroup_root)
         for d in (self.names.pins_dir, os.path.dirname(self.names.pins_dir), self.ipam_dir):
             with contextlib.suppress(OSError):

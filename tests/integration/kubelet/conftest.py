@@ -31,6 +31,8 @@ from servers.kubelet.runtime.state import CONTAINERS, Store
 
 CLONE_NEWNET = 0x40000000
 ISOLATIONS = ["namespaces", "none"]
+CLUSTER = "10.244.0.0/16"  # only ever inside the test's own network namespace
+SERVICES = "10.96.0.0/12"
 
 
 def _netns_inode() -> int:
@@ -80,6 +82,9 @@ def leftovers(runtime: MonitoredRuntime) -> list[str]:
     done = subprocess.run(["ip", "link", "show", "dev", node.bridge], capture_output=True)
     if done.returncode == 0:
         found.append(f"bridge {node.bridge}")
+    routes = subprocess.run(["ip", "route", "show", "type", "unreachable"], capture_output=True,
+                            text=True, check=True)
+    found += [f"route {line}" for line in routes.stdout.splitlines()]
     return found
 
 
@@ -121,7 +126,7 @@ async def make_runtime(request: pytest.FixtureRequest, private_netns: int,
     made: list[MonitoredRuntime] = []
 
     def make() -> MonitoredRuntime:
-        runtime: MonitoredRuntime = (NamespacesRuntime(root, node, cidr)
+        runtime: MonitoredRuntime = (NamespacesRuntime(root, node, cidr, CLUSTER, SERVICES)
                                      if isolation == "namespaces" else ProcessRuntime(root, node))
         made.append(runtime)
         return runtime

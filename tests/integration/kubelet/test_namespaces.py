@@ -24,7 +24,14 @@ from servers.kubelet.runtime.interface import (
     Resources,
     Security,
 )
-from tests.integration.kubelet.conftest import Factory
+from servers.kubelet.runtime.oci import NamespacesRuntime
+from tests.integration.kubelet.conftest import (
+    CLUSTER,
+    SERVICES,
+    Factory,
+    kill_started,
+    leftovers,
+)
 from tests.integration.kubelet.test_runtime_conformance import (
     cri_lines,
     pod,
@@ -183,3 +190,53 @@ async def test_removing_a_sandbox_leaves_nothing(make_runtime: Factory) -> None:
     bridge = subprocess.run(["ip", "link", "show", "dev", runtime.names.bridge],
                             capture_output=True)
     assert bridge.returncode != 0
+
+
+async def test_cluster_addresses_stay_off_the_default_route(make_runtime: Factory) -> None:
+    runtime = make_runtime()
+    await runtime.run_pod_sandbox(pod())
+    # a default route out of the test's namespace, to a port-less bridge that drops everything
+    dummy = f"kmtd{secrets.token_hex(3)}"
+    subprocess.run(["ip", "link", "add", dummy, "type", "bridge"], check=True)
+    try:
+        subprocess.run(["ip", "link", "set", dummy, "up"], check=True)
+        subprocess.run(["ip", "route", "add", "default", "dev", dummy], check=True)
+
+        def route_to(address: str) -> subprocess.CompletedProcess[str]:
+            # a route lookup only: no packet is sent
+            return subprocess.run(["ip", "route", "get", address], capture_output=True,
+                                  text=True)
+
+        assert f"dev {dummy}" in route_to("192.0.2.1").stdout  # the rest of the world
+        other_node = route_to("10.244.251.7")
+        assert other_node.returncode != 0 and "No route to host" in other_node.stderr
+        assert f"dev {runtime.names.bridge}" in route_to("10.96.0.10").stdout  # services
+        pods = route_to((await runtime.list_pod_sandboxes())[0].ip)
+        assert f"dev {runtime.names.bridge}" in pods.stdout
+    finally:
+        subprocess.run(["ip", "link", "delete", dummy], check=True)
+
+
+async def test_two_nodes_on_one_host_never_touch_each_others_pods(
+        make_runtime: Factory, tmp_path: Path) -> None:
+    mine = make_runtime()
+    other = NamespacesRuntime(str(tmp_path / "other"), f"kmt-other-{secrets.token_hex(2)}",
+                              "10.244.252.0/24", CLUSTER, SERVICES)
+    try:
+        theirs = await other.run_pod_sandbox(pod("same-name"))
+        ours = await mine.run_pod_sandbox(pod("same-name"))
+        their_cid = await run_container(other, theirs, sh("sleep 1000"))
+        assert [s.id for s in await mine.list_pod_sandboxes()] == [ours]
+        await mine.remove_all()
+        assert (await other.container_status(their_cid)).state == "CONTAINER_RUNNING"
+        assert netns.exists(other.names.netns(theirs))
+        assert mine.names.bridge != other.names.bridge
+        done = subprocess.run(["ip", "link", "show", "dev", other.names.bridge],
+                              capture_output=True)
+        assert done.returncode == 0
+    finally:
+        try:
+            await other.remove_all()
+        finally:
+            kill_started(other.root)
+    assert leftovers(other) == []
