@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from hyperkube import Server
@@ -110,3 +112,40 @@ async def test_a_pod_that_fits_nowhere_says_why(apiserver: ApiServer, client: Cl
             return str((await client.get(PODS, "huge", "default"))["spec"].get("nodeName", ""))
 
         assert await eventually(bound) == "n2"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_metrics_in_kubes_names_on_the_secure_port(apiserver: ApiServer,
+                                                         client: Client) -> None:
+    await client.create(NODES, node("n1", cpu="1"))
+    port = free_port()
+    args = ["--secure-port", str(port), "--bind-address", "127.0.0.1",
+            "--authorization-always-allow-paths", "/healthz,/metrics"]
+    async with scheduler(apiserver, *args):
+        await client.create(PODS, pod("fits"), "default")
+        await client.create(PODS, pod("too-big", cpu="4"), "default")
+        ssl = False  # the server's certificate is self-signed, made at start
+        async with aiohttp.ClientSession() as session:
+
+            async def scrape() -> str | None:
+                try:
+                    async with session.get(f"https://127.0.0.1:{port}/metrics",
+                                           ssl=ssl) as answer:
+                        text = await answer.text()
+                except aiohttp.ClientConnectionError:
+                    return None
+                wanted = ('scheduler_schedule_attempts_total{profile="default-scheduler",'
+                          'result="unschedulable"}')
+                return text if wanted in text else None
+
+            text = await eventually(scrape)
+        assert ('scheduler_schedule_attempts_total{profile="default-scheduler",'
+                'result="scheduled"} 1.0') in text
+        assert 'scheduler_pending_pods{queue="unschedulable"} 1.0' in text
+        assert "scheduler_scheduling_attempt_duration_seconds_bucket" in text
+        assert 'scheduler_pod_scheduling_sli_duration_seconds_count{attempts="1"} 1.0' in text
