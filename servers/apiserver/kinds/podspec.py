@@ -21,6 +21,7 @@ from servers.apiserver.kinds._common import (
     one_of,
     parse_quantity,
 )
+from servers.apiserver.kinds.affinity import validate_scheduling
 from servers.apiserver.kinds.container import default_container, validate_container
 
 RESTART_POLICIES = ("Always", "OnFailure", "Never")
@@ -143,7 +144,8 @@ def _deadline(spec: Obj, path: str) -> list[Cause]:
 
 
 def validate_pod_spec(spec: Obj, path: str = "spec") -> list[Cause]:
-    """``ValidatePodSpec``: containers, volumes, policies, names, tolerations."""
+    """``ValidatePodSpec``: containers, volumes, policies, names, tolerations, scheduling
+    constraints (``kinds.affinity``)."""
     return [
         *validate_volumes(spec, path),
         *_containers(spec, path),
@@ -156,6 +158,7 @@ def validate_pod_spec(spec: Obj, path: str = "spec") -> list[Cause]:
         *validation.validate_labels(spec.get("nodeSelector"), f"{path}.nodeSelector"),
         *[c for i, t in enumerate(dicts(spec.get("tolerations")))
           for c in _toleration(t, f"{path}.tolerations[{i}]")],
+        *validate_scheduling(spec, path),
     ]
 
 

@@ -138,3 +138,21 @@ async def test_table_as_kubectl_get_asks(papi: Client) -> None:
         "Name", "Value", "Global-Default", "Age", "PreemptionPolicy"]
     assert table["rows"][0]["cells"][:3] == ["mid", 5, False]
     assert table["rows"][0]["cells"][4] == "PreemptLowerPriority"
+
+
+async def test_malformed_scheduling_constraints_are_422(papi: Client) -> None:
+    bad = pod(affinity={"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [{"key": "zone", "operator": "Near",
+                                                     "values": ["a"]}]}]}}},
+              topologySpreadConstraints=[{"maxSkew": 0, "topologyKey": "zone",
+                                          "whenUnsatisfiable": "DoNotSchedule"}],
+              tolerations=[{"key": "k", "operator": "Maybe"}])
+    refused = await call(papi, "POST", PODS, bad, expect=422)
+    assert_status(refused, 422, "Invalid")
+    fields = [c["field"] for c in refused["details"]["causes"]]
+    assert fields == [
+        "spec.tolerations[0].operator",
+        "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
+        ".nodeSelectorTerms[0].matchExpressions[0].operator",
+        "spec.topologySpreadConstraints[0].maxSkew"]
+    await call(papi, "GET", f"{PODS}/web", expect=404)
