@@ -7,7 +7,11 @@ from __future__ import annotations
 import json
 import signal
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.e2e.test_kubectl import Kubectl
 from tests.e2e.test_scheduler import (
@@ -21,7 +25,8 @@ from tests.e2e.test_scheduler import (
     schedulers,
     wait_for,
 )
-from tests.support.apiserver import ApiServer
+from tests.support.apiserver import ApiServer, start_apiserver
+from tests.support.etcd import EtcdServer
 
 __all__ = ["api", "env", "kubectl", "schedulers"]  # fixtures shared with test_scheduler
 
@@ -95,15 +100,33 @@ def test_standby_does_not_schedule(kubectl: Kubectl, schedulers: Schedulers,
     assert standby.poll() is None
 
 
-def test_apiserver_restart_mid_run_loses_nothing(kubectl: Kubectl, schedulers: Schedulers,
-                                                 api: ApiServer) -> None:
-    create(kubectl, node("n1"), node("n2"))
-    proc = schedulers.start("--leader-elect=false")
-    create(kubectl, *(pod(f"r{i}") for i in range(15)))
-    api.restart()  # same port, same SQLite data
-    create(kubectl, *(pod(f"s{i}") for i in range(15)))
-    wait_for("every pod bound", lambda: all_bound(kubectl, "r", 15)
-             and all_bound(kubectl, "s", 15), timeout=40)
-    assert proc.poll() is None
-    log = Schedulers.log(proc)
-    assert "Traceback" not in log
+@pytest.fixture(params=["sqlite", pytest.param("etcd", marks=pytest.mark.etcd)])
+def any_api(request: pytest.FixtureRequest, km: Path, tmp_path: Path,
+            env: dict[str, str]) -> Iterator[ApiServer]:
+    """A km.pyz apiserver on SQLite, or on a real etcd (only the apiserver restarts)."""
+    if request.param == "sqlite":
+        with start_apiserver(tmp_path / "data", km=km, env=env) as server:
+            yield server
+        return
+    with EtcdServer() as etcd, start_apiserver(
+            tmp_path / "data", km=km, env=env,
+            extra_args=["--storage-backend", "etcd", "--etcd-servers", etcd.endpoint]) as server:
+        yield server
+
+
+def test_apiserver_restart_mid_run_loses_nothing(any_api: ApiServer, km: Path,
+                                                 tmp_path: Path, env: dict[str, str]) -> None:
+    kubectl = Kubectl(any_api, tmp_path / "kube-cache")
+    schedulers = Schedulers(km, any_api, tmp_path, env)
+    try:
+        create(kubectl, node("n1"), node("n2"))
+        proc = schedulers.start("--leader-elect=false")
+        create(kubectl, *(pod(f"r{i}") for i in range(15)))
+        any_api.restart()  # same port, same data
+        create(kubectl, *(pod(f"s{i}") for i in range(15)))
+        wait_for("every pod bound", lambda: all_bound(kubectl, "r", 15)
+                 and all_bound(kubectl, "s", 15), timeout=40)
+        assert proc.poll() is None
+        assert "Traceback" not in Schedulers.log(proc)
+    finally:
+        schedulers.stop_all()
