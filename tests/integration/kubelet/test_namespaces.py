@@ -240,3 +240,35 @@ async def test_two_nodes_on_one_host_never_touch_each_others_pods(
         finally:
             kill_started(other.root)
     assert leftovers(other) == []
+
+
+async def test_user_and_capabilities(runtime: MonitoredRuntime) -> None:
+    sid = await runtime.run_pod_sandbox(pod())
+    script = "id -u; id -g; grep CapEff /proc/self/status; grep NoNewPrivs /proc/self/status"
+    plain = await run_container(runtime, sid, sh(script, name="plain"))
+    locked = await run_container(runtime, sid, sh(script, name="locked", security=Security(
+        run_as_user=65534, run_as_group=65534, capabilities_drop=("ALL",))))
+    outputs = {}
+    for cid in (plain, locked):
+        status = await wait_exit(runtime, cid)
+        outputs[status.name] = [t for s, _, t in cri_lines(status.log_path) if s == "stdout"]
+    assert outputs["plain"][:2] == ["0", "0"]
+    assert outputs["plain"][2].split()[1] == "00000000a80425fb"  # containerd's default set
+    assert outputs["locked"] == ["65534", "65534", "CapEff:\t0000000000000000", "NoNewPrivs:\t1"]
+
+
+async def test_each_container_has_its_own_pids_and_the_pod_shares_ipc(
+        runtime: MonitoredRuntime) -> None:
+    first_pod = await runtime.run_pod_sandbox(pod())
+    second_pod = await runtime.run_pod_sandbox(pod())
+    script = "echo $$; readlink /proc/self/ns/ipc; readlink /proc/self/ns/uts; ls /proc | " \
+             "grep -c '^[0-9]'"
+    seen = []
+    for sid, name in ((first_pod, "a"), (first_pod, "b"), (second_pod, "c")):
+        status = await wait_exit(runtime, await run_container(runtime, sid, sh(script, name=name)))
+        seen.append([t for s, _, t in cri_lines(status.log_path) if s == "stdout"])
+    a, b, c = seen
+    assert a[0] == b[0] == c[0] == "1"  # the command is pid 1 of its own pid namespace
+    assert int(a[3]) <= 3  # sh, ls and grep: no host process is visible
+    assert a[1:3] == b[1:3]  # one pod, one ipc and uts namespace
+    assert a[1] != c[1] and a[2] != c[2]
