@@ -243,3 +243,39 @@ def test_a_high_priority_pod_preempts_a_low_priority_one(
         except subprocess.TimeoutExpired:
             hollow.kill()
             hollow.wait()
+
+
+# -- flags and configuration -----------------------------------------------------------------
+
+@pytest.mark.parametrize(("args", "error"), [
+    ([], "no --kubeconfig or --master given"),
+    (["--master", "http://127.0.0.1:1", "--leader-elect-lease-duration", "1s"],
+     "--leader-elect-lease-duration must be greater than --leader-elect-renew-deadline"),
+    (["--master", "http://127.0.0.1:1", "--config", "/nonexistent/config.yaml"],
+     "/nonexistent/config.yaml"),
+])
+def test_bad_flags_are_one_line_and_exit_1(km: Path, env: dict[str, str], args: list[str],
+                                           error: str) -> None:
+    done = subprocess.run([str(km), "scheduler", "--secure-port", "0", *args],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("km scheduler: error: ")
+    assert error in lines[0]
+
+
+def test_config_profiles_choose_the_pods(kubectl: Kubectl, schedulers: Schedulers,
+                                         tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("apiVersion: kubescheduler.config.k8s.io/v1\n"
+                      "kind: KubeSchedulerConfiguration\n"
+                      "profiles:\n- schedulerName: packer\n  pluginConfig:\n"
+                      "  - name: NodeResourcesFit\n    args:\n      scoringStrategy:\n"
+                      "        type: MostAllocated\n")
+    create(kubectl, node("n1"), node("n2"))
+    schedulers.start("--leader-elect=false", "--config", str(config))
+    create(kubectl, *(pod(f"packed{i}", schedulerName="packer") for i in range(3)),
+           pod("default-one"))
+    assert len({placed(kubectl, f"packed{i}") for i in range(3)}) == 1  # MostAllocated packs
+    assert node_of(kubectl, "default-one") == ""
