@@ -10,8 +10,9 @@ random (pass ``rng`` to make it reproducible).
 
 from __future__ import annotations
 
+import itertools
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from servers.scheduler.framework.cycle import Cycle
@@ -139,8 +140,12 @@ def schedule(profile: Profile, pod: PodInfo, snapshot: Snapshot, *, start_index:
         return ScheduleResult(feasible[0].name, evaluated, 1, next_start)
     totals = prioritize(cycle, feasible)
     best = max(totals)
-    ties = [i for i, total in enumerate(totals) if total == best]
-    chosen = ties[0] if len(ties) == 1 else (rng or random).choice(ties)
+    if totals.count(best) == 1:
+        chosen = totals.index(best)
+    elif totals.count(best) == len(totals):  # selectHost: uniformly among the best
+        chosen = (rng or random).randrange(len(totals))
+    else:
+        chosen = (rng or random).choice([i for i, t in enumerate(totals) if t == best])
     return ScheduleResult(feasible[chosen].name, evaluated, len(feasible), next_start)
 
 
@@ -158,17 +163,43 @@ def find_feasible(cycle: Cycle, nodes: Sequence[NodeInfo], start: int, want: int
     """Scan from ``start`` until ``want`` nodes fit: (feasible, rejected, nodes processed)."""
     feasible: list[NodeInfo] = []
     failed: dict[str, Status] = {}
+    if cycle.fit and cycle.simple_fit and not cycle.gate and not cycle.post:
+        processed = _scan_plain(cycle, nodes, start, want, feasible, failed)
+    else:
+        processed = _scan(cycle, nodes, start, want, feasible, failed)
+    return feasible, failed, processed
+
+
+def _scan_plain(cycle: Cycle, nodes: Sequence[NodeInfo], start: int, want: int,
+                feasible: list[NodeInfo], failed: dict[str, Status]) -> int:
+    # The common pod (cpu/memory requests, no affinity, ports or spread) inline: only a
+    # blocked node (cordoned or tainted) or a node short of room takes the general checks.
+    cpu, memory = cycle.pod.cpu, cycle.pod.memory
+    run_filters, append = cycle.run_filters, feasible.append
+    remaining = want
+    for node in _rotated(nodes, start):
+        if (node.blocked or node.npods >= node.alloc_pods or cpu > node.alloc_cpu - node.cpu
+                or memory > node.alloc_memory - node.memory):
+            status = run_filters(node)
+            if status is not None:
+                failed[node.name] = status
+                continue
+        append(node)
+        remaining -= 1
+        if not remaining:
+            break
+    return len(feasible) + len(failed)
+
+
+def _scan(cycle: Cycle, nodes: Sequence[NodeInfo], start: int, want: int,
+          feasible: list[NodeInfo], failed: dict[str, Status]) -> int:
     pre, post, gate, fit = cycle.pre, cycle.post, cycle.gate, cycle.fit
-    pod, scalar, simple = cycle.pod, cycle.scalar, cycle.simple_fit
-    cpu, memory = pod.cpu, pod.memory
+    pod, scalar = cycle.pod, cycle.scalar
     processed = 0
     for node in _rotated(nodes, start):
         processed += 1
         status = _first(pre, node) if pre and (gate or node.blocked) else None
-        # The common case inline: room for one more pod, cpu and memory.
-        if status is None and fit and not (
-                simple and node.npods < node.alloc_pods and cpu <= node.alloc_cpu - node.cpu
-                and memory <= node.alloc_memory - node.memory):
+        if status is None and fit:
             status = fit_status(pod, node, scalar)
         if status is None and post:
             status = _first(post, node)
@@ -178,7 +209,7 @@ def find_feasible(cycle: Cycle, nodes: Sequence[NodeInfo], start: int, want: int
                 break
         else:
             failed[node.name] = status
-    return feasible, failed, processed
+    return processed
 
 
 def _first(checks: list[Filter], node: NodeInfo) -> Status | None:
@@ -189,10 +220,10 @@ def _first(checks: list[Filter], node: NodeInfo) -> Status | None:
     return None
 
 
-def _rotated(nodes: Sequence[NodeInfo], start: int) -> list[NodeInfo]:
-    if start == 0:
-        return list(nodes) if not isinstance(nodes, list) else nodes
-    return [*nodes[start:], *nodes[:start]]
+def _rotated(nodes: Sequence[NodeInfo], start: int) -> Iterator[NodeInfo]:
+    # The scan order without copying the node list (kube indexes (start+i) % n).
+    return itertools.chain(itertools.islice(nodes, start, None),
+                           itertools.islice(nodes, 0, start))
 
 
 def prioritize(cycle: Cycle, feasible: list[NodeInfo]) -> list[int]:
@@ -213,7 +244,7 @@ def prioritize(cycle: Cycle, feasible: list[NodeInfo]) -> list[int]:
 def _plugin_scores(cycle: Cycle, feasible: list[NodeInfo]) -> list[tuple[str, list[int]]]:
     profile, pod, weights = cycle.profile, cycle.pod, cycle.profile.scores
     out = []
-    if "TaintToleration" in weights:
+    if "TaintToleration" in weights and cycle.snapshot.has_prefer_no_schedule_taints:
         out.append(("TaintToleration", taint_scores(pod, feasible)))
     if "NodeAffinity" in weights:
         out.append(("NodeAffinity", node_affinity_scores(pod, feasible)))

@@ -30,11 +30,12 @@ NO_SCHEDULE_EFFECTS = ("NoSchedule", "NoExecute")
 class _Tally:
     """How many pods with (anti-)affinity the nodes of a snapshot hold."""
 
-    __slots__ = ("affinity", "required_anti")
+    __slots__ = ("affinity", "prefer_tainted", "required_anti")
 
     def __init__(self) -> None:
         self.affinity = 0
         self.required_anti = 0
+        self.prefer_tainted = 0  # nodes with a PreferNoSchedule taint
 
 
 class NodeInfo:
@@ -64,6 +65,7 @@ class NodeInfo:
         self.scalar: dict[str, int] = {}
         self.generation = 0
         self.score_cache: tuple[Any, ...] = ()
+        self.prefer_taints: tuple[tuple[str, str, str], ...] = ()
         self.set_node(node)
 
     # -- the node ------------------------------------------------------------------------
@@ -77,11 +79,14 @@ class NodeInfo:
         self.name = meta.get("name") or ""
         self.labels: dict[str, str] = meta.get("labels") or {}
         self.unschedulable = bool(spec.get("unschedulable"))
+        had_prefer = bool(self.prefer_taints)
         self.taints = tuple(
             (str(t.get("key") or ""), str(t.get("value") or ""), str(t.get("effect") or ""))
             for t in spec.get("taints") or () if isinstance(t, dict))
         self.no_schedule_taints = tuple(t for t in self.taints if t[2] in NO_SCHEDULE_EFFECTS)
         self.prefer_taints = tuple(t for t in self.taints if t[2] == "PreferNoSchedule")
+        if self._tally is not None:
+            self._tally.prefer_tainted += bool(self.prefer_taints) - had_prefer
         self.blocked = self.unschedulable or bool(self.no_schedule_taints)
         self._set_allocatable(status.get("allocatable") or status.get("capacity") or {})
         self.generation += 1
@@ -230,6 +235,7 @@ class Snapshot:
 
     def _adopt(self, info: NodeInfo, sign: int) -> None:
         info._tally = self._tally if sign > 0 else None
+        self._tally.prefer_tainted += sign * bool(info.prefer_taints)
         self._tally.affinity += sign * len(info.pods_with_affinity)
         self._tally.required_anti += sign * len(info.pods_with_required_anti_affinity)
 
@@ -267,6 +273,12 @@ class Snapshot:
     def has_pods_with_required_anti_affinity(self) -> bool:
         """Whether any counted pod has required pod anti-affinity."""
         return self._tally.required_anti > 0
+
+    @property
+    def has_prefer_no_schedule_taints(self) -> bool:
+        """Whether any node has a PreferNoSchedule taint (else TaintToleration's score is
+        the same everywhere)."""
+        return self._tally.prefer_tainted > 0
 
     def with_affinity(self) -> list[NodeInfo]:
         """``HavePodsWithAffinityList``."""

@@ -104,6 +104,7 @@ class ResourceScorer:
         self.resources = resources
         self.balanced = balanced
         self.fit_weight = fit_weight
+        self._shapes: dict[tuple[object, ...], tuple[object, ...]] = {}
         self.balanced_weight = balanced_weight
         self._ratio = strategy == "RequestedToCapacityRatio"
         self._per_resource: Callable[[int, int], int] = (
@@ -155,17 +156,22 @@ class ResourceScorer:
 
     def scores(self, nodes: Sequence[NodeInfo], pod: PodInfo) -> list[int]:
         """The weighted sum of both scores for each node."""
-        shape = (self, pod.nz_cpu, pod.nz_memory, pod.cpu, pod.memory, pod.ephemeral,
-                 tuple(pod.scalar.items()) if pod.scalar else ())
-        out = []
+        key = (self, pod.nz_cpu, pod.nz_memory, pod.cpu, pod.memory, pod.ephemeral,
+               tuple(pod.scalar.items()) if pod.scalar else ())
+        # One object per request shape, so the cache check is an identity test.
+        shape = self._shapes.setdefault(key, key)
+        if len(self._shapes) > 1024:
+            self._shapes.clear()
+        out: list[int] = []
+        append = out.append
         for node in nodes:
             cached = node.score_cache
-            if cached and cached[0] == node.generation and cached[1] == shape:
-                out.append(cached[2])
+            if cached and cached[1] is shape and cached[0] == node.generation:
+                append(cached[2])
                 continue
             value = self._score(node, pod)
             node.score_cache = (node.generation, shape, value)
-            out.append(value)
+            append(value)
         return out
 
 

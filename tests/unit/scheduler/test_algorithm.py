@@ -123,3 +123,11 @@ def test_nominated_node_is_tried_first() -> None:
     p["status"] = {"nominatedNodeName": "n0150"}
     result = schedule(default_profile(), PodInfo.of(p), snap, rng=random.Random(0))
     assert (result.node_name, result.evaluated_nodes) == ("n0150", 1)
+
+
+def test_a_prefer_no_schedule_taint_added_later_is_seen() -> None:
+    snap = snapshot(node("a"), node("b"))
+    snap.get("a").set_node(node("a", taints=[taint("x", "1", "PreferNoSchedule")]))
+    got = {schedule(default_profile(), PodInfo.of(pod(f"p{i}")), snap,
+                    rng=random.Random(i)).node_name for i in range(10)}
+    assert got == {"b"}
