@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import ipaddress
 
-from servers.kubelet.linux.command import find_program, run
+from servers.kubelet.linux.command import failure_line, find_program, run
+from servers.kubelet.runtime.errors import CommandFailed
 
 
 def _ip() -> str:
@@ -38,19 +39,22 @@ async def ensure_bridge(name: str, cidr: str) -> str:
 async def add_veth(host_if: str, netns: str, bridge: str, address: str, gateway: str) -> None:
     """A veth from ``bridge`` to ``eth0`` in ``netns`` with ``address`` (a/len), default via gw."""
     ip = _ip()
-    await delete(host_if)  # a half-made pair from a crash: start over
+    await run([ip, "link", "delete", host_if], check=False)  # a half-made pair: start over
     await run([ip, "link", "add", host_if, "type", "veth", "peer", "name", "eth0",
                "netns", netns])
     await run([ip, "link", "set", host_if, "master", bridge, "up"])
-    batch = (f"addr add {address} dev eth0\nlink set eth0 up\n"
+    batch = (f"link set lo up\naddr add {address} dev eth0\nlink set eth0 up\n"
              f"route add default via {gateway} dev eth0\n")
     await run([ip, "-n", netns, "-batch", "-"], stdin=batch.encode())
 
 
 async def delete(name: str) -> None:
     """Remove link ``name`` if it is there (a veth takes its peer with it)."""
-    if await exists(name):
-        await run([_ip(), "link", "delete", name])
+    argv = [_ip(), "link", "delete", name]
+    code, _, err = await run(argv, check=False)
+    # gone already (or going: a veth whose namespace was deleted dies asynchronously) is fine
+    if code != 0 and await exists(name):
+        raise CommandFailed(failure_line(argv, code, err))
 
 
 async def ensure_cluster_routes(bridge: str, cluster_cidr: str, service_cidr: str) -> None:

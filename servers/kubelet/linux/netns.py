@@ -32,11 +32,9 @@ def names(prefix: str) -> list[str]:
 
 
 async def add(name: str) -> None:
-    """Create namespace ``name`` with its loopback up (idempotent)."""
-    ip = find_program("ip", "iproute2")
+    """Create namespace ``name`` (idempotent); its loopback is still down."""
     if not exists(name):
-        await run([ip, "netns", "add", name])
-    await run([ip, "-n", name, "link", "set", "lo", "up"])
+        await run([find_program("ip", "iproute2"), "netns", "add", name])
 
 
 async def delete(name: str) -> None:

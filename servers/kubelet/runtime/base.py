@@ -91,11 +91,18 @@ class MonitoredRuntime:
         self.store.delete(SANDBOXES, sandbox_id)
 
     async def pod_sandbox_status(self, sandbox_id: str) -> SandboxStatus:
-        return _sandbox_status(self._sandbox(sandbox_id))
+        return self._sandbox_status(self._sandbox(sandbox_id))
 
     async def list_pod_sandboxes(self) -> list[SandboxStatus]:
         records = (self.store.load(SANDBOXES, i) for i in self.store.ids(SANDBOXES))
-        return [_sandbox_status(r) for r in records if r is not None]
+        return [self._sandbox_status(r) for r in records if r is not None]
+
+    def _sandbox_status(self, record: Record) -> SandboxStatus:
+        state = record["state"]
+        if state == SANDBOX_READY and not self._sandbox_intact(record):
+            state = SANDBOX_NOTREADY  # e.g. after a reboot: the record outlived the kernel's part
+        return SandboxStatus(id=record["id"], config=PodSandboxConfig(**record["config"]),
+                             state=state, ip=record["ip"], created_at=record["created_at"])
 
     # -- containers -----------------------------------------------------------------------
 
@@ -248,6 +255,10 @@ class MonitoredRuntime:
         """Take the sandbox's network down (idempotent)."""
         raise NotImplementedError
 
+    def _sandbox_intact(self, record: Record) -> bool:
+        """True while what the kernel holds for a ready sandbox is still there."""
+        raise NotImplementedError
+
     async def _sandbox_remove(self, sandbox_id: str, record: Record) -> None:
         """Remove everything made for the sandbox (idempotent, also after a half set-up)."""
         raise NotImplementedError
@@ -291,12 +302,6 @@ def container_config(data: dict[str, Any]) -> ContainerConfig:
         security[key] = tuple(security[key])
     fields["security"] = Security(**security)
     return ContainerConfig(**fields)
-
-
-def _sandbox_status(record: Record) -> SandboxStatus:
-    return SandboxStatus(id=record["id"], config=PodSandboxConfig(**record["config"]),
-                         state=record["state"], ip=record["ip"],
-                         created_at=record["created_at"])
 
 
 def _check_sandbox(config: PodSandboxConfig) -> None:

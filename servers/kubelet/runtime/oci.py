@@ -20,7 +20,7 @@ from servers.kubelet.linux import cgroups, link, netns, pins
 from servers.kubelet.linux.command import find_program, run
 from servers.kubelet.runtime import conmon, ipam, spec
 from servers.kubelet.runtime.base import MonitoredRuntime, container_config
-from servers.kubelet.runtime.errors import ExecTimeout, RuntimeUnavailable
+from servers.kubelet.runtime.errors import CommandFailed, ExecTimeout, RuntimeUnavailable
 from servers.kubelet.runtime.interface import (
     ContainerConfig,
     ExecResult,
@@ -51,18 +51,36 @@ class NamespacesRuntime(MonitoredRuntime):
         self.service_cidr = service_cidr
         self.runc_root = os.path.join(self.root, "runc")
         self.ipam_dir = os.path.join(self.root, "ipam")
+        self._bridge_gateway = ""  # set once the bridge is known to be up
 
     # -- sandboxes ------------------------------------------------------------------------
 
     async def _sandbox_up(self, sandbox_id: str, config: PodSandboxConfig) -> str:
         ns = self.names.netns(sandbox_id)
         await netns.add(ns)
-        gateway = await link.ensure_bridge(self.names.bridge, self.pod_cidr)
-        await link.ensure_cluster_routes(self.names.bridge, self.cluster_cidr, self.service_cidr)
         address = ipam.allocate(self.ipam_dir, self.pod_cidr, sandbox_id)
-        await link.add_veth(self.names.veth(sandbox_id), ns, self.names.bridge, address, gateway)
+        veth = self.names.veth(sandbox_id)
+        try:
+            await link.add_veth(veth, ns, self.names.bridge, address, await self._gateway())
+        except CommandFailed:
+            self._bridge_gateway = ""  # someone removed the bridge: make it again, once
+            await link.add_veth(veth, ns, self.names.bridge, address, await self._gateway())
         await pins.pin(self._pins(sandbox_id), config.hostname or config.name)
         return address.split("/")[0]
+
+    async def _gateway(self) -> str:
+        """The bridge's address, setting up the bridge and routes the first time."""
+        if not self._bridge_gateway:
+            gateway = await link.ensure_bridge(self.names.bridge, self.pod_cidr)
+            await link.ensure_cluster_routes(self.names.bridge, self.cluster_cidr,
+                                             self.service_cidr)
+            self._bridge_gateway = gateway
+        return self._bridge_gateway
+
+    def _sandbox_intact(self, record: Record) -> bool:
+        sid = record["id"]
+        return netns.exists(self.names.netns(sid)) and all(
+            pins.is_mounted(os.path.join(self._pins(sid), kind)) for kind in pins.KINDS)
 
     async def _sandbox_down(self, sandbox_id: str, record: Record) -> None:
         await link.delete(self.names.veth(sandbox_id))
@@ -141,6 +159,7 @@ class NamespacesRuntime(MonitoredRuntime):
         if self.store.ids(SANDBOXES):
             return
         await link.delete(self.names.bridge)  # its service-range route goes with it
+        self._bridge_gateway = ""
         if self.cluster_cidr and not await link.bridges_with(BRIDGE_PREFIX):
             await link.delete_unreachable(self.cluster_cidr)  # shared with other km nodes here
         cgroups.remove(self.names.cgroup_root)

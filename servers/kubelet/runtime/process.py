@@ -87,6 +87,9 @@ class ProcessRuntime(MonitoredRuntime):
     async def _sandbox_down(self, sandbox_id: str, record: Record) -> None:
         return None  # the address stays the pod's until the sandbox is removed
 
+    def _sandbox_intact(self, record: Record) -> bool:
+        return True  # a loopback address needs nothing from the kernel
+
     async def _sandbox_remove(self, sandbox_id: str, record: Record) -> None:
         ipam.release(os.path.join(self.root, "ipam"), sandbox_id)
 

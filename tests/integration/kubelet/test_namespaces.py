@@ -272,3 +272,15 @@ async def test_each_container_has_its_own_pids_and_the_pod_shares_ipc(
     assert int(a[3]) <= 3  # sh, ls and grep: no host process is visible
     assert a[1:3] == b[1:3]  # one pod, one ipc and uts namespace
     assert a[1] != c[1] and a[2] != c[2]
+
+
+async def test_a_sandbox_whose_namespace_vanished_is_not_ready(make_runtime: Factory) -> None:
+    runtime = make_runtime()
+    sid = await runtime.run_pod_sandbox(pod())
+    assert (await runtime.pod_sandbox_status(sid)).state == "SANDBOX_READY"
+    # what a reboot does to /run: the record stays, the kernel's part is gone
+    subprocess.run(["ip", "netns", "delete", runtime.names.netns(sid)], check=True)
+    restarted = make_runtime()
+    assert (await restarted.pod_sandbox_status(sid)).state == "SANDBOX_NOTREADY"
+    await restarted.remove_pod_sandbox(sid)
+    assert await restarted.list_pod_sandboxes() == []

@@ -14,6 +14,7 @@ import secrets
 import subprocess
 import time
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -256,3 +257,17 @@ async def test_remove_sandbox_removes_its_containers(runtime: MonitoredRuntime) 
 def _is_zombie(pid: int) -> bool:
     done = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True)
     return done.stdout.strip().startswith("Z")
+
+
+async def test_a_created_container_can_be_removed_unstarted(runtime: MonitoredRuntime) -> None:
+    sid = await runtime.run_pod_sandbox(pod())
+    cid = await runtime.create_container(sid, sh("echo never"))
+    status = await runtime.container_status(cid)
+    assert status.state == CONTAINER_CREATED and status.started_at == 0
+    await runtime.stop_container(cid, timeout=5)
+    assert (await runtime.container_status(cid)).state == CONTAINER_EXITED
+    await runtime.remove_container(cid)
+    await runtime.remove_container(cid)  # again: not an error
+    assert await runtime.list_containers(sid) == []
+    log = Path(status.log_path)
+    assert not log.exists() or "never" not in log.read_text()
