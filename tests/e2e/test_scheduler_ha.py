@@ -130,3 +130,20 @@ def test_apiserver_restart_mid_run_loses_nothing(any_api: ApiServer, km: Path,
         assert "Traceback" not in Schedulers.log(proc)
     finally:
         schedulers.stop_all()
+
+
+def test_a_leader_that_lost_its_lease_exits_1(kubectl: Kubectl, schedulers: Schedulers) -> None:
+    create(kubectl, node("n1"))
+    first = schedulers.start(*FAST_LEASE, "--leader-elect-identity", "first")
+    wait_for("the first scheduler to lead", lambda: lease_holder(kubectl) == "first")
+    schedulers.start(*FAST_LEASE, "--leader-elect-identity", "second")
+    first.send_signal(signal.SIGSTOP)  # frozen: no renewals
+    try:
+        wait_for("the second scheduler to lead", lambda: lease_holder(kubectl) == "second")
+    finally:
+        first.send_signal(signal.SIGCONT)
+    assert first.wait(timeout=15) == 1
+    last = Schedulers.log(first).strip().splitlines()[-1]
+    assert last.startswith("km scheduler: error: "), last
+    create(kubectl, pod("after"))
+    wait_for("the new leader to schedule", lambda: all_bound(kubectl, "after", 1))
