@@ -5,6 +5,8 @@ priorityclass`` sends protobuf), pods given their priority, ``kubectl explain``,
 from __future__ import annotations
 
 import json
+import subprocess
+from pathlib import Path
 
 from tests.e2e import test_kubectl as base
 from tests.e2e.test_kubectl import Kubectl, rows
@@ -53,3 +55,26 @@ def test_get_raw_metrics(kubectl: Kubectl) -> None:
     assert any('resource="namespaces"' in line and 'verb="LIST"' in line and
                'code="200"' in line for line in lines), lines[:10]
     assert "etcd_request_duration_seconds_bucket{" in text
+
+
+def test_what_the_scheduler_identity_may_do(kubectl: Kubectl, certs: Path) -> None:
+    """Its bootstrap role: read priority classes, review tokens (delegated authentication of
+    its own /metrics); not read the apiserver's /metrics (system:monitoring's)."""
+    sched = [*kubectl.base[:1], "--kubeconfig", str(certs / "scheduler.kubeconfig"),
+             *kubectl.base[3:]]
+
+    def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*sched, *args], capture_output=True, text=True, timeout=60,
+                              input=stdin)
+
+    assert run("get", "priorityclasses", "-o", "name").returncode == 0
+    review = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+              "spec": {"token": "not-a-token"}}
+    # --validate=false: for a kind with no PATCH path kubectl's validation falls back to
+    # /openapi/v2, which km does not serve
+    done = run("create", "--validate=false", "-o", "json", "-f", "-", stdin=json.dumps(review))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["status"]["error"] == "invalid bearer token"
+    metrics = run("get", "--raw", "/metrics")
+    assert metrics.returncode == 1
+    assert "Forbidden" in metrics.stderr or "forbidden" in metrics.stderr
