@@ -106,9 +106,12 @@ class NamespacesRuntime(MonitoredRuntime):
         namespaces = {"network": netns.path(self.names.netns(sid)),
                       "ipc": os.path.join(pinned, "ipc"), "uts": os.path.join(pinned, "uts")}
         hostname = sandbox["config"]["hostname"] or sandbox["config"]["name"]
+        host = spec.host_dirs()
+        skeleton = os.path.join(bundle, "skeleton")
+        spec.make_skeleton(skeleton, spec.overlaid(host, config.mounts))
         document = spec.build(config, hostname=hostname, namespaces=namespaces,
                               cgroups_path=self.names.cgroup(sid, container_id),
-                              hide=self._hidden(), host=spec.host_dirs())
+                              hide=self._hidden(), host=host, skeleton=skeleton)
         os.makedirs(os.path.join(bundle, "rootfs"), exist_ok=True)
         with open(os.path.join(bundle, "config.json"), "w", encoding="utf-8") as f:
             json.dump(document, f)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from servers.kubelet.runtime.errors import InvalidConfig
 from servers.kubelet.runtime.interface import ContainerConfig, Mount, Resources, Security
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -51,12 +52,43 @@ def host_dirs(root: str = "/") -> list[str]:
     return found
 
 
+def overlaid(host: list[str], volumes: tuple[Mount, ...]) -> dict[str, list[Mount]]:
+    """The host dirs a volume's mountpoint must be made in (it is not there on the host).
+
+    A read-only bind cannot take a new mountpoint (runc's mkdir fails with EROFS), so such a
+    dir is shown instead as a read-only overlay of a skeleton (holding just the mountpoints)
+    over the host dir: still unchangeable, and the host is never touched.
+    """
+    found: dict[str, list[Mount]] = {}
+    for volume in volumes:
+        if os.path.lexists(volume.container_path):
+            continue
+        for path in host:
+            if volume.container_path.startswith(path + "/"):
+                found.setdefault(path, []).append(volume)
+    return found
+
+
+def make_skeleton(skeleton: str, overlays: dict[str, list[Mount]]) -> None:
+    """Create the mountpoints ``overlaid`` asked for under ``skeleton``."""
+    for volumes in overlays.values():
+        for volume in volumes:
+            target = os.path.join(skeleton, volume.container_path.lstrip("/"))
+            if not volume.tmpfs and os.path.isfile(volume.host_path):
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                open(target, "a").close()  # an empty file to mount a file onto
+            else:
+                os.makedirs(target, exist_ok=True)
+
+
 def build(config: ContainerConfig, *, hostname: str, namespaces: dict[str, str],
-          cgroups_path: str, hide: list[str], host: list[str]) -> dict[str, Any]:
+          cgroups_path: str, hide: list[str], host: list[str],
+          skeleton: str = "") -> dict[str, Any]:
     """config.json for ``config``; ``namespaces`` maps network/ipc/uts to their pins.
 
     ``hide`` lists host paths covered by an empty tmpfs inside the container (the kubelet's
-    own root dir: other pods' state and logs); ``host`` is ``host_dirs()``.
+    own root dir: other pods' state and logs); ``host`` is ``host_dirs()``; ``skeleton`` is
+    where ``make_skeleton`` made the mountpoints that ``overlaid`` found missing.
     """
     privileged = config.security.privileged
     return {
@@ -64,7 +96,7 @@ def build(config: ContainerConfig, *, hostname: str, namespaces: dict[str, str],
         "process": _process(config, hostname),
         "root": {"path": "rootfs", "readonly": config.security.read_only_root},
         "hostname": "",
-        "mounts": _mounts(config.mounts, hide, host),
+        "mounts": _mounts(config.mounts, hide, host, skeleton),
         "linux": {
             "namespaces": [{"type": "pid"}, {"type": "mount"},
                            *({"type": kind, "path": path} for kind, path in namespaces.items())],
@@ -108,15 +140,19 @@ def _cap(name: str) -> str:
     return upper if upper.startswith("CAP_") else f"CAP_{upper}"
 
 
-def _mounts(volumes: tuple[Mount, ...], hide: list[str], host: list[str]) -> list[dict[str, Any]]:
+def _mounts(volumes: tuple[Mount, ...], hide: list[str], host: list[str],
+            skeleton: str) -> list[dict[str, Any]]:
     mounts: list[dict[str, Any]] = [
         # the root itself: a small tmpfs runc mounts over the empty rootfs directory
         {"destination": "/", "type": "tmpfs", "source": "tmpfs",
          "options": ["nosuid", "nodev", "mode=755", "size=65536k"]},
     ]
+    overlays = overlaid(host, volumes)
     for path in host:
-        mounts.append({"destination": path, "type": "bind", "source": os.path.realpath(path),
-                       "options": ["rbind", "ro", "rro", "nosuid", "nodev"]})
+        if path in overlays:
+            mounts += _overlay(path, os.path.join(skeleton, path.lstrip("/")))
+        else:
+            mounts.append(_read_only_bind(path))
     mounts += [
         {"destination": "/proc", "type": "proc", "source": "proc"},
         {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
@@ -140,6 +176,36 @@ def _mounts(volumes: tuple[Mount, ...], hide: list[str], host: list[str]) -> lis
     for volume in volumes:
         mounts.append(_volume(volume))
     return mounts
+
+
+def _read_only_bind(path: str) -> dict[str, Any]:
+    return {"destination": path, "type": "bind", "source": os.path.realpath(path),
+            "options": ["rbind", "ro", "rro", "nosuid", "nodev"]}
+
+
+def _overlay(path: str, layer: str) -> list[dict[str, Any]]:
+    """``path`` as a read-only overlay of ``layer`` on the host dir, then its submounts."""
+    source = os.path.realpath(path)
+    for part in (layer, source):
+        if any(c in part for c in ",:\\"):
+            msg = f"cannot overlay {part!r}: ',', ':' and '\\' are not allowed in its path"
+            raise InvalidConfig(msg)
+    mounts = [{"destination": path, "type": "overlay", "source": "overlay",
+               "options": ["ro", f"lowerdir={layer}:{source}"]}]
+    # an overlay shows the host dir's own filesystem only: bind what is mounted below it
+    mounts += [_read_only_bind(m) for m in submounts(source)]
+    return mounts
+
+
+def submounts(path: str) -> list[str]:
+    """Mount points strictly below ``path`` in this mount namespace, shallowest first."""
+    found = set()
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        for line in f:
+            point = line.split()[4]
+            if point.startswith(path.rstrip("/") + "/"):
+                found.add(point)
+    return sorted(found, key=lambda p: (p.count("/"), p))
 
 
 def _volume(volume: Mount) -> dict[str, Any]:

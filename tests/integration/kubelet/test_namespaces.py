@@ -284,3 +284,25 @@ async def test_a_sandbox_whose_namespace_vanished_is_not_ready(make_runtime: Fac
     assert (await restarted.pod_sandbox_status(sid)).state == "SANDBOX_NOTREADY"
     await restarted.remove_pod_sandbox(sid)
     assert await restarted.list_pod_sandboxes() == []
+
+
+async def test_volumes_mount_where_the_host_has_no_such_directory(
+        runtime: MonitoredRuntime, tmp_path: Path) -> None:
+    tag = secrets.token_hex(3)
+    config_dir, deep, single = f"/etc/km-config-{tag}", f"/usr/share/km-{tag}/deep", \
+        f"/etc/km-file-{tag}"
+    volume = tmp_path / "vol"
+    volume.mkdir()
+    (volume / "key").write_text("value\n")
+    (tmp_path / "file").write_text("one file\n")
+    sid = await runtime.run_pod_sandbox(pod())
+    script = (f"cat {config_dir}/key {deep}/key {single}; touch /etc/km-{tag} || "
+              "echo etc still read-only; test -f /etc/passwd && echo host etc visible")
+    cid = await run_container(runtime, sid, sh(script, mounts=(
+        Mount(config_dir, str(volume), readonly=True), Mount(deep, str(volume)),
+        Mount(single, str(tmp_path / "file"), readonly=True))))
+    status = await wait_exit(runtime, cid)
+    out = [t for s, _, t in cri_lines(status.log_path) if s == "stdout"]
+    assert out == ["value", "value", "one file", "etc still read-only", "host etc visible"]
+    for path in (config_dir, f"/usr/share/km-{tag}", single, f"/etc/km-{tag}"):
+        assert not os.path.lexists(path)  # nothing was made on the host

@@ -179,3 +179,27 @@ def test_open_runtime_refuses_unknown_isolation_and_missing_cidr(tmp_path: Path)
         open_runtime("vm", str(tmp_path), "n")
     with pytest.raises((InvalidConfig, RuntimeUnavailable)):
         open_runtime("namespaces", str(tmp_path), "n")
+
+
+def test_missing_mountpoints_get_an_overlay_of_a_skeleton(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "exists").mkdir()
+    (tmp_path / "file").write_text("x")
+    host = [str(tmp_path / "etc"), "/km-unused"]
+    volumes = (Mount(str(tmp_path / "etc" / "exists"), "/srv"),
+               Mount(str(tmp_path / "etc" / "new" / "deep"), "/srv"),
+               Mount(str(tmp_path / "etc" / "one"), str(tmp_path / "file")))
+    overlays = spec.overlaid(host, volumes)
+    assert list(overlays) == [str(tmp_path / "etc")]
+    assert [v.container_path for v in overlays[str(tmp_path / "etc")]] == \
+        [volumes[1].container_path, volumes[2].container_path]
+    skeleton = tmp_path / "skel"
+    spec.make_skeleton(str(skeleton), overlays)
+    layer = skeleton / str(tmp_path / "etc").lstrip("/")
+    assert (layer / "new" / "deep").is_dir() and (layer / "one").is_file()
+    doc = spec.build(ContainerConfig(name="c", command=("x",), mounts=volumes), hostname="h",
+                     namespaces={}, cgroups_path="/c", hide=[], host=host,
+                     skeleton=str(skeleton))
+    etc = next(m for m in doc["mounts"] if m["destination"] == str(tmp_path / "etc"))
+    assert etc["type"] == "overlay"
+    assert etc["options"] == ["ro", f"lowerdir={layer}:{tmp_path / 'etc'}"]
