@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from servers.apiserver import protowire
 from servers.apiserver.kinds import priorityclass as pcs
 from servers.apiserver.kinds import rules_for
 from servers.apiserver.resources import by_plural
@@ -96,3 +97,35 @@ def test_table_columns_and_row_as_kube_prints_them() -> None:
     obj["metadata"]["creationTimestamp"] = "2026-12-06T09:58:00Z"
     [row] = to_table(resource, [obj], now=NOW)["rows"]
     assert row["cells"] == ["high", 7, True, "2m", "PreemptLowerPriority"]
+
+
+def _varint(value: int) -> bytes:
+    value &= (1 << 64) - 1  # negative int32s go on the wire as 64-bit two's complement
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _bytes(number: int, payload: bytes) -> bytes:
+    return bytes([number << 3 | 2]) + _varint(len(payload)) + payload
+
+
+@pytest.mark.parametrize(("value", "default", "expected"), [
+    (1000, True, {"value": 1000, "globalDefault": True}),
+    (-7, False, {"value": -7}),
+    (0, False, {"value": 0}),
+])
+def test_kubectl_create_priorityclass_protobuf_body(value: int, default: bool,
+                                                   expected: dict[str, Any]) -> None:
+    """``kubectl create priorityclass`` sends protobuf; Go sends zero values, JSON's
+    omitempty leaves a false globalDefault out."""
+    type_meta = _bytes(1, b"scheduling.k8s.io/v1") + _bytes(2, b"PriorityClass")
+    message = (_bytes(1, _bytes(1, b"high")) + b"\x10" + _varint(value)
+               + b"\x18" + _varint(int(default)) + _bytes(4, b"doc") + _bytes(5, b"Never"))
+    decoded = protowire.decode(protowire.MAGIC + _bytes(1, type_meta) + _bytes(2, message))
+    assert decoded == {"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+                       "metadata": {"name": "high"}, "description": "doc",
+                       "preemptionPolicy": "Never", **expected}
