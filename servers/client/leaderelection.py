@@ -20,9 +20,10 @@ fraction digits) and ``leaseTransitions``. As in client-go
   for the other).
 * The leader renews every ``retry_period``, first with the Lease it last wrote (one PUT; the
   fast path), else by reading it again. If it cannot renew within ``renew_deadline`` it has lost
-  leadership. km is stricter than client-go in one case: a leader that *sees* another holder in
-  the Lease loses at once instead of retrying until the deadline, since someone else is
-  already leading.
+  leadership. km is stricter than client-go in two cases, both times because someone else may
+  already lead: a leader that *sees* another holder in the Lease loses at once instead of
+  retrying until the deadline, and a leader whose last renewal is older than the lease
+  duration (the process was frozen) loses without asking.
 * On a clean stop the leader releases the Lease (empty ``holderIdentity``,
   ``leaseDurationSeconds`` 1), so a successor takes over at its next try, not a lease later.
 
@@ -262,6 +263,9 @@ class LeaderElector:
         """Renew until that fails; return why (client-go's ``renew``)."""
         while True:
             await asyncio.sleep(self.retry_period)
+            stale = self.clock() - self._observed_at
+            if stale > self.lease_duration:  # frozen (SIGSTOP, a suspended VM): others may lead
+                return f"was not renewed for {stale:.1f}s"
             deadline = self.clock() + self.renew_deadline
             while not await self._try(deadline - self.clock()):
                 holder = self.leader

@@ -239,3 +239,13 @@ async def test_candidates_racing_for_an_expired_lease_never_both_lead(client: Cl
     for racer in racers:
         racer.stop.set()
     await asyncio.wait_for(asyncio.gather(*(r.task for r in racers)), 5)
+
+
+async def test_a_leader_frozen_past_its_lease_loses_without_asking(client: Client) -> None:
+    name = unique("frozen")
+    a = Candidate(client, name, "host_a")
+    await asyncio.wait_for(a.leading.wait(), 5)
+    time.sleep(LEASE + 0.3)  # the whole event loop stops, as under SIGSTOP
+    with pytest.raises(LeadershipLost, match=r"was not renewed for \d+\.\ds"):
+        await asyncio.wait_for(a.task, 5)
+    assert a.saw_lost_before_cancel
