@@ -4,8 +4,10 @@
 node ``schedule`` picks (as the scheduler's cache assumes it), with the default profile
 (adaptive percentageOfNodesToScore: 500 feasible nodes per pod). Prints CPU microseconds
 per pod for ``PodInfo.of`` and for ``schedule``, and how evenly the pods were spread.
+``--service`` puts the pods behind a Service, so PodTopologySpread's system default
+constraints (hostname and zone) score every pod as they do for a Deployment's pods.
 
-    .venv/bin/python bench/scheduler_algo.py [--nodes 5000] [--pods 10000]
+    .venv/bin/python bench/scheduler_algo.py [--nodes 5000] [--pods 10000] [--service]
 """
 
 from __future__ import annotations
@@ -14,7 +16,17 @@ import argparse
 import random
 import time
 
-from servers.scheduler.framework import NodeInfo, PodInfo, Snapshot, default_profile, schedule
+from servers.scheduler.framework import (
+    NodeInfo,
+    Objects,
+    PodInfo,
+    Snapshot,
+    default_profile,
+    schedule,
+)
+
+SERVICE = {"metadata": {"name": "bench", "namespace": "default"},
+           "spec": {"selector": {"app": "bench"}}}
 
 
 def make_node(i: int) -> dict:
@@ -26,7 +38,8 @@ def make_node(i: int) -> dict:
 
 
 def make_pod(i: int) -> dict:
-    return {"metadata": {"name": f"pod-{i}", "namespace": "default", "uid": f"uid-{i}"},
+    return {"metadata": {"name": f"pod-{i}", "namespace": "default", "uid": f"uid-{i}",
+                         "labels": {"app": "bench"}},
             "spec": {"schedulerName": "default-scheduler", "containers": [{
                 "name": "pause", "image": "registry.k8s.io/pause:3.10",
                 "resources": {"requests": {"cpu": "100m", "memory": "500Mi"},
@@ -38,7 +51,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=5000)
     parser.add_argument("--pods", type=int, default=10000)
+    parser.add_argument("--service", action="store_true",
+                        help="a Service selects the pods (default topology spread scores)")
     args = parser.parse_args()
+    lister = Objects(services=[SERVICE]) if args.service else None
     nodes = {n["metadata"]["name"]: NodeInfo(n) for n in map(make_node, range(args.nodes))}
     snapshot = Snapshot(nodes)
     profile = default_profile()
@@ -52,14 +68,15 @@ def main() -> None:
     start_index, evaluated = 0, 0
     started = time.process_time()
     for info in infos:
-        result = schedule(profile, info, snapshot, start_index=start_index, rng=rng)
+        result = schedule(profile, info, snapshot, start_index=start_index, rng=rng,
+                          lister=lister)
         start_index = result.next_start_index
         evaluated += result.evaluated_nodes
         nodes[result.node_name].add_pod(info)
     took = time.process_time() - started
 
     counts = sorted(n.pod_count for n in nodes.values())
-    print(f"nodes={args.nodes} pods={args.pods}")
+    print(f"nodes={args.nodes} pods={args.pods} service={args.service}")
     print(f"PodInfo.of: {parse / len(infos) * 1e6:.1f} us/pod")
     print(f"schedule:   {took / len(infos) * 1e6:.1f} us/pod "
           f"({len(infos) / took:.0f} pods/s), {evaluated / len(infos):.0f} nodes evaluated/pod")

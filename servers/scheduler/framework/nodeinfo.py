@@ -48,7 +48,8 @@ class NodeInfo:
     __slots__ = (
         "_pods", "_port_any", "_ports", "_tally", "alloc_cpu", "alloc_ephemeral", "alloc_memory",
         "alloc_pods", "alloc_scalar", "blocked", "cpu", "ephemeral", "generation", "labels",
-        "memory", "name", "no_schedule_taints", "node", "npods", "nz_cpu", "nz_memory",
+        "match_cache", "memory", "name", "no_schedule_taints", "node", "npods", "nz_cpu",
+        "nz_memory",
         "pods_with_affinity", "pods_with_required_anti_affinity", "prefer_taints", "scalar",
         "score_cache", "taints", "unschedulable",
     )
@@ -65,6 +66,8 @@ class NodeInfo:
         self.scalar: dict[str, int] = {}
         self.generation = 0
         self.score_cache: tuple[Any, ...] = ()
+        # (selector, namespace) -> (generation, matching pods): PodTopologySpread's counts.
+        self.match_cache: dict[Any, tuple[int, int]] = {}
         self.prefer_taints: tuple[tuple[str, str, str], ...] = ()
         self.set_node(node)
 
@@ -210,6 +213,7 @@ class NodeInfo:
         copy.pods_with_required_anti_affinity = list(self.pods_with_required_anti_affinity)
         copy._tally = None
         copy.score_cache = ()
+        copy.match_cache = {}
         return copy
 
     def __repr__(self) -> str:

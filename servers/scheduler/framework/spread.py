@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 from servers.apimachinery.errors import BadRequest
 from servers.apimachinery.selectors import LabelSelector, Requirement, label_selector_from_dict
@@ -36,10 +37,33 @@ _OWNER_KINDS = {("v1", "ReplicationController"), ("apps/v1", "ReplicaSet"),
                 ("apps/v1", "StatefulSet")}
 
 
-def count_matching(node: NodeInfo, constraint_selector: LabelSelector, namespace: str) -> int:
-    """``countPodsMatchSelector``: an empty selector counts nothing."""
+def count_matching(node: NodeInfo, constraint_selector: LabelSelector, namespace: str,
+                   key: str | None = None) -> int:
+    """``countPodsMatchSelector``: an empty selector counts nothing; remembered per node
+    until the node changes (the pods of one workload share their selector). ``key`` is
+    ``cache_key(selector, namespace)``, for callers that count on many nodes."""
     if constraint_selector.empty():
         return 0
+    if key is None:
+        key = cache_key(constraint_selector, namespace)
+    cache = node.match_cache
+    hit = cache.get(key)
+    if hit is not None and hit[0] == node.generation:
+        return hit[1]
+    count = _count(node, constraint_selector, namespace)
+    if len(cache) > 64:
+        cache.clear()
+    cache[key] = (node.generation, count)
+    return count
+
+
+def cache_key(constraint_selector: LabelSelector, namespace: str) -> str:
+    """The per-node cache key of a count: the selector's canonical text and the namespace
+    (a string caches its hash, so lookups on hundreds of nodes stay cheap)."""
+    return f"{namespace} {constraint_selector}"
+
+
+def _count(node: NodeInfo, constraint_selector: LabelSelector, namespace: str) -> int:
     count = 0
     for pod in node._pods.values():
         if (not pod.deleting and pod.namespace == namespace
@@ -109,6 +133,7 @@ class SpreadFilter:
         self.constraints = constraints
         self.counts: list[dict[str, int]] = [{} for _ in constraints]
         self._self = [c.selector.matches(pod.labels) for c in constraints]
+        self._keys = [cache_key(c.selector, pod.namespace) for c in constraints]
         for node in snapshot.node_list:
             self.update_node(node, None, 1)
 
@@ -123,7 +148,7 @@ class SpreadFilter:
                 continue
             value = node.labels[c.topology_key]
             if only is None:
-                count = count_matching(node, c.selector, self.pod.namespace)
+                count = count_matching(node, c.selector, self.pod.namespace, self._keys[i])
             else:
                 count = int(c.selector.matches(only.labels) and not c.selector.empty())
             self.counts[i][value] = self.counts[i].get(value, 0) + sign * count
@@ -148,46 +173,62 @@ class SpreadFilter:
 
 def spread_scores(pod: PodInfo, constraints: tuple[SpreadConstraint, ...], system: bool,
                   feasible: Sequence[NodeInfo], snapshot: Snapshot) -> list[int]:
-    """PreScore + Score + NormalizeScore of the ScheduleAnyway constraints (0..100 each)."""
-    require_all = not system
-    ignored = [require_all and not _has_keys(n, constraints) for n in feasible]
-    counts: list[dict[str, int]] = [{} for _ in constraints]
-    for node, skip in zip(feasible, ignored, strict=True):
-        for i, c in enumerate(constraints):
-            if not skip and c.topology_key != HOSTNAME:
-                counts[i].setdefault(node.labels.get(c.topology_key, ""), 0)
-    kept = ignored.count(False)
-    weights = [math.log((kept if c.topology_key == HOSTNAME else len(counts[i])) + 2)
-               for i, c in enumerate(constraints)]
-    _count_domains(pod, constraints, counts, snapshot, require_all)
-    raw = [0 if skip else _node_score(pod, constraints, counts, weights, node)
-           for node, skip in zip(feasible, ignored, strict=True)]
-    return _normalize(raw, ignored)
+    """PreScore + Score + NormalizeScore of the ScheduleAnyway constraints (0..100 each).
 
-
-def _count_domains(pod: PodInfo, constraints: tuple[SpreadConstraint, ...],
-                   counts: list[dict[str, int]], snapshot: Snapshot, require_all: bool) -> None:
-    # PreScore's processAllNode: only domains some feasible node is in are counted.
-    for node in snapshot.node_list:
-        if require_all and not _has_keys(node, constraints):
-            continue
-        for i, c in enumerate(constraints):
-            value = node.labels.get(c.topology_key)
-            if value is None or value not in counts[i] or not _included(c, pod, node):
+    Nodes lacking a key of the pod's own constraints are ignored (score 0); with the system
+    defaults they are not, and a constraint adds nothing to a node without its key.
+    """
+    ignored = ([not _has_keys(n, constraints) for n in feasible] if not system
+               else [False] * len(feasible))
+    kept = [n for n, skip in zip(feasible, ignored, strict=True) if not skip]
+    plan = []
+    for c in constraints:
+        key = c.topology_key
+        if key == HOSTNAME:
+            counts = None
+            size = len(kept)
+        else:
+            # Nodes without the key form kube's "" domain: it counts in the weight, but
+            # Score never reads it, so it is not counted.
+            counts = dict.fromkeys({n.labels[key] for n in kept if key in n.labels}, 0)
+            size = len(counts) + any(key not in n.labels for n in kept)
+            if not counts:
                 continue
-            counts[i][value] += count_matching(node, c.selector, pod.namespace)
+            _count_domain(pod, c, counts, snapshot, constraints if not system else ())
+        plan.append((key, math.log(size + 2), c.max_skew - 1, counts,
+                     cache_key(c.selector, pod.namespace), c.selector))
+    raw = [_node_score(pod.namespace, plan, node) for node in kept]
+    scores = iter(raw)
+    return _normalize([0 if skip else next(scores) for skip in ignored], ignored)
 
 
-def _node_score(pod: PodInfo, constraints: tuple[SpreadConstraint, ...],
-                counts: list[dict[str, int]], weights: list[float], node: NodeInfo) -> int:
-    score = 0.0
-    for i, c in enumerate(constraints):
+def _count_domain(pod: PodInfo, c: SpreadConstraint, counts: dict[str, int],
+                  snapshot: Snapshot, required: tuple[SpreadConstraint, ...]) -> None:
+    # PreScore's processAllNode: pods on every node of a domain some feasible node is in.
+    key = cache_key(c.selector, pod.namespace)
+    for node in snapshot.node_list:
         value = node.labels.get(c.topology_key)
+        if value is None or value not in counts:
+            continue
+        if (required and not _has_keys(node, required)) or not _included(c, pod, node):
+            continue
+        counts[value] += count_matching(node, c.selector, pod.namespace, key)
+
+
+def _node_score(namespace: str, plan: list[Any], node: NodeInfo) -> int:
+    score = 0.0
+    labels = node.labels
+    for key, weight, base, counts, cache, constraint_selector in plan:
+        value = labels.get(key)
         if value is None:
             continue
-        cnt = (count_matching(node, c.selector, pod.namespace)
-               if c.topology_key == HOSTNAME else counts[i].get(value, 0))
-        score += cnt * weights[i] + (c.max_skew - 1)
+        if counts is None:  # hostname: this node's own pods
+            hit = node.match_cache.get(cache)
+            cnt = (hit[1] if hit is not None and hit[0] == node.generation
+                   else count_matching(node, constraint_selector, namespace, cache))
+        else:
+            cnt = counts[value]
+        score += cnt * weight + base
     return math.floor(score + 0.5)  # math.Round: half away from zero (scores are >= 0)
 
 

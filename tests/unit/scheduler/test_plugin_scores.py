@@ -172,3 +172,19 @@ def test_weighted_sum_picks_the_best_node() -> None:
     got = {schedule(default_profile(), PodInfo.of(pod(f"p{i}")), snap,
                     rng=random.Random(i)).node_name for i in range(10)}
     assert got == {"b"}
+
+
+def test_system_default_spread_over_hostnames_and_zones() -> None:
+    from servers.scheduler.framework import Objects
+    web = {"labels": {"app": "web"}}
+    snap = snapshot(node("a1", labels={"topology.kubernetes.io/zone": "a"}),
+                    node("a2", labels={"topology.kubernetes.io/zone": "a"}),
+                    node("b1", labels={"topology.kubernetes.io/zone": "b"}),
+                    placed={"a1": [pod("w1", **web)]})
+    service = {"metadata": {"name": "s", "namespace": "default"},
+               "spec": {"selector": {"app": "web"}}}
+    cycle = Cycle(Profile(scores={"PodTopologySpread": 1}), PodInfo.of(pod("p", **web)), snap,
+                  Objects(services=[service]))
+    # hostname: cnt*log(3+2) + 2; zone: cnt*log(2+2) + 4.
+    # a1 = 3.61 + 5.39 -> 9, a2 = 2 + 5.39 -> 7, b1 = 2 + 4 = 6; 100*(9+6-s)//9.
+    assert prioritize(cycle, snap.node_list) == [66, 88, 100]
