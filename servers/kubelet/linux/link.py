@@ -30,7 +30,9 @@ async def ensure_bridge(name: str, cidr: str) -> str:
     gateway = str(next(net.hosts()))
     ip = _ip()
     if not await exists(name):
-        await run([ip, "link", "add", name, "type", "bridge"])
+        code, _, err = await run([ip, "link", "add", name, "type", "bridge"], check=False)
+        if code != 0 and not await exists(name):  # made meanwhile by another kubelet is fine
+            raise CommandFailed(failure_line([ip, "link", "add"], code, err))
     await run([ip, "addr", "replace", f"{gateway}/{net.prefixlen}", "dev", name])
     await run([ip, "link", "set", name, "up"])
     return gateway

@@ -52,6 +52,7 @@ class NamespacesRuntime(MonitoredRuntime):
         self.runc_root = os.path.join(self.root, "runc")
         self.ipam_dir = os.path.join(self.root, "ipam")
         self._bridge_gateway = ""  # set once the bridge is known to be up
+        self._bridge_lock = asyncio.Lock()
 
     # -- sandboxes ------------------------------------------------------------------------
 
@@ -70,11 +71,12 @@ class NamespacesRuntime(MonitoredRuntime):
 
     async def _gateway(self) -> str:
         """The bridge's address, setting up the bridge and routes the first time."""
-        if not self._bridge_gateway:
-            gateway = await link.ensure_bridge(self.names.bridge, self.pod_cidr)
-            await link.ensure_cluster_routes(self.names.bridge, self.cluster_cidr,
-                                             self.service_cidr)
-            self._bridge_gateway = gateway
+        async with self._bridge_lock:  # pod workers make sandboxes concurrently
+            if not self._bridge_gateway:
+                gateway = await link.ensure_bridge(self.names.bridge, self.pod_cidr)
+                await link.ensure_cluster_routes(self.names.bridge, self.cluster_cidr,
+                                                 self.service_cidr)
+                self._bridge_gateway = gateway
         return self._bridge_gateway
 
     def _sandbox_intact(self, record: Record) -> bool:

@@ -17,6 +17,7 @@ import pytest
 
 from servers.kubelet.linux import cgroups, netns
 from servers.kubelet.runtime.base import MonitoredRuntime, alive
+from servers.kubelet.runtime.errors import RuntimeFailure
 from servers.kubelet.runtime.interface import (
     CONTAINER_EXITED,
     ContainerConfig,
@@ -306,3 +307,20 @@ async def test_volumes_mount_where_the_host_has_no_such_directory(
     assert out == ["value", "value", "one file", "etc still read-only", "host etc visible"]
     for path in (config_dir, f"/usr/share/km-{tag}", single, f"/etc/km-{tag}"):
         assert not os.path.lexists(path)  # nothing was made on the host
+
+
+async def test_a_failed_sandbox_set_up_leaves_nothing(tmp_path: Path,
+                                                      make_runtime: Factory) -> None:
+    make_runtime()  # only for the private network namespace and its clean-up checks
+    tiny = NamespacesRuntime(str(tmp_path / "tiny"), f"kmt-tiny-{secrets.token_hex(2)}",
+                             "10.244.253.0/30")  # one address besides the gateway
+    try:
+        first = await tiny.run_pod_sandbox(pod())
+        with pytest.raises(RuntimeFailure, match=r"no free address left in 10\.244\.253\.0/30"):
+            await tiny.run_pod_sandbox(pod())
+        assert [s.id for s in await tiny.list_pod_sandboxes()] == [first]
+        assert netns.names(tiny.names.netns_prefix) == [tiny.names.netns(first)]
+        assert os.listdir(tiny.names.pins_dir) == [first]
+    finally:
+        await tiny.remove_all()
+    assert leftovers(tiny) == []

@@ -271,3 +271,11 @@ async def test_a_created_container_can_be_removed_unstarted(runtime: MonitoredRu
     assert await runtime.list_containers(sid) == []
     log = Path(status.log_path)
     assert not log.exists() or "never" not in log.read_text()
+
+
+async def test_sandboxes_made_concurrently_get_distinct_addresses(
+        runtime: MonitoredRuntime) -> None:
+    ids = await asyncio.gather(*(runtime.run_pod_sandbox(pod()) for _ in range(5)))
+    statuses = [await runtime.pod_sandbox_status(sid) for sid in ids]
+    assert all(s.state == SANDBOX_READY for s in statuses)
+    assert len({s.ip for s in statuses}) == 5
