@@ -20,7 +20,8 @@ cache and acts on the answers. The public API, as landed:
   ``pod_initial_backoff_seconds``, ``pod_max_backoff_seconds``, ``preemption``),
   ``default_profile(name="default-scheduler")``, ``load_config(path) -> list[Profile]``
   and ``parse_config(doc) -> list[Profile]`` (raise ``ConfigError``, a ``ValueError`` of one
-  line naming the field).
+  line naming the field); ``load_configuration(path) -> Configuration`` (``profiles``,
+  ``leader_election`` and ``client_connection`` dicts as written, ``parallelism``).
 * ``schedule(profile, pod_info, snapshot, *, start_index=0, lister=None, rng=None)
   -> ScheduleResult(node_name, evaluated_nodes, feasible_nodes, next_start_index)``; raises
   ``FitError`` (``message`` is kube's text, "no nodes available to schedule pods" for zero
@@ -47,7 +48,14 @@ from servers.scheduler.framework.algorithm import (
     num_feasible_nodes_to_find,
     schedule,
 )
-from servers.scheduler.framework.config import ConfigError, load_config, parse_config
+from servers.scheduler.framework.config import (
+    ConfigError,
+    Configuration,
+    load_config,
+    load_configuration,
+    parse_config,
+    parse_configuration,
+)
 from servers.scheduler.framework.lister import NO_OBJECTS, Lister, Objects
 from servers.scheduler.framework.nodeinfo import NodeInfo, Snapshot
 from servers.scheduler.framework.podinfo import PodInfo
@@ -56,7 +64,8 @@ from servers.scheduler.framework.profile import Profile, default_profile
 from servers.scheduler.framework.status import Status
 
 __all__ = [
-    "NO_NODES", "NO_OBJECTS", "ConfigError", "FitError", "Lister", "NodeInfo", "Objects", "PodInfo",
-    "Preemption", "Profile", "ScheduleResult", "Snapshot", "Status", "default_profile",
-    "load_config", "num_feasible_nodes_to_find", "parse_config", "preempt", "schedule",
+    "NO_NODES", "NO_OBJECTS", "ConfigError", "Configuration", "FitError", "Lister", "NodeInfo",
+    "Objects", "PodInfo", "Preemption", "Profile", "ScheduleResult", "Snapshot", "Status", "default_profile",
+    "load_config", "load_configuration", "num_feasible_nodes_to_find", "parse_config",
+    "parse_configuration", "preempt", "schedule",
 ]

@@ -257,5 +257,6 @@ def _plugin_scores(cycle: Cycle, feasible: list[NodeInfo]) -> list[tuple[str, li
                         spread_scores(pod, constraints, system, feasible, cycle.snapshot)))
     if "InterPodAffinity" in weights:
         out.append(("InterPodAffinity", affinity_scores(
-            pod, feasible, cycle.snapshot, cycle.lister, profile.hard_pod_affinity_weight)))
+            pod, feasible, cycle.snapshot, cycle.lister, profile.hard_pod_affinity_weight,
+            profile.ignore_preferred_terms_of_existing_pods)))
     return [(name, scores) for name, scores in out if scores is not None]

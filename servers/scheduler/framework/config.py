@@ -10,7 +10,7 @@ file is read. Every mistake raises ``ConfigError`` with one line naming the fiel
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from servers.scheduler.framework.profile import (
@@ -44,8 +44,24 @@ def _fail(field: str, problem: str) -> ConfigError:
     return ConfigError(f"{field}: {problem}")
 
 
+@dataclass
+class Configuration:
+    """A whole KubeSchedulerConfiguration: the profiles and what the server itself reads
+    (``leaderElection`` and ``clientConnection`` as written, empty when absent)."""
+
+    profiles: list[Profile]
+    leader_election: Obj = field(default_factory=dict)
+    client_connection: Obj = field(default_factory=dict)
+    parallelism: int = 16
+
+
 def load_config(path: str) -> list[Profile]:
     """Read a configuration file; one ``Profile`` per entry of ``profiles``."""
+    return load_configuration(path).profiles
+
+
+def load_configuration(path: str) -> Configuration:
+    """Read a configuration file (``--config``)."""
     import yaml  # only servers that read a --config file pay for PyYAML
 
     try:
@@ -59,7 +75,7 @@ def load_config(path: str) -> list[Profile]:
         msg = f"scheduler configuration {path}: {first}"
         raise ConfigError(msg) from None
     try:
-        return parse_config(doc)
+        return parse_configuration(doc)
     except ConfigError as exc:
         msg = f"scheduler configuration {path}: {exc}"
         raise ConfigError(msg) from None
@@ -67,6 +83,11 @@ def load_config(path: str) -> list[Profile]:
 
 def parse_config(doc: object) -> list[Profile]:
     """The profiles of a decoded KubeSchedulerConfiguration document."""
+    return parse_configuration(doc).profiles
+
+
+def parse_configuration(doc: object) -> Configuration:
+    """A decoded KubeSchedulerConfiguration document, checked."""
     if not isinstance(doc, dict):
         raise _fail("(root)", "expected a KubeSchedulerConfiguration object")
     if doc.get("apiVersion") != API_VERSION:
@@ -91,8 +112,20 @@ def parse_config(doc: object) -> list[Profile]:
     for i, name in enumerate(names):
         if name in names[:i]:
             raise _fail(f"profiles[{i}].schedulerName", f"duplicate value {name!r}")
-    return [replace(p, pod_initial_backoff_seconds=initial, pod_max_backoff_seconds=maximum)
-            for p in profiles]
+    profiles = [replace(p, pod_initial_backoff_seconds=initial,
+                        pod_max_backoff_seconds=maximum) for p in profiles]
+    parallelism = doc.get("parallelism", 16)
+    if isinstance(parallelism, bool) or not isinstance(parallelism, int) or parallelism < 1:
+        raise _fail("parallelism", f"should be an integer greater than 0, got {parallelism!r}")
+    return Configuration(profiles, _object(doc, "leaderElection"),
+                         _object(doc, "clientConnection"), parallelism)
+
+
+def _object(doc: Obj, name: str) -> Obj:
+    value = doc.get(name) or {}
+    if not isinstance(value, dict):
+        raise _fail(name, "expected an object")
+    return value
 
 
 def _known(obj: Obj, fields: set[str], at: str) -> None:
@@ -318,7 +351,11 @@ def _interpod_args(profile: Profile, args: Obj, at: str) -> Profile:
     weight = args.get("hardPodAffinityWeight", 1)
     if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 100:
         raise _fail(f"{at}.hardPodAffinityWeight", f"not in valid range [0-100]: {weight!r}")
-    return replace(profile, hard_pod_affinity_weight=weight)
+    ignore = args.get("ignorePreferredTermsOfExistingPods", False)
+    if not isinstance(ignore, bool):
+        raise _fail(f"{at}.ignorePreferredTermsOfExistingPods", f"must be a boolean: {ignore!r}")
+    return replace(profile, hard_pod_affinity_weight=weight,
+                   ignore_preferred_terms_of_existing_pods=ignore)
 
 
 def _preemption_args(profile: Profile, args: Obj, at: str) -> Profile:
@@ -346,4 +383,5 @@ _ARGS: dict[str, Callable[[Profile, Obj, str], Profile]] = {
     "DefaultPreemption": _preemption_args,
 }
 
-__all__ = ["API_VERSION", "OTHER", "ConfigError", "load_config", "parse_config"]
+__all__ = ["API_VERSION", "OTHER", "ConfigError", "Configuration", "load_config",
+           "load_configuration", "parse_config", "parse_configuration"]

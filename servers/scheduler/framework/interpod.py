@@ -140,11 +140,18 @@ def _add_terms(scores: dict[tuple[str, str], int], terms: Sequence[AffinityTerm]
 
 
 def affinity_scores(pod: PodInfo, feasible: Sequence[NodeInfo], snapshot: Snapshot,
-                    lister: Lister, hard_weight: int = 1) -> list[int] | None:
-    """PreScore + Score + NormalizeScore (0..100), or None when nothing contributes."""
+                    lister: Lister, hard_weight: int = 1,
+                    ignore_existing: bool = False) -> list[int] | None:
+    """PreScore + Score + NormalizeScore (0..100), or None when nothing contributes.
+
+    ``ignore_existing`` is ``ignorePreferredTermsOfExistingPods``: a pod without preferred
+    terms of its own is then not scored at all.
+    """
     preferred = resolve_namespaces(pod.affinity_preferred, lister)
     anti = resolve_namespaces(pod.anti_affinity_preferred, lister)
     own = bool(preferred or anti)
+    if ignore_existing and not own:
+        return None
     ns_labels = dict(lister.namespace_labels(pod.namespace) or {})
     pairs: dict[tuple[str, str], int] = {}
     for node in snapshot.node_list if own else snapshot.with_affinity():

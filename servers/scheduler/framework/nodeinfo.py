@@ -233,6 +233,7 @@ class Snapshot:
         infos = nodes.values() if isinstance(nodes, Mapping) else nodes
         self.node_list: list[NodeInfo] = [n for n in infos if n.node is not None]
         self._index = {n.name: n for n in self.node_list}
+        self._position = {n.name: i for i, n in enumerate(self.node_list)}
         self._tally = _Tally()
         for info in self.node_list:
             self._adopt(info, 1)
@@ -248,8 +249,9 @@ class Snapshot:
         old = self._index.get(info.name)
         if old is not None:
             self._adopt(old, -1)
-            self.node_list[self.node_list.index(old)] = info
+            self.node_list[self._position[info.name]] = info
         else:
+            self._position[info.name] = len(self.node_list)
             self.node_list.append(info)
         self._index[info.name] = info
         self._adopt(info, 1)
@@ -259,7 +261,8 @@ class Snapshot:
         old = self._index.pop(name, None)
         if old is not None:
             self._adopt(old, -1)
-            self.node_list.remove(old)
+            del self.node_list[self._position.pop(name)]
+            self._position = {n.name: i for i, n in enumerate(self.node_list)}
 
     def get(self, name: str) -> NodeInfo | None:
         """The NodeInfo of node ``name``, if present."""

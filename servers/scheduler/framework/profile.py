@@ -58,6 +58,7 @@ class Profile:
     ignored_resources: frozenset[str] = frozenset()
     ignored_resource_groups: frozenset[str] = frozenset()
     hard_pod_affinity_weight: int = 1
+    ignore_preferred_terms_of_existing_pods: bool = False
     min_candidate_percentage: int = 10
     min_candidate_absolute: int = 100
     spread_defaulting: str = "System"

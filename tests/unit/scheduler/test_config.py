@@ -131,3 +131,16 @@ def test_load_config_errors_are_one_line(tmp_path: Path) -> None:
     wrong.write_text("apiVersion: v1\nkind: Pod\n")
     with pytest.raises(ConfigError, match=r"wrong.yaml: apiVersion: unsupported 'v1'"):
         load_config(str(wrong))
+
+
+def test_configuration_keeps_what_the_server_reads(tmp_path: Path) -> None:
+    from servers.scheduler.framework import load_configuration
+    path = tmp_path / "config.yaml"
+    path.write_text("apiVersion: kubescheduler.config.k8s.io/v1\n"
+                    "kind: KubeSchedulerConfiguration\n"
+                    "clientConnection: {kubeconfig: /etc/km/scheduler.kubeconfig}\n"
+                    "leaderElection: {leaderElect: false}\n")
+    configuration = load_configuration(str(path))
+    assert configuration.client_connection == {"kubeconfig": "/etc/km/scheduler.kubeconfig"}
+    assert configuration.leader_election == {"leaderElect": False}
+    assert [p.scheduler_name for p in configuration.profiles] == ["default-scheduler"]
