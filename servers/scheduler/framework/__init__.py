@@ -65,7 +65,7 @@ from servers.scheduler.framework.status import Status
 
 __all__ = [
     "NO_NODES", "NO_OBJECTS", "ConfigError", "Configuration", "FitError", "Lister", "NodeInfo",
-    "Objects", "PodInfo", "Preemption", "Profile", "ScheduleResult", "Snapshot", "Status", "default_profile",
-    "load_config", "load_configuration", "num_feasible_nodes_to_find", "parse_config",
-    "parse_configuration", "preempt", "schedule",
+    "Objects", "PodInfo", "Preemption", "Profile", "ScheduleResult", "Snapshot", "Status",
+    "default_profile", "load_config", "load_configuration", "num_feasible_nodes_to_find",
+    "parse_config", "parse_configuration", "preempt", "schedule",
 ]
