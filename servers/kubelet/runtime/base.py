@@ -181,6 +181,13 @@ class MonitoredRuntime:
             raise InvalidConfig(msg)
         return await self._exec(record, cmd, timeout)
 
+    async def reopen_container_log(self, container_id: str) -> None:
+        record = self._container(container_id)
+        if self._status(record).state != CONTAINER_RUNNING:
+            msg = f"container {container_id} is not running"
+            raise InvalidConfig(msg)
+        conmon.reopen_log(self._paths(container_id))
+
     async def remove_all(self) -> None:
         for status in await self.list_pod_sandboxes():
             await self.remove_pod_sandbox(status.id)

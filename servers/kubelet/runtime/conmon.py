@@ -20,6 +20,7 @@ from servers.kubelet.linux.command import find_program
 from servers.kubelet.runtime.errors import CommandFailed
 
 CREATE_TIMEOUT = 30.0
+REOPEN_LOGS_EVENT = 2  # conmon's control message numbers (src/config.h)
 
 
 @dataclass(frozen=True)
@@ -134,3 +135,19 @@ def exit_code(paths: Paths, container_id: str) -> tuple[int, float] | None:
 def oom_killed(paths: Paths) -> bool:
     """True when conmon saw the container's cgroup run out of memory."""
     return os.path.exists(paths.oom_file)
+
+
+def reopen_log(paths: Paths) -> None:
+    """Ask conmon to reopen its log file, over the ``ctl`` FIFO in the bundle (src/ctrl.c).
+
+    A message is ``<type> <height> <width>\\n``; CRI-O's ReopenContainerLog sends the same.
+    """
+    try:
+        fd = os.open(os.path.join(paths.bundle, "ctl"), os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as exc:  # ENXIO/ENOENT: no conmon reads it any more
+        msg = f"container log: conmon is gone ({exc.strerror})"
+        raise CommandFailed(msg) from None
+    try:
+        os.write(fd, f"{REOPEN_LOGS_EVENT} 0 0\n".encode())
+    finally:
+        os.close(fd)

@@ -195,6 +195,10 @@ class Runtime(Protocol):
         """Run ``cmd`` in the container and wait; ``ExecTimeout`` after ``timeout`` s."""
         ...
 
+    async def reopen_container_log(self, container_id: str) -> None:
+        """Have the monitor reopen the log path (after the kubelet renamed it, to rotate)."""
+        ...
+
     async def remove_all(self) -> None:
         """Remove every sandbox and node-level object this runtime made (tests, --cleanup)."""
         ...

@@ -279,3 +279,22 @@ async def test_sandboxes_made_concurrently_get_distinct_addresses(
     statuses = [await runtime.pod_sandbox_status(sid) for sid in ids]
     assert all(s.state == SANDBOX_READY for s in statuses)
     assert len({s.ip for s in statuses}) == 5
+
+
+async def test_the_log_can_be_rotated(runtime: MonitoredRuntime, tmp_path: Path) -> None:
+    sid = await runtime.run_pod_sandbox(pod())
+    log = tmp_path / "0.log"
+    cid = await run_container(runtime, sid, sh(
+        "i=0; while :; do echo line $i; i=$((i+1)); sleep 0.02; done", log_path=str(log)))
+    await wait_log(str(log), "line 3")
+    rotated = tmp_path / "0.log.20261206-000000"
+    log.rename(rotated)  # what the kubelet's log manager does, then asks for a reopen
+    await runtime.reopen_container_log(cid)
+    await wait_log(str(log), "stdout F line")
+    await asyncio.sleep(0.1)
+    before = rotated.read_text()
+    await asyncio.sleep(0.1)
+    assert rotated.read_text() == before  # the old file no longer grows
+    last_old = int(before.splitlines()[-1].rsplit(" ", 1)[1])
+    first_new = int(log.read_text().splitlines()[0].rsplit(" ", 1)[1])
+    assert first_new == last_old + 1  # nothing lost between the two files
