@@ -1,14 +1,21 @@
 """Running from a built archive: make the bundled third-party packages importable.
 
 build.py writes the archive (km.pyz) as a zip whose root holds our own pure-Python packages
-(hyperkube/, servers/) and whose `site-packages.zip` holds the dependencies, with shiv's
-`environment.json` naming the build. Python imports the root straight from the zip, so help,
-version, listing and completion never touch the disk. The dependencies need real files (C
-extensions cannot load from a zip), so the first server run of a build extracts them, once,
-into a cache:
+(hyperkube/, servers/, with a tree of pycs per CPython) and whose `site-packages.zip` holds
+the dependencies' files that every CPython shares, `site-packages-cpXY.zip` what only CPython
+X.Y needs (its C extensions and pycs), with shiv's `environment.json` naming the build.
+Python imports the root straight from the zip, so help, version, listing and completion never
+touch the disk. The dependencies need real files (C extensions cannot load from a zip), so the
+first server run of a build under a given CPython extracts the shared files and that
+CPython's own, once, into a cache:
 
-    <root>/<name>_<build id>/site-packages      the extracted dependencies
-    <root>/.<name>_<build id>.lock              flock: exclusive to extract, shared while in use
+    <root>/<name>_<build id>_cpXY/site-packages  the dependencies as CPython X.Y sees them
+    <root>/.<name>_<build id>_cpXY.lock          flock: exclusive to extract, shared while in use
+
+Each CPython has its own folder and lock, so a 3.12 server's first start never waits for a
+3.11 server that holds its folder for as long as it runs. A build without speedups for the
+running CPython (a newer one than it knows) runs its dependencies' pure-Python fallbacks, and
+says so in one warning line.
 
 The root is the first usable of `$<NAME>_CACHE_DIR` (`$KM_CACHE_DIR`), `$SHIV_ROOT`,
 `$XDG_CACHE_HOME/<name>`, `~/.cache/<name>`, and a private folder in the system's temp dir;
@@ -33,13 +40,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hyperkube import messages as msg
+from hyperkube import stamp
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from typing import TextIO
 
 SITE_PACKAGES = "site-packages"
-SITE_PACKAGES_ZIP = "site-packages.zip"  # one member of the archive (see build.py)
+SITE_PACKAGES_ZIP = "site-packages.zip"  # members of the archive (see build.py): shared files
+SITE_PACKAGES_TAGGED = "site-packages-{tag}.zip"  # and what only CPython cpXY needs
 ENVIRONMENT = "environment.json"
 LOCK_TIMEOUT_SECONDS = 300.0
 PRUNE_AFTER_SECONDS = 7 * 24 * 3600
@@ -66,18 +75,23 @@ def activate(name: str, err: TextIO) -> None:
     archive = archive_path()
     if archive is None:
         return
-    with zipfile.ZipFile(archive) as zf:
-        build_id = json.loads(zf.read(ENVIRONMENT))["build_id"]
-        stem = f"{name}_{build_id[:20]}"
-        site = _ensure_extracted(zf, name, stem, err)
+    # zipimport has read the archive's directory already: no second parse on a warm start.
+    record = __spec__.loader.get_data(os.path.join(archive, ENVIRONMENT))  # type: ignore[union-attr]
+    build_id = json.loads(record)["build_id"]
+    tag = stamp.python_tag()
+    carried = stamp.carried_speedups()
+    if carried and tag not in carried:
+        err.write(msg.PROG_WARNING.format(prog=name, warning=msg.NO_SPEEDUPS.format(
+            python=stamp.python_version(), tags=", ".join(carried))) + "\n")
+    site = _ensure_extracted(Path(archive), name, f"{name}_{build_id[:20]}_{tag}", err)
     sys.path.insert(1, str(site))
 
 
-def _ensure_extracted(zf: zipfile.ZipFile, name: str, stem: str, err: TextIO) -> Path:
+def _ensure_extracted(archive: Path, name: str, stem: str, err: TextIO) -> Path:
     last_error: OSError | None = None
     for root in candidate_roots(name):
         try:
-            return _use_root(zf, root, name, stem)
+            return _use_root(archive, root, name, stem)
         except OSError as exc:
             fallback = next(iter(candidate_roots(name, after=root)), None)
             err.write(msg.PROG_WARNING.format(prog=name, warning=msg.CACHE_UNUSABLE.format(
@@ -100,7 +114,7 @@ def candidate_roots(name: str, *, after: Path | None = None) -> list[Path]:
     return roots
 
 
-def _use_root(zf: zipfile.ZipFile, root: Path, name: str, stem: str) -> Path:
+def _use_root(archive: Path, root: Path, name: str, stem: str) -> Path:
     site = root / stem / SITE_PACKAGES
     try:
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -114,7 +128,7 @@ def _use_root(zf: zipfile.ZipFile, root: Path, name: str, stem: str) -> Path:
         if not site.is_dir():
             _flock(lock, fcntl.LOCK_EX, root)
             if not site.is_dir():
-                _extract(zf, root, stem)
+                _extract(archive, root, stem)
                 _tag(root)
                 prune(root, name, keep=stem)
             _flock(lock, fcntl.LOCK_SH, root)
@@ -139,23 +153,31 @@ def _flock(fd: int, how: int, root: Path) -> None:
             time.sleep(0.01)
 
 
-def _extract(zf: zipfile.ZipFile, root: Path, stem: str) -> None:
-    """Extract site-packages/ into a fresh folder, then rename it into place (we hold the lock)."""
+def _extract(archive: Path, root: Path, stem: str) -> None:
+    """Extract the shared and this CPython's dependencies into a fresh folder, then rename it
+    into place (we hold the lock)."""
     for stale in root.glob(f".{stem}.tmp-*"):
         shutil.rmtree(stale, ignore_errors=True)
     shutil.rmtree(root / stem, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{stem}.tmp-", dir=root))
     site = tmp / SITE_PACKAGES
     site.mkdir()
-    if SITE_PACKAGES_ZIP in zf.namelist():
-        with zf.open(SITE_PACKAGES_ZIP) as member, zipfile.ZipFile(member) as deps:
-            for info in deps.infolist():
-                if not info.is_dir():
-                    path = Path(deps.extract(info, site))
-                    mode = (info.external_attr >> 16) & 0o777
-                    if mode:
-                        path.chmod(mode)
+    with zipfile.ZipFile(archive) as zf:
+        names = set(zf.namelist())
+        for member in (SITE_PACKAGES_ZIP, SITE_PACKAGES_TAGGED.format(tag=stamp.python_tag())):
+            if member in names:
+                _extract_member(zf, member, site)
     tmp.rename(root / stem)
+
+
+def _extract_member(zf: zipfile.ZipFile, member: str, site: Path) -> None:
+    with zf.open(member) as data, zipfile.ZipFile(data) as deps:
+        for info in deps.infolist():
+            if not info.is_dir():
+                path = Path(deps.extract(info, site))
+                mode = (info.external_attr >> 16) & 0o777
+                if mode:
+                    path.chmod(mode)
 
 
 def _tag(root: Path) -> None:

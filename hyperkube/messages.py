@@ -24,7 +24,15 @@ SERVER_ERROR = "{prog} {server}: error: {error}"
 PROG_ERROR = "{prog}: {error}"
 PROG_WARNING = "{prog}: warning: {warning}"
 
-VERSION_LINE = "{prog} {version} (commit {commit}, built {date}, python {python})"
+VERSION_LINE = ("{prog} {version} (commit {commit}, built {date}, python {python}, "
+                "{speedups})")
+SPEEDUPS_ON = "speedups on: {tag}"
+SPEEDUPS_PORTABLE = "speedups off: pure Python (portable build)"
+SPEEDUPS_MISSING = "speedups off: pure Python (this build has them for {tags})"
+SPEEDUPS_INSTALLED = "speedups as installed"  # run from a source tree
+PYTHON_TOO_OLD = "error: python {python} is too old (CPython {floor} or newer needed)"
+NO_SPEEDUPS = ("this build carries no compiled speedups for python {python} (only for {tags}): "
+               "running pure Python, slower")
 
 LINK_CREATED = "created {path} -> {target}"
 LINK_KEPT = "kept {path} -> {target}"

@@ -15,12 +15,39 @@ from tests.e2e.conftest import ROOT, build, run
 THIRD_PARTY = ("aiohttp", "yarl", "multidict", "yaml", "shtab")
 
 
+PYTHONS = ("cp310", "cp311", "cp312", "cp313")
+
+
 def test_archive_top_level_is_exactly_ours(km: Path) -> None:
     with zipfile.ZipFile(km) as zf:
         top = {name.split("/")[0] for name in zf.namelist()}
-    assert top == {"__main__.py", "__main__.pyc", "_hyperkube_stamp.py", "_hyperkube_stamp.pyc",
-                   "environment.json", "hyperkube", "servers", "shtab", "site-packages.zip"}
+    assert top == {"__main__.py", "_hyperkube_stamp.py", "environment.json", "hyperkube",
+                   "servers", "shtab", "site-packages.zip",
+                   *PYTHONS, *(f"site-packages-{tag}.zip" for tag in PYTHONS)}
     assert km.read_bytes().startswith(b"#!/usr/bin/env python3\n")
+
+
+def test_each_python_has_byte_code_for_every_module_and_its_own_speedups(km: Path) -> None:
+    with zipfile.ZipFile(km) as zf:
+        names = set(zf.namelist())
+        sources = {n for n in names if n.endswith(".py") and n != "__main__.py"}
+        for tag in PYTHONS:
+            assert {f"{tag}/{n}c" for n in sources} == {n for n in names
+                                                        if n.startswith(f"{tag}/")}
+            with zf.open(f"site-packages-{tag}.zip") as member, zipfile.ZipFile(member) as deps:
+                own = deps.namelist()
+            abi = f".cpython-{tag[2:]}-"
+            assert {n.split("/")[0] for n in own if abi in n and n.endswith(".so")} >= {
+                "aiohttp", "multidict", "yarl", "frozenlist", "propcache", "orjson"}
+            assert not [n for n in own if n.endswith(".so") and abi not in n]
+            assert any(n.endswith(f".cpython-{tag[2:]}.pyc") for n in own)
+        with zf.open("site-packages.zip") as member, zipfile.ZipFile(member) as deps:
+            shared = deps.namelist()
+    assert [n for n in shared if n.endswith(".so")] == [
+        "cryptography/hazmat/bindings/_rust.abi3.so"], "abi3 extensions are stored once"
+    assert not [n for n in shared if n.endswith(".pyc")]
+    assert "async_timeout/__init__.py" in shared, "resolved for 3.10, markers included"
+    assert km.stat().st_size <= 25 * 1000 * 1000
 
 
 def test_checksum_file_matches(km_dist: Path) -> None:
@@ -77,9 +104,11 @@ def test_portable_build_carries_no_compiled_module(tmp_path: Path, env: dict[str
                 "demo_servers:main", "--package", str(ROOT / "hyperkube"),
                 "--package", str(ROOT / "tests" / "e2e" / "demo_servers"))
     pyz = out / "demo.pyz"
-    with zipfile.ZipFile(pyz) as zf, zf.open("site-packages.zip") as member, \
-            zipfile.ZipFile(member) as deps:
-        compiled = [n for n in deps.namelist() if n.endswith((".so", ".pyd"))]
+    compiled = []
+    with zipfile.ZipFile(pyz) as zf:
+        for name in (n for n in zf.namelist() if n.startswith("site-packages")):
+            with zf.open(name) as member, zipfile.ZipFile(member) as deps:
+                compiled += [n for n in deps.namelist() if n.endswith((".so", ".pyd"))]
     assert compiled == []
     r = run([pyz, "probe"], env)
     assert r.code == 0, r.err

@@ -19,7 +19,8 @@ from hyperkube import messages as msg
 from tests.e2e.conftest import RUN_TIMEOUT, run
 
 VERSION = re.compile(r"^(km|demo) \S+ \(commit [0-9a-f]{7,}(-dirty)?, built "
-                     r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ, python 3\.\d+\.\d+\)$")
+                     r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ, python 3\.\d+\.\d+, "
+                     r"speedups (on: cp3\d+|off: .+)\)$")
 
 
 def test_no_arguments(km: Path, env: dict[str, str]) -> None:

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from hyperkube import bundle
+from hyperkube import bundle, stamp
+from hyperkube import messages as msg
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -29,26 +30,37 @@ def release_locks() -> None:
         os.close(bundle._held_locks.pop())
 
 
+def inner_zip(path: Path, files: dict[str, str]) -> Path:
+    with zipfile.ZipFile(path, "w") as deps:
+        for name, text in files.items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (0o100755 if name.startswith("bin/") else 0o100644) << 16
+            deps.writestr(info, text)
+    return path
+
+
 @pytest.fixture
-def archive(tmp_path: Path) -> zipfile.ZipFile:
-    inner = tmp_path / "site-packages.zip"
-    with zipfile.ZipFile(inner, "w") as deps:
-        deps.writestr("dep/__init__.py", "VALUE = 1\n")
-        info = zipfile.ZipInfo("bin/tool")
-        info.external_attr = 0o100755 << 16
-        deps.writestr(info, "#!/bin/sh\n")
+def archive(tmp_path: Path) -> Path:
+    """An archive shaped like build.py's: shared files, this CPython's, another CPython's."""
+    shared = inner_zip(tmp_path / "shared.zip", {"dep/__init__.py": "VALUE = 1\n",
+                                                 "bin/tool": "#!/bin/sh\n"})
+    mine = inner_zip(tmp_path / "mine.zip", {"dep/_speedup.txt": "mine\n"})
+    other = inner_zip(tmp_path / "other.zip", {"dep/_speedup_cp39.txt": "not mine\n"})
     path = tmp_path / "app.pyz"
     with zipfile.ZipFile(path, "w") as zf:
-        zf.write(inner, bundle.SITE_PACKAGES_ZIP, compress_type=zipfile.ZIP_STORED)
+        zf.write(shared, bundle.SITE_PACKAGES_ZIP, compress_type=zipfile.ZIP_STORED)
+        zf.write(mine, bundle.SITE_PACKAGES_TAGGED.format(tag=stamp.python_tag()))
+        zf.write(other, bundle.SITE_PACKAGES_TAGGED.format(tag="cp39"))
         zf.writestr("hyperkube/__init__.py", "")
-    return zipfile.ZipFile(path)
+    return path
 
 
-def test_extracts_site_packages_once_with_modes(archive: zipfile.ZipFile, tmp_path: Path) -> None:
+def test_extracts_site_packages_once_with_modes(archive: Path, tmp_path: Path) -> None:
     root = tmp_path / "cache"
     site = bundle._use_root(archive, root, "km", "km_abc")
     assert (site / "dep" / "__init__.py").read_text() == "VALUE = 1\n"
     assert os.access(site / "bin" / "tool", os.X_OK)
+    assert not os.access(site / "dep" / "__init__.py", os.X_OK)
     assert not (root / "km_abc" / "hyperkube").exists()
     assert (root / "CACHEDIR.TAG").read_text() == bundle.CACHEDIR_TAG
     marker = site / "dep" / "marker"
@@ -57,7 +69,13 @@ def test_extracts_site_packages_once_with_modes(archive: zipfile.ZipFile, tmp_pa
     assert marker.exists(), "a second run must not extract again"
 
 
-def test_stale_temporary_folders_are_cleaned(archive: zipfile.ZipFile, tmp_path: Path) -> None:
+def test_extracts_the_shared_files_and_this_pythons_only(archive: Path, tmp_path: Path) -> None:
+    site = bundle._use_root(archive, tmp_path / "cache", "km", "km_abc")
+    assert (site / "dep" / "_speedup.txt").read_text() == "mine\n"
+    assert not (site / "dep" / "_speedup_cp39.txt").exists()
+
+
+def test_stale_temporary_folders_are_cleaned(archive: Path, tmp_path: Path) -> None:
     root = tmp_path / "cache"
     (root / ".km_abc.tmp-dead").mkdir(parents=True)
     bundle._use_root(archive, root, "km", "km_abc")
@@ -76,7 +94,7 @@ def test_roots_in_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
 
 
 def test_unusable_root_falls_back_with_one_warning(
-        archive: zipfile.ZipFile, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     monkeypatch.setenv("KM_CACHE_DIR", str(blocker / "cache"))  # under a file: never usable
@@ -94,7 +112,7 @@ def test_unusable_root_falls_back_with_one_warning(
     assert warnings[0].startswith("km: warning: cache directory") and warnings[0].endswith("\n")
 
 
-def test_prune_removes_old_unused_builds_only(archive: zipfile.ZipFile, tmp_path: Path) -> None:
+def test_prune_removes_old_unused_builds_only(archive: Path, tmp_path: Path) -> None:
     root = tmp_path / "cache"
     for stem in ("km_old", "km_busy", "km_recent"):
         bundle._use_root(archive, root, "km", stem)
@@ -115,7 +133,7 @@ def test_prune_removes_old_unused_builds_only(archive: zipfile.ZipFile, tmp_path
 
 
 def test_read_only_cache_holding_the_build_is_used(
-        archive: zipfile.ZipFile, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = tmp_path / "cache"
     site = bundle._use_root(archive, root, "km", "km_abc")
     (root / ".km_abc.lock").unlink()
@@ -133,7 +151,7 @@ def test_outside_an_archive_nothing_happens(tmp_path: Path) -> None:
 
 
 def test_no_usable_root_at_all_is_a_cache_error(
-        archive: zipfile.ZipFile, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     blocker = tmp_path / "f"
     blocker.write_text("")
     roots = [blocker / "a", blocker / "b"]
@@ -148,3 +166,12 @@ def test_no_usable_root_at_all_is_a_cache_error(
     with pytest.raises(bundle.CacheError, match="no usable cache directory"):
         bundle._ensure_extracted(archive, "km", "km_abc", Err())  # type: ignore[arg-type]
     assert len(lines) == 2
+
+
+def test_stamp_names_the_speedups_and_version_says_whether_they_apply() -> None:
+    namespace: dict[str, object] = {}
+    exec(stamp.render("1.0", "abc", "2026-01-01T00:00:00Z", ("cp310", "cp311")), namespace)
+    assert namespace["SPEEDUPS"] == ("cp310", "cp311")
+    assert stamp.speedups_phrase((stamp.python_tag(),)) == f"speedups on: {stamp.python_tag()}"
+    assert stamp.speedups_phrase(()) == msg.SPEEDUPS_PORTABLE
+    assert stamp.speedups_phrase(("cp39",)) == msg.SPEEDUPS_MISSING.format(tags="cp39")
