@@ -336,3 +336,39 @@ def test_a_cordoned_node_info_can_change_in_place() -> None:
     info.set_node(node("a", unschedulable=True))
     with pytest.raises(FitError, match="1 node\\(s\\) were unschedulable"):
         schedule(default_profile(), PodInfo.of(pod("p")), snap)
+
+
+def test_spread_taints_policy_honor_leaves_tainted_nodes_out_of_the_count() -> None:
+    nodes = (node("a1", labels={"zone": "a"}),
+             node("b1", labels={"zone": "b"}, taints=[taint("k")]))
+    placed = {"a1": [web("w1")]}
+    ignore = web("p", topologySpreadConstraints=[spread("zone")])
+    # Ignore (default): zone b counts with 0 pods, so zone a (1 + 1 - 0 > 1) is rejected.
+    assert reasons(ignore, *nodes, placed=placed)["a1"] == (
+        "node(s) didn't match pod topology spread constraints",)
+    honor = web("p", topologySpreadConstraints=[spread("zone", nodeTaintsPolicy="Honor")])
+    assert reasons(honor, *nodes, placed=placed)["a1"] == ()
+
+
+def test_spread_match_label_keys_narrow_the_selector() -> None:
+    placed = {"a1": [pod("w1", labels={"app": "web", "rev": "1"})]}
+    keyed = pod("p", labels={"app": "web", "rev": "2"}, topologySpreadConstraints=[
+        spread("zone", matchLabelKeys=["rev"])])
+    # Only pods of revision 2 count, and there are none: every zone is at 0.
+    assert fits(keyed, *ZONES[:3], placed=placed) == ["a1", "a2", "b1"]
+    plain = pod("p", labels={"app": "web", "rev": "2"},
+                topologySpreadConstraints=[spread("zone")])
+    assert fits(plain, *ZONES[:3], placed=placed) == ["b1"]
+
+
+def test_affinity_namespace_selector_resolves_through_the_lister() -> None:
+    from servers.scheduler.framework import Objects
+    namespaces = Objects(namespaces=[
+        {"metadata": {"name": "other", "labels": {"team": "db"}}},
+        {"metadata": {"name": "default", "labels": {}}}])
+    p = pod("p", affinity=pod_affinity("podAffinity", "zone", {"app": "db"},
+                                       namespaceSelector={"matchLabels": {"team": "db"}}))
+    placed = {"a1": [pod("db", labels={"app": "db"}, namespace="other")]}
+    snap = snapshot(*ZONES, placed=placed)
+    cycle = Cycle(default_profile(), PodInfo.of(p), snap, namespaces)
+    assert [n.name for n in snap.node_list if cycle.run_filters(n) is None] == ["a1", "a2"]
