@@ -64,6 +64,8 @@ bench: dist/km.pyz system-deps
 	$(PY) bench/startup.py
 	$(PY) bench/api.py
 	$(PY) bench/door.py
+	$(PY) bench/scheduler_algo.py
+	$(PY) bench/scheduler_algo.py --service
 	@command -v kubectl >/dev/null || { echo 'make bench: bench/apply.py needs kubectl (v1.32) on the PATH' >&2; exit 1; }
 	$(PY) bench/apply.py
 
