@@ -5,7 +5,8 @@
     recorder.event(pod, "Normal", "Scheduled", "Successfully assigned ns/web to n1")
 
 ``event()`` never blocks and never fails: it correlates the event at once and queues the
-write; ``run()`` writes in order (POST a new Event, or PATCH the count of one already written).
+write; ``run()`` writes (POST a new Event, or PATCH the count of one already written) with a
+few writers in parallel, each Event's writes in order.
 The correlation is client-go's ``EventCorrelator`` (``k8s.io/client-go/tools/record/
 events_cache.go``), in the same three steps:
 
@@ -59,6 +60,7 @@ CACHE_SIZE = 4096
 MAX_TRIES = 12
 RETRY_SECONDS = 10.0
 QUEUE_SIZE = 1000
+WRITERS = 8
 MESSAGE_LIMIT = 1024
 
 
@@ -118,7 +120,8 @@ class EventRecorder:
 
     def __init__(self, client: Client | None, *, component: str, host: str = "",
                  clock: Callable[[], float] = time.time,
-                 retry_seconds: float = RETRY_SECONDS, queue_size: int = QUEUE_SIZE) -> None:
+                 retry_seconds: float = RETRY_SECONDS, queue_size: int = QUEUE_SIZE,
+                 writers: int = WRITERS) -> None:
         self.client = client
         self.component = component
         self.host = host
@@ -127,7 +130,8 @@ class EventRecorder:
         self._spam: _LRU = _LRU(CACHE_SIZE)
         self._aggregates: _LRU = _LRU(CACHE_SIZE)
         self._written: _LRU = _LRU(CACHE_SIZE)
-        self._writes: asyncio.Queue[tuple[str, Obj]] = asyncio.Queue(queue_size)
+        self._queues: list[asyncio.Queue[tuple[str, Obj]]] = [
+            asyncio.Queue(max(1, queue_size // writers)) for _ in range(max(1, writers))]
         self.dropped = 0
 
     # -- the caller's side -------------------------------------------------------------------
@@ -214,8 +218,11 @@ class EventRecorder:
         return event
 
     def _queue(self, verb: str, event: Obj) -> None:
+        # One Event's writes (its create, then its patches) always go to the same writer,
+        # so they stay in order; different Events are written in parallel.
+        shard = hash(event["metadata"]["name"]) % len(self._queues)
         try:
-            self._writes.put_nowait((verb, event))
+            self._queues[shard].put_nowait((verb, event))
         except asyncio.QueueFull:
             self.dropped += 1
             log.debug("event queue full; dropped %s %s", event["reason"],
@@ -224,9 +231,12 @@ class EventRecorder:
     # -- the writer --------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Write queued events in order until ``stop`` is set."""
+        """Write queued events until ``stop`` is set (each Event's writes in order)."""
+        await asyncio.gather(*(self._writer(queue, stop) for queue in self._queues))
+
+    async def _writer(self, queue: asyncio.Queue[tuple[str, Obj]], stop: asyncio.Event) -> None:
         while not stop.is_set():
-            getter = asyncio.ensure_future(self._writes.get())
+            getter = asyncio.ensure_future(queue.get())
             stopper = asyncio.ensure_future(stop.wait())
             done, _ = await asyncio.wait({getter, stopper},
                                          return_when=asyncio.FIRST_COMPLETED)
@@ -238,11 +248,11 @@ class EventRecorder:
             try:
                 await self._write(verb, event, stop)
             finally:
-                self._writes.task_done()
+                queue.task_done()
 
     async def flush(self) -> None:
         """Wait until every queued event has been written (or given up on)."""
-        await self._writes.join()
+        await asyncio.gather(*(queue.join() for queue in self._queues))
 
     async def _write(self, verb: str, event: Obj, stop: asyncio.Event) -> None:
         if self.client is None:
