@@ -63,6 +63,7 @@ bench: dist/km.pyz system-deps
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine wrk; }
 	$(PY) bench/startup.py
 	$(PY) bench/api.py
+	$(PY) bench/pythons.py
 	$(PY) bench/door.py
 	$(PY) bench/scheduler_algo.py
 	$(PY) bench/scheduler_algo.py --service
