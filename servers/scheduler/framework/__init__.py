@@ -35,8 +35,9 @@ cache and acts on the answers. The public API, as landed:
 * ``Lister`` (protocol: namespace_labels, namespaces, services, controller) and ``Objects``
   (plain lists) for namespaceSelector and the default topology spread of owned pods.
 
-Not done: volume plugins, ImageLocality and DynamicResources are accepted names that do
-nothing; nominated pods of other preemptors are not counted on their nodes.
+Not done: the volume plugins and DynamicResources are accepted names that do nothing (km
+has no volume scheduling). Pods nominated to a node by an earlier preemption are the
+server's to count there (``servers/scheduler/cycle.py`` adds them to a copy of the node).
 """
 
 from __future__ import annotations

@@ -22,7 +22,11 @@ from servers.scheduler.framework.lister import NO_OBJECTS, Lister
 from servers.scheduler.framework.nodeinfo import NodeInfo, Snapshot
 from servers.scheduler.framework.podinfo import PodInfo
 from servers.scheduler.framework.profile import Profile
-from servers.scheduler.framework.scores import node_affinity_scores, taint_scores
+from servers.scheduler.framework.scores import (
+    image_locality_scores,
+    node_affinity_scores,
+    taint_scores,
+)
 from servers.scheduler.framework.spread import constraints_for, spread_scores
 from servers.scheduler.framework.status import UNRESOLVABLE, Status
 
@@ -248,6 +252,8 @@ def _plugin_scores(cycle: Cycle, feasible: list[NodeInfo]) -> list[tuple[str, li
         out.append(("TaintToleration", taint_scores(pod, feasible)))
     if "NodeAffinity" in weights:
         out.append(("NodeAffinity", node_affinity_scores(pod, feasible)))
+    if "ImageLocality" in weights:
+        out.append(("ImageLocality", image_locality_scores(pod, feasible, cycle.snapshot)))
     if "PodTopologySpread" in weights:
         constraints = constraints_for(pod, "ScheduleAnyway", cycle.lister,
                                       profile.default_spread())

@@ -28,14 +28,22 @@ NO_SCHEDULE_EFFECTS = ("NoSchedule", "NoExecute")
 
 
 class _Tally:
-    """How many pods with (anti-)affinity the nodes of a snapshot hold."""
+    """Snapshot-wide counts kept current by the NodeInfos: pods with (anti-)affinity, nodes
+    with a PreferNoSchedule taint, nodes holding each image (ImageLocality's spread)."""
 
-    __slots__ = ("affinity", "prefer_tainted", "required_anti")
+    __slots__ = ("affinity", "images", "prefer_tainted", "required_anti")
 
     def __init__(self) -> None:
         self.affinity = 0
         self.required_anti = 0
-        self.prefer_tainted = 0  # nodes with a PreferNoSchedule taint
+        self.prefer_tainted = 0
+        self.images: Counter[str] = Counter()
+
+    def add_images(self, names: Iterable[str], sign: int) -> None:
+        for name in names:
+            self.images[name] += sign
+            if self.images[name] <= 0:
+                del self.images[name]
 
 
 class NodeInfo:
@@ -47,7 +55,8 @@ class NodeInfo:
 
     __slots__ = (
         "_pods", "_port_any", "_ports", "_tally", "alloc_cpu", "alloc_ephemeral", "alloc_memory",
-        "alloc_pods", "alloc_scalar", "blocked", "cpu", "ephemeral", "generation", "labels",
+        "alloc_pods", "alloc_scalar", "blocked", "cpu", "ephemeral", "generation", "images",
+        "labels",
         "match_cache", "memory", "name", "no_schedule_taints", "node", "npods", "nz_cpu",
         "nz_memory",
         "pods_with_affinity", "pods_with_required_anti_affinity", "prefer_taints", "scalar",
@@ -69,6 +78,7 @@ class NodeInfo:
         # (selector, namespace) -> (generation, matching pods): PodTopologySpread's counts.
         self.match_cache: dict[Any, tuple[int, int]] = {}
         self.prefer_taints: tuple[tuple[str, str, str], ...] = ()
+        self.images: dict[str, int] = {}
         self.set_node(node)
 
     # -- the node ------------------------------------------------------------------------
@@ -91,8 +101,22 @@ class NodeInfo:
         if self._tally is not None:
             self._tally.prefer_tainted += bool(self.prefer_taints) - had_prefer
         self.blocked = self.unschedulable or bool(self.no_schedule_taints)
+        self._set_images(status.get("images") or ())
         self._set_allocatable(status.get("allocatable") or status.get("capacity") or {})
         self.generation += 1
+
+    def _set_images(self, images: Iterable[Obj]) -> None:
+        # NodeInfo.ImageStates: every name of every image, with the image's size.
+        sizes: dict[str, int] = {}
+        for image in images:
+            if isinstance(image, dict):
+                size = image.get("sizeBytes") or 0
+                for name in image.get("names") or ():
+                    sizes[name] = size if isinstance(size, int) else 0
+        if self._tally is not None:
+            self._tally.add_images(self.images, -1)
+            self._tally.add_images(sizes, 1)
+        self.images = sizes
 
     def _set_allocatable(self, allocatable: Obj) -> None:
         def amount(name: str) -> int:
@@ -241,6 +265,7 @@ class Snapshot:
     def _adopt(self, info: NodeInfo, sign: int) -> None:
         info._tally = self._tally if sign > 0 else None
         self._tally.prefer_tainted += sign * bool(info.prefer_taints)
+        self._tally.add_images(info.images, sign)
         self._tally.affinity += sign * len(info.pods_with_affinity)
         self._tally.required_anti += sign * len(info.pods_with_required_anti_affinity)
 
@@ -286,6 +311,15 @@ class Snapshot:
         """Whether any node has a PreferNoSchedule taint (else TaintToleration's score is
         the same everywhere)."""
         return self._tally.prefer_tainted > 0
+
+    def image_nodes(self, name: str) -> int:
+        """How many nodes report image ``name`` (ImageStateSummary.NumNodes)."""
+        return self._tally.images.get(name, 0)
+
+    @property
+    def has_images(self) -> bool:
+        """Whether any node reports images (else ImageLocality scores 0 everywhere)."""
+        return bool(self._tally.images)
 
     def with_affinity(self) -> list[NodeInfo]:
         """``HavePodsWithAffinityList``."""

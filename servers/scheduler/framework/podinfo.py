@@ -102,6 +102,13 @@ class SpreadConstraint:
     honor_taints: bool
 
 
+def normalized_image(name: str) -> str:
+    """``normalizedImageName`` (imagelocality): a name without tag or digest gets ":latest"."""
+    if name.rfind(":") <= name.rfind("/"):
+        return f"{name}:latest"
+    return name
+
+
 def _add(total: dict[str, int], requests: dict[str, int]) -> None:
     for name, amount in requests.items():
         total[name] = total.get(name, 0) + amount
@@ -245,6 +252,7 @@ class PodInfo:
         "has_affinity",
         "has_required_anti_affinity",
         "host_ports",
+        "images",
         "key",
         "labels",
         "memory",
@@ -299,6 +307,7 @@ class PodInfo:
     has_affinity: bool
     has_required_anti_affinity: bool
     spread_constraints: tuple[SpreadConstraint, ...]
+    images: tuple[str, ...]
 
     @classmethod
     def of(cls, pod: Obj) -> PodInfo:
@@ -327,6 +336,9 @@ class PodInfo:
         info.host_ports = _host_ports(spec)
         info._set_affinity(spec)
         info.spread_constraints = _spread_constraints(spec, info.labels)
+        info.images = tuple(normalized_image(str(c.get("image") or ""))
+                            for c in (*(spec.get("initContainers") or ()),
+                                      *(spec.get("containers") or ())))
         return info
 
     def _set_requests(self, spec: Obj) -> None:

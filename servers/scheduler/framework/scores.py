@@ -1,11 +1,13 @@
 """The node scores: NodeResourcesFit (LeastAllocated, MostAllocated,
-RequestedToCapacityRatio), NodeResourcesBalancedAllocation, TaintToleration, NodeAffinity.
+RequestedToCapacityRatio), NodeResourcesBalancedAllocation, TaintToleration, NodeAffinity,
+ImageLocality.
 
 After ``pkg/scheduler/framework/plugins/noderesources/`` (``resource_allocation.go``,
 ``least_allocated.go``, ``most_allocated.go``, ``requested_to_capacity_ratio.go``,
-``balanced_allocation.go``), ``tainttoleration`` and ``nodeaffinity``; integer arithmetic
-where kube's is integer. Each function returns one 0..100 score per node, or None when every
-node would get the same score (such a plugin cannot change the choice, so it is skipped).
+``balanced_allocation.go``), ``tainttoleration``, ``nodeaffinity`` and ``imagelocality``;
+integer arithmetic where kube's is integer. Each function returns one 0..100 score per node,
+or None when every node would get the same score (such a plugin cannot change the choice,
+so it is skipped).
 
 The resource scores depend only on the node's totals and the pod's requests, so
 ``ResourceScorer`` caches a node's combined score until the node's ``generation`` changes:
@@ -17,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-from servers.scheduler.framework.nodeinfo import NodeInfo
+from servers.scheduler.framework.nodeinfo import NodeInfo, Snapshot
 from servers.scheduler.framework.podinfo import (
     CPU,
     EPHEMERAL,
@@ -28,6 +30,9 @@ from servers.scheduler.framework.podinfo import (
 )
 
 MAX_SCORE = 100
+MB = 1024 * 1024
+IMAGE_MIN = 23 * MB  # imagelocality/image_locality.go: minThreshold
+IMAGE_MAX_PER_CONTAINER = 1000 * MB  # maxContainerThreshold
 Resources = tuple[tuple[str, int], ...]
 
 
@@ -208,3 +213,22 @@ def normalize(scores: list[int], reverse: bool) -> list[int]:
         return [MAX_SCORE if reverse else 0] * len(scores)
     out = [MAX_SCORE * s // top for s in scores]
     return [MAX_SCORE - s for s in out] if reverse else out
+
+
+def image_locality_scores(pod: PodInfo, nodes: Sequence[NodeInfo],
+                          snapshot: Snapshot) -> list[int] | None:
+    """ImageLocality: the sizes of the pod's images a node already has, scaled by how many
+    nodes have them, between 23 MB and 1000 MB per container; None when no node reports
+    images."""
+    if not snapshot.has_images or not pod.images:
+        return None
+    total = len(snapshot)
+    top = IMAGE_MAX_PER_CONTAINER * len(pod.images)
+    spread = {name: snapshot.image_nodes(name) / total for name in set(pod.images)}
+    out = []
+    for node in nodes:
+        have = node.images
+        summed = sum(int(have[name] * spread[name]) for name in pod.images if name in have)
+        summed = min(max(summed, IMAGE_MIN), top)
+        out.append(MAX_SCORE * (summed - IMAGE_MIN) // (top - IMAGE_MIN))
+    return out

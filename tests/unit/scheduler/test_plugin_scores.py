@@ -188,3 +188,21 @@ def test_system_default_spread_over_hostnames_and_zones() -> None:
     # hostname: cnt*log(3+2) + 2; zone: cnt*log(2+2) + 4.
     # a1 = 3.61 + 5.39 -> 9, a2 = 2 + 5.39 -> 7, b1 = 2 + 4 = 6; 100*(9+6-s)//9.
     assert prioritize(cycle, snap.node_list) == [66, 88, 100]
+
+
+def test_image_locality_prefers_nodes_that_have_the_images() -> None:
+    from servers.scheduler.framework.scores import image_locality_scores
+    with_image = node("a")
+    with_image["status"]["images"] = [{"names": ["docker.io/library/nginx:1.25", "nginx:1.25"],
+                                       "sizeBytes": 500 * 1024 * 1024},
+                                      {"names": ["busybox:latest"], "sizeBytes": 5 * 1024}]
+    snap = snapshot(with_image, node("b"), node("c"))
+    p = PodInfo.of(pod("p"))
+    p_nginx = PodInfo.of({"metadata": {"name": "p"}, "spec": {"containers": [
+        {"name": "c", "image": "nginx:1.25"}]}})
+    # 500 MiB seen on 1 of 3 nodes -> 166.7 MiB; (166.7 - 23) * 100 // (1000 - 23) = 14.
+    assert image_locality_scores(p_nginx, snap.node_list, snap) == [14, 0, 0]
+    small = PodInfo.of({"metadata": {"name": "p"}, "spec": {"containers": [
+        {"name": "c", "image": "busybox"}]}})  # busybox:latest, below the 23 MiB floor
+    assert image_locality_scores(small, snap.node_list, snap) == [0, 0, 0]
+    assert image_locality_scores(p, snapshot(node("a")).node_list, snapshot(node("a"))) is None
