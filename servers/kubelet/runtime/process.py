@@ -135,13 +135,14 @@ class ProcessRuntime(MonitoredRuntime):
         pid = record["pid"]
         if not alive(pid, record["pid_start"]):
             return  # gone, or the pid now belongs to someone else
-        try:
-            if every_process:
-                os.killpg(pid, sig)  # the shim made the process a session (and group) leader
-            else:
-                os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
+        if every_process:
+            # the shim makes the process a session (and group) leader; until setsid has
+            # run there is no such group yet, and nothing forked either: kill the one pid
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, sig)
+                return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
 
     async def _exec(self, record: Record, cmd: list[str], timeout: float) -> ExecResult:
         config = container_config(record["config"])
