@@ -16,7 +16,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from servers.scheduler.framework.cycle import Cycle
-from servers.scheduler.framework.filters import Filter, fit_status
 from servers.scheduler.framework.interpod import affinity_scores
 from servers.scheduler.framework.lister import NO_OBJECTS, Lister
 from servers.scheduler.framework.nodeinfo import NodeInfo, Snapshot
@@ -167,10 +166,8 @@ def find_feasible(cycle: Cycle, nodes: Sequence[NodeInfo], start: int, want: int
     """Scan from ``start`` until ``want`` nodes fit: (feasible, rejected, nodes processed)."""
     feasible: list[NodeInfo] = []
     failed: dict[str, Status] = {}
-    if cycle.fit and cycle.simple_fit and not cycle.gate and not cycle.post:
-        processed = _scan_plain(cycle, nodes, start, want, feasible, failed)
-    else:
-        processed = _scan(cycle, nodes, start, want, feasible, failed)
+    scan = _scan_plain if cycle.plain else _scan
+    processed = scan(cycle, nodes, start, want, feasible, failed)
     return feasible, failed, processed
 
 
@@ -197,31 +194,16 @@ def _scan_plain(cycle: Cycle, nodes: Sequence[NodeInfo], start: int, want: int,
 
 def _scan(cycle: Cycle, nodes: Sequence[NodeInfo], start: int, want: int,
           feasible: list[NodeInfo], failed: dict[str, Status]) -> int:
-    pre, post, gate, fit = cycle.pre, cycle.post, cycle.gate, cycle.fit
-    pod, scalar = cycle.pod, cycle.scalar
-    processed = 0
+    run_filters = cycle.run_filters
     for node in _rotated(nodes, start):
-        processed += 1
-        status = _first(pre, node) if pre and (gate or node.blocked) else None
-        if status is None and fit:
-            status = fit_status(pod, node, scalar)
-        if status is None and post:
-            status = _first(post, node)
+        status = run_filters(node)
         if status is None:
             feasible.append(node)
             if len(feasible) >= want:
                 break
         else:
             failed[node.name] = status
-    return processed
-
-
-def _first(checks: list[Filter], node: NodeInfo) -> Status | None:
-    for check in checks:
-        status = check(node)
-        if status is not None:
-            return status
-    return None
+    return len(feasible) + len(failed)
 
 
 def _rotated(nodes: Sequence[NodeInfo], start: int) -> Iterator[NodeInfo]:

@@ -1,15 +1,16 @@
 """``Cycle``: one pod's PreFilter work, and the filters that have something to do for it.
 
-Built once per scheduling attempt (and reused by preemption). ``pre`` holds the filters that
-run before NodeResourcesFit (NodeUnschedulable, NodeName, TaintToleration, NodeAffinity,
-NodePorts, in the profile's order), ``post`` those after it (PodTopologySpread,
-InterPodAffinity). Plugins with nothing to do for this pod are left out, as kube's PreFilter
-``Skip`` does; NodeUnschedulable and TaintToleration only matter on ``blocked`` nodes
-(cordoned or tainted NoSchedule/NoExecute), so ``gate`` says whether the pre filters must
-run on every node or only on blocked ones.
+Built once per scheduling attempt (and reused by preemption). ``checks`` holds the filters
+in the profile's order; plugins with nothing to do for this pod are left out, as kube's
+PreFilter ``Skip`` does. ``plain`` says the pod needs nothing but room: NodeUnschedulable and
+TaintToleration only matter on ``blocked`` nodes (cordoned or tainted NoSchedule/NoExecute)
+and no other filter has work, so the scan may check cpu, memory and the pod count inline
+and call ``run_filters`` only for blocked or full nodes.
 """
 
 from __future__ import annotations
+
+import functools
 
 from servers.scheduler.framework import filters as f
 from servers.scheduler.framework.filters import Filter
@@ -21,10 +22,14 @@ from servers.scheduler.framework.profile import Profile
 from servers.scheduler.framework.spread import SpreadFilter, constraints_for
 from servers.scheduler.framework.status import AFFINITY_CONFLICT, Status
 
-_PRE = {"NodeUnschedulable": f.node_unschedulable_filter, "NodeName": f.node_name_filter,
-        "TaintToleration": f.taint_toleration_filter, "NodeAffinity": f.node_affinity_filter,
-        "NodePorts": f.node_ports_filter}
+_SIMPLE = {"NodeUnschedulable": f.node_unschedulable_filter, "NodeName": f.node_name_filter,
+           "TaintToleration": f.taint_toleration_filter,
+           "NodeAffinity": f.node_affinity_filter, "NodePorts": f.node_ports_filter}
 _BLOCKED_ONLY = ("NodeUnschedulable", "TaintToleration")
+
+
+def _fit(pod: PodInfo, scalar: dict[str, int], node: NodeInfo) -> Status | None:
+    return f.fit_status(pod, node, scalar)
 
 
 class Cycle:
@@ -36,12 +41,11 @@ class Cycle:
         self.pod = pod
         self.snapshot = snapshot
         self.lister = lister or NO_OBJECTS
-        self.pre: list[Filter] = []
-        self.post: list[Filter] = []
-        self.gate = False
+        self.checks: list[Filter] = []
         self.fit = "NodeResourcesFit" in profile.filters
         self.scalar = self._scalar()
-        self.simple_fit = not pod.ephemeral and not self.scalar
+        # Cleared by any check that matters on unblocked nodes.
+        self.plain = self.fit and not pod.ephemeral and not self.scalar
         self.spread: SpreadFilter | None = None
         self.affinity: AffinityFilter | None = None
         # PreFilter outcomes: a rejection message, or the node names NodeAffinity pins.
@@ -59,24 +63,32 @@ class Cycle:
                 if not ("/" in k and (k in ignored or k.split("/")[0] in groups))}
 
     def _add(self, name: str) -> None:
+        check = self._check(name)
+        if check is not None:
+            self.checks.append(check)
+            if name not in _BLOCKED_ONLY and name != "NodeResourcesFit":
+                self.plain = False
+
+    def _check(self, name: str) -> Filter | None:
+        """The plugin's Filter for this pod, after its PreFilter (None: nothing to do)."""
         pod = self.pod
-        if name in _PRE:
-            check = _PRE[name](pod)
-            if check is not None:
-                self.pre.append(check)
-                self.gate = self.gate or name not in _BLOCKED_ONLY
+        if name in _SIMPLE:
             if name == "NodeAffinity" and pod.node_affinity is not None:
                 self._pin(pod.node_affinity.names)
-        elif name == "PodTopologySpread":
+            return _SIMPLE[name](pod)
+        if name == "NodeResourcesFit":
+            return functools.partial(_fit, pod, self.scalar)
+        if name == "PodTopologySpread":
             constraints = constraints_for(pod, "DoNotSchedule", self.lister)
             if constraints:
                 self.spread = SpreadFilter(pod, constraints, self.snapshot)
-                self.post.append(self.spread.check)
+                return self.spread.check
         elif name == "InterPodAffinity":
             state = AffinityFilter(pod, self.snapshot, self.lister)
             if state.active:
                 self.affinity = state
-                self.post.append(state.check)
+                return state.check
+        return None
 
     def _pin(self, names: frozenset[str] | None) -> None:
         if names is None:
@@ -87,15 +99,7 @@ class Cycle:
 
     def run_filters(self, node: NodeInfo) -> Status | None:
         """Every filter on ``node``, in order; the first rejection, or None if it fits."""
-        for check in self.pre:
-            status = check(node)
-            if status is not None:
-                return status
-        if self.fit:
-            status = f.fit_status(self.pod, node, self.scalar)
-            if status is not None:
-                return status
-        for check in self.post:
+        for check in self.checks:
             status = check(node)
             if status is not None:
                 return status

@@ -372,3 +372,12 @@ def test_affinity_namespace_selector_resolves_through_the_lister() -> None:
     snap = snapshot(*ZONES, placed=placed)
     cycle = Cycle(default_profile(), PodInfo.of(p), snap, namespaces)
     assert [n.name for n in snap.node_list if cycle.run_filters(n) is None] == ["a1", "a2"]
+
+
+def test_filters_run_in_the_profiles_order() -> None:
+    tainted_and_small = node("a", cpu="1", taints=[taint("k")])
+    assert reasons(pod("p", cpu="2"), tainted_and_small)["a"] == (
+        "node(s) had untolerated taint {k: }",)
+    fit_first = Profile(filters=("NodeResourcesFit", "TaintToleration"))
+    assert reasons(pod("p", cpu="2"), tainted_and_small, profile=fit_first)["a"] == (
+        "Insufficient cpu",)
