@@ -127,6 +127,10 @@ class SchedulerCache:
         state = self._pods.get(pod_uid(pod))
         return state is not None and state.assumed
 
+    def has_pod(self, pod: Obj) -> bool:
+        """Whether ``pod`` is counted on a node (assumed or confirmed)."""
+        return pod_uid(pod) in self._pods
+
     def add_pod(self, pod: Obj) -> None:
         """An assigned pod seen by the informer: confirm its assumption or count it."""
         uid, node = pod_uid(pod), pod["spec"]["nodeName"]

@@ -51,8 +51,6 @@ log = logging.getLogger(__name__)
 
 # Bindings in flight at once; beyond it the cycle waits (the client's pool is 64 wide).
 MAX_BINDINGS = 256
-# The cycle yields to the event loop after this many pods, so informers and bindings run.
-YIELD_EVERY = 1
 
 
 class Scheduler:
@@ -133,7 +131,7 @@ class Scheduler:
             return
         self._next_start = result.next_start_index
         self.cache.assume(queued.info, result.node_name)
-        self._forget_nomination(pod, keep_status=True)
+        self.nominated.pop(queued.info.uid, None)  # placed: its room is taken for real
         self._spawn(self._bind(queued, profile, result.node_name, started), slot=True)
 
     def _skip(self, pod: Obj) -> bool:
@@ -143,7 +141,7 @@ class Scheduler:
             log.debug("skip schedule deleting pod: %s/%s", meta.get("namespace"),
                       meta.get("name"))
             return True
-        return (bool((pod.get("spec") or {}).get("nodeName")) or self.cache.is_assumed(pod)
+        return (bool((pod.get("spec") or {}).get("nodeName")) or self.cache.has_pod(pod)
                 or not self.responsible_for(pod))
 
     # -- the snapshot --------------------------------------------------------------------
@@ -265,13 +263,9 @@ class Scheduler:
         except (ClientError, StatusError) as exc:
             log.info("pod %s status not updated: %s", pod["metadata"].get("name"), exc)
 
-    def _forget_nomination(self, pod: Obj, *, keep_status: bool = False) -> None:
-        """Drop the pod's nomination (it was placed, or is gone)."""
-        self.nominated.pop(pod_uid(pod), None)
-
     def forget_pod(self, pod: Obj) -> None:
-        """An unscheduled pod went away: drop its nomination."""
-        self._forget_nomination(pod)
+        """An unscheduled pod was bound or went away: drop its nomination."""
+        self.nominated.pop(pod_uid(pod), None)
 
     # -- tasks ---------------------------------------------------------------------------
 

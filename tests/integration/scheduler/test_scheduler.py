@@ -139,9 +139,9 @@ async def test_metrics_in_kubes_names_on_the_secure_port(apiserver: ApiServer,
                         text = await answer.text()
                 except aiohttp.ClientConnectionError:
                     return None
-                wanted = ('scheduler_schedule_attempts_total{profile="default-scheduler",'
-                          'result="unschedulable"}')
-                return text if wanted in text else None
+                wanted = [f'scheduler_schedule_attempts_total{{profile="default-scheduler",'
+                          f'result="{result}"}}' for result in ("unschedulable", "scheduled")]
+                return text if all(w in text for w in wanted) else None
 
             text = await eventually(scrape)
         assert ('scheduler_schedule_attempts_total{profile="default-scheduler",'
