@@ -116,3 +116,30 @@ def test_host_ports_are_tracked_per_ip_and_protocol() -> None:
     assert info.used_ports == {("0.0.0.0", "TCP", 8080), ("10.0.0.1", "UDP", 53)}
     info.remove_pod(PodInfo.of(p))
     assert info.used_ports == set()
+
+
+def test_snapshot_follows_nodes_and_counts_affinity_pods() -> None:
+    from servers.scheduler.framework import Snapshot
+    a, b = NodeInfo(node("a")), NodeInfo(node("b"))
+    snap = Snapshot({"a": a, "b": b, "slot": NodeInfo(None)})
+    assert [n.name for n in snap.node_list] == ["a", "b"]
+    anti = pod("x", affinity={"podAntiAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": {}, "topologyKey": "kubernetes.io/hostname"}]}})
+    assert not snap.has_pods_with_required_anti_affinity
+    b.add_pod(PodInfo.of(anti))
+    assert snap.with_required_anti_affinity() == [b]
+    assert snap.with_affinity() == [b]
+    copy = b.clone()
+    snap.set_node(copy)
+    assert snap.get("b") is copy and snap.with_affinity() == [copy]
+    copy.remove_pod(PodInfo.of(anti))
+    assert not snap.has_pods_with_affinity
+    assert b.pod_count == 1  # the original is untouched
+    snap.set_node(b)
+    assert snap.has_pods_with_affinity
+    snap.remove_node("b")
+    assert [n.name for n in snap.node_list] == ["a"]
+    assert not snap.has_pods_with_affinity
+    snap.set_node(NodeInfo(node("c")))
+    assert [n.name for n in snap.node_list] == ["a", "c"] and len(snap) == 2
