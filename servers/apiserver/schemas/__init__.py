@@ -12,6 +12,7 @@ import functools
 
 from servers.apiserver.resources import RESOURCES, GroupVersionKind, Resource
 from servers.apiserver.schemas import (
+    affinity,
     authentication,
     container,
     coordination,
@@ -65,7 +66,7 @@ def schemas(resources: tuple[Resource, ...] = RESOURCES) -> dict[str, Obj]:
     """
     table: dict[str, Obj] = {}
     for module in (meta, container, pod, core, node, rbac, coordination, scheduling,
-                   authentication):
+                   authentication, affinity):
         table.update(module.SCHEMAS)
     for resource in resources:
         for gvk in (resource.gvk, *(sub.kind for sub in resource.subresources)):

@@ -7,8 +7,11 @@ from typing import Any
 
 import pytest
 
+from servers.apiserver import openapi
 from servers.apiserver.kinds.affinity import validate_scheduling
 from servers.apiserver.kinds.podspec import validate_pod_spec
+from servers.apiserver.schemas import schemas
+from servers.apiserver.schemas.check import check
 
 REQ = "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
 
@@ -151,3 +154,16 @@ def test_wrong_types_do_not_crash() -> None:
         "nodeSelectorTerms": ["x", {"matchExpressions": [{"operator": 5, "values": "a"}]}]}}},
         "topologySpreadConstraints": [{"maxSkew": "1"}]}
     assert causes(**spec)
+
+
+def test_the_schema_refuses_wrong_types_and_names_unknown_fields() -> None:
+    pod = {"spec": {"affinity": {"nodeAffinity": {
+        "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": "heavy"}],
+        "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerm": []}}},
+        "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "zone",
+                                       "whenUnsatisfiable": "DoNotSchedule", "skew": 2}]}}
+    findings = check(schemas(), "io.k8s.api.core.v1.Pod", pod)
+    assert findings.type_errors and "weight" in findings.type_errors[0]
+    assert openapi.unknown_fields("Pod", pod) == [
+        "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
+        ".nodeSelectorTerm", "spec.topologySpreadConstraints[0].skew"]

@@ -23,7 +23,9 @@ POD = {
         "terminationGracePeriodSeconds": 10,
         "nodeSelector": {"disk": "ssd"},
         "serviceAccountName": "default",
-        "affinity": {"nodeAffinity": {"anything": ["goes"]}},
+        "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": [
+                {"key": "zone", "operator": "In", "values": ["a"]}]}]}}},
         "tolerations": [{"key": "k", "operator": "Exists", "effect": "NoSchedule"}],
         "volumes": [{"name": "data", "emptyDir": {}},
                     {"name": "cfg", "configMap": {"name": "cfg", "items": [
@@ -152,7 +154,7 @@ def test_unknown_fields_are_reported_by_path() -> None:
 def test_maps_and_preserved_objects_accept_any_key() -> None:
     pod = json.loads(json.dumps(POD))
     pod["metadata"]["labels"]["any/key"] = "v"
-    pod["spec"]["affinity"]["podAntiAffinity"] = {"x": [1, 2]}
+    pod["spec"]["dnsConfig"] = {"x": [1, 2]}  # a preserved (free-form) object
     assert openapi.unknown_fields("Pod", pod) == []
 
 
