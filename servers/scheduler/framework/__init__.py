@@ -27,9 +27,12 @@ cache and acts on the answers. The public API, as landed:
   ``FitError`` (``message`` is kube's text, "no nodes available to schedule pods" for zero
   nodes; ``diagnosis`` {node: Status}; ``next_start_index``).
 * ``preempt(profile, pod_info, snapshot, fit_error, pdbs=(), *, lister=None, rng=None)
-  -> Preemption | None`` — ``Preemption(node_name, victims: list[PodInfo])``, victims lowest
-  priority first. Either way it sets ``fit_error.post_filter_msg`` ("preemption: ..." or ""
-  when a node was found), so ``fit_error.message`` is then the full FailedScheduling text.
+  -> Preemption | None`` — ``Preemption(node_name, victims: list[PodInfo], pdb_violations)``,
+  victims lowest priority first. Either way it sets ``fit_error.post_filter_msg``
+  ("preemption: ..." or "" when a node was found), so ``fit_error.message`` is then the full
+  FailedScheduling text. It checks eligibility itself (``preemptionPolicy: Never`` gives
+  "preemption: not eligible due to preemptionPolicy=Never.", as kube), so call it for every
+  pod that fits nowhere when ``profile.preemption``.
   ``pdbs`` are PodDisruptionBudget dicts (spec.selector, status.disruptionsAllowed,
   status.disruptedPods).
 * ``Lister`` (protocol: namespace_labels, namespaces, services, controller) and ``Objects``
