@@ -24,6 +24,9 @@ from servers.scheduler.framework.podinfo import (
 
 Obj = dict[str, Any]
 ALL_IPS = "0.0.0.0"
+REGION, ZONE = "topology.kubernetes.io/region", "topology.kubernetes.io/zone"
+BETA_REGION = "failure-domain.beta.kubernetes.io/region"
+BETA_ZONE = "failure-domain.beta.kubernetes.io/zone"
 NO_SCHEDULE_EFFECTS = ("NoSchedule", "NoExecute")
 
 
@@ -244,8 +247,31 @@ class NodeInfo:
         return f"NodeInfo({self.name or '<no node>'}, pods={len(self._pods)})"
 
 
+def zone_key(labels: Mapping[str, str]) -> str:
+    """``utilnode.GetZoneKey``: region and zone (GA labels, else the beta ones), or ""."""
+    region = labels.get(REGION) or labels.get(BETA_REGION, "")
+    zone = labels.get(ZONE) or labels.get(BETA_ZONE, "")
+    return f"{region}:\x00:{zone}" if region or zone else ""
+
+
+def zone_order(infos: list[NodeInfo]) -> list[NodeInfo]:
+    """``nodeTree.list()``: one node of each zone in turn (zones in order of appearance),
+    so a scan that stops early still sees every zone."""
+    zones: dict[str, list[NodeInfo]] = {}
+    for info in infos:
+        zones.setdefault(zone_key(info.labels), []).append(info)
+    if len(zones) < 2:
+        return infos
+    columns = list(zones.values())
+    ordered = []
+    for i in range(max(len(c) for c in columns)):
+        ordered += [c[i] for c in columns if i < len(c)]
+    return ordered
+
+
 class Snapshot:
-    """The nodes one scheduling cycle sees, in a fixed order (``node_list``).
+    """The nodes one scheduling cycle sees, in a fixed order (``node_list``: zones
+    interleaved as kube's node tree lists them; nodes added later go last).
 
     Built from ``{name: NodeInfo}`` (node-less slots are left out). The NodeInfos are shared,
     not copied: pods added to or removed from them show at once, so a snapshot needs no
@@ -255,7 +281,7 @@ class Snapshot:
 
     def __init__(self, nodes: Mapping[str, NodeInfo] | Iterable[NodeInfo] = ()) -> None:
         infos = nodes.values() if isinstance(nodes, Mapping) else nodes
-        self.node_list: list[NodeInfo] = [n for n in infos if n.node is not None]
+        self.node_list: list[NodeInfo] = zone_order([n for n in infos if n.node is not None])
         self._index = {n.name: n for n in self.node_list}
         self._position = {n.name: i for i, n in enumerate(self.node_list)}
         self._tally = _Tally()

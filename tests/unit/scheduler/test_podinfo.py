@@ -143,3 +143,12 @@ def test_snapshot_follows_nodes_and_counts_affinity_pods() -> None:
     assert not snap.has_pods_with_affinity
     snap.set_node(NodeInfo(node("c")))
     assert [n.name for n in snap.node_list] == ["a", "c"] and len(snap) == 2
+
+
+def test_snapshot_interleaves_zones_as_the_node_tree() -> None:
+    from servers.scheduler.framework import Snapshot
+    zone = "topology.kubernetes.io/zone"
+    names = [("a1", "a"), ("a2", "a"), ("a3", "a"), ("b1", "b"), ("c1", "c"), ("c2", "c")]
+    snap = Snapshot([NodeInfo(node(n, labels={zone: z})) for n, z in names])
+    assert [n.name for n in snap.node_list] == ["a1", "b1", "c1", "a2", "c2", "a3"]
+    assert snap.get("c2") is snap.node_list[4]
