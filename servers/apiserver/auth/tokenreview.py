@@ -58,7 +58,8 @@ def review(body: Obj, tokens: TokenAuthenticator | None,
         if user.uid:
             status["user"]["uid"] = user.uid
         status["audiences"] = audiences
-    meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+    given = body.get("metadata")
+    meta: Obj = given if isinstance(given, dict) else {}
     return {"kind": "TokenReview", "apiVersion": GROUP_VERSION,
             "metadata": {**meta, "creationTimestamp": None},
             "spec": spec, "status": status}
