@@ -148,10 +148,10 @@ class MonitoredRuntime:
             return
         if record["started_at"] and timeout > 0:
             await self._signal(record, signal.SIGTERM, every_process=False)
-            if await self._wait_exit(container_id, timeout):
+            if await self._wait_exit(record, timeout):
                 return
         await self._signal(record, signal.SIGKILL, every_process=True)
-        await self._wait_exit(container_id, KILL_WAIT)
+        await self._wait_exit(record, KILL_WAIT)
 
     async def remove_container(self, container_id: str) -> None:
         if self.store.load(CONTAINERS, container_id) is None:
@@ -239,14 +239,19 @@ class MonitoredRuntime:
         try:
             with open(paths.conmon_pidfile, encoding="utf-8") as f:
                 pid = int(f.read().strip() or 0)
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                return paths.dir.encode() in f.read()  # ours, not a reused pid
         except (FileNotFoundError, ValueError):
             return False
-        return pid > 0 and alive(pid, "")
 
-    async def _wait_exit(self, container_id: str, timeout: float) -> bool:
-        paths = self._paths(container_id)
+    async def _wait_exit(self, record: Record, timeout: float) -> bool:
+        """Wait for conmon's exit file; False at the timeout or when no one is left to write it."""
+        cid = record["id"]
+        paths = self._paths(cid)
         deadline = time.monotonic() + timeout
-        while conmon.exit_code(paths, container_id) is None:
+        while conmon.exit_code(paths, cid) is None:
+            if not self._conmon_alive(paths) and not alive(record["pid"], record["pid_start"]):
+                return conmon.exit_code(paths, cid) is not None  # it may have just written it
             if time.monotonic() >= deadline:
                 return False
             await asyncio.sleep(POLL)
@@ -340,16 +345,21 @@ def _check_container(config: ContainerConfig) -> None:
 
 
 def start_time(pid: int) -> str:
-    """The process's start time in clock ticks (/proc/PID/stat field 22): tells reused pids."""
+    """The process's start time in clock ticks (/proc/PID/stat field 22): tells reused pids.
+
+    Empty when there is no such process or it is a zombie (it has ended; only its parent,
+    conmon or init, has yet to reap it).
+    """
     try:
         with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
             stat = f.read()
     except FileNotFoundError:
         return ""
-    return stat.rsplit(")", 1)[1].split()[19]
+    fields = stat.rsplit(")", 1)[1].split()
+    return "" if fields[0] in ("Z", "X") else fields[19]
 
 
 def alive(pid: int, start: str) -> bool:
-    """True while ``pid`` is the same process (a zombie counts: conmon has yet to reap it)."""
+    """True while ``pid`` is the same process and has not ended."""
     now = start_time(pid) if pid > 0 else ""
     return bool(now) and (not start or now == start)

@@ -11,6 +11,7 @@ import asyncio
 import os
 import re
 import secrets
+import signal
 import subprocess
 import time
 from datetime import datetime
@@ -24,6 +25,7 @@ from servers.kubelet.runtime.interface import (
     CONTAINER_CREATED,
     CONTAINER_EXITED,
     CONTAINER_RUNNING,
+    CONTAINER_UNKNOWN,
     SANDBOX_NOTREADY,
     SANDBOX_READY,
     ContainerConfig,
@@ -298,3 +300,22 @@ async def test_the_log_can_be_rotated(runtime: MonitoredRuntime, tmp_path: Path)
     last_old = int(before.splitlines()[-1].rsplit(" ", 1)[1])
     first_new = int(log.read_text().splitlines()[0].rsplit(" ", 1)[1])
     assert first_new == last_old + 1  # nothing lost between the two files
+
+
+async def test_a_container_whose_conmon_died_is_unknown_and_removable(
+        runtime: MonitoredRuntime) -> None:
+    sid = await runtime.run_pod_sandbox(pod())
+    cid = await run_container(runtime, sid, sh(
+        'trap "exit 0" TERM; echo ready; while :; do sleep 0.05; done'))
+    await wait_log((await runtime.container_status(cid)).log_path, "ready")
+    conmon_pid = int(Path(runtime.store.dir("containers", cid), "conmon.pid").read_text())
+    os.kill(conmon_pid, signal.SIGKILL)  # a conmon we started: say the OOM killer took it
+    while os.path.exists(f"/proc/{conmon_pid}") and not _is_zombie(conmon_pid):
+        await asyncio.sleep(0.02)
+    assert (await runtime.container_status(cid)).state == CONTAINER_RUNNING  # the process lives
+    started = time.monotonic()
+    await runtime.stop_container(cid, timeout=30)
+    assert time.monotonic() - started < 10  # no exit file will come: it does not wait for one
+    assert (await runtime.container_status(cid)).state == CONTAINER_UNKNOWN
+    await runtime.remove_container(cid)
+    assert await runtime.list_containers() == []
