@@ -7,6 +7,10 @@ struck). It double-forks, so it outlives the kubelet that started it; it costs a
 megabyte of RSS per container. The container's pid comes back over the sync pipe
 (``_OCI_SYNCPIPE``, one JSON line ``{"data": pid}`` or ``{"data": -1, "message": ...}``),
 as cri-o's ``internal/oci/runtime_oci.go`` reads it.
+
+conmon stays in the cgroup of whoever started it: under systemd the kubelet's unit needs
+``KillMode=process`` (as containerd.service has, for its shims), or stopping the kubelet
+kills every conmon and the exit codes of containers that end meanwhile are lost.
 """
 
 from __future__ import annotations
