@@ -279,3 +279,16 @@ def test_config_profiles_choose_the_pods(kubectl: Kubectl, schedulers: Scheduler
            pod("default-one"))
     assert len({placed(kubectl, f"packed{i}") for i in range(3)}) == 1  # MostAllocated packs
     assert node_of(kubectl, "default-one") == ""
+
+
+def test_kube_scheduler_alias_runs_the_scheduler(km: Path, env: dict[str, str],
+                                                 tmp_path: Path) -> None:
+    link = tmp_path / "kube-scheduler"
+    link.symlink_to(km)
+    done = subprocess.run([str(link), "--help"], capture_output=True, text=True, env=env,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    for flag in ("--scheduler-name", "--config", "--leader-elect", "--secure-port",
+                 "--bind-address", "--kubeconfig", "--master"):
+        assert flag in done.stdout
+    assert "default: 10259" in done.stdout
