@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 
@@ -30,13 +30,20 @@ from servers.client.events import EventRecorder
 from servers.client.informer import SharedInformerFactory
 from servers.client.leaderelection import LeaderElector, default_identity
 from servers.component.connect import client_from_options, wait_for_apiserver
-from servers.component.options import validate_leader_election
+from servers.component.options import (
+    DEFAULT_LEASE_DURATION,
+    DEFAULT_RENEW_DEADLINE,
+    DEFAULT_RETRY_PERIOD,
+    parse_duration,
+    validate_leader_election,
+)
 from servers.scheduler.cache import SchedulerCache
 from servers.scheduler.cycle import Scheduler
 from servers.scheduler.framework.profile import Profile, default_profile
 from servers.scheduler.informers import ClusterWatch
 from servers.scheduler.listers import InformerLister
 from servers.scheduler.metrics import Metrics
+from servers.scheduler.options import LEASE_NAME
 from servers.scheduler.queue import SchedulingQueue
 
 if TYPE_CHECKING:
@@ -51,18 +58,51 @@ USER_AGENT = "km-scheduler"
 
 
 def load_profiles(opts: argparse.Namespace) -> list[Profile]:
-    """The profiles of ``--config``, or the default one named ``--scheduler-name``."""
-    if opts.config:
-        from servers.scheduler.framework.config import load_config
+    """The profiles of ``--config``, or the default one named ``--scheduler-name``.
 
-        return load_config(opts.config)
-    return [default_profile(opts.scheduler_name)]
+    A configuration file's ``leaderElection`` and ``clientConnection.kubeconfig`` fill the
+    flags left at their defaults (kube's ``ApplyLeaderElectionTo``: flags given override the
+    file).
+    """
+    if not opts.config:
+        return [default_profile(opts.scheduler_name)]
+    from servers.scheduler.framework.config import load_configuration
+
+    configuration = load_configuration(opts.config)
+    _apply_leader_election(opts, configuration.leader_election or {})
+    kubeconfig = (configuration.client_connection or {}).get("kubeconfig")
+    if kubeconfig and not opts.kubeconfig:
+        opts.kubeconfig = str(kubeconfig)
+    return configuration.profiles
+
+
+# LeaderElectionConfiguration's fields and the flag each one fills, with the flag's default.
+_LEADER_ELECTION = (
+    ("leaderElect", "leader_elect", True, None),
+    ("leaseDuration", "leader_elect_lease_duration", DEFAULT_LEASE_DURATION, parse_duration),
+    ("renewDeadline", "leader_elect_renew_deadline", DEFAULT_RENEW_DEADLINE, parse_duration),
+    ("retryPeriod", "leader_elect_retry_period", DEFAULT_RETRY_PERIOD, parse_duration),
+    ("resourceName", "leader_elect_resource_name", LEASE_NAME, None),
+    ("resourceNamespace", "leader_elect_resource_namespace", "kube-system", None),
+)
+
+
+def _apply_leader_election(opts: argparse.Namespace, block: dict[str, Any]) -> None:
+    for field, attr, default, parse in _LEADER_ELECTION:
+        if field not in block or getattr(opts, attr) != default:
+            continue
+        value = block[field]
+        try:
+            setattr(opts, attr, parse(str(value)) if parse else value)
+        except ValueError as exc:
+            msg = f"scheduler configuration {opts.config}: leaderElection.{field}: {exc}"
+            raise ValueError(msg) from None
 
 
 async def run(opts: argparse.Namespace, stop: asyncio.Event) -> int:
     """Run the scheduler until ``stop`` (see the module docstring)."""
-    validate_leader_election(opts)
     profiles = load_profiles(opts)
+    validate_leader_election(opts)
     registry = CollectorRegistry()
     async with client_from_options(opts, user_agent=USER_AGENT) as client:
         if not await wait_for_apiserver(client, stop):

@@ -14,7 +14,8 @@ import aiohttp
 import pytest
 
 from hyperkube import Server
-from servers.client.resources import EVENTS, NODES, PODS
+from servers.apimachinery.errors import NotFound
+from servers.client.resources import EVENTS, LEASES, NODES, PODS
 from servers.client.rest import Client
 from servers.scheduler import server
 from servers.scheduler.app import run
@@ -34,10 +35,12 @@ async def client(apiserver: ApiServer) -> AsyncIterator[Client]:
 
 
 @contextlib.asynccontextmanager
-async def scheduler(api: ApiServer, *args: str) -> AsyncIterator[asyncio.Task[int]]:
+async def scheduler(api: ApiServer, *args: str,
+                    leader_elect: bool = False) -> AsyncIterator[asyncio.Task[int]]:
     spec: Server = server()
+    flags = [] if leader_elect else ["--leader-elect=false"]
     opts = spec.make_parser().parse_args(
-        ["--master", api.url, "--secure-port", "0", "--leader-elect=false", *args])
+        ["--master", api.url, "--secure-port", "0", *flags, *args])
     stop = asyncio.Event()
     task = asyncio.ensure_future(run(opts, stop))
     try:
@@ -149,3 +152,31 @@ async def test_metrics_in_kubes_names_on_the_secure_port(apiserver: ApiServer,
         assert 'scheduler_pending_pods{queue="unschedulable"} 1.0' in text
         assert "scheduler_scheduling_attempt_duration_seconds_bucket" in text
         assert 'scheduler_pod_scheduling_sli_duration_seconds_count{attempts="1"} 1.0' in text
+
+
+async def test_config_file_leader_election_fills_the_flags(apiserver: ApiServer, client: Client,
+                                                          tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("apiVersion: kubescheduler.config.k8s.io/v1\n"
+                      "kind: KubeSchedulerConfiguration\n"
+                      "leaderElection:\n  leaderElect: true\n  leaseDuration: 3s\n"
+                      "  renewDeadline: 2s\n  retryPeriod: 500ms\n"
+                      "  resourceName: from-config\n  resourceNamespace: default\n")
+    await client.create(NODES, node("n1"))
+    async with scheduler(apiserver, "--config", str(config), leader_elect=True):
+        await client.create(PODS, pod("led"), "default")
+
+        async def lease() -> dict[str, Any] | None:
+            try:
+                return await client.get(LEASES, "from-config", "default")
+            except NotFound:
+                return None
+
+        spec = (await eventually(lease))["spec"]
+        assert spec["leaseDurationSeconds"] == 3
+        assert spec["holderIdentity"]
+
+        async def bound() -> str:
+            return str((await client.get(PODS, "led", "default"))["spec"].get("nodeName", ""))
+
+        assert await eventually(bound) == "n1"
