@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 from dataclasses import dataclass
 
 from servers.kubelet.linux.command import find_program
@@ -117,9 +118,20 @@ def _pid_from(line: bytes) -> int:
         raise CommandFailed(msg) from None
     if pid <= 0:
         text = str(message.get("message", "create failed")).strip().splitlines()
-        msg = f"container create: {text[-1] if text else 'failed'}"
+        msg = f"container create: {_runc_message(text[-1] if text else 'failed')}"
         raise CommandFailed(msg)
     return pid
+
+
+def _runc_message(line: str) -> str:
+    """The message inside runc's logrus line (``time=... level=error msg="..."``)."""
+    match = re.search(r'msg="((?:[^"\\]|\\.)*)"', line)
+    if not match:
+        return line
+    text = match.group(1).replace('\\"', '"')
+    for prefix in ("runc create failed: ", "unable to start container process: "):
+        text = text.removeprefix(prefix)
+    return text
 
 
 def exit_code(paths: Paths, container_id: str) -> tuple[int, float] | None:

@@ -19,6 +19,7 @@ import contextlib
 import errno
 import os
 import shlex
+import shutil
 import signal
 
 from servers.kubelet.linux.command import find_program
@@ -31,6 +32,7 @@ from servers.kubelet.runtime.interface import (
     PodSandboxConfig,
     Runtime,
 )
+from servers.kubelet.runtime.spec import DEFAULT_PATH
 from servers.kubelet.runtime.state import Record
 
 START_WAIT = 10.0  # how long start waits for the paused shell to open its FIFO
@@ -58,6 +60,22 @@ create)
 *) echo "km process runtime: unsupported command $cmd" >&2; exit 1;;
 esac
 """
+
+
+def _check_runnable(config: ContainerConfig, env: dict[str, str]) -> None:
+    """Fail at create, as runc does, when the program or the working dir is missing."""
+    program = (config.command or config.args)[0]
+    path = env.get("PATH", DEFAULT_PATH)
+    if "/" in program:
+        if not os.access(program, os.X_OK):
+            msg = f'container create: exec: "{program}": stat {program}: no such file or directory'
+            raise CommandFailed(msg)
+    elif shutil.which(program, path=path) is None:
+        msg = f'container create: exec: "{program}": executable file not found in $PATH'
+        raise CommandFailed(msg)
+    if config.working_dir and not os.path.isdir(config.working_dir):
+        msg = f"container create: working dir {config.working_dir}: no such directory"
+        raise CommandFailed(msg)
 
 
 class ProcessRuntime(MonitoredRuntime):
@@ -101,6 +119,7 @@ class ProcessRuntime(MonitoredRuntime):
                        f"{mount.container_path} (only a host path at its own path)")
                 raise InvalidConfig(msg)
         env = {"POD_IP": sandbox["ip"], **config.env}
+        _check_runnable(config, env)
         start = os.path.join(bundle, "start")
         words = " ".join(shlex.quote(f"{k}={v}") for k, v in env.items())
         argv = " ".join(shlex.quote(a) for a in (*config.command, *config.args))

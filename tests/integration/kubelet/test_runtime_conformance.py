@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from servers.kubelet.runtime.base import MonitoredRuntime
-from servers.kubelet.runtime.errors import ExecTimeout, NotFound
+from servers.kubelet.runtime.errors import CommandFailed, ExecTimeout, NotFound
 from servers.kubelet.runtime.interface import (
     CONTAINER_CREATED,
     CONTAINER_EXITED,
@@ -318,4 +318,17 @@ async def test_a_container_whose_conmon_died_is_unknown_and_removable(
     assert time.monotonic() - started < 10  # no exit file will come: it does not wait for one
     assert (await runtime.container_status(cid)).state == CONTAINER_UNKNOWN
     await runtime.remove_container(cid)
+    assert await runtime.list_containers() == []
+
+
+async def test_a_missing_program_fails_create_in_one_line(runtime: MonitoredRuntime) -> None:
+    sid = await runtime.run_pod_sandbox(pod())
+    with pytest.raises(CommandFailed) as failed:
+        await runtime.create_container(sid, ContainerConfig(name="c", command=("/km/none",)))
+    assert str(failed.value) == \
+        'container create: exec: "/km/none": stat /km/none: no such file or directory'
+    with pytest.raises(CommandFailed, match=r'exec: "km-no-such-program": executable file not '
+                                            r"found in \$PATH"):
+        await runtime.create_container(sid, ContainerConfig(name="c",
+                                                            command=("km-no-such-program",)))
     assert await runtime.list_containers() == []

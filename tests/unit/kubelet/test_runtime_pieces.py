@@ -203,3 +203,10 @@ def test_missing_mountpoints_get_an_overlay_of_a_skeleton(tmp_path: Path) -> Non
     etc = next(m for m in doc["mounts"] if m["destination"] == str(tmp_path / "etc"))
     assert etc["type"] == "overlay"
     assert etc["options"] == ["ro", f"lowerdir={layer}:{tmp_path / 'etc'}"]
+
+
+def test_runc_errors_lose_their_logrus_wrapping() -> None:
+    line = ('time="2026-12-06T09:42:53Z" level=error msg="runc create failed: unable to start '
+            'container process: exec: \\"/x\\": stat /x: no such file or directory"')
+    assert conmon._runc_message(line) == 'exec: "/x": stat /x: no such file or directory'
+    assert conmon._runc_message("plain words") == "plain words"
