@@ -9,6 +9,12 @@ selector is ADDED for that watcher and one that moves out is DELETED. A too-old 
 watcher too slow to keep up, gets an ERROR event carrying a 410 Expired Status and the stream
 ends: the client re-lists. `timeoutSeconds` ends the stream cleanly; bookmarks come with
 `allowWatchBookmarks=true`. Each watch is one coroutine, no thread.
+
+A client that stops reading is dropped: what one write holds is bounded by the watch cache's
+batch limits, and a write the socket has not taken within ``WRITE_TIMEOUT_SECONDS`` closes
+the connection (logged once, counted in /metrics as apiserver_terminated_watchers_total
+{resource}), as kube's cacher terminates a watcher whose buffer stays full; the client
+re-lists.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from aiohttp import web
 
 from servers.apimachinery import errors
 from servers.apiserver import codec, jsonio, tables
+from servers.apiserver.metrics import METRICS
 from servers.apiserver.registry import parse_rv, too_large_rv
 from servers.apiserver.storage import interface as st
 from servers.apiserver.stored import decode, raw
@@ -37,6 +44,7 @@ log = logging.getLogger(__name__)
 MAX_TIMEOUT_SECONDS = 1800
 BOOKMARK_SECONDS = 30.0
 CONNECTION_CHECK_SECONDS = 1.0  # how soon an idle watch notices its client has gone
+WRITE_TIMEOUT_SECONDS = 10.0  # a write not taken by then: the client stopped reading
 
 
 class _Stream:
@@ -66,7 +74,7 @@ class _Stream:
         return jsonio.dumps({"type": kind, "object": obj}) + b"\n"
 
     async def send(self, kind: str, obj: Obj) -> None:
-        await self.resp.write(self.line(kind, obj))
+        await self.write(self.line(kind, obj))
 
     async def batch(self, events: list[st.Event]) -> None:
         """One write for every event of a batch that this watcher is to see."""
@@ -74,7 +82,32 @@ class _Stream:
         lines = [self.event_line(ev) for ev in events]
         data = b"".join(line for line in lines if line)
         if data:
+            await self.write(data)
+
+    async def write(self, data: bytes) -> None:
+        """Write, giving the client ``WRITE_TIMEOUT_SECONDS`` to take it (a timer, not a
+        task: this is the fan-out's hot path)."""
+        timer = asyncio.get_running_loop().call_later(WRITE_TIMEOUT_SECONDS, self._drop)
+        try:
             await self.resp.write(data)
+        finally:
+            timer.cancel()
+
+    def _drop(self) -> None:
+        """The client has not taken a write in time: close its connection. The blocked
+        write then fails as if the client had left."""
+        transport = self.request.transport
+        if transport is None or transport.is_closing():
+            return
+        resource = self.target.resource
+        name = resource.plural + (f".{resource.group}" if resource.group else "")
+        measured = self.request.app.get(METRICS)
+        if measured is not None:
+            measured.terminated_watchers.labels(name).inc()
+        log.warning("closing the watch of %s for %s: the client took nothing for %.0f s "
+                    "(%d bytes waiting)", name, self.request.remote,
+                    WRITE_TIMEOUT_SECONDS, transport.get_write_buffer_size())
+        transport.abort()
 
     def event_line(self, ev: st.Event) -> bytes | None:
         kind = "DELETED" if ev.type == "DELETE" else (

@@ -6,6 +6,11 @@ under its prefix in one batch, so a hundred watchers cost one storage watch and 
 per batch each, not one storage stream and one write per event each. A watch that starts
 before the window falls back to the storage's own replay (or gets Compacted). A watcher that
 falls out of the window gets WatchClosed, and re-lists — events are never dropped silently.
+
+The window is bounded in events and in bytes (``WINDOW``, ``WINDOW_BYTES``), and so is each
+batch (``BATCH_EVENTS``, ``BATCH_BYTES``): what any watcher can be behind, and what one write
+to it can hold, is bounded however slowly it reads (kube bounds its cacher's cyclic buffer
+and each cacheWatcher's channel likewise); watch.py closes a watch whose client stops reading.
 """
 
 from __future__ import annotations
@@ -21,16 +26,30 @@ from servers.apiserver.storage import interface as st
 log = logging.getLogger(__name__)
 
 ROOT = "/registry/"
-WINDOW = 20_000  # events kept for watchers to catch up from
+WINDOW = 20_000  # events kept for watchers to catch up from ...
+WINDOW_BYTES = 64 << 20  # ... and at most this much of their objects
+BATCH_EVENTS = 1_000  # what one batch (one write to a watcher) holds at most
+BATCH_BYTES = 1 << 20
+EVENT_OVERHEAD = 200  # bytes an event costs besides its values (objects, list slots)
 RETRY_SECONDS = 0.5
 
 
+def event_size(event: st.Event) -> int:
+    """What an event holds in memory, roughly: its values plus a fixed overhead."""
+    prev = event.prev_kv
+    return len(event.kv.value) + (len(prev.value) if prev is not None else 0) + EVENT_OVERHEAD
+
+
 class WatchCache:
-    def __init__(self, storage: st.Storage, window: int = WINDOW) -> None:
+    def __init__(self, storage: st.Storage, window: int = WINDOW,
+                 window_bytes: int = WINDOW_BYTES) -> None:
         self.storage = storage
         self.window = window
+        self.window_bytes = window_bytes
         self._revs: list[int] = []
         self._events: list[st.Event] = []
+        self._ends: list[int] = []  # bytes of all events appended, up to and with each one
+        self._total = 0  # bytes of every event ever appended
         self._oldest = 0  # the cache can serve watches from this revision on
         self._last = 0
         self._changed = asyncio.Event()
@@ -69,17 +88,41 @@ class WatchCache:
     def _append(self, event: st.Event) -> None:
         self._revs.append(event.kv.mod_revision)
         self._events.append(event)
+        self._total += event_size(event)
+        self._ends.append(self._total)
         self._last = event.kv.mod_revision
-        if len(self._events) > 2 * self.window:
-            cut = len(self._events) - self.window
-            self._oldest = self._revs[cut - 1]
-            del self._revs[:cut]
-            del self._events[:cut]
+        if len(self._events) > 2 * self.window or self.held_bytes > self.window_bytes:
+            self._trim()
         self._wake()
+
+    @property
+    def held_bytes(self) -> int:
+        """What the events in the window hold (``event_size``)."""
+        return self._ends[-1] - self._ends[0] + event_size(self._events[0]) if self._events else 0
+
+    def _trim(self) -> None:
+        """Drop the oldest events, down to ``window`` events and 3/4 of ``window_bytes``
+        (in one cut, so trimming is amortized)."""
+        keep_from = self._total - self.window_bytes * 3 // 4  # bytes before this may go
+        cut = max(len(self._events) - self.window, bisect.bisect_left(self._ends, keep_from))
+        cut = min(cut, len(self._events) - 1)  # the newest event always stays
+        if cut <= 0:
+            return
+        self._oldest = self._revs[cut - 1]
+        del self._revs[:cut]
+        del self._events[:cut]
+        del self._ends[:cut]
 
     def _wake(self) -> None:
         self._changed.set()
         self._changed = asyncio.Event()
+
+    def _batch_end(self, start: int) -> int:
+        """Where a batch from event ``start`` ends: ``BATCH_EVENTS`` and ``BATCH_BYTES`` at
+        most, one event at least."""
+        before = self._ends[start] - event_size(self._events[start])
+        by_bytes = bisect.bisect_right(self._ends, before + BATCH_BYTES, lo=start)
+        return max(start + 1, min(start + BATCH_EVENTS, by_bytes))
 
     async def batches(self, prefix: str, after_rev: int) -> AsyncIterator[list[st.Event]]:
         """Every change under `prefix` after `after_rev`, in order, in batches."""
@@ -95,7 +138,7 @@ class WatchCache:
                 raise st.WatchClosed("the watcher fell behind the watch cache")
             start = bisect.bisect_right(self._revs, cursor)
             if start < len(self._events):
-                new = self._events[start:]
+                new = self._events[start:self._batch_end(start)]
                 cursor = new[-1].kv.mod_revision
                 batch = [e for e in new if e.kv.key.startswith(prefix)]
                 if batch:

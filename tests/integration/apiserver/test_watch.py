@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import socket
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,9 @@ from typing import Any
 import pytest
 
 from servers.apiserver import app as apiserver
-from servers.apiserver import watch
+from servers.apiserver import resources, watch
+from servers.apiserver.routing import Target
+from servers.apiserver.storage import interface as st
 from tests.integration.apiserver.conftest import PODS, Client, pod
 from tests.support.apiserver import start_apiserver
 
@@ -187,3 +191,78 @@ def test_sigterm_with_open_watches_stops_at_once(tmp_path: Path) -> None:
             for reader in watchers:
                 reader.close()
     assert "Traceback" not in "".join(server.log)
+
+
+CONFIGMAPS = "/api/v1/namespaces/default/configmaps"
+
+
+async def _configmaps(api: Client, count: int, size: int) -> None:
+    for i in range(count):
+        resp = await api.post(CONFIGMAPS, json={"metadata": {"name": f"cm{i}"},
+                                                "data": {"k": "x" * size}})
+        assert resp.status == 201, await resp.text()
+
+
+async def test_a_watcher_that_stops_reading_is_closed_while_others_keep_up(
+        api: Client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """A client that opens a watch and never reads: its connection is closed once a write
+    waits longer than the timeout, logged once and counted; a reading watcher gets it all."""
+    monkeypatch.setattr(watch, "WRITE_TIMEOUT_SECONDS", 0.5)
+    stuck = socket.create_connection(("127.0.0.1", api.port))
+    try:
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.sendall(f"GET {CONFIGMAPS}?watch=true HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        count, size = 120, 100_000  # 12 MB: more than the kernel buffers on both sides
+        reader = await api.get(f"{CONFIGMAPS}?watch=true&resourceVersion=1")
+        await asyncio.sleep(0.2)
+        with caplog.at_level(logging.INFO, logger="servers.apiserver.watch"):
+            await _configmaps(api, count, size)
+            received = 0
+            while received < count:
+                line = await asyncio.wait_for(reader.content.readline(), 10)
+                assert json.loads(line)["type"] == "ADDED"
+                received += 1
+            reader.close()
+            registry = api.app[apiserver.REGISTRY]
+            deadline = asyncio.get_running_loop().time() + 10
+            while not any("closing the watch" in r.getMessage() for r in caplog.records):
+                assert asyncio.get_running_loop().time() < deadline, "the stuck watch stayed open"
+                await asyncio.sleep(0.1)
+        metrics = await (await api.get("/metrics")).text()
+        assert 'apiserver_terminated_watchers_total{resource="configmaps"} 1.0' in metrics
+        logged = [r.getMessage() for r in caplog.records if "closing the watch" in r.getMessage()]
+        assert len(logged) == 1 and logged[0].startswith("closing the watch of configmaps for ")
+        while registry.watchers:  # both watches have ended: the stuck one's blocked write too
+            assert asyncio.get_running_loop().time() < deadline, "a watch is still being served"
+            await asyncio.sleep(0.1)
+    finally:
+        stuck.close()  # (not read to the end: a 4 kB window drains slowly)
+
+
+async def test_the_watch_cache_window_is_bounded_in_events_and_bytes(api: Client) -> None:
+    """However far behind a watcher is, the window it may catch up from holds at most
+    window_bytes of objects; a watcher that falls out of it is closed (410, it re-lists)."""
+    registry = api.app[apiserver.REGISTRY]
+    cache = registry.watch_cache
+    cache.window_bytes = 200_000
+    await cache.start()
+    start = await registry.storage.current_revision()
+    await _configmaps(api, 1, 10)
+    configmaps = resources.by_plural("", "v1", "configmaps")
+    assert configmaps is not None
+    behind = registry.watch(Target(configmaps, "default"), start).__aiter__()
+    assert len(await behind.__anext__()) == 1  # positioned at the first configmap ...
+    held = []
+    for i in range(1, 60):  # ... and 600 kB written behind its back
+        resp = await api.post(CONFIGMAPS, json={"metadata": {"name": f"cm{i}"},
+                                                "data": {"k": "x" * 10_000}})
+        assert resp.status == 201
+        await asyncio.sleep(0)
+        held.append(cache.held_bytes)
+    last = await registry.storage.current_revision()
+    while cache._last < last:
+        await asyncio.sleep(0.01)
+    assert 0 < max(held) <= 200_000 + 11_000
+    assert len(cache._events) < 30
+    with pytest.raises(st.WatchClosed):
+        await behind.__anext__()
