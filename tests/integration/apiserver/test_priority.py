@@ -156,3 +156,16 @@ async def test_malformed_scheduling_constraints_are_422(papi: Client) -> None:
         ".nodeSelectorTerms[0].matchExpressions[0].operator",
         "spec.topologySpreadConstraints[0].maxSkew"]
     await call(papi, "GET", f"{PODS}/web", expect=404)
+
+
+async def test_a_deleted_class_is_forgotten(papi: Client) -> None:
+    await call(papi, "POST", PCS, pc("gone", 3), expect=201)
+    await call(papi, "POST", PODS, pod("first", priorityClassName="gone"), expect=201)
+    await call(papi, "DELETE", f"{PCS}/gone", expect=200)
+    for attempt in range(50):  # the deletion reaches the view through the watch
+        resp = await papi.post(PODS, json=pod(f"p{attempt}", priorityClassName="gone"))
+        if resp.status == 403:
+            break
+        assert resp.status == 201
+        await asyncio.sleep(0.02)
+    assert resp.status == 403
