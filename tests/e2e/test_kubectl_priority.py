@@ -41,6 +41,9 @@ def test_priority_classes_with_kubectl(kubectl: Kubectl) -> None:
         missing = kubectl("run", "e2e-none", "--image=nginx",
                           '--overrides={"spec":{"priorityClassName":"nope"}}', check=False)
         assert "no PriorityClass with name nope was found" in missing.stderr
+        described = kubectl("describe", "priorityclass", "e2e-high").stdout
+        assert "Value:" in described and "1000" in described
+        assert "for the test" in described
         explained = kubectl("explain", "priorityclass.preemptionPolicy").stdout
         assert "PreemptLowerPriority" in explained
     finally:
