@@ -5,7 +5,7 @@ those that keep state for one registry (today ``priority``: the Priority plugin 
 of PriorityClasses), and the registry awaits ``admit_create`` / calls ``admit_update`` before
 the functions below.
 
-The registry calls these four functions for every write. Metadata rules (names, labels,
+The registry also calls the four functions below for every write. Metadata rules (names, labels,
 annotations, finalizers) are the same for every kind and live here; each kind's own defaults
 and rules live in `servers.apiserver.kinds`; under RBAC, writes of roles and bindings also pass
 `servers.apiserver.authz.escalation` (no granting what one does not hold), and under the Node
@@ -28,7 +28,6 @@ from servers.apiserver.storage import interface as st
 from servers.apiserver.watchcache import WatchCache
 
 SERVICE_CIDR = ipaddress.ip_network("10.0.0.0/24")
-
 
 
 class Admission:
