@@ -86,6 +86,11 @@ class Security:
     read_only_root: bool = False
     no_new_privs: bool = True
     privileged: bool = False
+    seccomp: str = "Unconfined"  # or "RuntimeDefault" (kube's seccompProfile.type)
+
+
+SECCOMP_UNCONFINED = "Unconfined"
+SECCOMP_RUNTIME_DEFAULT = "RuntimeDefault"
 
 
 @dataclass(frozen=True)

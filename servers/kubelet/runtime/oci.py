@@ -53,6 +53,7 @@ class NamespacesRuntime(MonitoredRuntime):
         self.ipam_dir = os.path.join(self.root, "ipam")
         self._bridge_gateway = ""  # set once the bridge is known to be up
         self._bridge_lock = asyncio.Lock()
+        self.bounding = spec.host_bounding()
 
     # -- sandboxes ------------------------------------------------------------------------
 
@@ -113,7 +114,8 @@ class NamespacesRuntime(MonitoredRuntime):
         spec.make_skeleton(skeleton, spec.overlaid(host, config.mounts))
         document = spec.build(config, hostname=hostname, namespaces=namespaces,
                               cgroups_path=self.names.cgroup(sid, container_id),
-                              hide=self._hidden(), host=host, skeleton=skeleton)
+                              hide=self._hidden(), host=host, skeleton=skeleton,
+                              bounding=self.bounding)
         os.makedirs(os.path.join(bundle, "rootfs"), exist_ok=True)
         with open(os.path.join(bundle, "config.json"), "w", encoding="utf-8") as f:
             json.dump(document, f)

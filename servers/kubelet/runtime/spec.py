@@ -15,7 +15,14 @@ import os
 from typing import Any
 
 from servers.kubelet.runtime.errors import InvalidConfig
-from servers.kubelet.runtime.interface import ContainerConfig, Mount, Resources, Security
+from servers.kubelet.runtime.interface import (
+    SECCOMP_RUNTIME_DEFAULT,
+    SECCOMP_UNCONFINED,
+    ContainerConfig,
+    Mount,
+    Resources,
+    Security,
+)
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 FRESH = ("proc", "sys", "dev", "tmp", "run", "lost+found")
@@ -34,6 +41,23 @@ ALL_CAPS = ("CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER"
             "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN",
             "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
             "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE")
+
+# km's RuntimeDefault seccomp profile: everything is allowed except the calls a container has
+# no business making — kernel modules, kexec, reboot, clock setting, mount and namespace
+# juggling, tracing other processes, keyrings, bpf, perf — which fail with EPERM. These are
+# the calls moby's default profile (``profiles/seccomp/default.json``) admits only with
+# CAP_SYS_ADMIN & co or not at all; a deny list rather than its allow list, kept short.
+SECCOMP_DENIED = (
+    "acct", "add_key", "bpf", "clock_adjtime", "clock_settime", "create_module",
+    "delete_module", "finit_module", "fsconfig", "fsmount", "fsopen", "fspick",
+    "get_kernel_syms", "init_module", "ioperm", "iopl", "kcmp", "kexec_file_load",
+    "kexec_load", "keyctl", "lookup_dcookie", "mount", "mount_setattr", "move_mount",
+    "name_to_handle_at", "nfsservctl", "open_by_handle_at", "open_tree", "perf_event_open",
+    "pivot_root", "process_vm_readv", "process_vm_writev", "ptrace", "query_module",
+    "quotactl", "reboot", "request_key", "setns", "settimeofday", "stime", "swapoff",
+    "swapon", "syslog", "umount", "umount2", "unshare", "uselib", "userfaultfd", "ustat",
+    "vm86", "vm86old")
+EPERM = 1
 
 # runc's own defaults (``runc spec``): what a container may not read or write in /proc, /sys.
 MASKED = ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
@@ -83,17 +107,18 @@ def make_skeleton(skeleton: str, overlays: dict[str, list[Mount]]) -> None:
 
 def build(config: ContainerConfig, *, hostname: str, namespaces: dict[str, str],
           cgroups_path: str, hide: list[str], host: list[str],
-          skeleton: str = "") -> dict[str, Any]:
+          skeleton: str = "", bounding: tuple[str, ...] = ALL_CAPS) -> dict[str, Any]:
     """config.json for ``config``; ``namespaces`` maps network/ipc/uts to their pins.
 
     ``hide`` lists host paths covered by an empty tmpfs inside the container (the kubelet's
     own root dir: other pods' state and logs); ``host`` is ``host_dirs()``; ``skeleton`` is
-    where ``make_skeleton`` made the mountpoints that ``overlaid`` found missing.
+    where ``make_skeleton`` made the mountpoints that ``overlaid`` found missing;
+    ``bounding`` is ``host_bounding()``.
     """
     privileged = config.security.privileged
     return {
         "ociVersion": "1.0.2",
-        "process": _process(config, hostname),
+        "process": _process(config, hostname, bounding),
         "root": {"path": "rootfs", "readonly": config.security.read_only_root},
         "hostname": "",
         "mounts": _mounts(config.mounts, hide, host, skeleton),
@@ -102,15 +127,17 @@ def build(config: ContainerConfig, *, hostname: str, namespaces: dict[str, str],
                            *({"type": kind, "path": path} for kind, path in namespaces.items())],
             "cgroupsPath": cgroups_path,
             "resources": _resources(config.resources),
+            **_seccomp(config.security),
             "maskedPaths": [] if privileged else MASKED,
             "readonlyPaths": [] if privileged else READONLY,
         },
     }
 
 
-def _process(config: ContainerConfig, hostname: str) -> dict[str, Any]:
+def _process(config: ContainerConfig, hostname: str,
+             bounding: tuple[str, ...]) -> dict[str, Any]:
     env = {"PATH": DEFAULT_PATH, "HOSTNAME": hostname, **config.env}
-    caps = capabilities(config.security)
+    caps = capabilities(config.security, bounding)
     security = config.security
     return {
         "terminal": False,
@@ -124,15 +151,44 @@ def _process(config: ContainerConfig, hostname: str) -> dict[str, Any]:
     }
 
 
-def capabilities(security: Security) -> list[str]:
-    """containerd's default set, plus ``add``, minus ``drop`` (``ALL`` works in both)."""
+def capabilities(security: Security, bounding: tuple[str, ...] = ALL_CAPS) -> list[str]:
+    """containerd's default set, plus ``add``, minus ``drop`` (``ALL`` works in both).
+
+    Privileged gets every capability; whatever the result, it is cut to ``bounding`` (the
+    capabilities the runtime itself holds: runc cannot hand out more).
+    """
     if security.privileged:
-        return list(ALL_CAPS)
+        return [c for c in ALL_CAPS if c in bounding]
     names = {_cap(c) for c in security.capabilities_add}
     added = set(ALL_CAPS) if "CAP_ALL" in names else names
     dropped = {_cap(c) for c in security.capabilities_drop}
     base = set() if "CAP_ALL" in dropped else set(DEFAULT_CAPS) - dropped
-    return sorted(base | (added - {"CAP_ALL"}))
+    return sorted((base | (added - {"CAP_ALL"})) & set(bounding))
+
+
+def host_bounding() -> tuple[str, ...]:
+    """The capabilities in this process's bounding set (/proc/self/status ``CapBnd``)."""
+    with open("/proc/self/status", encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("CapBnd:"):
+                mask = int(line.split()[1], 16)
+                return tuple(c for bit, c in enumerate(ALL_CAPS) if mask >> bit & 1)
+    return ALL_CAPS
+
+
+def _seccomp(security: Security) -> dict[str, Any]:
+    """The ``seccomp`` section for RuntimeDefault; nothing when unconfined or privileged."""
+    if security.privileged or security.seccomp == SECCOMP_UNCONFINED:
+        return {}
+    if security.seccomp != SECCOMP_RUNTIME_DEFAULT:
+        msg = f"seccomp profile {security.seccomp!r}: only RuntimeDefault or Unconfined"
+        raise InvalidConfig(msg)
+    return {"seccomp": {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32",
+                          "SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"],
+        "syscalls": [{"names": list(SECCOMP_DENIED), "action": "SCMP_ACT_ERRNO",
+                      "errnoRet": EPERM}]}}
 
 
 def _cap(name: str) -> str:

@@ -324,3 +324,19 @@ async def test_a_failed_sandbox_set_up_leaves_nothing(tmp_path: Path,
     finally:
         await tiny.remove_all()
     assert leftovers(tiny) == []
+
+
+@pytest.mark.parametrize(("security", "expected"), [
+    (Security(), ["unshare allowed", "ptrace allowed"]),
+    (Security(seccomp="RuntimeDefault"), ["unshare denied", "ptrace denied"]),
+    (Security(seccomp="RuntimeDefault", privileged=True), ["unshare allowed", "ptrace allowed"]),
+])
+async def test_runtime_default_seccomp_denies_what_a_container_has_no_business_doing(
+        runtime: MonitoredRuntime, security: Security, expected: list[str]) -> None:
+    sid = await runtime.run_pod_sandbox(pod())
+    script = ("unshare -U true 2>/dev/null && echo unshare allowed || echo unshare denied; "
+              "python3 -c 'import ctypes, sys; sys.exit(ctypes.CDLL(None).ptrace(0, 0, 0, 0))'"
+              " && echo ptrace allowed || echo ptrace denied")
+    cid = await run_container(runtime, sid, sh(script, security=security))
+    status = await wait_exit(runtime, cid)
+    assert [t for s, _, t in cri_lines(status.log_path) if s == "stdout"] == expected

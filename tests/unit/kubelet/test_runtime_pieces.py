@@ -210,3 +210,27 @@ def test_runc_errors_lose_their_logrus_wrapping() -> None:
             'container process: exec: \\"/x\\": stat /x: no such file or directory"')
     assert conmon._runc_message(line) == 'exec: "/x": stat /x: no such file or directory'
     assert conmon._runc_message("plain words") == "plain words"
+
+
+def test_capabilities_are_cut_to_what_the_runtime_holds() -> None:
+    bounding = tuple(c for c in spec.ALL_CAPS if c != "CAP_SYS_RESOURCE")
+    assert "CAP_SYS_RESOURCE" not in spec.capabilities(Security(privileged=True), bounding)
+    assert spec.capabilities(Security(capabilities_add=("SYS_RESOURCE",)), bounding) == \
+        sorted(spec.DEFAULT_CAPS)
+    assert set(spec.host_bounding()) <= set(spec.ALL_CAPS)
+
+
+def test_runtime_default_seccomp_is_a_short_deny_list() -> None:
+    def section(security: Security) -> dict[str, object]:
+        doc = spec.build(ContainerConfig(name="c", command=("x",), security=security),
+                         hostname="h", namespaces={}, cgroups_path="/c", hide=[], host=[])
+        return doc["linux"].get("seccomp", {})  # type: ignore[no-any-return]
+
+    assert section(Security()) == {}
+    profile = section(Security(seccomp="RuntimeDefault"))
+    assert profile["defaultAction"] == "SCMP_ACT_ALLOW"
+    assert {"mount", "unshare", "ptrace", "kexec_load"} <= set(
+        profile["syscalls"][0]["names"])  # type: ignore[index]
+    assert section(Security(seccomp="RuntimeDefault", privileged=True)) == {}
+    with pytest.raises(InvalidConfig, match="only RuntimeDefault or Unconfined"):
+        section(Security(seccomp="Localhost"))
