@@ -81,3 +81,21 @@ def test_what_the_scheduler_identity_may_do(kubectl: Kubectl, certs: Path) -> No
     metrics = run("get", "--raw", "/metrics")
     assert metrics.returncode == 1
     assert "Forbidden" in metrics.stderr or "forbidden" in metrics.stderr
+
+
+def test_apply_a_priorityclass_twice(kubectl: Kubectl) -> None:
+    manifest = {"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+                "metadata": {"name": "e2e-applied"}, "value": 50, "description": "one"}
+    try:
+        out = kubectl("apply", "-f", "-", input=json.dumps(manifest)).stdout
+        assert out.strip() == "priorityclass.scheduling.k8s.io/e2e-applied created"
+        manifest["description"] = "two"
+        out = kubectl("apply", "-f", "-", input=json.dumps(manifest)).stdout
+        assert out.strip() == "priorityclass.scheduling.k8s.io/e2e-applied configured"
+        assert kubectl.json("get", "pc", "e2e-applied")["description"] == "two"
+        manifest["value"] = 51
+        refused = kubectl("apply", "-f", "-", input=json.dumps(manifest), check=False)
+        assert refused.returncode == 1
+        assert "value: Forbidden: may not be changed in an update." in refused.stderr
+    finally:
+        kubectl("delete", "pc", "e2e-applied", "--ignore-not-found")
