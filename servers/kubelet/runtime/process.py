@@ -118,7 +118,7 @@ class ProcessRuntime(MonitoredRuntime):
                 msg = (f"container {config.name!r}: --isolation none cannot mount "
                        f"{mount.container_path} (only a host path at its own path)")
                 raise InvalidConfig(msg)
-        env = {"POD_IP": sandbox["ip"], **config.env}
+        env = {"PATH": DEFAULT_PATH, "POD_IP": sandbox["ip"], **config.env}
         _check_runnable(config, env)
         start = os.path.join(bundle, "start")
         words = " ".join(shlex.quote(f"{k}={v}") for k, v in env.items())
@@ -166,7 +166,7 @@ class ProcessRuntime(MonitoredRuntime):
     async def _exec(self, record: Record, cmd: list[str], timeout: float) -> ExecResult:
         config = container_config(record["config"])
         sandbox = self.store.load("sandboxes", record["sandbox_id"]) or {}
-        env = {"POD_IP": sandbox.get("ip", ""), **config.env}
+        env = {"PATH": DEFAULT_PATH, "POD_IP": sandbox.get("ip", ""), **config.env}
         try:
             proc = await asyncio.create_subprocess_exec(
                 *cmd, env=env, cwd=config.working_dir or "/", start_new_session=True,
