@@ -245,6 +245,41 @@ def test_a_high_priority_pod_preempts_a_low_priority_one(
             hollow.wait()
 
 
+def test_pods_spread_over_hollow_nodes_and_run(km: Path, api: ApiServer, kubectl: Kubectl,
+                                               schedulers: Schedulers, env: dict[str, str],
+                                               tmp_path: Path) -> None:
+    with (tmp_path / "hollow.log").open("wb") as log:
+        hollow = subprocess.Popen([str(km), "hollow-node", "--master", api.url, "--nodes", "5"],
+                                  stdout=subprocess.DEVNULL, stderr=log, env=env)
+    try:
+        wait_for("5 hollow nodes", lambda: len(
+            kubectl("get", "nodes", "-o", "name").stdout.split()) == 5)
+        schedulers.start("--leader-elect=false")
+        create(kubectl, *(pod(f"w{i}") for i in range(25)))
+
+        def running() -> list[dict[str, Any]] | None:
+            items = kubectl.json("get", "pods")["items"]
+            ok = len(items) == 25 and all(
+                (p.get("status") or {}).get("phase") == "Running" for p in items)
+            return items if ok else None
+
+        items = wait_for("25 pods Running", running, timeout=40)
+        per_node: dict[str, int] = {}
+        for item in items:
+            per_node[item["spec"]["nodeName"]] = per_node.get(item["spec"]["nodeName"], 0) + 1
+        # Every node gets some; on 32-cpu hollow nodes 100m pods score alike (kube's integer
+        # LeastAllocated), so ties are broken at random and the split is not exact.
+        assert len(per_node) == 5
+        assert max(per_node.values()) - min(per_node.values()) <= 3
+    finally:
+        hollow.send_signal(signal.SIGTERM)
+        try:
+            hollow.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            hollow.kill()
+            hollow.wait()
+
+
 # -- flags and configuration -----------------------------------------------------------------
 
 @pytest.mark.parametrize(("args", "error"), [
