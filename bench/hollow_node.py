@@ -87,6 +87,8 @@ class Figures:
     leases: int = 0
     delete_seconds: float = 0.0
     watch_closed: bool = False
+    max_silence: float = 0.0
+    late_lines: list[str] = field(default_factory=list)
     pods: int = 0
     pods_running_seconds: float = 0.0
     pods_deleted_seconds: float = 0.0
@@ -154,10 +156,14 @@ async def window_b(client: Client, seconds: float, figures: Figures) -> None:
                          resource_version=listing["metadata"]["resourceVersion"],
                          timeout_seconds=int(seconds) + 30)
     began = loop.time()
+    heard: float | None = None
     try:
         async with watch:
             async for kind, lease in watch:
                 if kind == "MODIFIED":
+                    now = loop.time()
+                    figures.max_silence = max(figures.max_silence, now - (heard or now))
+                    heard = now
                     name = lease["metadata"]["name"]
                     renewed = parse_rfc3339(lease["spec"]["renewTime"])
                     if name in last:
@@ -278,6 +284,8 @@ def main() -> int:
             asyncio.run(measure(api.url, api.proc.pid, hollow, args, figures, started))
         finally:
             figures.delete_seconds = hollow.stop()
+            figures.late_lines = [line.split("] ")[-1].strip() for line in hollow.log
+                                  if "leases:" in line]
     report(figures)
     return 0
 
@@ -298,6 +306,7 @@ def report(f: Figures) -> None:
           f"{statistics.median(gaps) if gaps else 0:.2f} s, p99 {p99:.2f} s, "
           f"max {max(gaps, default=0):.2f} s; {late} of {len(gaps)} over "
           f"{f.interval * 1.5:g} s |")
+    print(f"| longest time the watch saw no renewal at all | {f.max_silence:.2f} s |")
     print(f"| oldest lease at the end | {f.oldest:.2f} s ({f.leases} leases) |")
     print(f"| apiserver CPU, idle / with hollow nodes | {f.idle_api_cores:.2f} / "
           f"{f.api_cores:.2f} cores |")
@@ -308,6 +317,8 @@ def report(f: Figures) -> None:
         print(f"| {f.pods} graceful deletes until all gone | {f.pods_deleted_seconds:.1f} s "
               f"({f.pods / f.pods_deleted_seconds:.0f} pods/s) |")
     print(f"| SIGTERM with --delete-nodes-on-exit | {f.delete_seconds:.1f} s |")
+    for line in f.late_lines:
+        print(f"\nhollow-node said: {line}")
 
 
 if __name__ == "__main__":

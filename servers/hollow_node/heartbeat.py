@@ -12,6 +12,8 @@ no km-only endpoint, so the apiserver pays what it pays for real kubelets.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -23,8 +25,6 @@ from servers.hollow_node.nodes import LEASE_NAMESPACE, lease_object, micro_time,
 from servers.hollow_node.spread import Spread
 
 if TYPE_CHECKING:
-    import asyncio
-
     from servers.apimachinery.meta import Obj
     from servers.client.rest import Client
     from servers.hollow_node.fleet import Fleet
@@ -55,9 +55,24 @@ class Heartbeats:
         self.reports.add(name, index)
 
     async def run(self, stop: asyncio.Event) -> None:
-        import asyncio
+        await asyncio.gather(self.renewals.run(stop), self.reports.run(stop),
+                             self._summaries(stop))
 
-        await asyncio.gather(self.renewals.run(stop), self.reports.run(stop))
+    async def _summaries(self, stop: asyncio.Event) -> None:
+        """Now and then, one line on how the renewals went: INFO when some were late or
+        failed (a slow or unreachable apiserver), DEBUG otherwise."""
+        loop = asyncio.get_running_loop()
+        every = max(60.0, 6 * self.renewals.period)
+        while not stop.is_set():
+            began = loop.time()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+            stats = self.renewals.take_stats()
+            late = stats.max_delay > self.renewals.period / 4
+            log.log(logging.INFO if late or stats.failed else logging.DEBUG,
+                    "leases: %d renewed (%.0f/s), %d failed, started up to %.1fs late",
+                    stats.done, stats.done / max(loop.time() - began, 1e-3), stats.failed,
+                    stats.max_delay)
 
     async def ensure_lease(self, name: str, found: Obj | None) -> None:
         """Create the node's Lease, or take over ``found`` (a Lease left by an earlier run).

@@ -59,6 +59,11 @@ class Spread:
     def __len__(self) -> int:
         return len(self._names)
 
+    def take_stats(self) -> SpreadStats:
+        """The stats since the last call (and start counting anew)."""
+        stats, self.stats = self.stats, SpreadStats()
+        return stats
+
     def add(self, name: str, slot: int) -> None:
         """Start doing ``name`` at its slot's next time (within one period from now)."""
         if name in self._names:
