@@ -122,11 +122,14 @@ async def test_read_only_root_filesystem(runtime: MonitoredRuntime, tmp_path: Pa
     volume = tmp_path / "vol"
     volume.mkdir()
     cid = await run_container(runtime, sid, sh(
-        "touch /fresh || echo root is read-only; touch /data/ok && echo volume ok",
-        mounts=(Mount("/data", str(volume)),), security=Security(read_only_root=True)))
+        "touch /fresh || echo root is read-only; touch /data/ok && echo volume ok; "
+        "echo s > /scratch/x && cat /scratch/x; grep ' /scratch ' /proc/mounts | cut -d' ' -f3",
+        mounts=(Mount("/data", str(volume)), Mount("/scratch", tmpfs=True)),
+        security=Security(read_only_root=True)))
     status = await wait_exit(runtime, cid)
     out = [text for stream, _, text in cri_lines(status.log_path) if stream == "stdout"]
-    assert out == ["root is read-only", "volume ok"]
+    assert out == ["root is read-only", "volume ok", "s", "tmpfs"]
+    assert not os.path.exists("/scratch")
 
 
 async def test_hostname_is_the_pod_name_and_tmp_is_private(runtime: MonitoredRuntime) -> None:
