@@ -26,7 +26,7 @@ from servers.apiserver.kinds.container import default_container, validate_contai
 
 RESTART_POLICIES = ("Always", "OnFailure", "Never")
 DNS_POLICIES = ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None")
-TAINT_EFFECTS = ("NoExecute", "NoSchedule", "PreferNoSchedule")
+TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")  # validateTaintEffect's order
 _MAX_INT32 = 2**31 - 1
 # Every volume source a Volume may name (exactly one is allowed).
 VOLUME_SOURCES = (
@@ -100,6 +100,11 @@ def _toleration(tol: Obj, path: str) -> list[Cause]:
     if operator == "Exists" and tol.get("value"):
         causes.append(field.invalid(f"{path}.operator", tol["value"],
                                     "value must be empty when `operator` is 'Exists'"))
+    value = tol.get("value")
+    if operator == "Equal" and isinstance(value, str):
+        messages = validation.is_valid_label_value(value)
+        if messages:
+            causes.append(field.invalid(f"{path}.operator", value, ";".join(messages)))
     causes += one_of(f"{path}.operator", operator, ("Equal", "Exists"))
     if tol.get("tolerationSeconds") is not None and tol.get("effect") != "NoExecute":
         causes.append(field.invalid(f"{path}.effect", tol.get("effect", ""),

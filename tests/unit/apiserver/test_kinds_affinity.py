@@ -167,3 +167,19 @@ def test_the_schema_refuses_wrong_types_and_names_unknown_fields() -> None:
     assert openapi.unknown_fields("Pod", pod) == [
         "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
         ".nodeSelectorTerm", "spec.topologySpreadConstraints[0].skew"]
+
+
+def test_tolerations_as_kube_validates_them() -> None:
+    spec = {"containers": [{"name": "c", "image": "x"}], "tolerations": [
+        {"key": "k", "operator": "Equal", "value": "not a value!"},
+        {"key": "k", "operator": "Exists", "effect": "NoAdmit"},
+        {"key": "k", "operator": "Maybe"}]}
+    found = [(c.field, c.message) for c in validate_pod_spec(spec)
+             if c.field.startswith("spec.tolerations")]
+    assert found[0][0] == "spec.tolerations[0].operator"
+    assert found[0][1].startswith('Invalid value: "not a value!": a valid label must be')
+    assert found[1:] == [
+        ("spec.tolerations[1].effect", 'Unsupported value: "NoAdmit": supported values: '
+                                       '"NoSchedule", "PreferNoSchedule", "NoExecute"'),
+        ("spec.tolerations[2].operator", 'Unsupported value: "Maybe": supported values: '
+                                         '"Equal", "Exists"')]

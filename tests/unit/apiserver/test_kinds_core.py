@@ -175,8 +175,8 @@ def test_node_defaults_and_rules() -> None:
     tainted = {"metadata": {"name": "n1"}, "spec": {"taints": [
         {"key": "k", "effect": "NoSchedule"}, {"key": "k", "effect": "Never"}]}}
     assert check("nodes", tainted) == [
-        'spec.taints[1].effect: Unsupported value: "Never": supported values: "NoExecute", '
-        '"NoSchedule", "PreferNoSchedule"']
+        'spec.taints[1].effect: Unsupported value: "Never": supported values: "NoSchedule", '
+        '"PreferNoSchedule", "NoExecute"']  # validateTaintEffect's order
     old = {"metadata": {"name": "n1"}, "spec": {"podCIDR": "10.1.0.0/24"}}
     assert check("nodes", {"metadata": {"name": "n1"}, "spec": {"podCIDR": "10.2.0.0/24"}},
                  old) == ['spec.podCIDR: Forbidden: node updates may not change podCIDR except '
