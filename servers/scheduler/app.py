@@ -55,6 +55,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 USER_AGENT = "km-scheduler"
+# How long a stopping scheduler waits for bindings in flight before dropping them (an
+# unfinished binding is harmless: the pod stays unbound, or is bound and seen so at restart).
+DRAIN_TIMEOUT = 5.0
 
 
 def load_profiles(opts: argparse.Namespace) -> list[Profile]:
@@ -138,7 +141,7 @@ async def _serve_and_schedule(opts: argparse.Namespace, stop: asyncio.Event, cli
     finally:
         halt.set()
         scheduler.queue.close()
-        await scheduler.drain()
+        await scheduler.drain(timeout=DRAIN_TIMEOUT)
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(scheduler.recorder.flush(), 2.0)
         await asyncio.gather(*background, factory.join(), return_exceptions=True)

@@ -102,10 +102,18 @@ class Scheduler:
             stopper.cancel()
             await self.drain()
 
-    async def drain(self) -> None:
-        """Wait for bindings and status writes in flight."""
+    async def drain(self, timeout: float | None = None) -> None:
+        """Wait for bindings and status writes in flight; after ``timeout`` seconds cancel
+        what is left."""
+        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
         while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            left = None if deadline is None else deadline - asyncio.get_running_loop().time()
+            if left is not None and left <= 0:
+                for task in list(self._tasks):
+                    task.cancel()
+                await asyncio.gather(*list(self._tasks), return_exceptions=True)
+                return
+            await asyncio.wait(list(self._tasks), timeout=left)
 
     def schedule_one(self, queued: QueuedPod) -> None:
         """One scheduling cycle for ``queued`` (holds one binding slot; releases it unless
