@@ -49,3 +49,56 @@ def remove(relpath: str) -> list[str]:
             except OSError:
                 stayed.append(dirpath)
     return stayed
+
+
+def v2_weight(shares: int) -> int:
+    """cpu.shares (2..262144) as cgroup v2's cpu.weight (1..10000), kube's formula."""
+    return 1 + ((max(2, min(shares, 262144)) - 2) * 9999) // 262142
+
+
+def limit_files(cpu_shares: int, cpu_quota: int, cpu_period: int, memory: int,
+                pids: int, unified: bool) -> dict[str, dict[str, str]]:
+    """controller -> {file: value} for these limits (0 = none), v1 or v2 names."""
+    if unified:
+        files: dict[str, dict[str, str]] = {"": {
+            "memory.max": str(memory) if memory else "max",
+            "cpu.max": f"{cpu_quota if cpu_quota else 'max'} {cpu_period}",
+            "pids.max": str(pids) if pids else "max"}}
+        if cpu_shares:
+            files[""]["cpu.weight"] = str(v2_weight(cpu_shares))
+        return files
+    cpu = {"cpu.cfs_period_us": str(cpu_period),
+           "cpu.cfs_quota_us": str(cpu_quota) if cpu_quota else "-1"}
+    if cpu_shares:
+        cpu["cpu.shares"] = str(cpu_shares)
+    return {"memory": {"memory.limit_in_bytes": str(memory) if memory else "-1"},
+            "cpu": cpu, "pids": {"pids.max": str(pids) if pids else "max"}}
+
+
+def apply(relpath: str, cpu_shares: int = 0, cpu_quota: int = 0, cpu_period: int = 100_000,
+          memory: int = 0, pids: int = 0) -> None:
+    """Set a cgroup's limits (a pod's, as kube's pod container manager does), making it.
+
+    v1: one directory per controller. v2 (untested here): the controllers are enabled in
+    every ancestor's ``cgroup.subtree_control`` first (cgroup-v2.rst, "Enabling and
+    Disabling").
+    """
+    unified = version() == "v2"
+    if unified:
+        _enable_v2(relpath, ("cpu", "memory", "pids"))
+    files = limit_files(cpu_shares, cpu_quota, cpu_period, memory, pids, unified)
+    for controller, values in files.items():
+        directory = os.path.join("/sys/fs/cgroup", controller, relpath.strip("/"))
+        os.makedirs(directory, exist_ok=True)
+        for name, value in values.items():
+            with open(os.path.join(directory, name), "w", encoding="utf-8") as f:
+                f.write(value)
+
+
+def _enable_v2(relpath: str, controllers: tuple[str, ...]) -> None:
+    path = "/sys/fs/cgroup"
+    for part in relpath.strip("/").split("/"):
+        with open(os.path.join(path, "cgroup.subtree_control"), "w", encoding="utf-8") as f:
+            f.write(" ".join(f"+{c}" for c in controllers))
+        path = os.path.join(path, part)
+        os.makedirs(path, exist_ok=True)

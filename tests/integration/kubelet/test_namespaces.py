@@ -343,3 +343,17 @@ async def test_runtime_default_seccomp_denies_what_a_container_has_no_business_d
     cid = await run_container(runtime, sid, sh(script, security=security))
     status = await wait_exit(runtime, cid)
     assert [t for s, _, t in cri_lines(status.log_path) if s == "stdout"] == expected
+
+
+async def test_pod_level_limits_on_the_sandbox_cgroup(runtime: MonitoredRuntime) -> None:
+    sid = await runtime.run_pod_sandbox(pod())
+    relpath = runtime.names.cgroup(sid)
+    cgroups.apply(relpath, cpu_shares=300, cpu_quota=30_000, memory=48 << 20, pids=20)
+    cid = await run_container(runtime, sid, ContainerConfig(
+        name="hog", command=("python3", "-c", "b = bytearray(256 << 20)")))  # no own limit
+    status = await wait_exit(runtime, cid, timeout=20)
+    assert (status.exit_code, status.reason) == (137, "OOMKilled")  # the pod's limit holds it
+    pod_dir = Path("/sys/fs/cgroup/cpu", relpath.strip("/"))
+    assert (pod_dir / "cpu.shares").read_text().strip() == "300"
+    assert Path("/sys/fs/cgroup/pids", relpath.strip("/"), "pids.max").read_text().strip() \
+        == "20"

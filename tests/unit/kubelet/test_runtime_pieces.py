@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from servers.kubelet.linux import command
+from servers.kubelet.linux import cgroups, command
 from servers.kubelet.runtime import base, conmon, ipam, names, open_runtime, spec
 from servers.kubelet.runtime.errors import (
     CommandFailed,
@@ -234,3 +234,18 @@ def test_runtime_default_seccomp_is_a_short_deny_list() -> None:
     assert section(Security(seccomp="RuntimeDefault", privileged=True)) == {}
     with pytest.raises(InvalidConfig, match="only RuntimeDefault or Unconfined"):
         section(Security(seccomp="Localhost"))
+
+
+def test_cgroup_limit_files_v1_and_v2() -> None:
+    v1 = cgroups.limit_files(512, 50_000, 100_000, 64 << 20, 10, unified=False)
+    assert v1 == {"memory": {"memory.limit_in_bytes": str(64 << 20)},
+                  "cpu": {"cpu.cfs_period_us": "100000", "cpu.cfs_quota_us": "50000",
+                          "cpu.shares": "512"},
+                  "pids": {"pids.max": "10"}}
+    none = cgroups.limit_files(0, 0, 100_000, 0, 0, unified=False)
+    assert none["memory"]["memory.limit_in_bytes"] == "-1"
+    assert none["cpu"]["cpu.cfs_quota_us"] == "-1" and "cpu.shares" not in none["cpu"]
+    v2 = cgroups.limit_files(1024, 0, 100_000, 0, 0, unified=True)
+    assert v2 == {"": {"memory.max": "max", "cpu.max": "max 100000", "pids.max": "max",
+                       "cpu.weight": "39"}}
+    assert (cgroups.v2_weight(2), cgroups.v2_weight(262144)) == (1, 10000)
