@@ -78,6 +78,15 @@ def _check_runnable(config: ContainerConfig, env: dict[str, str]) -> None:
         raise CommandFailed(msg)
 
 
+def _in_dir(pid: int, directory: str) -> bool:
+    """True when ``pid`` runs a script from ``directory`` (our shim's shell, not a reused pid)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return directory.encode() in f.read()
+    except FileNotFoundError:
+        return False
+
+
 class ProcessRuntime(MonitoredRuntime):
     """Pods as plain processes on loopback IPs; see the module docstring."""
 
@@ -186,7 +195,16 @@ class ProcessRuntime(MonitoredRuntime):
         return ExecResult(exit_code=code if code >= 0 else 128 - code, stdout=out, stderr=err)
 
     async def _forget(self, container_id: str) -> None:
-        return None  # the container's directory (removed by the caller) is all there is
+        # a create that failed after the shim ran leaves its paused shell: kill it
+        pidfile = self._paths(container_id).pidfile
+        try:
+            with open(pidfile, encoding="utf-8") as f:
+                pid = int(f.read().strip())
+        except (FileNotFoundError, ValueError):
+            return
+        if alive(pid, "") and _in_dir(pid, self.store.dir("containers", container_id)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     async def _node_remove(self) -> None:
         with contextlib.suppress(OSError):
