@@ -200,9 +200,33 @@ def validate_topology_spread(constraints: Any, path: str) -> list[Cause]:
             for c in _spread(item, items[i + 1:], f"{path}[{i}]")]
 
 
+def validate_scheduling_gates(gates: Any, path: str) -> list[Cause]:
+    """``validateSchedulingGates``: qualified names, no duplicates."""
+    causes: list[Cause] = []
+    seen: set[Any] = set()
+    for i, gate in enumerate(dicts(gates)):
+        name = gate.get("name")
+        text = name if isinstance(name, str) else ""
+        causes += [field.invalid(f"{path}[{i}]", text, m)
+                   for m in validation.is_qualified_name(text)]
+        if name in seen:
+            causes.append(field.duplicate(f"{path}[{i}]", name))
+        seen.add(name)
+    return causes
+
+
+def validate_gates_update(new: Any, old: Any, path: str) -> list[Cause]:
+    """``validateOnlyDeletedSchedulingGates``: an update may remove gates, never add one."""
+    before = {g.get("name") for g in dicts(old)}
+    return [field.forbidden(f"{path}[{i}].name", "only deletion is allowed, but found new "
+                            f"scheduling gate '{g.get('name')}'")
+            for i, g in enumerate(dicts(new)) if g.get("name") not in before]
+
+
 def validate_scheduling(spec: Obj, path: str) -> list[Cause]:
     """Every scheduling constraint of a pod spec at ``path``."""
     causes = validate_affinity(spec.get("affinity"), f"{path}.affinity")
+    causes += validate_scheduling_gates(spec.get("schedulingGates"), f"{path}.schedulingGates")
     causes += validate_topology_spread(spec.get("topologySpreadConstraints"),
                                        f"{path}.topologySpreadConstraints")
     name = spec.get("priorityClassName")

@@ -4,8 +4,8 @@ Kubernetes references (k8s.io/kubernetes at v1.32): ``SetDefaults_Pod`` (request
 limits, ``enableServiceLinks``), ``podStrategy.PrepareForCreate`` (status reset to phase
 ``Pending`` with its QoS class), ``ValidatePodCreate`` and ``ValidatePodUpdate`` — a pod's spec
 is immutable except ``containers[*].image``, ``initContainers[*].image``,
-``activeDeadlineSeconds`` (set or lowered), ``tolerations`` (additions only) and
-``terminationGracePeriodSeconds`` (from negative to 1).
+``activeDeadlineSeconds`` (set or lowered), ``tolerations`` (additions only),
+``schedulingGates`` (removals only) and ``terminationGracePeriodSeconds`` (from negative to 1).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 from servers.apimachinery import field
 from servers.apimachinery.field import Cause
 from servers.apiserver.kinds._common import Obj, as_dict, as_list, dicts
+from servers.apiserver.kinds.affinity import validate_gates_update
 from servers.apiserver.kinds.podspec import default_pod_spec, qos_class, validate_pod_spec
 
 SPEC_UPDATE_FORBIDDEN = (
@@ -91,7 +92,7 @@ def _munge(new: Obj, old: Obj) -> Obj:
             for before, after in zip(olds, news, strict=True):
                 if "image" in before:
                     after["image"] = before["image"]
-    for member in ("activeDeadlineSeconds", "tolerations"):
+    for member in ("activeDeadlineSeconds", "tolerations", "schedulingGates"):
         munged.pop(member, None)
         if member in old:
             munged[member] = old[member]
@@ -118,6 +119,8 @@ def validate_update(new: Obj, old: Obj) -> list[Cause]:
     """The rules of ``ValidatePodUpdate`` for ``spec`` (both specs already defaulted)."""
     causes = _deadline_update(new.get("activeDeadlineSeconds"), old.get("activeDeadlineSeconds"))
     causes += _tolerations_update(as_list(new.get("tolerations")), as_list(old.get("tolerations")))
+    causes += validate_gates_update(new.get("schedulingGates"), old.get("schedulingGates"),
+                                    "spec.schedulingGates")
     munged = _munge(new, old)
     if munged != old:
         changes = _diff(old, munged, "spec")[:_MAX_DIFF_LINES]

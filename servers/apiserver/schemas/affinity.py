@@ -1,4 +1,5 @@
-"""OpenAPI v3 schemas of a pod's scheduling constraints: Affinity and TopologySpreadConstraint.
+"""OpenAPI v3 schemas of a pod's scheduling constraints: Affinity, TopologySpreadConstraint and
+PodSchedulingGate.
 
 Field names, list types and required members follow k8s.io/api core/v1 types.go at v0.32, so
 a member of the wrong type is refused (400) before validation, ``kubectl explain
@@ -110,6 +111,11 @@ SCHEMAS: dict[str, Obj] = {
          "podAffinityTerm": ref("PodAffinityTerm", "Required. A pod affinity term, "
                                 "associated with the corresponding weight.")},
         ("weight", "podAffinityTerm")),
+    CORE + "PodSchedulingGate": obj(
+        "PodSchedulingGate is associated to a Pod to guard its scheduling.",
+        {"name": string("Name of the scheduling gate. Each scheduling gate must have a unique "
+                        "name field.")},
+        ("name",)),
     CORE + "TopologySpreadConstraint": obj(
         "TopologySpreadConstraint specifies how to spread matching pods among the given "
         "topology.",

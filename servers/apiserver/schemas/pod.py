@@ -117,7 +117,8 @@ _POD_SPEC_PROPS: dict[str, Obj] = {
         list_type="map", keys=("topologyKey", "whenUnsatisfiable"), patch="merge",
         merge_key="topologyKey"),
     "os": free("Operating system of the containers."),
-    "schedulingGates": array(free(), "Gates that block scheduling while present."),
+    "schedulingGates": refs("PodSchedulingGate", "Gates that block scheduling while present; "
+                            "an update may only remove them.", key="name", patch="merge"),
     "resourceClaims": array(free(), "Dynamically allocated resources."),
     "resources": ref("ResourceRequirements", "Pod-level compute resources."),
 }

@@ -169,3 +169,20 @@ async def test_a_deleted_class_is_forgotten(papi: Client) -> None:
         assert resp.status == 201
         await asyncio.sleep(0.02)
     assert resp.status == 403
+
+
+async def test_scheduling_gates_may_be_lifted_not_added(papi: Client) -> None:
+    gated = pod("gated", schedulingGates=[{"name": "example.com/wait"}, {"name": "other"}])
+    await call(papi, "POST", PODS, gated, expect=201)
+    patch = [{"op": "remove", "path": "/spec/schedulingGates/0"}]
+    lifted = await call(papi, "PATCH", f"{PODS}/gated", patch,
+                        ctype="application/json-patch+json", expect=200)
+    assert lifted["spec"]["schedulingGates"] == [{"name": "other"}]
+    added = await call(papi, "PATCH", f"{PODS}/gated",
+                       {"spec": {"schedulingGates": [{"name": "other"}, {"name": "new"}]}},
+                       ctype="application/merge-patch+json", expect=422)
+    assert added["details"]["causes"][0]["message"] == (
+        "Forbidden: only deletion is allowed, but found new scheduling gate 'new'")
+    cleared = await call(papi, "PATCH", f"{PODS}/gated", {"spec": {"schedulingGates": None}},
+                         ctype="application/merge-patch+json", expect=200)
+    assert "schedulingGates" not in cleared["spec"]

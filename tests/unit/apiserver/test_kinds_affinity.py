@@ -9,6 +9,7 @@ import pytest
 
 from servers.apiserver import openapi
 from servers.apiserver.kinds.affinity import validate_scheduling
+from servers.apiserver.kinds.pod import validate_update
 from servers.apiserver.kinds.podspec import validate_pod_spec
 from servers.apiserver.schemas import schemas
 from servers.apiserver.schemas.check import check
@@ -183,3 +184,21 @@ def test_tolerations_as_kube_validates_them() -> None:
                                        '"NoSchedule", "PreferNoSchedule", "NoExecute"'),
         ("spec.tolerations[2].operator", 'Unsupported value: "Maybe": supported values: '
                                          '"Equal", "Exists"')]
+
+
+def test_scheduling_gates_are_qualified_names_without_repeats() -> None:
+    assert causes(schedulingGates=[{"name": "example.com/gate"}]) == []
+    found = causes(schedulingGates=[{"name": "a"}, {"name": "a"}, {"name": "bad name"}])
+    assert [f for f, _ in found] == ["spec.schedulingGates[1]", "spec.schedulingGates[2]"]
+    assert found[0][1] == 'Duplicate value: "a"'
+
+
+def test_an_update_may_remove_gates_but_not_add_them() -> None:
+    old = {"containers": [{"name": "c", "image": "x"}],
+           "schedulingGates": [{"name": "a"}, {"name": "b"}]}
+    assert validate_update({**old, "schedulingGates": [{"name": "b"}]}, old) == []
+    assert validate_update({**old, "schedulingGates": []}, old) == []
+    [cause] = validate_update({**old, "schedulingGates": [{"name": "a"}, {"name": "c"}]}, old)
+    assert (cause.field, cause.message) == (
+        "spec.schedulingGates[1].name",
+        "Forbidden: only deletion is allowed, but found new scheduling gate 'c'")
