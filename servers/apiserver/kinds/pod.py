@@ -52,6 +52,9 @@ def validate(pod: Obj, old: Obj | None = None) -> list[Cause]:
     caller). Call after ``default``."""
     spec = as_dict(pod.get("spec"))
     causes = validate_pod_spec(spec)
+    if old is None and spec.get("nodeName") and spec.get("schedulingGates"):
+        causes.append(field.forbidden("spec.nodeName", "cannot be set until all "
+                                      "schedulingGates have been cleared"))
     if old is not None:
         causes += validate_update(spec, as_dict(old.get("spec")))
     return causes

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from servers.apiserver import openapi
+from servers.apiserver.kinds import pod
 from servers.apiserver.kinds.affinity import validate_scheduling
 from servers.apiserver.kinds.pod import validate_update
 from servers.apiserver.kinds.podspec import validate_pod_spec
@@ -202,3 +203,12 @@ def test_an_update_may_remove_gates_but_not_add_them() -> None:
     assert (cause.field, cause.message) == (
         "spec.schedulingGates[1].name",
         "Forbidden: only deletion is allowed, but found new scheduling gate 'c'")
+
+
+def test_a_gated_pod_cannot_be_created_bound() -> None:
+    gated = {"spec": {"containers": [{"name": "c", "image": "x"}], "nodeName": "n1",
+                      "schedulingGates": [{"name": "g"}]}}
+    pod.default(gated)
+    assert [(c.field, c.message) for c in pod.validate(gated)] == [
+        ("spec.nodeName", "Forbidden: cannot be set until all schedulingGates have been "
+                          "cleared")]
