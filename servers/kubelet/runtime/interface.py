@@ -105,7 +105,7 @@ class ContainerConfig:
     mounts: tuple[Mount, ...] = ()
     resources: Resources = Resources()
     security: Security = Security()
-    log_path: str = ""
+    log_path: str = ""  # empty: console.log in the container's state dir, removed with it
     attempt: int = 0
     labels: dict[str, str] = field(default_factory=dict)
 
@@ -185,7 +185,7 @@ class Runtime(Protocol):
         ...
 
     async def remove_container(self, container_id: str) -> None:
-        """Kill the container if needed and forget it (its log file stays)."""
+        """Kill the container if needed and forget it (a given ``log_path`` stays)."""
         ...
 
     async def container_status(self, container_id: str) -> ContainerStatus:
