@@ -56,12 +56,19 @@ class PriorityClasses:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """List the classes and follow their changes; returns once listed (cheap after)."""
-        if self._synced is None:
+        """List the classes and follow their changes; returns once listed (cheap after).
+
+        A first list that fails raises its error (storage unavailable: 503) and the next
+        call tries again, so no request waits on a view that will never fill.
+        """
+        if self._task is None or self._task.done():
             self._synced = asyncio.get_running_loop().create_future()
             self._task = asyncio.create_task(self._run(self._synced))
+        assert self._synced is not None
         if not self._synced.done():
             await asyncio.shield(self._synced)
+        elif self._synced.exception() is not None:
+            raise self._synced.exception()  # type: ignore[misc]
 
     async def close(self) -> None:
         if self._task is not None:
@@ -86,18 +93,25 @@ class PriorityClasses:
         return min(defaults, key=lambda pc: pc.get("value", 0)) if defaults else None
 
     async def _run(self, synced: asyncio.Future[None]) -> None:
-        while True:
-            try:
-                listed = await self.storage.list(PREFIX)
-                system = {name: pcs.system_class(name) for name in pcs.SYSTEM_CLASSES}
-                self.classes = system | {pc["metadata"]["name"]: pc
-                                         for pc in map(stored.decode, listed.items)}
-                if not synced.done():
-                    synced.set_result(None)
-                await self._follow(listed.revision)
-            except (st.Compacted, st.WatchClosed, st.Unavailable) as exc:
-                log.info("priority classes: watch ended (%s); listing again", exc)
-            await asyncio.sleep(RETRY_SECONDS)
+        try:
+            while True:
+                try:
+                    listed = await self.storage.list(PREFIX)
+                    system = {name: pcs.system_class(name) for name in pcs.SYSTEM_CLASSES}
+                    self.classes = system | {pc["metadata"]["name"]: pc
+                                             for pc in map(stored.decode, listed.items)}
+                    if not synced.done():
+                        synced.set_result(None)
+                    await self._follow(listed.revision)
+                except (st.Compacted, st.WatchClosed, st.Unavailable) as exc:
+                    if not synced.done():
+                        raise
+                    log.info("priority classes: watch ended (%s); listing again", exc)
+                await asyncio.sleep(RETRY_SECONDS)
+        except st.StorageError as exc:  # the first list failed: its waiters get the error
+            if synced.done():
+                raise
+            synced.set_exception(exc)
 
     async def _follow(self, rev: int) -> None:
         async for batch in self.watch_cache.batches(PREFIX, rev):

@@ -3,6 +3,7 @@ answers the view's misses)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -115,3 +116,36 @@ def test_system_classes_cannot_be_deleted() -> None:
         priority.validate_delete(pcs.system_class("system-cluster-critical"))
     assert caught.value.message.endswith("this is a system priority class and cannot be deleted")
     priority.validate_delete(pc("mine", 1))
+
+
+class _Flaky:
+    """A storage whose first list fails (unavailable), then answers with no classes."""
+
+    def __init__(self) -> None:
+        self.lists = 0
+
+    async def list(self, prefix: str) -> st.ListResult:
+        self.lists += 1
+        if self.lists == 1:
+            raise st.Unavailable("etcd is away")
+        return st.ListResult([], 5, False, 0)
+
+
+class _Quiet:
+    async def batches(self, prefix: str, after: int) -> Any:
+        await asyncio.Event().wait()
+        yield []  # pragma: no cover
+
+
+async def test_a_failed_first_list_is_an_error_and_the_next_start_retries() -> None:
+    storage = _Flaky()
+    classes = priority.PriorityClasses(storage, _Quiet())  # type: ignore[arg-type]
+    try:
+        with pytest.raises(st.Unavailable):
+            await classes.start()
+        await asyncio.wait_for(classes.start(), timeout=5)
+        assert storage.lists == 2
+        await classes.start()  # listed: nothing more to do
+        assert storage.lists == 2
+    finally:
+        await classes.close()
