@@ -8,7 +8,8 @@ a pod must bind it, as two pods on one host share every port otherwise).
 conmon wants an OCI runtime to ``create`` the process; here that is a small shell shim
 (written under the root dir) that starts the bundle's ``run.sh`` in its own session, paused
 on a FIFO until ``start_container`` opens it — the same created/started split runc makes
-with its exec FIFO. Resources and run-as are not enforced here (no cgroups, no privileges);
+with its exec FIFO. Run-as user/group and no_new_privs go through util-linux ``setpriv``
+(another user only as root); resources and capabilities are not enforced here (no cgroups);
 mounts are refused unless the host path is the container path.
 """
 
@@ -78,6 +79,25 @@ def _check_runnable(config: ContainerConfig, env: dict[str, str]) -> None:
         raise CommandFailed(msg)
 
 
+def _run_as(config: ContainerConfig) -> str:
+    """A ``setpriv`` prefix for run-as and no_new_privs, or "" (only root can change user)."""
+    security = config.security
+    uid, gid = security.run_as_user, security.run_as_group
+    if os.geteuid() != 0:
+        if uid not in (None, os.geteuid()) or gid not in (None, os.getegid()):
+            msg = (f"container {config.name!r}: --isolation none without root cannot run as "
+                   f"uid {uid} gid {gid}")
+            raise InvalidConfig(msg)
+        return "/usr/bin/setpriv --no-new-privs " if security.no_new_privs else ""
+    words = []
+    if uid is not None or gid is not None:
+        words += [f"--reuid={uid if uid is not None else 0}",
+                  f"--regid={gid if gid is not None else 0}", "--clear-groups"]
+    if security.no_new_privs and not security.privileged:
+        words.append("--no-new-privs")
+    return f"/usr/bin/setpriv {' '.join(words)} " if words else ""
+
+
 def _in_dir(pid: int, directory: str) -> bool:
     """True when ``pid`` runs a script from ``directory`` (our shim's shell, not a reused pid)."""
     try:
@@ -134,7 +154,8 @@ class ProcessRuntime(MonitoredRuntime):
         argv = " ".join(shlex.quote(a) for a in (*config.command, *config.args))
         script = (f": < {shlex.quote(start)} || exit 126\n"
                   f"cd {shlex.quote(config.working_dir or '/')} || exit 127\n"
-                  f"exec /usr/bin/env -i {words} /bin/sh -c 'exec \"$@\"' sh {argv}\n")
+                  f"exec {_run_as(config)}/usr/bin/env -i {words} "
+                  f"/bin/sh -c 'exec \"$@\"' sh {argv}\n")
         with open(os.path.join(bundle, "run.sh"), "w", encoding="utf-8") as f:
             f.write(script)
 

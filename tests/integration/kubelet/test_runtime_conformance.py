@@ -31,6 +31,7 @@ from servers.kubelet.runtime.interface import (
     ContainerConfig,
     ContainerStatus,
     PodSandboxConfig,
+    Security,
 )
 from tests.integration.kubelet.conftest import Factory, in_private_netns
 
@@ -332,3 +333,13 @@ async def test_a_missing_program_fails_create_in_one_line(runtime: MonitoredRunt
         await runtime.create_container(sid, ContainerConfig(name="c",
                                                             command=("km-no-such-program",)))
     assert await runtime.list_containers() == []
+
+
+async def test_run_as_user_and_no_new_privs(runtime: MonitoredRuntime) -> None:
+    sid = await runtime.run_pod_sandbox(pod())
+    script = "id -u; id -g; id -G; grep NoNewPrivs /proc/self/status"
+    cid = await run_container(runtime, sid, sh(script, security=Security(
+        run_as_user=65534, run_as_group=65534)))
+    status = await wait_exit(runtime, cid)
+    out = [t for s, _, t in cri_lines(status.log_path) if s == "stdout"]
+    assert out == ["65534", "65534", "65534", "NoNewPrivs:\t1"]
