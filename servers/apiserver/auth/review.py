@@ -2,7 +2,7 @@
 
 What ``kubectl auth whoami`` asks (kube-apiserver 1.28+): the answer echoes the request's
 authenticated user. The body sent is not needed (kube ignores all of it but metadata), so it
-is not read. Not in discovery: kubectl calls this path directly.
+is not read. Listed in discovery beside tokenreviews (kubectl calls the path directly).
 See https://github.com/kubernetes/kubernetes/blob/v1.32.0/pkg/registry/authentication/selfsubjectreview/rest.go
 """
 
