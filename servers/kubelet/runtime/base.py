@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import re
 import signal
 import time
 import uuid
@@ -316,11 +317,14 @@ def container_config(data: dict[str, Any]) -> ContainerConfig:
     return ContainerConfig(**fields)
 
 
+HOSTNAME = re.compile(r"[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?")
+
+
 def _check_sandbox(config: PodSandboxConfig) -> None:
-    hostname = config.hostname or config.name
-    if not config.name or len(hostname) > 63 or not hostname.replace("-", "").replace(
-            ".", "").isalnum():
-        msg = f"pod sandbox: hostname {hostname!r} must be 1-63 letters, digits, '-' or '.'"
+    hostname = config.pod_hostname
+    if not config.name or not HOSTNAME.fullmatch(hostname):
+        msg = (f"pod sandbox: hostname {hostname!r} must be 1-63 lower-case letters, digits, "
+               "'-' or '.', starting and ending with a letter or digit")
         raise InvalidConfig(msg)
 
 

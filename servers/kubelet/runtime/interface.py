@@ -50,6 +50,12 @@ class PodSandboxConfig:
     hostname: str = ""  # defaults to the pod name (kube: spec.hostname or metadata.name)
     labels: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def pod_hostname(self) -> str:
+        """``hostname``, else the pod name cut to 63 characters without a trailing '-' or '.'
+        (kube's ``pkg/kubelet/kubelet_pods.go`` ``truncatePodHostnameIfNeeded``)."""
+        return self.hostname or self.name[:63].rstrip("-.")
+
 
 @dataclass(frozen=True)
 class Mount:

@@ -67,7 +67,7 @@ class NamespacesRuntime(MonitoredRuntime):
         except CommandFailed:
             self._bridge_gateway = ""  # someone removed the bridge: make it again, once
             await link.add_veth(veth, ns, self.names.bridge, address, await self._gateway())
-        await pins.pin(self._pins(sandbox_id), config.hostname or config.name)
+        await pins.pin(self._pins(sandbox_id), config.pod_hostname)
         return address.split("/")[0]
 
     async def _gateway(self) -> str:
@@ -108,7 +108,7 @@ class NamespacesRuntime(MonitoredRuntime):
         pinned = self._pins(sid)
         namespaces = {"network": netns.path(self.names.netns(sid)),
                       "ipc": os.path.join(pinned, "ipc"), "uts": os.path.join(pinned, "uts")}
-        hostname = sandbox["config"]["hostname"] or sandbox["config"]["name"]
+        hostname = PodSandboxConfig(**sandbox["config"]).pod_hostname
         host = spec.host_dirs()
         skeleton = os.path.join(bundle, "skeleton")
         spec.make_skeleton(skeleton, spec.overlaid(host, config.mounts))

@@ -168,10 +168,15 @@ def test_bad_container_configs_are_refused(config: ContainerConfig, message: str
         base._check_container(config)
 
 
-def test_bad_hostname_is_refused() -> None:
-    with pytest.raises(InvalidConfig, match="hostname"):
-        base._check_sandbox(PodSandboxConfig(name="a_b", namespace="n", uid="u"))
+def test_hostnames_follow_kube() -> None:
+    for bad in ("a_b", "Upper", "-lead", "é"):
+        with pytest.raises(InvalidConfig, match="hostname"):
+            base._check_sandbox(PodSandboxConfig(name=bad, namespace="n", uid="u"))
     base._check_sandbox(PodSandboxConfig(name="a-b.c", namespace="n", uid="u"))
+    long = PodSandboxConfig(name="x" * 62 + "-y" + "z" * 10, namespace="n", uid="u")
+    assert long.pod_hostname == "x" * 62  # cut to 63, then the trailing '-' goes
+    base._check_sandbox(long)
+    assert PodSandboxConfig(name="p", namespace="n", uid="u", hostname="h").pod_hostname == "h"
 
 
 def test_open_runtime_refuses_unknown_isolation_and_missing_cidr(tmp_path: Path) -> None:
