@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 __all__ = [
-    "CONFIGMAPS", "ENDPOINTS", "EVENTS", "LEASES", "NAMESPACES", "NODES", "PODS",
-    "REPLICATION_CONTROLLERS", "SERVICES", "ResourceRef",
+    "CONFIGMAPS", "CRONJOBS", "DAEMONSETS", "DEPLOYMENTS", "ENDPOINTS", "ENDPOINTSLICES",
+    "EVENTS", "JOBS", "LEASES", "NAMESPACES", "NODES", "PODDISRUPTIONBUDGETS", "PODS",
+    "PRIORITYCLASSES", "REPLICASETS", "REPLICATION_CONTROLLERS", "SERVICEACCOUNTS", "SERVICES",
+    "STATEFULSETS", "ResourceRef",
 ]
 
 
@@ -98,3 +100,17 @@ EVENTS = ResourceRef("", "v1", "events", True, "Event")
 CONFIGMAPS = ResourceRef("", "v1", "configmaps", True, "ConfigMap")
 # coordination.k8s.io/v1: node heartbeats (kube-node-lease) and leader election locks.
 LEASES = ResourceRef("coordination.k8s.io", "v1", "leases", True, "Lease")
+SERVICEACCOUNTS = ResourceRef("", "v1", "serviceaccounts", True, "ServiceAccount")
+# apps/v1 and batch/v1: the workload controllers' objects.
+DEPLOYMENTS = ResourceRef("apps", "v1", "deployments", True, "Deployment")
+REPLICASETS = ResourceRef("apps", "v1", "replicasets", True, "ReplicaSet")
+STATEFULSETS = ResourceRef("apps", "v1", "statefulsets", True, "StatefulSet")
+DAEMONSETS = ResourceRef("apps", "v1", "daemonsets", True, "DaemonSet")
+JOBS = ResourceRef("batch", "v1", "jobs", True, "Job")
+CRONJOBS = ResourceRef("batch", "v1", "cronjobs", True, "CronJob")
+# policy/v1 disruption budgets, discovery.k8s.io/v1 endpoint slices, scheduling priorities.
+PODDISRUPTIONBUDGETS = ResourceRef("policy", "v1", "poddisruptionbudgets", True,
+                                   "PodDisruptionBudget")
+ENDPOINTSLICES = ResourceRef("discovery.k8s.io", "v1", "endpointslices", True, "EndpointSlice")
+PRIORITYCLASSES = ResourceRef("scheduling.k8s.io", "v1", "priorityclasses", False,
+                              "PriorityClass")
