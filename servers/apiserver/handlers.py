@@ -6,8 +6,13 @@
     PUT    item[/status|/scale]   update                             PATCH: patch
     DELETE item               delete                                 collection: deletecollection
 
+    GET    watch/...          the legacy watch paths (/api/v1/watch/namespaces/NS/pods[/NAME])
+
 A verb the resource does not support is 405 MethodNotAllowed; everything else that goes wrong
-is a StatusError, rendered by the error middleware in app.py.
+is a StatusError, rendered by the error middleware in app.py. Lists honour resourceVersion and
+resourceVersionMatch as kube's ``ValidateListOptions`` and storage do (a revision the store
+has not reached is 504 "Too large resource version"; Exact reads at that revision), and
+fieldManager is checked as kube's ``ValidateFieldManager`` (at most 128 bytes, printable).
 """
 
 from __future__ import annotations
@@ -19,20 +24,24 @@ from typing import Any
 
 from aiohttp import web
 
-from servers.apimachinery import errors, selectors
+from servers.apimachinery import errors, field, selectors
 from servers.apimachinery.meta import Obj
 from servers.apimachinery.validation import expect_type
 from servers.apiserver import codec, openapi, routing, tables, watch
 from servers.apiserver.podlogs import PodLogs
-from servers.apiserver.registry import Filter, Registry
+from servers.apiserver.registry import Filter, Registry, parse_rv, too_large_rv
 from servers.apiserver.resources import RESOURCES, Resource
 from servers.apiserver.routing import Target
 from servers.apiserver.schemas import schema_name, schemas
 from servers.apiserver.schemas.check import check
+from servers.apiserver.storage import interface as st
 
 log = logging.getLogger(__name__)
 
 FIELD_VALIDATION = ("Strict", "Warn", "Ignore")
+FIELD_MANAGER_MAX_BYTES = 128
+RV_MATCHES = ("Exact", "NotOlderThan")
+META_GROUP = "meta.k8s.io"
 
 
 class ResourceHandler:
@@ -47,8 +56,13 @@ class ResourceHandler:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         info = request.match_info
-        target = routing.parse(info.get("group", ""), info["version"], info["rest"], self.table)
+        rest = info["rest"]
+        legacy_watch = rest.startswith("watch/")
+        target = routing.parse(info.get("group", ""), info["version"],
+                               rest.removeprefix("watch/"), self.table)
         method = request.method
+        if legacy_watch:
+            return await self._legacy_watch(request, target)
         if target.subresource == "log" and method == "GET":
             return await self.logs.serve(request, target)  # text/plain, Accept aside
         codec.check_acceptable(request.headers.get("Accept"))
@@ -66,6 +80,18 @@ class ResourceHandler:
 
     # -- reads ------------------------------------------------------------------------------
 
+    async def _legacy_watch(self, request: web.Request, target: Target) -> web.StreamResponse:
+        """``/api/v1/watch/namespaces/NS/pods[/NAME]``: kube still serves these (deprecated)
+        as a watch of the collection, or of the one object named."""
+        if target.subresource:
+            raise routing.PathNotFound
+        if request.method != "GET":
+            raise _not_allowed(target, request.method.lower())
+        codec.check_acceptable(request.headers.get("Accept"))
+        _require_verb(target, "watch")
+        return await watch.serve(request, self.registry, target,
+                                 _filter(target, request.query), self.stopping)
+
     async def _get(self, request: web.Request, target: Target) -> web.StreamResponse:
         query = request.query
         if target.is_collection:
@@ -76,10 +102,12 @@ class ResourceHandler:
                 return await watch.serve(request, self.registry, target, flt, self.stopping)
             limit = codec.int_param(query, "limit") or 0
             continue_ = query.get("continue", "")
+            at_rev = await self._list_revision(query)
             if not codec.wants_table(request.headers.get("Accept")):
                 return _bytes(await self.registry.list_json(target, flt, limit=limit,
-                                                            continue_=continue_))
-            listed = await self.registry.list(target, flt, limit=limit, continue_=continue_)
+                                                            continue_=continue_, at_rev=at_rev))
+            listed = await self.registry.list(target, flt, limit=limit, continue_=continue_,
+                                              at_rev=at_rev)
             return self._respond(request, target, listed, items=listed["items"])
         if target.subresource == "scale":
             return _json(await self.registry.get_scale(target))
@@ -87,6 +115,39 @@ class ResourceHandler:
             return _bytes(await self.registry.get_json(target))
         obj = await self.registry.get(target)
         return self._respond(request, target, obj, items=[obj])
+
+    async def _list_revision(self, query: Any) -> int:
+        """The revision a list reads at (0: the current one), from resourceVersion and
+        resourceVersionMatch: 422 for a bad combination (kube's ``ValidateListOptions``), 400
+        for a resourceVersion that is no revision, 504 for one the store has not reached."""
+        text, match = query.get("resourceVersion", ""), query.get("resourceVersionMatch", "")
+        continue_ = query.get("continue", "")
+        causes = []
+        if match:
+            path = "resourceVersionMatch"
+            if not text:
+                causes.append(field.forbidden(path, "resourceVersionMatch is forbidden unless "
+                                              "resourceVersion is provided"))
+            if continue_:
+                causes.append(field.forbidden(path, "resourceVersionMatch is forbidden when "
+                                              "continue is provided"))
+            if match not in RV_MATCHES:
+                causes.append(field.not_supported(path, match, (*RV_MATCHES, "")))
+            if match == "Exact" and text == "0":
+                causes.append(field.forbidden(path, 'resourceVersionMatch "exact" is forbidden '
+                                              'for resourceVersion "0"'))
+        if causes:
+            raise errors.Invalid("ListOptions", "", causes, group=META_GROUP)
+        rev = parse_rv(text)
+        if continue_ and text not in ("", "0"):
+            raise errors.BadRequest("specifying resource version is not allowed when using "
+                                    "continue")
+        if not rev:
+            return 0
+        current = await self.registry.storage.current_revision()
+        if rev > current:
+            raise too_large_rv(st.FutureRevision(rev, current))
+        return rev if match == "Exact" else 0  # NotOlderThan: the current state is newer
 
     def _respond(self, request: web.Request, target: Target, obj: Obj,
                  items: list[Obj]) -> web.Response:
@@ -112,6 +173,7 @@ class ResourceHandler:
         if not target.is_collection:
             raise _not_allowed(target, "create")
         _require_verb(target, "create")
+        _check_field_manager(request.query, "CreateOptions")
         obj = await _body(request, codec.BODY_TYPES)
         warnings = _validate_fields(request, target.resource, obj)
         _, body = await self.registry.create_json(target, obj,
@@ -122,6 +184,7 @@ class ResourceHandler:
         if target.is_collection or target.subresource == "binding":
             raise _not_allowed(target, "update")
         _require_verb(target, "update")
+        _check_field_manager(request.query, "UpdateOptions")
         obj = await _body(request, codec.BODY_TYPES)
         dry = codec.dry_run(request.query)
         if target.subresource == "scale":
@@ -133,6 +196,7 @@ class ResourceHandler:
         if target.is_collection or target.subresource == "binding":
             raise _not_allowed(target, "patch")
         _require_verb(target, "patch")
+        _check_field_manager(request.query, "PatchOptions")
         content_type = request.headers.get("Content-Type")
         body = await _body(request, codec.PATCH_TYPES)
         dry = codec.dry_run(request.query)
@@ -205,6 +269,22 @@ def _require_verb(target: Target, verb: str) -> None:
         verbs = sub.verbs if sub else ()
     if verb not in verbs:
         raise _not_allowed(target, verb)
+
+
+def _check_field_manager(query: Any, options_kind: str) -> None:
+    """422 for a fieldManager longer than 128 bytes or with a character that is not
+    printable (kube's ``ValidateFieldManager``; the index is a byte offset, as in Go)."""
+    manager = query.get("fieldManager", "")
+    encoded = manager.encode("utf-8", "surrogatepass")
+    causes = []
+    if len(encoded) > FIELD_MANAGER_MAX_BYTES:
+        causes.append(field.too_long("fieldManager", FIELD_MANAGER_MAX_BYTES))
+    bad = next((i for i, char in enumerate(manager) if not char.isprintable()), None)
+    if bad is not None:
+        at = len(manager[:bad].encode("utf-8", "surrogatepass"))
+        causes.append(field.invalid("fieldManager", manager, f"invalid character at index {at}"))
+    if causes:
+        raise errors.Invalid(options_kind, "", causes, group=META_GROUP)
 
 
 def _filter(target: Target, query: Any) -> Filter:

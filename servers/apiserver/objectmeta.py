@@ -1,9 +1,11 @@
 """Object metadata the server owns: set on create, kept on update, checked against the URL.
 
 uid, creationTimestamp, generation, deletionTimestamp and deletionGracePeriodSeconds are the
-server's; a client's values for them are ignored. The namespace comes from the URL (a body
-that names another one is a BadRequest), and a /status write changes only status (plus
-labels and annotations, as Kubernetes allows). metadata.managedFields (server-side apply's
+server's; a client's values for them are ignored on create. On update the name must be the
+URL's (400, as kube's ``checkName``), a PUT's uid is a precondition (409) and a patch may not
+change the uid (422, immutable). The namespace comes from the URL (a body that names another
+one is a BadRequest), and a /status write changes only status (plus labels and annotations,
+as Kubernetes allows). metadata.managedFields (server-side apply's
 record, see apply.py) is kept across writes that do not send their own.
 """
 
@@ -13,6 +15,7 @@ from typing import Any
 
 from servers.apimachinery import errors, field
 from servers.apimachinery.meta import Obj, new_uid, now_rfc3339
+from servers.apimachinery.validation import FIELD_IMMUTABLE
 from servers.apiserver.routing import Target
 
 SERVER_OWNED = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
@@ -26,6 +29,32 @@ def require_meta(obj: Any) -> Obj:
     if not isinstance(meta, dict):
         raise errors.BadRequest("metadata must be a JSON object")
     return meta
+
+
+def check_name(target: Target, meta: Obj) -> None:
+    """An update's object must carry the URL's name (kube's ``checkName``)."""
+    name = meta.get("name")
+    if name != target.name:
+        shown = "" if name is None else name
+        raise errors.BadRequest(f"the name of the object ({shown}) does not match the name on "
+                                f"the URL ({target.name})")
+
+
+def check_uid_precondition(target: Target, current: Obj, uid: Any) -> None:
+    """409 when a PUT names a uid other than the stored object's (a precondition)."""
+    stored = current["metadata"].get("uid")
+    if uid is not None and uid != stored:
+        raise errors.Conflict(target.resource.plural, target.name,
+                              f"Precondition failed: UID in precondition: {uid}, UID in object "
+                              f"meta: {stored}", group=target.resource.group)
+
+
+def check_uid_unchanged(target: Target, current: Obj, meta: Obj) -> None:
+    """422 when a patch changes the uid (``ValidateObjectMetaUpdate``: immutable)."""
+    uid, stored = meta.get("uid"), current["metadata"].get("uid")
+    if uid not in (None, "") and uid != stored:
+        raise errors.Invalid(target.resource.kind, target.name, [
+            field.invalid("metadata.uid", uid, FIELD_IMMUTABLE)], group=target.resource.group)
 
 
 def check_namespace(target: Target, meta: Obj) -> None:

@@ -84,26 +84,34 @@ class Registry:
             raise _not_found(target) from None
 
     async def list(self, target: Target, flt: Filter, *, limit: int = 0,
-                   continue_: str = "") -> Obj:
-        """A List of the matching objects, paged by `limit` and `continue_` as Kubernetes."""
-        found, meta = await self._list(target, flt, limit, continue_)
+                   continue_: str = "", at_rev: int = 0) -> Obj:
+        """A List of the matching objects, paged by `limit` and `continue_` as Kubernetes;
+        `at_rev` reads it as of that revision (resourceVersionMatch=Exact)."""
+        found, meta = await self._list(target, flt, limit, continue_, at_rev)
         return {"kind": target.resource.list_kind, "apiVersion": target.resource.api_version,
                 "metadata": meta, "items": [obj or decode(kv) for kv, obj in found]}
 
     async def list_json(self, target: Target, flt: Filter, *, limit: int = 0,
-                        continue_: str = "") -> bytes:
+                        continue_: str = "", at_rev: int = 0) -> bytes:
         """The same List, as JSON bytes built without decoding the items."""
-        found, meta = await self._list(target, flt, limit, continue_)
+        found, meta = await self._list(target, flt, limit, continue_, at_rev)
         head = jsonio.dumps({"kind": target.resource.list_kind,
                              "apiVersion": target.resource.api_version, "metadata": meta})
         return head[:-1] + b',"items":[' + b",".join(raw(kv) for kv, _ in found) + b"]}"
 
-    async def _list(self, target: Target, flt: Filter, limit: int, continue_: str
-                    ) -> tuple[list[tuple[st.KeyValue, Obj | None]], Obj]:
+    async def _list(self, target: Target, flt: Filter, limit: int, continue_: str,
+                    exact_rev: int) -> tuple[list[tuple[st.KeyValue, Obj | None]], Obj]:
         prefix = resources.prefix_for(target.resource, target.namespace)
-        start, at_rev = paging.parse_continue(continue_, prefix) if continue_ else (prefix, 0)
-        found, rev, next_key, remaining = await self._collect(prefix, start, at_rev, flt,
-                                                              target.resource, limit)
+        start, at_rev = (paging.parse_continue(continue_, prefix) if continue_
+                         else (prefix, exact_rev))
+        try:
+            found, rev, next_key, remaining = await self._collect(prefix, start, at_rev, flt,
+                                                                  target.resource, limit)
+        except st.Compacted as exc:
+            if continue_:
+                raise errors.Gone(errors.CONTINUE_EXPIRED) from None
+            raise errors.Gone(errors.TOO_OLD_RESOURCE_VERSION.format(
+                requested=exc.requested_rev, current=exc.compact_rev)) from None
         meta: Obj = {"resourceVersion": str(rev)}
         if next_key:
             meta["continue"] = paging.make_continue(rev, next_key, prefix)
@@ -127,7 +135,9 @@ class Registry:
                     items.append((kv, obj))
                     if limit and len(items) == limit:
                         left = page.remaining + paging.rest(page, kv)
-                        return items, at_rev, paging.after(kv.key), left
+                        # No continue token when no key is left (etcd's range says "no more"
+                        # and kube's list has none either).
+                        return items, at_rev, paging.after(kv.key) if left else "", left
             if not page.more:
                 return items, at_rev, "", None
             start = paging.after(page.items[-1].key)
@@ -135,8 +145,6 @@ class Registry:
     async def _list_page(self, prefix: str, start: str, at_rev: int, limit: int) -> st.ListResult:
         try:
             return await self.storage.list(prefix, limit=limit, start_key=start, at_rev=at_rev)
-        except st.Compacted:
-            raise errors.Gone(errors.CONTINUE_EXPIRED) from None
         except st.FutureRevision as exc:
             raise too_large_rv(exc) from None
 
@@ -198,13 +206,11 @@ class Registry:
     async def update(self, target: Target, obj: Obj, *, dry_run: bool = False) -> Obj:
         """PUT: replace the object (or its status), checking resourceVersion if one is given."""
         body_meta = objectmeta.require_meta(obj)
-        if body_meta.get("name", target.name) != target.name:
-            raise errors.BadRequest(
-                f"the name of the object ({body_meta.get('name')}) does not match the name "
-                f"on the URL ({target.name})")
+        objectmeta.check_name(target, body_meta)
         objectmeta.check_namespace(target, body_meta)
         wanted = parse_rv(body_meta.get("resourceVersion"))
-        return await self._write(target, lambda current: obj, wanted, dry_run)
+        uid = body_meta.get("uid") or None  # a precondition, as kube's UpdatedObjectInfo
+        return await self._write(target, lambda current: obj, wanted, dry_run, uid)
 
     async def patch(self, target: Target, apply: Callable[[Obj], Obj], *,
                     dry_run: bool = False) -> Obj:
@@ -212,14 +218,19 @@ class Registry:
         return await self._write(target, apply, None, dry_run)
 
     async def _write(self, target: Target, change: Callable[[Obj], Obj], wanted: int | None,
-                     dry_run: bool) -> Obj:
+                     dry_run: bool, uid: Any = None) -> Obj:
+        """Read, change, check and store, retried on conflicts. A PUT's ``uid`` must be the
+        stored object's (409); a patched object must keep its name (400) and uid (422)."""
         for _ in range(CONFLICT_RETRIES):
             kv = await self._get_kv(target)
             current = decode(kv)
+            objectmeta.check_uid_precondition(target, current, uid)
             new = change(decode(kv))
             if not isinstance(new, dict):
                 raise errors.BadRequest("the patched object is not a JSON object")
             new_meta = objectmeta.require_meta(new)
+            objectmeta.check_name(target, new_meta)
+            objectmeta.check_uid_unchanged(target, current, new_meta)
             expected = wanted if wanted is not None else parse_rv(new_meta.get("resourceVersion"))
             if expected is not None and expected != kv.mod_revision:
                 raise _conflict(target)

@@ -38,8 +38,9 @@ def attributes(method: str, path: str, query: Mapping[str, str], user: str,
         rest = []
     if not rest:  # not under /api or /apis, or discovery of a group version
         return Attributes(user, groups, method.lower(), resource_request=False, path=path)
-    verb = _VERBS.get(method, "")
-    if rest[0] in _SPECIAL_VERBS and len(rest) > 1:
+    verb = _VERBS.get(method, method.lower())  # kube: any other method is its own verb
+    via_path = rest[0] in _SPECIAL_VERBS and len(rest) > 1
+    if via_path:
         verb, rest = rest[0], rest[1:]
     namespace = ""
     if rest[0] == "namespaces" and len(rest) > 1:
@@ -54,7 +55,9 @@ def attributes(method: str, path: str, query: Mapping[str, str], user: str,
         name = _name_from_field_selector(query.get("fieldSelector", ""))
     if not name and verb == "delete":
         verb = "deletecollection"
-    selector = query.get("fieldSelector", "") if verb in ("list", "watch") else ""
+    # kube (AuthorizeWithSelectors) ignores selectors of the deprecated /watch/ paths.
+    selector = query.get("fieldSelector", "") if verb in ("list", "watch") and not via_path \
+        else ""
     return Attributes(user, groups, verb, api_group=group, api_version=version,
                       resource=resource, subresource=subresource, namespace=namespace,
                       name=name, path=path, field_selector=selector)

@@ -63,8 +63,14 @@ def test_lists_and_watches_carry_their_field_selector() -> None:
     assert (attrs.verb, attrs.field_selector) == ("watch", "spec.nodeName=n1")
     legacy = requestinfo.attributes("GET", "/api/v1/watch/pods",
                                     {"fieldSelector": "spec.nodeName=n1"}, "u", ())
-    assert (legacy.verb, legacy.field_selector) == ("watch", "spec.nodeName=n1")
+    assert (legacy.verb, legacy.field_selector) == ("watch", "")  # kube ignores it there
     one = requestinfo.attributes("GET", "/api/v1/namespaces/d/pods/p", query, "u", ())
     assert one.field_selector == ""
     terms = "a=1,spec.nodeName==n1,spec.nodeName!=n2"
     assert requestinfo.field_equals(terms, "spec.nodeName") == ["n1"]
+
+
+def test_any_other_method_is_its_own_verb() -> None:
+    attrs = requestinfo.attributes("OPTIONS", "/api/v1/namespaces/d/pods", {}, "u", ())
+    assert (attrs.verb, attrs.resource) == ("options", "pods")
+    assert requestinfo.attributes("PROPFIND", "/version", {}, "u", ()).verb == "propfind"
