@@ -145,14 +145,16 @@ class MonitoredRuntime:
 
     async def stop_container(self, container_id: str, timeout: float) -> None:
         record = self._container(container_id)
-        if self._status(record).state == CONTAINER_EXITED:
-            return
-        if record["started_at"] and timeout > 0:
-            await self._signal(record, signal.SIGTERM, every_process=False)
-            if await self._wait_exit(record, timeout):
-                return
-        await self._signal(record, signal.SIGKILL, every_process=True)
-        await self._wait_exit(record, KILL_WAIT)
+        if self._status(record).state != CONTAINER_EXITED:
+            exited = False
+            if record["started_at"] and timeout > 0:
+                await self._signal(record, signal.SIGTERM, every_process=False)
+                exited = await self._wait_exit(record, timeout)
+            if not exited:
+                await self._signal(record, signal.SIGKILL, every_process=True)
+                await self._wait_exit(record, KILL_WAIT)
+        # the main process has ended; whatever it left behind goes too
+        await self._kill_leftovers(record)
 
     async def remove_container(self, container_id: str) -> None:
         if self.store.load(CONTAINERS, container_id) is None:
@@ -292,6 +294,10 @@ class MonitoredRuntime:
         raise NotImplementedError
 
     async def _exec(self, record: Record, cmd: list[str], timeout: float) -> ExecResult:
+        raise NotImplementedError
+
+    async def _kill_leftovers(self, record: Record) -> None:
+        """SIGKILL what is left of an ended container (its main process's orphans)."""
         raise NotImplementedError
 
     async def _forget(self, container_id: str) -> None:

@@ -159,6 +159,9 @@ class NamespacesRuntime(MonitoredRuntime):
         code = proc.returncode if proc.returncode is not None else -1
         return ExecResult(exit_code=code, stdout=out, stderr=err)
 
+    async def _kill_leftovers(self, record: Record) -> None:
+        return None  # the container's pid 1 has ended: the kernel killed its pid namespace
+
     async def _forget(self, container_id: str) -> None:
         await run(self._runc("delete", "--force", container_id), check=False)
 

@@ -98,6 +98,30 @@ def _run_as(config: ContainerConfig) -> str:
     return f"/usr/bin/setpriv {' '.join(words)} " if words else ""
 
 
+def _group_older_than(pgid: int, ended: float) -> bool:
+    """True when group ``pgid`` has a member that started before ``ended`` (epoch seconds).
+
+    The container's session leader has ended; its group lives on while any member does, and
+    Linux never hands out a pid still in use as a group id. So a member older than the
+    leader's end proves the group is still the container's; a group of only younger
+    processes may belong to a stranger that got the pid later, and is left alone.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    with open("/proc/stat", encoding="utf-8") as f:
+        boot = next(int(line.split()[1]) for line in f if line.startswith("btime "))
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and boot + int(fields[19]) / ticks <= ended:
+            return True
+    return False
+
+
 def _in_dir(pid: int, directory: str) -> bool:
     """True when ``pid`` runs a script from ``directory`` (our shim's shell, not a reused pid)."""
     try:
@@ -214,6 +238,15 @@ class ProcessRuntime(MonitoredRuntime):
             raise ExecTimeout(msg) from None
         code = proc.returncode if proc.returncode is not None else -1
         return ExecResult(exit_code=code if code >= 0 else 128 - code, stdout=out, stderr=err)
+
+    async def _kill_leftovers(self, record: Record) -> None:
+        pid = record["pid"]
+        if not record["started_at"] or pid <= 0:
+            return
+        ended = conmon.exit_code(self._paths(record["id"]), record["id"])
+        if alive(pid, record["pid_start"]) or (ended and _group_older_than(pid, ended[1])):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
 
     async def _forget(self, container_id: str) -> None:
         # a create that failed after the shim ran leaves its paused shell: kill it

@@ -101,6 +101,8 @@ def kill_started(root: str) -> None:
     for cid in os.listdir(os.path.join(root, CONTAINERS)):
         record = store.load(CONTAINERS, cid) or {}
         if record.get("pid") and alive(record["pid"], record.get("pid_start", "")):
+            with contextlib.suppress(ProcessLookupError):  # a live leader: its group is ours
+                os.killpg(record["pid"], signal.SIGKILL)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(record["pid"], signal.SIGKILL)
         with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):

@@ -343,3 +343,21 @@ async def test_run_as_user_and_no_new_privs(runtime: MonitoredRuntime) -> None:
     status = await wait_exit(runtime, cid)
     out = [t for s, _, t in cri_lines(status.log_path) if s == "stdout"]
     assert out == ["65534", "65534", "65534", "NoNewPrivs:\t1"]
+
+
+@pytest.mark.parametrize("how", ["main process exits", "main process dies on SIGTERM"])
+async def test_nothing_of_a_container_outlives_it(runtime: MonitoredRuntime, how: str) -> None:
+    marker = f"1000.{secrets.randbelow(10**6)}"
+    sid = await runtime.run_pod_sandbox(pod())
+    ending = "exit 0" if how == "main process exits" else "while :; do sleep 0.05; done"
+    cid = await run_container(runtime, sid, sh(f"sleep {marker} & echo ready; {ending}"))
+    await wait_log((await runtime.container_status(cid)).log_path, "ready")
+    if how == "main process exits":
+        await wait_exit(runtime, cid)
+        await runtime.remove_container(cid)
+    else:  # (a pid 1 in its own pid namespace ignores SIGTERM: SIGKILL after 1 s there)
+        await runtime.stop_container(cid, timeout=1)
+    deadline = time.monotonic() + 5
+    while _processes_with(marker) and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert _processes_with(marker) == []
