@@ -92,6 +92,8 @@ class Figures:
     pods: int = 0
     pods_running_seconds: float = 0.0
     pods_deleted_seconds: float = 0.0
+    pods_api_cores: float = 0.0
+    pods_hollow_cores: float = 0.0
 
 
 class Hollow:
@@ -197,7 +199,12 @@ async def measure(url: str, api_pid: int, hollow: Hollow, args: argparse.Namespa
         await window_a(client, api_pid, hollow.proc.pid, args.window, figures)
         await window_b(client, args.window, figures)
         if args.pods:
+            pids = (api_pid, hollow.proc.pid)
+            cpu0 = [cpu_seconds(pid) for pid in pids]
             await pods_window(client, args.nodes, args.pods, figures)
+            spent = figures.pods_running_seconds + figures.pods_deleted_seconds
+            figures.pods_api_cores, figures.pods_hollow_cores = (
+                (cpu_seconds(pid) - c) / spent for pid, c in zip(pids, cpu0, strict=True))
 
 
 WRITERS = 32
@@ -316,6 +323,8 @@ def report(f: Figures) -> None:
               f"{f.pods_running_seconds:.1f} s ({f.pods / f.pods_running_seconds:.0f} pods/s) |")
         print(f"| {f.pods} graceful deletes until all gone | {f.pods_deleted_seconds:.1f} s "
               f"({f.pods / f.pods_deleted_seconds:.0f} pods/s) |")
+        print(f"| CPU meanwhile: apiserver, hollow-node | {f.pods_api_cores:.2f}, "
+              f"{f.pods_hollow_cores:.2f} cores |")
     print(f"| SIGTERM with --delete-nodes-on-exit | {f.delete_seconds:.1f} s |")
     for line in f.late_lines:
         print(f"\nhollow-node said: {line}")

@@ -33,6 +33,8 @@ __all__ = ["Heartbeats"]
 
 log = logging.getLogger(__name__)
 
+_ATTEMPTS = 3  # writes of one Lease at registration before its conflicts are an error
+
 
 class Heartbeats:
     """Keeps every registered node's Lease fresh and reports its status now and then."""
@@ -77,17 +79,24 @@ class Heartbeats:
     async def ensure_lease(self, name: str, found: Obj | None) -> None:
         """Create the node's Lease, or take over ``found`` (a Lease left by an earlier run).
 
-        Raises the API's errors (registration retries them).
+        ``found`` may be stale (listed a while ago): a conflict re-reads it, a Lease gone
+        meanwhile is created. Raises the API's other errors (registration retries them).
         """
-        uid = self.fleet.uids[name]
-        fresh = lease_object(name, uid, self.fleet.shape)
-        if found is None:
+        fresh = lease_object(name, self.fleet.uids[name], self.fleet.shape)
+        for _ in range(_ATTEMPTS - 1):
             try:
-                self.leases[name] = await self.client.create(LEASES, fresh, LEASE_NAMESPACE)
+                if found is None:
+                    self.leases[name] = await self.client.create(LEASES, fresh,
+                                                                 LEASE_NAMESPACE)
+                else:
+                    self.leases[name] = await self._put(found, fresh)
                 return
-            except AlreadyExists:
+            except (AlreadyExists, Conflict):
                 found = await self.client.get(LEASES, name, LEASE_NAMESPACE)
-        self.leases[name] = await self._put(found, fresh)
+            except NotFound:
+                found = None
+        self.leases[name] = await self._put(
+            await self.client.get(LEASES, name, LEASE_NAMESPACE), fresh)
 
     async def _put(self, current: Obj, fresh: Obj) -> Obj:
         """Update ``current`` to ``fresh``'s spec and owner, on ``current``'s resourceVersion."""
