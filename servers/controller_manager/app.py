@@ -1,0 +1,151 @@
+"""``km controller-manager``: kube-controller-manager's server around km's controllers.
+
+The steps of ``cmd/kube-controller-manager/app/controllermanager.go`` (``Run``):
+
+1. check the flags and pick the controllers (``--controllers``, kube's names);
+2. connect to the apiserver and wait for it (``--kubeconfig``/``--master``);
+3. serve /healthz and /metrics (``workqueue_*`` per queue) on ``--secure-port``;
+4. build the controllers (each registers its informer handlers), start the shared
+   informers and wait for their first lists;
+5. run every controller: at once with ``--leader-elect=false``, else only while holding the
+   Lease ``kube-system/kube-controller-manager``. Losing it ends the server (exit 1, one
+   line), as kube-controller-manager exits on "leaderelection lost".
+
+Every controller is level-triggered (R18), so a restart, a kill -9 or a new leader costs one
+more sync of everything, never a duplicate: expectations are rebuilt from what the informers
+list, and the replica count is compared with the pods that exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry
+
+from servers.client.informer import SharedInformerFactory
+from servers.client.leaderelection import LeaderElector, default_identity
+from servers.component.connect import client_from_options, wait_for_apiserver
+from servers.component.options import validate_leader_election
+from servers.controller_manager import options
+from servers.controller_manager.controllers.base import Context
+from servers.controller_manager.metrics import WorkQueueMetrics
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Awaitable
+
+    from servers.client.rest import Client
+    from servers.controller_manager.controllers.base import Controller
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "km-controller-manager"
+EVENT_COMPONENT = "kube-controller-manager"
+
+# Each controller's constructor, "module:function" (imported only when enabled). A
+# constructor returns None when its flags leave it nothing to do (kube logs "skipping").
+CONSTRUCTORS = {
+    "replicationcontroller-controller":
+        "servers.controller_manager.controllers.replicationcontroller:new",
+    "endpoints-controller": "servers.controller_manager.controllers.endpoints:new",
+    "node-lifecycle-controller": "servers.controller_manager.controllers.nodelifecycle:new",
+    "taint-eviction-controller": "servers.controller_manager.controllers.tainteviction:new",
+    "node-ipam-controller": "servers.controller_manager.controllers.nodeipam:new",
+    "pod-garbage-collector-controller": "servers.controller_manager.controllers.podgc:new",
+    "garbage-collector-controller":
+        "servers.controller_manager.controllers.garbagecollector:new",
+}
+
+
+def build_controllers(ctx: Context, names: list[str]) -> list[Controller]:
+    """The enabled controllers, built in ``names`` order (each registers its handlers)."""
+    built: list[Controller] = []
+    for name in names:
+        module, _, function = CONSTRUCTORS[name].partition(":")
+        controller = getattr(importlib.import_module(module), function)(ctx)
+        if controller is None:
+            log.info("skipping %s (nothing to do with these flags)", name)
+            continue
+        built.append(controller)
+    return built
+
+
+async def run(opts: argparse.Namespace, stop: asyncio.Event) -> int:
+    """Run the controller-manager until ``stop`` (see the module docstring)."""
+    options.validate(opts)
+    validate_leader_election(opts)
+    names = options.enabled_controllers(opts.controllers)
+    registry = CollectorRegistry()
+    async with client_from_options(opts, user_agent=USER_AGENT) as client:
+        if not await wait_for_apiserver(client, stop):
+            return 0
+        await _serve_and_control(opts, stop, client, names, registry)
+    return 0
+
+
+async def _serve_and_control(opts: argparse.Namespace, stop: asyncio.Event, client: Client,
+                             names: list[str], registry: CollectorRegistry) -> None:
+    from servers.component.serving import secure_serving
+
+    halt = asyncio.Event()  # ends the informers and the event recorders
+    factory = SharedInformerFactory(client)
+    ctx = Context(client, factory, opts, metrics=WorkQueueMetrics(registry),
+                  informer_stop=halt)
+    controllers = build_controllers(ctx, names)
+    elector = _elector(opts, client, ctx, registry)
+    recorders = [asyncio.ensure_future(r.run(halt)) for r in ctx.recorders.values()]
+    factory.start(halt)
+    healthy = elector.healthy if elector is not None else None
+    try:
+        async with secure_serving(opts, registry, client, name="controller-manager",
+                                  healthy=healthy):
+            if not await _until(factory.wait_synced(), stop):
+                return
+            log.info("caches synced; starting %s",
+                     ", ".join(c.name for c in controllers) or "no controllers")
+
+            async def lead(lost: asyncio.Event) -> None:
+                await asyncio.gather(*(c.run(lost) for c in controllers))
+
+            if elector is None:
+                await lead(stop)
+            else:
+                await elector.run(stop, lead)
+    finally:
+        halt.set()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.gather(
+                *(r.flush() for r in ctx.recorders.values())), 2.0)
+        await asyncio.gather(*recorders, factory.join(), return_exceptions=True)
+
+
+def _elector(opts: argparse.Namespace, client: Client, ctx: Context,
+             registry: CollectorRegistry) -> LeaderElector | None:
+    if not opts.leader_elect:
+        return None
+    return LeaderElector(
+        client, name=opts.leader_elect_resource_name,
+        namespace=opts.leader_elect_resource_namespace,
+        identity=opts.leader_elect_identity or default_identity(),
+        lease_duration=opts.leader_elect_lease_duration,
+        renew_deadline=opts.leader_elect_renew_deadline,
+        retry_period=opts.leader_elect_retry_period,
+        event_component=EVENT_COMPONENT, recorder=ctx.recorder(EVENT_COMPONENT),
+        registry=registry)
+
+
+async def _until(awaitable: Awaitable[object], stop: asyncio.Event) -> bool:
+    """Await ``awaitable`` unless ``stop`` comes first (then ``False``)."""
+    task = asyncio.ensure_future(awaitable)
+    stopper = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if not task.done():
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return False
+    return True

@@ -1,0 +1,65 @@
+"""Fixtures: a real apiserver subprocess, a client to it, and controller-managers run
+in-process (``run(opts, stop)``) with the flags a test gives."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from servers.client.rest import Client
+from servers.controller_manager import server
+from servers.controller_manager.app import run
+from tests.support.apiserver import ApiServer, start_apiserver
+
+Manager = Callable[..., contextlib.AbstractAsyncContextManager["asyncio.Task[int]"]]
+
+
+@pytest.fixture
+def apiserver(tmp_path: Path) -> Iterator[ApiServer]:
+    with start_apiserver(tmp_path / "data") as api:
+        yield api
+
+
+@pytest.fixture
+async def client(apiserver: ApiServer) -> AsyncIterator[Client]:
+    async with Client(apiserver.url, request_timeout=10.0) as opened:
+        yield opened
+
+
+@pytest.fixture
+def manager(apiserver: ApiServer) -> Manager:
+    """``async with manager("--controllers", "replicationcontroller"):`` runs one."""
+
+    @contextlib.asynccontextmanager
+    async def start(*args: str, leader_elect: bool = False) -> AsyncIterator[asyncio.Task[int]]:
+        flags = [] if leader_elect else ["--leader-elect=false"]
+        opts = server().make_parser("km controller-manager").parse_args(
+            ["--master", apiserver.url, "--secure-port", "0", *flags, *args])
+        stop = asyncio.Event()
+        task = asyncio.ensure_future(run(opts, stop))
+        try:
+            yield task
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 15)
+
+    return start
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 15.0,
+                     what: str = "the condition") -> Any:
+    """Poll ``check`` until it returns something true; fail naming ``what``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if loop.time() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
