@@ -22,6 +22,7 @@ import os
 import shlex
 import shutil
 import signal
+from typing import Any
 
 from servers.kubelet.linux.command import find_program
 from servers.kubelet.runtime import conmon, ipam
@@ -221,11 +222,16 @@ class ProcessRuntime(MonitoredRuntime):
         config = container_config(record["config"])
         sandbox = self.store.load("sandboxes", record["sandbox_id"]) or {}
         env = {"PATH": DEFAULT_PATH, "POD_IP": sandbox.get("ip", ""), **config.env}
+        security = config.security
+        as_user: dict[str, Any] = {}
+        if os.geteuid() == 0 and (security.run_as_user, security.run_as_group) != (None, None):
+            as_user = {"user": security.run_as_user or 0, "group": security.run_as_group or 0,
+                       "extra_groups": []}  # as the container runs (setpriv --clear-groups)
         try:
             proc = await asyncio.create_subprocess_exec(
                 *cmd, env=env, cwd=config.working_dir or "/", start_new_session=True,
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE)
+                stderr=asyncio.subprocess.PIPE, **as_user)
         except OSError as exc:  # as a shell says it: 127 not found, 126 not executable
             code = 127 if isinstance(exc, FileNotFoundError) else 126
             return ExecResult(exit_code=code, stdout=b"", stderr=f"{exc}\n".encode())

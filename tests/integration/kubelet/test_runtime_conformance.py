@@ -343,6 +343,11 @@ async def test_run_as_user_and_no_new_privs(runtime: MonitoredRuntime) -> None:
     status = await wait_exit(runtime, cid)
     out = [t for s, _, t in cri_lines(status.log_path) if s == "stdout"]
     assert out == ["65534", "65534", "65534", "NoNewPrivs:\t1"]
+    # exec runs as the container's user too
+    long = await run_container(runtime, sid, sh("sleep 1000", name="long", security=Security(
+        run_as_user=65534, run_as_group=65534)))
+    result = await runtime.exec_sync(long, ["id", "-u"], timeout=10)
+    assert (result.exit_code, result.stdout) == (0, b"65534\n")
 
 
 @pytest.mark.parametrize("how", ["main process exits", "main process dies on SIGTERM"])
