@@ -74,15 +74,17 @@ async def test_leases_are_renewed_within_the_interval(apiserver: ApiServer,
                       "--node-lease-renew-interval", "1s"):
         await eventually(lambda: all_ready(client, "beat", 20), "20 Ready nodes")
         first = await _renew_times(client, "beat")
-        await asyncio.sleep(2.5)
+        await asyncio.sleep(3.0)
         later = await _renew_times(client, "beat")
         assert len(first) == len(later) == 20
-        assert all(later[name] > first[name] for name in first), "a lease was not renewed"
+        stale = [name for name in first if later[name] <= first[name]]
+        assert not stale, f"not renewed in 3s with a 1s interval: {stale}"
         now = max(later.values())
         ages = sorted((now - t).total_seconds() for t in later.values())
-        # renewals are spread over the interval, so at any moment ages span 0..1 s
-        assert ages[-1] < 2.0, f"a lease is {ages[-1]:.2f}s old with a 1s interval"
-        assert ages[-1] - ages[0] > 0.3, "renewals are bunched, not spread"
+        # Renewals are spread over the interval, so at any moment the ages span 0..1 s
+        # (bounds with slack for a loaded test machine; bench/hollow_node.py measures).
+        assert ages[-1] < 2.5, f"a lease is {ages[-1]:.2f}s old with a 1s interval: {ages}"
+        assert ages[-1] - ages[0] > 0.3, f"renewals are bunched, not spread: {ages}"
 
 
 async def _renew_times(client: Client, prefix: str) -> dict[str, Any]:
