@@ -93,9 +93,12 @@ async def _serve_and_control(opts: argparse.Namespace, stop: asyncio.Event, clie
 
     halt = asyncio.Event()  # ends the informers and the event recorders
     factory = SharedInformerFactory(client)
-    ctx = Context(client, factory, opts, metrics=WorkQueueMetrics(registry),
-                  informer_stop=halt)
+    ctx = Context(client, factory, opts, metrics=WorkQueueMetrics(registry))
     controllers = build_controllers(ctx, names)
+    for controller in controllers:  # e.g. the garbage collector's discovery
+        prepare = getattr(controller, "prepare", None)
+        if prepare is not None:
+            await prepare(stop)
     elector = _elector(opts, client, ctx, registry)
     recorders = [asyncio.ensure_future(r.run(halt)) for r in ctx.recorders.values()]
     factory.start(halt)

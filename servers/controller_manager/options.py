@@ -77,6 +77,7 @@ KNOWN: dict[str, tuple[str, ...]] = {
 IMPLEMENTED = (
     "replicationcontroller-controller",
     "endpoints-controller",
+    "garbage-collector-controller",
 )
 # Off unless named (kube's ControllerDescriptor.IsDisabledByDefault).
 DISABLED_BY_DEFAULT = frozenset({"bootstrap-signer-controller", "token-cleaner-controller"})

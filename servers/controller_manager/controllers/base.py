@@ -99,10 +99,8 @@ class Context:
     """Everything a controller is built from; one per controller-manager run."""
 
     def __init__(self, client: Any, factory: InformerSource, opts: argparse.Namespace, *,
-                 metrics: MetricsSource | None = None, host: str | None = None,
-                 informer_stop: asyncio.Event | None = None) -> None:
+                 metrics: MetricsSource | None = None, host: str | None = None) -> None:
         self.client = client
-        self.informer_stop = informer_stop
         self.factory = factory
         self.opts = opts
         self.metrics = metrics
@@ -123,12 +121,6 @@ class Context:
         """A new work queue called ``name`` (its metrics labelled so)."""
         metrics = self.metrics.queue(name) if self.metrics is not None else None
         return WorkQueue(name, metrics=metrics, **options)
-
-    def start_informers(self) -> None:
-        """Start informers asked for after the factory started (the GC's discovered ones)."""
-        start = getattr(self.factory, "start", None)
-        if start is not None and self.informer_stop is not None:
-            start(self.informer_stop)
 
     @property
     def pods(self) -> PodIndex:
