@@ -89,6 +89,7 @@ class ResourceHandler:
             raise _not_allowed(target, request.method.lower())
         codec.check_acceptable(request.headers.get("Accept"))
         _require_verb(target, "watch")
+        _check_watch_options(request.query)
         return await watch.serve(request, self.registry, target,
                                  _filter(target, request.query), self.stopping)
 
@@ -99,6 +100,7 @@ class ResourceHandler:
             flt = _filter(target, query)
             if codec.bool_param(query, "watch"):
                 _require_verb(target, "watch")
+                _check_watch_options(query)
                 return await watch.serve(request, self.registry, target, flt, self.stopping)
             limit = codec.int_param(query, "limit") or 0
             continue_ = query.get("continue", "")
@@ -269,6 +271,15 @@ def _require_verb(target: Target, verb: str) -> None:
         verbs = sub.verbs if sub else ()
     if verb not in verbs:
         raise _not_allowed(target, verb)
+
+
+def _check_watch_options(query: Any) -> None:
+    """A watch takes no resourceVersionMatch (kube's ``validateWatchOptions``; km has no
+    sendInitialEvents)."""
+    if query.get("resourceVersionMatch"):
+        raise errors.Invalid("ListOptions", "", [field.forbidden(
+            "resourceVersionMatch", "resourceVersionMatch is forbidden for watch unless "
+            "sendInitialEvents is provided")], group=META_GROUP)
 
 
 def _check_field_manager(query: Any, options_kind: str) -> None:

@@ -13,8 +13,8 @@ ends: the client re-lists. `timeoutSeconds` ends the stream cleanly; bookmarks c
 A client that stops reading is dropped: what one write holds is bounded by the watch cache's
 batch limits, and a write the socket has not taken within ``WRITE_TIMEOUT_SECONDS`` closes
 the connection (logged once, counted in /metrics as apiserver_terminated_watchers_total
-{resource}), as kube's cacher terminates a watcher whose buffer stays full; the client
-re-lists.
+{resource}, as is a watcher that falls out of the watch cache's window), as kube's cacher
+terminates a watcher whose buffer stays full; the client re-lists.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from servers.apiserver.metrics import METRICS
 from servers.apiserver.registry import parse_rv, too_large_rv
 from servers.apiserver.storage import interface as st
 from servers.apiserver.stored import decode, raw
+from servers.apiserver.watchcache import FellBehind
 
 if TYPE_CHECKING:
     from servers.apimachinery.meta import Obj
@@ -99,15 +100,19 @@ class _Stream:
         transport = self.request.transport
         if transport is None or transport.is_closing():
             return
+        log.warning("closing the watch of %s for %s: the client took nothing for %.0f s "
+                    "(%d bytes waiting)", self.terminated(), self.request.remote,
+                    WRITE_TIMEOUT_SECONDS, transport.get_write_buffer_size())
+        transport.abort()
+
+    def terminated(self) -> str:
+        """Count this watch in apiserver_terminated_watchers_total; its resource's name."""
         resource = self.target.resource
         name = resource.plural + (f".{resource.group}" if resource.group else "")
         measured = self.request.app.get(METRICS)
         if measured is not None:
             measured.terminated_watchers.labels(name).inc()
-        log.warning("closing the watch of %s for %s: the client took nothing for %.0f s "
-                    "(%d bytes waiting)", name, self.request.remote,
-                    WRITE_TIMEOUT_SECONDS, transport.get_write_buffer_size())
-        transport.abort()
+        return name
 
     def event_line(self, ev: st.Event) -> bytes | None:
         kind = "DELETED" if ev.type == "DELETE" else (
@@ -173,6 +178,8 @@ async def serve(request: web.Request, registry: Registry, target: Target,
     except asyncio.TimeoutError:
         pass
     except (st.Compacted, st.WatchClosed) as exc:
+        if isinstance(exc, FellBehind):
+            stream.terminated()
         await _last_word(stream, _expired(exc, start or 0))
     except st.FutureRevision as exc:
         await _last_word(stream, too_large_rv(exc))

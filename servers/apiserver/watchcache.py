@@ -34,6 +34,10 @@ EVENT_OVERHEAD = 200  # bytes an event costs besides its values (objects, list s
 RETRY_SECONDS = 0.5
 
 
+class FellBehind(st.WatchClosed):
+    """A watcher fell out of the window: more than it may be behind (it re-lists)."""
+
+
 def event_size(event: st.Event) -> int:
     """What an event holds in memory, roughly: its values plus a fixed overhead."""
     prev = event.prev_kv
@@ -135,7 +139,7 @@ class WatchCache:
         while True:
             changed = self._changed
             if cursor < self._oldest:
-                raise st.WatchClosed("the watcher fell behind the watch cache")
+                raise FellBehind("the watcher fell behind the watch cache")
             start = bisect.bisect_right(self._revs, cursor)
             if start < len(self._events):
                 new = self._events[start:self._batch_end(start)]

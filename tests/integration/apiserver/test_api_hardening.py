@@ -128,6 +128,9 @@ async def test_list_honours_resource_version_and_match(api: Client) -> None:
      'resourceVersionMatch "exact" is forbidden for resourceVersion "0"'),
     ("resourceVersion=1&resourceVersionMatch=Newest", 'resourceVersionMatch: Unsupported '
      'value: "Newest": supported values: "Exact", "NotOlderThan", ""'),
+    ("watch=1&resourceVersion=1&resourceVersionMatch=NotOlderThan", "resourceVersionMatch: "
+     "Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is "
+     "provided"),
 ])
 async def test_a_bad_resource_version_match_is_refused(api: Client, query: str,
                                                        detail: str) -> None:

@@ -15,7 +15,7 @@ import pytest
 from servers.apiserver import app as apiserver
 from servers.apiserver import resources, watch
 from servers.apiserver.routing import Target
-from servers.apiserver.storage import interface as st
+from servers.apiserver.watchcache import FellBehind
 from tests.integration.apiserver.conftest import PODS, Client, pod
 from tests.support.apiserver import start_apiserver
 
@@ -207,21 +207,27 @@ async def test_a_watcher_that_stops_reading_is_closed_while_others_keep_up(
         api: Client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """A client that opens a watch and never reads: its connection is closed once a write
     waits longer than the timeout, logged once and counted; a reading watcher gets it all."""
-    monkeypatch.setattr(watch, "WRITE_TIMEOUT_SECONDS", 0.5)
+    monkeypatch.setattr(watch, "WRITE_TIMEOUT_SECONDS", 2.0)
     stuck = socket.create_connection(("127.0.0.1", api.port))
     try:
         stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         stuck.sendall(f"GET {CONFIGMAPS}?watch=true HTTP/1.1\r\nHost: x\r\n\r\n".encode())
         count, size = 120, 100_000  # 12 MB: more than the kernel buffers on both sides
         reader = await api.get(f"{CONFIGMAPS}?watch=true&resourceVersion=1")
-        await asyncio.sleep(0.2)
-        with caplog.at_level(logging.INFO, logger="servers.apiserver.watch"):
-            await _configmaps(api, count, size)
+
+        async def read_all() -> int:
             received = 0
             while received < count:
                 line = await asyncio.wait_for(reader.content.readline(), 10)
                 assert json.loads(line)["type"] == "ADDED"
                 received += 1
+            return received
+
+        reading = asyncio.create_task(read_all())  # reads while the writes go on
+        await asyncio.sleep(0.2)
+        with caplog.at_level(logging.INFO, logger="servers.apiserver.watch"):
+            await _configmaps(api, count, size)
+            assert await reading == count
             reader.close()
             registry = api.app[apiserver.REGISTRY]
             deadline = asyncio.get_running_loop().time() + 10
@@ -264,5 +270,5 @@ async def test_the_watch_cache_window_is_bounded_in_events_and_bytes(api: Client
         await asyncio.sleep(0.01)
     assert 0 < max(held) <= 200_000 + 11_000
     assert len(cache._events) < 30
-    with pytest.raises(st.WatchClosed):
+    with pytest.raises(FellBehind):
         await behind.__anext__()
