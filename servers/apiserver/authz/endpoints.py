@@ -234,7 +234,9 @@ class Authorization:
             "nonResourceRules": [{"verbs": sorted(r.verbs),
                                   "nonResourceURLs": list(r.non_resource_urls)}
                                  for r in rules if r.non_resource_urls],
-            "incomplete": False}
+            # A node's reads are narrowed by the graph, which rules cannot say (kube: the
+            # Node authorizer's rules are incomplete).
+            "incomplete": self.node is not None and node_identity(user.name, user.groups)[1]}
         return _created(review)
 
     def rules_for(self, user: UserInfo, namespace: str) -> list[Rule]:
