@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import Result, run
+from tests.e2e.test_kubectl import Kubectl
 from tests.support.apiserver import ApiServer, start_apiserver
+from tests.support.pki import make_certs
 
 WAIT = 30.0
 
@@ -93,3 +95,36 @@ def test_bad_flags_are_one_line(km: Path, env: dict[str, str], args: list[str], 
     assert text in result.err
     assert "Traceback" not in result.err
     assert len([line for line in result.err.splitlines() if "error" in line]) == 1
+
+
+def test_over_https_with_a_kubeconfig_under_rbac(km: Path, tmp_path: Path,
+                                                 tmp_path_factory: pytest.TempPathFactory,
+                                                 env: dict[str, str]) -> None:
+    """The locked door: km certs' admin kubeconfig (client certificate, system:masters)."""
+    certs = make_certs(tmp_path_factory.mktemp("pki"), km=km)
+    args = ["--tls-cert-file", str(certs / "apiserver.crt"),
+            "--tls-private-key-file", str(certs / "apiserver.key"),
+            "--client-ca-file", str(certs / "ca.crt"), "--authorization-mode", "Node,RBAC"]
+    with start_apiserver(tmp_path / "data", km=km, env=env, secure=True,
+                         extra_args=args) as api:
+        api.kubeconfig = certs / "admin.kubeconfig"
+        kubectl = Kubectl(api, tmp_path / "kc")
+        proc = subprocess.Popen([str(km), "hollow-node", "--kubeconfig", str(api.kubeconfig),
+                                 "--master", api.url, "--nodes", "2", "--node-prefix", "tls"],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                text=True)
+        try:
+            def two_ready() -> bool:
+                rows = [line.split() for line in
+                        kubectl("get", "nodes", "--no-headers").stdout.splitlines()]
+                return len(rows) == 2 and all(r[1] == "Ready" for r in rows)
+
+            until(two_ready, "2 Ready nodes over HTTPS")
+            leases = kubectl("get", "leases", "-n", "kube-node-lease", "--no-headers").stdout
+            assert sorted(line.split()[0] for line in leases.splitlines()) == ["tls-0", "tls-1"]
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=WAIT)
+        assert proc.returncode == 0, err
+        # without --delete-nodes-on-exit the nodes stay registered, as after a kubelet stops
+        assert len(kubectl("get", "nodes", "--no-headers").stdout.splitlines()) == 2
