@@ -185,3 +185,23 @@ async def test_delete_nodes_on_exit(apiserver: ApiServer, client: Client) -> Non
         await eventually(lambda: all_ready(client, "gone", 3), "3 Ready nodes")
     assert await nodes_of(client, "gone") == []
     assert await _lease(client, "gone-0") is None
+
+
+async def test_node_status_is_reported_with_fresh_heartbeats(apiserver: ApiServer,
+                                                             client: Client) -> None:
+    async with hollow(apiserver.url, "--nodes", "2", "--node-prefix", "report",
+                      "--node-status-report-frequency", "1s"):
+        await eventually(lambda: all_ready(client, "report", 2), "2 Ready nodes")
+        first = await client.get(NODES, "report-0")
+        before = {c["type"]: c for c in first["status"]["conditions"]}
+
+        async def beaten() -> dict[str, Any] | None:
+            node = await client.get(NODES, "report-0")
+            now = {c["type"]: c for c in node["status"]["conditions"]}
+            later = now["Ready"]["lastHeartbeatTime"] > before["Ready"]["lastHeartbeatTime"]
+            return now if later else None
+
+        after = await eventually(beaten, "a newer heartbeat on report-0's conditions")
+        for kind in ("Ready", "MemoryPressure", "DiskPressure", "PIDPressure"):
+            assert after[kind]["lastTransitionTime"] == before[kind]["lastTransitionTime"]
+            assert after[kind]["reason"] == before[kind]["reason"]
