@@ -96,8 +96,11 @@ def transitions(node: Obj | None, now: str | None = None) -> dict[str, str]:
 
 
 def _node_info(name: str) -> dict[str, str]:
+    # Stable per name, so a restarted hollow-node is the same machine that did not reboot
+    # (a new bootID makes kube record a Rebooted event).
     ident = hashlib.sha256(name.encode()).hexdigest()
-    return {"machineID": ident[:32], "systemUUID": _uuid(ident[32:]), "bootID": _uuid(ident),
+    boot = hashlib.sha256(f"{name}/boot".encode()).hexdigest()
+    return {"machineID": ident[:32], "systemUUID": _uuid(ident[32:]), "bootID": _uuid(boot),
             "kernelVersion": KERNEL_VERSION, "osImage": OS_IMAGE,
             "containerRuntimeVersion": RUNTIME_VERSION, "kubeletVersion": KUBELET_VERSION,
             "kubeProxyVersion": KUBELET_VERSION, "operatingSystem": OS, "architecture": ARCH}
