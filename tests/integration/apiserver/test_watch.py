@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from servers.apiserver import app as apiserver
-from servers.apiserver import resources, watch
+from servers.apiserver import resources, watch, watchcache
 from servers.apiserver.routing import Target
 from servers.apiserver.watchcache import FellBehind
 from tests.integration.apiserver.conftest import PODS, Client, pod
@@ -272,3 +272,22 @@ async def test_the_watch_cache_window_is_bounded_in_events_and_bytes(api: Client
     assert len(cache._events) < 30
     with pytest.raises(FellBehind):
         await behind.__anext__()
+
+
+async def test_a_watcher_catching_up_gets_bounded_batches(api: Client) -> None:
+    """What one write to a watcher holds is bounded (watchcache.BATCH_BYTES), however much it
+    has to catch up on; every event still comes, in order."""
+    registry = api.app[apiserver.REGISTRY]
+    await registry.watch_cache.start()
+    start = await registry.storage.current_revision()
+    await _configmaps(api, 25, 100_000)  # 2.5 MB behind
+    configmaps = resources.by_plural("", "v1", "configmaps")
+    assert configmaps is not None
+    sizes, names = [], []
+    async for batch in registry.watch(Target(configmaps, "default"), start):
+        sizes.append(sum(watchcache.event_size(e) for e in batch))
+        names += [e.kv.key.rsplit("/", 1)[-1] for e in batch]
+        if len(names) == 25:
+            break
+    assert names == [f"cm{i}" for i in range(25)]
+    assert len(sizes) >= 3 and max(sizes) <= watchcache.BATCH_BYTES
