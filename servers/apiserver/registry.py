@@ -4,7 +4,7 @@ It is the only code that talks to storage. It owns what the server sets on objec
 creationTimestamp, resourceVersion, generation, namespace), optimistic concurrency (a stale
 resourceVersion is 409 Conflict), the split between an object and its status subresource,
 graceful deletion and finalizers, and the subresources that are not plain writes
-(pods/binding, replicationcontrollers/scale). Storage errors become API errors here, at this
+(pods/binding, every kind's /scale). Storage errors become API errors here, at this
 seam, and nowhere else.
 
 resourceVersion is the storage revision of an object's last write; it is not stored inside
@@ -23,8 +23,9 @@ from typing import Any
 from servers.apimachinery import errors, field
 from servers.apimachinery.meta import Obj, now_rfc3339
 from servers.apimachinery.selectors import FieldSelector, LabelSelector
-from servers.apimachinery.validation import expect_type, generate_name
+from servers.apimachinery.validation import generate_name
 from servers.apiserver import admission, codec, deletion, jsonio, objectmeta, paging, resources
+from servers.apiserver.kinds import scale
 from servers.apiserver.resources import Resource
 from servers.apiserver.routing import Target
 from servers.apiserver.storage import interface as st
@@ -358,25 +359,22 @@ class Registry:
         raise _conflict(target)
 
     async def get_scale(self, target: Target) -> Obj:
-        return to_scale(await self.get(_parent(target)))
+        """``<resource>/scale``: the autoscaling/v1 Scale view (``kinds.scale``)."""
+        r = target.resource
+        return scale.to_scale(r.group, r.kind, await self.get(_parent(target)))
 
     async def update_scale(self, target: Target, change: Callable[[Obj], Obj], *,
                            dry_run: bool = False) -> Obj:
-        def apply(rc: Obj) -> Obj:
-            scale = expect_type(change(to_scale(rc)), (dict,), "Scale")
-            spec = expect_type(scale.get("spec"), (dict, type(None)), "Scale.spec") or {}
-            meta = expect_type(scale.get("metadata"), (dict, type(None)), "Scale.metadata") or {}
-            replicas = spec.get("replicas", 0)
-            if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
-                raise errors.Invalid("Scale", target.name, [field.invalid(
-                    "spec.replicas", replicas, "must be greater than or equal to 0")])
-            rc["spec"]["replicas"] = replicas
-            rv = meta.get("resourceVersion")
-            rc["metadata"]["resourceVersion"] = rv or rc["metadata"]["resourceVersion"]
-            return rc
+        """Write ``<resource>/scale``: only the object's spec.replicas changes (and its
+        generation, as any spec change)."""
+        r = target.resource
 
-        rc = await self._write(_parent(target), apply, None, dry_run)
-        return to_scale(rc)
+        def apply(obj: Obj) -> Obj:
+            return scale.apply_scale(obj, change(scale.to_scale(r.group, r.kind, obj)),
+                                     target.name)
+
+        return scale.to_scale(r.group, r.kind,
+                              await self._write(_parent(target), apply, None, dry_run))
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -422,19 +420,6 @@ def too_large_rv(exc: st.FutureRevision) -> errors.Timeout:
     """504, as kube-apiserver answers a resourceVersion it has not reached."""
     return errors.Timeout(f"Too large resource version: {exc.requested_rev}, current: "
                           f"{exc.current_rev}", retry_after_seconds=1)
-
-
-def to_scale(rc: Obj) -> Obj:
-    meta = rc["metadata"]
-    selector = (rc.get("spec") or {}).get("selector") or {}
-    return {
-        "kind": "Scale", "apiVersion": "autoscaling/v1",
-        "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion",
-                                          "creationTimestamp") if k in meta},
-        "spec": {"replicas": (rc.get("spec") or {}).get("replicas", 0)},
-        "status": {"replicas": (rc.get("status") or {}).get("replicas", 0),
-                   "selector": ",".join(f"{k}={v}" for k, v in sorted(selector.items()))},
-    }
 
 
 def _key(target: Target) -> str:

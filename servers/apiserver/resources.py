@@ -132,8 +132,28 @@ BINDING = GroupVersionKind("", V1, "Binding")
 STATUS = GroupVersionKind("", V1, "Status")
 
 
-def _status(kind: str) -> Subresource:
-    return Subresource("status", GroupVersionKind("", V1, kind), STATUS_VERBS)
+APPS = "apps"
+BATCH = "batch"
+POLICY = "policy"
+DISCOVERY = "discovery.k8s.io"
+EVICTION = GroupVersionKind(POLICY, V1, "Eviction")
+
+
+def _status(kind: str, group: str = "") -> Subresource:
+    return Subresource("status", GroupVersionKind(group, V1, kind), STATUS_VERBS)
+
+
+def _scale() -> Subresource:
+    return Subresource("scale", SCALE, STATUS_VERBS)
+
+
+def _workload(group: str, plural: str, kind: str, short: str, *, scale: bool = False
+              ) -> Resource:
+    """A workload controller's row: namespaced, in ``all``, with status (and scale)."""
+    subs = (_status(kind, group), _scale()) if scale else (_status(kind, group),)
+    return Resource(group, V1, plural, plural[:-1], kind, True, f"/registry/{plural}/",
+                    short_names=(short,) if short else (), categories=("all",),
+                    subresources=subs)
 
 
 #: Everything km serves, in discovery order.
@@ -153,6 +173,7 @@ RESOURCES: tuple[Resource, ...] = (
             _status("Pod"),
             Subresource("binding", BINDING, ("create",)),
             Subresource("log", GroupVersionKind("", V1, "Pod"), ("get",)),
+            Subresource("eviction", EVICTION, ("create",)),
         ),
     ),
     Resource(
@@ -173,7 +194,7 @@ RESOURCES: tuple[Resource, ...] = (
         short_names=("rc",), categories=("all",),
         subresources=(
             _status("ReplicationController"),
-            Subresource("scale", SCALE, STATUS_VERBS),
+            _scale(),
         ),
     ),
     Resource(
@@ -183,6 +204,28 @@ RESOURCES: tuple[Resource, ...] = (
     Resource(
         "", V1, "configmaps", "configmap", "ConfigMap", True, "/registry/configmaps/",
         short_names=("cm",),
+    ),
+    Resource(
+        "", V1, "serviceaccounts", "serviceaccount", "ServiceAccount", True,
+        "/registry/serviceaccounts/", short_names=("sa",),
+    ),
+    # apps/v1 and batch/v1: the workload controllers (servers.apiserver.kinds.apps, .batch)
+    _workload(APPS, "daemonsets", "DaemonSet", "ds"),
+    _workload(APPS, "deployments", "Deployment", "deploy", scale=True),
+    _workload(APPS, "replicasets", "ReplicaSet", "rs", scale=True),
+    _workload(APPS, "statefulsets", "StatefulSet", "sts", scale=True),
+    _workload(BATCH, "cronjobs", "CronJob", "cj"),
+    _workload(BATCH, "jobs", "Job", ""),
+    # policy/v1 disruption budgets (pods/eviction reads them: servers.apiserver.eviction)
+    Resource(
+        POLICY, V1, "poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget", True,
+        "/registry/poddisruptionbudgets/", short_names=("pdb",),
+        subresources=(_status("PodDisruptionBudget", POLICY),),
+    ),
+    # discovery.k8s.io/v1: the endpointslice controller's output, read by describe service
+    Resource(
+        DISCOVERY, V1, "endpointslices", "endpointslice", "EndpointSlice", True,
+        "/registry/endpointslices/",
     ),
     # authentication.k8s.io: answered, never stored (servers.apiserver.auth.tokenreview, review)
     Resource(

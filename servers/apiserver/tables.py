@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 from servers.apiserver.kinds import podprint, printers, priorityclass, rbacprint
+from servers.apiserver.kinds import workloadprint as wp
 from servers.apiserver.kinds.printers import age, format_endpoints, format_labels, human_duration
 from servers.apiserver.resources import Resource
 
@@ -141,6 +142,87 @@ _PRINTERS[(priorityclass.GROUP, "PriorityClass")] = (
              "lower priority.")],
     priorityclass.row,
 )
+_CONTAINERS = _column("Containers", "Names of each container in the template.", priority=1)
+_IMAGES = _column("Images", "Images referenced by each container in the template.", priority=1)
+_SELECTOR = _column("Selector", "Label selector of the pods.", priority=1)
+_TEMPLATE = [_CONTAINERS, _IMAGES, _SELECTOR]
+_PRINTERS.update({
+    ("apps", "Deployment"): (
+        [_name_col(), _column("Ready", "Number of the pod with ready state"),
+         _column("Up-to-date", "Total number of non-terminated pods targeted by this "
+                 "deployment that have the desired template spec.", kind="integer"),
+         _column("Available", "Total number of available pods (ready for at least "
+                 "minReadySeconds) targeted by this deployment.", kind="integer"),
+         _AGE, *_TEMPLATE],
+        wp.deployment_row,
+    ),
+    ("apps", "ReplicaSet"): (
+        [_name_col(), _column("Desired", "Number of desired pods.", kind="integer"),
+         _column("Current", "Number of pods currently running.", kind="integer"),
+         _column("Ready", "Number of ready pods.", kind="integer"), _AGE, *_TEMPLATE],
+        wp.replicaset_row,
+    ),
+    ("apps", "StatefulSet"): (
+        [_name_col(), _column("Ready", "Number of the pod with ready state"), _AGE,
+         _CONTAINERS, _IMAGES],
+        wp.statefulset_row,
+    ),
+    ("apps", "DaemonSet"): (
+        [_name_col(), _column("Desired", "The total number of nodes that should be running "
+                              "the daemon pod.", kind="integer"),
+         _column("Current", "The number of nodes running at least one daemon pod and are "
+                 "supposed to.", kind="integer"),
+         _column("Ready", "The number of nodes that should be running the daemon pod and "
+                 "have one or more of the daemon pod running and ready.", kind="integer"),
+         _column("Up-to-date", "The total number of nodes that are running updated daemon "
+                 "pod", kind="integer"),
+         _column("Available", "The number of nodes that should be running the daemon pod and "
+                 "have one or more of the daemon pod running and available (ready for at "
+                 "least spec.minReadySeconds)", kind="integer"),
+         _column("Node Selector", "NodeSelector is a selector which must be true for the "
+                 "pod to fit on a node."), _AGE, *_TEMPLATE],
+        wp.daemonset_row,
+    ),
+    ("batch", "Job"): (
+        [_name_col(), _column("Status", "Status of the job."),
+         _column("Completions", "The completion status of the job."),
+         _column("Duration", "Time required to complete the job."), _AGE, *_TEMPLATE],
+        wp.job_row,
+    ),
+    ("batch", "CronJob"): (
+        [_name_col(), _column("Schedule", "The schedule in Cron format, see "
+                              "https://en.wikipedia.org/wiki/Cron."),
+         _column("Timezone", "The time zone name for the given schedule, see "
+                 "https://en.wikipedia.org/wiki/List_of_tz_database_time_zones."),
+         _column("Suspend", "This flag tells the controller to suspend subsequent "
+                 "executions.", kind="boolean"),
+         _column("Active", "A list of pointers to currently running jobs.", kind="integer"),
+         _column("Last Schedule", "Information when was the last time the job was "
+                 "successfully scheduled."), _AGE, *_TEMPLATE],
+        wp.cronjob_row,
+    ),
+    ("policy", "PodDisruptionBudget"): (
+        [_name_col(), _column("Min Available", "The minimum number of pods that must be "
+                              "available."),
+         _column("Max Unavailable", "The maximum number of pods that may be unavailable."),
+         _column("Allowed Disruptions", "Calculated number of pods that may be disrupted at "
+                 "this time.", kind="integer"), _AGE],
+        wp.pdb_row,
+    ),
+    ("discovery.k8s.io", "EndpointSlice"): (
+        [_name_col(), _column("AddressType", "The type of addresses stored in this "
+                              "EndpointSlice."),
+         _column("Ports", "Ports stored in this EndpointSlice."),
+         _column("Endpoints", "Endpoints stored in this EndpointSlice."), _AGE],
+        wp.endpointslice_row,
+    ),
+    ("", "ServiceAccount"): (
+        [_name_col(), _column("Secrets", "Secrets is a list of the secrets in the same "
+                              "namespace that pods running using this ServiceAccount are "
+                              "allowed to use.", kind="integer"), _AGE],
+        wp.serviceaccount_row,
+    ),
+})
 _DEFAULT = ([_name_col(), _AGE], printers.default_row)
 
 

@@ -45,9 +45,19 @@ EVENTS = ("create", "patch", "update")
 COORDINATION = "coordination.k8s.io"
 WRITE = ("create", "delete", "deletecollection", "patch", "update")
 EDITABLE = ("pods", "services", "endpoints", "replicationcontrollers",
-            "replicationcontrollers/scale", "configmaps", "events")
+            "replicationcontrollers/scale", "configmaps", "events", "serviceaccounts",
+            "pods/eviction")
 VIEWABLE = (*EDITABLE, "pods/log", "pods/status", "services/status",
             "replicationcontrollers/status", "namespaces", "namespaces/status", "bindings")
+#: The workload groups' resources a user may edit, and those only viewed (kube's edit/view).
+APPS_EDITABLE = ("daemonsets", "deployments", "deployments/scale", "replicasets",
+                 "replicasets/scale", "statefulsets", "statefulsets/scale")
+APPS_VIEWABLE = (*APPS_EDITABLE, "daemonsets/status", "deployments/status",
+                 "replicasets/status", "statefulsets/status")
+BATCH_EDITABLE = ("cronjobs", "jobs")
+BATCH_VIEWABLE = (*BATCH_EDITABLE, "cronjobs/status", "jobs/status")
+POLICY_EDITABLE = ("poddisruptionbudgets",)
+POLICY_VIEWABLE = (*POLICY_EDITABLE, "poddisruptionbudgets/status")
 
 
 def rule(verbs: tuple[str, ...], *names: str, groups: tuple[str, ...] = ("",),
@@ -74,6 +84,22 @@ def _delegation() -> list[Obj]:
     (/metrics) to the apiserver needs: kube's system:auth-delegator rules."""
     return [rule(("create",), "tokenreviews", groups=("authentication.k8s.io",)),
             rule(("create",), "subjectaccessreviews", groups=("authorization.k8s.io",))]
+
+
+def _viewer() -> list[Obj]:
+    """kube's ``view``: read the namespaced objects of every served group (not secrets)."""
+    return [rule(READ, *VIEWABLE), rule(READ, *APPS_VIEWABLE, groups=("apps",)),
+            rule(READ, *BATCH_VIEWABLE, groups=("batch",)),
+            rule(READ, *POLICY_VIEWABLE, groups=("policy",)),
+            rule(READ, "endpointslices", groups=("discovery.k8s.io",))]
+
+
+def _editor() -> list[Obj]:
+    """kube's ``edit`` beyond ``view``: write the same objects (and evict pods)."""
+    return [rule(WRITE, *EDITABLE), rule(WRITE, *APPS_EDITABLE, groups=("apps",)),
+            rule(WRITE, *BATCH_EDITABLE, groups=("batch",)),
+            rule(WRITE, *POLICY_EDITABLE, groups=("policy",)),
+            rule(WRITE, "endpointslices", groups=("discovery.k8s.io",))]
 
 
 DISCOVERY_URLS = ("/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi",
@@ -112,8 +138,14 @@ CLUSTER_ROLES: dict[str, list[Obj]] = {
     "system:kube-controller-manager": [
         rule(FULL, "pods", "pods/status", "replicationcontrollers",
              "replicationcontrollers/status", "replicationcontrollers/scale", "endpoints",
-             "events"),
+             "events", "serviceaccounts"),
+        rule(("create",), "pods/eviction"),
         rule(READ, "services", "nodes", "namespaces"),
+        rule(("patch", "update"), "nodes", "nodes/status"),
+        rule(FULL, *APPS_VIEWABLE, groups=("apps",)),
+        rule(FULL, *BATCH_VIEWABLE, groups=("batch",)),
+        rule(FULL, *POLICY_VIEWABLE, groups=("policy",)),
+        rule(FULL, "endpointslices", groups=("discovery.k8s.io",)),
         _events(),
         *_leader_election("kube-controller-manager"),
         *_delegation(),
@@ -123,9 +155,9 @@ CLUSTER_ROLES: dict[str, list[Obj]] = {
     "system:node": node.NODE_RULES,
     "system:node-proxier": [rule(READ, "services", "endpoints", "nodes"), _events()],
     # For users, to bind per namespace (kube builds these by aggregation; here they are flat).
-    "view": [rule(READ, *VIEWABLE)],
-    "edit": [rule(READ, *VIEWABLE), rule(WRITE, *EDITABLE)],
-    "admin": [rule(READ, *VIEWABLE), rule(WRITE, *EDITABLE),
+    "view": _viewer(),
+    "edit": [*_viewer(), *_editor()],
+    "admin": [*_viewer(), *_editor(),
               rule(FULL, "roles", "rolebindings", groups=(GROUP,)),
               rule(("create",), "localsubjectaccessreviews", groups=("authorization.k8s.io",))],
 }

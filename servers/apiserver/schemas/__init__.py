@@ -13,13 +13,17 @@ import functools
 from servers.apiserver.resources import RESOURCES, GroupVersionKind, Resource
 from servers.apiserver.schemas import (
     affinity,
+    apps,
     authentication,
+    batch,
     container,
     coordination,
     core,
+    discovery,
     meta,
     node,
     pod,
+    policy,
     rbac,
     scheduling,
 )
@@ -66,7 +70,7 @@ def schemas(resources: tuple[Resource, ...] = RESOURCES) -> dict[str, Obj]:
     """
     table: dict[str, Obj] = {}
     for module in (meta, container, pod, core, node, rbac, coordination, scheduling,
-                   authentication, affinity):
+                   authentication, affinity, apps, batch, policy, discovery):
         table.update(module.SCHEMAS)
     for resource in resources:
         for gvk in (resource.gvk, *(sub.kind for sub in resource.subresources)):

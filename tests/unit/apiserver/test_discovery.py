@@ -13,8 +13,8 @@ SEMVER = re.compile(
     r"v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?"
 )
 
-APPS = Resource("apps", "v1", "deployments", "deployment", "Deployment", True,
-                "/registry/deployments/", short_names=("deploy",), categories=("all",))
+APPS = Resource("example.io", "v1", "widgets", "widget", "Widget", True,
+                "/registry/widgets/", short_names=("wd",), categories=("all",))
 
 
 def client() -> Any:
@@ -49,29 +49,31 @@ def test_api_versions_lists_v1_and_the_server_address() -> None:
 
 def test_apis_lists_the_named_groups_in_table_order() -> None:
     doc = discovery.api_group_list()
-    assert [g["name"] for g in doc["groups"]] == ["authentication.k8s.io",
+    assert [g["name"] for g in doc["groups"]] == ["apps", "batch", "policy",
+                                                  "discovery.k8s.io",
+                                                  "authentication.k8s.io",
                                                   "authorization.k8s.io",
                                                   "rbac.authorization.k8s.io",
                                                   "coordination.k8s.io",
                                                   "scheduling.k8s.io"]
     client().V1APIGroupList.from_dict(doc)
-    assert discovery.api_group("apps") is None
+    assert discovery.api_group("example.io") is None
 
 
 def test_apis_lists_a_group_added_to_the_table() -> None:
     table = (*RESOURCES, APPS)
     doc = discovery.api_group_list(table)
     assert doc["groups"][-1:] == [{
-        "name": "apps",
-        "versions": [{"groupVersion": "apps/v1", "version": "v1"}],
-        "preferredVersion": {"groupVersion": "apps/v1", "version": "v1"},
+        "name": "example.io",
+        "versions": [{"groupVersion": "example.io/v1", "version": "v1"}],
+        "preferredVersion": {"groupVersion": "example.io/v1", "version": "v1"},
     }]
     client().V1APIGroupList.from_dict(doc)
-    group = discovery.api_group("apps", table)
+    group = discovery.api_group("example.io", table)
     assert group is not None and group["kind"] == "APIGroup"
     client().V1APIGroup.from_dict(group)
-    listed = discovery.api_resource_list("apps", "v1", table)
-    assert listed is not None and listed["groupVersion"] == "apps/v1"
+    listed = discovery.api_resource_list("example.io", "v1", table)
+    assert listed is not None and listed["groupVersion"] == "example.io/v1"
 
 
 def test_api_v1_lists_every_core_resource_and_subresource() -> None:
@@ -123,7 +125,7 @@ def test_api_v1_decodes_with_the_python_client() -> None:
 
 def test_unknown_group_version_has_no_resource_list() -> None:
     assert discovery.api_resource_list("", "v2") is None
-    assert discovery.api_resource_list("apps", "v1") is None
+    assert discovery.api_resource_list("example.io", "v1") is None
 
 
 def test_aggregated_discovery_for_api_and_apis() -> None:
@@ -135,18 +137,21 @@ def test_aggregated_discovery_for_api_and_apis() -> None:
     [v1] = core["versions"]
     pods = next(r for r in v1["resources"] if r["resource"] == "pods")
     assert pods["scope"] == "Namespaced"
-    assert {s["subresource"] for s in pods["subresources"]} == {"status", "binding", "log"}
+    assert {s["subresource"] for s in pods["subresources"]} == {"status", "binding", "log",
+                                                                 "eviction"}
     rc = next(r for r in v1["resources"] if r["resource"] == "replicationcontrollers")
     scale = next(s for s in rc["subresources"] if s["subresource"] == "scale")
     assert scale["responseKind"] == {"group": "autoscaling", "version": "v1", "kind": "Scale"}
     named = discovery.aggregated_discovery(False)["items"]
-    assert [g["metadata"]["name"] for g in named] == ["authentication.k8s.io",
+    assert [g["metadata"]["name"] for g in named] == ["apps", "batch", "policy",
+                                                      "discovery.k8s.io",
+                                                      "authentication.k8s.io",
                                                       "authorization.k8s.io",
                                                       "rbac.authorization.k8s.io",
                                                       "coordination.k8s.io",
                                                       "scheduling.k8s.io"]
     apps = discovery.aggregated_discovery(False, (*RESOURCES, APPS))
-    assert apps["items"][-1]["metadata"] == {"name": "apps"}
+    assert apps["items"][-1]["metadata"] == {"name": "example.io"}
     models = client()
     models.V2APIGroupDiscoveryList.from_dict(legacy)
     models.V2APIGroupDiscoveryList.from_dict(apps)

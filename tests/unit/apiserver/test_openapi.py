@@ -51,7 +51,8 @@ POD = {
 
 GROUPS = ("apis/authentication.k8s.io/v1", "apis/scheduling.k8s.io/v1",
           "apis/authorization.k8s.io/v1", "apis/rbac.authorization.k8s.io/v1",
-          "apis/coordination.k8s.io/v1")
+          "apis/coordination.k8s.io/v1", "apis/apps/v1", "apis/batch/v1", "apis/policy/v1",
+          "apis/discovery.k8s.io/v1")
 
 
 def doc() -> dict[str, Any]:
@@ -70,7 +71,7 @@ def test_index_points_at_api_v1_with_a_content_hash() -> None:
         "serverRelativeURL": f"/openapi/v3/api/v1?hash={digest}"}
     assert set(index["paths"]) == {"api/v1", *GROUPS}
     assert openapi.document_hash("/api/v1/") == digest
-    assert openapi.document_bytes("apis/apps/v1") is None
+    assert openapi.document_bytes("apis/example.io/v1") is None
 
 
 def test_document_header() -> None:
@@ -222,6 +223,8 @@ def test_error_messages() -> None:
 
 # Fields of the Python client's models (generated from a newer Kubernetes) that 1.32 lacks.
 NEWER_THAN_1_32 = {
+    "DeploymentStatus.terminatingReplicas", "ReplicaSetStatus.terminatingReplicas",
+    "JobSpec.scheduling", "EndpointHints.forNodes",
     "ConfigMapVolumeSource.defaultUser", "SecretVolumeSource.defaultUser", "KeyToPath.user",
     "Container.restartPolicyRules", "EphemeralContainer.restartPolicyRules",
     "ContainerStatus.stopSignal", "Lifecycle.stopSignal", "EmptyDirVolumeSource.mode",
@@ -264,16 +267,16 @@ def test_schemas_agree_with_the_python_client_models() -> None:
 
 
 def test_a_group_added_to_the_table_gets_its_own_document() -> None:
-    deployments = Resource("apps", "v1", "deployments", "deployment", "Deployment", True,
-                           "/registry/deployments/",
-                           subresources=(Subresource("scale", SCALE, ("get", "patch")),))
-    table = (*RESOURCES, deployments)
-    assert set(openapi.index(table)["paths"]) == {"api/v1", "apis/apps/v1", *GROUPS}
-    body = openapi.document_bytes("apis/apps/v1", table)
+    widgets = Resource("example.io", "v1", "widgets", "widget", "Widget", True,
+                       "/registry/widgets/",
+                       subresources=(Subresource("scale", SCALE, ("get", "patch")),))
+    table = (*RESOURCES, widgets)
+    assert set(openapi.index(table)["paths"]) == {"api/v1", "apis/example.io/v1", *GROUPS}
+    body = openapi.document_bytes("apis/example.io/v1", table)
     assert body is not None
-    apps = json.loads(body)
-    patch = apps["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"]
-    assert patch["x-kubernetes-group-version-kind"]["kind"] == "Deployment"
-    generic = apps["components"]["schemas"]["io.k8s.api.apps.v1.Deployment"]
+    doc = json.loads(body)
+    patch = doc["paths"]["/apis/example.io/v1/namespaces/{namespace}/widgets/{name}"]["patch"]
+    assert patch["x-kubernetes-group-version-kind"]["kind"] == "Widget"
+    generic = doc["components"]["schemas"]["io.k8s.api.example.v1.Widget"]
     assert generic["x-kubernetes-preserve-unknown-fields"] is True
-    assert "io.k8s.api.apps.v1.DeploymentList" in apps["components"]["schemas"]
+    assert "io.k8s.api.example.v1.WidgetList" in doc["components"]["schemas"]
