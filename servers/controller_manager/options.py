@@ -77,6 +77,10 @@ KNOWN: dict[str, tuple[str, ...]] = {
 IMPLEMENTED = (
     "replicationcontroller-controller",
     "endpoints-controller",
+    "node-lifecycle-controller",
+    "taint-eviction-controller",
+    "node-ipam-controller",
+    "pod-garbage-collector-controller",
     "garbage-collector-controller",
 )
 # Off unless named (kube's ControllerDescriptor.IsDisabledByDefault).
