@@ -65,6 +65,9 @@ async def run(opts: argparse.Namespace, stop: asyncio.Event) -> int:
     async with client:
         if not await wait_for_apiserver(client, stop):
             return 0
+        log.info("playing %d nodes %s-0 ... %s-%d at %s; leases renewed every %gs",
+                 fleet.count, fleet.prefix, fleet.prefix, fleet.count - 1,
+                 client.config.server, opts.node_lease_renew_interval)
         heartbeats = Heartbeats(client, fleet, renew_interval=opts.node_lease_renew_interval,
                                 report_frequency=opts.node_status_report_frequency,
                                 concurrency=LEASE_CONCURRENCY)
@@ -83,6 +86,9 @@ async def run(opts: argparse.Namespace, stop: asyncio.Event) -> int:
                 raise result
         if opts.delete_nodes_on_exit:
             await delete_nodes(client, fleet, concurrency=REGISTER_CONCURRENCY)
+        else:
+            log.info("stopped; %d nodes stay registered and will go NotReady",
+                     len(fleet.uids))
     return 0
 
 
