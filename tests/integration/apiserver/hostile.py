@@ -294,6 +294,9 @@ def check_answer(req: Request, answer: Answer) -> None:
     if answer.status >= 300 and req.method != "HEAD":
         assert answer.status >= 400, f"{req!r} answered {answer.status}"
         check_status(req, answer)
+    elif req.path == "/metrics":  # Prometheus text, whatever the Accept (as kube-apiserver)
+        assert answer.content_type.startswith("text/plain"), (req, answer.content_type)
+        assert b"apiserver_request_total" in answer.body, (req, answer.body[:200])
     elif answer.body and not (req.path.startswith("/healthz") and answer.body == b"ok"):
         assert answer.content_type.startswith("application/json"), (req, answer.content_type)
         json.loads(answer.body)
