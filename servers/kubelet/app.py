@@ -1,0 +1,128 @@
+"""``km kubelet``: register the Node, run its pods, serve their logs.
+
+    flags -> runtime (--isolation) -> wait for the apiserver -> register the Node (Lease,
+    status) -> the node's pods (fieldSelector spec.nodeName=NAME) feed one worker per pod
+    -> the kubelet API on --port -> until SIGTERM (pods keep running; a restart adopts them)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from servers.client.events import EventRecorder
+from servers.client.informer import Informer
+from servers.client.resources import NODES, PODS
+from servers.client.rest import Client
+from servers.component.connect import client_config, wait_for_apiserver
+from servers.kubelet import options
+from servers.kubelet.api import healthz_app, make_app, serving_context
+from servers.kubelet.node import NodeAgent, node_ip
+from servers.kubelet.runtime import default_isolation, open_runtime
+from servers.kubelet.workers import Kubelet
+
+if TYPE_CHECKING:
+    import argparse
+
+
+__all__ = ["run"]
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "km-kubelet/0.1"
+ROTATE_EVERY = 10.0  # kube's containerLogMonitorInterval
+
+
+async def run(opts: argparse.Namespace, stop: asyncio.Event) -> int:
+    options.validate(opts)
+    name = (opts.hostname_override or socket.gethostname()).lower()
+    ip = opts.node_ip or node_ip(name)
+    isolation = default_isolation() if opts.isolation == "auto" else opts.isolation
+    async with Client(client_config(opts), user_agent=USER_AGENT) as client:
+        if not await wait_for_apiserver(client, stop):
+            return 0
+        pod_cidr = opts.pod_cidr
+        if isolation == "namespaces" and not pod_cidr:
+            pod_cidr = await _pod_cidr(client, name, stop)
+        runtime = open_runtime(isolation, opts.root_dir, name, pod_cidr, opts.cluster_cidr,
+                               opts.service_cidr)
+        context = serving_context(opts.tls_cert_file, opts.tls_private_key_file,
+                                  opts.client_ca_file, root_dir=opts.root_dir,
+                                  node_name=name, node_ip=ip)
+        recorder = EventRecorder(client, component="kubelet", host=name)
+        agent = NodeAgent(client, name, ip=ip, port=0, max_pods=opts.max_pods,
+                          labels=dict(opts.node_labels), taints=opts.register_with_taints,
+                          runtime_version=f"km-{isolation}://0.1")
+        kubelet = Kubelet(client, runtime, recorder, node_name=name, node_ip=ip,
+                          root_dir=opts.root_dir, allocatable=agent.capacity)
+        runners = [await _serve(make_app(kubelet), opts.address, opts.port, context)]
+        agent.port = _bound_port(runners[0])
+        log.info("kubelet API serving on https://%s:%d", opts.address, agent.port)
+        if opts.healthz_port:
+            runners.append(await _serve(healthz_app(), "127.0.0.1", opts.healthz_port, None))
+        halt = asyncio.Event()
+        tasks: list[asyncio.Future[None]] = []
+        try:
+            if await agent.register(stop) is None:
+                return 0
+            pods = Informer(client, PODS, field_selector=f"spec.nodeName={name}")
+            pods.add_handler(on_add=kubelet.update,
+                             on_update=lambda old, new: kubelet.update(new),
+                             on_delete=kubelet.delete)
+            tasks = [asyncio.ensure_future(pods.run(halt)),
+                     asyncio.ensure_future(recorder.run(halt)),
+                     asyncio.ensure_future(agent.heartbeat(halt)),
+                     asyncio.ensure_future(_rotate(kubelet, opts, halt))]
+            if await pods.wait_synced(timeout=None):
+                await kubelet.adopt_orphans({p["metadata"]["uid"] for p in pods.list()})
+            await stop.wait()
+        finally:
+            halt.set()
+            await kubelet.stop()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for runner in runners:
+                await runner.cleanup()
+    return 0
+
+
+async def _pod_cidr(client: Client, name: str, stop: asyncio.Event) -> str:
+    """The Node's spec.podCIDR (set by the controller-manager), waited for."""
+    while not stop.is_set():
+        with contextlib.suppress(Exception):
+            node = await client.get(NODES, name)
+            cidr = (node.get("spec") or {}).get("podCIDR")
+            if cidr:
+                return str(cidr)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0)
+    return ""
+
+
+async def _serve(app: web.Application, host: str, port: int,
+                 context: object) -> web.AppRunner:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, ssl_context=context)  # type: ignore[arg-type]
+    await site.start()
+    return runner
+
+
+def _bound_port(runner: web.AppRunner) -> int:
+    for site in runner.sites:
+        server = getattr(site, "_server", None)
+        if server is not None and server.sockets:
+            return int(server.sockets[0].getsockname()[1])
+    return 0
+
+
+async def _rotate(kubelet: Kubelet, opts: argparse.Namespace, halt: asyncio.Event) -> None:
+    while not halt.is_set():
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(halt.wait(), ROTATE_EVERY)
+        with contextlib.suppress(Exception):
+            await kubelet.rotate_logs(opts.container_log_max_size, opts.container_log_max_files)

@@ -1,0 +1,199 @@
+"""Container log files: CRI lines in, ``kubectl logs`` text out, and rotation.
+
+Files are ``<dir>/<container>/<restartCount>.log`` (kube: /var/log/pods/<ns>_<pod>_<uid>/...),
+written by conmon as CRI lines ``<RFC3339Nano> <stdout|stderr> <F|P> <text>``; ``P`` is a
+partial chunk of a longer line, joined up to the next ``F`` (kubernetes
+``pkg/kubelet/kuberuntime/logs/logs.go``). Rotation moves a file over ``max_size`` to
+``<n>.log.<YYYYMMDD-hhmmss>`` and has conmon reopen it, keeping ``max_files`` files in all
+(kube's ``pkg/kubelet/logs/container_log_manager.go``, without gzip).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import glob
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+__all__ = ["LogOptions", "files_of", "parse_line", "read_log", "rotate"]
+
+POLL = 0.2  # how often a followed log looks for more
+
+
+@dataclass
+class LogOptions:
+    """The kubelet's containerLogs query (kube's PodLogOptions)."""
+
+    follow: bool = False
+    timestamps: bool = False
+    tail_lines: int | None = None
+    limit_bytes: int | None = None
+    since: float | None = None  # seconds since the epoch
+
+
+def _epoch(stamp: str) -> float:
+    """Seconds from an RFC 3339 time with up to nanosecond digits."""
+    main, _, frac = stamp.rstrip("Z").partition(".")
+    offset = ""
+    for sign in ("+", "-"):
+        if sign in frac:
+            frac, _, tz = frac.partition(sign)
+            offset = sign + tz
+    if not frac and ("+" in main[10:] or main.count("-") > 2):
+        head = main[:19]
+        offset = main[19:]
+        main = head
+    moment = datetime.strptime(main, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+    seconds = moment.timestamp() + (float("0." + frac) if frac else 0.0)
+    if offset:
+        hours, _, minutes = offset[1:].partition(":")
+        delta = int(hours or 0) * 3600 + int(minutes or 0) * 60
+        seconds -= delta if offset[0] == "+" else -delta
+    return seconds
+
+
+def parse_line(line: bytes) -> tuple[str, str, bool, bytes] | None:
+    """(timestamp, stream, full, content) of one CRI line; ``None`` if it is not one."""
+    parts = line.rstrip(b"\n").split(b" ", 3)
+    if len(parts) < 3:
+        return None
+    stamp, stream, tag = parts[0].decode("ascii", "replace"), parts[1].decode(), parts[2]
+    content = parts[3] if len(parts) > 3 else b""
+    return stamp, stream, tag != b"P", content
+
+
+def files_of(path: str) -> list[str]:
+    """The rotated files of ``path``, oldest first, then ``path`` itself."""
+    return [*sorted(glob.glob(glob.escape(path) + ".*")), path]
+
+
+def _records(data: bytes) -> list[tuple[str, bytes]]:
+    """(timestamp, text with newline) per log line, partial chunks joined."""
+    out: list[tuple[str, bytes]] = []
+    pending = b""
+    for raw in data.splitlines():
+        parsed = parse_line(raw)
+        if parsed is None:
+            continue
+        stamp, _, full, content = parsed
+        pending += content
+        if full:
+            out.append((stamp, pending + b"\n"))
+            pending = b""
+    return out
+
+
+def _render(records: list[tuple[str, bytes]], opts: LogOptions) -> list[bytes]:
+    if opts.since is not None:
+        records = [r for r in records if _epoch(r[0]) >= opts.since]
+    return [(stamp.encode() + b" " + text) if opts.timestamps else text
+            for stamp, text in records]
+
+
+def _read_all(path: str) -> tuple[bytes, int, int]:
+    """The rotated files and the live one: (whole lines, live offset, live inode)."""
+    data = b""
+    for name in files_of(path)[:-1]:
+        try:
+            with open(name, "rb") as f:
+                data += f.read()
+        except OSError:
+            continue
+    offset = inode = 0
+    try:
+        with open(path, "rb") as f:
+            chunk = f.read()
+            inode = os.fstat(f.fileno()).st_ino
+        data += chunk
+        offset = len(chunk)
+    except OSError:
+        pass
+    return data, offset, inode
+
+
+class _Budget:
+    """limitBytes: how much more may be written."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.left = limit
+
+    def cut(self, line: bytes) -> bytes | None:
+        if self.left is None:
+            return line
+        if self.left <= 0:
+            return None
+        line = line[:self.left]
+        self.left -= len(line)
+        return line
+
+
+async def read_log(path: str, opts: LogOptions,
+                   running: Callable[[], Awaitable[bool]]) -> AsyncIterator[bytes]:
+    """The log's text as kubectl wants it; with ``follow``, more as it comes until
+    ``running()`` says the container ended."""
+    data, offset, inode = _read_all(path)
+    cut = data.rfind(b"\n") + 1
+    rest = data[cut:]
+    lines = _render(_records(data[:cut]), opts)
+    if opts.tail_lines is not None:
+        lines = lines[-opts.tail_lines:] if opts.tail_lines > 0 else []
+    budget = _Budget(opts.limit_bytes)
+    for line in lines:
+        piece = budget.cut(line)
+        if piece is None:
+            return
+        yield piece
+    while opts.follow:
+        alive = await running()
+        chunk, offset, inode = _more(path, offset, inode)
+        rest += chunk
+        cut = rest.rfind(b"\n") + 1
+        for line in _render(_records(rest[:cut]), LogOptions(timestamps=opts.timestamps)):
+            piece = budget.cut(line)
+            if piece is None:
+                return
+            yield piece
+        rest = rest[cut:]
+        if not alive and not chunk:
+            return
+        await asyncio.sleep(POLL)
+
+
+def _more(path: str, offset: int, inode: int) -> tuple[bytes, int, int]:
+    """What the live file gained since ``offset`` (from its start if it was rotated)."""
+    try:
+        with open(path, "rb") as f:
+            now = os.fstat(f.fileno()).st_ino
+            if now != inode:
+                inode, offset = now, 0
+            f.seek(offset)
+            chunk = f.read()
+    except OSError:
+        return b"", offset, inode
+    return chunk, offset + len(chunk), inode
+
+
+def rotate(path: str, max_size: int, max_files: int, now: float | None = None) -> bool:
+    """Rotate ``path`` if it is over ``max_size``; drop rotated files beyond ``max_files``.
+    Returns whether it rotated (the caller then has the monitor reopen the log)."""
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        return False
+    rotated = False
+    if size > max_size:
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now or time.time()))
+        target = f"{path}.{stamp}"
+        n = 0
+        while os.path.exists(target):
+            n += 1
+            target = f"{path}.{stamp}.{n}"
+        os.rename(path, target)
+        rotated = True
+    old = files_of(path)[:-1]
+    for name in old[:max(0, len(old) - (max_files - 1))]:
+        os.unlink(name)
+    return rotated

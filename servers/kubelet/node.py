@@ -1,0 +1,198 @@
+"""The kubelet's Node: registration with this host's capacity, Lease renewal, status.
+
+As kube's ``pkg/kubelet/kubelet_node_status.go``: create the Node with its whole status
+(on AlreadyExists take it over: labels patched in, status posted afresh), then renew the
+Lease ``kube-node-lease/NAME`` every 10 s and post the status every ``report`` seconds (kube:
+on change or 5 min). The builders that a fake kubelet shares are in
+``servers.hollow_node.nodes`` (labels, conditions, Lease); here the figures are the host's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import platform
+import socket
+from typing import TYPE_CHECKING
+
+from servers.apimachinery.errors import AlreadyExists, Conflict, NotFound, StatusError
+from servers.client.errors import ClientError
+from servers.client.informer import Backoff
+from servers.client.resources import LEASES, NODES
+from servers.hollow_node.nodes import (
+    ATTACH_DETACH,
+    LEASE_NAMESPACE,
+    NodeShape,
+    conditions,
+    lease_object,
+    micro_time,
+    node_labels,
+    transitions,
+)
+
+if TYPE_CHECKING:
+    from servers.apimachinery.meta import Obj
+    from servers.client.rest import Client
+
+__all__ = ["NodeAgent", "host_capacity", "node_ip"]
+
+log = logging.getLogger(__name__)
+
+KUBELET_VERSION = "v1.32.0-km"
+LEASE_RENEW = 10.0
+STATUS_REPORT = 60.0
+
+
+def host_capacity(max_pods: int) -> dict[str, str]:
+    """cpu, memory, ephemeral-storage and pods of this host (kube's cadvisor figures)."""
+    memory_kib = 0
+    with contextlib.suppress(OSError), open("/proc/meminfo", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                memory_kib = int(line.split()[1])
+    disk = os.statvfs("/")
+    return {"cpu": str(os.cpu_count() or 1), "memory": f"{memory_kib}Ki",
+            "ephemeral-storage": f"{disk.f_blocks * disk.f_frsize // 1024}Ki",
+            "pods": str(max_pods)}
+
+
+def node_ip(hostname: str) -> str:
+    """The host name's address, else 127.0.0.1 (kube: hostname lookup, then the default
+    route's interface; km never guesses a routable address it was not given)."""
+    try:
+        return socket.gethostbyname(hostname)
+    except OSError:
+        return "127.0.0.1"
+
+
+def _node_info(runtime_version: str) -> Obj:
+    def read(path: str) -> str:
+        try:
+            with open(path, encoding="ascii") as f:
+                return f.read().strip()
+        except OSError:
+            return ""
+    uname = platform.uname()
+    pretty = "Linux"
+    with contextlib.suppress(OSError), open("/etc/os-release", encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("PRETTY_NAME="):
+                pretty = line.split("=", 1)[1].strip().strip('"')
+    return {"machineID": read("/etc/machine-id"),
+            "systemUUID": read("/sys/class/dmi/id/product_uuid") or read("/etc/machine-id"),
+            "bootID": read("/proc/sys/kernel/random/boot_id"),
+            "kernelVersion": uname.release, "osImage": pretty,
+            "containerRuntimeVersion": runtime_version, "kubeletVersion": KUBELET_VERSION,
+            "kubeProxyVersion": KUBELET_VERSION, "operatingSystem": "linux",
+            "architecture": "amd64" if uname.machine == "x86_64" else uname.machine}
+
+
+class NodeAgent:
+    """Registers the Node and keeps its Lease and status fresh."""
+
+    def __init__(self, client: Client, name: str, *, ip: str, port: int, max_pods: int,
+                 labels: dict[str, str], taints: list[Obj], runtime_version: str) -> None:
+        self.client = client
+        self.name = name
+        self.ip = ip
+        self.port = port
+        self.shape = NodeShape(max_pods=max_pods, labels=labels)
+        self.taints = taints
+        self.runtime_version = runtime_version
+        self.node: Obj | None = None
+        self.since: dict[str, str] = {}
+        self.lease: Obj | None = None
+        self.capacity = host_capacity(max_pods)
+
+    def status(self) -> Obj:
+        return {"capacity": dict(self.capacity), "allocatable": dict(self.capacity),
+                "conditions": conditions(self.since),
+                "addresses": [{"type": "InternalIP", "address": self.ip},
+                              {"type": "Hostname", "address": self.name}],
+                "daemonEndpoints": {"kubeletEndpoint": {"Port": self.port}},
+                "nodeInfo": _node_info(self.runtime_version)}
+
+    def node_object(self) -> Obj:
+        spec: Obj = {"taints": self.taints} if self.taints else {}
+        return {"apiVersion": "v1", "kind": "Node",
+                "metadata": {"name": self.name, "labels": node_labels(self.name, self.shape),
+                             "annotations": {ATTACH_DETACH: "true"}},
+                "spec": spec, "status": {}}
+
+    async def register(self, stop: asyncio.Event) -> Obj | None:
+        """Create or take over the Node (100 ms doubling to 7 s between tries)."""
+        backoff = Backoff(initial=0.1, cap=7.0)
+        while not stop.is_set():
+            try:
+                try:
+                    node = await self.client.create(NODES, self.node_object())
+                except AlreadyExists:
+                    node = await self.client.get(NODES, self.name)
+                    node = await self.client.patch(
+                        NODES, self.name, {"metadata": {"labels": node_labels(
+                            self.name, self.shape)}})
+                self.since = transitions(node)
+                self.node = await self.client.patch(NODES, self.name,
+                                                    {"status": self.status()},
+                                                    patch_type="strategic",
+                                                    subresource="status")
+                await self._ensure_lease()
+                log.info("registered node %s (%s, kubelet port %d)", self.name, self.ip,
+                         self.port)
+                return self.node
+            except (StatusError, ClientError) as exc:
+                if isinstance(exc, StatusError) and exc.code < 500 and exc.code != 429:
+                    raise
+                log.info("registering node %s: %s", self.name, exc)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), backoff.next())
+        return None
+
+    async def _ensure_lease(self) -> None:
+        uid = (self.node or {}).get("metadata", {}).get("uid", "")
+        fresh = lease_object(self.name, uid, NodeShape(lease_duration=40))
+        try:
+            self.lease = await self.client.create(LEASES, fresh, LEASE_NAMESPACE)
+        except AlreadyExists:
+            current = await self.client.get(LEASES, self.name, LEASE_NAMESPACE)
+            self.lease = await self.client.update(LEASES, {**current, "spec": fresh["spec"],
+                                                           "metadata": {
+                                                               **current["metadata"],
+                                                               "ownerReferences": fresh[
+                                                                   "metadata"][
+                                                                   "ownerReferences"]}})
+
+    async def heartbeat(self, stop: asyncio.Event) -> None:
+        """Renew the Lease every 10 s; post the node status every ``STATUS_REPORT`` s."""
+        loop = asyncio.get_running_loop()
+        last_report = loop.time()
+        while not stop.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), LEASE_RENEW)
+            if stop.is_set():
+                return
+            try:
+                await self._renew()
+                if loop.time() - last_report >= STATUS_REPORT:
+                    await self.client.patch(NODES, self.name, {"status": {
+                        "conditions": conditions(self.since)}}, patch_type="strategic",
+                        subresource="status")
+                    last_report = loop.time()
+            except (StatusError, ClientError) as exc:
+                log.warning("node heartbeat: %s", exc)
+
+    async def _renew(self) -> None:
+        if self.lease is None:
+            await self._ensure_lease()
+            return
+        spec = {**self.lease["spec"], "renewTime": micro_time()}
+        try:
+            self.lease = await self.client.update(LEASES, {**self.lease, "spec": spec})
+        except Conflict:
+            current = await self.client.get(LEASES, self.name, LEASE_NAMESPACE)
+            self.lease = await self.client.update(LEASES, {**current, "spec": spec})
+        except NotFound:
+            self.lease = None
+            await self._ensure_lease()

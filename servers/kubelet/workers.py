@@ -1,0 +1,532 @@
+"""Pod workers: one per pod, deciding what should run; the runtime only does it.
+
+As kube's ``pkg/kubelet/pod_workers.go`` + ``kuberuntime_manager.go`` ``SyncPod``, level
+triggered: each pass reads the runtime's containers of the pod's sandbox (so a restarted
+kubelet adopts what an earlier one started: the sandbox is found by the pod's uid, each
+container by name, its restart count is its attempt) and starts what is missing — init
+containers in order, sidecars (init containers with restartPolicy Always) kept running,
+then the app containers — restarting exited ones as restartPolicy says, after
+CrashLoopBackOff's delay. Then it writes the pod's status when it changed. A deleted pod's
+containers are stopped (preStop, SIGTERM, SIGKILL at the grace period's end), its terminal
+status written and the final DELETE sent (gracePeriodSeconds 0, uid precondition).
+
+Status goes as a JSON merge patch of ``pods/NAME/status`` carrying ``metadata.uid``: the
+kubelet owns every list in it, and a merge patch replaces lists whole, so a container's
+old ``state`` key cannot linger as it would under a strategic merge of list items.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from servers.apimachinery.errors import Conflict, NotFound, StatusError
+from servers.apimachinery.quantity import milli, value
+from servers.client.errors import ClientError
+from servers.client.resources import CONFIGMAPS, PODS, SERVICES, ResourceRef
+from servers.kubelet import podstatus
+from servers.kubelet.backoff import CrashBackoff, go_duration
+from servers.kubelet.envvars import ConfigError, Sources, expand, make_env
+from servers.kubelet.logs import rotate
+from servers.kubelet.podstatus import View, is_sidecar, rfc3339
+from servers.kubelet.runtime.errors import NotFound as RuntimeNotFound
+from servers.kubelet.runtime.errors import RuntimeFailure
+from servers.kubelet.runtime.interface import (
+    CONTAINER_EXITED,
+    CONTAINER_RUNNING,
+    SANDBOX_READY,
+    ContainerConfig,
+    PodSandboxConfig,
+    Resources,
+    SandboxStatus,
+    Security,
+)
+
+if TYPE_CHECKING:
+    from servers.apimachinery.meta import Obj
+    from servers.client.events import EventRecorder
+    from servers.client.rest import Client
+    from servers.kubelet.runtime.interface import ContainerStatus, Runtime
+
+__all__ = ["Kubelet", "PodWorker"]
+
+log = logging.getLogger(__name__)
+
+SECRETS = ResourceRef("", "v1", "secrets", True, "Secret")
+RESYNC = 1.0  # how often a live pod's worker looks at its containers
+MIN_GRACE = 2.0  # kube's minimumGracePeriodInSeconds
+NO_COMMAND = ("km runs no images: container {name} needs a command (or args) to run "
+              "a program from the host")
+
+
+@dataclass
+class PodWorker:
+    """One pod's worker: the latest pod from the API and a wake-up."""
+
+    uid: str
+    pod: Obj
+    gone: bool = False
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+    sandbox_id: str = ""
+    last_status: Obj | None = None
+    terminal: str = ""
+    started_at: float = 0.0
+    waiting: dict[str, tuple[str, str]] = field(default_factory=dict)  # why not running
+
+
+class Kubelet:
+    """The pods of this node: workers, the runtime, status writes and events."""
+
+    def __init__(self, client: Client, runtime: Runtime, recorder: EventRecorder, *,
+                 node_name: str, node_ip: str, root_dir: str,
+                 allocatable: dict[str, str]) -> None:
+        self.client = client
+        self.runtime = runtime
+        self.recorder = recorder
+        self.node_name = node_name
+        self.node_ip = node_ip
+        self.root_dir = root_dir
+        self.allocatable = allocatable
+        self.backoff = CrashBackoff()
+        self.workers: dict[str, PodWorker] = {}
+        self.stopping = False
+
+    async def is_running(self, container_id: str) -> bool:
+        try:
+            status = await self.runtime.container_status(container_id)
+        except RuntimeNotFound:
+            return False
+        return status.state == CONTAINER_RUNNING
+
+    async def rotate_logs(self, max_size: int, max_files: int) -> None:
+        """Rotate the running containers' log files that grew past ``max_size``."""
+        for status in await self.runtime.list_containers():
+            if status.state == CONTAINER_RUNNING and status.log_path and rotate(
+                    status.log_path, max_size, max_files):
+                with contextlib.suppress(RuntimeFailure):
+                    await self.runtime.reopen_container_log(status.id)
+
+    # -- the informer's side ---------------------------------------------------------------
+
+    def update(self, pod: Obj) -> None:
+        """A pod of this node was added or changed."""
+        uid = pod["metadata"]["uid"]
+        worker = self.workers.get(uid)
+        if worker is None:
+            worker = self.workers[uid] = PodWorker(uid, pod)
+            worker.task = asyncio.ensure_future(self._work(worker))
+        worker.pod = pod
+        worker.wake.set()
+
+    def delete(self, pod: Obj) -> None:
+        """A pod of this node is gone from the API."""
+        worker = self.workers.get(pod["metadata"]["uid"])
+        if worker is not None:
+            worker.gone = True
+            worker.wake.set()
+
+    async def adopt_orphans(self, known: set[str]) -> None:
+        """Remove sandboxes of pods the API no longer has (deleted while the kubelet was down)."""
+        for sandbox in await self.runtime.list_pod_sandboxes():
+            if sandbox.config.uid not in known:
+                log.info("removing the sandbox of pod %s/%s (gone from the API)",
+                         sandbox.config.namespace, sandbox.config.name)
+                with contextlib.suppress(RuntimeFailure):
+                    await self.runtime.remove_pod_sandbox(sandbox.id)
+
+    async def stop(self) -> None:
+        """Stop the workers (the pods keep running: a restarted kubelet adopts them)."""
+        self.stopping = True
+        tasks = [w.task for w in self.workers.values() if w.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- one worker ------------------------------------------------------------------------
+
+    async def _work(self, worker: PodWorker) -> None:
+        while not self.stopping:
+            worker.wake.clear()
+            try:
+                if await self.sync(worker):
+                    break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # one pod's trouble must not end the others
+                log.warning("pod %s: %s", _key(worker.pod), exc, exc_info=log.isEnabledFor(
+                    logging.DEBUG))
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(worker.wake.wait(), 30 if worker.terminal else RESYNC)
+        self.workers.pop(worker.uid, None)
+
+    async def sync(self, worker: PodWorker) -> bool:
+        """One pass over the pod; ``True`` when the worker is done (pod removed)."""
+        pod = worker.pod
+        if worker.gone or pod["metadata"].get("deletionTimestamp"):
+            await self.terminate(worker)
+            return True
+        sandbox = await self._sandbox(worker)
+        inits, apps = await self._views(worker, sandbox)
+        if not worker.terminal:
+            await self._start_what_is_missing(worker, sandbox, inits, apps)
+            inits, apps = await self._views(worker, sandbox)
+        await self._write_status(worker, sandbox, inits, apps)
+        if worker.terminal:
+            for view in [*inits, *apps]:
+                if view.running and view.latest is not None:
+                    await self.runtime.stop_container(view.latest.id, MIN_GRACE)
+        return False
+
+    async def _sandbox(self, worker: PodWorker) -> SandboxStatus:
+        if worker.sandbox_id:
+            with contextlib.suppress(RuntimeNotFound):
+                return await self.runtime.pod_sandbox_status(worker.sandbox_id)
+        meta, spec = worker.pod["metadata"], worker.pod.get("spec") or {}
+        found = [s for s in await self.runtime.list_pod_sandboxes()
+                 if s.config.uid == worker.uid and s.state == SANDBOX_READY]
+        if found:
+            worker.sandbox_id = found[0].id
+            worker.started_at = found[0].created_at
+            return found[0]
+        config = PodSandboxConfig(name=meta["name"], namespace=meta.get("namespace", "default"),
+                                  uid=worker.uid, hostname=spec.get("hostname") or "",
+                                  labels=dict(meta.get("labels") or {}))
+        worker.sandbox_id = await self.runtime.run_pod_sandbox(config)
+        worker.started_at = time.time()
+        return await self.runtime.pod_sandbox_status(worker.sandbox_id)
+
+    async def _views(self, worker: PodWorker, sandbox: SandboxStatus
+                     ) -> tuple[list[View], list[View]]:
+        spec = worker.pod.get("spec") or {}
+        by_name: dict[str, list[ContainerStatus]] = {}
+        for status in await self.runtime.list_containers(sandbox.id):
+            by_name.setdefault(status.name, []).append(status)
+        for instances in by_name.values():
+            instances.sort(key=lambda s: s.attempt)
+
+        def view(container: Obj) -> View:
+            instances = by_name.get(container["name"]) or []
+            latest = instances[-1] if instances else None
+            previous = instances[-2] if len(instances) > 1 else None
+            v = View(container, latest, previous)
+            if not v.running:
+                v.waiting = worker.waiting.get(container["name"])
+            v.ready = v.running and not container.get("readinessProbe")
+            v.started = v.running
+            return v
+
+        return ([view(c) for c in spec.get("initContainers") or ()],
+                [view(c) for c in spec.get("containers") or ()])
+
+    # -- deciding what runs ----------------------------------------------------------------
+
+    async def _start_what_is_missing(self, worker: PodWorker, sandbox: SandboxStatus,
+                                     inits: list[View], apps: list[View]) -> None:
+        policy = (worker.pod.get("spec") or {}).get("restartPolicy") or "Always"
+        if not await self._start_inits(worker, sandbox, inits, apps, policy):
+            return
+        for view in apps:
+            if view.running:
+                continue
+            if view.latest is None:
+                await self._run(worker, sandbox, view, restart=False)
+            elif view.exited and (policy == "Always" or (
+                    policy == "OnFailure" and not view.succeeded)):
+                await self._run(worker, sandbox, view, restart=True)
+
+    async def _start_inits(self, worker: PodWorker, sandbox: SandboxStatus,
+                           inits: list[View], apps: list[View], policy: str) -> bool:
+        """Drive the init containers in order; ``True`` once the app containers may run."""
+        apps_started = any(v.latest is not None for v in apps)
+        for view in inits:
+            if is_sidecar(view.spec):
+                if not view.running:
+                    await self._run(worker, sandbox, view, restart=True)
+                if not view.running:
+                    return False  # the next init container waits until this one started
+                continue
+            if view.succeeded or apps_started:
+                continue  # kube does not re-run init containers once an app container ran
+            if view.latest is None:
+                await self._run(worker, sandbox, view, restart=False)
+            elif view.exited and policy != "Never":  # Never: the pod is Failed
+                await self._run(worker, sandbox, view, restart=True)
+            return False
+        return True
+
+    async def _run(self, worker: PodWorker, sandbox: SandboxStatus, view: View, *,
+                   restart: bool) -> None:
+        """Start (or restart, after its back-off) one container; ``view.waiting`` says why
+        it did not start."""
+        pod, spec = worker.pod, view.spec
+        key = (worker.uid, view.name)
+        now = time.time()
+        if restart and view.latest is not None and view.latest.state == CONTAINER_EXITED:
+            left = self.backoff.waiting(key, view.latest.finished_at, now)
+            if left > 0:
+                delay = go_duration(self.backoff.delay(key, now))
+                why = ("CrashLoopBackOff", (f"back-off {delay} restarting failed "
+                                            f"container={view.name} pod={_pod_ref(pod)}"))
+                if worker.waiting.get(view.name) == why:
+                    return
+                worker.waiting[view.name] = view.waiting = why
+                self._event(pod, spec, "Warning", "BackOff",
+                            f"Back-off restarting failed container {view.name} in pod "
+                            f"{_pod_ref(pod)}")
+                return
+            self.backoff.bump(key, now)
+        attempt = view.latest.attempt + 1 if view.latest is not None else 0
+        try:
+            config = await self._config(worker, sandbox, spec, attempt)
+        except ConfigError as exc:
+            worker.waiting[view.name] = view.waiting = ("CreateContainerConfigError", str(exc))
+            self._event(pod, spec, "Warning", "Failed", f"Error: {exc}")
+            return
+        if view.latest is not None:  # keep the latest as lastState; older ones go
+            for old in [view.previous] if view.previous else []:
+                with contextlib.suppress(RuntimeFailure):
+                    await self.runtime.remove_container(old.id)
+        self._event(pod, spec, "Normal", "Pulled",
+                    f'Container image "{spec.get("image") or ""}" already present on machine')
+        try:
+            cid = await self.runtime.create_container(sandbox.id, config)
+        except RuntimeFailure as exc:
+            worker.waiting[view.name] = view.waiting = ("CreateContainerError", str(exc))
+            self._event(pod, spec, "Warning", "Failed", f"Error: {exc}")
+            return
+        self._event(pod, spec, "Normal", "Created", f"Created container: {view.name}")
+        try:
+            await self.runtime.start_container(cid)
+        except RuntimeFailure as exc:
+            worker.waiting[view.name] = view.waiting = ("RunContainerError", str(exc))
+            self._event(pod, spec, "Warning", "Failed", f"Error: {exc}")
+            return
+        worker.waiting.pop(view.name, None)
+        self._event(pod, spec, "Normal", "Started", f"Started container {view.name}")
+        await self._post_start(worker, spec, cid)
+        view.latest = await self.runtime.container_status(cid)
+
+    async def _post_start(self, worker: PodWorker, spec: Obj, cid: str) -> None:
+        hook = ((spec.get("lifecycle") or {}).get("postStart") or {}).get("exec")
+        if not hook:
+            return
+        try:
+            result = await self.runtime.exec_sync(cid, list(hook.get("command") or []), 30)
+            failed = result.exit_code != 0
+        except RuntimeFailure:
+            failed = True
+        if failed:
+            self._event(worker.pod, spec, "Warning", "FailedPostStartHook",
+                        "PostStartHook failed")
+            await self.runtime.stop_container(cid, MIN_GRACE)
+
+    async def _config(self, worker: PodWorker, sandbox: SandboxStatus, spec: Obj,
+                      attempt: int) -> ContainerConfig:
+        pod = worker.pod
+        command, args = list(spec.get("command") or []), list(spec.get("args") or [])
+        if not command and not args:
+            raise ConfigError(NO_COMMAND.format(name=spec["name"]))
+        sources = await self._sources(pod, spec, sandbox.ip)
+        env = make_env(pod, spec, sources)
+
+        def lookup(name: str) -> str | None:
+            return env.get(name)
+
+        command = [expand(word, lookup) for word in command]
+        args = [expand(word, lookup) for word in args]
+        if not command:
+            command, args = args, []
+        meta = pod["metadata"]
+        log_path = os.path.join(self.pod_log_dir(meta), spec["name"], f"{attempt}.log")
+        os.makedirs(os.path.dirname(log_path), exist_ok=True)
+        return ContainerConfig(name=spec["name"], command=tuple(command), args=tuple(args),
+                               env=env, working_dir=spec.get("workingDir") or "",
+                               resources=_resources(spec), security=_security(pod, spec),
+                               log_path=log_path, attempt=attempt,
+                               labels={"io.kubernetes.pod.uid": worker.uid})
+
+    def pod_log_dir(self, meta: Obj) -> str:
+        """``<root>/pods-logs/<ns>_<name>_<uid>`` (kube: /var/log/pods/<ns>_<pod>_<uid>)."""
+        return os.path.join(self.root_dir, "logs",
+                            f"{meta.get('namespace', 'default')}_{meta['name']}_{meta['uid']}")
+
+    async def _sources(self, pod: Obj, spec: Obj, pod_ip: str) -> Sources:
+        namespace = pod["metadata"].get("namespace") or "default"
+        wanted: dict[str, set[str]] = {"configmaps": set(), "secrets": set()}
+        for source in spec.get("envFrom") or ():
+            if "configMapRef" in source:
+                wanted["configmaps"].add(source["configMapRef"].get("name", ""))
+            if "secretRef" in source:
+                wanted["secrets"].add(source["secretRef"].get("name", ""))
+        for var in spec.get("env") or ():
+            ref = var.get("valueFrom") or {}
+            if "configMapKeyRef" in ref:
+                wanted["configmaps"].add(ref["configMapKeyRef"].get("name", ""))
+            if "secretKeyRef" in ref:
+                wanted["secrets"].add(ref["secretKeyRef"].get("name", ""))
+
+        async def fetch(resource: ResourceRef, name: str) -> Obj | None:
+            try:
+                return await self.client.get(resource, name, namespace)
+            except NotFound:
+                return None
+
+        configmaps = {n: await fetch(CONFIGMAPS, n) for n in wanted["configmaps"]}
+        secrets = {n: await fetch(SECRETS, n) for n in wanted["secrets"]}
+        services: list[Obj] = []
+        with contextlib.suppress(StatusError, ClientError):
+            services = list((await self.client.list(SERVICES, namespace)).get("items") or ())
+            if namespace != "default":
+                kube = await fetch(SERVICES, "kubernetes")
+                services += [kube] if kube else []
+        return Sources(configmaps, secrets, services, host_ip=self.node_ip, pod_ip=pod_ip,
+                       allocatable=self.allocatable)
+
+    # -- status ----------------------------------------------------------------------------
+
+    def status(self, worker: PodWorker, sandbox: SandboxStatus | None, inits: list[View],
+               apps: list[View], *, terminal: bool = False) -> Obj:
+        pod = worker.pod
+        pod_phase = podstatus.phase(pod, inits, apps, terminal=terminal)
+        if worker.terminal:
+            pod_phase = worker.terminal
+        now = rfc3339(time.time())
+        init_default = "PodInitializing"
+        status: Obj = {
+            "phase": pod_phase,
+            "conditions": podstatus.conditions(pod, inits, apps, pod_phase,
+                                               sandbox_ready=sandbox is not None, now=now),
+            "hostIP": self.node_ip, "hostIPs": [{"ip": self.node_ip}],
+            "startTime": (pod.get("status") or {}).get("startTime") or rfc3339(
+                worker.started_at or time.time()),
+            "qosClass": podstatus.qos_class(pod),
+            "containerStatuses": [podstatus.container_status(
+                v, init_default if inits else "ContainerCreating") for v in apps],
+        }
+        if inits:
+            status["initContainerStatuses"] = [podstatus.container_status(v, "PodInitializing")
+                                               for v in inits]
+        if sandbox is not None and sandbox.ip:
+            status["podIP"] = sandbox.ip
+            status["podIPs"] = [{"ip": sandbox.ip}]
+        return status
+
+    async def _write_status(self, worker: PodWorker, sandbox: SandboxStatus | None,
+                            inits: list[View], apps: list[View], *,
+                            terminal: bool = False) -> None:
+        status = self.status(worker, sandbox, inits, apps, terminal=terminal)
+        if status["phase"] in (podstatus.SUCCEEDED, podstatus.FAILED):
+            worker.terminal = status["phase"]  # terminal phases are never left
+        if status == worker.last_status:
+            return
+        meta = worker.pod["metadata"]
+        patch = {"metadata": {"uid": worker.uid}, "status": status}
+        try:
+            updated = await self.client.patch(PODS, meta["name"], patch, patch_type="merge",
+                                              namespace=meta.get("namespace"),
+                                              subresource="status")
+        except (NotFound, Conflict):
+            return
+        worker.last_status = status
+        worker.pod = {**worker.pod, "status": updated.get("status") or status}
+
+    # -- termination -----------------------------------------------------------------------
+
+    async def terminate(self, worker: PodWorker) -> None:
+        """Stop the pod's containers within its grace period, write its terminal status,
+        send the final delete and remove the sandbox."""
+        pod = worker.pod
+        meta, spec = pod["metadata"], pod.get("spec") or {}
+        grace = meta.get("deletionGracePeriodSeconds")
+        if grace is None:
+            grace = spec.get("terminationGracePeriodSeconds", 30)
+        sandbox: SandboxStatus | None = None
+        if not worker.sandbox_id:
+            found = [s for s in await self.runtime.list_pod_sandboxes()
+                     if s.config.uid == worker.uid]
+            worker.sandbox_id = found[0].id if found else ""
+        if worker.sandbox_id:
+            with contextlib.suppress(RuntimeNotFound):
+                sandbox = await self.runtime.pod_sandbox_status(worker.sandbox_id)
+        if sandbox is not None:
+            deadline = time.monotonic() + max(float(grace), MIN_GRACE)
+            inits, apps = await self._views(worker, sandbox)
+            await asyncio.gather(*(self._kill(worker, v, deadline) for v in apps))
+            for view in reversed(inits):
+                await self._kill(worker, view, deadline)
+            if not worker.gone:
+                inits, apps = await self._views(worker, sandbox)
+                for view in [*inits, *apps]:
+                    view.ready = False
+                await self._write_status(worker, sandbox, inits, apps, terminal=True)
+        if not worker.gone:
+            with contextlib.suppress(NotFound, Conflict):
+                await self.client.delete(PODS, meta["name"], meta.get("namespace"),
+                                         grace_period_seconds=0, uid=worker.uid)
+        if worker.sandbox_id:
+            await self.runtime.remove_pod_sandbox(worker.sandbox_id)
+        shutil.rmtree(self.pod_log_dir(meta), ignore_errors=True)
+        self.backoff.forget_pod(worker.uid)
+
+    async def _kill(self, worker: PodWorker, view: View, deadline: float) -> None:
+        if view.latest is None or view.latest.state != CONTAINER_RUNNING:
+            return
+        self._event(worker.pod, view.spec, "Normal", "Killing",
+                    f"Stopping container {view.name}")
+        hook = ((view.spec.get("lifecycle") or {}).get("preStop") or {}).get("exec")
+        if hook:
+            left = max(deadline - time.monotonic(), 0.1)
+            try:
+                await self.runtime.exec_sync(view.latest.id, list(hook.get("command") or []),
+                                             left)
+            except RuntimeFailure:
+                self._event(worker.pod, view.spec, "Warning", "FailedPreStopHook",
+                            "PreStopHook failed")
+        left = max(deadline - time.monotonic(), MIN_GRACE)
+        await self.runtime.stop_container(view.latest.id, left)
+
+    def _event(self, pod: Obj, spec: Obj, type_: str, reason: str, message: str) -> None:
+        obj = {**pod, "kind": "Pod", "apiVersion": "v1"}
+        with contextlib.suppress(Exception):  # events are best effort, as kube's recorder
+            self.recorder.event(obj, type_, reason, message)
+
+
+def _key(pod: Obj) -> str:
+    meta = pod.get("metadata") or {}
+    return f"{meta.get('namespace')}/{meta.get('name')}"
+
+
+def _pod_ref(pod: Obj) -> str:
+    meta = pod.get("metadata") or {}
+    return f"{meta.get('name')}_{meta.get('namespace')}({meta.get('uid')})"
+
+
+def _resources(spec: Obj) -> Resources:
+    """Kernel units from the container's resources (kube's ``pkg/kubelet/cm/helpers_linux.go``)."""
+    res = spec.get("resources") or {}
+    limits, requests = res.get("limits") or {}, res.get("requests") or {}
+    cpu_request = requests.get("cpu", limits.get("cpu"))
+    shares = max(2, milli(cpu_request) * 1024 // 1000) if cpu_request is not None else 0
+    quota = max(1000, milli(limits["cpu"]) * 100) if "cpu" in limits else 0
+    memory = value(limits["memory"]) if "memory" in limits else 0
+    return Resources(cpu_shares=shares, cpu_quota=quota, memory_limit=memory)
+
+
+def _security(pod: Obj, spec: Obj) -> Security:
+    pod_ctx: Any = (pod.get("spec") or {}).get("securityContext") or {}
+    ctx: Any = spec.get("securityContext") or {}
+    caps = ctx.get("capabilities") or {}
+    return Security(run_as_user=ctx.get("runAsUser", pod_ctx.get("runAsUser")),
+                    run_as_group=ctx.get("runAsGroup", pod_ctx.get("runAsGroup")),
+                    capabilities_add=tuple(caps.get("add") or ()),
+                    capabilities_drop=tuple(caps.get("drop") or ()),
+                    read_only_root=bool(ctx.get("readOnlyRootFilesystem")),
+                    no_new_privs=ctx.get("allowPrivilegeEscalation") is False,
+                    privileged=bool(ctx.get("privileged")))

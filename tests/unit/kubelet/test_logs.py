@@ -1,0 +1,43 @@
+"""CRI log files read back as kubectl logs wants them, and rotated by size and count."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from servers.kubelet.logs import LogOptions, files_of, read_log, rotate
+
+LINES = (b"2026-01-01T00:00:01.000000001Z stdout F one\n"
+         b"2026-01-01T00:00:02.5Z stderr P tw\n"
+         b"2026-01-01T00:00:02.6Z stderr F o\n"
+         b"2026-01-01T00:00:03Z stdout F three\n")
+
+
+async def read(path: Path, **kw: object) -> bytes:
+    async def ended() -> bool:
+        return False
+    return b"".join([c async for c in read_log(str(path), LogOptions(**kw), ended)])  # type: ignore[arg-type]
+
+
+async def test_read_options(tmp_path: Path) -> None:
+    log = tmp_path / "0.log"
+    log.write_bytes(LINES)
+    assert await read(log) == b"one\ntwo\nthree\n"
+    assert await read(log, tail_lines=1) == b"three\n"
+    assert await read(log, limit_bytes=6) == b"one\ntw"
+    assert await read(log, timestamps=True, tail_lines=1) == b"2026-01-01T00:00:03Z three\n"
+    since = 1767225602.0  # 2026-01-01T00:00:02Z
+    assert await read(log, since=since) == b"two\nthree\n"
+
+
+async def test_rotation_keeps_max_files_and_reads_across_them(tmp_path: Path) -> None:
+    log = tmp_path / "0.log"
+    for i in range(4):
+        log.write_bytes(f"2026-01-01T00:00:0{i}Z stdout F line{i}\n".encode() * 3)
+        assert rotate(str(log), 10, 3, now=1767225600 + i)
+    log.write_bytes(b"2026-01-01T00:00:09Z stdout F live\n")
+    assert not rotate(str(log), 1000, 3)
+    names = files_of(str(log))
+    assert len(names) == 3 and names[-1] == str(log)
+    assert all(os.path.exists(n) for n in names)
+    assert (await read(log)).splitlines() == [b"line2"] * 3 + [b"line3"] * 3 + [b"live"]
