@@ -32,10 +32,10 @@ def make_hyperkube() -> HyperKube:
 
 
 def _servers() -> list[Server]:
-    from servers import apiserver, certs, controller_manager, hollow_node, scheduler
+    from servers import apiserver, certs, controller_manager, hollow_node, kubelet, scheduler
 
     return [apiserver.server(), certs.server(), controller_manager.server(),
-            hollow_node.server(), scheduler.server()]
+            hollow_node.server(), kubelet.server(), scheduler.server()]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
