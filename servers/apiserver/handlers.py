@@ -2,7 +2,7 @@
 
     GET    collection         list (or watch with ?watch=true)      item: get
     GET    pods/NAME/log      the kubelet's log, proxied (podlogs.py)
-    POST   collection         create                                 pods/NAME/binding: bind
+    POST   collection         create          pods/NAME/binding: bind, pods/NAME/eviction: evict
     PUT    item[/status|/scale]   update                             PATCH: patch
     DELETE item               delete                                 collection: deletecollection
 
@@ -27,7 +27,7 @@ from aiohttp import web
 from servers.apimachinery import errors, field, selectors
 from servers.apimachinery.meta import Obj
 from servers.apimachinery.validation import expect_type
-from servers.apiserver import codec, openapi, routing, tables, watch
+from servers.apiserver import codec, eviction, openapi, routing, tables, watch
 from servers.apiserver.podlogs import PodLogs
 from servers.apiserver.registry import Filter, Registry, parse_rv, too_large_rv
 from servers.apiserver.resources import RESOURCES, Resource
@@ -172,6 +172,10 @@ class ResourceHandler:
         if target.subresource == "binding":
             binding = await _body(request, codec.BODY_TYPES)
             return _json(await self.registry.bind(target, binding), status=201)
+        if target.subresource == "eviction":
+            body = await _body(request, codec.BODY_TYPES)
+            return _json(await eviction.evict(self.registry, target, body,
+                                              dry_run=codec.dry_run(request.query)), status=201)
         if not target.is_collection:
             raise _not_allowed(target, "create")
         _require_verb(target, "create")
