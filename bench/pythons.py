@@ -5,14 +5,19 @@
 One km.pyz, run by each CPython found on this machine (as build.py finds them: pyenv's
 versions, python3.X on the PATH), in interleaved rounds so that whatever else loads the
 machine hits every Python alike:
-- `km.pyz --help` (median of --runs);
+- `km.pyz --help` (median of --runs), beside the interpreter's own `python -S -c pass`;
 - the apiserver's start until it serves: first (empty cache: extraction) and warm;
 - durable pod creates per second at 64 connections (bench/api.py's wrk and create.lua), one
-  run of --seconds per round and Python, on a fresh SQLite store each.
-Every interpreter runs with -S: the installations here differ in their own site-packages
-(3.11's imports certifi through a .pth, ~17 ms), which km never uses, so -S keeps them out of
-a comparison of km itself. A ratio is "as fast as 3.11": its time over this one's, or this
-one's rate over its. Prints a Markdown table for docs/benchmarks.md.
+  run of --seconds per round and Python, on a fresh SQLite store each;
+- a yardstick of the interpreter alone: pod-shaped dicts deep-copied and walked in pure
+  Python (best of 5), no km and no C speedup involved: a ratio below 1 there is the
+  interpreter's own.
+Start-up is counted in CPU milliseconds (user + system, all threads), not wall time: on two
+cores shared with other work, wall time mostly measures the wait for a core. Every
+interpreter runs with -S: the installations here differ in their own site-packages (3.11's
+imports certifi through a .pth, ~17 ms), which km never uses. A ratio is "as fast as 3.11":
+its time over this one's, or this one's rate over its. Prints a Markdown table for
+docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -24,7 +29,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
@@ -37,6 +41,20 @@ from tests.support.apiserver import start_apiserver  # noqa: E402
 
 BASE = (3, 11)
 CONNECTIONS = 64
+YARDSTICK = """
+import copy, time
+pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"app": "b"}},
+       "spec": {"containers": [{"name": "c", "image": "nginx", "ports": [{"containerPort": 80}]}]}}
+best = float("inf")
+for _ in range(5):
+    started = time.perf_counter()
+    for i in range(10000):
+        p = copy.deepcopy(pod)
+        p["metadata"]["name"] = f"p-{i}"
+        keys = sorted(k for c in p["spec"]["containers"] for k in c)
+    best = min(best, time.perf_counter() - started)
+print(best * 1000)
+"""
 
 
 def main() -> int:
@@ -69,14 +87,20 @@ def find_pythons() -> dict[tuple[int, int], str]:
 def measure(tmp: Path, opts: argparse.Namespace,
             pythons: dict[tuple[int, int], str]) -> dict[tuple[int, int], dict[str, list[float]]]:
     results: dict[tuple[int, int], dict[str, list[float]]] = {
-        v: {"help": [], "first": [], "warm": [], "creates": []} for v in pythons}
+        v: {"help": [], "pass": [], "first": [], "warm": [], "creates": [], "yardstick": []}
+        for v in pythons}
     for round_ in range(opts.rounds):
         for version, python in pythons.items():
             res = results[version]
             work = tmp / f"{round_}-{version[1]}"
             env = {**os.environ, "KM_CACHE_DIR": str(work / "cache"),
                    "PATH": f"{shim(python, work / 'bin')}{os.pathsep}{os.environ['PATH']}"}
-            res["help"] += help_times(python, opts.km, env, opts.runs // opts.rounds)
+            res["help"] += help_times([python, "-S", str(opts.km), "--help"], env,
+                                      opts.runs // opts.rounds)
+            res["pass"] += help_times([python, "-S", "-c", "pass"], env, opts.runs // opts.rounds)
+            res["yardstick"].append(float(subprocess.run(
+                [python, "-S", "-c", YARDSTICK], capture_output=True, text=True, check=True
+            ).stdout))
             res["first"].append(server_start(opts.km, env, work / "first"))
             res["warm"].append(server_start(opts.km, env, work / "warm"))
             with start_apiserver(work / "data", km=opts.km, env=env) as api:
@@ -95,22 +119,26 @@ def shim(python: str, where: Path) -> Path:
     return where
 
 
-def help_times(python: str, km: Path, env: dict[str, str], runs: int) -> list[float]:
+def help_times(argv: list[str], env: dict[str, str], runs: int) -> list[float]:
+    """CPU milliseconds (user + system) of `argv`, `runs` times after two warm-up runs."""
     times = []
     for i in range(runs + 2):  # the first two warm the disk cache
-        started = time.perf_counter()
-        subprocess.run([python, "-S", str(km), "--help"], env=env, stdout=subprocess.DEVNULL,
-                       check=True)
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            sys.exit(f"bench: {' '.join(argv)} failed")
         if i >= 2:
-            times.append((time.perf_counter() - started) * 1000)
+            times.append((usage.ru_utime + usage.ru_stime) * 1000)
     return times
 
 
 def server_start(km: Path, env: dict[str, str], data: Path) -> float:
-    """Milliseconds from starting the apiserver to its "serving on" line."""
-    started = time.perf_counter()
-    with start_apiserver(data, km=km, env=env):
-        return (time.perf_counter() - started) * 1000
+    """CPU milliseconds the apiserver spent until its "serving on" line (all its threads)."""
+    with start_apiserver(data, km=km, env=env) as api:
+        assert api.proc is not None
+        fields = Path(f"/proc/{api.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
 def print_table(results: dict[tuple[int, int], dict[str, list[float]]],
@@ -118,16 +146,26 @@ def print_table(results: dict[tuple[int, int], dict[str, list[float]]],
     base = {k: statistics.median(v) for k, v in results[BASE].items()}
     print(f"{os.cpu_count()} cores, {opts.rounds} interleaved rounds, wrk -t1 -c{CONNECTIONS} "
           f"{opts.seconds} s per round; km.pyz {opts.km.stat().st_size / 2**20:.1f} MiB\n")
-    print("| CPython | --help ms | first server start ms | warm server start ms | "
-          f"creates/s at {CONNECTIONS} conn | ratios to 3.11 (help, first, warm, creates) |")
-    print("|---|---:|---:|---:|---:|---|")
-    for version in pythons:
+    print("| CPython | speedups | `-S -c pass` CPU ms | --help CPU ms | "
+          "first / warm server start CPU ms | "
+          f"creates/s at {CONNECTIONS} conn | ratios to 3.11: help, first, warm, creates | "
+          "interpreter yardstick ratio |")
+    print("|---|---|---:|---:|---:|---:|---|---:|")
+    for version, python in pythons.items():
         med = {k: statistics.median(v) for k, v in results[version].items()}
         ratios = [base[k] / med[k] for k in ("help", "first", "warm")]
         ratios.append(med["creates"] / base["creates"])
-        full = build.python_version_of(pythons[version])
-        print(f"| {full} | {med['help']:.1f} | {med['first']:.0f} | {med['warm']:.0f} | "
-              f"{med['creates']:.0f} | " + ", ".join(f"{r:.2f}" for r in ratios) + " |")
+        print(f"| {build.python_version_of(python)} | {speedups(python, opts.km)} | "
+              f"{med['pass']:.1f} | {med['help']:.1f} | {med['first']:.0f} / {med['warm']:.0f} | "
+              f"{med['creates']:.0f} | " + ", ".join(f"{r:.2f}" for r in ratios) +
+              f" | {base['yardstick'] / med['yardstick']:.2f} |")
+
+
+def speedups(python: str, km: Path) -> str:
+    """What `km --version` says of this Python's speedups (its last words)."""
+    out = subprocess.run([python, "-S", str(km), "--version"], capture_output=True,
+                         text=True).stdout.strip()
+    return out.rsplit(", ", 1)[-1].rstrip(")")
 
 
 if __name__ == "__main__":

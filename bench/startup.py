@@ -47,9 +47,13 @@ def build_all(work: Path) -> dict[str, object]:
     (hello / "__main__.py").write_text("print('hello')\n")
     zipapp.create_archive(hello, work / "hello.pyz", interpreter="/usr/bin/env python3")
     (hello / "hello_mod.py").write_text("def main():\n    print('hello')\n")
-    staging = max((ROOT / "build").glob("site-packages-*"), key=lambda p: p.stat().st_mtime)
+    staged = max((p for p in (ROOT / "build").glob("site-packages-*") if p.suffix == ""),
+                 key=lambda p: p.stat().st_mtime)
+    # build.py stages the shared files in common/ and each CPython's own in cpXY/.
+    tag = "cp{}{}".format(*sys.version_info[:2])
+    staging = [str(staged / "common"), "--site-packages", str(staged / tag)]
     shiv = str(Path(sys.executable).with_name("shiv"))
-    run([shiv, "--site-packages", str(staging), "--site-packages", str(hello),
+    run([shiv, "--site-packages", *staging, "--site-packages", str(hello),
          "-e", "hello_mod:main", "-o", str(work / "shiv-hello.pyz"), "--reproducible"])
     return {"km_build_s": km_build, "km_size": (work / "km" / "km.pyz").stat().st_size}
 
