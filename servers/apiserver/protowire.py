@@ -21,13 +21,17 @@ MEDIA_TYPE = "application/vnd.kubernetes.protobuf"
 MAGIC = b"k8s\x00"
 
 # A message: field number -> (JSON name, how to read it): "str", "strs", "map"
-# (map<string,string>), "int32", "bool", a nested message, or ("[]", message) for a
-# repeated one.
+# (map<string,string>), "int32" (a pointer: zero is kept), "int" (a plain Go int: zero is
+# omitted, as omitempty does), "int64", "bool", "intstr" (an IntOrString), a nested message,
+# or ("[]", message) for a repeated one.
 Message = dict[int, tuple[str, Union[str, "Message", tuple[str, "Message"]]]]
 
 _OBJECT_META: Message = {
     1: ("name", "str"), 2: ("generateName", "str"), 3: ("namespace", "str"),
     6: ("resourceVersion", "str"), 11: ("labels", "map"), 12: ("annotations", "map"),
+    13: ("ownerReferences", ("[]", {1: ("kind", "str"), 3: ("name", "str"), 4: ("uid", "str"),
+                                    5: ("apiVersion", "str"), 6: ("controller", "bool"),
+                                    7: ("blockOwnerDeletion", "bool")})),
     14: ("finalizers", "strs"),
 }
 _POLICY_RULE: Message = {1: ("verbs", "strs"), 2: ("apiGroups", "strs"),
@@ -56,6 +60,59 @@ _PRIORITY_CLASS: Message = {1: ("metadata", _OBJECT_META), 2: ("value", "int32")
 _TOKEN_REVIEW: Message = {1: ("metadata", _OBJECT_META),
                           2: ("spec", {1: ("token", "str"), 2: ("audiences", "strs")})}
 
+# The workload kinds as ``kubectl create deployment|job|cronjob|pdb|serviceaccount`` send
+# them (k8s.io/api apps/v1, batch/v1, policy/v1 generated.proto): the pod template carries
+# what those commands set; the server's defaults fill in the rest.
+_CONTAINER: Message = {
+    1: ("name", "str"), 2: ("image", "str"), 3: ("command", "strs"), 4: ("args", "strs"),
+    5: ("workingDir", "str"),
+    6: ("ports", ("[]", {1: ("name", "str"), 2: ("hostPort", "int"),
+                         3: ("containerPort", "int"), 4: ("protocol", "str"),
+                         5: ("hostIP", "str")})),
+    7: ("env", ("[]", {1: ("name", "str"), 2: ("value", "str")})),
+    13: ("terminationMessagePath", "str"), 14: ("imagePullPolicy", "str"),
+    20: ("terminationMessagePolicy", "str"),
+}
+_POD_TEMPLATE: Message = {
+    1: ("metadata", _OBJECT_META),
+    2: ("spec", {2: ("containers", ("[]", _CONTAINER)), 3: ("restartPolicy", "str"),
+                 4: ("terminationGracePeriodSeconds", "int64"),
+                 5: ("activeDeadlineSeconds", "int64"), 6: ("dnsPolicy", "str"),
+                 7: ("nodeSelector", "map"), 8: ("serviceAccountName", "str"),
+                 10: ("nodeName", "str"), 19: ("schedulerName", "str"),
+                 20: ("initContainers", ("[]", _CONTAINER))}),
+}
+_JOB_SPEC: Message = {
+    1: ("parallelism", "int32"), 2: ("completions", "int32"),
+    3: ("activeDeadlineSeconds", "int64"), 4: ("selector", _SELECTOR),
+    5: ("manualSelector", "bool"), 6: ("template", _POD_TEMPLATE), 7: ("backoffLimit", "int32"),
+    8: ("ttlSecondsAfterFinished", "int32"), 9: ("completionMode", "str"),
+    10: ("suspend", "bool"),
+}
+_DEPLOYMENT: Message = {
+    1: ("metadata", _OBJECT_META),
+    2: ("spec", {1: ("replicas", "int32"), 2: ("selector", _SELECTOR),
+                 3: ("template", _POD_TEMPLATE),
+                 4: ("strategy", {1: ("type", "str"),
+                                  2: ("rollingUpdate", {1: ("maxUnavailable", "intstr"),
+                                                        2: ("maxSurge", "intstr")})}),
+                 5: ("minReadySeconds", "int"), 6: ("revisionHistoryLimit", "int32"),
+                 7: ("paused", "bool"), 9: ("progressDeadlineSeconds", "int32")}),
+}
+_CRONJOB: Message = {
+    1: ("metadata", _OBJECT_META),
+    2: ("spec", {1: ("schedule", "str"), 2: ("startingDeadlineSeconds", "int64"),
+                 3: ("concurrencyPolicy", "str"), 4: ("suspend", "bool"),
+                 5: ("jobTemplate", {1: ("metadata", _OBJECT_META), 2: ("spec", _JOB_SPEC)}),
+                 6: ("successfulJobsHistoryLimit", "int32"),
+                 7: ("failedJobsHistoryLimit", "int32"), 8: ("timeZone", "str")}),
+}
+_PDB: Message = {
+    1: ("metadata", _OBJECT_META),
+    2: ("spec", {1: ("minAvailable", "intstr"), 2: ("selector", _SELECTOR),
+                 3: ("maxUnavailable", "intstr"), 4: ("unhealthyPodEvictionPolicy", "str")}),
+}
+
 #: (apiVersion, kind) -> message, for every kind km reads from protobuf.
 MESSAGES: dict[tuple[str, str], Message] = {
     ("v1", "Namespace"): {1: ("metadata", _OBJECT_META), 2: ("spec", {1: ("finalizers", "strs")})},
@@ -74,6 +131,11 @@ MESSAGES: dict[tuple[str, str], Message] = {
         1: ("metadata", _OBJECT_META), 2: ("spec", {1: ("namespace", "str")})},
     ("scheduling.k8s.io/v1", "PriorityClass"): _PRIORITY_CLASS,
     ("authentication.k8s.io/v1", "TokenReview"): _TOKEN_REVIEW,
+    ("v1", "ServiceAccount"): {1: ("metadata", _OBJECT_META)},
+    ("apps/v1", "Deployment"): _DEPLOYMENT,
+    ("batch/v1", "Job"): {1: ("metadata", _OBJECT_META), 2: ("spec", _JOB_SPEC)},
+    ("batch/v1", "CronJob"): _CRONJOB,
+    ("policy/v1", "PodDisruptionBudget"): _PDB,
 }
 
 
@@ -134,11 +196,10 @@ def _read(data: bytes, message: Message) -> Obj:
                 out[name] = text
         elif how == "strs":
             out.setdefault(name, []).append(_text(value))
-        elif how in ("int32", "bool"):
+        elif how in ("int32", "int", "int64", "bool"):
             out.update(_scalar(name, value, how))
-        elif how == "map":
-            entry = dict(fields(value if isinstance(value, bytes) else b""))
-            out.setdefault(name, {})[_text(entry.get(1, b""))] = _text(entry.get(2, b""))
+        elif how in ("map", "intstr"):
+            _entry(out, name, _bytes(value), how)
         elif isinstance(how, tuple):
             out.setdefault(name, []).append(_read(_bytes(value), how[1]))
         elif isinstance(how, dict):
@@ -153,8 +214,29 @@ def _scalar(name: str, value: int | bytes, how: str) -> Obj:
         raise _Malformed
     if how == "bool":
         return {name: True} if value else {}
+    if how == "int" and not value:
+        return {}
+    if how == "int64":
+        return {name: value - (1 << 64) if value & (1 << 63) else value}
     value &= 0xFFFFFFFF
     return {name: value - (1 << 32) if value & 0x80000000 else value}
+
+
+def _entry(out: Obj, name: str, data: bytes, how: str) -> None:
+    """A map entry (``map<string,string>``, added to ``out[name]``) or an IntOrString."""
+    if how == "intstr":
+        out[name] = _int_or_string(data)
+        return
+    entry = dict(fields(data))
+    out.setdefault(name, {})[_text(entry.get(1, b""))] = _text(entry.get(2, b""))
+
+
+def _int_or_string(data: bytes) -> int | str:
+    """An ``IntOrString``: ``type`` 0 is ``intVal``, 1 is ``strVal``."""
+    parts = _read(data, {1: ("type", "int32"), 2: ("intVal", "int32"), 3: ("strVal", "str")})
+    if parts.get("type") == 1:
+        return str(parts.get("strVal", ""))
+    return int(parts.get("intVal", 0))
 
 
 def _bytes(value: int | bytes) -> bytes:

@@ -81,3 +81,43 @@ def test_any_bytes_decode_or_are_415(tail: bytes) -> None:
         except errors.UnsupportedMediaType:
             continue
         assert isinstance(decoded, dict)
+
+
+def _field(number: int, payload: bytes | int) -> bytes:
+    """One protobuf field: a varint or a length-delimited payload."""
+    if isinstance(payload, int):
+        return _varint_bytes(number << 3) + _varint_bytes(payload)
+    return _varint_bytes(number << 3 | 2) + _varint_bytes(len(payload)) + payload
+
+
+def _varint_bytes(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def test_workload_kinds_as_kubectl_create_sends_them() -> None:
+    labels = _field(11, _field(1, b"app") + _field(2, b"web"))
+    container = (_field(1, b"nginx") + _field(2, b"nginx") + _field(3, b"sleep")
+                 + _field(3, b"1") + _field(6, _field(2, 0) + _field(3, 80)))
+    template = _field(1, labels) + _field(2, _field(2, container))
+    spec = (_field(1, 3) + _field(2, _field(1, _field(1, b"app") + _field(2, b"web")))
+            + _field(3, template) + _field(4, _field(1, b"")) + _field(5, 0))
+    body = _field(1, _field(1, b"web") + labels) + _field(2, spec)
+    envelope = protowire.MAGIC + _field(1, _field(1, b"apps/v1") + _field(2, b"Deployment")) + \
+        _field(2, body)
+    assert protowire.decode(envelope) == {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "labels": {"app": "web"}},
+        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [
+                     {"name": "nginx", "image": "nginx", "command": ["sleep", "1"],
+                      "ports": [{"containerPort": 80}]}]}},
+                 "strategy": {}}}
+    pdb = _field(2, _field(1, _field(1, 1) + _field(3, b"50%")))
+    envelope = protowire.MAGIC + _field(1, _field(1, b"policy/v1") + _field(
+        2, b"PodDisruptionBudget")) + _field(2, _field(1, _field(1, b"p")) + pdb)
+    assert protowire.decode(envelope)["spec"] == {"minAvailable": "50%"}
