@@ -39,6 +39,7 @@ from servers.apiserver.podlogs import KubeletClientConfig, PodLogs
 from servers.apiserver.registry import Registry
 from servers.apiserver.resources import AUTHORIZATION, RESOURCES
 from servers.apiserver.routing import Target
+from servers.apiserver.serviceallocation import ServiceRanges
 from servers.apiserver.storage import interface as st
 from servers.apiserver.storage import open_storage
 
@@ -58,7 +59,9 @@ async def run(opts: Namespace, stop: asyncio.Event) -> int:
                                  etcd_servers=opts.etcd_servers)
     try:
         measured = ApiserverMetrics()
-        registry = Registry(InstrumentedStorage(storage, measured))  # type: ignore[arg-type]
+        ranges = ServiceRanges(opts.service_cluster_ip_range, opts.service_node_port_range)
+        registry = Registry(InstrumentedStorage(storage, measured),  # type: ignore[arg-type]
+                            service_ranges=ranges)
         await create_default_namespaces(registry)
         await bootstrap.ensure(registry)
         await priority.ensure_system_classes(registry)

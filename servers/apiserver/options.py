@@ -20,6 +20,10 @@ AUTHORIZATION_MODES = ("AlwaysAllow", "Node", "RBAC")  # authz.MODES, kept stdli
 # Node address types (core/v1 NodeAddressType), and the order km tries them to reach a kubelet.
 NODE_ADDRESS_TYPES = ("Hostname", "InternalIP", "InternalDNS", "ExternalIP", "ExternalDNS")
 DEFAULT_KUBELET_ADDRESS_TYPES = ("InternalIP", "Hostname", "ExternalIP")
+# kube-apiserver's node port range (pkg/kubeapiserver/options DefaultServiceNodePortRange);
+# the service range is kubeadm's (kube-apiserver alone would take 10.0.0.0/24).
+DEFAULT_SERVICE_CIDR = "10.96.0.0/12"
+DEFAULT_NODE_PORT_RANGE = "30000-32767"
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
@@ -63,6 +67,17 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "bound to the user grant (and binds nodes to nothing). Clusters with nodes use "
         "Node,RBAC, as kubeadm does (default: %(default)s, as kube-apiserver)")
     _add_kubelet_flags(parser)
+    services = parser.add_argument_group("services")
+    services.add_argument(
+        "--service-cluster-ip-range", type=service_cidr, default=DEFAULT_SERVICE_CIDR,
+        metavar="CIDR",
+        help="the range Services' cluster IPs come from; its first address is the "
+        "default/kubernetes Service's. A single host without root can give a loopback range "
+        "(e.g. 127.96.0.0/16) that km proxy's userspace mode serves (default: %(default)s)")
+    services.add_argument(
+        "--service-node-port-range", type=node_port_range, default=DEFAULT_NODE_PORT_RANGE,
+        metavar="FIRST-LAST",
+        help="the ports NodePort Services get, both ends included (default: %(default)s)")
     storage = parser.add_argument_group("storage")
     storage.add_argument(
         "--storage-backend", choices=sorted(BACKENDS), default=DEFAULT_BACKEND,
@@ -158,6 +173,36 @@ def validate(opts: argparse.Namespace) -> None:
     for flag in ("tls_cert_file", "tls_private_key_file", "client_ca_file", "token_auth_file"):
         if getattr(opts, flag):
             raise OptionsError(NEEDS.format(flag=_flag(flag), other="--secure-port"))
+
+
+def service_cidr(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """argparse ``type=``: one CIDR with room for a Service beside the reserved addresses."""
+    try:
+        network = ipaddress.ip_network(text.strip(), strict=True)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"invalid CIDR {text!r}: {exc}") from None
+    if network.num_addresses < 4:
+        raise argparse.ArgumentTypeError(f"{text} is too small (at least a /30 or /126)")
+    return network
+
+
+def node_port_range(text: str) -> range:
+    """argparse ``type=``: ``FIRST-LAST``, ``FIRST+COUNT`` or one ``PORT``, as apimachinery's
+    ``net.ParsePortRange``; the range includes both ends."""
+    spec = text.strip()
+    try:
+        if "-" in spec:
+            low, high = (int(part) for part in spec.split("-", 1))
+        elif "+" in spec:
+            low, count = (int(part) for part in spec.split("+", 1))
+            high = low + count
+        else:
+            low = high = int(spec)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid port range {text!r}") from None
+    if not 0 < low <= high <= 65535:
+        raise argparse.ArgumentTypeError(f"invalid port range {text!r}")
+    return range(low, high + 1)
 
 
 def _flag(dest: str) -> str:

@@ -28,6 +28,7 @@ from servers.apiserver import admission, codec, deletion, jsonio, objectmeta, pa
 from servers.apiserver.kinds import scale
 from servers.apiserver.resources import Resource
 from servers.apiserver.routing import Target
+from servers.apiserver.serviceallocation import ServiceRanges
 from servers.apiserver.storage import interface as st
 from servers.apiserver.stored import decode, encode, raw
 from servers.apiserver.watchcache import WatchCache
@@ -62,9 +63,11 @@ class Filter:
 class Registry:
     """Create, read, update, patch and delete objects of every resource in one storage."""
 
-    def __init__(self, storage: st.Storage) -> None:
+    def __init__(self, storage: st.Storage, service_ranges: ServiceRanges | None = None
+                 ) -> None:
         self.storage = storage
         self._service_ips = asyncio.Lock()
+        self.service_ranges = service_ranges or ServiceRanges.parse()
         self.watch_cache = WatchCache(storage)
         self.admission = admission.Admission(storage, self.watch_cache)
         self.watchers = 0  # HTTP watches being served (watch.py counts them)
@@ -391,24 +394,10 @@ class Registry:
         self._namespaces_seen[namespace] = now + NAMESPACE_CACHE_SECONDS
 
     async def _allocate_cluster_ip(self, svc: Obj) -> None:
-        spec = svc.setdefault("spec", {})
-        if spec.get("clusterIP") == "None":
-            spec["clusterIPs"] = ["None"]
-            return
-        taken = set()
-        for kv in (await self.storage.list(_SERVICES.key_prefix)).items:
-            ip = (jsonio.loads(kv.value).get("spec") or {}).get("clusterIP")
-            if ip:
-                taken.add(ip)
-        wanted = spec.get("clusterIP")
-        if wanted and wanted in taken:
-            raise errors.Invalid("Service", svc["metadata"].get("name", ""), [field.invalid(
-                "spec.clusterIPs", [wanted],
-                f"failed to allocate IP {wanted}: provided IP is already allocated")])
-        ip = wanted or next((a for a in admission.service_ips() if a not in taken), None)
-        if ip is None:
-            raise errors.InternalError("failed to allocate a serviceIP: range is full")
-        spec["clusterIP"], spec["clusterIPs"] = ip, [ip]
+        """Cluster IP and node ports against every stored Service (see serviceallocation)."""
+        stored = [jsonio.loads(kv.value)
+                  for kv in (await self.storage.list(_SERVICES.key_prefix)).items]
+        self.service_ranges.allocate(svc, stored)
 
 
 _NAMESPACES = resources.by_plural("", "v1", "namespaces")  # type: ignore[assignment]

@@ -149,7 +149,7 @@ def test_service_gets_a_cluster_ip(kubectl: Kubectl) -> None:
     kubectl("create", "-f", str(MANIFESTS / "web-service.yaml"))
     try:
         svc = kubectl.json("get", "service", "web")
-        assert svc["spec"]["clusterIP"].startswith("10.0.0.")
+        assert svc["spec"]["clusterIP"].startswith("10.96.0.")
         assert svc["spec"]["ports"][0]["protocol"] == "TCP"
         table = rows(kubectl("get", "svc", "web").stdout)
         assert table[0][:5] == ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)"]

@@ -141,7 +141,7 @@ def test_describe_a_service_and_a_replication_controller_with_events(
     out = kubectl("describe", "service", "front").stdout
     fields = described(out)
     assert fields["Selector"] == "app=front" and fields["Type"] == "ClusterIP"
-    assert fields["IP"].startswith("10.0.0.") and fields["TargetPort"] == "8080/TCP"
+    assert fields["IP"].startswith("10.96.0.") and fields["TargetPort"] == "8080/TCP"
     assert [row[:2] for row in events_table(out)] == [["Normal", "Synced"]]
 
     out = kubectl("describe", "rc", "front").stdout

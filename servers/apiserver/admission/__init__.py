@@ -15,9 +15,6 @@ authorizer every write and delete by a node passes `servers.apiserver.authz.node
 
 from __future__ import annotations
 
-import ipaddress
-from collections.abc import Iterator
-
 from servers.apimachinery import field, validation
 from servers.apimachinery.meta import Obj
 from servers.apiserver import kinds
@@ -26,8 +23,6 @@ from servers.apiserver.authz import escalation, noderestriction
 from servers.apiserver.resources import SCHEDULING, Resource
 from servers.apiserver.storage import interface as st
 from servers.apiserver.watchcache import WatchCache
-
-SERVICE_CIDR = ipaddress.ip_network("10.0.0.0/24")
 
 
 class Admission:
@@ -57,13 +52,6 @@ class Admission:
 
     async def close(self) -> None:
         await self.priority_classes.close()
-
-
-def service_ips() -> Iterator[str]:
-    """Cluster IPs in allocation order (the first host address is kept, as Kubernetes does)."""
-    hosts = SERVICE_CIDR.hosts()
-    next(hosts)
-    return (str(ip) for ip in hosts)
 
 
 def prepare_create(resource: Resource, obj: Obj) -> None:
