@@ -47,6 +47,8 @@ system-deps:
 	command -v conmon >/dev/null 2>&1 || missing="$$missing conmon"; \
 	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
 	command -v nsenter >/dev/null 2>&1 || missing="$$missing util-linux"; \
+	command -v nft >/dev/null 2>&1 || missing="$$missing nftables"; \
+	command -v conntrack >/dev/null 2>&1 || missing="$$missing conntrack"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
