@@ -11,6 +11,7 @@ which those clients accept too. A body that is not such an envelope, or of anoth
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from typing import Any, Union
 
@@ -20,7 +21,7 @@ Obj = dict[str, Any]
 MEDIA_TYPE = "application/vnd.kubernetes.protobuf"
 MAGIC = b"k8s\x00"
 
-# A message: field number -> (JSON name, how to read it): "str", "strs", "map"
+# A message: field number -> (JSON name, how to read it): "str", "strs", "map", "bytesmap"
 # (map<string,string>), "int32" (a pointer: zero is kept), "int" (a plain Go int: zero is
 # omitted, as omitempty does), "int64", "bool", "intstr" (an IntOrString), a nested message,
 # or ("[]", message) for a repeated one.
@@ -117,6 +118,8 @@ _PDB: Message = {
 MESSAGES: dict[tuple[str, str], Message] = {
     ("v1", "Namespace"): {1: ("metadata", _OBJECT_META), 2: ("spec", {1: ("finalizers", "strs")})},
     ("v1", "ConfigMap"): {1: ("metadata", _OBJECT_META), 2: ("data", "map")},
+    ("v1", "Secret"): {1: ("metadata", _OBJECT_META), 2: ("data", "bytesmap"),
+                       3: ("type", "str"), 4: ("stringData", "map"), 5: ("immutable", "bool")},
     ("rbac.authorization.k8s.io/v1", "Role"): _ROLE,
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): _ROLE,
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): _BINDING,
@@ -198,7 +201,7 @@ def _read(data: bytes, message: Message) -> Obj:
             out.setdefault(name, []).append(_text(value))
         elif how in ("int32", "int", "int64", "bool"):
             out.update(_scalar(name, value, how))
-        elif how in ("map", "intstr"):
+        elif how in ("map", "bytesmap", "intstr"):
             _entry(out, name, _bytes(value), how)
         elif isinstance(how, tuple):
             out.setdefault(name, []).append(_read(_bytes(value), how[1]))
@@ -228,7 +231,10 @@ def _entry(out: Obj, name: str, data: bytes, how: str) -> None:
         out[name] = _int_or_string(data)
         return
     entry = dict(fields(data))
-    out.setdefault(name, {})[_text(entry.get(1, b""))] = _text(entry.get(2, b""))
+    raw = entry.get(2, b"")
+    value = (base64.b64encode(_bytes(raw)).decode() if how == "bytesmap"  # map<string,bytes>
+             else _text(raw))
+    out.setdefault(name, {})[_text(entry.get(1, b""))] = value
 
 
 def _int_or_string(data: bytes) -> int | str:

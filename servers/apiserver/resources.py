@@ -206,6 +206,9 @@ RESOURCES: tuple[Resource, ...] = (
         short_names=("cm",),
     ),
     Resource(
+        "", V1, "secrets", "secret", "Secret", True, "/registry/secrets/",
+    ),
+    Resource(
         "", V1, "serviceaccounts", "serviceaccount", "ServiceAccount", True,
         "/registry/serviceaccounts/", short_names=("sa",),
     ),

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from servers.apiserver.kinds import podprint, printers, priorityclass, rbacprint
+from servers.apiserver.kinds import podprint, printers, priorityclass, rbacprint, secret
 from servers.apiserver.kinds import workloadprint as wp
 from servers.apiserver.kinds.printers import age, format_endpoints, format_labels, human_duration
 from servers.apiserver.resources import Resource
@@ -114,6 +114,11 @@ _PRINTERS: dict[tuple[str, str], tuple[list[Obj], RowFn]] = {
     ("", "ConfigMap"): (
         [_name_col(), _column("Data", "Number of keys.", kind="integer"), _AGE],
         printers.configmap_row,
+    ),
+    ("", "Secret"): (
+        [_name_col(), _column("Type", "The type of the secret."),
+         _column("Data", "Number of keys.", kind="integer"), _AGE],
+        secret.row,
     ),
     ("coordination.k8s.io", "Lease"): (
         [_name_col(), _column("Holder", "holderIdentity contains the identity of the holder "

@@ -32,6 +32,7 @@ from servers.apiserver.kinds import (
     priorityclass,
     rbac,
     replicationcontroller,
+    secret,
     service,
 )
 from servers.apiserver.kinds._common import Obj
@@ -72,6 +73,7 @@ _RULES: dict[tuple[str, str], KindRules] = {
     ("", "Endpoints"): KindRules(core.default_endpoints, core.validate_endpoints),
     ("", "Event"): KindRules(validate=core.validate_event),
     ("", "ConfigMap"): KindRules(validate=core.validate_configmap),
+    ("", "Secret"): KindRules(secret.default, secret.validate),
     ("", "Binding"): KindRules(validate=core.validate_binding),
     ("autoscaling", "Scale"): KindRules(validate=core.validate_scale),
     (lease.GROUP, "Lease"): KindRules(lease.default, lease.validate),

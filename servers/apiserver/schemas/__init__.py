@@ -26,6 +26,7 @@ from servers.apiserver.schemas import (
     policy,
     rbac,
     scheduling,
+    secret,
 )
 from servers.apiserver.schemas._dsl import META, Obj, kind_header, obj, ref, refs
 
@@ -70,7 +71,7 @@ def schemas(resources: tuple[Resource, ...] = RESOURCES) -> dict[str, Obj]:
     """
     table: dict[str, Obj] = {}
     for module in (meta, container, pod, core, node, rbac, coordination, scheduling,
-                   authentication, affinity, apps, batch, policy, discovery):
+                   authentication, affinity, apps, batch, policy, discovery, secret):
         table.update(module.SCHEMAS)
     for resource in resources:
         for gvk in (resource.gvk, *(sub.kind for sub in resource.subresources)):
