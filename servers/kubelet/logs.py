@@ -86,10 +86,22 @@ def _records(data: bytes) -> list[tuple[str, bytes]]:
     return out
 
 
+def utc_stamp(stamp: str) -> str:
+    """RFC3339Nano in UTC with ``Z``, as kube prints ``--timestamps`` (conmon writes the
+    local offset, e.g. ``+00:00``)."""
+    if stamp.endswith("Z"):
+        return stamp
+    seconds = _epoch(stamp)
+    whole = int(seconds)
+    frac = stamp[19:].split("+")[0].split("-")[0].lstrip(".") if len(stamp) > 19 else ""
+    head = datetime.fromtimestamp(whole, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{head}.{frac}Z" if frac else f"{head}Z"
+
+
 def _render(records: list[tuple[str, bytes]], opts: LogOptions) -> list[bytes]:
     if opts.since is not None:
         records = [r for r in records if _epoch(r[0]) >= opts.since]
-    return [(stamp.encode() + b" " + text) if opts.timestamps else text
+    return [(utc_stamp(stamp).encode() + b" " + text) if opts.timestamps else text
             for stamp, text in records]
 
 

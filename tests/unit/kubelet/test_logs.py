@@ -41,3 +41,11 @@ async def test_rotation_keeps_max_files_and_reads_across_them(tmp_path: Path) ->
     assert len(names) == 3 and names[-1] == str(log)
     assert all(os.path.exists(n) for n in names)
     assert (await read(log)).splitlines() == [b"line2"] * 3 + [b"line3"] * 3 + [b"live"]
+
+
+async def test_timestamps_are_printed_in_utc_whatever_offset_conmon_wrote(tmp_path: Path) -> None:
+    log = tmp_path / "0.log"
+    log.write_bytes(b"2026-01-01T02:00:01.5+02:00 stdout F x\n"
+                    b"2026-01-01T00:00:02.000000001+00:00 stdout F y\n")
+    assert await read(log, timestamps=True) == (b"2026-01-01T00:00:01.5Z x\n"
+                                                b"2026-01-01T00:00:02.000000001Z y\n")

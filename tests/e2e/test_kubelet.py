@@ -1,0 +1,301 @@
+"""km.pyz kubelet (--isolation none) with a km.pyz apiserver and the real kubectl.
+
+The apiserver runs HTTPS with RBAC and dials kubelets with the admin client certificate
+(system:masters); the kubelet takes only client certificates of the cluster's CA on its API.
+Pods here are plain processes on loopback addresses of their own (127.x), so nothing leaves
+the host's loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.e2e import test_kubectl as base
+from tests.e2e.test_kubectl import Kubectl
+from tests.support.apiserver import ApiServer, start_apiserver
+
+certs = base.certs  # fixture: the module's PKI and kubeconfigs from km.pyz certs
+kubectl = base.kubectl  # fixture: kubectl with a fresh --cache-dir per test
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+
+NODE = "n1"
+WAIT = 30.0
+
+
+@pytest.fixture(scope="module")
+def api(km: Path, certs: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    data = tmp_path_factory.mktemp("apiserver-data")
+    env = {**os.environ, "KM_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}
+    args = ["--tls-cert-file", str(certs / "apiserver.crt"),
+            "--tls-private-key-file", str(certs / "apiserver.key"),
+            "--client-ca-file", str(certs / "ca.crt"), "--authorization-mode", "RBAC",
+            "--kubelet-client-certificate", str(certs / "admin.crt"),
+            "--kubelet-client-key", str(certs / "admin.key")]
+    with start_apiserver(data, km=km, env=env, secure=True, extra_args=args) as server:
+        server.kubeconfig = certs / "admin.kubeconfig"
+        yield server
+
+
+class Kubelet:
+    """A km.pyz kubelet subprocess; ``kill()`` is kill -9, ``start()`` starts it again."""
+
+    def __init__(self, km: Path, api: ApiServer, certs: Path, root: Path, name: str) -> None:
+        self.cmd = [str(km), "kubelet", "--kubeconfig", str(certs / "admin.kubeconfig"),
+                    "--master", api.url, "--hostname-override", name,
+                    "--node-ip", "127.0.0.1", "--address", "127.0.0.1", "--port", "0",
+                    "--healthz-port", "0", "--client-ca-file", str(certs / "ca.crt"),
+                    "--isolation", "none", "--root-dir", str(root), "-v", "2"]
+        self.root = root
+        self.log = root.parent / f"{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(self.cmd, stdout=subprocess.DEVNULL, stderr=out)
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self) -> int | None:
+        if self.proc is None:
+            return None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=WAIT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        return self.proc.returncode
+
+
+def _cleanup_pods(root: Path) -> None:
+    """Remove what the kubelet left running (its pods outlive it by design)."""
+    import asyncio
+
+    from servers.kubelet.runtime.process import ProcessRuntime
+
+    async def remove() -> None:
+        await ProcessRuntime(str(root), NODE).remove_all()
+    asyncio.run(remove())
+
+
+@pytest.fixture(scope="module")
+def node(km: Path, api: ApiServer, certs: Path,
+         tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kubelet]:
+    kubelet = Kubelet(km, api, certs, tmp_path_factory.mktemp("kubelet") / "root", NODE)
+    kubelet.start()
+    try:
+        yield kubelet
+    finally:
+        kubelet.stop()
+        _cleanup_pods(kubelet.root)
+        assert "Traceback" not in kubelet.log.read_text()
+
+
+def until(probe: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = probe()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def pod(name: str, *containers: dict[str, Any], **spec: Any) -> str:
+    return json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                       "spec": {"nodeName": NODE, "terminationGracePeriodSeconds": 2,
+                                "containers": list(containers), **spec}})
+
+
+def sh(script: str, name: str = "c", **extra: Any) -> dict[str, Any]:
+    return {"name": name, "image": "busybox", "command": ["sh", "-c", script], **extra}
+
+
+def status(kubectl: Kubectl, name: str) -> dict[str, Any]:
+    return kubectl.json("get", "pod", name).get("status") or {}
+
+
+def row(kubectl: Kubectl, name: str) -> list[str]:
+    return kubectl("get", "pod", name, "--no-headers").stdout.split()
+
+
+def test_node_registers_ready_with_its_lease(node: Kubelet, kubectl: Kubectl) -> None:
+    out = until(lambda: "Ready" in kubectl("get", "node", NODE, "--no-headers",
+                                           check=False).stdout and
+                kubectl.json("get", "node", NODE), "the node Ready")
+    assert out["status"]["addresses"][0] == {"type": "InternalIP", "address": "127.0.0.1"}
+    assert out["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"] > 0
+    assert out["status"]["capacity"]["pods"] == "110"
+    assert out["metadata"]["labels"]["kubernetes.io/hostname"] == NODE
+    lease = kubectl.json("get", "lease", NODE, "-n", "kube-node-lease")
+    assert lease["spec"]["holderIdentity"] == NODE
+
+
+def test_http_server_pod_is_reachable_at_its_ip_and_logs_work(node: Kubelet,
+                                                              kubectl: Kubectl) -> None:
+    web = {"name": "web", "image": "python", "command": ["python3", "-u", "-m", "http.server"],
+           "args": ["--bind", "$(MY_IP)", "8080"],
+           "env": [{"name": "MY_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}]}
+    kubectl("apply", "-f", "-", input=pod("web", web))
+    try:
+        ip = until(lambda: status(kubectl, "web").get("phase") == "Running" and
+                   status(kubectl, "web").get("podIP"), "web Running with an IP")
+        assert ip.startswith("127.") and ip != "127.0.0.1"
+        body = until(lambda: _get(f"http://{ip}:8080/"), "the http.server answering")
+        assert b"Directory listing" in body
+        logs = until(lambda: kubectl("logs", "web", check=False).stdout, "a log line")
+        assert '"GET / HTTP/1.1" 200' in logs
+        stamped = kubectl("logs", "web", "--timestamps", "--tail", "1").stdout
+        assert stamped[:4].isdigit() and stamped.split(" ", 1)[0].endswith("Z")
+        follow = kubectl.popen("logs", "-f", "web")
+        try:
+            time.sleep(1)
+            _get(f"http://{ip}:8080/followed")
+            assert follow.stdout is not None
+            until(lambda: "/followed" in (follow.stdout.readline() or ""), "the followed line")
+        finally:
+            follow.kill()
+            follow.communicate()
+    finally:
+        kubectl("delete", "pod", "web", "--wait=true", "--timeout=20s")
+    assert _get(f"http://{ip}:8080/") is None, "the pod's process outlived its deletion"
+
+
+def _get(url: str) -> bytes | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:
+            return bytes(answer.read())
+    except OSError:
+        return None
+
+
+def test_crash_loop_back_off_restarts_and_previous_logs(node: Kubelet,
+                                                        kubectl: Kubectl) -> None:
+    kubectl("apply", "-f", "-", input=pod("crash", sh("echo run $(date +%N); exit 3")))
+    try:
+        until(lambda: row(kubectl, "crash")[2] == "CrashLoopBackOff", "CrashLoopBackOff")
+        cs = status(kubectl, "crash")["containerStatuses"][0]
+        assert cs["state"]["waiting"]["message"].startswith("back-off 10s restarting failed")
+        assert cs["lastState"]["terminated"]["exitCode"] == 3
+        assert cs["lastState"]["terminated"]["reason"] == "Error"
+        assert cs["restartCount"] >= 1
+        current = kubectl("logs", "crash").stdout
+        previous = kubectl("logs", "crash", "--previous").stdout
+        assert current.startswith("run ") and previous.startswith("run ")
+        events = kubectl("get", "events", "--field-selector", "involvedObject.name=crash",
+                         "-o", "json").stdout
+        reasons = {e["reason"] for e in json.loads(events)["items"]}
+        assert {"Created", "Started", "BackOff"} <= reasons
+    finally:
+        kubectl("delete", "pod", "crash", "--wait=true", "--timeout=20s")
+
+
+def test_bad_specs_say_why(node: Kubelet, kubectl: Kubectl) -> None:
+    kubectl("apply", "-f", "-", input=pod("nocmd", {"name": "c", "image": "nginx"}))
+    missing = sh("true", env=[{"name": "X", "valueFrom": {"configMapKeyRef": {
+        "name": "absent", "key": "k"}}}])
+    kubectl("apply", "-f", "-", input=pod("nocm", missing))
+    kubectl("apply", "-f", "-", input=pod("noexe", {"name": "c", "image": "x",
+                                                     "command": ["/no/such/program"]}))
+    try:
+        until(lambda: row(kubectl, "nocmd")[2] == "CreateContainerConfigError", "nocmd")
+        waiting = status(kubectl, "nocmd")["containerStatuses"][0]["state"]["waiting"]
+        assert "needs a command" in waiting["message"]
+        until(lambda: row(kubectl, "nocm")[2] == "CreateContainerConfigError", "nocm")
+        waiting = status(kubectl, "nocm")["containerStatuses"][0]["state"]["waiting"]
+        assert waiting["message"] == 'configmap "absent" not found'
+        until(lambda: row(kubectl, "noexe")[2] == "CreateContainerError", "noexe")
+        waiting = status(kubectl, "noexe")["containerStatuses"][0]["state"]["waiting"]
+        assert "/no/such/program" in waiting["message"]
+        described = kubectl("describe", "pod", "nocmd").stdout
+        assert "needs a command" in described
+    finally:
+        kubectl("delete", "pod", "nocmd", "nocm", "noexe", "--wait=true", "--timeout=20s")
+
+
+def test_init_containers_then_completion_under_never(node: Kubelet, kubectl: Kubectl) -> None:
+    spec = pod("job", sh("echo main $(GREETING) $POD_NAME", env=[
+        {"name": "GREETING", "value": "hi"},
+        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]),
+        restartPolicy="Never", initContainers=[sh("echo first", "i1"), sh("echo second", "i2")])
+    kubectl("apply", "-f", "-", input=spec)
+    try:
+        until(lambda: status(kubectl, "job").get("phase") == "Succeeded", "Succeeded")
+        assert row(kubectl, "job")[2] == "Completed"
+        assert kubectl("logs", "job", "-c", "c").stdout == "main hi job\n"
+        assert kubectl("logs", "job", "-c", "i2").stdout == "second\n"
+        inits = status(kubectl, "job")["initContainerStatuses"]
+        assert [s["state"]["terminated"]["reason"] for s in inits] == ["Completed"] * 2
+    finally:
+        kubectl("delete", "pod", "job", "--wait=true", "--timeout=20s")
+
+
+def test_kill_9_and_restart_adopts_running_pods(node: Kubelet, kubectl: Kubectl) -> None:
+    kubectl("apply", "-f", "-", input=pod("steady", sh("echo up; exec sleep 1000")))
+    kubectl("apply", "-f", "-", input=pod("ender", sh("sleep 3; exit 7"),
+                                          restartPolicy="Never"))
+    try:
+        until(lambda: status(kubectl, "steady").get("phase") == "Running", "steady Running")
+        until(lambda: status(kubectl, "ender").get("phase") == "Running", "ender Running")
+        before = status(kubectl, "steady")["containerStatuses"][0]
+        node.kill()
+        time.sleep(4)  # ender exits while no kubelet watches
+        node.start()
+        until(lambda: status(kubectl, "ender").get("phase") == "Failed", "ender Failed")
+        ended = status(kubectl, "ender")["containerStatuses"][0]["state"]["terminated"]
+        assert ended["exitCode"] == 7
+        after = status(kubectl, "steady")["containerStatuses"][0]
+        assert after["containerID"] == before["containerID"]
+        assert after["restartCount"] == 0 and "running" in after["state"]
+        assert kubectl("logs", "steady").stdout == "up\n"
+    finally:
+        kubectl("delete", "pod", "steady", "ender", "--wait=true", "--timeout=20s")
+
+
+def test_graceful_delete_runs_pre_stop_then_sigterm(node: Kubelet, kubectl: Kubectl,
+                                                    tmp_path: Path) -> None:
+    marker = tmp_path / "prestop"
+    trap = sh("trap 'echo got TERM; exit 0' TERM; while true; do sleep 0.1; done",
+              lifecycle={"preStop": {"exec": {"command": ["touch", str(marker)]}}})
+    kubectl("apply", "-f", "-", input=pod("polite", trap))
+    until(lambda: status(kubectl, "polite").get("phase") == "Running", "polite Running")
+    started = time.monotonic()
+    kubectl("delete", "pod", "polite", "--wait=true", "--timeout=20s")
+    assert time.monotonic() - started < 10
+    assert marker.exists()
+    assert kubectl("get", "pods", "polite", check=False).returncode != 0
+
+
+def test_second_kubelet_on_the_same_machine(km: Path, api: ApiServer, certs: Path,
+                                            node: Kubelet, kubectl: Kubectl,
+                                            tmp_path: Path) -> None:
+    other = Kubelet(km, api, certs, tmp_path / "root2", "n2")
+    other.start()
+    try:
+        until(lambda: "Ready" in kubectl("get", "node", "n2", "--no-headers",
+                                         check=False).stdout, "n2 Ready")
+        spec = yaml.safe_load(pod("there", sh("echo on n2; sleep 100")))
+        spec["spec"]["nodeName"] = "n2"
+        kubectl("apply", "-f", "-", input=json.dumps(spec))
+        until(lambda: status(kubectl, "there").get("phase") == "Running", "there Running")
+        until(lambda: kubectl("logs", "there").stdout == "on n2\n", "its log via n2")
+        kubectl("delete", "pod", "there", "--wait=true", "--timeout=20s")
+    finally:
+        assert other.stop() == 0
+        kubectl("delete", "node", "n2", check=False)
