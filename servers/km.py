@@ -32,9 +32,9 @@ def make_hyperkube() -> HyperKube:
 
 
 def _servers() -> list[Server]:
-    from servers import apiserver, certs, controller_manager, hollow_node, kubelet, scheduler
+    from servers import apiserver, certs, controller_manager, dns, hollow_node, kubelet, scheduler
 
-    return [apiserver.server(), certs.server(), controller_manager.server(),
+    return [apiserver.server(), certs.server(), controller_manager.server(), dns.server(),
             hollow_node.server(), kubelet.server(), scheduler.server()]
 
 
