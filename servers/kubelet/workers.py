@@ -35,6 +35,7 @@ from servers.kubelet.backoff import CrashBackoff, go_duration
 from servers.kubelet.envvars import ConfigError, Sources, expand, make_env
 from servers.kubelet.logs import rotate
 from servers.kubelet.podstatus import View, is_sidecar, rfc3339
+from servers.kubelet.probes import Prober
 from servers.kubelet.runtime.errors import NotFound as RuntimeNotFound
 from servers.kubelet.runtime.errors import RuntimeFailure
 from servers.kubelet.runtime.interface import (
@@ -97,6 +98,17 @@ class Kubelet:
         self.backoff = CrashBackoff()
         self.workers: dict[str, PodWorker] = {}
         self.stopping = False
+        self.prober = Prober(runtime, on_event=self._event, on_change=self._wake,
+                             kill=self._probe_kill)
+
+    def _wake(self, uid: str) -> None:
+        worker = self.workers.get(uid)
+        if worker is not None:
+            worker.wake.set()
+
+    async def _probe_kill(self, container_id: str, spec: Obj, grace: float) -> None:
+        with contextlib.suppress(RuntimeFailure):
+            await self.runtime.stop_container(container_id, max(grace, MIN_GRACE))
 
     async def is_running(self, container_id: str) -> bool:
         try:
@@ -144,6 +156,7 @@ class Kubelet:
     async def stop(self) -> None:
         """Stop the workers (the pods keep running: a restarted kubelet adopts them)."""
         self.stopping = True
+        self.prober.stop()
         tasks = [w.task for w in self.workers.values() if w.task is not None]
         for task in tasks:
             task.cancel()
@@ -176,7 +189,7 @@ class Kubelet:
         inits, apps = await self._views(worker, sandbox)
         if not worker.terminal:
             await self._start_what_is_missing(worker, sandbox, inits, apps)
-            inits, apps = await self._views(worker, sandbox)
+            inits, apps = await self._views(worker, sandbox, probe=True)
         await self._write_status(worker, sandbox, inits, apps)
         if worker.terminal:
             for view in [*inits, *apps]:
@@ -202,8 +215,10 @@ class Kubelet:
         worker.started_at = time.time()
         return await self.runtime.pod_sandbox_status(worker.sandbox_id)
 
-    async def _views(self, worker: PodWorker, sandbox: SandboxStatus
+    async def _views(self, worker: PodWorker, sandbox: SandboxStatus, *, probe: bool = False
                      ) -> tuple[list[View], list[View]]:
+        """Each container's latest instances; with ``probe``, running ones get their probe
+        loops and ended ones lose them."""
         spec = worker.pod.get("spec") or {}
         by_name: dict[str, list[ContainerStatus]] = {}
         for status in await self.runtime.list_containers(sandbox.id):
@@ -218,8 +233,14 @@ class Kubelet:
             v = View(container, latest, previous)
             if not v.running:
                 v.waiting = worker.waiting.get(container["name"])
-            v.ready = v.running and not container.get("readinessProbe")
-            v.started = v.running
+                if latest is not None:
+                    self.prober.forget(latest.id)
+                return v
+            assert latest is not None
+            if probe:
+                self.prober.ensure(worker.pod, container, latest.id, sandbox.ip)
+            v.ready = self.prober.ready(latest.id, container)
+            v.started = self.prober.started(latest.id, container)
             return v
 
         return ([view(c) for c in spec.get("initContainers") or ()],
@@ -447,14 +468,7 @@ class Kubelet:
         grace = meta.get("deletionGracePeriodSeconds")
         if grace is None:
             grace = spec.get("terminationGracePeriodSeconds", 30)
-        sandbox: SandboxStatus | None = None
-        if not worker.sandbox_id:
-            found = [s for s in await self.runtime.list_pod_sandboxes()
-                     if s.config.uid == worker.uid]
-            worker.sandbox_id = found[0].id if found else ""
-        if worker.sandbox_id:
-            with contextlib.suppress(RuntimeNotFound):
-                sandbox = await self.runtime.pod_sandbox_status(worker.sandbox_id)
+        sandbox = await self._existing_sandbox(worker)
         if sandbox is not None:
             deadline = time.monotonic() + max(float(grace), MIN_GRACE)
             inits, apps = await self._views(worker, sandbox)
@@ -471,9 +485,22 @@ class Kubelet:
                 await self.client.delete(PODS, meta["name"], meta.get("namespace"),
                                          grace_period_seconds=0, uid=worker.uid)
         if worker.sandbox_id:
+            for status in await self.runtime.list_containers(worker.sandbox_id):
+                self.prober.forget(status.id)
             await self.runtime.remove_pod_sandbox(worker.sandbox_id)
         shutil.rmtree(self.pod_log_dir(meta), ignore_errors=True)
         self.backoff.forget_pod(worker.uid)
+
+    async def _existing_sandbox(self, worker: PodWorker) -> SandboxStatus | None:
+        """The pod's sandbox if there is one (never makes one)."""
+        if not worker.sandbox_id:
+            found = [s for s in await self.runtime.list_pod_sandboxes()
+                     if s.config.uid == worker.uid]
+            worker.sandbox_id = found[0].id if found else ""
+        if worker.sandbox_id:
+            with contextlib.suppress(RuntimeNotFound):
+                return await self.runtime.pod_sandbox_status(worker.sandbox_id)
+        return None
 
     async def _kill(self, worker: PodWorker, view: View, deadline: float) -> None:
         if view.latest is None or view.latest.state != CONTAINER_RUNNING:

@@ -299,3 +299,42 @@ def test_second_kubelet_on_the_same_machine(km: Path, api: ApiServer, certs: Pat
     finally:
         assert other.stop() == 0
         kubectl("delete", "node", "n2", check=False)
+
+
+def test_liveness_restarts_and_readiness_unreadies(node: Kubelet, kubectl: Kubectl,
+                                                   tmp_path: Path) -> None:
+    sick, page = tmp_path / "sick", tmp_path / "www" / "ok"
+    page.parent.mkdir()
+    page.write_text("ok")
+    live = sh("exec sleep 1000", livenessProbe={
+        "exec": {"command": ["sh", "-c", f"test ! -e {sick}"]},
+        "periodSeconds": 1, "failureThreshold": 2})
+    web = {"name": "web", "image": "python", "command": [
+        "python3", "-m", "http.server", "--bind", "$(IP)", "8080", "--directory",
+        str(page.parent)],
+        "env": [{"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
+        "startupProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1},
+        "readinessProbe": {"httpGet": {"path": "/ok", "port": 8080}, "periodSeconds": 1,
+                           "failureThreshold": 1}}
+    kubectl("apply", "-f", "-", input=pod("probed", live, web))
+    try:
+        until(lambda: row(kubectl, "probed")[1] == "2/2", "both containers ready")
+        sick.touch()
+        page.unlink()
+        until(lambda: row(kubectl, "probed")[1] == "0/2", "both unready")
+        sick.unlink()
+        statuses = until(lambda: [s for s in status(kubectl, "probed")["containerStatuses"]
+                                  if s["name"] == "c" and s["restartCount"] >= 1],
+                         "the liveness restart")
+        assert statuses[0]["lastState"]["terminated"]["exitCode"] in (137, 143)
+        web_status = next(s for s in status(kubectl, "probed")["containerStatuses"]
+                      if s["name"] == "web")
+        assert web_status["restartCount"] == 0 and not web_status["ready"]
+        assert web_status["started"]
+        described = kubectl("describe", "pod", "probed").stdout
+        assert "Readiness probe failed: HTTP probe failed with statuscode: 404" in described
+        assert "Container c failed liveness probe, will be restarted" in described
+        page.write_text("ok")
+        until(lambda: row(kubectl, "probed")[1] == "2/2", "ready again")
+    finally:
+        kubectl("delete", "pod", "probed", "--wait=true", "--timeout=20s")
