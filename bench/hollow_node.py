@@ -93,6 +93,7 @@ class Figures:
     pods_running_seconds: float = 0.0
     pods_deleted_seconds: float = 0.0
     pods_api_cores: float = 0.0
+    pods_rss: float = 0.0
     pods_hollow_cores: float = 0.0
 
 
@@ -201,7 +202,7 @@ async def measure(url: str, api_pid: int, hollow: Hollow, args: argparse.Namespa
         if args.pods:
             pids = (api_pid, hollow.proc.pid)
             cpu0 = [cpu_seconds(pid) for pid in pids]
-            await pods_window(client, args.nodes, args.pods, figures)
+            await pods_window(client, args.nodes, args.pods, figures, hollow.proc.pid)
             spent = figures.pods_running_seconds + figures.pods_deleted_seconds
             figures.pods_api_cores, figures.pods_hollow_cores = (
                 (cpu_seconds(pid) - c) / spent for pid, c in zip(pids, cpu0, strict=True))
@@ -220,7 +221,8 @@ async def _in_parallel(count: int, call: object) -> None:
     await asyncio.gather(*(worker() for _ in range(WRITERS)))
 
 
-async def pods_window(client: Client, nodes: int, count: int, figures: Figures) -> None:
+async def pods_window(client: Client, nodes: int, count: int, figures: Figures,
+                      hollow_pid: int) -> None:
     figures.pods = count
     running: set[str] = set()
     gone: set[str] = set()
@@ -255,6 +257,7 @@ async def pods_window(client: Client, nodes: int, count: int, figures: Figures) 
     await _in_parallel(count, create)
     await asyncio.wait_for(all_running.wait(), REGISTER_TIMEOUT)
     figures.pods_running_seconds = time.monotonic() - started
+    figures.pods_rss = rss_mb(hollow_pid)
 
     async def delete(i: int) -> None:
         await client.delete(PODS, f"p{i}", "default")
@@ -325,6 +328,7 @@ def report(f: Figures) -> None:
               f"({f.pods / f.pods_deleted_seconds:.0f} pods/s) |")
         print(f"| CPU meanwhile: apiserver, hollow-node | {f.pods_api_cores:.2f}, "
               f"{f.pods_hollow_cores:.2f} cores |")
+        print(f"| hollow-node RSS with all pods Running | {f.pods_rss:.0f} MB |")
     print(f"| SIGTERM with --delete-nodes-on-exit | {f.delete_seconds:.1f} s |")
     for line in f.late_lines:
         print(f"\nhollow-node said: {line}")
