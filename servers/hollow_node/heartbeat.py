@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from servers.apimachinery.errors import AlreadyExists, Conflict, NotFound, StatusError
 from servers.client.errors import ClientError
 from servers.client.resources import LEASES, NODES
-from servers.hollow_node.fleet import Throttled
+from servers.hollow_node._logs import Throttled
 from servers.hollow_node.nodes import LEASE_NAMESPACE, lease_object, micro_time, status_patch
 from servers.hollow_node.spread import Spread
 

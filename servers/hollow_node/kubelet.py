@@ -35,8 +35,8 @@ from servers.client.errors import ClientError
 from servers.client.informer import Informer, object_key
 from servers.client.resources import PODS
 from servers.hollow_node import pods
+from servers.hollow_node._logs import Throttled
 from servers.hollow_node.addresses import PodAddresses
-from servers.hollow_node.fleet import Throttled
 from servers.hollow_node.queue import WorkQueue
 
 if TYPE_CHECKING:
