@@ -245,7 +245,10 @@ class Zone:
         if cluster_ips:
             records += self._cluster_ip_records(svc, cluster_ips, spec.get("ports") or [])
         else:
-            records += self._headless_records(svc, self._ready_endpoints(service))
+            headless = self._headless_records(svc, self._ready_endpoints(service))
+            if not headless:  # spec 2.4.1: no ready endpoint, no name (NXDOMAIN)
+                return records[1:]
+            records += headless
         return records
 
     def _parents(self, svc: str) -> list[Record]:
@@ -266,8 +269,6 @@ class Zone:
 
     def _headless_records(self, svc: str, endpoints: list[tuple[_Endpoint, list[Obj]]]
                           ) -> list[Record]:
-        if not endpoints:  # spec 2.4.1: no ready endpoint, no name
-            return []
         records: list[Record] = []
         by_port: dict[tuple[str, str], list[tuple[int, dns.name.Name]]] = {}
         for endpoint, ports in endpoints:
