@@ -30,7 +30,7 @@ from servers.apimachinery.errors import Conflict, NotFound, StatusError
 from servers.apimachinery.quantity import milli, value
 from servers.client.errors import ClientError
 from servers.client.resources import CONFIGMAPS, PODS, SERVICES, ResourceRef
-from servers.kubelet import podstatus
+from servers.kubelet import podstatus, volumes
 from servers.kubelet.backoff import CrashBackoff, go_duration
 from servers.kubelet.envvars import ConfigError, Sources, expand, make_env
 from servers.kubelet.logs import rotate
@@ -61,6 +61,7 @@ log = logging.getLogger(__name__)
 
 SECRETS = ResourceRef("", "v1", "secrets", True, "Secret")
 RESYNC = 1.0  # how often a live pod's worker looks at its containers
+VOLUME_REFRESH = 5.0  # how often configMap, secret and downwardAPI volumes are rewritten
 MIN_GRACE = 2.0  # kube's minimumGracePeriodInSeconds
 NO_COMMAND = ("km runs no images: container {name} needs a command (or args) to run "
               "a program from the host")
@@ -80,6 +81,8 @@ class PodWorker:
     terminal: str = ""
     started_at: float = 0.0
     waiting: dict[str, tuple[str, str]] = field(default_factory=dict)  # why not running
+    volumes: dict[str, str] | None = None  # volume name -> host path, once set up
+    volumes_at: float = 0.0  # when the volumes were last written
 
 
 class Kubelet:
@@ -152,6 +155,7 @@ class Kubelet:
                          sandbox.config.namespace, sandbox.config.name)
                 with contextlib.suppress(RuntimeFailure):
                     await self.runtime.remove_pod_sandbox(sandbox.id)
+                volumes.tear_down(self.root_dir, sandbox.config.uid)
 
     async def stop(self) -> None:
         """Stop the workers (the pods keep running: a restarted kubelet adopts them)."""
@@ -187,7 +191,7 @@ class Kubelet:
             return True
         sandbox = await self._sandbox(worker)
         inits, apps = await self._views(worker, sandbox)
-        if not worker.terminal:
+        if not worker.terminal and await self._volumes(worker, sandbox):
             await self._start_what_is_missing(worker, sandbox, inits, apps)
             inits, apps = await self._views(worker, sandbox, probe=True)
         await self._write_status(worker, sandbox, inits, apps)
@@ -245,6 +249,31 @@ class Kubelet:
 
         return ([view(c) for c in spec.get("initContainers") or ()],
                 [view(c) for c in spec.get("containers") or ()])
+
+    async def _volumes(self, worker: PodWorker, sandbox: SandboxStatus) -> bool:
+        """Set up the pod's volumes, and refresh them every ``VOLUME_REFRESH`` s; ``False``
+        while they cannot be (the FailedMount event says why)."""
+        if not (worker.pod.get("spec") or {}).get("volumes"):
+            worker.volumes = worker.volumes or {}
+            return True
+        now = time.monotonic()
+        if worker.volumes is not None and now - worker.volumes_at < VOLUME_REFRESH:
+            return True
+        configmaps, secrets = volumes.referenced(worker.pod)
+        sources = await self._sources(worker.pod, {}, sandbox.ip, configmaps, secrets)
+        try:
+            worker.volumes = await asyncio.get_running_loop().run_in_executor(
+                None, volumes.set_up, self.root_dir, worker.pod, sources)
+        except (volumes.VolumeError, OSError) as exc:
+            name = _failed_volume(worker.pod, str(exc))
+            why = f'MountVolume.SetUp failed for volume "{name}" : {exc}'
+            if worker.waiting.get("") != ("FailedMount", why):
+                worker.waiting[""] = ("FailedMount", why)
+                self._event(worker.pod, {}, "Warning", "FailedMount", why)
+            return worker.volumes is not None  # a failed refresh keeps what was mounted
+        worker.waiting.pop("", None)
+        worker.volumes_at = now
+        return True
 
     # -- deciding what runs ----------------------------------------------------------------
 
@@ -356,6 +385,10 @@ class Kubelet:
             raise ConfigError(NO_COMMAND.format(name=spec["name"]))
         sources = await self._sources(pod, spec, sandbox.ip)
         env = make_env(pod, spec, sources)
+        try:
+            mounts = volumes.mounts_for(spec, worker.volumes or {})
+        except volumes.VolumeError as exc:
+            raise ConfigError(str(exc)) from None
 
         def lookup(name: str) -> str | None:
             return env.get(name)
@@ -369,6 +402,7 @@ class Kubelet:
         os.makedirs(os.path.dirname(log_path), exist_ok=True)
         return ContainerConfig(name=spec["name"], command=tuple(command), args=tuple(args),
                                env=env, working_dir=spec.get("workingDir") or "",
+                               mounts=mounts,
                                resources=_resources(spec), security=_security(pod, spec),
                                log_path=log_path, attempt=attempt,
                                labels={"io.kubernetes.pod.uid": worker.uid})
@@ -378,9 +412,12 @@ class Kubelet:
         return os.path.join(self.root_dir, "logs",
                             f"{meta.get('namespace', 'default')}_{meta['name']}_{meta['uid']}")
 
-    async def _sources(self, pod: Obj, spec: Obj, pod_ip: str) -> Sources:
+    async def _sources(self, pod: Obj, spec: Obj, pod_ip: str,
+                       configmaps_wanted: set[str] | None = None,
+                       secrets_wanted: set[str] | None = None) -> Sources:
         namespace = pod["metadata"].get("namespace") or "default"
-        wanted: dict[str, set[str]] = {"configmaps": set(), "secrets": set()}
+        wanted: dict[str, set[str]] = {"configmaps": set(configmaps_wanted or ()),
+                                       "secrets": set(secrets_wanted or ())}
         for source in spec.get("envFrom") or ():
             if "configMapRef" in source:
                 wanted["configmaps"].add(source["configMapRef"].get("name", ""))
@@ -489,6 +526,7 @@ class Kubelet:
                 self.prober.forget(status.id)
             await self.runtime.remove_pod_sandbox(worker.sandbox_id)
         shutil.rmtree(self.pod_log_dir(meta), ignore_errors=True)
+        volumes.tear_down(self.root_dir, worker.uid)
         self.backoff.forget_pod(worker.uid)
 
     async def _existing_sandbox(self, worker: PodWorker) -> SandboxStatus | None:
@@ -523,6 +561,23 @@ class Kubelet:
         obj = {**pod, "kind": "Pod", "apiVersion": "v1"}
         with contextlib.suppress(Exception):  # events are best effort, as kube's recorder
             self.recorder.event(obj, type_, reason, message)
+
+
+def _failed_volume(pod: Obj, message: str) -> str:
+    """The volume a set-up error is about (the first one it names, else the first one)."""
+    names = [v.get("name", "") for v in (pod.get("spec") or {}).get("volumes") or ()]
+    for name in names:
+        for volume in (pod.get("spec") or {}).get("volumes") or ():
+            if volume.get("name") == name and any(
+                    f'"{ref}"' in message for ref in _refs(volume)):
+                return name
+    return names[0] if names else ""
+
+
+def _refs(volume: Obj) -> list[str]:
+    parts = [volume, *((volume.get("projected") or {}).get("sources") or ())]
+    return [str(p[k].get("name") or p[k].get("secretName") or "") for p in parts
+            for k in ("configMap", "secret") if k in p]
 
 
 def _key(pod: Obj) -> str:
