@@ -181,9 +181,10 @@ def build(opts: argparse.Namespace) -> None:
     write_docs(opts, out, stamp["version"], epoch)
     # 6. A broken artifact fails the build.
     smoke_test(target, opts.name, opts.targets)
+    made_for = ", ".join(t.tag for t in opts.targets)
     print(f"built {target} ({target.stat().st_size // 1024} KiB, sha256 {sha256(target)[:16]}; "
-          f"{'no speedups' if opts.portable else 'speedups'} for "
-          f"{', '.join(t.tag for t in opts.targets)})")
+          + (f"pure Python, byte code for {made_for})" if opts.portable else
+             f"speedups for {made_for})"))
 
 
 def pyproject() -> dict:
