@@ -30,7 +30,7 @@ from aiohttp import web
 
 from servers.apimachinery import errors
 from servers.apiserver import codec, discovery, handlers, openapi, options, routing
-from servers.apiserver.admission import priority
+from servers.apiserver.admission import defaulttolerationseconds, priority
 from servers.apiserver.auth import USER_KEY, UserInfo, authenticator, review, tokenreview
 from servers.apiserver.authz import bootstrap
 from servers.apiserver.authz.endpoints import Authorization
@@ -62,6 +62,9 @@ async def run(opts: Namespace, stop: asyncio.Event) -> int:
         ranges = ServiceRanges(opts.service_cluster_ip_range, opts.service_node_port_range)
         registry = Registry(InstrumentedStorage(storage, measured),  # type: ignore[arg-type]
                             service_ranges=ranges)
+        registry.admission.toleration_seconds = defaulttolerationseconds.Settings(
+            opts.default_not_ready_toleration_seconds,
+            opts.default_unreachable_toleration_seconds)
         await create_default_namespaces(registry)
         await bootstrap.ensure(registry)
         await priority.ensure_system_classes(registry)

@@ -78,6 +78,15 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "--service-node-port-range", type=node_port_range, default=DEFAULT_NODE_PORT_RANGE,
         metavar="FIRST-LAST",
         help="the ports NodePort Services get, both ends included (default: %(default)s)")
+    admission = parser.add_argument_group("admission")
+    admission.add_argument(
+        "--default-not-ready-toleration-seconds", type=_seconds, default=300, metavar="N",
+        help="tolerationSeconds of the node.kubernetes.io/not-ready:NoExecute toleration the "
+        "DefaultTolerationSeconds admission gives every pod without one (default: "
+        "%(default)s)")
+    admission.add_argument(
+        "--default-unreachable-toleration-seconds", type=_seconds, default=300, metavar="N",
+        help="the same for node.kubernetes.io/unreachable:NoExecute (default: %(default)s)")
     storage = parser.add_argument_group("storage")
     storage.add_argument(
         "--storage-backend", choices=sorted(BACKENDS), default=DEFAULT_BACKEND,
@@ -93,6 +102,18 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "--compaction-interval", type=float, default=300.0, metavar="SECONDS",
         help="how often history older than one interval is compacted away; 0 never "
         "(default: %(default)s)")
+
+
+def _seconds(text: str) -> int:
+    """A non-negative whole number of seconds."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        msg = f"invalid seconds {text!r}: want a whole number >= 0"
+        raise argparse.ArgumentTypeError(msg)
+    return value
 
 
 def _add_kubelet_flags(parser: argparse.ArgumentParser) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from servers.apimachinery import field, validation
 from servers.apimachinery.meta import Obj
 from servers.apiserver import kinds
-from servers.apiserver.admission import priority
+from servers.apiserver.admission import defaulttolerationseconds, priority
 from servers.apiserver.authz import escalation, noderestriction
 from servers.apiserver.resources import SCHEDULING, Resource
 from servers.apiserver.storage import interface as st
@@ -26,16 +26,20 @@ from servers.apiserver.watchcache import WatchCache
 
 
 class Admission:
-    """The stateful admission plugins of one registry (Priority), in kube's order."""
+    """The admission plugins of one registry that keep state or settings (Priority,
+    DefaultTolerationSeconds), in kube's order."""
 
     def __init__(self, storage: st.Storage, watch_cache: WatchCache) -> None:
         self.priority_classes = priority.PriorityClasses(storage, watch_cache)
+        # The apiserver's --default-*-toleration-seconds flags replace this at start.
+        self.toleration_seconds = defaulttolerationseconds.Settings()
 
     async def admit_create(self, resource: Resource, obj: Obj) -> None:
         """Mutate or refuse (403) a new object, after its defaults and before validation."""
         if resource.group == "" and resource.plural == "pods":
             await self.priority_classes.start()
             await priority.admit_pod_create(self.priority_classes, obj)
+            defaulttolerationseconds.admit_pod_create(self.toleration_seconds, obj)
         elif resource.group == SCHEDULING and resource.plural == "priorityclasses":
             await self.priority_classes.start()
             priority.validate_class(self.priority_classes, obj, None)
