@@ -41,12 +41,14 @@ def dotted(version: tuple[int, int]) -> str:
 @pytest.fixture(scope="module", autouse=True)
 def _say_which_pythons(request: pytest.FixtureRequest) -> None:
     """One line in the session's output: which CPythons these tests run km.pyz under."""
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    plugins = request.config.pluginmanager
+    reporter, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
     found = ", ".join(f"{dotted(v)} ({p})" for v, p in FOUND.items()) or "none"
     missing = ", ".join(dotted(v) for v, p in PYTHONS.items() if not p) or "none"
     line = f"km.pyz under CPython: found {found}; missing {missing}"
-    if reporter is not None:
-        reporter.write_line("\n" + line)
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line("\n" + line)
 
 
 def shim_env(env: dict[str, str], python: str, where: Path) -> dict[str, str]:
