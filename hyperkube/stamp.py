@@ -1,4 +1,5 @@
-"""The version stamp: version, commit and build date, baked into the archive by build.py.
+"""The version stamp: version, commit, build date and the CPythons whose compiled speedups the
+archive carries, baked into it by build.py.
 
 build.py writes a module named `STAMP_MODULE` at the archive's root. Run from a source tree,
 there is none: the version then comes from the installed distribution, if any.
