@@ -32,10 +32,19 @@ def make_hyperkube() -> HyperKube:
 
 
 def _servers() -> list[Server]:
-    from servers import apiserver, certs, controller_manager, dns, hollow_node, kubelet, scheduler
+    from servers import (
+        apiserver,
+        certs,
+        controller_manager,
+        dns,
+        hollow_node,
+        kubelet,
+        proxy,
+        scheduler,
+    )
 
     return [apiserver.server(), certs.server(), controller_manager.server(), dns.server(),
-            hollow_node.server(), kubelet.server(), scheduler.server()]
+            hollow_node.server(), kubelet.server(), proxy.server(), scheduler.server()]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

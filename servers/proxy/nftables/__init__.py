@@ -1,0 +1,1 @@
+"""km proxy's nftables mode: kube-proxy's nftables layout, written as JSON transactions."""

@@ -1,0 +1,1 @@
+"""km proxy's userspace mode: the original kube-proxy design, in asyncio."""
