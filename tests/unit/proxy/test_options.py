@@ -1,0 +1,61 @@
+"""km proxy's flags (servers.proxy.options) and UDP conntrack filters (nftables.conntrack)."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from servers.component.options import OptionsError
+from servers.proxy import options
+from servers.proxy.model import Endpoint, ServicePort
+from servers.proxy.nftables.conntrack import stale_udp
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    options.add_flags(parser)
+    opts = parser.parse_args(list(argv))
+    options.validate(opts)
+    return opts
+
+
+def test_defaults_are_kube_proxys() -> None:
+    opts = parse("--hostname-override", "Node-A")
+    assert opts.healthz == ("0.0.0.0", 10256) and opts.metrics == ("127.0.0.1", 10249)
+    assert opts.hostname_override == "node-a"
+    assert opts.sync_period == 30.0 and opts.min_sync_period == 1.0
+
+
+def test_zero_or_empty_turns_a_listener_off() -> None:
+    opts = parse("--healthz-bind-address", "0", "--metrics-bind-address", "")
+    assert opts.healthz is None and opts.metrics is None
+
+
+@pytest.mark.parametrize("value", ["10256", "localhost:1", "1.2.3.4:99999"])
+def test_bad_bind_address_is_one_line(value: str) -> None:
+    with pytest.raises(OptionsError, match="--healthz-bind-address"):
+        parse("--healthz-bind-address", value)
+
+
+def test_nodeport_addresses_are_cidrs() -> None:
+    opts = parse("--nodeport-addresses", "127.0.0.0/8,10.244.0.0/24")
+    assert [str(n) for n in opts.nodeport_addresses] == ["127.0.0.0/8", "10.244.0.0/24"]
+
+
+def _udp(*ips: str, node_port: int = 0) -> ServicePort:
+    return ServicePort("default", "dns", "", "UDP", "10.96.0.11", 53, node_port, 0,
+                       tuple(Endpoint(ip, 5353) for ip in ips))
+
+
+def test_stale_udp_flows_of_gone_endpoints_and_of_vips_that_got_endpoints() -> None:
+    assert stale_udp([_udp("10.244.0.2", "10.244.0.3")], [_udp("10.244.0.3")]) == [
+        ["--orig-dst", "10.96.0.11", "--orig-port-dst", "53", "--dst-nat", "10.244.0.2"]]
+    assert stale_udp([_udp()], [_udp("10.244.0.3")]) == [
+        ["--orig-dst", "10.96.0.11", "--orig-port-dst", "53"]]
+    assert stale_udp([_udp("10.244.0.2", node_port=30053)], []) == [
+        ["--orig-dst", "10.96.0.11", "--orig-port-dst", "53", "--dst-nat", "10.244.0.2"],
+        ["--orig-port-dst", "30053", "--dst-nat", "10.244.0.2"]]
+    tcp = ServicePort("default", "web", "", "TCP", "10.96.0.10", 80, 0, 0,
+                      (Endpoint("10.244.0.2", 80),))
+    assert stale_udp([tcp], []) == []
