@@ -3,8 +3,10 @@
 Requests carry JSON (YAML is accepted too); patches carry one of the patch media types.
 A few kinds kubectl's typed clients send as protobuf are read too (see `protowire`).
 Responses are JSON; `Accept: application/json;as=Table;g=meta.k8s.io;v=v1` asks for a
-server-printed Table, which kubectl 1.32 needs to print anything but NAME and AGE. An
-Accept that allows no JSON at all (protobuf only) is 406.
+server-printed Table, which kubectl 1.32 needs to print anything but NAME and AGE, and
+`as=PartialObjectMetadata` / `as=PartialObjectMetadataList` for metadata only (client-go's
+metadata client: the garbage collector, `kubectl get` of many kinds). An Accept that allows
+no JSON at all (protobuf only), or only an `as=` km cannot give, is 406.
 
 A body may nest at most MAX_DEPTH levels, and a YAML body must be JSON once its aliases are
 expanded: within the body size limit (no "billion laughs"), string or integer map keys, no
@@ -149,28 +151,70 @@ class _YAMLToJSON:
 
 
 def encode(obj: Obj) -> bytes:
-    return jsonio.dumps(obj)
+    """A response body: JSON ending in a newline, as kube-apiserver's encoder writes it."""
+    return jsonio.dumps(obj) + b"\n"
+
+
+TABLE = "Table"
+PARTIAL = "PartialObjectMetadata"
+PARTIAL_LIST = "PartialObjectMetadataList"
+#: The ``as=`` transforms km answers (group meta.k8s.io, versions v1 and v1beta1).
+TRANSFORMS = (TABLE, PARTIAL, PARTIAL_LIST)
+META_API_VERSION = "meta.k8s.io/v1"
+_SENDABLE = (JSON, YAML, "*/*", "application/*", "")
+
+
+def output_as(accept: str | None) -> str:
+    """What the client asks for, in the order it lists: ``""`` for the object as JSON, or
+    one of ``TRANSFORMS``. An entry whose ``as=`` km cannot give is skipped, as
+    kube-apiserver's negotiation skips it; 406 when no entry is left (no JSON fallback)."""
+    if not accept:
+        return ""
+    for part in accept.split(","):
+        kind, params = media_type(part), _params(part)
+        if kind not in _SENDABLE and "json" not in kind:
+            continue
+        wanted = params.get("as")
+        if wanted is None:
+            return ""
+        if wanted in TRANSFORMS and params.get("g", "meta.k8s.io") == "meta.k8s.io" and \
+                params.get("v", "v1") in ("v1", "v1beta1"):
+            return wanted
+    raise errors.NotAcceptable([JSON])
 
 
 def wants_table(accept: str | None) -> bool:
     """True when the client asks for a meta.k8s.io Table before plain JSON."""
-    for part in (accept or "").split(","):
-        params = _params(part)
-        if params.get("as") == "Table" and params.get("g", "meta.k8s.io") == "meta.k8s.io":
-            return params.get("v", "v1") in ("v1", "v1beta1")
-        if media_type(part) in (JSON, "*/*", "application/*"):
-            return False
-    return False
+    try:
+        return output_as(accept) == TABLE
+    except errors.NotAcceptable:
+        return False
 
 
 def check_acceptable(accept: str | None) -> None:
-    """406 when the Accept header allows nothing we can send (JSON)."""
-    if not accept:
-        return
-    for part in accept.split(","):
-        if media_type(part) in (JSON, "*/*", "application/*", "") or "json" in media_type(part):
-            return
-    raise errors.NotAcceptable([JSON])
+    """406 when the Accept header allows nothing we can send (see ``output_as``)."""
+    output_as(accept)
+
+
+def partial_metadata(obj: Obj) -> Obj:
+    """``PartialObjectMetadata``: the object's metadata only (``as=PartialObjectMetadata``)."""
+    return {"kind": PARTIAL, "apiVersion": META_API_VERSION, "metadata": obj.get("metadata")}
+
+
+def partial_metadata_list(listed: Obj) -> Obj:
+    """``PartialObjectMetadataList`` of a List: its list metadata, each item's metadata."""
+    return {"kind": PARTIAL_LIST, "apiVersion": META_API_VERSION,
+            "metadata": listed.get("metadata", {}),
+            "items": [partial_metadata(item) for item in listed.get("items", [])]}
+
+
+def not_acceptable_shape(wanted: str, is_list: bool) -> errors.NotAcceptable:
+    """406 for a transform that does not fit the answer (kube's ``asPartialObjectMetadata``
+    refuses a list, ``...List`` a single object)."""
+    err = errors.NotAcceptable([JSON])
+    err.message = (f"you requested {wanted}, but the requested object is a list" if is_list
+                   else f"you requested {wanted}, but the requested object is not a list")
+    return err
 
 
 def _params(part: str) -> dict[str, str]:

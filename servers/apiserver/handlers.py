@@ -105,17 +105,27 @@ class ResourceHandler:
             limit = codec.int_param(query, "limit") or 0
             continue_ = query.get("continue", "")
             at_rev = await self._list_revision(query)
-            if not codec.wants_table(request.headers.get("Accept")):
+            wanted = codec.output_as(request.headers.get("Accept"))
+            if wanted == codec.PARTIAL:
+                raise codec.not_acceptable_shape(wanted, is_list=True)
+            if not wanted:
                 return _bytes(await self.registry.list_json(target, flt, limit=limit,
                                                             continue_=continue_, at_rev=at_rev))
             listed = await self.registry.list(target, flt, limit=limit, continue_=continue_,
                                               at_rev=at_rev)
+            if wanted == codec.PARTIAL_LIST:
+                return _json(codec.partial_metadata_list(listed))
             return self._respond(request, target, listed, items=listed["items"])
         if target.subresource == "scale":
             return _json(await self.registry.get_scale(target))
-        if not codec.wants_table(request.headers.get("Accept")):
+        wanted = codec.output_as(request.headers.get("Accept"))
+        if wanted == codec.PARTIAL_LIST:
+            raise codec.not_acceptable_shape(wanted, is_list=False)
+        if not wanted:
             return _bytes(await self.registry.get_json(target))
         obj = await self.registry.get(target)
+        if wanted == codec.PARTIAL:
+            return _json(codec.partial_metadata(obj))
         return self._respond(request, target, obj, items=[obj])
 
     async def _list_revision(self, query: Any) -> int:
@@ -254,6 +264,8 @@ def _json(obj: Obj, status: int = 200, warnings: list[str] | None = None) -> web
 def _bytes(body: bytes, status: int = 200, warnings: list[str] | None = None) -> web.Response:
     headers = ({"Warning": ", ".join(f'299 - "{_quoted(w)}"' for w in warnings)}
                if warnings else None)
+    if not body.endswith(b"\n"):  # stored bytes sent as they are: kube ends with a newline
+        body += b"\n"
     return web.Response(body=body, status=status, headers=headers, content_type=codec.JSON)
 
 

@@ -52,8 +52,9 @@ class _Stream:
     """One watcher's response, with what it needs to turn storage events into watch events."""
 
     def __init__(self, request: web.Request, resp: web.StreamResponse, target: Target,
-                 flt: Filter, table_include: str | None) -> None:
+                 flt: Filter, table_include: str | None, *, partial: bool = False) -> None:
         self.request = request
+        self.partial = partial  # as=PartialObjectMetadata: each object's metadata only
         self.resp = resp
         self.target = target
         self.flt = flt
@@ -72,6 +73,8 @@ class _Stream:
                 self.target.resource, obj, first=self.first_table,
                 include_object=self.table_include)  # type: ignore[arg-type]
             self.first_table = False
+        elif self.partial and kind in ("ADDED", "MODIFIED", "DELETED"):
+            obj = codec.partial_metadata(obj)
         return jsonio.dumps({"type": kind, "object": obj}) + b"\n"
 
     async def send(self, kind: str, obj: Obj) -> None:
@@ -118,7 +121,7 @@ class _Stream:
         kind = "DELETED" if ev.type == "DELETE" else (
             "MODIFIED" if ev.prev_kv is not None else "ADDED")
         if self.flt.everything:
-            if self.table_include is None:
+            if self.table_include is None and not self.partial:
                 return _shared_line(ev, kind)
             return self.line(kind, decode(ev.kv))
         resource = self.target.resource
@@ -162,13 +165,15 @@ async def serve(request: web.Request, registry: Registry, target: Target,
     timeout = codec.int_param(query, "timeoutSeconds") or MAX_TIMEOUT_SECONDS
     bookmarks = codec.bool_param(query, "allowWatchBookmarks")
     start = _start_rev(query.get("resourceVersion", ""))
-    table = (query.get("includeObject", "Metadata")
-             if codec.wants_table(request.headers.get("Accept")) else None)
+    wanted = codec.output_as(request.headers.get("Accept"))
+    if wanted == codec.PARTIAL_LIST:
+        raise codec.not_acceptable_shape(wanted, is_list=False)  # events carry one object
+    table = query.get("includeObject", "Metadata") if wanted == codec.TABLE else None
     resp = web.StreamResponse(headers={"Content-Type": codec.JSON,
                                        "Cache-Control": "no-cache, private"})
     resp.enable_chunked_encoding()
     await resp.prepare(request)
-    stream = _Stream(request, resp, target, flt, table)
+    stream = _Stream(request, resp, target, flt, table, partial=wanted == codec.PARTIAL)
     try:
         if start is None:
             start = await _send_initial(registry, target, stream)
