@@ -115,6 +115,8 @@ class TaintEviction:
         if pod is not None and not o.deleting(pod) and o.spec(pod).get("nodeName"):
             node = self.nodes.get(str(o.spec(pod)["nodeName"]))
         taints = _no_execute_taints(node) if node is not None else []
+        log.debug("taint eviction: %s on %s with NoExecute taints %s", key,
+                  o.spec(pod or {}).get("nodeName"), taints)
         if pod is None or not taints:
             self._first_seen.pop(key, None)
             return
