@@ -1,11 +1,12 @@
 """Object metadata the server owns: set on create, kept on update, checked against the URL.
 
-uid, creationTimestamp, generation, deletionTimestamp and deletionGracePeriodSeconds are the
-server's; a client's values for them are ignored on create. On update the name must be the
-URL's (400, as kube's ``checkName``), a PUT's uid is a precondition (409) and a patch may not
-change the uid (422, immutable). The namespace comes from the URL (a body that names another
-one is a BadRequest), and a /status write changes only status (plus labels and annotations,
-as Kubernetes allows). metadata.managedFields (server-side apply's
+uid, creationTimestamp, generation (for the kinds that keep one: ``kinds.tracks_generation``),
+deletionTimestamp and deletionGracePeriodSeconds are the server's; a client's values for
+them are ignored on create. On update the name must be the URL's (400, as kube's
+``checkName``), a PUT's uid is a precondition (409) and a patch may not change the uid (422,
+immutable). The namespace comes from the URL (a body that names another one is a
+BadRequest), and a /status write changes only status (plus labels and annotations, as
+Kubernetes allows). metadata.managedFields (server-side apply's
 record, see apply.py) is kept across writes that do not send their own.
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 from servers.apimachinery import errors, field
 from servers.apimachinery.meta import Obj, new_uid, now_rfc3339
 from servers.apimachinery.validation import FIELD_IMMUTABLE
+from servers.apiserver import kinds
 from servers.apiserver.routing import Target
 
 SERVER_OWNED = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
@@ -81,7 +83,8 @@ def prepare_for_create(target: Target, obj: Obj) -> Obj:
         meta.pop(key, None)
     meta["uid"] = new_uid()
     meta["creationTimestamp"] = now_rfc3339()
-    meta["generation"] = 1
+    if kinds.tracks_generation(target.resource):
+        meta["generation"] = 1
     return meta
 
 

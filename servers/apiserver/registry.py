@@ -24,7 +24,16 @@ from servers.apimachinery import errors, field
 from servers.apimachinery.meta import Obj, now_rfc3339
 from servers.apimachinery.selectors import FieldSelector, LabelSelector
 from servers.apimachinery.validation import generate_name
-from servers.apiserver import admission, codec, deletion, jsonio, objectmeta, paging, resources
+from servers.apiserver import (
+    admission,
+    codec,
+    deletion,
+    jsonio,
+    kinds,
+    objectmeta,
+    paging,
+    resources,
+)
 from servers.apiserver.kinds import scale
 from servers.apiserver.resources import Resource
 from servers.apiserver.routing import Target
@@ -263,7 +272,8 @@ class Registry:
         self.admission.admit_update(resource, new, current, target.subresource)
         _check(resource, new, admission.validate_update(resource, new, current,
                                                         target.subresource))
-        if new.get("spec") != current.get("spec"):
+        if kinds.tracks_generation(resource) and (
+                kinds.generation_part(resource, new) != kinds.generation_part(resource, current)):
             new["metadata"]["generation"] = current["metadata"].get("generation", 1) + 1
         return new
 

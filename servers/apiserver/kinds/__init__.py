@@ -12,6 +12,11 @@ The registry calls, for every write and after decoding:
 
 Kinds without rules here (any future group) get no defaults and no causes. The table is
 explicit and built from plain functions; nothing registers itself.
+
+``metadata.generation`` is kept only for kinds whose kube strategy keeps it (the workload
+controllers, ReplicationController, PodDisruptionBudget, EndpointSlice): it starts at 1 and
+grows when ``generation_part`` changes (the spec; an EndpointSlice's endpoints, ports and
+addressType).
 """
 
 from __future__ import annotations
@@ -38,7 +43,8 @@ from servers.apiserver.kinds import (
 from servers.apiserver.kinds._common import Obj
 from servers.apiserver.resources import Resource
 
-__all__ = ["KindRules", "default", "name_rule", "rules_for", "validate"]
+__all__ = ["KindRules", "default", "generation_part", "name_rule", "rules_for",
+           "tracks_generation", "validate"]
 
 Default = Callable[[Obj, Obj | None], None]
 Validate = Callable[[Obj, Obj | None], list[Cause]]
@@ -60,6 +66,7 @@ class KindRules:
     default: Default = _no_defaults
     validate: Validate = _no_rules
     name_rule: NameRule = validation.name_is_dns_subdomain
+    generation: bool = False  # kube's strategy sets metadata.generation
 
 
 _RULES: dict[tuple[str, str], KindRules] = {
@@ -67,7 +74,7 @@ _RULES: dict[tuple[str, str], KindRules] = {
     ("", "Service"): KindRules(service.default, service.validate,
                                validation.name_is_dns1035_label),
     ("", "ReplicationController"): KindRules(replicationcontroller.default,
-                                             replicationcontroller.validate),
+                                             replicationcontroller.validate, generation=True),
     ("", "Namespace"): KindRules(core.default_namespace, name_rule=validation.name_is_dns_label),
     ("", "Node"): KindRules(core.default_node, core.validate_node),
     ("", "Endpoints"): KindRules(core.default_endpoints, core.validate_endpoints),
@@ -77,15 +84,21 @@ _RULES: dict[tuple[str, str], KindRules] = {
     ("", "Binding"): KindRules(validate=core.validate_binding),
     ("autoscaling", "Scale"): KindRules(validate=core.validate_scale),
     (lease.GROUP, "Lease"): KindRules(lease.default, lease.validate),
-    (apps.GROUP, "Deployment"): KindRules(apps.default_deployment, apps.validate_deployment),
-    (apps.GROUP, "ReplicaSet"): KindRules(apps.default_replicaset, apps.validate_replicaset),
-    (apps.GROUP, "StatefulSet"): KindRules(apps.default_statefulset, apps.validate_statefulset),
-    (apps.GROUP, "DaemonSet"): KindRules(apps.default_daemonset, apps.validate_daemonset),
-    (batch.GROUP, "Job"): KindRules(batch.default_job, batch.validate_job),
-    (batch.GROUP, "CronJob"): KindRules(batch.default_cronjob, batch.validate_cronjob),
-    (policy.GROUP, "PodDisruptionBudget"): KindRules(policy.default, policy.validate),
+    (apps.GROUP, "Deployment"): KindRules(apps.default_deployment, apps.validate_deployment,
+                                          generation=True),
+    (apps.GROUP, "ReplicaSet"): KindRules(apps.default_replicaset, apps.validate_replicaset,
+                                          generation=True),
+    (apps.GROUP, "StatefulSet"): KindRules(apps.default_statefulset, apps.validate_statefulset,
+                                           generation=True),
+    (apps.GROUP, "DaemonSet"): KindRules(apps.default_daemonset, apps.validate_daemonset,
+                                         generation=True),
+    (batch.GROUP, "Job"): KindRules(batch.default_job, batch.validate_job, generation=True),
+    (batch.GROUP, "CronJob"): KindRules(batch.default_cronjob, batch.validate_cronjob,
+                                        generation=True),
+    (policy.GROUP, "PodDisruptionBudget"): KindRules(policy.default, policy.validate,
+                                                     generation=True),
     (endpointslice.GROUP, "EndpointSlice"): KindRules(endpointslice.default,
-                                                      endpointslice.validate),
+                                                      endpointslice.validate, generation=True),
     (priorityclass.GROUP, "PriorityClass"): KindRules(priorityclass.default,
                                                       priorityclass.validate),
     (rbac.GROUP, "Role"): KindRules(validate=rbac.validate_role,
@@ -121,3 +134,15 @@ def name_rule(resource: Resource) -> NameRule:
     """The ``metadata.name`` rule of the kind: DNS-1123 subdomain unless Kubernetes says
     otherwise (Namespace: DNS-1123 label; Service: DNS-1035 label)."""
     return rules_for(resource.group, resource.kind).name_rule
+
+
+def tracks_generation(resource: Resource) -> bool:
+    """True when the kind keeps ``metadata.generation`` (see the module doc)."""
+    return rules_for(resource.group, resource.kind).generation
+
+
+def generation_part(resource: Resource, obj: Obj) -> object:
+    """What a change of bumps the generation: the spec, or an EndpointSlice's content."""
+    if resource.group == endpointslice.GROUP and resource.kind == "EndpointSlice":
+        return (obj.get("addressType"), obj.get("endpoints"), obj.get("ports"))
+    return obj.get("spec")

@@ -224,3 +224,18 @@ async def test_metadata_only_watch(api: Client) -> None:
     resp.close()
     refused = await api.get(f"{PODS}?watch=true", headers={"Accept": PARTIAL_LIST})
     assert refused.status == 406
+
+
+async def test_generation_only_on_kinds_whose_strategy_keeps_one(api: Client) -> None:
+    made = await call(api, "POST", PODS, pod("g1"), expect=201)
+    assert "generation" not in made["metadata"]
+    cm = await call(api, "POST", "/api/v1/namespaces/default/configmaps",
+                    {"metadata": {"name": "c"}, "data": {"a": "b"}}, expect=201)
+    assert "generation" not in cm["metadata"]
+    slices = f"/apis/discovery.k8s.io/v1{NS}/endpointslices"
+    body = {"metadata": {"name": "s"}, "addressType": "IPv4",
+            "endpoints": [{"addresses": ["10.0.0.1"]}]}
+    assert (await call(api, "POST", slices, body, expect=201))["metadata"]["generation"] == 1
+    moved = await call(api, "PATCH", f"{slices}/s", {"endpoints": [{"addresses": ["10.0.0.2"]}]},
+                       ctype=MERGE, expect=200)
+    assert moved["metadata"]["generation"] == 2
