@@ -79,7 +79,7 @@ async def run(opts: Namespace, stop: asyncio.Event) -> int:
         try:
             for url in await _start_sites(runner, opts, tls):
                 log.info("serving on %s (storage: %s)", url, opts.storage_backend)
-            async with _compaction(storage, opts.compaction_interval, stop):
+            async with _compaction(registry, opts.compaction_interval, stop):
                 await stop.wait()
             log.info("stopping")
         finally:
@@ -172,12 +172,13 @@ async def create_default_namespaces(registry: Registry) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _compaction(storage: st.Storage, interval: float,
+async def _compaction(registry: Registry, interval: float,
                       stop: asyncio.Event) -> AsyncIterator[None]:
     """Every interval, compact away history older than the previous tick (as kube-apiserver)."""
     if interval <= 0:
         yield
         return
+    storage = registry.storage
 
     async def loop() -> None:
         seen = await storage.current_revision()
@@ -187,6 +188,7 @@ async def _compaction(storage: st.Storage, interval: float,
                 return
             try:
                 await storage.compact(seen)
+                registry.watch_cache.compacted(seen)
                 seen = await storage.current_revision()
             except st.StorageError as exc:
                 log.warning("compaction failed: %s", exc)

@@ -55,6 +55,7 @@ class WatchCache:
         self._ends: list[int] = []  # bytes of all events appended, up to and with each one
         self._total = 0  # bytes of every event ever appended
         self._oldest = 0  # the cache can serve watches from this revision on
+        self._compacted = 0  # new watches from before this revision get Compacted (410)
         self._last = 0
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -128,10 +129,16 @@ class WatchCache:
         by_bytes = bisect.bisect_right(self._ends, before + BATCH_BYTES, lo=start)
         return max(start + 1, min(start + BATCH_EVENTS, by_bytes))
 
+    def compacted(self, rev: int) -> None:
+        """The storage was compacted at ``rev``: a new watch from before it gets Compacted, as
+        the README promises (410 after compaction), although the window may still hold its
+        events. Watches already running keep their cursors (kube's cacher likewise)."""
+        self._compacted = max(self._compacted, rev)
+
     async def batches(self, prefix: str, after_rev: int) -> AsyncIterator[list[st.Event]]:
         """Every change under `prefix` after `after_rev`, in order, in batches."""
         await self.start()
-        if after_rev < self._oldest:
+        if after_rev < self._oldest or after_rev < self._compacted:
             async for event in self.storage.watch(prefix, after_rev):
                 yield [event]
             return
