@@ -10,6 +10,9 @@ import pytest
 
 from servers.apimachinery import errors as api_errors
 from servers.apiserver import kinds
+from servers.apiserver.authz import Attributes
+from servers.apiserver.authz.bootstrap import CLUSTER_ROLES
+from servers.apiserver.authz.rules import Rule
 from servers.apiserver.kinds import scale
 from servers.apiserver.resources import Resource, by_plural
 
@@ -169,3 +172,29 @@ def test_one_scale_mapping_for_every_scalable_kind(group: str, kind: str, select
     assert scale.apply_scale(obj, view, "web")["spec"]["replicas"] == 5
     with pytest.raises(api_errors.Invalid):
         scale.apply_scale(obj, {"spec": {"replicas": -1}}, "web")
+
+
+def _allowed(role: str, verb: str, group: str, resource: str, sub: str = "") -> bool:
+    attrs = Attributes("u", (), verb, api_group=group, resource=resource, subresource=sub)
+    return any(Rule.from_dict(r).allows(attrs) for r in CLUSTER_ROLES[role])
+
+
+@pytest.mark.parametrize(("group", "resource", "sub"), [
+    ("apps", "deployments", ""), ("apps", "deployments", "scale"), ("apps", "statefulsets", ""),
+    ("apps", "daemonsets", ""), ("apps", "replicasets", "scale"), ("batch", "jobs", ""),
+    ("batch", "cronjobs", ""), ("policy", "poddisruptionbudgets", ""),
+    ("", "serviceaccounts", ""), ("discovery.k8s.io", "endpointslices", ""),
+])
+def test_bootstrap_roles_cover_the_workload_kinds(group: str, resource: str, sub: str) -> None:
+    assert _allowed("view", "list", group, resource, sub)
+    assert not _allowed("view", "create", group, resource, sub)
+    assert _allowed("edit", "patch", group, resource, sub)
+    assert _allowed("admin", "delete", group, resource, sub)
+    assert _allowed("system:kube-controller-manager", "update", group, resource, sub)
+
+
+def test_status_is_read_only_for_users_and_written_by_the_controller_manager() -> None:
+    assert _allowed("view", "get", "apps", "deployments", "status")
+    assert not _allowed("edit", "update", "apps", "deployments", "status")
+    assert _allowed("system:kube-controller-manager", "update", "apps", "deployments", "status")
+    assert _allowed("edit", "create", "", "pods", "eviction")
