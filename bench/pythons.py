@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import build  # noqa: E402
+import build_deps  # noqa: E402
 from bench.api import wrk  # noqa: E402
 from tests.support.apiserver import start_apiserver  # noqa: E402
 
@@ -75,8 +75,8 @@ def main() -> int:
 
 def find_pythons() -> dict[tuple[int, int], str]:
     found = {}
-    for minor in range(build.oldest_python()[1], build.NEWEST_PYTHON[1] + 1):
-        python, _ = build.find_python((3, minor), None)
+    for minor in range(build_deps.oldest_python()[1], build_deps.NEWEST_PYTHON[1] + 1):
+        python, _ = build_deps.find_python((3, minor), None)
         if python:
             found[(3, minor)] = python
         else:
@@ -155,7 +155,7 @@ def print_table(results: dict[tuple[int, int], dict[str, list[float]]],
         med = {k: statistics.median(v) for k, v in results[version].items()}
         ratios = [base[k] / med[k] for k in ("help", "first", "warm")]
         ratios.append(med["creates"] / base["creates"])
-        print(f"| {build.python_version_of(python)} | {speedups(python, opts.km)} | "
+        print(f"| {build_deps.python_version_of(python)} | {speedups(python, opts.km)} | "
               f"{med['pass']:.1f} | {med['help']:.1f} | {med['first']:.0f} / {med['warm']:.0f} | "
               f"{med['creates']:.0f} | " + ", ".join(f"{r:.2f}" for r in ratios) +
               f" | {base['yardstick'] / med['yardstick']:.2f} |")

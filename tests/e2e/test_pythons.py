@@ -16,17 +16,17 @@ from pathlib import Path
 
 import pytest
 
-import build
+import build_deps
 from hyperkube import messages as msg
 from tests.e2e.conftest import DEMO, ROOT, RUN_TIMEOUT, run
 from tests.support.apiserver import start_apiserver
 
-SUPPORTED = [(3, minor) for minor in range(10, build.NEWEST_PYTHON[1] + 1)]
+SUPPORTED = [(3, minor) for minor in range(10, build_deps.NEWEST_PYTHON[1] + 1)]
 TOO_OLD = [(3, 9)]
 
 
 def find(versions: list[tuple[int, int]]) -> dict[tuple[int, int], str | None]:
-    return {v: build.find_python(v, None)[0] for v in versions}
+    return {v: build_deps.find_python(v, None)[0] for v in versions}
 
 
 PYTHONS = find(SUPPORTED)
@@ -96,7 +96,7 @@ def test_apiserver_answers_kubectl_and_certs_work_under_each_python(
 def test_a_too_old_python_gets_one_line_and_exit_1(km: Path, env: dict[str, str],
                                                    version: tuple[int, int]) -> None:
     python = OLD[version]
-    full = build.python_version_of(python)
+    full = build_deps.python_version_of(python)
     r = run([python, km, "apiserver", "--help"], env)
     assert r.code == 1
     assert r.err == msg.PROG_ERROR.format(prog="km", error=msg.PYTHON_TOO_OLD.format(
@@ -141,7 +141,7 @@ def test_a_python_the_build_has_no_speedups_for_runs_pure_and_says_so(
     r = run([python, demo, "probe"], env)
     assert r.code == 0, r.err
     assert r.err == msg.PROG_WARNING.format(prog="demo", warning=msg.NO_SPEEDUPS.format(
-        python=build.python_version_of(python), tags=tag)) + "\n"
+        python=build_deps.python_version_of(python), tags=tag)) + "\n"
     [site] = Path(env["DEMO_CACHE_DIR"]).glob("demo_*/site-packages")
     assert f"{site}/aiohttp/" in r.out
     assert not list(site.rglob("*.so")), "another CPython's extensions stay in the archive"
