@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import socket
 from typing import TYPE_CHECKING
@@ -51,6 +52,8 @@ async def run(opts: argparse.Namespace, stop: asyncio.Event) -> int:
             pod_cidr = await _pod_cidr(client, name, stop)
         runtime = open_runtime(isolation, opts.root_dir, name, pod_cidr, opts.cluster_cidr,
                                opts.service_cidr)
+        if opts.cgroup_root and hasattr(runtime, "names"):
+            runtime.names = dataclasses.replace(runtime.names, cgroup_parent=opts.cgroup_root)
         context = serving_context(opts.tls_cert_file, opts.tls_private_key_file,
                                   opts.client_ca_file, root_dir=opts.root_dir,
                                   node_name=name, node_ip=ip)
@@ -59,7 +62,9 @@ async def run(opts: argparse.Namespace, stop: asyncio.Event) -> int:
                           labels=dict(opts.node_labels), taints=opts.register_with_taints,
                           runtime_version=f"km-{isolation}://0.1")
         kubelet = Kubelet(client, runtime, recorder, node_name=name, node_ip=ip,
-                          root_dir=opts.root_dir, allocatable=agent.capacity)
+                          root_dir=opts.root_dir, allocatable=agent.capacity,
+                          cluster_dns=[d for d in opts.cluster_dns.split(",") if d],
+                          cluster_domain=opts.cluster_domain, resolv_conf=opts.resolv_conf)
         runners = [await _serve(make_app(kubelet), opts.address, opts.port, context)]
         agent.port = _bound_port(runners[0])
         log.info("kubelet API serving on https://%s:%d", opts.address, agent.port)

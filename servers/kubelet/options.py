@@ -42,7 +42,8 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     node.add_argument("--service-cidr", default="10.96.0.0/12", metavar="CIDR",
                       help="the cluster's service range (default: %(default)s)")
     node.add_argument("--cgroup-root", default="", metavar="PATH",
-                      help="the cgroup pods' cgroups go under (default: the runtime's)")
+                      help="the cgroup under which the node's cgroup (km-NAME) and its pods' go "
+                      "(--isolation namespaces; default: the hierarchy's root)")
     node.add_argument("--isolation", choices=ISOLATIONS, default="auto",
                       help="namespaces: each pod in its own namespaces and cgroup (root); none: "
                       "plain processes on a loopback IP per pod; auto: namespaces as root, "

@@ -30,7 +30,7 @@ from servers.apimachinery.errors import Conflict, NotFound, StatusError
 from servers.apimachinery.quantity import milli, value
 from servers.client.errors import ClientError
 from servers.client.resources import CONFIGMAPS, PODS, SERVICES, ResourceRef
-from servers.kubelet import podstatus, volumes
+from servers.kubelet import dns, podstatus, volumes
 from servers.kubelet.backoff import CrashBackoff, go_duration
 from servers.kubelet.envvars import ConfigError, Sources, expand, make_env
 from servers.kubelet.logs import rotate
@@ -43,6 +43,7 @@ from servers.kubelet.runtime.interface import (
     CONTAINER_RUNNING,
     SANDBOX_READY,
     ContainerConfig,
+    Mount,
     PodSandboxConfig,
     Resources,
     SandboxStatus,
@@ -63,6 +64,8 @@ SECRETS = ResourceRef("", "v1", "secrets", True, "Secret")
 RESYNC = 1.0  # how often a live pod's worker looks at its containers
 VOLUME_REFRESH = 5.0  # how often configMap, secret and downwardAPI volumes are rewritten
 MIN_GRACE = 2.0  # kube's minimumGracePeriodInSeconds
+NO_HOST_NETWORK = ("hostNetwork pods are not run by --isolation namespaces yet "
+                   "(run them on a kubelet with --isolation none)")
 NO_COMMAND = ("km runs no images: container {name} needs a command (or args) to run "
               "a program from the host")
 
@@ -90,7 +93,9 @@ class Kubelet:
 
     def __init__(self, client: Client, runtime: Runtime, recorder: EventRecorder, *,
                  node_name: str, node_ip: str, root_dir: str,
-                 allocatable: dict[str, str]) -> None:
+                 allocatable: dict[str, str], cluster_dns: list[str] | None = None,
+                 cluster_domain: str = "cluster.local",
+                 resolv_conf: str = "/etc/resolv.conf") -> None:
         self.client = client
         self.runtime = runtime
         self.recorder = recorder
@@ -98,6 +103,11 @@ class Kubelet:
         self.node_ip = node_ip
         self.root_dir = root_dir
         self.allocatable = allocatable
+        self.cluster_dns = list(cluster_dns or ())
+        self.cluster_domain = cluster_domain
+        self.resolv_conf = resolv_conf
+        # Only a sandbox with its own mount namespace can have its own /etc files.
+        self.own_etc = getattr(runtime, "isolation", "") == "namespaces"
         self.backoff = CrashBackoff()
         self.workers: dict[str, PodWorker] = {}
         self.stopping = False
@@ -250,6 +260,30 @@ class Kubelet:
         return ([view(c) for c in spec.get("initContainers") or ()],
                 [view(c) for c in spec.get("containers") or ()])
 
+    def _etc_files(self, worker: PodWorker, sandbox: SandboxStatus) -> tuple[Mount, ...]:
+        """The pod's /etc/hosts and /etc/resolv.conf, written once; mounts for them."""
+        if not self.own_etc:
+            return ()
+        base = volumes.pod_dir(self.root_dir, worker.uid)
+        hosts, resolv = os.path.join(base, "etc-hosts"), os.path.join(base, "resolv.conf")
+        if not os.path.exists(resolv):
+            os.makedirs(base, exist_ok=True)
+            text, missing = dns.resolv_conf(worker.pod, cluster_dns=self.cluster_dns,
+                                            domain=self.cluster_domain,
+                                            host_file=self.resolv_conf)
+            if missing:
+                self._event(worker.pod, {}, "Warning", "MissingClusterDNS", (
+                    f'pod: "{_pod_ref(worker.pod)}". kubelet does not have ClusterDNS IP '
+                    'configured and cannot create Pod using "ClusterFirst" policy. Falling '
+                    'back to "Default" policy.'))
+            with open(hosts, "w", encoding="utf-8") as f:
+                f.write(dns.hosts_file(worker.pod, sandbox.ip, sandbox.config.pod_hostname))
+            with open(resolv + ".tmp", "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(resolv + ".tmp", resolv)
+        return (Mount(container_path="/etc/hosts", host_path=hosts),
+                Mount(container_path="/etc/resolv.conf", host_path=resolv, readonly=True))
+
     async def _volumes(self, worker: PodWorker, sandbox: SandboxStatus) -> bool:
         """Set up the pod's volumes, and refresh them every ``VOLUME_REFRESH`` s; ``False``
         while they cannot be (the FailedMount event says why)."""
@@ -383,10 +417,13 @@ class Kubelet:
         command, args = list(spec.get("command") or []), list(spec.get("args") or [])
         if not command and not args:
             raise ConfigError(NO_COMMAND.format(name=spec["name"]))
-        sources = await self._sources(pod, spec, sandbox.ip)
+        if (pod.get("spec") or {}).get("hostNetwork") and self.own_etc:
+            raise ConfigError(NO_HOST_NETWORK)
+        sources = await self._sources(pod, spec, self._pod_ip(pod, sandbox))
         env = make_env(pod, spec, sources)
         try:
-            mounts = volumes.mounts_for(spec, worker.volumes or {})
+            mounts = (*self._etc_files(worker, sandbox),
+                      *volumes.mounts_for(spec, worker.volumes or {}))
         except volumes.VolumeError as exc:
             raise ConfigError(str(exc)) from None
 
@@ -471,10 +508,18 @@ class Kubelet:
         if inits:
             status["initContainerStatuses"] = [podstatus.container_status(v, "PodInitializing")
                                                for v in inits]
-        if sandbox is not None and sandbox.ip:
-            status["podIP"] = sandbox.ip
-            status["podIPs"] = [{"ip": sandbox.ip}]
+        ip = self._pod_ip(pod, sandbox)
+        if ip:
+            status["podIP"] = ip
+            status["podIPs"] = [{"ip": ip}]
         return status
+
+    def _pod_ip(self, pod: Obj, sandbox: SandboxStatus | None) -> str:
+        """The sandbox's IP; the node's for a hostNetwork pod (its processes share the
+        host's network: --isolation none)."""
+        if (pod.get("spec") or {}).get("hostNetwork"):
+            return self.node_ip
+        return sandbox.ip if sandbox is not None else ""
 
     async def _write_status(self, worker: PodWorker, sandbox: SandboxStatus | None,
                             inits: list[View], apps: list[View], *,

@@ -22,6 +22,7 @@ class NodeNames:
 
     key: str
     digest: str
+    cgroup_parent: str = ""  # the kubelet's --cgroup-root; "" is the hierarchy's root
 
     @property
     def bridge(self) -> str:
@@ -36,7 +37,7 @@ class NodeNames:
     @property
     def cgroup_root(self) -> str:
         """The node's cgroup, under which sandboxes and containers sit."""
-        return f"/km-{self.key}"
+        return f"{self.cgroup_parent.rstrip('/')}/km-{self.key}"
 
     @property
     def pins_dir(self) -> str:

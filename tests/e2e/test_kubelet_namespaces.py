@@ -1,0 +1,219 @@
+"""km.pyz kubelet with --isolation namespaces, inside a network namespace of the test's own.
+
+Safety (DESIGN.md): the apiserver, the kubelet, kubectl and every probe of a pod IP run in a
+fresh network namespace this module makes (entered with nsenter), with only loopback up and no route
+out; the pods' bridge, veths and 10.244.x addresses exist only in there. The module removes
+its pods, the runtime's leftovers, and the namespace itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from servers.kubelet.runtime import names
+from tests.e2e import test_kubectl as base
+from tests.e2e.test_kubectl import Kubectl
+from tests.e2e.test_kubelet import Kubelet, pod, row, sh, status, until
+from tests.support.apiserver import ApiServer, start_apiserver
+
+certs = base.certs  # fixture: the module's PKI and kubeconfigs from km.pyz certs
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+
+NODE = "n1"
+POD_CIDR = f"10.244.{secrets.randbelow(200) + 20}.0/24"  # inside the test's namespace only
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def netns() -> Iterator[str]:
+    if os.geteuid() != 0:
+        pytest.fail("--isolation namespaces needs root")
+    name = f"km-e2e-{secrets.token_hex(3)}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        inside(name, "ip", "link", "set", "lo", "up")
+        routes = inside(name, "ip", "-4", "route").stdout
+        assert "default" not in routes, "the test namespace must have no route out"
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+def enter(ns: str) -> list[str]:
+    """Run in the namespace ``ns`` (nsenter, not ``ip netns exec``: that one remounts /sys,
+    and runc then finds no cgroup mounts)."""
+    return ["nsenter", f"--net=/run/netns/{ns}"]
+
+
+def inside(ns: str, *cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*enter(ns), *cmd], capture_output=True, text=True,
+                          check=check, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def km_in_ns(km: Path, netns: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """km.pyz, run inside the test's namespace."""
+    wrapper = tmp_path_factory.mktemp("bin") / "km"
+    wrapper.write_text(f'#!/bin/sh\nexec {" ".join(enter(netns))} {km} "$@"\n')
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+@pytest.fixture(scope="module")
+def api(km_in_ns: Path, certs: Path,
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    data = tmp_path_factory.mktemp("apiserver-data")
+    env = {**os.environ, "KM_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}
+    args = ["--tls-cert-file", str(certs / "apiserver.crt"),
+            "--tls-private-key-file", str(certs / "apiserver.key"),
+            "--client-ca-file", str(certs / "ca.crt"), "--authorization-mode", "RBAC",
+            "--kubelet-client-certificate", str(certs / "admin.crt"),
+            "--kubelet-client-key", str(certs / "admin.key")]
+    with start_apiserver(data, km=km_in_ns, env=env, secure=True, extra_args=args) as server:
+        server.kubeconfig = certs / "admin.kubeconfig"
+        yield server
+
+
+@pytest.fixture
+def kubectl(api: ApiServer, netns: str, tmp_path: Path) -> Kubectl:
+    client = Kubectl(api, tmp_path / "kube-cache")
+    client.base = [*enter(netns), *client.base]
+    return client
+
+
+def _remove_everything(netns: str, root: Path) -> None:
+    script = ("import asyncio\n"
+              "from servers.kubelet.runtime.oci import NamespacesRuntime\n"
+              f"rt = NamespacesRuntime({str(root)!r}, {NODE!r}, {POD_CIDR!r}, "
+              "'10.244.0.0/16', '10.96.0.0/12')\n"
+              "asyncio.run(rt.remove_all())\n")
+    done = subprocess.run([*enter(netns), str(ROOT / ".venv/bin/python"), "-c",
+                           script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.fixture(scope="module")
+def node(km_in_ns: Path, api: ApiServer, certs: Path, netns: str,
+         tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kubelet]:
+    kubelet = Kubelet(km_in_ns, api, certs, tmp_path_factory.mktemp("kubelet") / "root", NODE)
+    isolation = kubelet.cmd.index("--isolation")
+    kubelet.cmd[isolation + 1] = "namespaces"
+    kubelet.cmd += ["--pod-cidr", POD_CIDR]
+    kubelet.start()
+    try:
+        yield kubelet
+    finally:
+        kubelet.stop()
+        _remove_everything(netns, kubelet.root)
+        assert "Traceback" not in kubelet.log.read_text()
+        assert leftovers(netns, kubelet.root) == []
+
+
+def leftovers(netns: str, root: Path) -> list[str]:
+    """Pod namespaces, links, mounts and cgroups of this node still on the host."""
+    node = names.for_node(NODE)
+    found = [f"netns {n}" for n in os.listdir("/run/netns") if n.startswith(node.netns_prefix)]
+    links = inside(netns, "ip", "-o", "link").stdout
+    found += [f"link {line.split(':')[1].strip()}" for line in links.splitlines()
+              if ": lo:" not in line and node.bridge not in line]
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        found += [f"mount {line.split()[4]}" for line in f if str(root) in line]
+    for hierarchy in ("memory", "cpu", "pids"):
+        path = Path("/sys/fs/cgroup", hierarchy, node.cgroup_root.strip("/"))
+        if path.exists() and any(p.is_dir() for p in path.iterdir()):
+            found.append(f"cgroup {path}")
+    return found
+
+
+def fetch(netns: str, url: str) -> str:
+    code = (f"import urllib.request\n"
+            f"print(urllib.request.urlopen({url!r}, timeout=2).read().decode())")
+    done = inside(netns, "python3", "-c", code, check=False)
+    return done.stdout if done.returncode == 0 else ""
+
+
+def test_http_server_pod_is_reachable_at_its_own_ip(node: Kubelet, kubectl: Kubectl,
+                                                   netns: str) -> None:
+    web = {"name": "web", "image": "python",
+           "command": ["python3", "-m", "http.server", "8080", "--directory", "/etc"]}
+    kubectl("apply", "-f", "-", input=pod("web", web))
+    try:
+        ip = until(lambda: status(kubectl, "web").get("phase") == "Running" and
+                   status(kubectl, "web").get("podIP"), "web Running with an IP")
+        assert ip.startswith(POD_CIDR.rsplit(".", 1)[0] + ".")
+        listing = until(lambda: fetch(netns, f"http://{ip}:8080/"), "http.server answering")
+        assert "hostname" in listing
+        assert until(lambda: "GET / HTTP/1.1" in kubectl("logs", "web").stdout, "its log")
+    finally:
+        kubectl("delete", "pod", "web", "--wait=true", "--timeout=20s")
+
+
+def test_memory_over_the_limit_is_oomkilled(node: Kubelet, kubectl: Kubectl) -> None:
+    hog = {"name": "hog", "image": "python", "command": ["python3", "-c",
+                                                         "b = bytearray(256 << 20)"],
+           "resources": {"limits": {"memory": "32Mi"}}}
+    kubectl("apply", "-f", "-", input=pod("hog", hog, restartPolicy="Never"))
+    try:
+        until(lambda: status(kubectl, "hog").get("phase") == "Failed", "hog Failed")
+        ended = status(kubectl, "hog")["containerStatuses"][0]["state"]["terminated"]
+        assert (ended["reason"], ended["exitCode"]) == ("OOMKilled", 137)
+        assert row(kubectl, "hog")[2] == "OOMKilled"
+    finally:
+        kubectl("delete", "pod", "hog", "--wait=true", "--timeout=20s")
+
+
+def test_configmap_volume_updates_in_place_and_secret_env(node: Kubelet,
+                                                          kubectl: Kubectl) -> None:
+    kubectl("create", "configmap", "conf", "--from-literal=color=red")
+    kubectl("create", "secret", "generic", "db", "--from-literal=password=s3cret")
+    reader = sh("echo pw=$PW; while true; do cat /etc/conf/color; echo; sleep 0.3; done",
+                env=[{"name": "PW", "valueFrom": {"secretKeyRef": {"name": "db",
+                                                                    "key": "password"}}}],
+                volumeMounts=[{"name": "conf", "mountPath": "/etc/conf", "readOnly": True}])
+    kubectl("apply", "-f", "-", input=pod("reader", reader, volumes=[
+        {"name": "conf", "configMap": {"name": "conf"}}]))
+    try:
+        until(lambda: "red" in kubectl("logs", "reader", check=False).stdout, "red")
+        assert kubectl("logs", "reader").stdout.startswith("pw=s3cret\n")
+        patch = json.dumps({"data": {"color": "blue"}})
+        kubectl("patch", "configmap", "conf", "-p", patch)
+        until(lambda: "blue" in kubectl("logs", "reader", "--tail", "2").stdout,
+              "the update inside the pod", timeout=20)
+    finally:
+        kubectl("delete", "pod", "reader", "--wait=true", "--timeout=20s")
+        kubectl("delete", "configmap", "conf")
+        kubectl("delete", "secret", "db")
+
+
+def test_kill_9_and_restart_adopts_sandboxed_pods(node: Kubelet, kubectl: Kubectl,
+                                                  netns: str) -> None:
+    web = {"name": "web", "image": "python",
+           "command": ["python3", "-m", "http.server", "8080", "--directory", "/etc"]}
+    kubectl("apply", "-f", "-", input=pod("kept", web))
+    try:
+        ip = until(lambda: status(kubectl, "kept").get("phase") == "Running" and
+                   status(kubectl, "kept").get("podIP"), "kept Running")
+        before: dict[str, Any] = status(kubectl, "kept")["containerStatuses"][0]
+        node.kill()
+        assert until(lambda: fetch(netns, f"http://{ip}:8080/"), "serving without a kubelet")
+        node.start()
+        time.sleep(3)
+        after = status(kubectl, "kept")
+        assert after["podIP"] == ip
+        assert after["containerStatuses"][0]["containerID"] == before["containerID"]
+        assert after["containerStatuses"][0]["restartCount"] == 0
+        assert fetch(netns, f"http://{ip}:8080/")
+    finally:
+        kubectl("delete", "pod", "kept", "--wait=true", "--timeout=20s")
+    assert until(lambda: not [x for x in leftovers(netns, node.root)
+                              if not x.startswith("link")], "nothing of the pod left")
