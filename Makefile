@@ -11,7 +11,7 @@ PY       := $(VENV)/bin/python
 PREFIX   ?= /usr/local
 DIST     ?= dist
 PORT     ?= 8080
-SOURCES  := build.py pyproject.toml $(shell find hyperkube servers -name '*.py' 2>/dev/null)
+SOURCES  := build.py build_deps.py pyproject.toml $(shell find hyperkube servers -name '*.py' 2>/dev/null)
 PYTEST_ARGS ?=
 
 .PHONY: all run test lint bench install clean system-deps venv portable
@@ -58,7 +58,7 @@ test: $(VENV)/.installed system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check hyperkube servers tests build.py bench
+	$(VENV)/bin/ruff check hyperkube servers tests build.py build_deps.py bench
 
 bench: dist/km.pyz system-deps
 	@command -v hyperfine >/dev/null && command -v wrk >/dev/null || { apt-get update -qq && \
