@@ -18,8 +18,8 @@ kube-proxy does: connections keep flowing until the next proxy takes over.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import re
 import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 USER_AGENT = "km-proxy"
 TRIGGER_TIME = "endpoints.kubernetes.io/last-change-trigger-time"
+_RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?([Zz]|[+-]\d\d:\d\d)")
 
 
 class Proxier(Protocol):
@@ -135,9 +136,9 @@ class Syncer:
     def _on_slice(self, eps: Obj) -> None:
         stamp = ((eps.get("metadata") or {}).get("annotations") or {}).get(TRIGGER_TIME)
         if stamp:
-            with contextlib.suppress(ValueError):
-                self._triggers.append(
-                    datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp())
+            when = parse_time(str(stamp))
+            if when is not None:
+                self._triggers.append(when)
         self._queue()
 
     def _on_slice_deleted(self, _: Obj) -> None:
@@ -202,6 +203,21 @@ class Syncer:
             self.metrics.programming.observe(max(0.0, done - trigger))
         log.debug("synced %d service ports%s", len(ports), " (full)" if full else "")
         return True
+
+
+def parse_time(stamp: str) -> float | None:
+    """Seconds since the epoch of an RFC 3339 time (nanoseconds allowed, as Go writes them;
+    Python 3.10's fromisoformat takes at most six fraction digits), or ``None``."""
+    match = _RFC3339.fullmatch(stamp.strip())
+    if match is None:
+        return None
+    base, fraction, zone = match.groups()
+    zone = "+00:00" if zone in ("Z", "z") else zone
+    try:
+        when = datetime.fromisoformat(base + zone).timestamp()
+    except ValueError:
+        return None
+    return when + (float("0." + fraction) if fraction else 0.0)
 
 
 async def _until(awaitable: object, stop: asyncio.Event) -> bool:

@@ -59,3 +59,11 @@ def test_stale_udp_flows_of_gone_endpoints_and_of_vips_that_got_endpoints() -> N
     tcp = ServicePort("default", "web", "", "TCP", "10.96.0.10", 80, 0, 0,
                       (Endpoint("10.244.0.2", 80),))
     assert stale_udp([tcp], []) == []
+
+
+def test_trigger_times_parse_with_nanoseconds_and_offsets() -> None:
+    from servers.proxy.app import parse_time
+
+    assert parse_time("1970-01-01T00:00:01.123456789Z") == pytest.approx(1.123456789)
+    assert parse_time("1970-01-01T01:00:02+01:00") == 2.0
+    assert parse_time("yesterday") is None
