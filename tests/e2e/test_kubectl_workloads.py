@@ -136,3 +136,42 @@ def test_apply_each_kind_get_all_and_explain(kubectl: Kubectl) -> None:
         kubectl("delete", "-f", "-", "--ignore-not-found", input=manifest())
         kubectl("delete", "pdb", "wl-pdb", "--ignore-not-found")
         kubectl("delete", "sa", "wl-robot", "--ignore-not-found")
+
+
+def test_drain_evicts_through_the_disruption_budget(kubectl: Kubectl) -> None:
+    """kubectl drain posts pods/eviction: 429 while the budget allows nothing (drain keeps
+    retrying until its timeout), then a graceful delete once it allows one."""
+    kubectl("apply", "-f", "-", input=json.dumps(
+        {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "wl-node"}}))
+    ready = json.dumps({"status": {"phase": "Running",
+                                   "conditions": [{"type": "Ready", "status": "True"}]}})
+    try:
+        for name in ("wl-a", "wl-b"):
+            kubectl("apply", "-f", "-", input=json.dumps(
+                {"apiVersion": "v1", "kind": "Pod",
+                 "metadata": {"name": name, "labels": {"app": "wl-drain"}},
+                 "spec": {"nodeName": "wl-node",
+                          "containers": [{"name": "c", "image": "busybox"}]}}))
+            kubectl("patch", "pod", name, "--subresource=status", "--type=merge", "-p", ready)
+        kubectl("create", "pdb", "wl-drain", "--selector=app=wl-drain", "--min-available=2")
+        status = {"observedGeneration": 1, "disruptionsAllowed": 0, "currentHealthy": 2,
+                  "desiredHealthy": 2, "expectedPods": 2}
+        kubectl("patch", "pdb", "wl-drain", "--subresource=status", "--type=merge", "-p",
+                json.dumps({"status": status}))
+        blocked = kubectl("drain", "wl-node", "--force", "--timeout=2s", "-v=6", check=False)
+        assert blocked.returncode != 0
+        assert "/pods/wl-a/eviction 429 Too Many Requests" in blocked.stderr
+        kubectl("patch", "pdb", "wl-drain", "--subresource=status", "--type=merge", "-p",
+                json.dumps({"status": {"disruptionsAllowed": 1}}))
+        kubectl("drain", "wl-node", "--force", "--timeout=3s", check=False)
+        pods = {p["metadata"]["name"]: p for p in kubectl.json(
+            "get", "pods", "-l", "app=wl-drain")["items"]}
+        evicted = [n for n, p in pods.items() if p["metadata"].get("deletionTimestamp")]
+        assert len(evicted) == 1, pods  # one eviction allowed: a graceful delete, the other 429
+        budget = kubectl.json("get", "pdb", "wl-drain")["status"]
+        assert budget["disruptionsAllowed"] == 0 and list(budget["disruptedPods"]) == evicted
+    finally:
+        kubectl("delete", "pod", "wl-a", "wl-b", "--ignore-not-found", "--grace-period=0",
+                "--force")
+        kubectl("delete", "pdb", "wl-drain", "--ignore-not-found")
+        kubectl("delete", "node", "wl-node", "--ignore-not-found")
