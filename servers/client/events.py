@@ -137,37 +137,40 @@ class EventRecorder:
     # -- the caller's side -------------------------------------------------------------------
 
     def event(self, obj: Obj, type_: str, reason: str, message: str, *,
-              action: str = "") -> Obj | None:
+              action: str = "", component: str | None = None) -> Obj | None:
         """Record one event about ``obj``; returns the Event as it will be written (a new one
-        or the updated count), or ``None`` when the spam filter dropped it."""
+        or the updated count), or ``None`` when the spam filter dropped it. ``component``
+        overrides the recorder's source (a scheduler profile's own name)."""
         now = self.clock()
+        source = component or self.component
         ref = reference(obj)
-        if not self._allow(ref, now):
+        if not self._allow(ref, source, now):
             return None
         message = _truncate(message)
-        message = self._aggregate(ref, type_, reason, message, now)
-        key = "\x00".join((self._object_key(ref), type_, reason, message))
+        message = self._aggregate(ref, source, type_, reason, message, now)
+        key = "\x00".join((self._object_key(ref, source), type_, reason, message))
         previous = self._written.get(key)
         if previous is not None:
             previous.count += 1
             self._written.move_to_end(key)
-            event = self._build(ref, type_, reason, message, action, now, previous)
+            event = self._build(ref, source, type_, reason, message, action, now, previous)
             self._queue("patch", event)
             return event
-        event = self._build(ref, type_, reason, message, action, now, None)
+        event = self._build(ref, source, type_, reason, message, action, now, None)
         meta = event["metadata"]
         self._written.put(key, _Written(meta["name"], meta["namespace"], 1,
                                         event["firstTimestamp"]))
         self._queue("create", event)
         return event
 
-    def _object_key(self, ref: Obj) -> str:
+    @staticmethod
+    def _object_key(ref: Obj, source: str) -> str:
         return "\x00".join(str(ref.get(k, "")) for k in (
-            "kind", "namespace", "name", "uid", "apiVersion")) + "\x00" + self.component
+            "kind", "namespace", "name", "uid", "apiVersion")) + "\x00" + source
 
-    def _allow(self, ref: Obj, now: float) -> bool:
+    def _allow(self, ref: Obj, source: str, now: float) -> bool:
         """The token bucket of the source and object (``EventSourceObjectSpamFilter``)."""
-        key = self._object_key(ref)
+        key = self._object_key(ref, source)
         bucket = self._spam.get(key)
         if bucket is None:
             bucket = _Bucket(float(SPAM_BURST), now)
@@ -181,9 +184,10 @@ class EventRecorder:
         bucket.tokens -= 1.0
         return True
 
-    def _aggregate(self, ref: Obj, type_: str, reason: str, message: str, now: float) -> str:
+    def _aggregate(self, ref: Obj, source: str, type_: str, reason: str, message: str,
+                   now: float) -> str:
         """``EventAggregator``: too many similar messages become one combined event."""
-        key = "\x00".join((self._object_key(ref), type_, reason))
+        key = "\x00".join((self._object_key(ref, source), type_, reason))
         record = self._aggregates.get(key)
         if record is None or now - record.last > AGGREGATE_INTERVAL:
             record = _Aggregate(set(), now)
@@ -194,8 +198,8 @@ class EventRecorder:
             return message
         return AGGREGATE_PREFIX + message
 
-    def _build(self, ref: Obj, type_: str, reason: str, message: str, action: str,
-               now: float, previous: _Written | None) -> Obj:
+    def _build(self, ref: Obj, source: str, type_: str, reason: str, message: str,
+               action: str, now: float, previous: _Written | None) -> Obj:
         stamp = _timestamp(now)
         if previous is None:
             name = f"{ref.get('name', 'event')}.{int(now * 1e9):x}"
@@ -208,10 +212,9 @@ class EventRecorder:
             "apiVersion": "v1", "kind": "Event",
             "metadata": {"name": name, "namespace": namespace},
             "involvedObject": ref, "reason": reason, "message": message,
-            "source": {"component": self.component, **({"host": self.host} if self.host
-                                                       else {})},
+            "source": {"component": source, **({"host": self.host} if self.host else {})},
             "firstTimestamp": first, "lastTimestamp": stamp, "count": count, "type": type_,
-            "reportingComponent": self.component, "reportingInstance": self.host,
+            "reportingComponent": source, "reportingInstance": self.host,
         }
         if action:
             event["action"] = action

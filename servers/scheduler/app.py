@@ -48,7 +48,7 @@ from servers.scheduler.queue import SchedulingQueue
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Awaitable
+    from collections.abc import Awaitable, Sequence
 
     from servers.client.rest import Client
 
@@ -126,6 +126,7 @@ async def _serve_and_schedule(opts: argparse.Namespace, stop: asyncio.Event, cli
     background = [asyncio.ensure_future(scheduler.queue.run(halt)),
                   asyncio.ensure_future(scheduler.recorder.run(halt))]
     factory.start(halt)
+    background.append(asyncio.ensure_future(factory.join()))  # ends early only on a failure
     elector = _elector(opts, client, scheduler, registry)
     healthy = elector.healthy if elector is not None else None
     try:
@@ -135,16 +136,16 @@ async def _serve_and_schedule(opts: argparse.Namespace, stop: asyncio.Event, cli
             log.info("caches synced; scheduling for %s",
                      ", ".join(sorted(scheduler.profiles)))
             if elector is None:
-                await scheduler.run(stop)
+                await _supervised(scheduler.run(stop), background)
             else:
-                await elector.run(stop, scheduler.run)
+                await _supervised(elector.run(stop, scheduler.run), background)
     finally:
         halt.set()
         scheduler.queue.close()
         await scheduler.drain(timeout=DRAIN_TIMEOUT)
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(scheduler.recorder.flush(), 2.0)
-        await asyncio.gather(*background, factory.join(), return_exceptions=True)
+        await asyncio.gather(*background, return_exceptions=True)
 
 
 def _build(client: Client, profiles: list[Profile], registry: CollectorRegistry,
@@ -154,8 +155,8 @@ def _build(client: Client, profiles: list[Profile], registry: CollectorRegistry,
                             max_backoff=profiles[0].pod_max_backoff_seconds)
     metrics = Metrics(registry)
     metrics.watch_queue(queue)
-    # Events come from the first profile's name (kube: each profile's own recorder; the
-    # name is what users see as "From" in kubectl describe).
+    # One recorder; each event names its profile as the source ("From" in kubectl describe),
+    # the leader election's the first profile.
     recorder = EventRecorder(client, component=profiles[0].scheduler_name,
                              host=socket.gethostname())
     return Scheduler(client, profiles, queue, SchedulerCache(), recorder, metrics,
@@ -175,6 +176,22 @@ def _elector(opts: argparse.Namespace, client: Client, scheduler: Scheduler,
         retry_period=opts.leader_elect_retry_period,
         event_component=scheduler.recorder.component, recorder=scheduler.recorder,
         registry=registry)
+
+
+async def _supervised(main: Awaitable[None], watched: Sequence[asyncio.Future[None]]) -> None:
+    """Run ``main``; if a watched task (an informer, the queue, the recorder) fails first,
+    stop ``main`` and raise that failure: a scheduler blind to the cluster must not go on."""
+    task = asyncio.ensure_future(main)
+    await asyncio.wait({task, *watched}, return_when=asyncio.FIRST_COMPLETED)
+    if not task.done():
+        failures = [w.exception() for w in watched if w.done() and not w.cancelled()]
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        for failure in failures:
+            if failure is not None:
+                raise failure
+        return
+    task.result()
 
 
 async def _until(awaitable: Awaitable[object], stop: asyncio.Event) -> bool:

@@ -198,7 +198,8 @@ class Scheduler:
             log.info("binding %s to %s failed: %s", queued.key, node, exc)
             self.cache.forget(info)
             self._count(ERROR, profile, started)
-            self._record_failure(queued, binder.ERROR_REASON, f"Binding rejected: {exc}")
+            self._record_failure(queued, profile, binder.ERROR_REASON,
+                                 f"Binding rejected: {exc}")
             self.queue.add_backoff(queued)
             return
         if outcome == binder.GONE:
@@ -212,7 +213,7 @@ class Scheduler:
         meta = pod["metadata"]
         self.recorder.event(pod, "Normal", "Scheduled",
                             f"Successfully assigned {meta['namespace']}/{meta['name']} to "
-                            f"{node}", action="Binding")
+                            f"{node}", action="Binding", component=profile.scheduler_name)
 
     def _count(self, result: str, profile: Profile, started: float) -> None:
         name = profile.scheduler_name
@@ -236,7 +237,7 @@ class Scheduler:
                                profile.scheduler_name)
         message = error.message
         self._count(UNSCHEDULABLE, profile, started)
-        self._record_failure(queued, binder.UNSCHEDULABLE_REASON, message, nominated)
+        self._record_failure(queued, profile, binder.UNSCHEDULABLE_REASON, message, nominated)
         # A preemptor waits too: its victims' deletion is the event that moves it back.
         self.queue.add_unschedulable(queued)
 
@@ -247,7 +248,8 @@ class Scheduler:
         uid = (pod.get("metadata") or {}).get("uid", "")
         for victim in victims:
             self.recorder.event(victim.pod, "Normal", "Preempted",
-                                f"Preempted by pod {uid} on node {node}", action="Preempting")
+                                f"Preempted by pod {uid} on node {node}", action="Preempting",
+                                component=profile_name)
             self._spawn(self._delete_victim(victim.pod, profile_name))
 
     async def _delete_victim(self, victim: Obj, scheduler_name: str) -> None:
@@ -257,10 +259,11 @@ class Scheduler:
             log.warning("deleting preemption victim %s: %s",
                         victim["metadata"].get("name"), exc)
 
-    def _record_failure(self, queued: QueuedPod, reason: str, message: str,
+    def _record_failure(self, queued: QueuedPod, profile: Profile, reason: str, message: str,
                         nominated: str | None = None) -> None:
         pod = queued.pod
-        self.recorder.event(pod, "Warning", "FailedScheduling", message, action="Scheduling")
+        self.recorder.event(pod, "Warning", "FailedScheduling", message, action="Scheduling",
+                            component=profile.scheduler_name)
         if binder.needs_status_update(pod, reason, message, nominated):
             self._spawn(self._write_status(pod, reason, message, nominated))
 

@@ -180,3 +180,16 @@ async def test_config_file_leader_election_fills_the_flags(apiserver: ApiServer,
             return str((await client.get(PODS, "led", "default"))["spec"].get("nodeName", ""))
 
         assert await eventually(bound) == "n1"
+
+
+async def test_a_failed_informer_stops_the_scheduler() -> None:
+    from servers.scheduler.app import _supervised
+
+    async def informer() -> None:
+        await asyncio.sleep(0.01)
+        raise RuntimeError("pods: handler failed")
+
+    never = asyncio.Event()
+    with pytest.raises(RuntimeError, match="handler failed"):
+        await asyncio.wait_for(_supervised(never.wait(),  # type: ignore[arg-type]
+                                           [asyncio.ensure_future(informer())]), 5)
