@@ -47,10 +47,10 @@ def to_scale(group: str, kind: str, obj: Obj) -> Obj:
     }
 
 
-def apply_scale(obj: Obj, scale: object, name: str) -> Obj:
+def apply_scale(obj: Obj, given: object, name: str) -> Obj:
     """Write a (changed) Scale back onto ``obj``: its ``spec.replicas`` and, when the Scale
     names one, its resourceVersion as the precondition. 422 for a negative count."""
-    scale = expect_type(scale, (dict,), "Scale")
+    scale: Obj = expect_type(given, (dict,), "Scale")
     spec = expect_type(scale.get("spec"), (dict, type(None)), "Scale.spec") or {}
     meta = expect_type(scale.get("metadata"), (dict, type(None)), "Scale.metadata") or {}
     replicas = spec.get("replicas", 0)

@@ -114,7 +114,7 @@ def _completions(spec: Obj, status: Obj) -> str:
     succeeded = _int(status, "succeeded")
     if isinstance(spec.get("completions"), int):
         return f"{succeeded}/{spec['completions']}"
-    parallelism = spec.get("parallelism") if isinstance(spec.get("parallelism"), int) else 0
+    parallelism = _int(spec, "parallelism")
     if parallelism > 1:
         return f"{succeeded}/1 of {parallelism}"
     return f"{succeeded}/1"
