@@ -32,11 +32,11 @@ from servers.component.connect import client_from_options, wait_for_apiserver
 from servers.dns.metrics import Metrics
 from servers.dns.upstream import Forwarder, upstream_servers
 from servers.dns.wire import Reply, Responder
-from servers.dns.zone import Zone
+from servers.dns.zone import Obj, Zone
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Awaitable
+    from collections.abc import Awaitable, Callable
 
     from aiohttp import web
 
@@ -183,7 +183,13 @@ def _connect(factory: SharedInformerFactory, zone: Zone) -> None:
             (ENDPOINTSLICES, zone.set_slice, zone.delete_slice),
             (ENDPOINTS, zone.set_endpoints, zone.delete_endpoints)):
         factory.informer(resource).add_handler(
-            on_add=put, on_update=lambda _old, new, put=put: put(new), on_delete=delete)
+            on_add=put, on_update=_replacer(put), on_delete=delete)
+
+
+def _replacer(put: Callable[[Obj], None]) -> Callable[[Obj, Obj], None]:
+    def on_update(_old: Obj, new: Obj) -> None:
+        put(new)
+    return on_update
 
 
 async def run(opts: argparse.Namespace, stop: asyncio.Event) -> int:
@@ -250,8 +256,7 @@ async def _serve_metrics(opts: argparse.Namespace, registry: CollectorRegistry
     await runner.setup()
     site = web.TCPSite(runner, opts.bind_address, opts.metrics_port)
     await site.start()
-    sockets = site._server.sockets if site._server else []
-    port = sockets[0].getsockname()[1] if sockets else opts.metrics_port
+    port = runner.addresses[0][1] if runner.addresses else opts.metrics_port
     log.info("serving /healthz and /metrics on http://%s:%d", opts.bind_address, port)
     return runner
 

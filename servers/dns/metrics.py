@@ -56,7 +56,7 @@ class Metrics:
     def _resolve(self, proto: str, family: int, qtype: int, rcode: int,
                  plugin: str) -> tuple[Any, Any, Any]:
         kind = type_label(qtype)
+        code = dns.rcode.to_text(dns.rcode.Rcode(rcode))
         return (self._requests.labels(self.server, ZONE, "", proto, str(family), kind),
-                self._responses.labels(self.server, ZONE, "", dns.rcode.to_text(rcode),
-                                       plugin),
+                self._responses.labels(self.server, ZONE, "", code, plugin),
                 self._duration.labels(self.server, ZONE, "", kind))

@@ -58,7 +58,8 @@ class Reply(NamedTuple):
 
 def type_label(qtype: int) -> str:
     """The ``type`` label of CoreDNS's metrics for a question type."""
-    return dns.rdatatype.to_text(qtype) if qtype in _MONITORED else "other"
+    return dns.rdatatype.to_text(dns.rdatatype.RdataType(qtype)) if qtype in _MONITORED \
+        else "other"
 
 
 class Responder:
@@ -112,7 +113,7 @@ class Responder:
         response = dns.message.make_response(query, recursion_available=self.forwarding,
                                              our_payload=OUR_PAYLOAD)
         response.flags |= dns.flags.AA
-        response.set_rcode(lookup.rcode)
+        response.set_rcode(dns.rcode.Rcode(lookup.rcode))
         ttl = self.zone.ttl
         asked = qname.to_text().lower()
         for section, records in ((response.answer, lookup.answer),
@@ -130,7 +131,7 @@ class Responder:
 
 def _rcode_only(query: dns.message.Message, rcode: int) -> Reply:
     response = dns.message.make_response(query, our_payload=OUR_PAYLOAD)
-    response.set_rcode(rcode)
+    response.set_rcode(dns.rcode.Rcode(rcode))
     qtype = query.question[0].rdtype if query.question else 0
     return Reply(response.to_wire(), rcode, qtype)
 
