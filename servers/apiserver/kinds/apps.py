@@ -134,13 +134,15 @@ def default_daemonset(ds: Obj, old: Obj | None = None) -> None:
 
 # -- validation -------------------------------------------------------------------------------
 
-def _replica_rules(spec: Obj, kind: str) -> list[Cause]:
+def _replica_rules(spec: Obj, kind: str, template_kind: str) -> list[Cause]:
+    """Counts, the selector (``empty selector is invalid for <kind>``) and the template
+    (``activeDeadlineSeconds in <template_kind> is not Supported``)."""
     return [
         *nonnegative("spec.replicas", spec.get("replicas")),
         *nonnegative("spec.minReadySeconds", spec.get("minReadySeconds")),
         *nonnegative("spec.revisionHistoryLimit", spec.get("revisionHistoryLimit")),
         *required_selector(spec, kind),
-        *template_for_selector(spec, kind=kind),
+        *template_for_selector(spec, kind=template_kind),
     ]
 
 
@@ -177,7 +179,8 @@ def _deployment_strategy(spec: Obj) -> list[Cause]:
 def validate_deployment(deploy: Obj, old: Obj | None = None) -> list[Cause]:
     """``ValidateDeploymentSpec`` (and the immutable selector on update)."""
     spec = as_dict(deploy.get("spec"))
-    causes = [*_replica_rules(spec, "deployment"), *_deployment_strategy(spec)]
+    # A Deployment's template is checked as a ReplicaSet's (ValidateDeploymentSpec).
+    causes = [*_replica_rules(spec, "deployment", "ReplicaSet"), *_deployment_strategy(spec)]
     deadline, ready = spec.get("progressDeadlineSeconds"), spec.get("minReadySeconds") or 0
     if isinstance(deadline, int):
         causes += nonnegative("spec.progressDeadlineSeconds", deadline)
@@ -189,13 +192,14 @@ def validate_deployment(deploy: Obj, old: Obj | None = None) -> list[Cause]:
 
 def validate_replicaset(rs: Obj, old: Obj | None = None) -> list[Cause]:
     """``ValidateReplicaSetSpec`` (and the immutable selector on update)."""
-    return _replica_rules(as_dict(rs.get("spec")), "ReplicaSet") + _selector_update(rs, old)
+    return _replica_rules(as_dict(rs.get("spec")), "ReplicaSet", "ReplicaSet") + \
+        _selector_update(rs, old)
 
 
 def validate_statefulset(sts: Obj, old: Obj | None = None) -> list[Cause]:
     """``ValidateStatefulSetSpec``; an update may change only the mutable members."""
     spec = as_dict(sts.get("spec"))
-    causes = _replica_rules(spec, "StatefulSet")
+    causes = _replica_rules(spec, "StatefulSet", "StatefulSet")
     causes += one_of("spec.podManagementPolicy", spec.get("podManagementPolicy"), POD_MANAGEMENT)
     strategy = as_dict(spec.get("updateStrategy"))
     causes += one_of("spec.updateStrategy.type", strategy.get("type"), STATEFULSET_STRATEGIES)
@@ -224,7 +228,7 @@ def validate_daemonset(ds: Obj, old: Obj | None = None) -> list[Cause]:
     """``ValidateDaemonSetSpec`` (and the immutable selector on update)."""
     spec = as_dict(ds.get("spec"))
     causes = [*required_selector(spec, "daemonset"),
-              *template_for_selector(spec, kind=""),
+              *template_for_selector(spec, kind="DaemonSet"),
               *nonnegative("spec.minReadySeconds", spec.get("minReadySeconds")),
               *nonnegative("spec.revisionHistoryLimit", spec.get("revisionHistoryLimit"))]
     strategy = as_dict(spec.get("updateStrategy"))

@@ -18,7 +18,7 @@ import re
 import zoneinfo
 from typing import Any
 
-from servers.apimachinery import field
+from servers.apimachinery import field, validation
 from servers.apimachinery.field import Cause
 from servers.apiserver.kinds._common import Obj, as_dict, nonnegative, one_of
 from servers.apiserver.kinds.podspec import validate_pod_spec
@@ -100,7 +100,10 @@ def _job_template(spec: Obj, path: str) -> list[Cause]:
     if not isinstance(template, dict):
         return [field.required(f"{path}.template")]
     pod_spec = as_dict(template.get("spec"))
-    causes = validate_pod_spec(pod_spec, f"{path}.template.spec")
+    # The generated job-name labels make a name longer than 63 characters invalid here.
+    causes = validation.validate_labels(template_labels(template),
+                                        f"{path}.template.metadata.labels")
+    causes += validate_pod_spec(pod_spec, f"{path}.template.spec")
     policy = pod_spec.get("restartPolicy")
     if policy not in JOB_RESTART_POLICIES:
         causes.append(field.not_supported(f"{path}.template.spec.restartPolicy", policy,

@@ -99,6 +99,11 @@ def test_deployment_strategy_rules() -> None:
     assert check("deployments", never) == [
         'spec.template.spec.restartPolicy: Unsupported value: "Never": supported values: '
         '"Always"']
+    active = body("Deployment")
+    active["spec"]["template"]["spec"]["activeDeadlineSeconds"] = 5
+    assert check("deployments", active) == [
+        "spec.template.spec.activeDeadlineSeconds: Forbidden: activeDeadlineSeconds in "
+        "ReplicaSet is not Supported"]
     deadline = body("Deployment", progressDeadlineSeconds=5, minReadySeconds=10)
     assert check("deployments", deadline) == [
         "spec.progressDeadlineSeconds: Invalid value: 5: must be greater than minReadySeconds"]

@@ -45,6 +45,14 @@ def test_job_defaults_and_generated_selector() -> None:
     assert created["metadata"]["labels"] == labels
 
 
+def test_a_job_name_too_long_for_its_labels_is_refused() -> None:
+    long = job()
+    long["metadata"]["name"] = "j" * 64
+    errors = check("jobs", long)
+    assert any(e.startswith("spec.template.metadata.labels: Invalid value: ") and
+               "must be no more than 63 characters" in e for e in errors), errors
+
+
 def test_job_with_only_parallelism_is_a_work_queue() -> None:
     queue = job(parallelism=3)
     assert check("jobs", queue) == []
