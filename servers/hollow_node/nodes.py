@@ -7,18 +7,29 @@ A kubelet registers its Node with the whole status (kubernetes
 allocatable; the pressure conditions and Ready, Ready last; InternalIP and Hostname
 addresses; the kubelet's port; nodeInfo. It keeps a Lease ``kube-node-lease/NAME`` held by
 itself and owned by its Node (``k8s.io/component-helpers/apimachinery/lease/controller.go``,
-``setNodeOwnerFunc`` in ``pkg/kubelet/kubelet.go``). Pure functions over plain dicts.
+``setNodeOwnerFunc`` in ``pkg/kubelet/kubelet.go``). Pure functions over plain dicts; the
+builders km's real kubelet shares (labels, conditions, Lease) are in
+``servers.kubelet.nodestatus``.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from servers.apimachinery.meta import now_rfc3339
 from servers.hollow_node.addresses import node_ip
+from servers.kubelet.nodestatus import (
+    ARCH,
+    ATTACH_DETACH,
+    LEASE_NAMESPACE,
+    OS,
+    conditions,
+    default_labels,
+    lease,
+    micro_time,
+    transitions,
+)
 
 if TYPE_CHECKING:
     from servers.apimachinery.meta import Obj
@@ -26,23 +37,10 @@ if TYPE_CHECKING:
 __all__ = ["LEASE_NAMESPACE", "NodeShape", "conditions", "lease_object", "micro_time",
            "node_labels", "node_object", "status", "status_patch", "transitions"]
 
-LEASE_NAMESPACE = "kube-node-lease"
 KUBELET_VERSION = "v1.32.0-km-hollow"
 RUNTIME_VERSION = "hollow://0.1"
 OS_IMAGE = "km hollow node"
 KERNEL_VERSION = "hollow"
-OS, ARCH = "linux", "amd64"
-ATTACH_DETACH = "volumes.kubernetes.io/controller-managed-attach-detach"
-
-# The healthy side of each condition, as pkg/kubelet/nodestatus/setters.go writes it; Ready
-# comes last, as the kubelet orders them.
-_HEALTHY = (
-    ("MemoryPressure", "False", "KubeletHasSufficientMemory",
-     "kubelet has sufficient memory available"),
-    ("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-    ("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
-    ("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
-)
 
 
 @dataclass(frozen=True)
@@ -63,36 +61,8 @@ class NodeShape:
 
 
 def node_labels(name: str, shape: NodeShape) -> dict[str, str]:
-    """The kubelet's default labels (pkg/kubelet/kubelet_node_status.go) plus --node-labels."""
-    return {"beta.kubernetes.io/arch": ARCH, "beta.kubernetes.io/os": OS,
-            "kubernetes.io/arch": ARCH, "kubernetes.io/hostname": name, "kubernetes.io/os": OS,
-            **shape.labels}
-
-
-def conditions(since: dict[str, str] | None = None, now: str | None = None) -> list[Obj]:
-    """The four healthy conditions, heartbeat ``now``.
-
-    ``since`` maps a condition type to its lastTransitionTime when its status is unchanged
-    (an adopted node keeps its transition times; one that was NotReady transitions now).
-    """
-    now = now or now_rfc3339()
-    since = since or {}
-    return [{"type": kind, "status": status, "lastHeartbeatTime": now,
-             "lastTransitionTime": since.get(kind, now), "reason": reason, "message": message}
-            for kind, status, reason, message in _HEALTHY]
-
-
-def transitions(node: Obj | None, now: str | None = None) -> dict[str, str]:
-    """Condition type -> lastTransitionTime once ``node`` is healthy: kept where ``node``'s
-    condition already had the healthy status, ``now`` for the others (and for a new node)."""
-    now = now or now_rfc3339()
-    healthy = {kind: status for kind, status, _, _ in _HEALTHY}
-    found = dict.fromkeys(healthy, now)
-    for cond in ((node or {}).get("status") or {}).get("conditions") or ():
-        kind = cond.get("type")
-        if healthy.get(kind) == cond.get("status") and cond.get("lastTransitionTime"):
-            found[kind] = cond["lastTransitionTime"]
-    return found
+    """The kubelet's default labels plus --node-labels."""
+    return default_labels(name, shape.labels)
 
 
 def _node_info(name: str) -> dict[str, str]:
@@ -140,18 +110,7 @@ def status_patch(since: dict[str, str]) -> Obj:
     return {"status": {"conditions": conditions(since)}}
 
 
-def micro_time(moment: datetime | None = None) -> str:
-    """A ``metav1.MicroTime``: RFC 3339 in UTC with six fraction digits."""
-    moment = moment or datetime.now(timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def lease_object(name: str, node_uid: str, shape: NodeShape, *,
                  renew_time: str | None = None) -> Obj:
     """The node's Lease: held by the node, owned by its Node object."""
-    return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-            "metadata": {"name": name, "namespace": LEASE_NAMESPACE,
-                         "ownerReferences": [{"apiVersion": "v1", "kind": "Node",
-                                              "name": name, "uid": node_uid}]},
-            "spec": {"holderIdentity": name, "leaseDurationSeconds": shape.lease_duration,
-                     "renewTime": renew_time or micro_time()}}
+    return lease(name, node_uid, shape.lease_duration, renew_time=renew_time)

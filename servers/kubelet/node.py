@@ -3,8 +3,8 @@
 As kube's ``pkg/kubelet/kubelet_node_status.go``: create the Node with its whole status
 (on AlreadyExists take it over: labels patched in, status posted afresh), then renew the
 Lease ``kube-node-lease/NAME`` every 10 s and post the status every ``report`` seconds (kube:
-on change or 5 min). The builders that a fake kubelet shares are in
-``servers.hollow_node.nodes`` (labels, conditions, Lease); here the figures are the host's.
+on change or 5 min). The builders it shares with hollow-node are in
+``servers.kubelet.nodestatus`` (labels, conditions, Lease); here the figures are the host's.
 """
 
 from __future__ import annotations
@@ -21,14 +21,13 @@ from servers.apimachinery.errors import AlreadyExists, Conflict, NotFound, Statu
 from servers.client.errors import ClientError
 from servers.client.informer import Backoff
 from servers.client.resources import LEASES, NODES
-from servers.hollow_node.nodes import (
+from servers.kubelet.nodestatus import (
     ATTACH_DETACH,
     LEASE_NAMESPACE,
-    NodeShape,
     conditions,
-    lease_object,
+    default_labels,
+    lease,
     micro_time,
-    node_labels,
     transitions,
 )
 
@@ -41,6 +40,7 @@ __all__ = ["NodeAgent", "host_capacity", "node_ip"]
 log = logging.getLogger(__name__)
 
 KUBELET_VERSION = "v1.32.0-km"
+LEASE_DURATION = 40  # kube's nodeLeaseDurationSeconds
 LEASE_RENEW = 10.0
 STATUS_REPORT = 60.0
 
@@ -98,7 +98,7 @@ class NodeAgent:
         self.name = name
         self.ip = ip
         self.port = port
-        self.shape = NodeShape(max_pods=max_pods, labels=labels)
+        self.labels = default_labels(name, labels)
         self.taints = taints
         self.runtime_version = runtime_version
         self.node: Obj | None = None
@@ -117,7 +117,7 @@ class NodeAgent:
     def node_object(self) -> Obj:
         spec: Obj = {"taints": self.taints} if self.taints else {}
         return {"apiVersion": "v1", "kind": "Node",
-                "metadata": {"name": self.name, "labels": node_labels(self.name, self.shape),
+                "metadata": {"name": self.name, "labels": self.labels,
                              "annotations": {ATTACH_DETACH: "true"}},
                 "spec": spec, "status": {}}
 
@@ -131,8 +131,7 @@ class NodeAgent:
                 except AlreadyExists:
                     node = await self.client.get(NODES, self.name)
                     node = await self.client.patch(
-                        NODES, self.name, {"metadata": {"labels": node_labels(
-                            self.name, self.shape)}})
+                        NODES, self.name, {"metadata": {"labels": self.labels}})
                 self.since = transitions(node)
                 self.node = await self.client.patch(NODES, self.name,
                                                     {"status": self.status()},
@@ -152,7 +151,7 @@ class NodeAgent:
 
     async def _ensure_lease(self) -> None:
         uid = (self.node or {}).get("metadata", {}).get("uid", "")
-        fresh = lease_object(self.name, uid, NodeShape(lease_duration=40))
+        fresh = lease(self.name, uid, LEASE_DURATION)
         try:
             self.lease = await self.client.create(LEASES, fresh, LEASE_NAMESPACE)
         except AlreadyExists:
