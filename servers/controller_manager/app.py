@@ -5,8 +5,9 @@ The steps of ``cmd/kube-controller-manager/app/controllermanager.go`` (``Run``):
 1. check the flags and pick the controllers (``--controllers``, kube's names);
 2. connect to the apiserver and wait for it (``--kubeconfig``/``--master``);
 3. serve /healthz and /metrics (``workqueue_*`` per queue) on ``--secure-port``;
-4. build the controllers (each registers its informer handlers), start the shared
-   informers and wait for their first lists;
+4. build the controllers (each registers its informer handlers) and start the shared
+   informers; each controller waits for the first lists of its own informers only, so a
+   resource one controller cannot list holds up no other;
 5. run every controller: at once with ``--leader-elect=false``, else only while holding the
    Lease ``kube-system/kube-controller-manager``. Losing it ends the server (exit 1, one
    line), as kube-controller-manager exits on "leaderelection lost".
@@ -36,7 +37,6 @@ from servers.controller_manager.metrics import WorkQueueMetrics
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Awaitable
 
     from servers.client.rest import Client
     from servers.controller_manager.controllers.base import Controller
@@ -106,10 +106,9 @@ async def _serve_and_control(opts: argparse.Namespace, stop: asyncio.Event, clie
     try:
         async with secure_serving(opts, registry, client, name="controller-manager",
                                   healthy=healthy):
-            if not await _until(factory.wait_synced(), stop):
-                return
-            log.info("caches synced; starting %s",
-                     ", ".join(c.name for c in controllers) or "no controllers")
+            # Each controller waits for its own informers (a resource it cannot list stops
+            # only the controllers that need it).
+            log.info("starting %s", ", ".join(c.name for c in controllers) or "no controllers")
 
             async def lead(lost: asyncio.Event) -> None:
                 await asyncio.gather(*(c.run(lost) for c in controllers))
@@ -139,16 +138,3 @@ def _elector(opts: argparse.Namespace, client: Client, ctx: Context,
         retry_period=opts.leader_elect_retry_period,
         event_component=EVENT_COMPONENT, recorder=ctx.recorder(EVENT_COMPONENT),
         registry=registry)
-
-
-async def _until(awaitable: Awaitable[object], stop: asyncio.Event) -> bool:
-    """Await ``awaitable`` unless ``stop`` comes first (then ``False``)."""
-    task = asyncio.ensure_future(awaitable)
-    stopper = asyncio.ensure_future(stop.wait())
-    await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    stopper.cancel()
-    if not task.done():
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        return False
-    return True

@@ -9,6 +9,7 @@ indexers). Imports no aiohttp: unit tests build a Context over fakes.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -19,7 +20,6 @@ from servers.client.workqueue import WorkQueue
 
 if TYPE_CHECKING:
     import argparse
-    import asyncio
 
     from servers.client.informer import Informer
     from servers.client.workqueue import QueueMetrics
@@ -45,6 +45,23 @@ class Controller(Protocol):
     name: str
 
     async def run(self, stop: asyncio.Event) -> None: ...
+
+
+async def wait_synced(stop: asyncio.Event, *informers: Informer,
+                      timeout: float | None = None) -> bool:
+    """Wait until each informer has listed once (kube's ``WaitForNamedCacheSync``); False
+    when ``stop`` came first or ``timeout`` seconds passed."""
+    synced: asyncio.Future[Any] = asyncio.ensure_future(
+        asyncio.gather(*(i.wait_synced() for i in informers)))
+    stopper: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+    done, _ = await asyncio.wait({synced, stopper}, timeout=timeout,
+                                 return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if synced not in done:
+        synced.cancel()
+        await asyncio.gather(synced, return_exceptions=True)
+        return False
+    return True
 
 
 class PodIndex:

@@ -31,6 +31,7 @@ from servers.client.informer import object_key
 from servers.client.resources import ENDPOINTS, SERVICES
 from servers.client.workqueue import run_workers
 from servers.controller_manager.controllers import objects as o
+from servers.controller_manager.controllers.base import wait_synced
 
 if TYPE_CHECKING:
     import asyncio
@@ -68,6 +69,8 @@ class EndpointsController:
         ctx.pods.informer.add_handler(self._pod_added, self._pod_updated, self._pod_added)
 
     async def run(self, stop: asyncio.Event) -> None:
+        if not await wait_synced(stop, self.services, self.endpoints, self.pods.informer):
+            return
         for service in self.services.list():
             self.queue.add(object_key(service))
         # Endpoints whose Service is gone while we were away (checkLeftoverEndpoints).

@@ -33,6 +33,7 @@ from servers.client.errors import ClientError
 from servers.client.resources import ResourceRef
 from servers.client.workqueue import run_workers
 from servers.controller_manager.controllers import objects as o
+from servers.controller_manager.controllers.base import wait_synced
 from servers.controller_manager.controllers.gcgraph import FOREGROUND, ORPHAN, Graph, Node
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ NAME = "garbage-collector-controller"
 # garbagecollector.go: DefaultIgnoredResources (events are never anybody's dependents).
 IGNORED = {("", "events"), ("events.k8s.io", "events")}
 DISCOVERY_RETRY = 5.0
+GRAPH_SYNC_TIMEOUT = 30.0
 
 
 async def discover(client: Any) -> list[ResourceRef]:
@@ -89,6 +91,7 @@ class GarbageCollector:
         self.orphans = ctx.queue("garbage_collector_attempt_to_orphan")
         self.graph = Graph(self.deletes.add, self.orphans.add)
         self.kinds: dict[tuple[str, str], ResourceRef] = {}
+        self.sync_timeout = GRAPH_SYNC_TIMEOUT
 
     # -- start ----------------------------------------------------------------------------------
 
@@ -100,8 +103,15 @@ class GarbageCollector:
             self.watch(resources)
 
     async def run(self, stop: asyncio.Event) -> None:
-        informers = [self.ctx.factory.informer(ref) for ref in self.kinds.values()]
-        await asyncio.gather(*(i.wait_synced() for i in informers))
+        informers = {ref: self.ctx.factory.informer(ref) for ref in self.kinds.values()}
+        if not await wait_synced(stop, *informers.values(), timeout=self.sync_timeout):
+            if stop.is_set():
+                return
+            # kube's GC also goes on without the monitors that cannot sync; their objects
+            # are judged once they list (a forbidden resource never does: see RBAC).
+            late = sorted(str(ref) for ref, i in informers.items() if not i.has_synced())
+            log.warning("garbage collector: starting without %s (not listed after %.0fs)",
+                        ", ".join(late), self.sync_timeout)
         log.info("garbage collector: graph of %d objects over %d resources", len(self.graph),
                  len(informers))
         await asyncio.gather(

@@ -20,6 +20,7 @@ from servers.client.informer import object_key
 from servers.client.resources import NODES
 from servers.client.workqueue import run_workers
 from servers.controller_manager.controllers import objects as o
+from servers.controller_manager.controllers.base import wait_synced
 
 if TYPE_CHECKING:
     import asyncio
@@ -97,6 +98,8 @@ class NodeIpam:
                                self._node_deleted)
 
     async def run(self, stop: asyncio.Event) -> None:
+        if not await wait_synced(stop, self.nodes):
+            return
         for node in self.nodes.list():
             if not o.spec(node).get("podCIDR"):
                 self.queue.add(object_key(node))

@@ -40,6 +40,7 @@ from servers.client.errors import ClientError
 from servers.client.events import NORMAL, WARNING
 from servers.client.resources import LEASES, NODES, PODS
 from servers.controller_manager.controllers import objects as o
+from servers.controller_manager.controllers.base import wait_synced
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -113,6 +114,8 @@ class NodeLifecycle:
         self._full_disruption = False
 
     async def run(self, stop: asyncio.Event) -> None:
+        if not await wait_synced(stop, self.nodes, self.leases, self.pods.informer):
+            return
         while not stop.is_set():
             await self.monitor()
             with contextlib.suppress(asyncio.TimeoutError):

@@ -27,6 +27,7 @@ from servers.apimachinery.meta import now_rfc3339
 from servers.client.errors import ClientError
 from servers.client.resources import NODES, PODS
 from servers.controller_manager.controllers import objects as o
+from servers.controller_manager.controllers.base import wait_synced
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -57,6 +58,8 @@ class PodGC:
         self._missing_since: dict[str, float] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
+        if not await wait_synced(stop, self.nodes, self.pods.informer):
+            return
         while not stop.is_set():
             try:
                 await self.gc()

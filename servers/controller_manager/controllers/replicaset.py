@@ -34,6 +34,7 @@ from servers.client.informer import object_key
 from servers.client.resources import PODS
 from servers.client.workqueue import run_workers
 from servers.controller_manager.controllers import objects as o
+from servers.controller_manager.controllers.base import wait_synced
 from servers.controller_manager.controllers.ranking import pods_to_delete
 
 if TYPE_CHECKING:
@@ -88,6 +89,8 @@ class ReplicaController:
         ctx.pods.informer.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
 
     async def run(self, stop: asyncio.Event) -> None:
+        if not await wait_synced(stop, self.owners, self.pods.informer):
+            return
         for owner in self.owners.list():  # informer events before leadership were queued too
             self.queue.add(object_key(owner))
         await run_workers(self.queue, self.sync, self.workers, stop)

@@ -28,6 +28,7 @@ from servers.client.informer import object_key
 from servers.client.resources import NODES, PODS
 from servers.client.workqueue import run_workers
 from servers.controller_manager.controllers import objects as o
+from servers.controller_manager.controllers.base import wait_synced
 
 if TYPE_CHECKING:
     import asyncio
@@ -92,6 +93,8 @@ class TaintEviction:
                                       lambda old, new: self._pod_changed(new))
 
     async def run(self, stop: asyncio.Event) -> None:
+        if not await wait_synced(stop, self.nodes, self.pods.informer):
+            return
         for node in self.nodes.list():
             self._node_changed(node)
         await run_workers(self.queue, self.sync, 8, stop)
