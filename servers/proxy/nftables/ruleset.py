@@ -10,12 +10,13 @@ in one ``ip`` table of km's own:
   which looks ``ip daddr . meta l4proto . th dport`` up in the verdict map ``service-ips``
   and, for packets to a local non-loopback address (or to ``nodeport-ips`` when
   --nodeport-addresses is given), ``meta l4proto . th dport`` in ``service-nodeports``;
-- a ``service-…`` chain per service port picks an endpoint chain with
-  ``numgen random mod N vmap {…}`` after the ClientIP affinity checks and, for ClusterIP
-  traffic from outside --cluster-cidr, marks the packet for masquerade; NodePorts go through
-  an ``external-…`` chain that always marks;
-- an ``endpoint-…`` chain marks hairpin traffic (an endpoint reaching itself), records the
-  client in the affinity set and DNATs;
+- a ``service-…`` chain per service port marks ClusterIP traffic from outside --cluster-cidr
+  for masquerade, marks hairpin traffic (an endpoint reaching its own service), and DNATs
+  with ``dnat to numgen random mod N map {i : ip . port}``; NodePorts go through an
+  ``external-…`` chain that always marks;
+- with sessionAffinity ClientIP, kube's own shape instead: the service chain first sends a
+  client found in an endpoint's affinity set to that ``endpoint-…`` chain, else picks one
+  with ``numgen random mod N vmap {…}``; the endpoint chain records the client and DNATs;
 - ``filter-input|forward|output`` (priority dstnat-10) send new connections to a service port
   without endpoints to ``reject-chain`` (refused at once) through ``no-endpoint-services`` and
   ``no-endpoint-nodeports``;
@@ -30,13 +31,14 @@ them on a full sync), refill the maps and drop chains and affinity sets no longe
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from servers.proxy.model import Endpoint, ServicePort
+from servers.proxy.model import ServicePort
 
 __all__ = ["Ruleset", "table_name"]
 
@@ -109,6 +111,95 @@ def _concat(*parts: Any) -> Json:
     return {"concat": list(parts)}
 
 
+# -- one service port's share --------------------------------------------------------------
+
+Fragment = tuple[dict[str, list[list[Json]]], list[tuple[str, list[Any]]], dict[str, int]]
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _fragment(port: ServicePort, cluster_cidr: str) -> Fragment:
+    """The chains, map elements and affinity sets of one service port.
+
+    Cached: a sync rebuilds the whole ruleset from the informers, and an unchanged service
+    port (a frozen, hashable value) then costs a lookup; unchanged chains are the same
+    objects, so the transaction's comparison is an identity check.
+    """
+    proto = port.protocol.lower()
+    vip = _concat(port.cluster_ip, proto, port.port)
+    chains: dict[str, list[list[Json]]] = {}
+    elements: list[tuple[str, list[Any]]] = []
+    affinity: dict[str, int] = {}
+    if not port.endpoints:
+        elements.append(("no-endpoint-services", [vip, _goto("reject-chain")]))
+        if port.node_port:
+            elements.append(("no-endpoint-nodeports",
+                             [_concat(proto, port.node_port), _goto("reject-chain")]))
+        return chains, elements, affinity
+    service = f"service-{port.hash()}-{port.id}"
+    elements.append(("service-ips", [vip, _goto(service)]))
+    rules: list[list[Json]] = []
+    if cluster_cidr:
+        rules.append([_match(_DADDR, port.cluster_ip),
+                      _match(_SADDR, _prefix(cluster_cidr), "!="), _jump("mark-for-masquerade")])
+    if port.affinity_seconds:
+        rules += _endpoint_chains(port, chains, affinity)
+    else:
+        rules += _direct_dnat(port)
+    chains[service] = rules
+    if port.node_port:
+        external = f"external-{port.hash()}-{port.id}"
+        chains[external] = [[_jump("mark-for-masquerade")], [_goto(service)]]
+        elements.append(("service-nodeports", [_concat(proto, port.node_port),
+                                               _goto(external)]))
+    return chains, elements, affinity
+
+
+def _direct_dnat(port: ServicePort) -> list[list[Json]]:
+    """Without affinity no endpoint chains: a hairpin check over the endpoints' addresses,
+    then ``dnat to numgen random mod N map {i : ip . port}`` (one rule where kube writes a
+    chain per endpoint; the number of kernel objects is what makes large syncs slow). The
+    hairpin check marks any endpoint of the service reaching it, a superset of kube's
+    same-endpoint rule: masquerading those too is harmless."""
+    ips = sorted({e.ip for e in port.endpoints})
+    clients: Any = ips[0] if len(ips) == 1 else {"set": ips}
+    rules = [[_match(_SADDR, clients), _jump("mark-for-masquerade")]]
+    if len(port.endpoints) == 1:
+        (only,) = port.endpoints
+        dnat: Json = {"dnat": {"addr": only.ip, "port": only.port}}
+    else:
+        dnat = {"dnat": {"family": "ip", "addr": {"map": {
+            "key": {"numgen": {"mode": "random", "mod": len(port.endpoints), "offset": 0}},
+            "data": {"set": [[i, _concat(e.ip, e.port)]
+                             for i, e in enumerate(port.endpoints)]}}}}}
+    rules.append([_match(_L4PROTO, port.protocol.lower()), dnat])
+    return rules
+
+
+def _endpoint_chains(port: ServicePort, chains: dict[str, list[list[Json]]],
+                     affinity: dict[str, int]) -> list[list[Json]]:
+    """With ClientIP affinity, kube's layout: a chain per endpoint that records the client
+    in the endpoint's affinity set; the service chain checks the sets, then picks."""
+    rules: list[list[Json]] = []
+    targets = []
+    for endpoint in port.endpoints:
+        digest = port.hash(f"__{endpoint}")
+        chain = f"endpoint-{digest}-{port.id}__{endpoint.ip}/{endpoint.port}"
+        # the timeout is in the set's name: a set's timeout cannot change in place
+        name = f"affinity-{port.hash(f'__{endpoint}/{port.affinity_seconds}')}"
+        affinity[name] = port.affinity_seconds
+        chains[chain] = [
+            [_match(_SADDR, endpoint.ip), _jump("mark-for-masquerade")],
+            [{"set": {"op": "update", "elem": _SADDR, "set": f"@{name}"}}],
+            [_match(_L4PROTO, port.protocol.lower()),
+             {"dnat": {"addr": endpoint.ip, "port": endpoint.port}}]]
+        targets.append(chain)
+        rules.append([_match(_SADDR, f"@{name}"), _goto(chain)])
+    rules.append([{"vmap": {
+        "key": {"numgen": {"mode": "random", "mod": len(targets), "offset": 0}},
+        "data": {"set": [[i, _goto(chain)] for i, chain in enumerate(targets)]}}}])
+    return rules
+
+
 # -- the desired state ------------------------------------------------------------------------
 
 @dataclass
@@ -166,52 +257,11 @@ class Ruleset:
         }
 
     def _service_port(self, port: ServicePort, cluster_cidr: str) -> None:
-        proto = port.protocol.lower()
-        vip = _concat(port.cluster_ip, proto, port.port)
-        if not port.endpoints:
-            self.elements["no-endpoint-services"].append([vip, _goto("reject-chain")])
-            if port.node_port:
-                self.elements["no-endpoint-nodeports"].append(
-                    [_concat(proto, port.node_port), _goto("reject-chain")])
-            return
-        service = f"service-{port.hash()}-{port.id}"
-        self.elements["service-ips"].append([vip, _goto(service)])
-        rules: list[list[Json]] = []
-        if cluster_cidr:
-            rules.append([_match(_DADDR, port.cluster_ip), _match(_SADDR, _prefix(cluster_cidr),
-                                                                  "!="),
-                          _jump("mark-for-masquerade")])
-        targets = []
-        for endpoint in port.endpoints:
-            chain, affinity = self._endpoint(port, endpoint)
-            targets.append(chain)
-            if affinity:
-                rules.append([_match(_SADDR, f"@{affinity}"), _goto(chain)])
-        rules.append([{"vmap": {
-            "key": {"numgen": {"mode": "random", "mod": len(targets), "offset": 0}},
-            "data": {"set": [[i, _goto(chain)] for i, chain in enumerate(targets)]}}}])
-        self.chains[service] = rules
-        if port.node_port:
-            external = f"external-{port.hash()}-{port.id}"
-            self.chains[external] = [[_jump("mark-for-masquerade")], [_goto(service)]]
-            self.elements["service-nodeports"].append(
-                [_concat(proto, port.node_port), _goto(external)])
-
-    def _endpoint(self, port: ServicePort, endpoint: Endpoint) -> tuple[str, str]:
-        """The endpoint chain (and its affinity set, or "") of one endpoint of ``port``."""
-        digest = port.hash(f"__{endpoint}")
-        chain = f"endpoint-{digest}-{port.id}__{endpoint.ip}/{endpoint.port}"
-        rules: list[list[Json]] = [[_match(_SADDR, endpoint.ip), _jump("mark-for-masquerade")]]
-        affinity = ""
-        if port.affinity_seconds:
-            # the timeout is in the name: a set's timeout cannot change in place
-            affinity = f"affinity-{port.hash(f'__{endpoint}/{port.affinity_seconds}')}"
-            self.affinity[affinity] = port.affinity_seconds
-            rules.append([{"set": {"op": "update", "elem": _SADDR, "set": f"@{affinity}"}}])
-        rules.append([_match(_L4PROTO, port.protocol.lower()),
-                      {"dnat": {"addr": endpoint.ip, "port": endpoint.port}}])
-        self.chains[chain] = rules
-        return chain, affinity
+        chains, elements, affinity = _fragment(port, cluster_cidr)
+        self.chains.update(chains)
+        for name, element in elements:
+            self.elements[name].append(element)
+        self.affinity.update(affinity)
 
     # -- the transaction ---------------------------------------------------------------------
 
@@ -275,7 +325,7 @@ class Ruleset:
             before = None if previous is None else previous.chains.get(name)
             if before is None:
                 commands.append({"add": {"chain": self._obj(name=name)}})
-            elif before == rules and not full:
+            elif (before is rules or before == rules) and not full:
                 continue
             else:
                 commands.append({"flush": {"chain": self._obj(name=name)}})

@@ -52,15 +52,29 @@ def test_service_vip_map_numgen_and_dnat() -> None:
     assert key == {"concat": ["10.96.0.10", "tcp", 80]}
     service = verdict["goto"]["target"]
     assert service.startswith("service-") and service.endswith("-default/web/tcp/http")
-    (pick,), = chain_rules(commands, service)
-    assert pick["vmap"]["key"] == {"numgen": {"mode": "random", "mod": 2, "offset": 0}}
-    targets = [v["goto"]["target"] for _, v in pick["vmap"]["data"]["set"]]
-    dnats = [expr[-1]["dnat"] for t in targets for expr in chain_rules(commands, t)
-             if "dnat" in expr[-1]]
-    assert dnats == [{"addr": "10.244.0.2", "port": 8080}, {"addr": "10.244.0.3", "port": 8080}]
-    hairpin = chain_rules(commands, targets[0])[0]
-    assert hairpin[0]["match"]["right"] == "10.244.0.2"
-    assert hairpin[1] == {"jump": {"target": "mark-for-masquerade"}}
+    hairpin, pick = chain_rules(commands, service)
+    assert hairpin == [{"match": {"op": "==", "left": {"payload": {"protocol": "ip",
+                                                                   "field": "saddr"}},
+                                  "right": {"set": ["10.244.0.2", "10.244.0.3"]}}},
+                       {"jump": {"target": "mark-for-masquerade"}}]
+    assert pick[0]["match"]["right"] == "tcp"
+    assert pick[1] == {"dnat": {"family": "ip", "addr": {"map": {
+        "key": {"numgen": {"mode": "random", "mod": 2, "offset": 0}},
+        "data": {"set": [[0, {"concat": ["10.244.0.2", 8080]}],
+                         [1, {"concat": ["10.244.0.3", 8080]}]]}}}}}
+    # no chain per endpoint without affinity: fewer kernel objects, faster syncs
+    assert not [c for c in verbs(commands, "add", "chain") if c["name"].startswith("endpoint-")]
+
+
+def test_one_endpoint_is_a_plain_dnat() -> None:
+    one = ServicePort("default", "one", "", "UDP", "10.96.0.13", 53, 0, 0,
+                      (Endpoint("10.244.0.2", 5353),))
+    commands = Ruleset.build(TABLE, [one]).transaction(None)
+    service = next(c["name"] for c in verbs(commands, "add", "chain")
+                   if c["name"].startswith("service-"))
+    assert chain_rules(commands, service)[-1] == [
+        {"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": "udp"}},
+        {"dnat": {"addr": "10.244.0.2", "port": 5353}}]
 
 
 def test_node_port_goes_through_an_external_chain_that_masquerades() -> None:
@@ -124,7 +138,7 @@ def test_incremental_sync_rewrites_only_what_changed_and_drops_what_went() -> No
     assert {"delete": {"table": {"family": "ip", "name": TABLE}}} not in commands
     written = {r["chain"] for r in verbs(commands, "add", "rule")}
     assert not any("/web/" in name for name in written)  # unchanged: not rewritten
-    assert any("/dns/" in name and "10.244.0.4" in name for name in written)
+    assert any("/dns/" in name and "10.244.0.4" in name for name in written)  # affinity: per ep
     deleted = [c["name"] for c in verbs(commands, "delete", "chain")]
     assert len(deleted) == 1 and "10.244.0.2/5353" in deleted[0]
     assert [s["name"] for s in verbs(commands, "delete", "set")] == list(first.affinity)
