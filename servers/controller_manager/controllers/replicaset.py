@@ -36,6 +36,7 @@ from servers.client.workqueue import run_workers
 from servers.controller_manager.controllers import objects as o
 from servers.controller_manager.controllers.base import wait_synced
 from servers.controller_manager.controllers.ranking import pods_to_delete
+from servers.controller_manager.controllers.refmanager import claim_pods
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -178,7 +179,9 @@ class ReplicaController:
             self.expectations.forget(key)
             return
         need_manage = self.expectations.satisfied(key) and not o.deleting(owner)
-        pods = await self._claim(owner)
+        pods = await claim_pods(self.client, self.kind.resource, owner,
+                                self.kind.selector(owner),
+                                self.pods.in_namespace(o.namespace(owner)))
         active = [pod for pod in pods if o.is_active(pod)]
         failure: ManageError | None = None
         if need_manage:
@@ -198,65 +201,6 @@ class ReplicaController:
         now = self.clock()
         if any(o.is_ready(p) and not o.ready_for(p, min_ready, now) for p in active):
             self.queue.add_after(key, float(min_ready))
-
-    # -- claiming (ControllerRefManager.ClaimPods) -------------------------------------------
-
-    async def _claim(self, owner: Obj) -> list[Obj]:
-        selector = self.kind.selector(owner)
-        owner_uid = o.uid(owner)
-        claimed: list[Obj] = []
-        fresh_checked: bool | None = None
-        for pod in self.pods.in_namespace(o.namespace(owner)):
-            ref = o.controller_ref(pod)
-            matches = not selector.empty() and selector.matches(o.labels(pod))
-            if ref is not None:
-                if ref.get("uid") != owner_uid:
-                    continue  # another controller's pod
-                if matches or o.deleting(owner) or await self._release(owner, pod) is False:
-                    claimed.append(pod)
-                continue
-            if not matches or o.deleting(pod) or o.deleting(owner):
-                continue
-            if fresh_checked is None:
-                fresh_checked = await self._still_ours(owner)
-            if fresh_checked and await self._adopt(owner, pod):
-                claimed.append(pod)
-        return claimed
-
-    async def _still_ours(self, owner: Obj) -> bool:
-        """``RecheckDeletionTimestamp``: an uncached read before adopting anything."""
-        try:
-            fresh = await self.client.get(self.kind.resource, o.name(owner), o.namespace(owner))
-        except NotFound:
-            return False
-        return o.uid(fresh) == o.uid(owner) and not o.deleting(fresh)
-
-    async def _adopt(self, owner: Obj, pod: Obj) -> bool:
-        patch = {"metadata": {"ownerReferences": [o.new_controller_ref(owner)],
-                              "uid": o.uid(pod)}}
-        try:
-            await self.client.patch(PODS, o.name(pod), patch, patch_type="strategic",
-                                    namespace=o.namespace(pod))
-        except (NotFound, Conflict):
-            return False  # gone, or someone else's meanwhile: the next sync sees it
-        log.info("%s %s adopted pod %s", self.kind.resource.kind, object_key(owner),
-                 o.name(pod))
-        return True
-
-    async def _release(self, owner: Obj, pod: Obj) -> bool | None:
-        patch = {"metadata": {"ownerReferences": [{"$patch": "delete", "uid": o.uid(owner)}],
-                              "uid": o.uid(pod)}}
-        try:
-            await self.client.patch(PODS, o.name(pod), patch, patch_type="strategic",
-                                    namespace=o.namespace(pod))
-        except NotFound:
-            return None
-        except StatusError as exc:
-            log.info("releasing pod %s: %s", o.name(pod), exc)
-            return False
-        log.info("%s %s released pod %s", self.kind.resource.kind, object_key(owner),
-                 o.name(pod))
-        return True
 
     # -- managing replicas --------------------------------------------------------------------
 
