@@ -105,6 +105,28 @@ async def _proxier(opts: argparse.Namespace) -> Proxier:
     return proxier
 
 
+class SyncBucket:
+    """kube's BoundedFrequencyRunner limit (``pkg/util/async/bounded_frequency_runner.go``):
+    a token bucket refilled once per ``min_period`` holding ``burst`` (kube-proxy: 2), so an
+    isolated change is synced at once and a stream of changes once per period."""
+
+    def __init__(self, min_period: float, burst: int = 2) -> None:
+        self.min_period = min_period
+        self.burst = burst
+        self.tokens = float(burst)
+        self.stamp = time.monotonic()
+
+    def take(self) -> float:
+        """Take a token; how long to wait before using it (0: at once)."""
+        if self.min_period <= 0:
+            return 0.0
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) / self.min_period)
+        self.stamp = now
+        self.tokens -= 1.0
+        return 0.0 if self.tokens >= 0 else -self.tokens * self.min_period
+
+
 class Syncer:
     """Turns Service and EndpointSlice events into bounded-frequency syncs of a proxier."""
 
@@ -149,22 +171,22 @@ class Syncer:
         if not await _until(factory.wait_synced(), stop):
             return
         backoff = Backoff(initial=0.5, cap=10.0)
-        last_full = last_sync = 0.0
+        bucket = SyncBucket(self.min_sync_period)
+        last_full = 0.0
         self._changed.set()
         while not stop.is_set():
-            now = time.monotonic()
-            full = now - last_full >= self.sync_period
+            full = time.monotonic() - last_full >= self.sync_period
             if not full and not await self._wait_change(stop, last_full):
                 continue
-            wait = last_sync + self.min_sync_period - time.monotonic()
+            wait = bucket.take()
             if wait > 0 and await _stopped(stop, wait):
                 return
             full = full or time.monotonic() - last_full >= self.sync_period
-            last_sync = time.monotonic()
+            started = time.monotonic()
             if await self.sync_once(full):
                 backoff.reset()
                 if full:
-                    last_full = last_sync
+                    last_full = started
             elif await _stopped(stop, backoff.next()):
                 return
 

@@ -67,3 +67,19 @@ def test_trigger_times_parse_with_nanoseconds_and_offsets() -> None:
     assert parse_time("1970-01-01T00:00:01.123456789Z") == pytest.approx(1.123456789)
     assert parse_time("1970-01-01T01:00:02+01:00") == 2.0
     assert parse_time("yesterday") is None
+
+
+def test_sync_bucket_allows_a_burst_of_two_then_one_per_period(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from servers.proxy import app
+
+    now = [100.0]
+    monkeypatch.setattr(app.time, "monotonic", lambda: now[0])
+    bucket = app.SyncBucket(1.0)
+    assert bucket.take() == 0.0 and bucket.take() == 0.0
+    assert bucket.take() == pytest.approx(1.0)
+    now[0] += 1.0  # the caller waited its second
+    assert bucket.take() == pytest.approx(1.0)
+    now[0] += 10.0
+    assert bucket.take() == 0.0
+    assert app.SyncBucket(0.0).take() == 0.0
