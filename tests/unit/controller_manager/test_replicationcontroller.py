@@ -8,9 +8,16 @@ from typing import Any
 import pytest
 
 from servers.apimachinery.errors import Forbidden
+from servers.apimachinery.selectors import label_selector_from_object
+from servers.client.resources import ResourceRef
 from servers.controller_manager.controllers import replicationcontroller
 from servers.controller_manager.controllers.ranking import pods_to_delete
-from servers.controller_manager.controllers.replicaset import ManageError, slow_start
+from servers.controller_manager.controllers.replicaset import (
+    Kind,
+    ManageError,
+    ReplicaController,
+    slow_start,
+)
 from tests.unit.controller_manager.fakes import FakeClient, FakeFactory, context
 
 Obj = dict[str, Any]
@@ -235,3 +242,21 @@ async def test_a_deleted_owner_forgets_its_expectations() -> None:
     await controller.sync("default/web")
     assert client.writes == []
     assert controller.expectations.pending("default/web") == (0, 0)
+
+
+async def test_the_core_is_replicaset_generic() -> None:
+    """The same controller over apps/v1 ReplicaSets: a metav1.LabelSelector, its own kind."""
+    replicasets = ResourceRef("apps", "v1", "replicasets", True, "ReplicaSet")
+    kind = Kind(replicasets, "replicaset", "replicaset-controller",
+                lambda rs: label_selector_from_object(rs["spec"].get("selector")))
+    ctx, factory, client = context()
+    controller = ReplicaController(ctx, kind, workers=1)
+    rs = {**rc("front", replicas=2), "apiVersion": "apps/v1", "kind": "ReplicaSet"}
+    rs["spec"]["selector"] = {"matchExpressions": [
+        {"key": "app", "operator": "In", "values": ["web", "www"]}]}
+    factory["replicasets"].add(rs)
+    await controller.sync("default/front")
+    creates = client.verbs("create", "pods")
+    assert len(creates) == 2
+    assert creates[0][4]["metadata"]["ownerReferences"][0]["kind"] == "ReplicaSet"
+    assert creates[0][4]["metadata"]["generateName"] == "front-"
