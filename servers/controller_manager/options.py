@@ -182,8 +182,18 @@ def _add_syncs(group: argparse._ArgumentGroup) -> None:
             ("rc", 5, "replication controllers"),
             ("endpoint", 5, "services (endpoints)"),
             ("gc", 20, "garbage collector workers"),
+            # kube's other controllers' flags, accepted with kube's defaults for the
+            # controllers that come next (km does not run them yet).
             ("replicaset", 5, "replica sets (not run by km yet)"),
-            ("deployment", 5, "deployments (not run by km yet)")):
+            ("deployment", 5, "deployments (not run by km yet)"),
+            ("job", 5, "jobs (not run by km yet)"),
+            ("cron-job", 5, "cron jobs (not run by km yet)"),
+            ("daemonset", 2, "daemon sets (not run by km yet)"),
+            ("statefulset", 5, "stateful sets (not run by km yet)"),
+            ("namespace", 10, "namespaces being deleted (not run by km yet)"),
+            ("service-endpoint", 5, "services for EndpointSlices (not run by km yet)"),
+            ("serviceaccount-token", 5, "service account tokens (not run by km yet)"),
+            ("ttl-after-finished", 5, "finished jobs' TTLs (not run by km yet)")):
         group.add_argument(
             f"--concurrent-{flag}-syncs", type=_positive, default=default, metavar="N",
             help=f"how many {what} are synced at once (default: %(default)s)")
