@@ -23,7 +23,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from servers.proxy.model import Endpoint, ServicePort
+from servers.proxy.model import ServicePort
 from servers.proxy.userspace.balancer import LoadBalancer
 
 __all__ = ["UserspaceProxier"]
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 # kube's userspace proxier tried a refusing endpoint for 250 ms, then 500 ms, ...; a loopback
 # or bridge endpoint refuses at once, so one short timeout per endpoint is enough.
 CONNECT_TIMEOUT = 1.0
-CHUNK = 256 * 1024
+WRITE_BUFFER = 1 << 20
 
 Key = tuple[str, int, str]  # (address, port, protocol)
 
@@ -86,8 +86,9 @@ class UserspaceProxier:
                     reuse_port=False)
                 server: Any = transport
             else:
-                server = await asyncio.start_server(
-                    lambda r, w: self._accepted(balancer, r, w), host, port,
+                loop = asyncio.get_running_loop()
+                server = await loop.create_server(
+                    lambda: _Front(balancer, self._relays), host, port,
                     reuse_address=True, backlog=1024)
         except OSError as exc:
             if key not in self._failed:
@@ -103,12 +104,6 @@ class UserspaceProxier:
     def _close(listener: _Listener) -> None:
         listener.server.close()
 
-    def _accepted(self, balancer: LoadBalancer, reader: asyncio.StreamReader,
-                  writer: asyncio.StreamWriter) -> None:
-        task = asyncio.ensure_future(_relay_tcp(balancer, reader, writer))
-        self._relays.add(task)
-        task.add_done_callback(self._relays.discard)
-
     def listening(self) -> list[Key]:
         """The (address, port, protocol) served now."""
         return sorted(self._listeners)
@@ -122,50 +117,100 @@ class UserspaceProxier:
         await asyncio.gather(*self._relays, return_exceptions=True)
 
 
-async def _relay_tcp(balancer: LoadBalancer, reader: asyncio.StreamReader,
-                     writer: asyncio.StreamWriter) -> None:
-    client_ip = (writer.get_extra_info("peername") or ("", 0))[0]
-    upstream = None
-    for endpoint in balancer.candidates(client_ip):
-        upstream = await _connect(endpoint)
-        if upstream is not None:
-            balancer.connected(client_ip, endpoint)
-            break
-    if upstream is None:
-        writer.close()
-        return
-    up_reader, up_writer = upstream
-    try:
-        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
-    finally:
-        for w in (writer, up_writer):
-            w.close()
+class _Half(asyncio.Protocol):
+    """One side of a relayed TCP connection: what it reads is written to its peer.
+
+    Protocols rather than streams: no coroutine per chunk, and flow control is the
+    transports' own (a peer whose send buffer is full pauses this side's reading).
+    """
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.peer: _Half | None = None
+        self.eof = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.transport.set_write_buffer_limits(high=WRITE_BUFFER)  # type: ignore[union-attr]
+        transport.pause_reading()  # type: ignore[attr-defined]  # until linked to its peer
+
+    def link(self, peer: _Half) -> None:
+        """Join the two sides and let both read."""
+        self.peer, peer.peer = peer, self
+        for side in (self, peer):
+            if side.transport is not None and not side.transport.is_closing():
+                side.transport.resume_reading()
+
+    def data_received(self, data: bytes) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.write(data)
+
+    def eof_received(self) -> bool:
+        """Half-close the peer, so request-then-EOF protocols work; close when both did."""
+        self.eof = True
+        peer = self.peer
+        if peer is None or peer.transport is None or peer.eof:
+            self._close_both()
+            return False
+        if peer.transport.can_write_eof():
+            peer.transport.write_eof()
+        return True
+
+    def pause_writing(self) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.resume_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._close_both()
+
+    def _close_both(self) -> None:
+        for side in (self, self.peer):
+            if side is not None and side.transport is not None:
+                side.transport.close()
 
 
-async def _connect(endpoint: Endpoint
-                   ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
-    try:
-        return await asyncio.wait_for(
-            asyncio.open_connection(endpoint.ip, endpoint.port, limit=CHUNK), CONNECT_TIMEOUT)
-    except (OSError, asyncio.TimeoutError) as exc:
-        log.debug("endpoint %s: %s", endpoint, exc)
-        return None
+class _Front(_Half):
+    """The client's side: reading waits until an endpoint took the connection."""
 
+    def __init__(self, balancer: LoadBalancer, tasks: set[asyncio.Task[None]]) -> None:
+        super().__init__()
+        self.balancer = balancer
+        self.tasks = tasks
+        self.connecting: asyncio.Task[None] | None = None
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Copy until EOF, then half-close the other side so request-then-EOF protocols work."""
-    try:
-        while True:
-            data = await reader.read(CHUNK)
-            if not data:
-                break
-            writer.write(data)
-            if writer.transport.get_write_buffer_size() > CHUNK:
-                await writer.drain()
-        if writer.can_write_eof():
-            writer.write_eof()
-    except (ConnectionError, OSError):
-        writer.close()
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.connecting = asyncio.ensure_future(self._connect())
+        self.tasks.add(self.connecting)
+        self.connecting.add_done_callback(self.tasks.discard)
+
+    async def _connect(self) -> None:
+        assert self.transport is not None
+        client_ip = (self.transport.get_extra_info("peername") or ("", 0))[0]
+        loop = asyncio.get_running_loop()
+        for endpoint in self.balancer.candidates(client_ip):
+            try:
+                _, upstream = await asyncio.wait_for(loop.create_connection(
+                    _Half, endpoint.ip, endpoint.port), CONNECT_TIMEOUT)
+            except (OSError, asyncio.TimeoutError) as exc:
+                log.debug("endpoint %s: %s", endpoint, exc)
+                continue
+            self.balancer.connected(client_ip, endpoint)
+            if self.transport.is_closing():
+                upstream.transport.close()  # type: ignore[union-attr]
+                return
+            self.link(upstream)
+            return
+        self.transport.close()  # every endpoint refused
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.connecting is not None and not self.connecting.done():
+            self.connecting.cancel()
+        super().connection_lost(exc)
 
 
 class _UdpFront(asyncio.DatagramProtocol):
