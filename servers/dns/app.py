@@ -78,19 +78,25 @@ class DNSServer:
             send(_servfail(data))
             return
         task = asyncio.ensure_future(
-            self._forwarded(data, proto, family, send, reply.qtype, start))
+            self._forwarded(data, proto, family, send, reply, start))
         self.forwards.add(task)
         task.add_done_callback(self.forwards.discard)
 
-    async def _forwarded(self, data: bytes, proto: str, family: int, send: Any, qtype: int,
+    async def _forwarded(self, data: bytes, proto: str, family: int, send: Any, reply: Reply,
                          start: float) -> None:
-        answer = await self.forwarder.forward(data, tcp=proto == "tcp")
+        tcp = proto == "tcp"
+        if reply.chase:  # an ExternalName: its CNAME, then upstream's records of the target
+            upstream = await self.forwarder.forward(
+                self.responder.chase_query(reply.chase, reply.qtype), tcp=tcp)
+            answer = self.responder.chased(data, upstream, udp=not tcp).data
+        else:
+            answer = await self.forwarder.forward(data, tcp=tcp)
         if answer is None:
             answer = _servfail(data)
         send(answer)
         if self.metrics is not None:
             rcode = answer[3] & 0x0F if len(answer) >= 4 else dns.rcode.SERVFAIL
-            self.metrics.observe(proto, family, qtype, rcode, "forward",
+            self.metrics.observe(proto, family, reply.qtype, rcode, "forward",
                                  time.perf_counter() - start)
 
     async def close(self) -> None:

@@ -54,6 +54,7 @@ class Reply(NamedTuple):
     data: bytes | None
     rcode: int
     qtype: int
+    chase: str | None = None  # data None and chase set: ask upstream for this name first
 
 
 def type_label(qtype: int) -> str:
@@ -106,10 +107,35 @@ class Responder:
             if self.forwarding:
                 return Reply(None, dns.rcode.NOERROR, question.rdtype)
             return _rcode_only(query, dns.rcode.REFUSED)
+        if lookup.chase and self.forwarding:
+            return Reply(None, dns.rcode.NOERROR, question.rdtype, chase=lookup.chase)
         return self._pack(query, question.name, lookup, udp)
 
+    def chase_query(self, target: str, qtype: int) -> bytes:
+        """The query to send upstream for an ExternalName's target."""
+        return dns.message.make_query(target, dns.rdatatype.RdataType(qtype)).to_wire()
+
+    def chased(self, data: bytes, upstream: bytes | None, *, udp: bool) -> Reply:
+        """An ExternalName's CNAME followed by upstream's answer for its target (not cached).
+
+        The rcode is upstream's (it speaks of the last name in the chain, RFC 6604); with no
+        answer from upstream the CNAME goes alone.
+        """
+        query = dns.message.from_wire(data)
+        question = query.question[0]
+        lookup = self.zone.lookup(question.name.to_text(), question.rdtype)
+        extra: list[dns.rrset.RRset] = []
+        if upstream:
+            try:
+                message = dns.message.from_wire(upstream)
+            except dns.exception.DNSException:
+                message = None
+            if message is not None:
+                extra, lookup.rcode = list(message.answer), message.rcode()
+        return self._pack(query, question.name, lookup, udp, extra)
+
     def _pack(self, query: dns.message.Message, qname: dns.name.Name, lookup: Lookup,
-              udp: bool) -> Reply:
+              udp: bool, extra: list[dns.rrset.RRset] | None = None) -> Reply:
         response = dns.message.make_response(query, recursion_available=self.forwarding,
                                              our_payload=OUR_PAYLOAD)
         response.flags |= dns.flags.AA
@@ -122,6 +148,7 @@ class Responder:
             for name, rdatas in records:
                 owner = qname if name == asked else dns.name.from_text(name)
                 section.append(dns.rrset.from_rdata_list(owner, ttl, rdatas))
+        response.answer += extra or []
         limit = 65535
         if udp:
             limit = max(UDP_LIMIT, query.payload) if query.edns >= 0 else UDP_LIMIT

@@ -86,8 +86,9 @@ class Lookup:
     """What the zone says about one question.
 
     ``rcode`` is NOERROR or NXDOMAIN; ``answer`` holds (name, rdatas) pairs in order (a CNAME
-    first); ``additional`` the addresses of SRV targets; ``authoritative`` is False for names
-    outside the zone (``forward`` then says to ask upstream).
+    first); ``additional`` the addresses of SRV targets; ``forward`` says the name is outside the
+    zone (ask upstream); ``chase`` names an ExternalName's target whose records upstream
+    should add after the CNAME.
     """
 
     rcode: int = 0
@@ -95,6 +96,7 @@ class Lookup:
     additional: list[tuple[str, list[Rdata]]] = field(default_factory=list)
     authority: list[tuple[str, list[Rdata]]] = field(default_factory=list)
     forward: bool = False
+    chase: str | None = None  # an ExternalName's target outside the zone, to ask upstream
 
 
 @dataclass
@@ -370,6 +372,8 @@ class Zone:
         cname = types.get(_CNAME)
         if cname and qtype != _CNAME:
             result.answer.append((name, cname))
+            self._follow(name, cname[0].target.to_text().lower(), qtype,  # type: ignore[attr-defined]
+                         result)
             return result
         if qtype == dns.rdatatype.ANY:
             result.answer += [(name, rdatas) for rdatas in types.values()]
@@ -380,6 +384,22 @@ class Zone:
         if qtype == _SRV:
             result.additional = self._targets(types[_SRV])
         return result
+
+    def _follow(self, name: str, target: str, qtype: int, result: Lookup) -> None:
+        """An ExternalName's target: answered here when in the zone, else ``chase`` it.
+
+        CoreDNS's kubernetes plugin resolves an external target through its upstream and
+        adds those records after the CNAME (the specification's example in 2.5); a target in
+        the zone is looked up once here (no chains: a CNAME to a CNAME stops there).
+        """
+        if not target.endswith(self.origin):
+            result.chase = target
+            return
+        if target == name or _CNAME in self._names.get(target, {}):
+            return
+        inner = self.lookup(target, qtype)
+        result.answer += inner.answer
+        result.additional += inner.additional
 
     def _targets(self, srvs: list[Rdata]) -> list[tuple[str, list[Rdata]]]:
         seen: list[tuple[str, list[Rdata]]] = []

@@ -137,6 +137,20 @@ def test_other_names_go_upstream(km_dns: Any, upstream: Upstream) -> None:
     assert upstream.asked == ["www.example.org."]
 
 
+def test_external_name_target_resolved_upstream(api: ApiServer, km_dns: Any,
+                                                 upstream: Upstream) -> None:
+    server = km_dns("--metrics-port", "0")
+    api_call(api, "POST", SERVICES, {
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "ext"},
+        "spec": {"type": "ExternalName", "externalName": "www.example.org"}})
+    name = "ext.default.svc.cluster.local"
+    eventually(lambda: server.ask(name).answer != [], "ext's CNAME")
+    reply = server.ask(name)
+    assert [rrset.to_text() for rrset in reply.answer] == [
+        f"{name}. 30 IN CNAME www.example.org.", f"www.example.org. 60 IN A {UPSTREAM_ANSWER}"]
+    assert "www.example.org." in upstream.asked
+
+
 def test_upstream_none_refuses_other_names(api: ApiServer) -> None:
     server = DnsServer(api, "--upstream", "none", "--metrics-port", "0")
     try:

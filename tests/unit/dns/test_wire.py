@@ -7,6 +7,7 @@ import dns.message
 import dns.opcode
 import dns.rcode
 import dns.rdatatype as T
+import dns.rrset
 import pytest
 
 from servers.dns.wire import OUR_PAYLOAD, UDP_LIMIT, Responder
@@ -126,3 +127,23 @@ def test_cached_reply_keeps_each_querys_id_and_follows_the_zone(zone: Zone) -> N
                       "spec": {"clusterIP": "10.96.0.99", "clusterIPs": ["10.96.0.99"]}})
     third = ask(responder, "web.default.svc.cluster.local")
     assert [r.to_text() for r in third.answer[0]] == ["10.96.0.99"]
+
+
+def test_external_name_chase_adds_upstreams_answer(zone: Zone) -> None:
+    zone.set_service({"metadata": {"name": "ext", "namespace": "default"},
+                      "spec": {"type": "ExternalName", "externalName": "www.example.org"}})
+    responder = Responder(zone, forwarding=True)
+    query = dns.message.make_query("ext.default.svc.cluster.local", "A")
+    reply = responder.respond(query.to_wire(), udp=True)
+    assert reply.data is None and reply.chase == "www.example.org."
+    upstream_query = dns.message.from_wire(responder.chase_query(reply.chase, reply.qtype))
+    upstream = dns.message.make_response(upstream_query)
+    upstream.answer.append(dns.rrset.from_text("www.example.org.", 60, "IN", "A", "192.0.2.1"))
+    chased = responder.chased(query.to_wire(), upstream.to_wire(), udp=True)
+    assert chased.data
+    message = dns.message.from_wire(chased.data)
+    assert [rrset.to_text() for rrset in message.answer] == [
+        "ext.default.svc.cluster.local. 30 IN CNAME www.example.org.",
+        "www.example.org. 60 IN A 192.0.2.1"]
+    alone = dns.message.from_wire(responder.chased(query.to_wire(), None, udp=True).data or b"")
+    assert len(alone.answer) == 1 and alone.rcode() == dns.rcode.NOERROR

@@ -225,3 +225,30 @@ def test_another_cluster_domain(zone: Zone) -> None:
     other.set_service(service("web"))
     assert texts(other, "web.default.svc.example.test.", T.A) == ["10.96.0.10"]
     assert other.lookup("web.default.svc.cluster.local.", T.A).forward
+
+
+def test_external_name_outside_the_zone_is_chased_upstream(zone: Zone) -> None:
+    zone.set_service(service("ext", cluster_ip=None, type="ExternalName",
+                             externalName="www.example.org"))
+    assert zone.lookup("ext.default.svc.cluster.local.", T.A).chase == "www.example.org."
+    assert zone.lookup("ext.default.svc.cluster.local.", T.CNAME).chase is None
+
+
+def test_external_name_inside_the_zone_is_followed_here(zone: Zone) -> None:
+    zone.set_service(service("web"))
+    zone.set_service(service("alias", cluster_ip=None, type="ExternalName",
+                             externalName="web.default.svc.cluster.local"))
+    result = zone.lookup("alias.default.svc.cluster.local.", T.A)
+    assert [(name, [r.to_text() for r in rdatas]) for name, rdatas in result.answer] == [
+        ("alias.default.svc.cluster.local.", ["web.default.svc.cluster.local."]),
+        ("web.default.svc.cluster.local.", ["10.96.0.10"])]
+    assert result.chase is None
+
+
+def test_external_name_loop_stops(zone: Zone) -> None:
+    zone.set_service(service("a", cluster_ip=None, type="ExternalName",
+                             externalName="b.default.svc.cluster.local"))
+    zone.set_service(service("b", cluster_ip=None, type="ExternalName",
+                             externalName="a.default.svc.cluster.local"))
+    result = zone.lookup("a.default.svc.cluster.local.", T.A)
+    assert len(result.answer) == 1 and result.chase is None
