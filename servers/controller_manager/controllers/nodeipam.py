@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 
 NAME = "node-ipam-controller"
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# range_allocator.go: cidrUpdateWorkers. Allocation itself is synchronous (no await between
+# choosing a block and marking it used), so workers never pick the same block.
+CIDR_UPDATE_WORKERS = 30
 
 
 class CIDRSet:
@@ -103,7 +106,7 @@ class NodeIpam:
         for node in self.nodes.list():
             if not o.spec(node).get("podCIDR"):
                 self.queue.add(object_key(node))
-        await run_workers(self.queue, self.sync, 1, stop)
+        await run_workers(self.queue, self.sync, CIDR_UPDATE_WORKERS, stop)
 
     def _node_seen(self, node: Obj) -> None:
         cidr = o.spec(node).get("podCIDR")
