@@ -164,7 +164,8 @@ async def schedule_pods(url: str, namespace: str, count: int,
     from servers.client.resources import NAMESPACES, PODS
     from servers.client.rest import Client
 
-    async with Client(url) as client:
+    # One connection per writer, and one for the watch.
+    async with Client(url, connection_limit=WRITERS + 8) as client:
         await client.create(NAMESPACES, {"metadata": {"name": namespace}})
         listed = await client.list(PODS, namespace)
         acked: dict[str, float] = {}
