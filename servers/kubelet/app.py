@@ -47,9 +47,17 @@ async def run(opts: argparse.Namespace, stop: asyncio.Event) -> int:
     async with Client(client_config(opts), user_agent=USER_AGENT) as client:
         if not await wait_for_apiserver(client, stop):
             return 0
+        agent = NodeAgent(client, name, ip=ip, port=0, max_pods=opts.max_pods,
+                          labels=dict(opts.node_labels), taints=opts.register_with_taints,
+                          runtime_version=f"km-{isolation}://0.1")
         pod_cidr = opts.pod_cidr
         if isolation == "namespaces" and not pod_cidr:
+            # kube's order: register, then take the podCIDR the controller-manager gives
+            if await agent.register(stop) is None:
+                return 0
             pod_cidr = await _pod_cidr(client, name, stop)
+            if not pod_cidr:
+                return 0
         runtime = open_runtime(isolation, opts.root_dir, name, pod_cidr, opts.cluster_cidr,
                                opts.service_cidr)
         if opts.cgroup_root and hasattr(runtime, "names"):
@@ -58,9 +66,6 @@ async def run(opts: argparse.Namespace, stop: asyncio.Event) -> int:
                                   opts.client_ca_file, root_dir=opts.root_dir,
                                   node_name=name, node_ip=ip)
         recorder = EventRecorder(client, component="kubelet", host=name)
-        agent = NodeAgent(client, name, ip=ip, port=0, max_pods=opts.max_pods,
-                          labels=dict(opts.node_labels), taints=opts.register_with_taints,
-                          runtime_version=f"km-{isolation}://0.1")
         kubelet = Kubelet(client, runtime, recorder, node_name=name, node_ip=ip,
                           root_dir=opts.root_dir, allocatable=agent.capacity,
                           cluster_dns=[d for d in opts.cluster_dns.split(",") if d],
@@ -97,6 +102,8 @@ async def run(opts: argparse.Namespace, stop: asyncio.Event) -> int:
 
 async def _pod_cidr(client: Client, name: str, stop: asyncio.Event) -> str:
     """The Node's spec.podCIDR (set by the controller-manager), waited for."""
+    log.info("waiting for node %s's spec.podCIDR (the controller-manager's node IPAM "
+             "sets it; or give --pod-cidr)", name)
     while not stop.is_set():
         with contextlib.suppress(Exception):
             node = await client.get(NODES, name)

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -321,16 +322,18 @@ def test_liveness_restarts_and_readiness_unreadies(node: Kubelet, kubectl: Kubec
         until(lambda: row(kubectl, "probed")[1] == "2/2", "both containers ready")
         sick.touch()
         page.unlink()
-        until(lambda: row(kubectl, "probed")[1] == "0/2", "both unready")
-        sick.unlink()
         statuses = until(lambda: [s for s in status(kubectl, "probed")["containerStatuses"]
                                   if s["name"] == "c" and s["restartCount"] >= 1],
                          "the liveness restart")
+        sick.unlink()
         assert statuses[0]["lastState"]["terminated"]["exitCode"] in (137, 143)
-        web_status = next(s for s in status(kubectl, "probed")["containerStatuses"]
-                      if s["name"] == "web")
-        assert web_status["restartCount"] == 0 and not web_status["ready"]
-        assert web_status["started"]
+
+        def web_status() -> dict[str, Any]:
+            return next(s for s in status(kubectl, "probed")["containerStatuses"]
+                        if s["name"] == "web")
+
+        until(lambda: not web_status()["ready"], "web unready")
+        assert web_status()["restartCount"] == 0 and web_status()["started"]
         described = kubectl("describe", "pod", "probed").stdout
         assert "Readiness probe failed: HTTP probe failed with statuscode: 404" in described
         assert "Container c failed liveness probe, will be restarted" in described
@@ -338,3 +341,48 @@ def test_liveness_restarts_and_readiness_unreadies(node: Kubelet, kubectl: Kubec
         until(lambda: row(kubectl, "probed")[1] == "2/2", "ready again")
     finally:
         kubectl("delete", "pod", "probed", "--wait=true", "--timeout=20s")
+
+
+def test_kubelet_api_takes_only_authorized_client_certificates(node: Kubelet, kubectl: Kubectl,
+                                                               certs: Path) -> None:
+    import ssl
+
+    port = kubectl.json("get", "node", NODE)["status"]["daemonEndpoints"]["kubeletEndpoint"][
+        "Port"]
+
+    def get(path: str, who: str | None) -> tuple[int, str]:
+        context = ssl.create_default_context(cafile=None)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        if who:
+            context.load_cert_chain(certs / f"{who}.crt", certs / f"{who}.key")
+        try:
+            with urllib.request.urlopen(f"https://127.0.0.1:{port}{path}", context=context,
+                                        timeout=5) as answer:
+                return answer.status, answer.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    assert get("/healthz", None) == (200, "ok")
+    assert get("/pods", None) == (401, "Unauthorized")
+    code, text = get("/pods", "node-n1")
+    assert code == 403 and "user=system:node:n1" in text and "subresource=proxy" in text
+    code, text = get("/pods", "admin")
+    assert code == 200 and json.loads(text)["kind"] == "PodList"
+
+
+def test_sidecar_runs_beside_the_app_and_since_filters_logs(node: Kubelet,
+                                                            kubectl: Kubectl) -> None:
+    sidecar = sh("echo sidecar up; exec sleep 1000", "side", restartPolicy="Always")
+    app = sh("echo early; sleep 2; echo late; exec sleep 1000", "app")
+    kubectl("apply", "-f", "-", input=pod("sidecar", app, initContainers=[sidecar]))
+    try:
+        until(lambda: row(kubectl, "sidecar")[1:3] == ["2/2", "Running"], "2/2 Running")
+        side = status(kubectl, "sidecar")["initContainerStatuses"][0]
+        assert "running" in side["state"] and side["ready"]
+        until(lambda: "late" in kubectl("logs", "sidecar", "-c", "app").stdout, "late")
+        time.sleep(1.5)  # the last line is older than a second now
+        assert kubectl("logs", "sidecar", "-c", "app", "--since", "1s").stdout == ""
+        assert kubectl("logs", "sidecar", "-c", "app", "--since", "1h").stdout == "early\nlate\n"
+    finally:
+        kubectl("delete", "pod", "sidecar", "--wait=true", "--timeout=20s")
