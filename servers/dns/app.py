@@ -222,9 +222,10 @@ async def run(opts: argparse.Namespace, stop: asyncio.Event) -> int:
 async def _serve(opts: argparse.Namespace, stop: asyncio.Event, zone: Zone,
                  servers: list[tuple[str, int]], registry: CollectorRegistry,
                  factory: SharedInformerFactory) -> None:
-    metrics = Metrics(registry, server=f"dns://:{opts.port}") if opts.metrics_port else None
-    server = DNSServer(Responder(zone, forwarding=bool(servers)), Forwarder(servers), metrics)
+    server = DNSServer(Responder(zone, forwarding=bool(servers)), Forwarder(servers), None)
     udp, tcp, port = await _listen(opts, server)
+    if opts.metrics_port:  # CoreDNS's server label: "dns://:53", with the port really bound
+        server.metrics = Metrics(registry, server=f"dns://:{port}")
     runner = None
     try:
         upstream = ", ".join(f"{h}:{p}" for h, p in servers) or "none (refused)"

@@ -171,7 +171,7 @@ def test_metrics_and_healthz(km_dns: Any) -> None:
         assert response.read() == b"ok"
     with urllib.request.urlopen(base + "/metrics", timeout=5) as response:
         text = response.read().decode()
-    assert "coredns_dns_requests_total{" in text
+    assert f'server="dns://:{server.port}"' in text
     assert 'rcode="NXDOMAIN"' in text and 'rcode="NOERROR"' in text
     assert 'proto="tcp"' in text and 'proto="udp"' in text and 'type="TXT"' in text
     assert "coredns_dns_request_duration_seconds_bucket" in text

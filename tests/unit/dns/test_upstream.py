@@ -69,3 +69,4 @@ async def test_forwarder_tries_the_next_upstream() -> None:
     finally:
         transport.close()
         silent.close()
+
