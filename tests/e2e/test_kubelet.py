@@ -41,7 +41,7 @@ def api(km: Path, certs: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     env = {**os.environ, "KM_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}
     args = ["--tls-cert-file", str(certs / "apiserver.crt"),
             "--tls-private-key-file", str(certs / "apiserver.key"),
-            "--client-ca-file", str(certs / "ca.crt"), "--authorization-mode", "RBAC",
+            "--client-ca-file", str(certs / "ca.crt"), "--authorization-mode", "Node,RBAC",
             "--kubelet-client-certificate", str(certs / "admin.crt"),
             "--kubelet-client-key", str(certs / "admin.key")]
     with start_apiserver(data, km=km, env=env, secure=True, extra_args=args) as server:
@@ -53,7 +53,9 @@ class Kubelet:
     """A km.pyz kubelet subprocess; ``kill()`` is kill -9, ``start()`` starts it again."""
 
     def __init__(self, km: Path, api: ApiServer, certs: Path, root: Path, name: str) -> None:
-        self.cmd = [str(km), "kubelet", "--kubeconfig", str(certs / "admin.kubeconfig"),
+        # n1 has its own credentials (system:node:n1, through the Node authorizer)
+        config = certs / (f"node-{name}.kubeconfig" if name == NODE else "admin.kubeconfig")
+        self.cmd = [str(km), "kubelet", "--kubeconfig", str(config),
                     "--master", api.url, "--hostname-override", name,
                     "--node-ip", "127.0.0.1", "--address", "127.0.0.1", "--port", "0",
                     "--healthz-port", "0", "--client-ca-file", str(certs / "ca.crt"),
