@@ -37,6 +37,7 @@ names they touch, nothing else. ``generation`` counts changes so callers can dro
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import time
 from dataclasses import dataclass, field
@@ -115,6 +116,7 @@ def _dashed(ip: str) -> str:
     return ip.replace(".", "-").replace(":", "-")
 
 
+@functools.lru_cache(maxsize=65536)  # rdatas are immutable: one object per address
 def _address(ip: str) -> Rdata | None:
     try:
         parsed = ipaddress.ip_address(ip)
@@ -125,6 +127,19 @@ def _address(ip: str) -> Rdata | None:
     return AAAA(IN, _AAAA, str(parsed))
 
 
+# Rdatas are immutable, so equal ones are shared: comparing and de-duplicating records is
+# then by identity, not dnspython's canonical-wire comparison (the costly part of an update).
+@functools.lru_cache(maxsize=65536)
+def _ptr(target: str) -> Rdata:
+    return PTR(IN, _PTR, _absolute(target))
+
+
+@functools.lru_cache(maxsize=65536)
+def _srv(weight: int, port: int, target: str) -> Rdata:
+    return SRV(IN, _SRV, 0, weight, port, _absolute(target))
+
+
+@functools.lru_cache(maxsize=65536)
 def _absolute(name: str) -> dns.name.Name:
     return dns.name.from_text(name if name.endswith(".") else name + ".")
 
@@ -141,7 +156,7 @@ class Zone:
         self._endpoints: dict[str, Obj] = {}
         self._slices: dict[str, dict[str, Obj]] = {}  # service key → slice name → slice
         self._slice_owner: dict[str, str] = {}  # slice key → service key
-        self._records: dict[str, list[Record]] = {}  # service key → its records
+        self._records: dict[str, dict[str, list[Rdata]]] = {}  # service → owner → rdatas
         self._names: dict[str, dict[int, list[Rdata]]] = {}  # owner → type → rdatas
         self._owners: dict[str, set[str]] = {}  # owner name → service keys with records
         self._static: dict[str, dict[int, list[Rdata]]] = self._static_records()
@@ -201,21 +216,37 @@ class Zone:
     # -- the index -----------------------------------------------------------------------------
 
     def _refresh(self, key: str) -> None:
-        """Recompute one Service's records and the names they touch."""
-        old = self._records.pop(key, [])
+        """Recompute one Service's records; rebuild only the names whose records changed.
+
+        An update that changes nothing DNS shows (a ClusterIP Service's Endpoints, a status)
+        leaves ``generation`` alone, so the reply cache stays warm through pod churn.
+        """
+        old = self._records.pop(key, {})
         service = self._services.get(key)
-        new = self._service_records(service) if service is not None else []
+        new = _group(self._service_records(service)) if service is not None else {}
         if new:
             self._records[key] = new
-        touched = {name for name, _ in old} | {name for name, _ in new}
-        for name, _ in old:
+        changed = [name for name in old.keys() | new.keys() if old.get(name) != new.get(name)]
+        if not changed:
+            return
+        for name in old.keys() - new.keys():
             self._owners.get(name, set()).discard(key)
-        for name, _ in new:
+        for name in new.keys() - old.keys():
             self._owners.setdefault(name, set()).add(key)
-        for name in touched:
-            self._rebuild_name(name)
+        for name in changed:
+            if old.get(name) or new.get(name):
+                self._rebuild_name(name)
+            else:  # only whether the name exists moved (e.g. <ns>.svc: one more Service)
+                self._mark_exists(name)
         self.generation += 1
         self.serial = max(self.serial + 1, int(time.time()))
+
+    def _mark_exists(self, name: str) -> None:
+        if self._owners.get(name):
+            self._names.setdefault(name, {})
+        else:
+            self._owners.pop(name, None)
+            self._names.pop(name, None)
 
     def _rebuild_name(self, name: str) -> None:
         owners = self._owners.get(name)
@@ -223,14 +254,11 @@ class Zone:
             self._owners.pop(name, None)
             self._names.pop(name, None)
             return
-        types: dict[int, list[Rdata]] = {}
+        types: dict[int, dict[int, Rdata]] = {}  # ordered sets by identity: one record once
         for owner in sorted(owners):
-            for owner_name, rdata in self._records.get(owner, []):
-                if owner_name == name and rdata is not None:
-                    bucket = types.setdefault(rdata.rdtype, [])
-                    if rdata not in bucket:
-                        bucket.append(rdata)
-        self._names[name] = types
+            for rdata in self._records[owner].get(name, ()):
+                types.setdefault(rdata.rdtype, {})[id(rdata)] = rdata
+        self._names[name] = {rdtype: list(rdatas.values()) for rdtype, rdatas in types.items()}
 
     def _service_records(self, service: Obj) -> list[Record]:
         metadata, spec = service.get("metadata") or {}, service.get("spec") or {}
@@ -259,40 +287,36 @@ class Zone:
         return [(svc, None), (namespace, None), (namespace.split(".", 1)[1], None)]
 
     def _cluster_ip_records(self, svc: str, ips: list[str], ports: list[Obj]) -> list[Record]:
-        target = _absolute(svc)
         records: list[Record] = []
         for ip in ips:
             rdata = _address(ip)
             if rdata is not None:
                 records.append((svc, rdata))
-                records.append((reverse_name(ip), PTR(IN, _PTR, target)))
-        records += self._srv_records(svc, ports, [target])
+                records.append((reverse_name(ip), _ptr(svc)))
+        records += self._srv_records(svc, ports, [svc])
         return records
 
     def _headless_records(self, svc: str, endpoints: list[tuple[_Endpoint, list[Obj]]]
                           ) -> list[Record]:
         records: list[Record] = []
-        by_port: dict[tuple[str, str], list[tuple[int, dns.name.Name]]] = {}
+        by_port: dict[tuple[str, str], list[tuple[int, str]]] = {}
         for endpoint, ports in endpoints:
             rdata = _address(endpoint.ip)
             if rdata is None:
                 continue
             host = f"{endpoint.hostname}.{svc}"
-            target = _absolute(host)
-            records += [(svc, rdata), (host, rdata), (reverse_name(endpoint.ip),
-                                                      PTR(IN, _PTR, target))]
+            records += [(svc, rdata), (host, rdata), (reverse_name(endpoint.ip), _ptr(host))]
             for port in ports:
                 name = port.get("name")
                 if name and port.get("port"):
                     proto = str(port.get("protocol") or "TCP").lower()
                     by_port.setdefault((name.lower(), proto), []).append(
-                        (int(port["port"]), target))
+                        (int(port["port"]), host))
         for (name, proto), targets in sorted(by_port.items()):
             records += self._srv_set(f"_{name}._{proto}.{svc}", svc, targets)
         return records
 
-    def _srv_records(self, svc: str, ports: list[Obj], targets: list[dns.name.Name]
-                     ) -> list[Record]:
+    def _srv_records(self, svc: str, ports: list[Obj], targets: list[str]) -> list[Record]:
         records: list[Record] = []
         for port in ports:
             name = port.get("name")
@@ -303,14 +327,14 @@ class Zone:
                                      [(int(port["port"]), target) for target in targets])
         return records
 
-    def _srv_set(self, owner: str, svc: str, targets: list[tuple[int, dns.name.Name]]
-                 ) -> list[Record]:
+    def _srv_set(self, owner: str, svc: str, targets: list[tuple[int, str]]) -> list[Record]:
         # CoreDNS gives every SRV of one answer priority 0 and weight 100 split between them.
         weight = max(1, 100 // len(targets))
         proto_name = owner.split(".", 1)[1]
         records: list[Record] = [(proto_name, None)]
-        records += [(owner, SRV(IN, _SRV, 0, weight, port, target)) for port, target in targets]
-        records += [(svc, SRV(IN, _SRV, 0, weight, port, target)) for port, target in targets]
+        srvs = [_srv(weight, port, target) for port, target in targets]
+        records += [(owner, srv) for srv in srvs]
+        records += [(svc, srv) for srv in srvs]
         return records
 
     def _ready_endpoints(self, service: Obj) -> list[tuple[_Endpoint, list[Obj]]]:
@@ -428,6 +452,16 @@ class Zone:
         if rdata is None:
             return None
         return {rdata.rdtype: [rdata]}
+
+
+def _group(records: list[Record]) -> dict[str, list[Rdata]]:
+    """Records by owner name, each once; a name without data maps to an empty list."""
+    grouped: dict[str, dict[int, Rdata]] = {}
+    for name, rdata in records:
+        bucket = grouped.setdefault(name, {})
+        if rdata is not None:
+            bucket[id(rdata)] = rdata
+    return {name: list(rdatas.values()) for name, rdatas in grouped.items()}
 
 
 def _key(obj: Obj) -> str:

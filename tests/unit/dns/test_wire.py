@@ -147,3 +147,22 @@ def test_external_name_chase_adds_upstreams_answer(zone: Zone) -> None:
         "www.example.org. 60 IN A 192.0.2.1"]
     alone = dns.message.from_wire(responder.chased(query.to_wire(), None, udp=True).data or b"")
     assert len(alone.answer) == 1 and alone.rcode() == dns.rcode.NOERROR
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_random_and_mangled_queries_never_raise(zone: Zone, seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    responder = Responder(zone, forwarding=False)
+    good = dns.message.make_query("web.default.svc.cluster.local", "A", use_edns=0).to_wire()
+    for _ in range(300):
+        data = bytearray(good)
+        for _ in range(rng.randrange(1, 6)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        cut = bytes(data[: rng.randrange(len(data) + 1)]) if rng.random() < 0.3 else bytes(data)
+        reply = responder.respond(cut, udp=True)
+        if reply.data:
+            assert reply.data[:2] == cut[:2] and reply.data[2] & 0x80
+        noise = bytes(rng.randrange(256) for _ in range(rng.randrange(40)))
+        responder.respond(noise, udp=False)

@@ -252,3 +252,12 @@ def test_external_name_loop_stops(zone: Zone) -> None:
                              externalName="a.default.svc.cluster.local"))
     result = zone.lookup("a.default.svc.cluster.local.", T.A)
     assert len(result.answer) == 1 and result.chase is None
+
+
+def test_changes_dns_does_not_show_keep_the_generation(zone: Zone) -> None:
+    zone.set_service(service("web", ports=[{"name": "http", "port": 80}]))
+    generation = zone.generation
+    zone.set_endpoints(endpoints("web", [{"ip": "10.1.0.5"}]))  # a ClusterIP: not shown
+    zone.set_service({**service("web", ports=[{"name": "http", "port": 80}]),
+                      "status": {"loadBalancer": {}}})
+    assert zone.generation == generation
