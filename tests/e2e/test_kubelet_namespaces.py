@@ -76,7 +76,7 @@ def api(km_in_ns: Path, certs: Path,
     env = {**os.environ, "KM_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}
     args = ["--tls-cert-file", str(certs / "apiserver.crt"),
             "--tls-private-key-file", str(certs / "apiserver.key"),
-            "--client-ca-file", str(certs / "ca.crt"), "--authorization-mode", "RBAC",
+            "--client-ca-file", str(certs / "ca.crt"), "--authorization-mode", "Node,RBAC",
             "--kubelet-client-certificate", str(certs / "admin.crt"),
             "--kubelet-client-key", str(certs / "admin.key")]
     with start_apiserver(data, km=km_in_ns, env=env, secure=True, extra_args=args) as server:
