@@ -19,8 +19,10 @@ kubernetes plugin's answers where the specification leaves a choice
   ``<hostname>.<svc>...`` → that endpoint, where hostname is the endpoint's ``hostname`` or,
   as CoreDNS, its address with dashes (``10-1-2-3``); SRV per ready endpoint and named port;
   PTR for each ready endpoint address.
+* SRV asked of the Service name itself gets every named port's records (CoreDNS does too).
 * ExternalName Service: CNAME ``<svc>.<ns>.svc.<zone>`` → ``spec.externalName``, whatever the
-  type asked.
+  type asked; a target in the zone is followed here, one outside is marked ``chase`` for the
+  caller to resolve upstream (CoreDNS's kubernetes plugin does both).
 * Pods: ``a-b-c-d.<ns>.pod.<zone>`` → A ``a.b.c.d`` (and dashed IPv6 → AAAA) for any
   namespace, unverified, as CoreDNS's ``pods insecure`` in kubeadm's Corefile.
 * A name that exists with no record of the type asked is NODATA (NOERROR, empty answer, SOA

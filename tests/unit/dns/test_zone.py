@@ -261,3 +261,19 @@ def test_changes_dns_does_not_show_keep_the_generation(zone: Zone) -> None:
     zone.set_service({**service("web", ports=[{"name": "http", "port": 80}]),
                       "status": {"loadBalancer": {}}})
     assert zone.generation == generation
+
+
+def test_srv_of_the_service_name_lists_every_named_port(zone: Zone) -> None:
+    zone.set_service(service("web", ports=[{"name": "http", "port": 80},
+                                           {"name": "https", "port": 443}, {"port": 8080}]))
+    assert texts(zone, "web.default.svc.cluster.local.", T.SRV) == [
+        "0 100 443 web.default.svc.cluster.local.", "0 100 80 web.default.svc.cluster.local."]
+
+
+def test_ipv6_headless_endpoint_has_aaaa_and_ip6_arpa_ptr(zone: Zone) -> None:
+    zone.set_service(service("v6", cluster_ip=None))
+    zone.set_endpoints(endpoints("v6", [{"ip": "fd00::5", "hostname": "p"}]))
+    assert texts(zone, "v6.default.svc.cluster.local.", T.AAAA) == ["fd00::5"]
+    assert zone.lookup("v6.default.svc.cluster.local.", T.A).answer == []
+    ptr = "5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa."
+    assert texts(zone, ptr, T.PTR) == ["p.v6.default.svc.cluster.local."]
