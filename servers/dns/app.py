@@ -30,7 +30,7 @@ from servers.client.informer import SharedInformerFactory
 from servers.client.resources import ENDPOINTS, ENDPOINTSLICES, SERVICES
 from servers.component.connect import client_from_options, wait_for_apiserver
 from servers.dns.metrics import Metrics
-from servers.dns.upstream import Forwarder, upstream_servers
+from servers.dns.upstream import Forwarder, upstream_servers, without_self
 from servers.dns.wire import Reply, Responder
 from servers.dns.zone import Obj, Zone
 
@@ -200,7 +200,7 @@ def _replacer(put: Callable[[Obj], None]) -> Callable[[Obj, Obj], None]:
 
 async def run(opts: argparse.Namespace, stop: asyncio.Event) -> int:
     """Serve the cluster's names until ``stop`` (see the module docstring)."""
-    servers = upstream_servers(opts.upstream)
+    servers = without_self(upstream_servers(opts.upstream), opts.bind_address, opts.port)
     zone = Zone(opts.cluster_domain)
     registry = CollectorRegistry()
     async with client_from_options(opts, user_agent=USER_AGENT) as client:

@@ -21,7 +21,7 @@ import logging
 import struct
 
 __all__ = ["RESOLV_CONF", "Forwarder", "parse_upstream", "resolv_conf_servers",
-           "upstream_servers"]
+           "upstream_servers", "without_self"]
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,26 @@ def resolv_conf_servers(path: str = RESOLV_CONF) -> list[Address]:
 def upstream_servers(flag: str | None) -> list[Address]:
     """What ``--upstream`` says: its servers, or resolv.conf's when it is unset."""
     return resolv_conf_servers() if flag is None else parse_upstream(flag)
+
+
+def without_self(servers: list[Address], bind_address: str, port: int) -> list[Address]:
+    """``servers`` less those that are this server itself (a forwarding loop).
+
+    The host's resolv.conf may name the cluster DNS server itself (``nameserver 127.0.0.1``
+    on the host that runs it, port 53): CoreDNS's ``loop`` plugin stops at that; km drops
+    such entries at start. Only loopback and the bound address are recognised; another
+    address of this host behind ``0.0.0.0`` is not.
+    """
+    kept = []
+    for host, server_port in servers:
+        ip = ipaddress.ip_address(host)
+        wildcard = bind_address in ("0.0.0.0", "::")
+        itself = server_port == port and (host == bind_address or (wildcard and ip.is_loopback))
+        if itself:
+            log.warning("upstream %s:%d is this server itself: not used", host, server_port)
+        else:
+            kept.append((host, server_port))
+    return kept
 
 
 class _Datagram(asyncio.DatagramProtocol):

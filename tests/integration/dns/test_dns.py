@@ -151,6 +151,33 @@ def test_external_name_target_resolved_upstream(api: ApiServer, km_dns: Any,
     assert "www.example.org." in upstream.asked
 
 
+def test_one_tcp_connection_carries_several_queries(km_dns: Any) -> None:
+    import socket
+    import struct
+
+    server = km_dns("--metrics-port", "0")
+    names = ["dns-version.cluster.local", "nope.default.svc.cluster.local"]
+    queries = [dns.message.make_query(name, "TXT") for name in names]
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(b"".join(struct.pack("!H", len(w)) + w
+                              for w in (q.to_wire() for q in queries)))
+        replies = []
+        for _ in queries:
+            (length,) = struct.unpack("!H", _read(sock, 2))
+            replies.append(dns.message.from_wire(_read(sock, length)))
+    assert [r.id for r in replies] == [q.id for q in queries]
+    assert [r.rcode() for r in replies] == [dns.rcode.NOERROR, dns.rcode.NXDOMAIN]
+
+
+def _read(sock: Any, count: int) -> bytes:
+    data = b""
+    while len(data) < count:
+        chunk = sock.recv(count - len(data))
+        assert chunk, "connection closed early"
+        data += chunk
+    return data
+
+
 def test_upstream_none_refuses_other_names(api: ApiServer) -> None:
     server = DnsServer(api, "--upstream", "none", "--metrics-port", "0")
     try:

@@ -9,7 +9,12 @@ import dns.message
 import dns.rcode
 import pytest
 
-from servers.dns.upstream import Forwarder, parse_upstream, resolv_conf_servers
+from servers.dns.upstream import (
+    Forwarder,
+    parse_upstream,
+    resolv_conf_servers,
+    without_self,
+)
 
 
 @pytest.mark.parametrize(("text", "servers"), [
@@ -70,3 +75,11 @@ async def test_forwarder_tries_the_next_upstream() -> None:
         transport.close()
         silent.close()
 
+
+
+def test_this_server_itself_is_no_upstream() -> None:
+    servers = [("127.0.0.1", 53), ("127.0.0.53", 53), ("127.0.0.2", 5353), ("10.0.0.10", 53)]
+    assert without_self(servers, "0.0.0.0", 53) == [("127.0.0.2", 5353), ("10.0.0.10", 53)]
+    assert without_self(servers, "127.0.0.2", 5353) == [
+        ("127.0.0.1", 53), ("127.0.0.53", 53), ("10.0.0.10", 53)]
+    assert without_self(servers, "127.0.0.1", 0) == servers
