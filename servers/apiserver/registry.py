@@ -251,6 +251,10 @@ class Registry:
             if dry_run:
                 return merged
             try:
+                if target.resource.plural == "services" and not target.subresource:
+                    async with self._service_ips:  # an update may take a new node port
+                        await self._allocate_cluster_ip(merged, current)
+                        return await self._commit_update(target, merged, kv.mod_revision)
                 return await self._commit_update(target, merged, kv.mod_revision)
             except st.RevisionMismatch:
                 if wanted is not None or expected is not None:
@@ -403,11 +407,17 @@ class Registry:
             raise errors.NotFound("namespaces", namespace) from None
         self._namespaces_seen[namespace] = now + NAMESPACE_CACHE_SECONDS
 
-    async def _allocate_cluster_ip(self, svc: Obj) -> None:
-        """Cluster IP and node ports against every stored Service (see serviceallocation)."""
+    async def _allocate_cluster_ip(self, svc: Obj, old: Obj | None = None) -> None:
+        """Cluster IP and node ports against every stored Service (see serviceallocation);
+        on an update (``old``) only what the Service did not hold yet."""
         stored = [jsonio.loads(kv.value)
                   for kv in (await self.storage.list(_SERVICES.key_prefix)).items]
-        self.service_ranges.allocate(svc, stored)
+        if old is None:
+            self.service_ranges.allocate(svc, stored)
+            return
+        uid = old["metadata"].get("uid")
+        others = [s for s in stored if s.get("metadata", {}).get("uid") != uid]
+        self.service_ranges.allocate_update(svc, old, others)
 
 
 _NAMESPACES = resources.by_plural("", "v1", "namespaces")  # type: ignore[assignment]

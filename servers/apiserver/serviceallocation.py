@@ -77,6 +77,29 @@ class ServiceRanges:
         if kind in ("NodePort", "LoadBalancer"):
             self._node_ports(name, spec, ports)
 
+    def allocate_update(self, svc: Obj, old: Obj, others: Iterable[Obj]) -> None:
+        """On an update: a clusterIP for a Service that had none (say ExternalName turned
+        ClusterIP) and node ports for ports that lack one (ClusterIP turned NodePort); a
+        node port the Service did not hold before is checked as on create."""
+        spec = svc.setdefault("spec", {})
+        old_spec = old.get("spec") or {}
+        name = str(svc.get("metadata", {}).get("name") or "")
+        kind = spec.get("type", "ClusterIP")
+        if kind == "ExternalName":
+            return
+        ips, ports = _taken(others)
+        if not spec.get("clusterIP"):
+            ip = self._cluster_ip(name, None, ips)
+            spec["clusterIP"], spec["clusterIPs"] = ip, [ip]
+        elif spec.get("clusterIP") not in ("None", old_spec.get("clusterIP")):
+            wanted = spec["clusterIP"]
+            self._cluster_ip(name, wanted, ips)
+            spec["clusterIPs"] = [wanted]
+        if kind in ("NodePort", "LoadBalancer"):
+            held = {int(p["nodePort"]) for p in old_spec.get("ports") or []
+                    if isinstance(p, dict) and p.get("nodePort")}
+            self._node_ports(name, spec, ports, held)
+
     def _cluster_ip(self, name: str, wanted: object, taken: set[str]) -> str:
         if wanted:
             text = str(wanted)
@@ -99,11 +122,15 @@ class ServiceRanges:
     def _unusable(self) -> tuple[str, str]:
         return str(self.cidr.network_address), str(self.cidr.broadcast_address)
 
-    def _node_ports(self, name: str, spec: Obj, taken: set[int]) -> None:
+    def _node_ports(self, name: str, spec: Obj, taken: set[int],
+                    held: set[int] | None = None) -> None:
+        """Fill missing node ports; check the others unless the Service ``held`` them."""
         mine: set[int] = set()  # one Service may use a port for TCP and UDP alike
         for i, port in enumerate(p for p in spec.get("ports") or [] if isinstance(p, dict)):
             wanted = port.get("nodePort")
-            if wanted:
+            if wanted and held and wanted in held:
+                pass
+            elif wanted:
                 path = f"spec.ports[{i}].nodePort"
                 if wanted not in self.node_ports:
                     raise _invalid(name, path, wanted,

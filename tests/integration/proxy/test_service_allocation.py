@@ -116,3 +116,33 @@ def test_bad_range_flags_are_one_line(tmp_path: Path) -> None:
         lines = done.stderr.strip().splitlines()
         assert lines[-1].startswith("km apiserver: error: argument " + flag), done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_updates_allocate_what_the_service_did_not_hold(tmp_path: Path) -> None:
+    with start_apiserver(tmp_path / "data", extra_args=RANGE) as api:
+        path = "/api/v1/namespaces/default/services"
+        assert _create(api.url, _svc("taken", type="NodePort",
+                                     ports=[{"port": 80, "nodePort": 31001}]))[0] == 201
+        code, svc = _create(api.url, _svc("web"))
+        assert code == 201 and "nodePort" not in svc["spec"]["ports"][0]
+        code, svc = _call(api.url, "PUT", f"{path}/web",
+                          {**svc, "spec": {**svc["spec"], "type": "NodePort"}})
+        assert code == 200, svc
+        port = svc["spec"]["ports"][0]["nodePort"]
+        assert port in range(31000, 31010) and port != 31001
+        # an unrelated update keeps what it holds and is not re-checked
+        code, again = _call(api.url, "PUT", f"{path}/web",
+                            {**svc, "metadata": {**svc["metadata"], "labels": {"a": "b"}}})
+        assert code == 200 and again["spec"]["ports"][0]["nodePort"] == port
+        # asking for another Service's port is a 422
+        moved = {**again, "spec": {**again["spec"], "ports": [
+            {**again["spec"]["ports"][0], "nodePort": 31001}]}}
+        code, status = _call(api.url, "PUT", f"{path}/web", moved)
+        assert code == 422 and "provided port is already allocated" in status["message"]
+        # ExternalName turned ClusterIP gets an address
+        code, ext = _create(api.url, {**_svc("ext", type="ExternalName",
+                                             externalName="example.invalid")})
+        assert code == 201
+        code, turned = _call(api.url, "PUT", f"{path}/ext", {**ext, "spec": {
+            "type": "ClusterIP", "ports": [{"port": 80}]}})
+        assert code == 200 and turned["spec"]["clusterIP"].startswith("10.100.0."), turned
