@@ -43,6 +43,10 @@ log = logging.getLogger(__name__)
 
 USER_AGENT = "km-proxy"
 TRIGGER_TIME = "endpoints.kubernetes.io/last-change-trigger-time"
+# kube-proxy's informers (cmd/kube-proxy/app/server.go): Services that name another proxy are
+# left to it, and headless Services' slices are never needed.
+SERVICE_LABELS = "!service.kubernetes.io/service-proxy-name"
+SLICE_LABELS = "!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless"
 _RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?([Zz]|[+-]\d\d:\d\d)")
 
 
@@ -66,8 +70,10 @@ async def run(opts: argparse.Namespace, stop: asyncio.Event) -> int:
                 return 0
             async with health.serving(opts.healthz, opts.metrics, state, metrics.registry):
                 factory = SharedInformerFactory(client)
-                syncer = Syncer(proxier, factory.informer(SERVICES),
-                                factory.informer(ENDPOINTSLICES), metrics, state,
+                syncer = Syncer(proxier,
+                                factory.informer(SERVICES, label_selector=SERVICE_LABELS),
+                                factory.informer(ENDPOINTSLICES, label_selector=SLICE_LABELS),
+                                metrics, state,
                                 sync_period=opts.sync_period,
                                 min_sync_period=opts.min_sync_period)
                 halt = asyncio.Event()

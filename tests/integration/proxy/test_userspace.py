@@ -108,11 +108,18 @@ def test_round_robin_readiness_zero_node_port_udp_affinity_and_health(
     api.slice("sticky", [(ip, True) for ip in ips], slice_ports)
     wait_for(lambda: greet(sticky["spec"]["clusterIP"], 80), what="the sticky service")
     assert len(set(names(sticky["spec"]["clusterIP"], 80, 12))) == 1
+    # a Service naming another proxy is left to it (kube's service-proxy-name label)
+    other = api.call("POST", "/api/v1/namespaces/default/services", {
+        "apiVersion": "v1", "kind": "Service", "metadata": {
+            "name": "theirs", "labels": {"service.kubernetes.io/service-proxy-name": "x"}},
+        "spec": {"ports": TCP}})
+    api.slice("theirs", [(ips[0], True)], slice_ports)
     dns = api.service("dns", [{"name": "dns", "port": 53, "protocol": "UDP"}])
     api.slice("dns", [(ips[1], True)], [{"name": "dns", "port": port, "protocol": "UDP"}])
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(0.5)
         assert wait_for(lambda: ask_udp(sock, dns["spec"]["clusterIP"], 53), what="udp") == "ep2"
+    assert _refused_at_once(other["spec"]["clusterIP"], 80)  # synced with dns, never served
     health = json.loads(urllib.request.urlopen(
         f"http://127.0.0.1:{_served(proxy, 'healthz')}/healthz", timeout=5).read())
     assert health["nodeEligible"] is True
