@@ -97,8 +97,11 @@ async def _proxier(opts: argparse.Namespace) -> Proxier:
                  if opts.nodeport_addresses else ["0.0.0.0"])
         log.info("userspace mode; NodePorts on %s", ", ".join(hosts) or "no address")
         return UserspaceProxier(hosts, udp_timeout=opts.udp_timeout)
+    from servers.proxy.nftables.nft import nft_path
     from servers.proxy.nftables.proxier import NftablesProxier
     from servers.proxy.nftables.ruleset import table_name
+
+    nft_path()  # no nft: one line naming the Debian package, before anything starts
 
     proxier = NftablesProxier(table_name(opts.hostname_override),
                               cluster_cidr=opts.cluster_cidr,

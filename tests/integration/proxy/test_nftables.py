@@ -151,3 +151,11 @@ def test_kill_9_keeps_established_connections_and_restart_takes_the_table_over(
     service_ips = next(m for m in rules["map"] if m["name"] == "service-ips")
     assert len(service_ips["elem"]) == 2
     assert sum(1 for r in rules["rule"] if r["chain"] == "nat-output") == 1
+    proxy.stop()
+    cleanup = subprocess.run([*proxy.argv, "--hostname-override", NODE, "--proxy-mode",
+                              "nftables", "--cleanup"], capture_output=True, timeout=60,
+                             check=False)
+    assert cleanup.returncode == 0, cleanup.stderr
+    listed = subprocess.run(["nft", "-j", "list", "tables"], capture_output=True, check=True,
+                            timeout=10).stdout
+    assert table_name(NODE) not in listed.decode()
