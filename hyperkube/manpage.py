@@ -26,7 +26,25 @@ def render(parser: argparse.ArgumentParser, *, prog: str, description: str, vers
         "manual_title": "User Commands",
         "manual_section": 1,
     })
-    return str(page)
+    return _usage_unfilled(str(page))
+
+
+def _usage_unfilled(text: str) -> str:
+    """Set each server section's usage block (``usage: ...`` and its indented lines) in no-fill
+    mode: filled, groff joins the lines and cannot adjust the long unbreakable flags."""
+    out: list[str] = []
+    in_usage = False
+    for line in text.splitlines():
+        if in_usage and not line.startswith(" "):
+            out.append(".fi")
+            in_usage = False
+        if line.startswith("usage: "):
+            out.append(".nf")
+            in_usage = True
+        out.append(line)
+    if in_usage:
+        out.append(".fi")
+    return "\n".join(out) + "\n"
 
 
 def write_all(hk: HyperKube, outdir: Path, version: str) -> list[Path]:
