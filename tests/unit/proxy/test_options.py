@@ -83,3 +83,24 @@ def test_sync_bucket_allows_a_burst_of_two_then_one_per_period(
     now[0] += 10.0
     assert bucket.take() == 0.0
     assert app.SyncBucket(0.0).take() == 0.0
+
+
+def test_health_fails_when_a_queued_change_waits_past_the_timeout(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from servers.proxy import health
+
+    now = [1000.0]
+    monkeypatch.setattr(health.time, "time", lambda: now[0])
+    state = health.HealthState(timeout=60.0)
+    assert state.healthy()  # nothing waits
+    state.queued()
+    now[0] += 59
+    assert state.healthy()
+    now[0] += 2
+    assert not state.healthy()  # 61 s without a sync: 503
+    state.updated(started=now[0] - 1)
+    assert state.healthy() and state.last_updated == now[0]
+    state.queued()
+    state.updated(started=now[0] - 1)  # a sync that began before the change: still waits
+    now[0] += 61
+    assert not state.healthy()
