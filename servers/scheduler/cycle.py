@@ -39,7 +39,7 @@ from servers.scheduler.metrics import ERROR, SCHEDULED, UNSCHEDULABLE, Metrics
 from servers.scheduler.queue import QueuedPod, SchedulingQueue
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     from servers.client.events import EventRecorder
     from servers.client.rest import Client
@@ -68,6 +68,8 @@ class Scheduler:
         self.metrics = metrics
         self.lister = lister
         self.clock = clock
+        # The PodDisruptionBudgets preemption weighs (ClusterWatch sets its informer's list).
+        self.pdbs: Callable[[], Iterable[Obj]] = tuple
         self.nominated: dict[str, tuple[str, PodInfo]] = {}
         self._snapshot: Snapshot | None = None
         self._snapshot_generation = -1
@@ -230,7 +232,8 @@ class Scheduler:
         if profile.preemption and _may_preempt(pod):
             self.metrics.preemption_attempts.inc()
             with self._view(info) as snapshot:
-                outcome = preempt(profile, info, snapshot, error, lister=self.lister)
+                outcome = preempt(profile, info, snapshot, error, self.pdbs(),
+                                  lister=self.lister)
             if outcome is not None and outcome.node_name:
                 nominated = outcome.node_name
                 self._nominate(pod, info, nominated, outcome.victims,

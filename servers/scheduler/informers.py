@@ -4,6 +4,8 @@ After ``pkg/scheduler/eventhandlers.go`` (``addAllEventHandlers``). One pod info
 pod that is not finished (``status.phase!=Succeeded,status.phase!=Failed``, as kube-scheduler's
 pod informer): unassigned pods of this scheduler's profiles go to the queue, assigned pods to
 the cache (a binding is an update from one to the other). One node informer feeds the cache.
+A policy/v1 PodDisruptionBudget informer gives preemption the budgets it weighs victims
+against (kube's ``pdbLister`` in ``defaultpreemption``); budgets move no pods.
 
 Cluster events that may let an unschedulable pod fit move pods back to the queue:
 
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from servers.client.resources import NODES, PODS
+from servers.client.resources import NODES, PODDISRUPTIONBUDGETS, PODS
 
 if TYPE_CHECKING:
     from servers.client.informer import Informer, SharedInformerFactory
@@ -79,6 +81,7 @@ class ClusterWatch:
         nodes = factory.informer(NODES)
         pods.add_handler(self.pod_added, self.pod_updated, self.pod_deleted)
         nodes.add_handler(self.node_added, self.node_updated, self.node_deleted)
+        self.scheduler.pdbs = factory.informer(PODDISRUPTIONBUDGETS).list
         return pods, nodes
 
     # -- pods ----------------------------------------------------------------------------

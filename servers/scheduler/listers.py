@@ -1,10 +1,10 @@
 """What the plugins read besides nodes and pods, from the scheduler's informers.
 
 sched-algo's ``Lister`` protocol (``framework/lister.py``) over three informers: namespaces
-(InterPodAffinity's ``namespaceSelector``), Services and ReplicationControllers (the selectors
-PodTopologySpread's system default constraints spread by, ``helper.DefaultSelector``).
-Services are indexed by namespace as they come, so a lookup is one dict access. ReplicaSets
-and StatefulSets join once the apiserver serves apps/v1.
+(InterPodAffinity's ``namespaceSelector``), Services, and the pod owners whose selectors
+PodTopologySpread's system default constraints spread by (``helper.DefaultSelector``):
+ReplicationControllers, ReplicaSets and StatefulSets. Services are indexed by namespace as
+they come, so a lookup is one dict access.
 """
 
 from __future__ import annotations
@@ -12,7 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from servers.client.resources import NAMESPACES, REPLICATION_CONTROLLERS, SERVICES
+from servers.client.resources import (
+    NAMESPACES,
+    REPLICASETS,
+    REPLICATION_CONTROLLERS,
+    SERVICES,
+    STATEFULSETS,
+)
 
 if TYPE_CHECKING:
     from servers.client.informer import Informer, SharedInformerFactory
@@ -29,7 +35,9 @@ class InformerLister:
 
     def __init__(self, factory: SharedInformerFactory) -> None:
         self._namespaces: Informer = factory.informer(NAMESPACES)
-        self._controllers: Informer = factory.informer(REPLICATION_CONTROLLERS)
+        self._controllers: dict[str, Informer] = {
+            ref.kind: factory.informer(ref)
+            for ref in (REPLICATION_CONTROLLERS, REPLICASETS, STATEFULSETS)}
         self._services: dict[str, dict[str, Obj]] = {}
         services = factory.informer(SERVICES)
         services.add_handler(self._service_added, lambda _old, new: self._service_added(new),
@@ -61,6 +69,5 @@ class InformerLister:
 
     def controller(self, kind: str, namespace: str, name: str) -> Obj | None:
         """See ``Lister``."""
-        if kind == "ReplicationController":
-            return self._controllers.get(name, namespace)
-        return None
+        informer = self._controllers.get(kind)
+        return None if informer is None else informer.get(name, namespace)

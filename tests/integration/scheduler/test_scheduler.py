@@ -193,3 +193,40 @@ async def test_a_failed_informer_stops_the_scheduler() -> None:
     with pytest.raises(RuntimeError, match="handler failed"):
         await asyncio.wait_for(_supervised(never.wait(),  # type: ignore[arg-type]
                                            [asyncio.ensure_future(informer())]), 5)
+
+
+async def test_preemption_spares_a_pod_its_disruption_budget_guards(
+        apiserver: ApiServer, client: Client) -> None:
+    """The scheduler's PDB informer: without the budget the victim would be ``db`` (the
+    lower priority); with it preemption takes ``web`` on the other node."""
+    from servers.client.resources import PODDISRUPTIONBUDGETS, PRIORITYCLASSES
+
+    for name, value in (("low", 5), ("high", 1000)):
+        await client.create(PRIORITYCLASSES, {"metadata": {"name": name}, "value": value})
+    await client.create(NODES, node("n1", cpu="1"))
+    await client.create(NODES, node("n2", cpu="1"))
+    db = pod("db", cpu="1")
+    db["metadata"]["labels"] = {"app": "db"}
+    db["spec"]["nodeName"] = "n1"
+    web = pod("web", cpu="1")
+    web["spec"].update(nodeName="n2", priorityClassName="low")
+    for victim in (db, web):
+        await client.create(PODS, victim, "default")
+    budget = await client.create(PODDISRUPTIONBUDGETS, {
+        "metadata": {"name": "db"},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "db"}}}}, "default")
+    budget["status"] = {"disruptionsAllowed": 0, "currentHealthy": 1, "desiredHealthy": 1,
+                        "expectedPods": 1, "observedGeneration": 1}
+    await client.update(PODDISRUPTIONBUDGETS, budget, "status")
+    async with scheduler(apiserver):
+        urgent = pod("urgent", cpu="1")
+        urgent["spec"]["priorityClassName"] = "high"
+        await client.create(PODS, urgent, "default")
+
+        async def nominated() -> str:
+            got = await client.get(PODS, "urgent", "default")
+            return str((got.get("status") or {}).get("nominatedNodeName") or "")
+
+        assert await eventually(nominated) == "n2"
+        got = await client.get(PODS, "db", "default")
+        assert not got["metadata"].get("deletionTimestamp")
