@@ -58,6 +58,7 @@ CONSTRUCTORS = {
     "pod-garbage-collector-controller": "servers.controller_manager.controllers.podgc:new",
     "garbage-collector-controller":
         "servers.controller_manager.controllers.garbagecollector:new",
+    "replicaset-controller": "servers.controller_manager.controllers.replicaset_apps:new",
 }
 
 

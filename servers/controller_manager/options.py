@@ -82,6 +82,7 @@ IMPLEMENTED = (
     "node-ipam-controller",
     "pod-garbage-collector-controller",
     "garbage-collector-controller",
+    "replicaset-controller",
 )
 # Off unless named (kube's ControllerDescriptor.IsDisabledByDefault).
 DISABLED_BY_DEFAULT = frozenset({"bootstrap-signer-controller", "token-cleaner-controller"})
@@ -184,7 +185,7 @@ def _add_syncs(group: argparse._ArgumentGroup) -> None:
             ("gc", 20, "garbage collector workers"),
             # kube's other controllers' flags, accepted with kube's defaults for the
             # controllers that come next (km does not run them yet).
-            ("replicaset", 5, "replica sets (not run by km yet)"),
+            ("replicaset", 5, "replica sets"),
             ("deployment", 5, "deployments (not run by km yet)"),
             ("job", 5, "jobs (not run by km yet)"),
             ("cron-job", 5, "cron jobs (not run by km yet)"),
