@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from hyperkube import messages as msg
 
 if TYPE_CHECKING:
-    from hyperkube.hyperkube import HyperKube
+    from hyperkube.tree import Program
 
 SHELLS = ("bash", "zsh")
 
@@ -24,14 +24,14 @@ class UnknownShell(CompletionError):
     pass
 
 
-def script(hk: HyperKube, shell: str) -> str:
+def script(hk: Program, shell: str) -> str:
     if shell not in SHELLS:
         raise UnknownShell(msg.BAD_COMPLETION_SHELL.format(shell=shell, choices=", ".join(SHELLS)))
     try:
         import shtab
     except ImportError:
         raise CompletionError(msg.NO_SHTAB) from None
-    from hyperkube.hyperkube import tree_parser
+    from hyperkube.tree import tree_parser
 
     text: str = shtab.complete(tree_parser(hk), shell=shell)
     if shell == "bash":

@@ -22,7 +22,6 @@ from hyperkube import stamp
 TYPE_CHECKING = False  # typing's own flag, without importing typing at every start (~2 ms)
 
 if TYPE_CHECKING:
-    import argparse
     from collections.abc import Iterator, Sequence
     from typing import TextIO
 
@@ -73,7 +72,6 @@ class HyperKube:
         clash = taken.intersection(server.names)
         if clash:
             raise ValueError(f"server name already taken: {', '.join(sorted(clash))}")
-        server.hyperkube = self
         self.servers.append(server)
 
     def find_server(self, name: str) -> Server | None:
@@ -202,7 +200,7 @@ class HyperKube:
 
         logs.configure(opts.verbosity, opts.log_format, self.log_roots, self.err)
         with self._server_errors(server, opts.verbosity) as result:
-            result.append(runner.run(self, server, opts))
+            result.append(runner.run(self.name, self.err, server, opts))
         return result[0] if result else msg.EXIT_FAILURE
 
     @contextlib.contextmanager
@@ -283,34 +281,3 @@ def program_name(argv0: str) -> str:
     """The name a program was invoked under: basename, no leading "-", no ".pyz" suffix."""
     name = os.path.basename(argv0).lstrip("-")
     return name.removesuffix(".pyz")
-
-
-def tree_parser(hk: HyperKube) -> argparse.ArgumentParser:
-    """One parser holding every server as a sub-command, for man pages and completion only.
-
-    Dispatch itself does not parse with it (see `HyperKube.run`), but every server's part of it
-    comes from that server's own `make_parser`, so the documents cannot drift from behaviour.
-    """
-    import argparse
-
-    parser = argparse.ArgumentParser(
-        prog=hk.name, description=hk.long,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="store_true", help="print the version stamp")
-    parser.add_argument("--list", action="store_true", help="print server names, one a line")
-    parser.add_argument("--list-full", action="store_true",
-                        help="print each server's name with its aliases")
-    parser.add_argument("--make-symlinks", metavar="DIR", nargs="?", const="",
-                        help="link every server name and alias to this file (default: its folder)")
-    parser.add_argument("--force", action="store_true",
-                        help="with --make-symlinks: replace what is in the way")
-    subs = parser.add_subparsers(dest="server", metavar="SERVER", title="servers")
-    for server in hk.servers:
-        subs.add_parser(
-            server.name, aliases=list(server.aliases), help=server.usage,
-            description=server.long or server.usage, add_help=True,
-            parents=[server.make_parser(f"{hk.name} {server.name}", add_help=False)],
-            formatter_class=argparse.RawDescriptionHelpFormatter)
-    completion = subs.add_parser("completion", help="print a shell completion script")
-    completion.add_argument("shell", choices=("bash", "zsh"))
-    return parser

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import argparse
 
-    from hyperkube.hyperkube import HyperKube
+    from hyperkube.tree import Program
 
 
 def render(parser: argparse.ArgumentParser, *, prog: str, description: str, version: str) -> str:
@@ -47,8 +47,8 @@ def _usage_unfilled(text: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_all(hk: HyperKube, outdir: Path, version: str) -> list[Path]:
-    from hyperkube.hyperkube import tree_parser
+def write_all(hk: Program, outdir: Path, version: str) -> list[Path]:
+    from hyperkube.tree import tree_parser
 
     outdir.mkdir(parents=True, exist_ok=True)
     pages = {hk.name: render(tree_parser(hk), prog=hk.name, version=version,

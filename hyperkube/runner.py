@@ -14,16 +14,19 @@ from hyperkube import bundle
 
 if TYPE_CHECKING:
     import argparse
+    from typing import TextIO
 
-    from hyperkube.hyperkube import HyperKube
     from hyperkube.server import Runner, Server
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-def run(hk: HyperKube, server: Server, opts: argparse.Namespace) -> int:
-    """Make the bundled dependencies importable, import the server's runner, run it."""
-    bundle.activate(hk.name, hk.err)
+def run(prog: str, err: TextIO, server: Server, opts: argparse.Namespace) -> int:
+    """Make the bundled dependencies importable, import the server's runner, run it.
+
+    `prog` and `err` are the program's name and error stream, for the bundle's warnings.
+    """
+    bundle.activate(prog, err)
     runner = server.load_runner()
     return asyncio.run(_main(runner, opts))
 

@@ -19,8 +19,6 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable
     from typing import Any
 
-    from hyperkube.hyperkube import HyperKube
-
     Runner = Callable[[argparse.Namespace, asyncio.Event], Awaitable[int | None]]
 
 FlagAdder = Callable[["argparse.ArgumentParser"], None]
@@ -37,7 +35,7 @@ class Server:
     its own start-up.)
     """
 
-    __slots__ = ("add_flags", "aliases", "hyperkube", "long", "name", "run", "usage")
+    __slots__ = ("add_flags", "aliases", "long", "name", "run", "usage")
 
     def __init__(
         self,
@@ -54,7 +52,6 @@ class Server:
         self.long = long
         self.aliases = tuple(aliases)
         self.add_flags = add_flags
-        self.hyperkube: HyperKube | None = None  # set by HyperKube.add_server
 
     def __repr__(self) -> str:
         return f"Server({self.name!r}, run={self.run!r})"
