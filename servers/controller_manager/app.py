@@ -59,6 +59,7 @@ CONSTRUCTORS = {
     "garbage-collector-controller":
         "servers.controller_manager.controllers.garbagecollector:new",
     "replicaset-controller": "servers.controller_manager.controllers.replicaset_apps:new",
+    "statefulset-controller": "servers.controller_manager.controllers.statefulset:new",
 }
 
 

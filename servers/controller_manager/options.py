@@ -83,6 +83,7 @@ IMPLEMENTED = (
     "pod-garbage-collector-controller",
     "garbage-collector-controller",
     "replicaset-controller",
+    "statefulset-controller",
 )
 # Off unless named (kube's ControllerDescriptor.IsDisabledByDefault).
 DISABLED_BY_DEFAULT = frozenset({"bootstrap-signer-controller", "token-cleaner-controller"})
@@ -190,7 +191,7 @@ def _add_syncs(group: argparse._ArgumentGroup) -> None:
             ("job", 5, "jobs (not run by km yet)"),
             ("cron-job", 5, "cron jobs (not run by km yet)"),
             ("daemonset", 2, "daemon sets (not run by km yet)"),
-            ("statefulset", 5, "stateful sets (not run by km yet)"),
+            ("statefulset", 5, "stateful sets"),
             ("namespace", 10, "namespaces being deleted (not run by km yet)"),
             ("service-endpoint", 5, "services for EndpointSlices (not run by km yet)"),
             ("serviceaccount-token", 5, "service account tokens (not run by km yet)"),

@@ -1,0 +1,320 @@
+"""statefulset: apps/v1 StatefulSets — pods with stable names, ordered or in parallel.
+
+After ``pkg/controller/statefulset`` (``stateful_set_control.go``, ``stateful_set_utils.go``):
+
+* pod ``i`` of set ``web`` is ``web-i`` (``i`` in ``0..replicas-1``), with
+  ``spec.hostname`` = its name, ``spec.subdomain`` = ``serviceName``, and the labels
+  ``statefulset.kubernetes.io/pod-name``, ``apps.kubernetes.io/pod-index`` and
+  ``controller-revision-hash``;
+* ``OrderedReady``: pods are created lowest ordinal first, each only once every lower one is
+  Running and Ready; scale down removes the highest ordinal first, one at a time, and waits
+  while any pod is unhealthy. ``Parallel``: every missing pod is created and every surplus
+  pod deleted at once;
+* a Failed or Succeeded pod is deleted and made again;
+* ``RollingUpdate``: the pod with the highest ordinal (>= ``partition``) not at the update
+  revision is deleted (and made again from the new template), one at a time, waiting for it to
+  be Running and Ready; ``OnDelete`` leaves pods alone until a user deletes them;
+* status: replicas, readyReplicas, availableReplicas, currentReplicas, updatedReplicas,
+  currentRevision, updateRevision, observedGeneration (``completeRollingUpdate`` makes the
+  update revision current once every pod is updated and ready).
+
+km's apiserver does not serve ControllerRevisions, so a revision is only the hash label
+(``NAME-HASH`` of the pod template, kube's spelling): there is no revision history, and a
+pod below the partition that must be made again is made from the current template.
+``volumeClaimTemplates`` are not acted on (km has no PersistentVolumeClaims).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import re
+import time
+from typing import TYPE_CHECKING, Any
+
+from servers.apimachinery.errors import AlreadyExists, BadRequest, Conflict, NotFound
+from servers.apimachinery.selectors import NOTHING, LabelSelector, label_selector_from_object
+from servers.client.events import NORMAL, WARNING
+from servers.client.informer import object_key
+from servers.client.resources import PODS, STATEFULSETS
+from servers.client.workqueue import run_workers
+from servers.controller_manager.controllers import objects as o
+from servers.controller_manager.controllers.base import wait_synced
+from servers.controller_manager.controllers.refmanager import claim_pods
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from servers.controller_manager.controllers.base import Context
+
+Obj = dict[str, Any]
+log = logging.getLogger(__name__)
+
+NAME = "statefulset-controller"
+COMPONENT = "statefulset-controller"
+POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
+POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
+REVISION_LABEL = "controller-revision-hash"
+# k8s.io/apimachinery/pkg/util/rand: SafeEncodeString's alphabet (no vowels, no 0/1/3).
+_ALPHANUMS = "bcdfghjklmnpqrstvwxz2456789"
+
+
+def selector_of(obj: Obj) -> LabelSelector:
+    """``spec.selector`` as a selector; a missing or malformed one selects nothing."""
+    raw = o.spec(obj).get("selector")
+    if not isinstance(raw, dict):
+        return NOTHING
+    try:
+        return label_selector_from_object(raw)
+    except BadRequest:
+        return NOTHING
+
+
+def template_hash(template: Obj, collision_count: int = 0) -> str:
+    """FNV-1a (32 bit) of the template, safe-encoded as kube's revision names are."""
+    data = json.dumps(template, sort_keys=True, separators=(",", ":")).encode()
+    value = 0x811C9DC5
+    for byte in data + str(collision_count).encode():
+        value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return "".join(_ALPHANUMS[ord(c) % len(_ALPHANUMS)] for c in str(value))
+
+
+def update_revision(sts: Obj) -> str:
+    """The revision name pods of the current template carry (``NAME-HASH``)."""
+    collisions = int(o.status(sts).get("collisionCount") or 0)
+    return f"{o.name(sts)}-{template_hash(o.spec(sts).get('template') or {}, collisions)}"
+
+
+def ordinal(sts: Obj, pod: Obj) -> int | None:
+    """The pod's ordinal if its name is ``SETNAME-N`` (``getParentNameAndOrdinal``)."""
+    match = re.fullmatch(r"(.*)-([0-9]+)", o.name(pod))
+    if match is None or match.group(1) != o.name(sts):
+        return None
+    return int(match.group(2))
+
+
+def running_and_ready(pod: Obj) -> bool:
+    return o.phase(pod) == o.RUNNING and o.is_ready(pod)
+
+
+def revision_of(pod: Obj) -> str:
+    return o.labels(pod).get(REVISION_LABEL, "")
+
+
+def new_pod(sts: Obj, index: int, revision: str) -> Obj:
+    """Pod ``index`` of the set (``newVersionedStatefulSetPod``)."""
+    template = o.spec(sts).get("template") or {}
+    tmeta = o.meta(template)
+    name = f"{o.name(sts)}-{index}"
+    labels = dict(tmeta.get("labels") or {})
+    labels.update({POD_NAME_LABEL: name, POD_INDEX_LABEL: str(index), REVISION_LABEL: revision})
+    metadata: Obj = {"name": name, "labels": labels,
+                     "ownerReferences": [o.new_controller_ref(sts)]}
+    if tmeta.get("annotations"):
+        metadata["annotations"] = copy.deepcopy(tmeta["annotations"])
+    spec = copy.deepcopy(o.spec(template))
+    spec["hostname"] = name
+    if o.spec(sts).get("serviceName"):
+        spec["subdomain"] = o.spec(sts)["serviceName"]
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
+
+
+class StatefulSetController:
+    """Keeps each StatefulSet's ordinal pods; see the module docstring."""
+
+    def __init__(self, ctx: Context, *, workers: int) -> None:
+        self.name = NAME
+        self.client = ctx.client
+        self.workers = workers
+        self.pods = ctx.pods
+        self.sets = ctx.factory.informer(STATEFULSETS)
+        self.recorder = ctx.recorder(COMPONENT)
+        self.queue = ctx.queue("statefulset")
+        self.sets.add_handler(self._enqueue, lambda _old, new: self._enqueue(new),
+                              self._enqueue)
+        ctx.pods.informer.add_handler(self._pod_changed, self._pod_updated, self._pod_changed)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        if not await wait_synced(stop, self.sets, self.pods.informer):
+            return
+        for sts in self.sets.list():
+            self._enqueue(sts)
+        await run_workers(self.queue, self.sync, self.workers, stop)
+
+    def _enqueue(self, sts: Obj) -> None:
+        self.queue.add(object_key(sts))
+
+    def _pod_updated(self, old: Obj, new: Obj) -> None:
+        if o.labels(old) != o.labels(new):
+            self._pod_changed(old)
+        self._pod_changed(new)
+
+    def _pod_changed(self, pod: Obj) -> None:
+        ref = o.controller_ref(pod)
+        if ref is not None:
+            if ref.get("kind") == "StatefulSet":
+                self.queue.add(f"{o.namespace(pod)}/{ref.get('name', '')}")
+            return
+        labels = o.labels(pod)
+        for sts in self.sets.list():  # an orphan: the sets that may adopt it
+            if o.namespace(sts) == o.namespace(pod) and selector_of(sts).matches(labels):
+                self._enqueue(sts)
+
+    # -- sync --------------------------------------------------------------------------------
+
+    async def sync(self, key: str) -> None:
+        """Bring the set ``key`` one step towards its spec and write its status."""
+        sts = self.sets.get_by_key(key)
+        if sts is None or o.deleting(sts):
+            return
+        claimed = await claim_pods(self.client, STATEFULSETS, sts, selector_of(sts),
+                                   self.pods.in_namespace(o.namespace(sts)))
+        pods = [pod for pod in claimed if ordinal(sts, pod) is not None]
+        revision = update_revision(sts)
+        await self._step(sts, pods, revision)
+        await self._write_status(sts, pods, revision)
+
+    async def _step(self, sts: Obj, pods: list[Obj], revision: str) -> None:
+        """One pass of ``updateStatefulSet``: repair, create, scale down, then update."""
+        spec = o.spec(sts)
+        replicas = int(spec.get("replicas", 1) or 0)
+        ordered = spec.get("podManagementPolicy", "OrderedReady") != "Parallel"
+        slots: dict[int, Obj] = {}
+        condemned: list[Obj] = []
+        for pod in pods:
+            index = ordinal(sts, pod) or 0
+            if index < replicas:
+                slots[index] = pod
+            else:
+                condemned.append(pod)
+        if not await self._fill(sts, slots, replicas, revision, ordered=ordered):
+            return
+        condemned.sort(key=lambda pod: ordinal(sts, pod) or 0)
+        if not await self._scale_down(sts, condemned, ordered=ordered):
+            return
+        await self._roll(sts, slots, replicas, revision)
+
+    async def _fill(self, sts: Obj, slots: dict[int, Obj], replicas: int, revision: str, *,
+                    ordered: bool) -> bool:
+        """Create missing ordinals and replace finished pods; False: wait (OrderedReady)."""
+        for index in range(replicas):
+            pod = slots.get(index)
+            if pod is not None and o.phase(pod) in (o.FAILED, o.SUCCEEDED) \
+                    and not o.deleting(pod):
+                await self._delete(sts, pod, "recreating a finished pod")
+                if ordered:
+                    return False
+            elif pod is None:
+                await self._create(sts, index, revision)
+                if ordered:
+                    return False
+            elif ordered and (o.deleting(pod) or not running_and_ready(pod)):
+                return False  # OrderedReady: wait for this ordinal before the next
+        return True
+
+    async def _scale_down(self, sts: Obj, condemned: list[Obj], *, ordered: bool) -> bool:
+        """Delete pods past ``replicas`` (sorted by ordinal), highest first; False: wait.
+        OrderedReady removes an unready pod only if it is the lowest unready one (kube's
+        ``firstUnhealthyPod``; the kept ordinals are all ready once ``_fill`` passed)."""
+        first_unhealthy = next((p for p in condemned if not running_and_ready(p)), None)
+        for pod in reversed(condemned):
+            if o.deleting(pod):
+                if ordered:
+                    return False
+                continue
+            if ordered and not running_and_ready(pod) and pod is not first_unhealthy:
+                return False
+            await self._delete(sts, pod, "scale down")
+            if ordered:
+                return False
+        return True
+
+    async def _roll(self, sts: Obj, slots: dict[int, Obj], replicas: int,
+                    revision: str) -> None:
+        strategy = o.spec(sts).get("updateStrategy") or {}
+        if strategy.get("type", "RollingUpdate") != "RollingUpdate":
+            return  # OnDelete
+        partition = int((strategy.get("rollingUpdate") or {}).get("partition") or 0)
+        for index in range(replicas - 1, max(partition, 0) - 1, -1):
+            pod = slots.get(index)
+            if pod is None:
+                return
+            if revision_of(pod) != revision and not o.deleting(pod):
+                await self._delete(sts, pod, "rolling update")
+                return
+            if o.deleting(pod) or not running_and_ready(pod):
+                return  # one at a time: wait for the replaced pod
+
+    async def _create(self, sts: Obj, index: int, revision: str) -> None:
+        body = new_pod(sts, index, revision)
+        name = body["metadata"]["name"]
+        try:
+            await self.client.create(PODS, body, o.namespace(sts))
+        except AlreadyExists:
+            return  # the cache is behind; the pod's event requeues the set
+        except Exception as exc:
+            self.recorder.event(sts, WARNING, "FailedCreate",
+                                f"create Pod {name} in StatefulSet {o.name(sts)} failed "
+                                f"error: {exc}")
+            raise
+        self.recorder.event(sts, NORMAL, "SuccessfulCreate",
+                            f"create Pod {name} in StatefulSet {o.name(sts)} successful")
+
+    async def _delete(self, sts: Obj, pod: Obj, why: str) -> None:
+        log.info("StatefulSet %s: deleting pod %s (%s)", object_key(sts), o.name(pod), why)
+        try:
+            await self.client.delete(PODS, o.name(pod), o.namespace(pod),
+                                     uid=o.uid(pod))
+        except (NotFound, Conflict):
+            return
+        except Exception as exc:
+            self.recorder.event(sts, WARNING, "FailedDelete",
+                                f"delete Pod {o.name(pod)} in StatefulSet {o.name(sts)} "
+                                f"failed error: {exc}")
+            raise
+        self.recorder.event(sts, NORMAL, "SuccessfulDelete",
+                            f"delete Pod {o.name(pod)} in StatefulSet {o.name(sts)} "
+                            "successful")
+
+    # -- status ------------------------------------------------------------------------------
+
+    def calculate_status(self, sts: Obj, pods: list[Obj], revision: str) -> Obj:
+        """The status the set should show (``computeReplicaStatus``, ``completeRollingUpdate``)."""
+        old = o.status(sts)
+        current = str(old.get("currentRevision") or revision)
+        min_ready = int(o.spec(sts).get("minReadySeconds") or 0)
+        now = time.time()
+        live = [p for p in pods if o.phase(p) and not o.deleting(p)]
+        ready = [p for p in pods if running_and_ready(p)]
+        status: Obj = {**old,
+                       "replicas": sum(1 for p in pods if o.phase(p)),
+                       "readyReplicas": len(ready),
+                       "availableReplicas": sum(1 for p in ready
+                                                if o.ready_for(p, min_ready, now)),
+                       "currentReplicas": sum(1 for p in live if revision_of(p) == current),
+                       "updatedReplicas": sum(1 for p in live if revision_of(p) == revision),
+                       "currentRevision": current, "updateRevision": revision,
+                       "observedGeneration": o.meta(sts).get("generation", 0)}
+        strategy = (o.spec(sts).get("updateStrategy") or {}).get("type", "RollingUpdate")
+        replicas = int(o.spec(sts).get("replicas", 1) or 0)
+        if strategy == "RollingUpdate" and status["updatedReplicas"] == replicas \
+                and status["readyReplicas"] == replicas and status["replicas"] == replicas:
+            status["currentReplicas"] = status["updatedReplicas"]
+            status["currentRevision"] = revision
+        return status
+
+    async def _write_status(self, sts: Obj, pods: list[Obj], revision: str) -> None:
+        new = self.calculate_status(sts, pods, revision)
+        if new == o.status(sts):
+            return
+        try:
+            await self.client.update(STATEFULSETS, {**sts, "status": new}, "status")
+        except Conflict:
+            self.queue.add(object_key(sts))  # a newer set in the cache soon: sync again
+        except NotFound:
+            return
+
+
+def new(ctx: Context) -> StatefulSetController:
+    return StatefulSetController(ctx, workers=ctx.opts.concurrent_statefulset_syncs)
