@@ -44,3 +44,10 @@ LINKS_LEFT = "{count} link(s) were not made"
 CACHE_UNUSABLE = "cache directory {path} is not usable ({error}); using {fallback}"
 CACHE_LOCK_TIMEOUT = "timed out after {seconds:.0f}s waiting for the cache lock {path}"
 NO_SHTAB = "shell completion needs the shtab package, which this build does not carry"
+
+# Groups of servers: in one process (together.py) and as child processes (supervisor.py).
+GROUP_UNKNOWN_SERVER = 'unknown server "{name}" in the table'
+GROUP_SERVER_TWICE = 'server "{name}" is in the table twice'
+GROUP_BAD_FLAGS = "flags of {server}: {error}"
+BAD_SIZE = 'bad size "{value}" (a number of bytes, with an optional Ki, Mi, Gi, K, M or G)'
+BAD_DURATION = 'bad duration "{value}" (a number with a unit: 90s, 30m, 168h, 1h30m)'
