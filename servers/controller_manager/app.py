@@ -59,7 +59,9 @@ CONSTRUCTORS = {
     "garbage-collector-controller":
         "servers.controller_manager.controllers.garbagecollector:new",
     "replicaset-controller": "servers.controller_manager.controllers.replicaset_apps:new",
+    "deployment-controller": "servers.controller_manager.controllers.deployment:new",
     "statefulset-controller": "servers.controller_manager.controllers.statefulset:new",
+    "daemonset-controller": "servers.controller_manager.controllers.daemonset:new",
 }
 
 

@@ -84,6 +84,7 @@ IMPLEMENTED = (
     "garbage-collector-controller",
     "replicaset-controller",
     "statefulset-controller",
+    "daemonset-controller",
 )
 # Off unless named (kube's ControllerDescriptor.IsDisabledByDefault).
 DISABLED_BY_DEFAULT = frozenset({"bootstrap-signer-controller", "token-cleaner-controller"})
@@ -187,10 +188,10 @@ def _add_syncs(group: argparse._ArgumentGroup) -> None:
             # kube's other controllers' flags, accepted with kube's defaults for the
             # controllers that come next (km does not run them yet).
             ("replicaset", 5, "replica sets"),
-            ("deployment", 5, "deployments (not run by km yet)"),
+            ("deployment", 5, "deployments"),
             ("job", 5, "jobs (not run by km yet)"),
             ("cron-job", 5, "cron jobs (not run by km yet)"),
-            ("daemonset", 2, "daemon sets (not run by km yet)"),
+            ("daemonset", 2, "daemon sets"),
             ("statefulset", 5, "stateful sets"),
             ("namespace", 10, "namespaces being deleted (not run by km yet)"),
             ("service-endpoint", 5, "services for EndpointSlices (not run by km yet)"),
