@@ -49,6 +49,7 @@ EVENT_COMPONENT = "kube-controller-manager"
 # Each controller's constructor, "module:function" (imported only when enabled). A
 # constructor returns None when its flags leave it nothing to do (kube logs "skipping").
 CONSTRUCTORS = {
+    "job-controller": "servers.controller_manager.controllers.job:new",
     "replicationcontroller-controller":
         "servers.controller_manager.controllers.replicationcontroller:new",
     "endpoints-controller": "servers.controller_manager.controllers.endpoints:new",

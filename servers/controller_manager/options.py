@@ -85,6 +85,7 @@ IMPLEMENTED = (
     "replicaset-controller",
     "statefulset-controller",
     "daemonset-controller",
+    "job-controller",
 )
 # Off unless named (kube's ControllerDescriptor.IsDisabledByDefault).
 DISABLED_BY_DEFAULT = frozenset({"bootstrap-signer-controller", "token-cleaner-controller"})
@@ -189,7 +190,7 @@ def _add_syncs(group: argparse._ArgumentGroup) -> None:
             # controllers that come next (km does not run them yet).
             ("replicaset", 5, "replica sets"),
             ("deployment", 5, "deployments"),
-            ("job", 5, "jobs (not run by km yet)"),
+            ("job", 5, "jobs"),
             ("cron-job", 5, "cron jobs (not run by km yet)"),
             ("daemonset", 2, "daemon sets"),
             ("statefulset", 5, "stateful sets"),
