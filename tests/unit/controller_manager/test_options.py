@@ -29,7 +29,7 @@ def test_defaults_are_kube_controller_managers() -> None:
     ("replicationcontroller", ["replicationcontroller-controller"]),
     ("*,-endpoint", [n for n in options.IMPLEMENTED if n != "endpoints-controller"]),
     ("endpoints-controller,-endpoints-controller", []),
-    ("deployment,job", []),  # kube's, not km's yet: accepted, nothing started
+    ("ttl,csrsigning", []),  # kube's, not km's yet: accepted, nothing started
 ])
 def test_controllers_flag_selects_by_kube_names_and_aliases(flag: str,
                                                              expected: list[str]) -> None:
