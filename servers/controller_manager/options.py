@@ -83,6 +83,7 @@ IMPLEMENTED = (
     "pod-garbage-collector-controller",
     "garbage-collector-controller",
     "replicaset-controller",
+    "deployment-controller",
     "statefulset-controller",
     "daemonset-controller",
     "job-controller",
