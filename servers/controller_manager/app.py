@@ -63,6 +63,7 @@ CONSTRUCTORS = {
     "deployment-controller": "servers.controller_manager.controllers.deployment:new",
     "statefulset-controller": "servers.controller_manager.controllers.statefulset:new",
     "daemonset-controller": "servers.controller_manager.controllers.daemonset:new",
+    "disruption-controller": "servers.controller_manager.controllers.disruption:new",
 }
 
 

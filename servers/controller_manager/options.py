@@ -87,6 +87,7 @@ IMPLEMENTED = (
     "statefulset-controller",
     "daemonset-controller",
     "job-controller",
+    "disruption-controller",
 )
 # Off unless named (kube's ControllerDescriptor.IsDisabledByDefault).
 DISABLED_BY_DEFAULT = frozenset({"bootstrap-signer-controller", "token-cleaner-controller"})
