@@ -27,7 +27,7 @@ from aiohttp import web
 from servers.apimachinery import errors, field, selectors
 from servers.apimachinery.meta import Obj
 from servers.apimachinery.validation import expect_type
-from servers.apiserver import codec, eviction, openapi, routing, tables, watch
+from servers.apiserver import codec, deletion, eviction, openapi, routing, tables, watch
 from servers.apiserver.podlogs import PodLogs
 from servers.apiserver.registry import Filter, Registry, parse_rv, too_large_rv
 from servers.apiserver.resources import RESOURCES, Resource
@@ -205,6 +205,8 @@ class ResourceHandler:
         dry = codec.dry_run(request.query)
         if target.subresource == "scale":
             return _json(await self.registry.update_scale(target, lambda _: obj, dry_run=dry))
+        if target.subresource == "finalize":
+            return _json(await self.registry.finalize_namespace(target, obj, dry_run=dry))
         warnings = _validate_fields(request, target.resource, obj)
         return _json(await self.registry.update(target, obj, dry_run=dry), warnings=warnings)
 
@@ -356,7 +358,7 @@ async def _delete_options(request: web.Request) -> Obj:
     grace = codec.int_param(request.query, "gracePeriodSeconds")
     if grace is not None:
         options["gracePeriodSeconds"] = grace
-    return options
+    return deletion.parse_options(options, request.query)
 
 
 def _validate_fields(request: web.Request, resource: Resource, obj: Any) -> list[str]:

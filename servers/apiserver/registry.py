@@ -185,9 +185,9 @@ class Registry:
                           ) -> tuple[Obj, bytes]:
         """Create; the object back both decoded and as the JSON the response sends."""
         resource = target.resource
-        meta = objectmeta.prepare_for_create(target, obj)
+        objectmeta.prepare_for_create(target, obj)
         if resource.namespaced:
-            await self._require_namespace(meta["namespace"])
+            await self._require_namespace(target, obj)
         admission.prepare_create(resource, obj)
         await self.admission.admit_create(resource, obj)
         _check(resource, obj, admission.validate_create(resource, obj))
@@ -271,6 +271,7 @@ class Registry:
             new["status"] = current["status"]
         elif resource.has_status:
             new.pop("status", None)
+        deletion.keep_namespace_finalizers(resource, target.subresource, current, new)
         objectmeta.keep_server_meta(current, new, target)
         admission.prepare_update(resource, new, current)
         self.admission.admit_update(resource, new, current, target.subresource)
@@ -281,12 +282,12 @@ class Registry:
             new["metadata"]["generation"] = current["metadata"].get("generation", 1) + 1
         return new
 
-    async def _commit_update(self, target: Target, obj: Obj, rev: int) -> Obj:
+    async def _commit_update(self, target: Target, obj: Obj, rev: int, *,
+                             may_delete: bool = True) -> Obj:
         meta = obj["metadata"]
         meta.pop("resourceVersion", None)
         key = _key(target)
-        if meta.get("deletionTimestamp") and not meta.get("finalizers") and (
-                not deletion.graceful_pod(target.resource, obj)):
+        if may_delete and deletion.delete_on_update(target.resource, obj):
             kv = await self.storage.delete(key, rev)
             return decode(kv)
         new_rev = await self.storage.update(key, encode(obj), rev)
@@ -301,15 +302,17 @@ class Registry:
             obj = decode(kv)
             admission.validate_delete(target.resource, obj)
             deletion.check_preconditions(target, obj, options.get("preconditions") or {})
-            if target.resource.plural == "namespaces" and not dry_run:
-                self._namespaces_seen.pop(target.name, None)
-                await self._delete_namespace_contents(target.name)
-            marked = deletion.mark_for_deletion(target.resource, obj, options)
+            if deletion.namespace_pending(target.resource, obj):
+                return obj
+            marked = self._mark(target, obj, options, dry_run)
             if dry_run:
                 return marked or obj
             try:
                 if marked is not None:
-                    return await self._commit_update(target, marked, kv.mod_revision)
+                    # A mark is written as it is: a namespace without spec.finalizers stays
+                    # Terminating until its controller deletes it (as kube's storage.go).
+                    return await self._commit_update(target, marked, kv.mod_revision,
+                                                     may_delete=False)
                 return decode(await self.storage.delete(_key(target), kv.mod_revision))
             except st.RevisionMismatch:
                 if (options.get("preconditions") or {}).get("resourceVersion"):
@@ -330,11 +333,33 @@ class Registry:
                 continue
         return listed
 
-    async def _delete_namespace_contents(self, namespace: str) -> None:
-        for resource in resources.RESOURCES:
-            if resource.namespaced:
-                target = Target(resource, namespace)
-                await self.delete_collection(target, Filter(), {"gracePeriodSeconds": 0})
+    def _mark(self, target: Target, obj: Obj, options: Obj, dry_run: bool
+                    ) -> Obj | None:
+        """What a DELETE writes: the object marked for deletion, or None to delete it now.
+        A namespace is first only marked Terminating (its controller empties it)."""
+        if target.resource is _NAMESPACES:
+            deletion.check_namespace_delete(target.name)
+            if not dry_run:
+                self._namespaces_seen.pop(target.name, None)
+            marked = deletion.mark_namespace(obj, options)
+            if marked is not None:
+                return marked
+        return deletion.mark_for_deletion(target.resource, obj, options)
+
+    async def finalize_namespace(self, target: Target, obj: Obj, *,
+                                 dry_run: bool = False) -> Obj:
+        """PUT namespaces/NAME/finalize: only spec.finalizers changes; once they and the
+        metadata finalizers are empty on a terminating namespace, it is deleted."""
+        body_meta = objectmeta.require_meta(obj)
+        objectmeta.check_name(target, body_meta)
+        spec = obj.get("spec")
+        names = spec.get("finalizers") if isinstance(spec, dict) else None
+        if names is not None and not (isinstance(names, list) and all(
+                isinstance(n, str) and n for n in names)):
+            raise errors.Invalid("Namespace", target.name, [field.invalid(
+                "spec.finalizers", names, "must be a list of finalizer names")])
+        wanted = parse_rv(body_meta.get("resourceVersion"))
+        return await self._write(target, lambda current: obj, wanted, dry_run)
 
     # -- subresources -----------------------------------------------------------------------
 
@@ -395,16 +420,20 @@ class Registry:
 
     # -- helpers ----------------------------------------------------------------------------
 
-    async def _require_namespace(self, namespace: str) -> None:
-        """404 for a namespace that does not exist; positive answers are kept a few seconds
-        (like kube-apiserver's NamespaceLifecycle informer cache), so creates pay no read."""
+    async def _require_namespace(self, target: Target, obj: Obj) -> None:
+        """404 for a namespace that does not exist, 403 for one being terminated
+        (NamespaceLifecycle admission); answers for active namespaces are kept a few seconds
+        (like kube-apiserver's informer cache), so creates pay no read."""
+        namespace = obj["metadata"]["namespace"]
         now = time.monotonic()
         if self._namespaces_seen.get(namespace, 0.0) > now:
             return
         try:
-            await self.storage.get(resources.key_for(_NAMESPACES, None, namespace))
+            ns = decode(await self.storage.get(resources.key_for(_NAMESPACES, None, namespace)))
         except st.KeyNotFound:
             raise errors.NotFound("namespaces", namespace) from None
+        if (ns.get("status") or {}).get("phase") == "Terminating":
+            raise _terminating(target, obj, namespace)
         self._namespaces_seen[namespace] = now + NAMESPACE_CACHE_SECONDS
 
     async def _allocate_cluster_ip(self, svc: Obj, old: Obj | None = None) -> None:
@@ -445,6 +474,20 @@ def _not_found(target: Target) -> errors.NotFound:
 
 def _conflict(target: Target) -> errors.Conflict:
     return errors.Conflict(target.resource.plural, target.name, group=target.resource.group)
+
+
+def _terminating(target: Target, obj: Obj, namespace: str) -> errors.Forbidden:
+    # plugin/pkg/admission/namespace/lifecycle/admission.go, with its NamespaceTerminating
+    # cause.
+    r = target.resource
+    err = errors.Forbidden(r.plural, obj["metadata"].get("name") or "",
+                           deletion.TERMINATING_MESSAGE.format(namespace), group=r.group)
+    details = err.details if err.details is not None else {}
+    err.details = details
+    details.setdefault("causes", []).append({
+        "reason": "NamespaceTerminating", "message": f"namespace {namespace} is being terminated",
+        "field": "metadata.namespace"})
+    return err
 
 
 def _check(resource: Resource, obj: Obj, causes: list[field.Cause]) -> None:

@@ -160,7 +160,11 @@ def _workload(group: str, plural: str, kind: str, short: str, *, scale: bool = F
 RESOURCES: tuple[Resource, ...] = (
     Resource(
         "", V1, "namespaces", "namespace", "Namespace", False, "/registry/namespaces/",
-        short_names=("ns",), subresources=(_status("Namespace"),),
+        short_names=("ns",), subresources=(
+            _status("Namespace"),
+            # namespaces/finalize: the namespace controller's way to drop spec.finalizers.
+            Subresource("finalize", GroupVersionKind("", V1, "Namespace"), ("update",)),
+        ),
     ),
     Resource(
         "", V1, "nodes", "node", "Node", False, "/registry/minions/",

@@ -80,7 +80,9 @@ def test_imperative_create_commands(kubectl: Kubectl) -> None:
     assert wide[1][3:] == ["bob", "team/ci"]
     described = kubectl("describe", "rolebinding", "rb", "-n", "team").stdout
     assert "pod-reader" in described and "alice" in described
-    kubectl("delete", "namespace", "team")
+    # No controller-manager here: the namespace stays Terminating, as in kube.
+    kubectl("delete", "namespace", "team", "--wait=false")
+    assert kubectl.json("get", "namespace", "team")["status"]["phase"] == "Terminating"
     kubectl("delete", "clusterrolebinding", "crb")
     kubectl("delete", "clusterrole", "node-one")
 

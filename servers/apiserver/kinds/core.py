@@ -39,9 +39,18 @@ _IP_MESSAGE = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
 # -- Namespace ---------------------------------------------------------------------------------
 
 def default_namespace(ns: Obj, old: Obj | None = None) -> None:
-    """A new namespace starts ``Active``."""
+    """A new namespace starts ``Active`` with the ``kubernetes`` finalizer in spec, which the
+    namespace controller removes once it has emptied the namespace (namespace strategy.go
+    PrepareForCreate)."""
     if old is None:
         ns["status"] = {"phase": "Active"}
+        spec = ns.setdefault("spec", {})
+        if isinstance(spec, dict):
+            names = spec.get("finalizers")
+            if not isinstance(names, list):
+                spec["finalizers"] = ["kubernetes"]
+            elif "kubernetes" not in names:
+                names.append("kubernetes")
 
 
 # -- Node --------------------------------------------------------------------------------------

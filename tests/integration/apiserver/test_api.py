@@ -191,14 +191,6 @@ async def test_scale_subresource(api: Client) -> None:
                ctype="application/merge-patch+json", expect=422)
 
 
-async def test_deleting_a_namespace_deletes_its_objects(api: Client) -> None:
-    await call(api, "POST", "/api/v1/namespaces", {"metadata": {"name": "team"}}, expect=201)
-    await call(api, "POST", "/api/v1/namespaces/team/pods", pod(), expect=201)
-    await call(api, "DELETE", "/api/v1/namespaces/team", expect=200)
-    await call(api, "GET", "/api/v1/namespaces/team/pods/web", expect=404)
-    await call(api, "GET", "/api/v1/namespaces/team", expect=404)
-
-
 async def test_delete_collection_by_label(api: Client) -> None:
     await call(api, "POST", PODS, pod("a", {"app": "a"}), expect=201)
     await call(api, "POST", PODS, pod("b", {"app": "b"}), expect=201)
