@@ -1,0 +1,310 @@
+"""Servers of the same program run as supervised child processes.
+
+A supervisor any hyperkube program can use, after Kubernetes-Mesos' `km minion`
+(contrib/mesos/pkg/minion/server.go and tasks/task.go, Kubernetes 1.2):
+
+    children = [supervisor.Child("kubelet", ["kubelet", "--node-name", "n1"]),
+                supervisor.Child("proxy", ["proxy", "--kubeconfig", path])]
+    return await supervisor.run(children, stop, logs=supervisor.logs_from(opts))
+
+- Each child is this very program again: `sys.executable` plus the archive (or how this
+  process was started, see `self_command`) plus the child's args, so every child shares the
+  archive's extraction cache and compiled speedups. Children inherit the environment, with
+  `Child.env` on top (the minion's `--path-override` is `env={"PATH": ...}`).
+- Each child runs in its own session, so its own process group (pgid = its pid), and gets
+  SIGTERM if the supervisor dies (Linux's parent-death signal), as the minion's children did.
+- A child that exits, whatever its code, is restarted after `backoff`: 5 s (the minion's
+  RestartDelay), then doubling to 30 s, forgotten after a run of 60 s (backoff.py). Before the
+  restart, what is left of its process group gets SIGTERM, then SIGKILL after `kill_grace`.
+- With `logs`, a child's stdout and stderr go through the supervisor into `DIR/NAME.log`,
+  rotated by size with backups removed by count and age (logfile.py); without, the children
+  write to the supervisor's own stdout and stderr.
+- When `stop` is set, the children stop in reverse start order: SIGTERM to the child's process
+  group, SIGKILL to the group after `kill_grace` seconds (5 s, the minion's grace period) if it
+  has not ended. The supervisor signals only the process groups it created, by their ids.
+
+`run` returns 0 when every child ended within its grace period, 1 when one had to be killed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+
+from hyperkube import bundle
+from hyperkube import messages as msg
+from hyperkube.backoff import Backoff
+from hyperkube.logfile import RotatingLog, parse_duration, parse_size
+
+TYPE_CHECKING = False  # typing's own flag, without importing typing at every start (~2 ms)
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable, Mapping, Sequence
+    from typing import Any
+
+RESTART_DELAY = 5.0  # the minion's RestartDelay
+RESTART_CAP = 30.0
+KILL_GRACE = 5.0  # the minion's grace between SIGTERM and SIGKILL
+MAX_LOG_SIZE = "10Mi"
+MAX_LOG_BACKUPS = 5
+MAX_LOG_AGE = "168h"
+_READ_CHUNK = 65536
+_POLL = 0.05
+_PRSET_PDEATHSIG = 1  # <linux/prctl.h>
+
+log = logging.getLogger(__name__)
+
+
+class Logs:
+    """Where and how children's logs are kept: DIR/NAME.log, rotated (see logfile.py)."""
+
+    __slots__ = ("directory", "max_age", "max_backups", "max_size")
+
+    def __init__(self, directory: str, *, max_size: int = parse_size(MAX_LOG_SIZE),
+                 max_backups: int = MAX_LOG_BACKUPS,
+                 max_age: float = parse_duration(MAX_LOG_AGE)) -> None:
+        self.directory = directory
+        self.max_size, self.max_backups, self.max_age = max_size, max_backups, max_age
+
+    def open(self, name: str) -> RotatingLog:
+        os.makedirs(self.directory, exist_ok=True)
+        return RotatingLog(os.path.join(self.directory, f"{name}.log"), max_size=self.max_size,
+                           max_backups=self.max_backups, max_age=self.max_age)
+
+
+class Child:
+    """One supervised child: its name (and log file's), its args after the program, its env."""
+
+    __slots__ = ("args", "env", "killed", "name", "pids", "proc", "starts", "stop")
+
+    def __init__(self, name: str, args: Sequence[str],
+                 env: Mapping[str, str] | None = None) -> None:
+        self.name = name
+        self.args = list(args)
+        self.env = dict(env or {})
+        self.stop = asyncio.Event()
+        self.proc: asyncio.subprocess.Process | None = None
+        self.starts = 0
+        self.pids: list[int] = []  # every pid it ran as, oldest first
+        self.killed = False  # the last stop needed SIGKILL
+
+    def __repr__(self) -> str:
+        return f"Child({self.name!r}, {self.args!r}, starts={self.starts})"
+
+
+def add_flags(parser: argparse.ArgumentParser) -> None:
+    """The log flags of a supervising server, as the minion's (defaults: 10Mi, 5, 168h)."""
+    import argparse
+
+    def size(text: str) -> int:
+        try:
+            return parse_size(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    def duration(text: str) -> float:
+        try:
+            return parse_duration(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    group = parser.add_argument_group("children's logs")
+    group.add_argument("--log-dir", metavar="DIR",
+                       help="write each child's output to DIR/NAME.log, rotated (default: "
+                            "the children write to this server's stdout and stderr)")
+    group.add_argument("--max-log-size", type=size, default=MAX_LOG_SIZE, metavar="SIZE",
+                       help="rotate a child's log when it would grow past SIZE "
+                            "(default: %(default)s)")
+    group.add_argument("--max-log-backups", type=int, default=MAX_LOG_BACKUPS, metavar="N",
+                       help="keep the newest N rotated logs of each child, 0 all "
+                            "(default: %(default)s)")
+    group.add_argument("--max-log-age", type=duration, default=MAX_LOG_AGE, metavar="AGE",
+                       help="remove rotated logs older than AGE, 0 never "
+                            "(default: %(default)s)")
+
+
+def logs_from(opts: argparse.Namespace) -> Logs | None:
+    """The `Logs` that `add_flags`' flags ask for (None without --log-dir)."""
+    if not opts.log_dir:
+        return None
+    return Logs(opts.log_dir, max_size=opts.max_log_size, max_backups=opts.max_log_backups,
+                max_age=opts.max_log_age)
+
+
+def self_command() -> list[str]:
+    """How to run this program again: the same Python with the same archive (or module)."""
+    archive = bundle.archive_path()
+    if archive is not None:
+        return [sys.executable, os.path.realpath(archive)]
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is not None and spec.name != "__main__":  # python -m package.module
+        return [sys.executable, "-m", spec.name.removesuffix(".__main__")]
+    return [sys.executable, os.path.realpath(sys.argv[0])]
+
+
+async def run(children: Sequence[Child], stop: asyncio.Event, *,
+              logs: Logs | None = None, command: Sequence[str] | None = None,
+              backoff: Backoff | None = None, kill_grace: float = KILL_GRACE) -> int:
+    """Run every child, restarting each that exits, until `stop`; then stop them all.
+
+    `command` is what comes before a child's args (default: `self_command()`); `backoff` the
+    restart policy (default 5 s doubling to 30 s; each child gets its own copy).
+    """
+    base = list(command or self_command())
+    policy = backoff or Backoff(RESTART_DELAY, RESTART_CAP)
+    names = [c.name for c in children]
+    if len(set(names)) != len(names):
+        msg_ = f"child names must differ: {', '.join(names)}"
+        raise ValueError(msg_)
+    tasks = [asyncio.ensure_future(_keep(c, base, logs, policy.copy(), kill_grace))
+             for c in children]
+    try:
+        await stop.wait()
+        for child, task in reversed(list(zip(children, tasks, strict=True))):
+            child.stop.set()
+            # The keeper ends the child within kill_grace (SIGTERM), then SIGKILLs it.
+            await asyncio.wait({task}, timeout=2 * kill_grace + 5)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks, timeout=1)
+    killed = [c.name for c in children if c.killed]
+    if killed:
+        log.warning("killed after %gs: %s", kill_grace, ", ".join(killed))
+    return msg.EXIT_FAILURE if killed else msg.EXIT_OK
+
+
+async def _keep(child: Child, base: list[str], logs: Logs | None, backoff: Backoff,
+                grace: float) -> None:
+    """Start the child, and again each time it exits, until its stop is set."""
+    sink = logs.open(child.name) if logs else None
+    try:
+        while not child.stop.is_set():
+            started = time.monotonic()
+            code = await _run_once(child, base, sink, grace)
+            if child.stop.is_set():
+                log.info("%s stopped (exit code %s)", child.name, code)
+                return
+            delay = backoff.delay(time.monotonic() - started)
+            log.error("%s exited (code %s); restarting in %gs", child.name, code, delay)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(child.stop.wait(), timeout=delay)
+    finally:
+        if sink is not None:
+            sink.close()
+
+
+async def _run_once(child: Child, base: list[str], sink: RotatingLog | None,
+                    grace: float) -> int | None:
+    """One run of the child: start it, wait for it or for stop, end its process group."""
+    # Our own pipe, not asyncio's: asyncio's wait() also waits for its pipes to close, which
+    # a grandchild holding the child's stdout would put off for as long as it lives.
+    read_end, write_end = os.pipe() if sink else (-1, -1)
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *base, *child.args, env={**os.environ, **child.env},
+            stdin=asyncio.subprocess.DEVNULL, stdout=write_end if sink else None,
+            stderr=write_end if sink else None,
+            start_new_session=True, preexec_fn=_death_signal())
+    except OSError as exc:  # counts as an exit: retried after the backoff
+        log.error("%s could not start: %s", child.name, exc)
+        if sink:
+            os.close(read_end)
+        return None
+    finally:
+        if sink:
+            os.close(write_end)
+    child.proc, child.starts = proc, child.starts + 1
+    child.pids.append(proc.pid)
+    log.info("%s started (pid %d): %s", child.name, proc.pid, " ".join(child.args))
+    pump = asyncio.ensure_future(_pump(read_end, sink)) if sink else None
+    exited = asyncio.ensure_future(proc.wait())
+    stopping = asyncio.ensure_future(child.stop.wait())
+    try:
+        await asyncio.wait({exited, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        child.killed = await _end_group(proc, exited, grace)
+    finally:
+        exited.cancel()
+        stopping.cancel()
+    if pump is not None:  # the group is gone, so the pipe's writers are: EOF comes
+        await asyncio.wait({pump}, timeout=grace)
+        pump.cancel()
+    return proc.returncode
+
+
+async def _end_group(proc: asyncio.subprocess.Process, exited: asyncio.Future[int],
+                     grace: float) -> bool:
+    """SIGTERM the child's process group, SIGKILL it after `grace`; True if it needed that.
+
+    The group's id is the child's pid (it leads its own session). Linux does not reuse a pid
+    that is still some group's id, so while the group has members the id is ours.
+    """
+    pgid = proc.pid
+    _signal_group(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if not exited.done():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(exited), timeout=_POLL)
+        elif _group_alive(pgid):  # the child is gone, what it started is not yet
+            await asyncio.sleep(_POLL)
+        else:
+            return False
+    _signal_group(pgid, signal.SIGKILL)
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(asyncio.shield(exited), timeout=grace)
+    return True
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # a member changed its user: still there
+        return True
+    return True
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, sig)
+
+
+async def _pump(fd: int, sink: RotatingLog) -> None:
+    """Copy a child's output from the pipe `fd` into its log until EOF (or cancellation).
+
+    A chunk may end mid-line, so a rotation may split a line between two files.
+    """
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=_READ_CHUNK)
+    transport, _ = await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd, "rb", buffering=0))
+    try:
+        while data := await reader.read(_READ_CHUNK):
+            sink.write(data)
+    finally:
+        transport.close()
+
+
+def _death_signal() -> Callable[[], Any] | None:
+    """A pre-exec hook that asks Linux to SIGTERM the child when the supervisor dies."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent = os.getpid()
+
+    def hook() -> None:
+        prctl(_PRSET_PDEATHSIG, int(signal.SIGTERM))
+        if os.getppid() != parent:  # the supervisor died before the hook ran
+            os._exit(1)
+
+    return hook

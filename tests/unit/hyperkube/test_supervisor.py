@@ -1,0 +1,215 @@
+"""The process supervisor (hyperkube/supervisor.py) with small real child processes.
+
+The children are tests/unit/hyperkube/fake_child.py run by this Python; delays are shrunk
+through the API so that each test takes well under a second or two.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hyperkube import supervisor
+from hyperkube.backoff import Backoff
+from hyperkube.logfile import parse_duration, parse_size
+
+CHILD = [sys.executable, str(Path(__file__).with_name("fake_child.py"))]
+FAST = Backoff(0.2, 0.4)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+
+
+async def _until(cond: object, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not cond():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+def _lines(log_dir: Path, name: str) -> list[str]:
+    path = log_dir / f"{name}.log"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+async def test_a_child_that_exits_is_restarted_after_the_delay_while_others_run(
+        tmp_path: Path) -> None:
+    crash = supervisor.Child("crash", ["crash", "3"])
+    steady = supervisor.Child("steady", ["sleep"])
+    stop = asyncio.Event()
+    began = time.monotonic()
+    task = asyncio.ensure_future(supervisor.run(
+        [steady, crash], stop, logs=supervisor.Logs(str(tmp_path)), command=CHILD,
+        backoff=FAST, kill_grace=1.0))
+    await _until(lambda: len(_lines(tmp_path, "crash")) == 3)
+    took = time.monotonic() - began
+    assert took >= 0.2 + 0.4, "restarted after 0.2 s, then 0.4 s"
+    assert steady.starts == 1 and steady.proc and steady.proc.returncode is None
+    stop.set()
+    assert await asyncio.wait_for(task, 10) == 0
+    assert [line.split()[0] for line in _lines(tmp_path, "crash")] == ["start"] * 3
+    assert _lines(tmp_path, "steady") == [f"start {steady.pids[0]}", "stop"]
+    assert not [p for c in (crash, steady) for p in c.pids if _alive(p)]
+
+
+async def test_stop_terminates_in_reverse_order_and_kills_a_stubborn_group(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="hyperkube.supervisor")
+    first = supervisor.Child("first", ["sleep"])
+    stubborn = supervisor.Child("stubborn", ["stubborn"])
+    spawner = supervisor.Child("spawner", ["spawn"])
+    children = [first, stubborn, spawner]
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(supervisor.run(
+        children, stop, logs=supervisor.Logs(str(tmp_path)), command=CHILD, backoff=FAST,
+        kill_grace=0.3))
+    await _until(lambda: all(_lines(tmp_path, c.name) for c in children))
+    grandchild = int(_lines(tmp_path, "spawner")[0].split()[2])
+    assert os.getpgid(grandchild) == spawner.pids[0], "the grandchild is in its group"
+    began = time.monotonic()
+    stop.set()
+    assert await asyncio.wait_for(task, 10) == 1, "one had to be killed"
+    assert time.monotonic() - began < 3 * (0.3 + 0.3) + 1
+    assert [c.killed for c in children] == [False, True, True]
+    # The spawner's grandchild ignored SIGTERM: SIGKILL to the group ended it.
+    assert not _alive(grandchild)
+    assert not [p for c in children for p in c.pids if _alive(p)]
+    assert [c.starts for c in children] == [1, 1, 1]
+    stopped = [r.getMessage().split()[0] for r in caplog.records if " stopped " in r.getMessage()]
+    assert stopped == ["spawner", "stubborn", "first"], "reverse start order, one at a time"
+    assert _lines(tmp_path, "first")[-1] == "stop"
+
+
+async def test_a_killed_childs_group_is_cleaned_before_the_restart(tmp_path: Path) -> None:
+    spawner = supervisor.Child("spawner", ["spawn"])
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(supervisor.run(
+        [spawner], stop, logs=supervisor.Logs(str(tmp_path)), command=CHILD, backoff=FAST,
+        kill_grace=0.3))
+    await _until(lambda: _lines(tmp_path, "spawner"))
+    grandchild = int(_lines(tmp_path, "spawner")[0].split()[2])
+    os.kill(spawner.pids[0], signal.SIGKILL)
+    await _until(lambda: spawner.starts == 2)
+    assert not _alive(grandchild), "its leftover group was ended before the restart"
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    assert not [p for p in spawner.pids if _alive(p)]
+
+
+async def test_logs_rotate_by_size_and_keep_the_newest_backups(tmp_path: Path) -> None:
+    chatter = supervisor.Child("chatter", ["chatter", "50"])
+    stop = asyncio.Event()
+    logs = supervisor.Logs(str(tmp_path), max_size=1000, max_backups=2)
+    task = asyncio.ensure_future(supervisor.run([chatter], stop, logs=logs, command=CHILD))
+    await _until(lambda: any("00000049" in line for p in tmp_path.glob("chatter*.log")
+                             for line in p.read_text().splitlines()))
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    backups = sorted(p.name for p in tmp_path.glob("chatter-*.log"))
+    assert len(backups) == 2, backups
+    assert all(p.stat().st_size <= 1000 for p in tmp_path.glob("chatter*.log"))
+    newest = "".join((tmp_path / n).read_text() for n in backups) + (
+        tmp_path / "chatter.log").read_text()
+    assert newest.endswith("stop\n")
+    assert "00000049" in newest and "00000010" not in newest, "older backups were removed"
+
+
+async def test_without_a_log_dir_children_write_to_our_streams(
+        capfd: pytest.CaptureFixture[str]) -> None:
+    child = supervisor.Child("c", ["crash", "0"])
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(supervisor.run([child], stop, command=CHILD, backoff=FAST))
+    await _until(lambda: child.starts == 1 and child.proc and child.proc.returncode is not None)
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    assert f"start {child.pids[0]}" in capfd.readouterr().out
+
+
+async def test_a_child_that_cannot_start_is_retried(tmp_path: Path) -> None:
+    child = supervisor.Child("nope", [])
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(supervisor.run(
+        [child], stop, command=[str(tmp_path / "no-such-program")], backoff=Backoff(0.01, 0.01)))
+    await asyncio.sleep(0.1)
+    stop.set()
+    assert await asyncio.wait_for(task, 10) == 0
+    assert child.starts == 0
+
+
+async def test_child_env_is_added_to_ours(tmp_path: Path) -> None:
+    child = supervisor.Child("env", ["-c", "import os; print(os.environ['KM_TEST_X'])"],
+                             env={"KM_TEST_X": "on top"})
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(supervisor.run(
+        [child], stop, logs=supervisor.Logs(str(tmp_path)), command=[sys.executable],
+        backoff=FAST))
+    await _until(lambda: _lines(tmp_path, "env"))
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    assert _lines(tmp_path, "env")[0] == "on top"
+
+
+def test_child_names_must_differ() -> None:
+    with pytest.raises(ValueError, match="child names must differ"):
+        asyncio.run(supervisor.run([supervisor.Child("a", []), supervisor.Child("a", [])],
+                                   asyncio.Event(), command=CHILD))
+
+
+def test_log_flags_default_as_the_minion_and_refuse_bad_values(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser(prog="km minion")
+    supervisor.add_flags(parser)
+    opts = parser.parse_args([])
+    assert (opts.max_log_size, opts.max_log_backups, opts.max_log_age) == (
+        10 * 2**20, 5, 168 * 3600.0)
+    assert supervisor.logs_from(opts) is None
+    logs = supervisor.logs_from(parser.parse_args(
+        ["--log-dir", "/x", "--max-log-size", "1Ki", "--max-log-age", "1h30m"]))
+    assert logs is not None and (logs.directory, logs.max_size, logs.max_age) == (
+        "/x", 1024, 5400.0)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--max-log-size", "ten"])
+    assert "bad size \"ten\"" in capsys.readouterr().err
+
+
+def test_self_command_is_this_python_and_how_it_started(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert supervisor.self_command()[0] == sys.executable
+    monkeypatch.setattr("hyperkube.bundle.archive_path", lambda: "/opt/km.pyz")
+    assert supervisor.self_command() == [sys.executable, "/opt/km.pyz"]
+
+
+@pytest.mark.parametrize(("text", "size"), [
+    ("0", 0), ("10", 10), ("10Mi", 10 * 2**20), ("1Ki", 1024), ("2G", 2 * 10**9), ("3K", 3000)])
+def test_parse_size(text: str, size: int) -> None:
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("168h", 604800.0), ("1h30m", 5400.0), ("90s", 90.0), ("500ms", 0.5), ("0", 0.0),
+    ("1.5h", 5400.0)])
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "10Mb", "-1", "ten"])
+def test_parse_size_refuses(text: str) -> None:
+    with pytest.raises(ValueError, match="bad size"):
+        parse_size(text)
+
+
+@pytest.mark.parametrize("text", ["", "10", "1d", "h", "1h 2m"])
+def test_parse_duration_refuses(text: str) -> None:
+    with pytest.raises(ValueError, match="bad duration"):
+        parse_duration(text)
