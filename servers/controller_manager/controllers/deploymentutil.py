@@ -52,13 +52,23 @@ def template_hash(template: Obj, collision_count: int | None = None) -> str:
     decimal of the sum mapped into ``_ALPHANUMS``. kube hashes a spew dump of the Go struct,
     which JSON cannot reproduce; km hashes canonical JSON, so the same template always gives
     the same name, and names differ from kube's."""
-    data = json.dumps(template, sort_keys=True, separators=(",", ":")).encode()
+    data = json.dumps(_semantic(template), sort_keys=True, separators=(",", ":")).encode()
     if collision_count is not None:
         data += int(collision_count & 0xFFFFFFFF).to_bytes(4, "little")
     value = 0x811C9DC5
     for byte in data:
         value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
     return "".join(_ALPHANUMS[ord(c) % len(_ALPHANUMS)] for c in str(value))
+
+
+def _semantic(value: Any) -> Any:
+    """``value`` without null members: Go decodes a null and a missing field alike (a
+    template's ``creationTimestamp: null``, which kubectl's ``rollout undo`` sends back)."""
+    if isinstance(value, dict):
+        return {k: _semantic(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_semantic(v) for v in value]
+    return value
 
 
 def _without_hash(template: Obj) -> Obj:
@@ -72,8 +82,9 @@ def _without_hash(template: Obj) -> Obj:
 
 
 def equal_ignore_hash(a: Obj, b: Obj) -> bool:
-    """``EqualIgnoreHash``: the templates are equal but for the pod-template-hash label."""
-    return _without_hash(a) == _without_hash(b)
+    """``EqualIgnoreHash``: the templates are equal but for the pod-template-hash label
+    (compared as Go's semantic equality would: nulls as missing)."""
+    return bool(_semantic(_without_hash(a)) == _semantic(_without_hash(b)))
 
 
 # -- numbers -------------------------------------------------------------------------------------

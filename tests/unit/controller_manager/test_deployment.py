@@ -86,6 +86,10 @@ def test_hash_is_stable_and_the_collision_count_changes_it() -> None:
     labelled = copy.deepcopy(TEMPLATE)
     labelled["metadata"]["labels"][du.HASH_LABEL] = "abc"
     assert du.equal_ignore_hash(labelled, TEMPLATE)
+    nulled = copy.deepcopy(TEMPLATE)
+    nulled["metadata"]["creationTimestamp"] = None  # as kubectl rollout undo sends it
+    assert du.equal_ignore_hash(nulled, TEMPLATE)
+    assert du.template_hash(nulled) == du.template_hash(TEMPLATE)
     assert not du.equal_ignore_hash(deploy(image="b")["spec"]["template"], TEMPLATE)
 
 
