@@ -50,6 +50,8 @@ EVENT_COMPONENT = "kube-controller-manager"
 # constructor returns None when its flags leave it nothing to do (kube logs "skipping").
 CONSTRUCTORS = {
     "job-controller": "servers.controller_manager.controllers.job:new",
+    "cronjob-controller": "servers.controller_manager.controllers.cronjob:new",
+    "ttl-after-finished-controller": "servers.controller_manager.controllers.jobttl:new",
     "replicationcontroller-controller":
         "servers.controller_manager.controllers.replicationcontroller:new",
     "endpoints-controller": "servers.controller_manager.controllers.endpoints:new",

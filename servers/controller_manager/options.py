@@ -87,6 +87,8 @@ IMPLEMENTED = (
     "statefulset-controller",
     "daemonset-controller",
     "job-controller",
+    "cronjob-controller",
+    "ttl-after-finished-controller",
     "disruption-controller",
 )
 # Off unless named (kube's ControllerDescriptor.IsDisabledByDefault).
@@ -193,13 +195,13 @@ def _add_syncs(group: argparse._ArgumentGroup) -> None:
             ("replicaset", 5, "replica sets"),
             ("deployment", 5, "deployments"),
             ("job", 5, "jobs"),
-            ("cron-job", 5, "cron jobs (not run by km yet)"),
+            ("cron-job", 5, "cron jobs"),
             ("daemonset", 2, "daemon sets"),
             ("statefulset", 5, "stateful sets"),
             ("namespace", 10, "namespaces being deleted (not run by km yet)"),
             ("service-endpoint", 5, "services for EndpointSlices (not run by km yet)"),
             ("serviceaccount-token", 5, "service account tokens (not run by km yet)"),
-            ("ttl-after-finished", 5, "finished jobs' TTLs (not run by km yet)")):
+            ("ttl-after-finished", 5, "finished jobs' TTLs")):
         group.add_argument(
             f"--concurrent-{flag}-syncs", type=_positive, default=default, metavar="N",
             help=f"how many {what} are synced at once (default: %(default)s)")
