@@ -123,9 +123,11 @@ class Client:
         return self._session
 
     async def _send(self, method: str, path: str, params: Mapping[str, str] | None,
-                    data: bytes | None, content_type: str) -> bytes:
+                    data: bytes | None, content_type: str, accept: str | None = None) -> bytes:
         session = self._require_session()
-        headers = {"Content-Type": content_type} if data is not None else None
+        headers = {"Content-Type": content_type} if data is not None else {}
+        if accept is not None:  # e.g. metadata only: application/json;as=PartialObjectMetadata
+            headers["Accept"] = accept
         try:
             async with session.request(method, self.config.server + path, params=params,
                                        data=data, headers=headers) as response:
@@ -139,14 +141,15 @@ class Client:
         return body
 
     async def request(self, method: str, path: str, *, params: Mapping[str, str] | None = None,
-                      body: Any = None, content_type: str = JSON) -> Any:
+                      body: Any = None, content_type: str = JSON, accept: str | None = None
+                      ) -> Any:
         """Send one request to ``path`` and return the decoded JSON answer (``None`` if empty).
 
-        ``body`` is JSON-encoded. Raises ``StatusError`` (non-2xx), ``ApiUnavailable``,
-        ``BadResponse``.
+        ``body`` is JSON-encoded; ``accept`` replaces the session's Accept header. Raises
+        ``StatusError`` (non-2xx), ``ApiUnavailable``, ``BadResponse``.
         """
         data = None if body is None else _wire.encode(body)
-        raw = await self._send(method, path, params, data, content_type)
+        raw = await self._send(method, path, params, data, content_type, accept)
         return _wire.decode(raw, f"{method} {path}")
 
     async def get(self, resource: ResourceRef, name: str, namespace: str | None = None, *,
