@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import os
 import socket
 from typing import TYPE_CHECKING
 
@@ -39,8 +40,36 @@ USER_AGENT = "km-kubelet/0.1"
 ROTATE_EVERY = 10.0  # kube's containerLogMonitorInterval
 
 
+class KubeletError(Exception):
+    """The kubelet cannot start (one line)."""
+
+
+def _lock_root(root_dir: str) -> int:
+    """Hold ``<root-dir>/kubelet.lock`` for the process's life: two kubelets on one root dir
+    would drive the same containers against each other."""
+    import fcntl
+
+    os.makedirs(root_dir, exist_ok=True)
+    fd = os.open(os.path.join(root_dir, "kubelet.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        msg = f"another kubelet is using --root-dir {root_dir}"
+        raise KubeletError(msg) from None
+    return fd
+
+
 async def run(opts: argparse.Namespace, stop: asyncio.Event) -> int:
     options.validate(opts)
+    lock = _lock_root(opts.root_dir)
+    try:
+        return await _run(opts, stop)
+    finally:
+        os.close(lock)
+
+
+async def _run(opts: argparse.Namespace, stop: asyncio.Event) -> int:
     name = (opts.hostname_override or socket.gethostname()).lower()
     ip = opts.node_ip or node_ip(name)
     isolation = default_isolation() if opts.isolation == "auto" else opts.isolation

@@ -84,6 +84,8 @@ class PodWorker:
     terminal: str = ""
     started_at: float = 0.0
     waiting: dict[str, tuple[str, str]] = field(default_factory=dict)  # why not running
+    container_ids: set[str] | None = None  # the sandbox's containers (None: list them)
+    ended: dict[str, ContainerStatus] = field(default_factory=dict)  # exited: final
     volumes: dict[str, str] | None = None  # volume name -> host path, once set up
     volumes_at: float = 0.0  # when the volumes were last written
 
@@ -226,6 +228,7 @@ class Kubelet:
                                   uid=worker.uid, hostname=spec.get("hostname") or "",
                                   labels=dict(meta.get("labels") or {}))
         worker.sandbox_id = await self.runtime.run_pod_sandbox(config)
+        worker.container_ids, worker.ended = None, {}
         worker.started_at = time.time()
         return await self.runtime.pod_sandbox_status(worker.sandbox_id)
 
@@ -235,7 +238,7 @@ class Kubelet:
         loops and ended ones lose them."""
         spec = worker.pod.get("spec") or {}
         by_name: dict[str, list[ContainerStatus]] = {}
-        for status in await self.runtime.list_containers(sandbox.id):
+        for status in await self._containers(worker, sandbox):
             by_name.setdefault(status.name, []).append(status)
         for instances in by_name.values():
             instances.sort(key=lambda s: s.attempt)
@@ -309,6 +312,29 @@ class Kubelet:
         worker.volumes_at = now
         return True
 
+    async def _containers(self, worker: PodWorker, sandbox: SandboxStatus
+                          ) -> list[ContainerStatus]:
+        """The sandbox's containers: listed once, then each known one asked for (a list
+        reads every container of the node), exited ones remembered (they never change)."""
+        if worker.container_ids is None:
+            found = await self.runtime.list_containers(sandbox.id)
+            worker.container_ids = {s.id for s in found}
+        else:
+            found = []
+            for cid in sorted(worker.container_ids):
+                status = worker.ended.get(cid)
+                if status is None:
+                    try:
+                        status = await self.runtime.container_status(cid)
+                    except RuntimeNotFound:
+                        worker.container_ids.discard(cid)
+                        continue
+                found.append(status)
+        for status in found:
+            if status.state == CONTAINER_EXITED:
+                worker.ended[status.id] = status
+        return found
+
     # -- deciding what runs ----------------------------------------------------------------
 
     async def _start_what_is_missing(self, worker: PodWorker, sandbox: SandboxStatus,
@@ -373,14 +399,14 @@ class Kubelet:
             worker.waiting[view.name] = view.waiting = ("CreateContainerConfigError", str(exc))
             self._event(pod, spec, "Warning", "Failed", f"Error: {exc}")
             return
-        if view.latest is not None:  # keep the latest as lastState; older ones go
-            for old in [view.previous] if view.previous else []:
-                with contextlib.suppress(RuntimeFailure):
-                    await self.runtime.remove_container(old.id)
+        if view.previous is not None:  # keep the latest as lastState; older ones go
+            await self._drop(worker, view.previous.id)
         self._event(pod, spec, "Normal", "Pulled",
                     f'Container image "{spec.get("image") or ""}" already present on machine')
         try:
             cid = await self.runtime.create_container(sandbox.id, config)
+            if worker.container_ids is not None:
+                worker.container_ids.add(cid)
         except RuntimeFailure as exc:
             worker.waiting[view.name] = view.waiting = ("CreateContainerError", str(exc))
             self._event(pod, spec, "Warning", "Failed", f"Error: {exc}")
@@ -396,6 +422,13 @@ class Kubelet:
         self._event(pod, spec, "Normal", "Started", f"Started container {view.name}")
         await self._post_start(worker, spec, cid)
         view.latest = await self.runtime.container_status(cid)
+
+    async def _drop(self, worker: PodWorker, container_id: str) -> None:
+        with contextlib.suppress(RuntimeFailure):
+            await self.runtime.remove_container(container_id)
+        worker.ended.pop(container_id, None)
+        if worker.container_ids is not None:
+            worker.container_ids.discard(container_id)
 
     async def _post_start(self, worker: PodWorker, spec: Obj, cid: str) -> None:
         hook = ((spec.get("lifecycle") or {}).get("postStart") or {}).get("exec")

@@ -271,13 +271,15 @@ def test_kill_9_and_restart_adopts_running_pods(node: Kubelet, kubectl: Kubectl)
         kubectl("delete", "pod", "steady", "ender", "--wait=true", "--timeout=20s")
 
 
-def test_graceful_delete_runs_pre_stop_then_sigterm(node: Kubelet, kubectl: Kubectl,
+def test_post_start_then_graceful_delete_runs_pre_stop_then_sigterm(node: Kubelet, kubectl: Kubectl,
                                                     tmp_path: Path) -> None:
-    marker = tmp_path / "prestop"
+    marker, started_marker = tmp_path / "prestop", tmp_path / "poststart"
     trap = sh("trap 'echo got TERM; exit 0' TERM; while true; do sleep 0.1; done",
-              lifecycle={"preStop": {"exec": {"command": ["touch", str(marker)]}}})
+              lifecycle={"preStop": {"exec": {"command": ["touch", str(marker)]}},
+                         "postStart": {"exec": {"command": ["touch", str(started_marker)]}}})
     kubectl("apply", "-f", "-", input=pod("polite", trap))
     until(lambda: status(kubectl, "polite").get("phase") == "Running", "polite Running")
+    assert started_marker.exists() and not marker.exists()
     started = time.monotonic()
     kubectl("delete", "pod", "polite", "--wait=true", "--timeout=20s")
     assert time.monotonic() - started < 10
