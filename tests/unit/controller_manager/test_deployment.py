@@ -256,3 +256,20 @@ async def test_orphan_replicasets_are_adopted_and_foreign_ones_left() -> None:
     factory["replicasets"].add(foreign)
     await controller.sync("default/web")
     assert [w[3] for w in client.verbs("patch", "replicasets")] == [orphan["metadata"]["name"]]
+
+
+async def test_an_old_replicaset_taken_back_gets_the_next_revision_and_keeps_history() -> None:
+    """``rollout undo`` puts revision 1's template back: that RS becomes revision 3."""
+    controller, factory, client = setup()
+    d = factory["deployments"].add(deploy(3, image="v1", minReadySeconds=4))
+    reused = factory["replicasets"].add(rs_of(d, 0, revision=1, image="v1"))
+    factory["replicasets"].add(rs_of(d, 3, revision=2, image="v2",
+                                     created="2026-01-02T00:00:00Z"))
+    await controller.sync("default/web")
+    first = client.verbs("update", "replicasets")[0][4]
+    assert first["metadata"]["name"] == reused["metadata"]["name"]
+    assert first["metadata"]["annotations"][du.REVISION] == "3"
+    assert first["metadata"]["annotations"][du.REVISION_HISTORY] == "1"
+    assert first["spec"]["minReadySeconds"] == 4  # the Deployment's, carried to the RS
+    assert client.verbs("create", "replicasets") == []
+    assert last_status(client)["metadata"]["annotations"][du.REVISION] == "3"
