@@ -66,6 +66,8 @@ CONSTRUCTORS = {
     "statefulset-controller": "servers.controller_manager.controllers.statefulset:new",
     "daemonset-controller": "servers.controller_manager.controllers.daemonset:new",
     "disruption-controller": "servers.controller_manager.controllers.disruption:new",
+    "namespace-controller": "servers.controller_manager.controllers.namespace:new",
+    "serviceaccount-controller": "servers.controller_manager.controllers.serviceaccount:new",
 }
 
 

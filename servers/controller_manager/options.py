@@ -90,6 +90,8 @@ IMPLEMENTED = (
     "cronjob-controller",
     "ttl-after-finished-controller",
     "disruption-controller",
+    "namespace-controller",
+    "serviceaccount-controller",
 )
 # Off unless named (kube's ControllerDescriptor.IsDisabledByDefault).
 DISABLED_BY_DEFAULT = frozenset({"bootstrap-signer-controller", "token-cleaner-controller"})
@@ -198,7 +200,7 @@ def _add_syncs(group: argparse._ArgumentGroup) -> None:
             ("cron-job", 5, "cron jobs"),
             ("daemonset", 2, "daemon sets"),
             ("statefulset", 5, "stateful sets"),
-            ("namespace", 10, "namespaces being deleted (not run by km yet)"),
+            ("namespace", 10, "namespaces being deleted"),
             ("service-endpoint", 5, "services for EndpointSlices (not run by km yet)"),
             ("serviceaccount-token", 5, "service account tokens (not run by km yet)"),
             ("ttl-after-finished", 5, "finished jobs' TTLs")):
