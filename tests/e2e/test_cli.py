@@ -58,9 +58,10 @@ def test_list_on_km(km: Path, env: dict[str, str], word: str) -> None:
 
 
 def test_list_and_list_full(demo: Path, env: dict[str, str]) -> None:
-    assert run([demo, "--list"], env).out == "probe\nsleeper\nfailer\n"
+    assert run([demo, "--list"], env).out == "probe\nsleeper\nfailer\ntogether\nparent\n"
     full = run([demo, "--list-full"], env)
-    assert full.out == "probe\tdemo-probe\nsleeper\tdemo-sleeper\nfailer\n"
+    assert full.out == ("probe\tdemo-probe\nsleeper\tdemo-sleeper\nfailer\ntogether\n"
+                        "parent\n")
 
 
 def test_unknown_server(km: Path, demo: Path, env: dict[str, str]) -> None:

@@ -1,0 +1,177 @@
+"""Several servers of one program: in one process (demo together) and as supervised child
+processes (demo parent), on the built demo.pyz.
+
+The children are found through /proc (their parent's pid), so the tests kill and check only
+processes that the parent under test started.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from hyperkube import messages as msg
+from tests.e2e.conftest import RUN_TIMEOUT
+
+pytestmark = pytest.mark.e2e
+
+Start = Callable[..., "subprocess.Popen[str]"]
+
+
+def _stat(pid: int) -> list[str] | None:
+    """Fields of /proc/PID/stat after the command name (state, ppid, pgrp, ...)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    fields = _stat(pid)
+    return fields is not None and fields[0] != "Z"
+
+
+def _children(ppid: int) -> dict[int, str]:
+    """Live children of `ppid`: pid -> the server they run (the word after the archive)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))) and (
+                fields[1] == str(ppid) and fields[0] != "Z"):
+            with open(entry / "cmdline", "rb") as f:
+                argv = f.read().decode().split("\0")
+            found[int(entry.name)] = argv[2] if len(argv) > 2 else ""
+    return found
+
+
+def _wait(cond: object, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not cond():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def _group_gone(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.fixture
+def started(env: dict[str, str]) -> Iterator[Start]:
+    """Start a command; kill (by pid) whatever of it is still running at the end."""
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(*argv: str | Path) -> subprocess.Popen[str]:
+        proc = subprocess.Popen([str(a) for a in argv], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=RUN_TIMEOUT)
+
+
+def test_together_runs_probe_and_sleeper_in_one_process(demo: Path, started: Start) -> None:
+    proc = started(demo, "together", "--message", "hi")
+    assert proc.stdout is not None
+    lines = {proc.stdout.readline().split()[0], proc.stdout.readline().strip()}
+    assert lines == {"hi", "ready"}, "probe ran (and finished) beside the sleeper"
+    assert _children(proc.pid) == {}, "one process"
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=RUN_TIMEOUT)
+    assert (proc.returncode, out) == (0, "stopped\n"), err
+    assert "probe finished (exit code 0); not restarted" in err
+
+
+def test_together_restarts_a_failing_server_with_backoff(demo: Path, started: Start) -> None:
+    proc = started(demo, "together", "--with-failer", "--restart-delay", "0.1")
+    assert proc.stdout is not None
+    assert "ready\n" in {proc.stdout.readline(), proc.stdout.readline()}
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=RUN_TIMEOUT)
+    assert out.endswith("stopped\n"), "the sleeper kept running until the stop"
+    for delay in ("0.1", "0.2"):
+        assert f"failer failed (error: boom); restarting in {delay}s" in err
+    assert proc.returncode == msg.EXIT_FAILURE, "failer never ended cleanly"
+
+
+def test_together_with_a_bad_table_row_says_one_line(demo: Path, started: Start) -> None:
+    proc = started(demo, "together", "--message=--bad")  # passed on to probe's parser
+    _, err = proc.communicate(timeout=RUN_TIMEOUT)
+    assert proc.returncode == msg.EXIT_FAILURE
+    row = msg.GROUP_BAD_FLAGS.format(server="probe",
+                                     error="argument --message: expected one argument")
+    assert err == msg.SERVER_ERROR.format(prog="demo", server="together", error=row) + "\n"
+
+
+def test_parent_restarts_a_killed_child_rotates_its_log_and_stops_every_group(
+        demo: Path, started: Start, tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    proc = started(demo, "parent", "--log-dir", logs, "--max-log-size", "10",
+                   "--max-log-backups", "3", "--restart-delay", "0.5", "--kill-grace", "2")
+    _wait(lambda: "ready\n" in _read(logs / "sleeper.log") and "ready" in _all(logs, "together"))
+    first = _children(proc.pid)
+    assert sorted(first.values()) == ["sleeper", "together"]
+    for pid in first:
+        assert (_stat(pid) or [])[2:3] == [str(pid)], "each child leads its own process group"
+    sleeper = next(pid for pid, name in first.items() if name == "sleeper")
+
+    os.kill(sleeper, signal.SIGKILL)
+    killed_at = time.monotonic()
+    _wait(lambda: any(n == "sleeper" and p != sleeper for p, n in _children(proc.pid).items()))
+    assert time.monotonic() - killed_at >= 0.5, "restarted after the delay"
+    _wait(lambda: list(logs.glob("sleeper-*.log"))
+          and "ready\n" in _read(logs / "sleeper.log"))
+    backups = sorted(logs.glob("sleeper-*.log"))
+    assert [b.read_text() for b in backups] == ["ready\n"], "the first run's log was rotated"
+    assert len(list(logs.glob("together-*.log"))) == 3, "old backups removed by count"
+
+    every = {**first, **_children(proc.pid)}
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=RUN_TIMEOUT)
+    assert proc.returncode == 0, err
+    assert "sleeper exited (code -9); restarting in 0.5s" in err
+    assert not [pid for pid in every if _alive(pid)]
+    assert all(_group_gone(pid) for pid in every), "no process left in any child's group"
+    assert _read(logs / "sleeper.log").endswith("stopped\n")
+
+
+def test_a_parent_killed_outright_takes_its_children_with_it(
+        demo: Path, started: Start, tmp_path: Path) -> None:
+    proc = started(demo, "parent", "--log-dir", tmp_path)
+    _wait(lambda: len(_children(proc.pid)) == 2
+          and "ready" in _read(tmp_path / "sleeper.log"))
+    kids = list(_children(proc.pid))
+    proc.kill()  # SIGKILL: no chance to stop them; the parent-death signal does
+    proc.communicate(timeout=RUN_TIMEOUT)
+    try:
+        _wait(lambda: not [pid for pid in kids if _alive(pid)], seconds=10)
+    finally:
+        for pid in kids:  # ours, if the test failed: orphans of the parent it started
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return ""
+
+
+def _all(folder: Path, name: str) -> str:
+    """Everything `name` logged, its backups and current file together, oldest first."""
+    files = sorted(folder.glob(f"{name}-*.log"), key=lambda p: p.stat().st_mtime_ns)
+    return "".join(_read(p) for p in [*files, folder / f"{name}.log"])
