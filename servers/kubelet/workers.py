@@ -10,9 +10,8 @@ CrashLoopBackOff's delay. Then it writes the pod's status when it changed. A del
 containers are stopped (preStop, SIGTERM, SIGKILL at the grace period's end), its terminal
 status written and the final DELETE sent (gracePeriodSeconds 0, uid precondition).
 
-Status goes as a JSON merge patch of ``pods/NAME/status`` carrying ``metadata.uid``: the
-kubelet owns every list in it, and a merge patch replaces lists whole, so a container's
-old ``state`` key cannot linger as it would under a strategic merge of list items.
+Status goes as a strategic merge patch of ``pods/NAME/status`` carrying ``metadata.uid``
+(kube's status manager), sent when it changed.
 """
 
 from __future__ import annotations
@@ -563,9 +562,9 @@ class Kubelet:
         if status == worker.last_status:
             return
         meta = worker.pod["metadata"]
-        patch = {"metadata": {"uid": worker.uid}, "status": status}
+        patch = {"metadata": {"uid": worker.uid}, "status": _status_patch(status)}
         try:
-            updated = await self.client.patch(PODS, meta["name"], patch, patch_type="merge",
+            updated = await self.client.patch(PODS, meta["name"], patch, patch_type="strategic",
                                               namespace=meta.get("namespace"),
                                               subresource="status")
         except (NotFound, Conflict):
@@ -639,6 +638,14 @@ class Kubelet:
         obj = {**pod, "kind": "Pod", "apiVersion": "v1"}
         with contextlib.suppress(Exception):  # events are best effort, as kube's recorder
             self.recorder.event(obj, type_, reason, message)
+
+
+def _status_patch(status: Obj) -> Obj:
+    """``status`` as a strategic merge patch: conditions merge by type (kube's PodStatus
+    patch strategy), so a condition's reason and message that no longer apply are deleted
+    with ``null``; the container status lists have no strategy and are replaced whole."""
+    conditions = [{"reason": None, "message": None, **c} for c in status["conditions"]]
+    return {**status, "conditions": conditions}
 
 
 def _failed_volume(pod: Obj, message: str) -> str:
