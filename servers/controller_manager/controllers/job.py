@@ -28,6 +28,8 @@ Events: ``SuccessfulCreate``, ``FailedCreate``, ``SuccessfulDelete``, ``Complete
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -48,7 +50,7 @@ from servers.controller_manager.controllers.refmanager import claim_pods
 from servers.controller_manager.controllers.replicaset import BURST_REPLICAS, slow_start
 
 if TYPE_CHECKING:
-    import asyncio
+    from collections.abc import Callable
 
     from servers.controller_manager.controllers.base import Context
 
@@ -72,7 +74,8 @@ def job_selector(job: Obj) -> LabelSelector:
 class JobController:
     """Runs each Job's pods to completion; see the module docstring."""
 
-    def __init__(self, ctx: Context, *, workers: int, clock: Any = time.time) -> None:
+    def __init__(self, ctx: Context, *, workers: int,
+                 clock: Callable[[], float] = time.time) -> None:
         self.name = NAME
         self.client = ctx.client
         self.workers = workers
@@ -81,6 +84,9 @@ class JobController:
         self.jobs = ctx.factory.informer(JOBS)
         self.recorder = ctx.recorder(NAME)
         self.queue = ctx.queue("job")
+        # Pods that still carry the tracking finalizer but whose Job is gone (kube's
+        # orphanQueue): the finalizer comes off so they can be deleted.
+        self.orphans = ctx.queue("orphan_pod")
         self.expectations = Expectations()
         # uids whose finalizer this controller removed, not yet seen without it
         # (kube's finalizerExpectations): skipped so a stale cache never counts twice.
@@ -93,7 +99,10 @@ class JobController:
             return
         for job in self.jobs.list():
             self.queue.add(object_key(job))
-        await run_workers(self.queue, self.sync, self.workers, stop)
+        for pod in self.pods.informer.list():
+            self._maybe_orphan(pod)
+        await asyncio.gather(run_workers(self.queue, self.sync, self.workers, stop),
+                             run_workers(self.orphans, self.sync_orphan, 1, stop))
 
     # -- handlers: keys only ---------------------------------------------------------------
 
@@ -108,6 +117,13 @@ class JobController:
         self.expectations.forget(key)
         self.uncounting.pop(key, None)
         self.queue.add(key)
+        for pod in self.pods.in_namespace(o.namespace(job)):
+            if (o.controller_ref(pod) or {}).get("uid") == o.uid(job) and jp.tracked(pod):
+                self.orphans.add(object_key(pod))
+
+    def _maybe_orphan(self, pod: Obj) -> None:
+        if jp.tracked(pod) and self._owner_key(pod) is None:
+            self.orphans.add(object_key(pod))
 
     def _owner_key(self, pod: Obj) -> str | None:
         ref = o.controller_ref(pod)
@@ -121,10 +137,13 @@ class JobController:
         if key is not None:
             self.expectations.creation_observed(key)
             self.queue.add(key)
+        else:
+            self._maybe_orphan(pod)
 
     def _pod_updated(self, old: Obj, new: Obj) -> None:
         key = self._owner_key(new)
         if key is None:
+            self._maybe_orphan(new)
             return
         if o.deleting(new) and not o.deleting(old):
             self.expectations.deletion_observed(key, o.uid(new))
@@ -162,6 +181,25 @@ class JobController:
         new = view.next_status(removed)
         await self._write_status(job, new, view)
         self._requeue(key, job, view, now)
+
+    async def sync_orphan(self, key: str) -> None:
+        """Take the tracking finalizer off a pod whose Job is gone (``handleOrphanPod``);
+        an uncached read proves the Job is gone, not just late in the cache."""
+        pod = self.pods.informer.get_by_key(key)
+        if pod is None or not jp.tracked(pod) or self._owner_key(pod) is not None:
+            return
+        ref = o.controller_ref(pod)
+        if ref is not None and ref.get("kind") == "Job":
+            try:
+                job = await self.client.get(JOBS, str(ref.get("name")), o.namespace(pod))
+            except NotFound:
+                pass
+            else:
+                if o.uid(job) == ref.get("uid") and not js.finished(job):
+                    return  # the cache is behind; the Job's own sync counts the pod
+        with contextlib.suppress(NotFound):
+            await self.client.patch(PODS, o.name(pod), _FINALIZER_PATCH,
+                                    patch_type="strategic", namespace=o.namespace(pod))
 
     async def _record_uncounted(self, job: Obj, view: js.JobView) -> Obj:
         """Step one of counting: persist the newly ended pods before removing finalizers."""

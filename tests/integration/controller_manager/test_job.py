@@ -118,3 +118,14 @@ async def test_active_deadline(client: Client, manager: Manager) -> None:
         failed = await condition(client, "slow", "Failed")
         assert {c["reason"] for c in failed["status"]["conditions"]} == {"DeadlineExceeded"}
         assert failed["status"]["failed"] == 1
+
+
+async def test_deleting_a_job_frees_its_tracked_pods(client: Client, manager: Manager) -> None:
+    await client.create(JOBS, job("gone", parallelism=2, completions=2), "default")
+    async with manager("--controllers", "job,garbagecollector"):
+        await some_pods(client, "gone", 2)
+        await client.delete(JOBS, "gone", "default", propagation_policy="Background")
+
+        async def freed() -> bool:
+            return not await pods_of(client, "gone", live=False)
+        await eventually(freed, what="the Job's pods deleted (finalizers removed)")

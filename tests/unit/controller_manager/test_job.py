@@ -276,3 +276,20 @@ async def test_a_finished_job_only_releases_its_pods_finalizers() -> None:
 def test_completed_indexes_are_compressed_intervals() -> None:
     assert jp.format_intervals({0, 1, 2, 4, 6, 7}) == "0-2,4,6-7"
     assert jp.parse_intervals("0-2,4,6-7") == {0, 1, 2, 4, 6, 7}
+
+
+async def test_a_tracked_pod_whose_job_is_gone_loses_its_finalizer() -> None:
+    controller, factory, client = setup()
+    factory["pods"].add(pod("pi-a", deleting=True))
+    assert len(controller.orphans) == 1
+    await controller.sync_orphan("default/pi-a")
+    [patch] = client.verbs("patch", "pods")
+    assert patch[3] == "pi-a" and "$deleteFromPrimitiveList/finalizers" in patch[4]["metadata"]
+
+
+async def test_an_orphan_whose_job_the_cache_has_not_seen_yet_is_left_alone() -> None:
+    controller, factory, client = setup()
+    client.objects[("jobs", "default", "pi")] = job()
+    factory["pods"].add(pod("pi-a"))
+    await controller.sync_orphan("default/pi-a")
+    assert client.verbs("patch") == []
