@@ -579,6 +579,7 @@ class Kubelet:
         send the final delete and remove the sandbox."""
         pod = worker.pod
         meta, spec = pod["metadata"], pod.get("spec") or {}
+        began = time.monotonic()
         grace = meta.get("deletionGracePeriodSeconds")
         if grace is None:
             grace = spec.get("terminationGracePeriodSeconds", 30)
@@ -602,9 +603,12 @@ class Kubelet:
             for status in await self.runtime.list_containers(worker.sandbox_id):
                 self.prober.forget(status.id)
             await self.runtime.remove_pod_sandbox(worker.sandbox_id)
+        removed = time.monotonic()
         shutil.rmtree(self.pod_log_dir(meta), ignore_errors=True)
         volumes.tear_down(self.root_dir, worker.uid)
         self.backoff.forget_pod(worker.uid)
+        log.debug("pod %s terminated in %.2fs (%.2fs stopping and deleting)", _key(pod),
+                  time.monotonic() - began, removed - began)
 
     async def _existing_sandbox(self, worker: PodWorker) -> SandboxStatus | None:
         """The pod's sandbox if there is one (never makes one)."""
