@@ -81,6 +81,13 @@ def test_jobs_complete_fail_run_indexed_time_out_and_expire(kubectl: Kubectl) ->
     assert "SuccessfulCreate" in events and "Completed" in events and "Job completed" in events
     got = kubectl.json("get", "pod", pod)
     assert not got["metadata"].get("finalizers")  # counted: the tracking finalizer is off
+    # A Job deleted while its pod runs: the pod (tracked by the finalizer) goes too.
+    kubectl("create", "job", "held", "--image=busybox")
+    running(kubectl, "held", 1)
+    kubectl("delete", "job", "held", "--timeout=20s")
+    wait_for("the deleted Job's pod gone", lambda: kubectl(
+        "get", "pods", "-l", "batch.kubernetes.io/job-name=held", "--no-headers"
+    ).stdout.strip() == "")
 
     kubectl("apply", "-f", "-", input=job("bad", backoffLimit=0))
     [pod] = running(kubectl, "bad", 1)

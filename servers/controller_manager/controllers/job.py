@@ -58,6 +58,7 @@ Obj = dict[str, Any]
 log = logging.getLogger(__name__)
 
 NAME = "job-controller"
+MANAGED_BY = "kubernetes.io/job-controller"
 _FINALIZER_PATCH = {"metadata": {"$deleteFromPrimitiveList/finalizers": [
     jp.TRACKING_FINALIZER]}}
 
@@ -168,6 +169,8 @@ class JobController:
             self.expectations.forget(key)
             self.uncounting.pop(key, None)
             return
+        if o.spec(job).get("managedBy", MANAGED_BY) != MANAGED_BY:
+            return  # another controller runs it (kube's JobManagedBy, beta in 1.32)
         pods = await claim_pods(self.client, JOBS, job, job_selector(job),
                                 self.pods.in_namespace(o.namespace(job)))
         if js.finished(job):

@@ -293,3 +293,10 @@ async def test_an_orphan_whose_job_the_cache_has_not_seen_yet_is_left_alone() ->
     factory["pods"].add(pod("pi-a"))
     await controller.sync_orphan("default/pi-a")
     assert client.verbs("patch") == []
+
+
+async def test_a_job_managed_by_another_controller_is_left_alone() -> None:
+    controller, factory, client = setup()
+    factory["jobs"].add(job(managedBy="example.com/batch"))
+    await controller.sync("default/pi")
+    assert client.writes == []
