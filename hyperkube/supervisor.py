@@ -39,43 +39,33 @@ import time
 from hyperkube import bundle
 from hyperkube import messages as msg
 from hyperkube.backoff import Backoff
-from hyperkube.logfile import RotatingLog, parse_duration, parse_size
+from hyperkube.supervisor_options import (
+    KILL_GRACE,
+    RESTART_CAP,
+    RESTART_DELAY,
+    Logs,
+    add_flags,
+    logs_from,
+)
 
 TYPE_CHECKING = False  # typing's own flag, without importing typing at every start (~2 ms)
 
 if TYPE_CHECKING:
-    import argparse
     from collections.abc import Callable, Mapping, Sequence
     from typing import Any
 
-RESTART_DELAY = 5.0  # the minion's RestartDelay
-RESTART_CAP = 30.0
-KILL_GRACE = 5.0  # the minion's grace between SIGTERM and SIGKILL
-MAX_LOG_SIZE = "10Mi"
-MAX_LOG_BACKUPS = 5
-MAX_LOG_AGE = "168h"
+    from hyperkube.logfile import RotatingLog
+
+# The light face (flags, defaults, Logs) lives in supervisor_options, so that a supervising
+# server's --help does not import asyncio; these names are re-exported from here.
+__all__ = ["KILL_GRACE", "RESTART_CAP", "RESTART_DELAY", "Child", "Logs", "add_flags",
+           "logs_from", "run", "self_command"]
+
 _READ_CHUNK = 65536
 _POLL = 0.05
 _PRSET_PDEATHSIG = 1  # <linux/prctl.h>
 
 log = logging.getLogger(__name__)
-
-
-class Logs:
-    """Where and how children's logs are kept: DIR/NAME.log, rotated (see logfile.py)."""
-
-    __slots__ = ("directory", "max_age", "max_backups", "max_size")
-
-    def __init__(self, directory: str, *, max_size: int = parse_size(MAX_LOG_SIZE),
-                 max_backups: int = MAX_LOG_BACKUPS,
-                 max_age: float = parse_duration(MAX_LOG_AGE)) -> None:
-        self.directory = directory
-        self.max_size, self.max_backups, self.max_age = max_size, max_backups, max_age
-
-    def open(self, name: str) -> RotatingLog:
-        os.makedirs(self.directory, exist_ok=True)
-        return RotatingLog(os.path.join(self.directory, f"{name}.log"), max_size=self.max_size,
-                           max_backups=self.max_backups, max_age=self.max_age)
 
 
 class Child:
@@ -96,45 +86,6 @@ class Child:
 
     def __repr__(self) -> str:
         return f"Child({self.name!r}, {self.args!r}, starts={self.starts})"
-
-
-def add_flags(parser: argparse.ArgumentParser) -> None:
-    """The log flags of a supervising server, as the minion's (defaults: 10Mi, 5, 168h)."""
-    import argparse
-
-    def size(text: str) -> int:
-        try:
-            return parse_size(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    def duration(text: str) -> float:
-        try:
-            return parse_duration(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    group = parser.add_argument_group("children's logs")
-    group.add_argument("--log-dir", metavar="DIR",
-                       help="write each child's output to DIR/NAME.log, rotated (default: "
-                            "the children write to this server's stdout and stderr)")
-    group.add_argument("--max-log-size", type=size, default=MAX_LOG_SIZE, metavar="SIZE",
-                       help="rotate a child's log when it would grow past SIZE "
-                            "(default: %(default)s)")
-    group.add_argument("--max-log-backups", type=int, default=MAX_LOG_BACKUPS, metavar="N",
-                       help="keep the newest N rotated logs of each child, 0 all "
-                            "(default: %(default)s)")
-    group.add_argument("--max-log-age", type=duration, default=MAX_LOG_AGE, metavar="AGE",
-                       help="remove rotated logs older than AGE, 0 never "
-                            "(default: %(default)s)")
-
-
-def logs_from(opts: argparse.Namespace) -> Logs | None:
-    """The `Logs` that `add_flags`' flags ask for (None without --log-dir)."""
-    if not opts.log_dir:
-        return None
-    return Logs(opts.log_dir, max_size=opts.max_log_size, max_backups=opts.max_log_backups,
-                max_age=opts.max_log_age)
 
 
 def self_command() -> list[str]:

@@ -33,7 +33,7 @@ def _together_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _parent_flags(parser: argparse.ArgumentParser) -> None:
-    from hyperkube import supervisor
+    from hyperkube import supervisor_options as supervisor
 
     parser.add_argument("--restart-delay", type=float, default=supervisor.RESTART_DELAY,
                         metavar="SECONDS", help="first delay before restarting a child "

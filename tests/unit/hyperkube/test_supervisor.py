@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -213,3 +214,13 @@ def test_parse_size_refuses(text: str) -> None:
 def test_parse_duration_refuses(text: str) -> None:
     with pytest.raises(ValueError, match="bad duration"):
         parse_duration(text)
+
+
+def test_a_supervising_servers_flags_import_no_runtime() -> None:
+    """R2: `SERVER --help` of a supervising server builds its parser without asyncio."""
+    code = ("import argparse, sys; from hyperkube import supervisor_options as o; "
+            "o.add_flags(argparse.ArgumentParser()); "
+            "print(sorted({'asyncio', 'logging', 'ctypes'} & set(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, timeout=60)
+    assert done.stdout.strip() == "[]"
