@@ -42,6 +42,10 @@ def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
         proc.wait()
 
 
+# Enough that slow start (1, 2, 4, ...) is surely still under way when a poll first sees it.
+REPLICAS = 200
+
+
 def rc(name: str, replicas: int) -> Obj:
     labels = {"app": name}
     return {"metadata": {"name": name}, "spec": {
@@ -56,24 +60,25 @@ async def test_killed_and_restarted_it_converges_without_duplicates(
     flags = ("--controllers", "replicationcontroller,garbagecollector", *FAST_ELECTION)
     proc = start(apiserver, log, *flags)
     try:
-        await client.create(REPLICATION_CONTROLLERS, rc("big", 60), "default")
+        await client.create(REPLICATION_CONTROLLERS, rc("big", REPLICAS), "default")
 
         async def some() -> bool:
             items = (await client.list(PODS, "default"))["items"]
-            return 3 <= len(items) < 60
+            return 3 <= len(items) < REPLICAS
 
-        await eventually(some, what="the scale-up to be under way")
+        # The start (a process, then the lease) may take a while on a busy machine.
+        await eventually(some, timeout=40, what="the scale-up to be under way")
         stop(proc, signal.SIGKILL)
         proc = start(apiserver, log, *flags)
 
         async def settled() -> list[Obj] | None:
             items = (await client.list(PODS, "default"))["items"]
-            return items if len(items) == 60 else None
+            return items if len(items) == REPLICAS else None
 
-        await eventually(settled, timeout=40, what="60 pods")
+        await eventually(settled, timeout=60, what=f"{REPLICAS} pods")
         await asyncio.sleep(1.0)  # nothing more happens once settled
         items = (await client.list(PODS, "default"))["items"]
-        assert len(items) == 60
+        assert len(items) == REPLICAS
         assert all([r["uid"] for r in p["metadata"]["ownerReferences"]] ==
                    [items[0]["metadata"]["ownerReferences"][0]["uid"]] for p in items)
         lease = await client.get(LEASES, "kube-controller-manager", "kube-system")
