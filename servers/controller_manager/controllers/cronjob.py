@@ -115,6 +115,9 @@ class CronJobController:
         if cronjob is None:
             return
         jobs = self._owned_jobs(cronjob)
+        cronjob = await self._fresh_if_behind(cronjob, jobs)
+        if cronjob is None:
+            return
         status = copy.deepcopy(o.status(cronjob))
         await self._reconcile_active(cronjob, status, jobs)
         delay = await self._schedule(cronjob, status)
@@ -126,6 +129,20 @@ class CronJobController:
                 return
         if delay is not None:
             self.queue.add_after(key, delay)
+
+    async def _fresh_if_behind(self, cronjob: Obj, jobs: list[Obj]) -> Obj | None:
+        """The CronJob read without the cache when one of its running Jobs is missing from
+        the cached ``active`` (our own status write may not be cached yet; kube re-reads
+        before calling a Job unexpected)."""
+        listed = {r.get("uid") for r in o.status(cronjob).get("active") or ()
+                  if isinstance(r, dict)}
+        if all(o.uid(j) in listed or _finished_type(j) for j in jobs):
+            return cronjob
+        try:
+            fresh: Obj = await self.client.get(CRONJOBS, o.name(cronjob), o.namespace(cronjob))
+        except NotFound:
+            return None
+        return fresh if o.uid(fresh) == o.uid(cronjob) else None
 
     async def _reconcile_active(self, cronjob: Obj, status: Obj, jobs: list[Obj]) -> None:
         active = [r for r in status.get("active") or () if isinstance(r, dict)]

@@ -259,18 +259,25 @@ class JobController:
     async def _delete(self, key: str, job: Obj, view: js.JobView, pods: list[Obj]) -> None:
         victims = pods_to_delete(pods, len(pods), self.clock())
         self.expectations.expect_deletions(key, [o.uid(p) for p in victims])
-        for pod in victims:
+        errors: list[str] = []
+
+        async def delete_one(pod: Obj) -> None:
             try:
                 await self.client.delete(PODS, o.name(pod), o.namespace(pod), uid=o.uid(pod))
             except NotFound:
                 pass
             except StatusError as exc:
                 self.expectations.deletion_observed(key, o.uid(pod))
-                raise js.SyncError(f"deleting pod {o.name(pod)}: {exc}") from exc
+                errors.append(f"deleting pod {o.name(pod)}: {exc}")
+                return
             else:
                 self.recorder.event(job, NORMAL, "SuccessfulDelete",
                                     f"Deleted pod: {o.name(pod)}")
             view.deleted.add(o.uid(pod))
+
+        await asyncio.gather(*(delete_one(pod) for pod in victims))
+        if errors:
+            raise js.SyncError(errors[0])
 
     async def _remove_finalizers(self, key: str, pods: list[Obj]) -> set[str]:
         """Take the tracking finalizer off ``pods``; the uids done (or already gone)."""

@@ -207,3 +207,18 @@ async def test_the_next_look_is_just_after_the_next_start_time() -> None:
     schedule = cs.Schedule.of(cj)
     now = datetime.fromtimestamp(at("2026-01-01T00:01:05"), timezone.utc)
     assert cs.next_delay(cj, now, schedule) == pytest.approx(55.1)
+
+
+async def test_a_job_missing_from_a_stale_cached_status_is_checked_uncached() -> None:
+    controller, factory, client = setup(at("2026-01-01T00:01:30"))
+    minutes = int(at("2026-01-01T00:01:00")) // 60
+    made = child(f"tick-{minutes}")
+    fresh = cronjob(status={"lastScheduleTime": "2026-01-01T00:01:00Z", "active": [
+        {"kind": "Job", "name": f"tick-{minutes}", "namespace": "default",
+         "uid": f"uid-tick-{minutes}"}]})
+    client.objects[("cronjobs", "default", "tick")] = fresh
+    factory["jobs"].add(made)
+    factory["cronjobs"].add(cronjob())  # the cache has not seen our status write yet
+    await controller.sync("default/tick")
+    assert client.verbs("create") == []
+    assert [r for r, _ in events(controller)] == []
