@@ -18,6 +18,10 @@ test/integration/scheduler_perf, workload SchedulingBasic/5000Nodes_10000Pods):
    ratio scheduler/ceiling is the figure issue 8 asks for (each scheduled pod also writes its
    Scheduled event, so 50 % is the physical limit of two writes per pod).
 
+With ``--profile DIR``, py-spy samples the scheduler and the apiserver during step 3 and
+writes DIR/<shape>-scheduler.txt and -apiserver.txt (collapsed stacks; the top frames by own
+time are printed).
+
 Prints Markdown for docs/benchmarks.md.
 """
 
@@ -25,12 +29,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,17 +86,19 @@ def main() -> int:
     p.add_argument("--km", type=Path, default=ROOT / "dist" / "km.pyz")
     p.add_argument("--shape", type=Shape.parse, action="append",
                    help="NODES:INIT:MEASURED (default 5000:1000:10000 and 500:500:1000)")
+    p.add_argument("--profile", type=Path, metavar="DIR",
+                   help="py-spy the scheduler and the apiserver while the pods are measured")
     opts = p.parse_args()
     shapes = opts.shape or [Shape(5000, 1000, 10000), Shape(500, 500, 1000)]
     results = []
     for shape in shapes:
         with tempfile.TemporaryDirectory() as tmp:
-            results.append(run_shape(Path(tmp), opts.km, shape))
+            results.append(run_shape(Path(tmp), opts.km, shape, opts.profile))
     print_table(results)
     return 0
 
 
-def run_shape(tmp: Path, km: Path, shape: Shape) -> Result:
+def run_shape(tmp: Path, km: Path, shape: Shape, profile: Path | None) -> Result:
     env = {**os.environ, "KM_CACHE_DIR": str(tmp / "cache")}
     result = Result(shape)
     with start_apiserver(tmp / "data", km=km, env=env) as api:
@@ -102,7 +111,10 @@ def run_shape(tmp: Path, km: Path, shape: Shape) -> Result:
         try:
             asyncio.run(schedule_pods(api.url, "init", shape.init, None))
             cpu_before = cpu_seconds(scheduler.pid)
-            asyncio.run(schedule_pods(api.url, "measure", shape.measured, (result, scheduler)))
+            with profiling(profile, f"{shape.nodes}-nodes",
+                           {"scheduler": scheduler.pid, "apiserver": api.proc.pid}):
+                asyncio.run(schedule_pods(api.url, "measure", shape.measured,
+                                          (result, scheduler)))
             result.cpu_seconds = cpu_seconds(scheduler.pid) - cpu_before
         finally:
             scheduler.terminate()
@@ -262,6 +274,45 @@ def binding_ceiling(url: str, shape: Shape) -> float:
     run = wrk(f"{url}/api/v1/namespaces/ceiling/pods", WRITERS, seconds, "bind.lua",
               "c", str(shape.measured), str(shape.nodes))
     return (run["requests"] - run["non2xx"]) / run["seconds"]
+
+
+# -- where the time goes ---------------------------------------------------------------------
+
+@contextlib.contextmanager
+def profiling(out: Path | None, label: str, pids: dict[str, int]) -> Iterator[None]:
+    """py-spy on each pid while the block runs; collapsed stacks to OUT/LABEL-NAME.txt."""
+    if out is None:
+        yield
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    spies = {name: subprocess.Popen(
+        [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid),
+         "--format", "raw", "--rate", "200", "--nonblocking",
+         "--output", str(out / f"{label}-{name}.txt")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for name, pid in pids.items()}
+    try:
+        yield
+    finally:
+        for spy in spies.values():
+            spy.send_signal(signal.SIGINT)
+        for name, spy in spies.items():
+            spy.wait(timeout=60)
+            print(f"\n{label} {name}: top frames by own samples")
+            for frame, share in top_frames(out / f"{label}-{name}.txt"):
+                print(f"  {share:5.1%}  {frame}")
+
+
+def top_frames(collapsed: Path, count: int = 15) -> list[tuple[str, float]]:
+    """The leaf frames with the most samples in a py-spy raw (collapsed) profile."""
+    own: dict[str, int] = {}
+    total = 0
+    for line in collapsed.read_text().splitlines():
+        stack, _, samples = line.rpartition(" ")
+        leaf = stack.rsplit(";", 1)[-1]
+        own[leaf] = own.get(leaf, 0) + int(samples)
+        total += int(samples)
+    ranked = sorted(own.items(), key=lambda kv: -kv[1])[:count]
+    return [(frame, n / total) for frame, n in ranked] if total else []
 
 
 # -- /proc -----------------------------------------------------------------------------------
