@@ -221,14 +221,22 @@ class JobView:
             return len(self.active) if self.succeeded() > 0 else self.parallelism
         return max(0, min(self.parallelism, self.completions - self.succeeded()))
 
+    def _busy(self) -> int:
+        """Pods that hold a place: terminating ones too when only Failed pods are replaced
+        (``onlyReplaceFailedPods``: podReplacementPolicy Failed, or a pod failure policy)."""
+        spec = o.spec(self.job)
+        if spec.get("podReplacementPolicy") == "Failed" or spec.get("podFailurePolicy"):
+            return self.terminating
+        return 0
+
     def wanted(self) -> list[int | None]:
         """The pods to create: an index each for an Indexed Job, else ``None`` each."""
         if not self.indexed:
-            return [None] * max(0, self._wanted_active() - len(self.active))
+            return [None] * max(0, self._wanted_active() - len(self.active) - self._busy())
         kept, _ = self._by_index()
         pending = [i for i in range(self.completions or 0)
                    if i not in self.completed and i not in kept]
-        return list(pending[:max(0, self.parallelism - len(kept))])
+        return list(pending[:max(0, self.parallelism - len(kept) - self._busy())])
 
     # -- status --------------------------------------------------------------------------------
 

@@ -300,3 +300,27 @@ async def test_a_job_managed_by_another_controller_is_left_alone() -> None:
     factory["jobs"].add(job(managedBy="example.com/batch"))
     await controller.sync("default/pi")
     assert client.writes == []
+
+
+async def test_only_failed_pods_are_replaced_when_the_policy_says_so() -> None:
+    for policy, creates in (("TerminatingOrFailed", 1), ("Failed", 0)):
+        controller, factory, client = setup()
+        factory["jobs"].add(job(podReplacementPolicy=policy,
+                                status={"startTime": timestamp(NOW)}))
+        factory["pods"].add(pod("pi-a", deleting=True, finalizer=False))
+        await controller.sync("default/pi")
+        assert len(client.verbs("create", "pods")) == creates, policy
+
+
+async def test_container_restarts_count_against_the_backoff_limit_with_on_failure() -> None:
+    controller, factory, client = setup()
+    spec = job(backoffLimit=2, status={"startTime": timestamp(NOW), "active": 1})
+    spec["spec"]["template"]["spec"]["restartPolicy"] = "OnFailure"
+    factory["jobs"].add(spec)
+    restarting = pod("pi-a")
+    restarting["status"]["containerStatuses"] = [{"name": "c", "restartCount": 2,
+                                                  "state": {"running": {}}}]
+    factory["pods"].add(restarting)
+    await controller.sync("default/pi")
+    assert [w[3] for w in client.verbs("delete", "pods")] == ["pi-a"]
+    assert last_status(client)["conditions"][0]["reason"] == "BackoffLimitExceeded"
