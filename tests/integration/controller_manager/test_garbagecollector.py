@@ -1,17 +1,13 @@
-"""The garbage collector in-process against a real apiserver, for each propagation policy.
-
-km's apiserver does not add the foregroundDeletion/orphan finalizers for a DELETE's
-propagationPolicy yet, so the Foreground and Orphan tests put the finalizer on the owner
-themselves (the state the apiserver would leave) and delete it; the collector's half is
-the same either way.
-"""
+"""The garbage collector in-process against a real apiserver, for each propagation policy:
+the apiserver turns a DELETE's policy into the owner's foregroundDeletion/orphan finalizer,
+the collector does the rest and removes it."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from servers.apimachinery.errors import NotFound
-from servers.client.resources import CONFIGMAPS, PODS
+from servers.client.resources import CONFIGMAPS, PODS, REPLICATION_CONTROLLERS
 from servers.client.rest import Client
 from tests.integration.controller_manager.conftest import Manager, eventually
 
@@ -77,11 +73,11 @@ async def test_owner_deleted_while_the_collector_was_down(client: Client,
 
 async def test_foreground_dependents_first_then_the_owner(client: Client,
                                                           manager: Manager) -> None:
-    owner = await make_owner(client, "fg", ["foregroundDeletion"])
+    owner = await make_owner(client, "fg")
     await make_dependent(client, "fg-a", owner)
     await make_dependent(client, "fg-b", owner, block=False)
     async with manager(*GC):
-        await client.delete(CONFIGMAPS, "fg", "default")
+        await client.delete(CONFIGMAPS, "fg", "default", propagation_policy="Foreground")
         await gone(client, PODS, "fg-a")
         await gone(client, CONFIGMAPS, "fg")
         await gone(client, PODS, "fg-b")
@@ -89,10 +85,40 @@ async def test_foreground_dependents_first_then_the_owner(client: Client,
 
 async def test_orphan_keeps_dependents_without_the_reference(client: Client,
                                                              manager: Manager) -> None:
-    owner = await make_owner(client, "orph", ["orphan"])
+    owner = await make_owner(client, "orph")
     await make_dependent(client, "kept", owner)
     async with manager(*GC):
-        await client.delete(CONFIGMAPS, "orph", "default")
+        await client.delete(CONFIGMAPS, "orph", "default", propagation_policy="Orphan")
         await gone(client, CONFIGMAPS, "orph")
         pod = await exists(client, PODS, "kept")
+        assert pod is not None and not pod["metadata"].get("ownerReferences")
+
+
+async def test_foreground_owner_stays_visible_until_its_dependents_go(
+        client: Client, manager: Manager) -> None:
+    owner = await make_owner(client, "slow")
+    await make_dependent(client, "slow-a", owner)
+    await client.delete(CONFIGMAPS, "slow", "default", propagation_policy="Foreground")
+    marked = await exists(client, CONFIGMAPS, "slow")  # no collector yet: it waits
+    assert marked is not None and marked["metadata"]["finalizers"] == ["foregroundDeletion"]
+    async with manager(*GC):
+        await gone(client, CONFIGMAPS, "slow")
+        assert await exists(client, PODS, "slow-a") is None
+
+
+async def test_a_replication_controller_orphans_its_pods_without_a_policy(
+        client: Client, manager: Manager) -> None:
+    labels = {"app": "legacy"}
+    rc = await client.create(REPLICATION_CONTROLLERS, {"metadata": {"name": "legacy"}, "spec": {
+        "replicas": 0, "selector": labels, "template": {"metadata": {"labels": labels}, "spec": {
+            "containers": [{"name": "c", "image": "x"}]}}}}, "default")
+    ref = {"apiVersion": "v1", "kind": "ReplicationController", "name": "legacy",
+           "uid": rc["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
+    await client.create(PODS, {"metadata": {"name": "legacy-1", "ownerReferences": [ref]},
+                               "spec": {"containers": [{"name": "c", "image": "x"}]}},
+                        "default")
+    async with manager(*GC):
+        await client.request("DELETE", REPLICATION_CONTROLLERS.path("default", "legacy"))
+        await gone(client, REPLICATION_CONTROLLERS, "legacy")
+        pod = await exists(client, PODS, "legacy-1")
         assert pod is not None and not pod["metadata"].get("ownerReferences")
