@@ -217,3 +217,32 @@ def test_kill_9_and_restart_adopts_sandboxed_pods(node: Kubelet, kubectl: Kubect
         kubectl("delete", "pod", "kept", "--wait=true", "--timeout=20s")
     assert until(lambda: not [x for x in leftovers(netns, node.root)
                               if not x.startswith("link")], "nothing of the pod left")
+
+
+def test_secret_volume_and_a_missing_configmap_until_it_exists(node: Kubelet,
+                                                               kubectl: Kubectl) -> None:
+    kubectl("create", "secret", "generic", "tls-ish", "--from-literal=key=k3y")
+    reader = sh("ls -lL /etc/sec/key | cut -c1-10; cat /etc/sec/key; echo; "
+                "cat /etc/late/x; echo; exec sleep 1000",
+                volumeMounts=[{"name": "sec", "mountPath": "/etc/sec"},
+                              {"name": "late", "mountPath": "/etc/late"}])
+    kubectl("apply", "-f", "-", input=pod("mounts", reader, volumes=[
+        {"name": "sec", "secret": {"secretName": "tls-ish", "defaultMode": 0o400}},
+        {"name": "late", "configMap": {"name": "later"}}]))
+    try:
+        until(lambda: "FailedMount" in kubectl("describe", "pod", "mounts").stdout,
+              "the FailedMount event")
+        described = kubectl("describe", "pod", "mounts").stdout
+        assert 'MountVolume.SetUp failed for volume "late" : configmap "later" not found' \
+            in described
+        assert row(kubectl, "mounts")[2] == "ContainerCreating"
+        kubectl("create", "configmap", "later", "--from-literal=x=arrived")
+        until(lambda: status(kubectl, "mounts").get("phase") == "Running", "mounts Running",
+              timeout=20)
+        out = until(lambda: kubectl("logs", "mounts").stdout.count("\n") >= 3, "its output")
+        assert out
+        assert kubectl("logs", "mounts").stdout == "-r--------\nk3y\narrived\n"
+    finally:
+        kubectl("delete", "pod", "mounts", "--wait=true", "--timeout=20s")
+        kubectl("delete", "secret", "tls-ish")
+        kubectl("delete", "configmap", "later", check=False)
