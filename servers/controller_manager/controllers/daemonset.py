@@ -27,6 +27,7 @@ a second pod for a node. No ControllerRevisions (km does not serve them): the ha
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import math
 import time
@@ -41,6 +42,7 @@ from servers.client.workqueue import run_workers
 from servers.controller_manager.controllers import objects as o
 from servers.controller_manager.controllers.base import wait_synced
 from servers.controller_manager.controllers.refmanager import claim_pods
+from servers.controller_manager.controllers.replicaset import slow_start
 from servers.controller_manager.controllers.statefulset import (
     REVISION_LABEL,
     selector_of,
@@ -49,11 +51,10 @@ from servers.controller_manager.controllers.statefulset import (
 from servers.scheduler.framework.nodeaffinity import required_node_selector
 
 if TYPE_CHECKING:
-    import asyncio
-
     from servers.controller_manager.controllers.base import Context
 
 Obj = dict[str, Any]
+Fits = dict[str, tuple[bool, bool]]  # node name -> (should run, should continue running)
 
 NAME = "daemonset-controller"
 COMPONENT = "daemonset-controller"
@@ -169,23 +170,38 @@ def _tolerates(tolerations: list[Obj], taint: Obj) -> bool:
     return False
 
 
+class Placement:
+    """Where a DaemonSet's pods belong, parsed once per sync (``NodeShouldRunDaemonPod``)."""
+
+    def __init__(self, ds: Obj) -> None:
+        template_spec = o.spec(o.spec(ds).get("template") or {})
+        self.node_name = str(template_spec.get("nodeName") or "")
+        spec = {"tolerations": copy.deepcopy(template_spec.get("tolerations") or []),
+                "hostNetwork": template_spec.get("hostNetwork")}
+        with_tolerations(spec)
+        self.tolerations: list[Obj] = spec["tolerations"]
+        affinity = template_spec.get("affinity") or {}
+        self.selector = required_node_selector(template_spec.get("nodeSelector"),
+                                               affinity.get("nodeAffinity") or {})
+
+    def check(self, node: Obj) -> tuple[bool, bool]:
+        """(should run, should continue running) for the daemon pod on ``node``."""
+        if self.node_name and self.node_name != o.name(node):
+            return False, False
+        if self.selector is not None and not self.selector.matches(o.labels(node),
+                                                                   o.name(node)):
+            return False, False
+        taints = [t for t in o.spec(node).get("taints") or () if isinstance(t, dict)]
+        untolerated = [t for t in taints if t.get("effect") in ("NoSchedule", "NoExecute")
+                       and not _tolerates(self.tolerations, t)]
+        if untolerated:
+            return False, not any(t.get("effect") == "NoExecute" for t in untolerated)
+        return True, True
+
+
 def should_run(ds: Obj, node: Obj) -> tuple[bool, bool]:
     """(should run, should continue running) for the daemon pod on ``node``."""
-    template_spec = o.spec(o.spec(ds).get("template") or {})
-    if template_spec.get("nodeName") and template_spec["nodeName"] != o.name(node):
-        return False, False
-    spec = copy.deepcopy(template_spec)
-    with_tolerations(spec)
-    selector = required_node_selector(spec.get("nodeSelector"),
-                                      (spec.get("affinity") or {}).get("nodeAffinity") or {})
-    if selector is not None and not selector.matches(o.labels(node), o.name(node)):
-        return False, False
-    taints = [t for t in o.spec(node).get("taints") or () if isinstance(t, dict)]
-    untolerated = [t for t in taints if t.get("effect") in ("NoSchedule", "NoExecute")
-                   and not _tolerates(spec["tolerations"], t)]
-    if untolerated:
-        return False, not any(t.get("effect") == "NoExecute" for t in untolerated)
-    return True, True
+    return Placement(ds).check(node)
 
 
 def _created(pod: Obj) -> str:
@@ -301,31 +317,30 @@ class DaemonSetController:
         for group in by_node.values():
             group.sort(key=_created)
         revision = template_revision(ds)
+        placement = Placement(ds)  # parsed once: every node is checked with it
+        fits = {o.name(node): placement.check(node) for node in self.nodes.list()}
         failed = 0
         if self.expectations.satisfied(key) and not o.deleting(ds):
-            create, delete, failed = self._plan(ds, by_node, revision)
+            create, delete, failed = self._plan(ds, fits, by_node, revision)
             if not create and not delete:
-                create, delete = self._roll(ds, by_node, revision)
+                create, delete = self._roll(ds, fits, by_node, revision)
             await self._apply(key, ds, create, delete, revision)
-        await self._write_status(ds, by_node, revision)
+        await self._write_status(ds, fits, by_node, revision)
         if failed:
             msg = f"found {failed} failed daemon pods of {key}: deleted, will retry"
             raise FailedPods(msg)
 
-    def _plan(self, ds: Obj, by_node: dict[str, list[Obj]],
+    def _plan(self, ds: Obj, fits: Fits, by_node: dict[str, list[Obj]],
               revision: str) -> tuple[list[str], list[Obj], int]:
         """``manage``: nodes to create on, pods to delete, how many of them had failed."""
         create: list[str] = []
         delete: list[Obj] = []
         failed = 0
-        names = set()
-        surge = self._max_surge(ds) > 0
-        for node in self.nodes.list():
-            names.add(o.name(node))
-            run, keep = should_run(ds, node)
-            here = by_node.get(o.name(node), [])
+        surge = _limits(ds, _desired(fits))[0] > 0
+        for node, (run, keep) in fits.items():
+            here = by_node.get(node, [])
             if run and not here:
-                create.append(o.name(node))
+                create.append(node)
             elif not keep:
                 delete += here
             else:
@@ -335,42 +350,26 @@ class DaemonSetController:
                 alive = [p for p in here if o.phase(p) != o.FAILED]
                 delete += _surplus(alive, revision, surge=surge)
                 if run and not alive and not dead:
-                    create.append(o.name(node))
+                    create.append(node)
         for node_name, here in by_node.items():  # pods for nodes that are gone
-            if node_name not in names:
+            if node_name not in fits:
                 delete += [p for p in here if not o.spec(p).get("nodeName")]
         return create, delete, failed
 
-    def _max_surge(self, ds: Obj) -> int:
-        strategy = o.spec(ds).get("updateStrategy") or {}
-        if strategy.get("type", "RollingUpdate") != "RollingUpdate":
-            return 0
-        rolling = strategy.get("rollingUpdate") or {}
-        return scaled(rolling.get("maxSurge") or 0, self._desired(ds), round_up=True)
-
-    def _desired(self, ds: Obj) -> int:
-        return sum(1 for node in self.nodes.list() if should_run(ds, node)[0])
-
-    def _roll(self, ds: Obj, by_node: dict[str, list[Obj]],
+    def _roll(self, ds: Obj, fits: Fits, by_node: dict[str, list[Obj]],
               revision: str) -> tuple[list[str], list[Obj]]:
         """``rollingUpdate``: replace old-revision pods within maxUnavailable/maxSurge."""
         strategy = o.spec(ds).get("updateStrategy") or {}
         if strategy.get("type", "RollingUpdate") != "RollingUpdate":
             return [], []
-        rolling = strategy.get("rollingUpdate") or {}
-        desired = self._desired(ds)
-        max_surge = scaled(rolling.get("maxSurge") or 0, desired, round_up=True)
-        max_unavailable = scaled(rolling.get("maxUnavailable", 1), desired, round_up=True)
-        if max_surge == 0 and max_unavailable == 0:
-            max_unavailable = 1
+        max_surge, max_unavailable = _limits(ds, _desired(fits))
         min_ready = int(o.spec(ds).get("minReadySeconds") or 0)
         now = self.clock()
 
         def available(pod: Obj | None) -> bool:
             return pod is not None and o.ready_for(pod, min_ready, now)
 
-        eligible = {o.name(n) for n in self.nodes.list() if should_run(ds, n)[0]}
-        nodes = {name: by_node.get(name, []) for name in sorted(eligible)}
+        nodes = {name: by_node.get(name, []) for name in sorted(fits) if fits[name][0]}
         if max_surge > 0:
             return _surge(nodes, revision, max_surge, available)
         return [], _replace(nodes, revision, max_unavailable, available)
@@ -380,17 +379,20 @@ class DaemonSetController:
         self.expectations.expect_deletions(key, [o.uid(p) for p in delete])
         self.expectations.creation_observed(key, -len(create))  # both, in one record
         errors: list[str] = []
-        for node in create:
+        targets = iter(create)
+
+        async def create_one() -> bool:
             try:
-                await self.client.create(PODS, new_pod(ds, node, revision), o.namespace(ds))
+                pod = await self.client.create(PODS, new_pod(ds, next(targets), revision),
+                                               o.namespace(ds))
             except StatusError as exc:
-                self.expectations.creation_observed(key)
                 errors.append(str(exc))
                 self.recorder.event(ds, WARNING, "FailedCreate", f"Error creating: {exc}")
-                continue
-            self.recorder.event(ds, NORMAL, "SuccessfulCreate",
-                                f"Created pod on node {node}")
-        for pod in delete:
+                return False
+            self.recorder.event(ds, NORMAL, "SuccessfulCreate", f"Created pod: {o.name(pod)}")
+            return True
+
+        async def delete_one(pod: Obj) -> None:
             try:
                 await self.client.delete(PODS, o.name(pod), o.namespace(pod), uid=o.uid(pod))
             except StatusError as exc:
@@ -398,21 +400,26 @@ class DaemonSetController:
                 if not isinstance(exc, NotFound):
                     errors.append(str(exc))
                     self.recorder.event(ds, WARNING, "FailedDelete", f"Error deleting: {exc}")
-                continue
+                return
             self.recorder.event(ds, NORMAL, "SuccessfulDelete", f"Deleted pod: {o.name(pod)}")
+
+        made = await slow_start(len(create), create_one)  # 1, 2, 4, ... as kube's syncNodes
+        if made < len(create):
+            self.expectations.creation_observed(key, len(create) - made)
+        await asyncio.gather(*(delete_one(pod) for pod in delete))
         if errors:
             raise ManageError(errors[0])
 
     # -- status ------------------------------------------------------------------------------
 
-    def calculate_status(self, ds: Obj, by_node: dict[str, list[Obj]], revision: str) -> Obj:
+    def calculate_status(self, ds: Obj, fits: Fits, by_node: dict[str, list[Obj]],
+                         revision: str) -> Obj:
         """``updateDaemonSetStatus``'s counts over the oldest pod of each node."""
         desired = scheduled = misscheduled = ready = available = updated = 0
         min_ready = int(o.spec(ds).get("minReadySeconds") or 0)
         now = self.clock()
-        for node in self.nodes.list():
-            run, _ = should_run(ds, node)
-            here = by_node.get(o.name(node), [])
+        for node, (run, _) in fits.items():
+            here = by_node.get(node, [])
             if run:
                 desired += 1
             if here and not run:
@@ -437,9 +444,9 @@ class DaemonSetController:
             status.pop("numberUnavailable", None)
         return status
 
-    async def _write_status(self, ds: Obj, by_node: dict[str, list[Obj]],
+    async def _write_status(self, ds: Obj, fits: Fits, by_node: dict[str, list[Obj]],
                             revision: str) -> None:
-        new = self.calculate_status(ds, by_node, revision)
+        new = self.calculate_status(ds, fits, by_node, revision)
         if new == o.status(ds):
             return
         try:
@@ -448,6 +455,24 @@ class DaemonSetController:
             return
         except StatusError:
             self.queue.add(object_key(ds))
+
+
+def _desired(fits: Fits) -> int:
+    return sum(1 for run, _ in fits.values() if run)
+
+
+def _limits(ds: Obj, desired: int) -> tuple[int, int]:
+    """(maxSurge, maxUnavailable) of a RollingUpdate, scaled to ``desired`` nodes and
+    rounded up; both 0 means maxUnavailable 1 (``util.UnavailableCount``/``SurgeCount``)."""
+    strategy = o.spec(ds).get("updateStrategy") or {}
+    if strategy.get("type", "RollingUpdate") != "RollingUpdate":
+        return 0, 0
+    rolling = strategy.get("rollingUpdate") or {}
+    max_surge = scaled(rolling.get("maxSurge") or 0, desired, round_up=True)
+    max_unavailable = scaled(rolling.get("maxUnavailable", 1), desired, round_up=True)
+    if max_surge == 0 and max_unavailable == 0:
+        max_unavailable = 1
+    return max_surge, max_unavailable
 
 
 def _surplus(pods: list[Obj], revision: str, *, surge: bool) -> list[Obj]:

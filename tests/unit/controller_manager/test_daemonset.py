@@ -62,6 +62,15 @@ def setup(owner: Obj, nodes: list[Obj], *pods: Obj) -> tuple[Any, FakeFactory, F
     return controller, factory, client
 
 
+def events(controller: Any) -> list[tuple[str, str]]:
+    out = []
+    for queue in controller.recorder._queues:
+        while not queue.empty():
+            _, event = queue.get_nowait()
+            out.append((event["reason"], event["message"]))
+    return out
+
+
 def created_on(client: FakeClient) -> list[str]:
     return sorted(dsc.target_node(w[4]) for w in client.verbs("create", "pods"))
 
@@ -82,6 +91,7 @@ async def test_one_pod_per_eligible_node_pinned_and_tolerating() -> None:
     await controller.sync("kube-system/agent")
     assert created_on(client) == ["n1", "n3"]
     body = client.verbs("create", "pods")[0][4]
+    assert ("SuccessfulCreate", f"Created pod: {body['metadata']['name']}") in events(controller)
     terms = body["spec"]["affinity"]["nodeAffinity"][
         "requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
     assert terms[0]["matchFields"][0]["key"] == "metadata.name"
@@ -184,8 +194,11 @@ async def test_status_counts_ready_misscheduled_and_pending_pods() -> None:
     pods = [pod(owner, "n1"), pod(owner, "n2", ready=False, bound=False, phase="Pending"),
             pod(owner, "n3")]
     controller, _, client = setup(owner, nodes, *pods)
-    st = controller.calculate_status(owner, {"n1": [pods[0]], "n2": [pods[1]],
-                                             "n3": [pods[2]]}, dsc.template_revision(owner))
+    placement = dsc.Placement(owner)
+    fits = {n["metadata"]["name"]: placement.check(n) for n in nodes}
+    st = controller.calculate_status(owner, fits, {"n1": [pods[0]], "n2": [pods[1]],
+                                                   "n3": [pods[2]]},
+                                     dsc.template_revision(owner))
     assert (st["desiredNumberScheduled"], st["currentNumberScheduled"],
             st["numberMisscheduled"], st["numberReady"], st["numberAvailable"],
             st["updatedNumberScheduled"], st["numberUnavailable"]) == (2, 2, 1, 1, 1, 2, 1)
