@@ -4,7 +4,9 @@ Schedules are read by cronsim (a kept, pure-Python cron library) in the CronJob'
 ``spec.timeZone``, else a ``TZ=``/``CRON_TZ=`` prefix of the schedule, else the
 controller-manager's local zone (kube's ``time.Local``). robfig/cron's descriptors, which kube
 accepts (``@yearly``/``@annually``, ``@monthly``, ``@weekly``, ``@daily``/``@midnight``,
-``@hourly``), are expanded to their five fields first; ``@every`` is not supported.
+``@hourly``), are expanded to their five fields first; ``@every DURATION`` (Go's duration
+syntax, at least a second) is robfig's ``ConstantDelaySchedule``: every DURATION, on the
+second.
 
 ``most_recent`` is ``mostRecentScheduleTime``: the latest start time due since the last one
 (or the CronJob's creation, or ``now - startingDeadlineSeconds`` if later), with the count of
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
@@ -32,6 +35,25 @@ TOO_MANY_MISSED = 100
 _DESCRIPTORS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
                 "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
                 "@hourly": "0 * * * *"}
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0,
+                 "h": 3600.0}
+
+
+def go_duration(text: str) -> float | None:
+    """Seconds of a Go duration ("1h30m", "90s", "1.5h"); None when it is not one."""
+    rest, total = text.strip(), 0.0
+    if not rest:
+        return None
+    while rest:
+        match = _DURATION_PART.match(rest)
+        if match is None:
+            return None
+        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        rest = rest[match.end():]
+    return total
 
 
 class ScheduleError(ValueError):
@@ -61,10 +83,11 @@ def _zone(name: str) -> tzinfo:
 
 @dataclass(frozen=True)
 class Schedule:
-    """Five cron fields read in one time zone."""
+    """Five cron fields read in one time zone, or a constant delay (``@every``)."""
 
     expression: str
     zone: tzinfo
+    every: float | None = None
 
     @classmethod
     def of(cls, cronjob: Obj, local: tzinfo | None = None) -> Schedule:
@@ -78,6 +101,12 @@ class Schedule:
             prefix, _, text = text.partition(" ")
             zone = _zone(prefix.split("=", 1)[1])
             text = text.strip()
+        if text.startswith("@every "):
+            delay = go_duration(text[len("@every "):])
+            if delay is None:
+                msg = f"unparseable schedule: {text!r}: failed to parse duration"
+                raise ScheduleError(msg)
+            return cls(text, zone, every=max(1.0, float(int(delay))))  # robfig: whole seconds
         expression = _DESCRIPTORS.get(text, text)
         if len(expression.split()) != 5:
             msg = f"unparseable schedule: {text!r}: expected exactly 5 fields"
@@ -91,13 +120,15 @@ class Schedule:
         return schedule
 
     def latest_until(self, moment: datetime) -> datetime:
-        """The last start time at or before ``moment`` (UTC)."""
+        """The last start time at or before ``moment`` (UTC); not for ``@every``."""
         after = moment.replace(microsecond=0) + timedelta(seconds=1)
         return next(CronSim(self.expression, after.astimezone(self.zone),
                             reverse=True)).astimezone(timezone.utc)
 
     def next_after(self, moment: datetime) -> datetime:
         """The first start time strictly after ``moment`` (UTC)."""
+        if self.every is not None:
+            return moment.replace(microsecond=0) + timedelta(seconds=self.every)
         return next(CronSim(self.expression, moment.astimezone(self.zone))).astimezone(
             timezone.utc)
 
@@ -118,6 +149,8 @@ def most_recent(cronjob: Obj, now: datetime, schedule: Schedule) -> tuple[dateti
     # As kube: the count assumes even spacing; the time itself is exact.
     interval = max(1.0, (second - first).total_seconds())
     missed = int((now - first).total_seconds() // interval) + 1
+    if schedule.every is not None:
+        return first + timedelta(seconds=(missed - 1) * interval), missed
     return schedule.latest_until(now), missed
 
 

@@ -222,3 +222,17 @@ async def test_a_job_missing_from_a_stale_cached_status_is_checked_uncached() ->
     await controller.sync("default/tick")
     assert client.verbs("create") == []
     assert [r for r, _ in events(controller)] == []
+
+
+def test_every_is_a_constant_delay_on_the_second() -> None:
+    assert cs.go_duration("1h30m") == 5400.0
+    assert cs.go_duration("1.5s") == 1.5
+    assert cs.go_duration("5 minutes") is None
+    cj = cronjob("@every 90s", created="2026-01-01T00:00:00Z")
+    schedule = cs.Schedule.of(cj)
+    now = datetime(2026, 1, 1, 0, 5, 0, tzinfo=timezone.utc)
+    # Starts at 1:30, 3:00, 4:30: the latest due is 4:30, three were missed.
+    assert cs.most_recent(cj, now, schedule) == (
+        datetime(2026, 1, 1, 0, 4, 30, tzinfo=timezone.utc), 3)
+    with pytest.raises(cs.ScheduleError, match="duration"):
+        cs.Schedule.of(cronjob("@every soon"))
