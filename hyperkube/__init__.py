@@ -7,6 +7,11 @@
 
 Importing this package costs the standard library only; a server's module is imported only
 when that server runs. build.py turns such a program into one zipapp.
+
+A server may run others of the same program: in its own process (`hyperkube.together`, each
+restarted with backoff when it fails) or as supervised child processes (`hyperkube.supervisor`,
+with rotated logs; its flags are in the light `hyperkube.supervisor_options`). Modules of this
+package import one way, from this face down to `messages` (tests/unit/hyperkube/test_layout.py).
 """
 
 from hyperkube.hyperkube import HyperKube, program_name

@@ -3,9 +3,12 @@
 A supervisor any hyperkube program can use, after Kubernetes-Mesos' `km minion`
 (contrib/mesos/pkg/minion/server.go and tasks/task.go, Kubernetes 1.2):
 
-    children = [supervisor.Child("kubelet", ["kubelet", "--node-name", "n1"]),
-                supervisor.Child("proxy", ["proxy", "--kubeconfig", path])]
+    children = supervisor.plan(hk.servers, [("kubelet", ["--node-name", "n1"]),
+                                            ("proxy", ["--kubeconfig", path])], prog="km")
     return await supervisor.run(children, stop, logs=supervisor.logs_from(opts))
+
+(`plan` checks each row's flags with that server's parser first, as together.plan does, and
+names each child after its server; `Child(name, args)` makes one by hand.)
 
 - Each child is this very program again: `sys.executable` plus the archive (or how this
   process was started, see `self_command`) plus the child's args, so every child shares the
@@ -55,11 +58,13 @@ if TYPE_CHECKING:
     from typing import Any
 
     from hyperkube.logfile import RotatingLog
+    from hyperkube.server import Server
+    from hyperkube.together import Table
 
 # The light face (flags, defaults, Logs) lives in supervisor_options, so that a supervising
 # server's --help does not import asyncio; these names are re-exported from here.
 __all__ = ["KILL_GRACE", "RESTART_CAP", "RESTART_DELAY", "Child", "Logs", "add_flags",
-           "logs_from", "run", "self_command"]
+           "logs_from", "plan", "run", "self_command"]
 
 _READ_CHUNK = 65536
 _POLL = 0.05
@@ -86,6 +91,21 @@ class Child:
 
     def __repr__(self) -> str:
         return f"Child({self.name!r}, {self.args!r}, starts={self.starts})"
+
+
+def plan(servers: Sequence[Server], table: Table, *, prog: str,
+         env: Mapping[str, str] | None = None) -> list[Child]:
+    """Children for the rows `(server name, its flags)` of `table`, each named after its server.
+
+    The flags are checked here by each server's own parser, so that an unknown name or a bad
+    flag is one line (together.TableError) at once, not a child failing over and over.
+    """
+    from hyperkube.together import resolve
+
+    rows = [(name, list(args)) for name, args in table]
+    return [Child(server.name, [server.name, *args], env)
+            for (server, _), (_, args) in zip(resolve(servers, rows, prog=prog), rows,
+                                              strict=True)]
 
 
 def self_command() -> list[str]:

@@ -80,16 +80,25 @@ def plan(servers: Sequence[Server], table: Table, *, prog: str) -> list[Member]:
     Raises TableError (one line) for an unknown name, a server listed twice or bad flags.
     Imports each server's runner module (so call it where the bundle is active).
     """
-    members: list[Member] = []
+    return [Member(server, opts, server.load_runner())
+            for server, opts in resolve(servers, table, prog=prog)]
+
+
+def resolve(servers: Sequence[Server], table: Table, *,
+            prog: str) -> list[tuple[Server, argparse.Namespace]]:
+    """Each row's server (found by name or alias) and its parsed flags; imports no runner.
+
+    Raises TableError (one line) for an unknown name, a server listed twice or bad flags.
+    """
+    rows: list[tuple[Server, argparse.Namespace]] = []
     for name, args in table:
         server = next((s for s in servers if name in s.names), None)
         if server is None:
             raise TableError(msg.GROUP_UNKNOWN_SERVER.format(name=name))
-        if any(m.server is server for m in members):
+        if any(seen is server for seen, _ in rows):
             raise TableError(msg.GROUP_SERVER_TWICE.format(name=server.name))
-        opts = parse_flags(server, args, prog=f"{prog} {server.name}")
-        members.append(Member(server, opts, server.load_runner()))
-    return members
+        rows.append((server, parse_flags(server, args, prog=f"{prog} {server.name}")))
+    return rows
 
 
 def parse_flags(server: Server, args: Sequence[str], *, prog: str) -> argparse.Namespace:

@@ -45,8 +45,10 @@ async def parent(opts: Namespace, stop: asyncio.Event) -> int:
     from hyperkube import supervisor
     from hyperkube.backoff import Backoff
 
-    children = [supervisor.Child("together", ["together"]),
-                supervisor.Child("sleeper", ["sleeper"])]
+    from . import make_hyperkube
+
+    children = supervisor.plan(make_hyperkube().servers, [("together", []), ("sleeper", [])],
+                               prog="demo")
     backoff = Backoff(opts.restart_delay, max(supervisor.RESTART_CAP, opts.restart_delay))
     return await supervisor.run(children, stop, logs=supervisor.logs_from(opts),
                                 backoff=backoff, kill_grace=opts.kill_grace)

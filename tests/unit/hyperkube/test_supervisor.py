@@ -224,3 +224,22 @@ def test_a_supervising_servers_flags_import_no_runtime() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True, timeout=60)
     assert done.stdout.strip() == "[]"
+
+
+def test_plan_names_children_after_their_servers_and_checks_their_flags() -> None:
+    from hyperkube import Server, together
+
+    def flags(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--port", type=int)
+
+    servers = [Server("kubelet", run="x:y", usage="", aliases=("kube-kubelet",),
+                      add_flags=flags), Server("proxy", run="x:y", usage="")]
+    children = supervisor.plan(servers, [("kube-kubelet", ["--port", "1"]), ("proxy", [])],
+                               prog="km", env={"PATH": "/opt/bin"})
+    assert [(c.name, c.args, c.env) for c in children] == [
+        ("kubelet", ["kubelet", "--port", "1"], {"PATH": "/opt/bin"}),
+        ("proxy", ["proxy"], {"PATH": "/opt/bin"})]
+    with pytest.raises(together.TableError, match="flags of proxy: unrecognized arguments"):
+        supervisor.plan(servers, [("proxy", ["--port", "1"])], prog="km")
+    with pytest.raises(together.TableError, match='unknown server "dns"'):
+        supervisor.plan(servers, [("dns", [])], prog="km")
