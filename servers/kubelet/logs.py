@@ -66,8 +66,14 @@ def parse_line(line: bytes) -> tuple[str, str, bool, bytes] | None:
 
 
 def files_of(path: str) -> list[str]:
-    """The rotated files of ``path``, oldest first, then ``path`` itself."""
-    return [*sorted(glob.glob(glob.escape(path) + ".*")), path]
+    """The rotated files of ``path``, oldest first (by last write, then name: two rotations
+    in one second share a stamp), then ``path`` itself."""
+    def age(name: str) -> tuple[float, str]:
+        try:
+            return os.path.getmtime(name), name
+        except OSError:
+            return 0.0, name
+    return [*sorted(glob.glob(glob.escape(path) + ".*"), key=age), path]
 
 
 def _records(data: bytes) -> list[tuple[str, bytes]]:
