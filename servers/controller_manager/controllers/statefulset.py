@@ -2,14 +2,14 @@
 
 After ``pkg/controller/statefulset`` (``stateful_set_control.go``, ``stateful_set_utils.go``):
 
-* pod ``i`` of set ``web`` is ``web-i`` (``i`` in ``0..replicas-1``), with
-  ``spec.hostname`` = its name, ``spec.subdomain`` = ``serviceName``, and the labels
-  ``statefulset.kubernetes.io/pod-name``, ``apps.kubernetes.io/pod-index`` and
+* pod ``i`` of set ``web`` is ``web-i`` (``replicas`` ordinals from ``spec.ordinals.start``,
+  default 0), with ``spec.hostname`` = its name, ``spec.subdomain`` = ``serviceName``, and
+  the labels ``statefulset.kubernetes.io/pod-name``, ``apps.kubernetes.io/pod-index`` and
   ``controller-revision-hash``;
 * ``OrderedReady``: pods are created lowest ordinal first, each only once every lower one is
-  Running and Ready; scale down removes the highest ordinal first, one at a time, and waits
-  while any pod is unhealthy. ``Parallel``: every missing pod is created and every surplus
-  pod deleted at once;
+  Running and Ready (for ``minReadySeconds``); scale down removes the highest ordinal first,
+  one at a time, and waits while a pod is unhealthy. ``Parallel``: every missing pod is
+  created and every surplus pod deleted at once;
 * a Failed or Succeeded pod is deleted and made again;
 * ``RollingUpdate``: the pod with the highest ordinal (>= ``partition``) not at the update
   revision is deleted (and made again from the new template), one at a time, waiting for it to
@@ -92,6 +92,14 @@ def ordinal(sts: Obj, pod: Obj) -> int | None:
     if match is None or match.group(1) != o.name(sts):
         return None
     return int(match.group(2))
+
+
+def ordinals(sts: Obj) -> range:
+    """The ordinals the set should have: ``spec.ordinals.start`` (default 0) onwards,
+    ``replicas`` of them (``getStartOrdinal``/``getEndOrdinal``)."""
+    spec = o.spec(sts)
+    start = int((spec.get("ordinals") or {}).get("start") or 0)
+    return range(start, start + int(spec.get("replicas", 1) or 0))
 
 
 def running_and_ready(pod: Obj) -> bool:
@@ -178,27 +186,27 @@ class StatefulSetController:
     async def _step(self, sts: Obj, pods: list[Obj], revision: str) -> None:
         """One pass of ``updateStatefulSet``: repair, create, scale down, then update."""
         spec = o.spec(sts)
-        replicas = int(spec.get("replicas", 1) or 0)
         ordered = spec.get("podManagementPolicy", "OrderedReady") != "Parallel"
+        wanted = ordinals(sts)
         slots: dict[int, Obj] = {}
         condemned: list[Obj] = []
         for pod in pods:
             index = ordinal(sts, pod) or 0
-            if index < replicas:
+            if index in wanted:
                 slots[index] = pod
             else:
                 condemned.append(pod)
-        if not await self._fill(sts, slots, replicas, revision, ordered=ordered):
+        if not await self._fill(sts, slots, wanted, revision, ordered=ordered):
             return
         condemned.sort(key=lambda pod: ordinal(sts, pod) or 0)
         if not await self._scale_down(sts, condemned, ordered=ordered):
             return
-        await self._roll(sts, slots, replicas, revision)
+        await self._roll(sts, slots, wanted, revision)
 
-    async def _fill(self, sts: Obj, slots: dict[int, Obj], replicas: int, revision: str, *,
+    async def _fill(self, sts: Obj, slots: dict[int, Obj], wanted: range, revision: str, *,
                     ordered: bool) -> bool:
         """Create missing ordinals and replace finished pods; False: wait (OrderedReady)."""
-        for index in range(replicas):
+        for index in wanted:
             pod = slots.get(index)
             if pod is not None and o.phase(pod) in (o.FAILED, o.SUCCEEDED) \
                     and not o.deleting(pod):
@@ -209,9 +217,20 @@ class StatefulSetController:
                 await self._create(sts, index, revision)
                 if ordered:
                     return False
-            elif ordered and (o.deleting(pod) or not running_and_ready(pod)):
+            elif ordered and (o.deleting(pod) or not self._available(sts, pod)):
                 return False  # OrderedReady: wait for this ordinal before the next
         return True
+
+    def _available(self, sts: Obj, pod: Obj) -> bool:
+        """Running, Ready for minReadySeconds (``isRunningAndAvailable``); a pod Ready for
+        less has its set synced again when it will have been."""
+        if not running_and_ready(pod):
+            return False
+        min_ready = int(o.spec(sts).get("minReadySeconds") or 0)
+        if min_ready <= 0 or o.ready_for(pod, min_ready, time.time()):
+            return True
+        self.queue.add_after(object_key(sts), float(min_ready))
+        return False
 
     async def _scale_down(self, sts: Obj, condemned: list[Obj], *, ordered: bool) -> bool:
         """Delete pods past ``replicas`` (sorted by ordinal), highest first; False: wait.
@@ -230,13 +249,14 @@ class StatefulSetController:
                 return False
         return True
 
-    async def _roll(self, sts: Obj, slots: dict[int, Obj], replicas: int,
+    async def _roll(self, sts: Obj, slots: dict[int, Obj], wanted: range,
                     revision: str) -> None:
         strategy = o.spec(sts).get("updateStrategy") or {}
         if strategy.get("type", "RollingUpdate") != "RollingUpdate":
             return  # OnDelete
-        partition = int((strategy.get("rollingUpdate") or {}).get("partition") or 0)
-        for index in range(replicas - 1, max(partition, 0) - 1, -1):
+        # The partition counts positions from the first ordinal, as kube's updateMin.
+        partition = max(int((strategy.get("rollingUpdate") or {}).get("partition") or 0), 0)
+        for index in reversed(wanted[partition:]):
             pod = slots.get(index)
             if pod is None:
                 return

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from servers.controller_manager.controllers import objects as o
 from servers.controller_manager.controllers import statefulset as ss
 from tests.unit.controller_manager.fakes import FakeClient, FakeFactory, context
 
@@ -172,3 +174,33 @@ def test_template_hash_is_stable_and_safe() -> None:
     assert first == ss.template_hash({"spec": {"a": 1}})
     assert first != ss.template_hash({"spec": {"a": 2}})
     assert set(first) <= set("bcdfghjklmnpqrstvwxz2456789")
+
+
+async def test_start_ordinal_shifts_names_and_the_partition() -> None:
+    owner = sts(2, policy="Parallel")
+    owner["spec"]["ordinals"] = {"start": 5}
+    controller, _, client = setup(owner, pod(owner, 0))
+    await controller.sync("default/web")
+    assert sorted(created(client)) == ["web-5", "web-6"] and deleted(client) == ["web-0"]
+    old = sts(2, image="v1")
+    new = sts(2, image="v2", partition=1)
+    for item in (old, new):
+        item["spec"]["ordinals"] = {"start": 5}
+    controller, _, client = setup(new, pod(old, 5), pod(old, 6))
+    await controller.sync("default/web")
+    assert deleted(client) == ["web-6"]
+
+
+async def test_min_ready_seconds_holds_the_next_ordinal() -> None:
+    owner = sts(2)
+    owner["spec"]["minReadySeconds"] = 30
+    ready = pod(owner, 0)
+    ready["status"]["conditions"][0]["lastTransitionTime"] = o.rfc3339_nano(time.time() - 5)
+    controller, _, client = setup(owner, ready)
+    later: list[tuple[str, float]] = []
+    controller.queue.add_after = lambda key, delay: later.append((key, delay))
+    await controller.sync("default/web")
+    assert created(client) == [] and later == [("default/web", 30.0)]
+    ready["status"]["conditions"][0]["lastTransitionTime"] = o.rfc3339_nano(time.time() - 60)
+    await controller.sync("default/web")
+    assert created(client) == ["web-1"]
