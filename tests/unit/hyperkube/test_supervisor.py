@@ -82,7 +82,7 @@ async def test_stop_terminates_in_reverse_order_and_kills_a_stubborn_group(
     began = time.monotonic()
     stop.set()
     assert await asyncio.wait_for(task, 10) == 1, "one had to be killed"
-    assert time.monotonic() - began < 3 * (0.3 + 0.3) + 1
+    assert time.monotonic() - began < 3 * (0.3 + 0.3) + 3, "bounded by the grace periods"
     assert [c.killed for c in children] == [False, True, True]
     # The spawner's grandchild ignored SIGTERM: SIGKILL to the group ended it.
     assert not _alive(grandchild)
