@@ -96,6 +96,8 @@ def test_jobs_complete_fail_run_indexed_time_out_and_expire(kubectl: Kubectl) ->
     reason = kubectl("get", "job", "bad", "-o",
                      'jsonpath={.status.conditions[?(@.type=="Failed")].reason}').stdout
     assert reason == "BackoffLimitExceeded"
+    assert "Job has reached the specified backoff limit" in kubectl(
+        "get", "events", "--field-selector", "involvedObject.name=bad").stdout
 
     kubectl("apply", "-f", "-", input=job("idx", completions=3, parallelism=3,
                                           completionMode="Indexed"))

@@ -21,7 +21,8 @@ A sync of one CronJob:
    ``failedJobsHistoryLimit`` (Background propagation, ``SuccessfulDelete``);
 7. write the status if it changed and come back 100 ms after the next start time.
 
-The clock is injectable (unit tests); e2e tests use real minutes.
+The clock is injectable (unit tests); tests against real servers make a start time due by
+writing ``status.lastScheduleTime`` back through /status, as any client may.
 """
 
 from __future__ import annotations
