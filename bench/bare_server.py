@@ -12,7 +12,7 @@ import sys
 
 from aiohttp import web
 
-from servers.apiserver import jsonio
+from servers.apimachinery import jsonio
 from servers.apiserver.storage import open_storage
 
 

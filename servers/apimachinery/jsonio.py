@@ -1,4 +1,4 @@
-"""JSON in and out of the apiserver: orjson when the build carries it, else the stdlib.
+"""JSON for the apiserver and its clients: orjson when the build carries it, else the stdlib.
 
 orjson is several times faster on the hot paths (every create decodes a body and encodes the
 stored object) and stricter where strictness is right for an API: NaN and Infinity, numbers

@@ -19,9 +19,9 @@ import datetime
 import math
 from typing import TYPE_CHECKING, Any
 
-from servers.apimachinery import errors
+from servers.apimachinery import errors, jsonio
 from servers.apimachinery.meta import Obj
-from servers.apiserver import jsonio, protowire
+from servers.apiserver import protowire
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

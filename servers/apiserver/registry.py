@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from servers.apimachinery import errors, field
+from servers.apimachinery import errors, field, jsonio
 from servers.apimachinery.meta import Obj, now_rfc3339
 from servers.apimachinery.selectors import FieldSelector, LabelSelector
 from servers.apimachinery.validation import generate_name
@@ -28,7 +28,6 @@ from servers.apiserver import (
     admission,
     codec,
     deletion,
-    jsonio,
     kinds,
     objectmeta,
     paging,

@@ -7,8 +7,8 @@ every object read back (`decode`), or spliced into the stored bytes without deco
 
 from __future__ import annotations
 
+from servers.apimachinery import jsonio
 from servers.apimachinery.meta import Obj
-from servers.apiserver import jsonio
 from servers.apiserver.storage import interface as st
 
 HEAD_KEYS = ("apiVersion", "kind", "metadata")

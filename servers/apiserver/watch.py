@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from servers.apimachinery import errors
-from servers.apiserver import codec, jsonio, tables
+from servers.apimachinery import errors, jsonio
+from servers.apiserver import codec, tables
 from servers.apiserver.metrics import METRICS
 from servers.apiserver.registry import parse_rv, too_large_rv
 from servers.apiserver.storage import interface as st

@@ -3,14 +3,15 @@
 Also the small object rules of requests: the name and namespace an object is sent under,
 and the ``apiVersion``/``kind`` filled into bodies that lack them.
 
-Standard library only (no aiohttp), so every rule here is tested without a socket.
+No aiohttp (JSON through apimachinery.jsonio: orjson when the build has it), so every rule
+here is tested without a socket.
 """
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
+from servers.apimachinery import jsonio
 from servers.apimachinery.errors import StatusError, from_status
 from servers.client.errors import BadResponse
 
@@ -45,7 +46,7 @@ def query(**values: str | int | bool | None) -> dict[str, str]:
 
 def encode(body: Any) -> bytes:
     """A request body: compact JSON."""
-    return json.dumps(body, separators=(",", ":")).encode()
+    return jsonio.dumps(body)
 
 
 def decode(body: bytes, what: str) -> Any:
@@ -53,7 +54,7 @@ def decode(body: bytes, what: str) -> Any:
     if not body:
         return None
     try:
-        return json.loads(body)
+        return jsonio.loads(body)
     except ValueError:
         msg = f"{what}: the response is not JSON"
         raise BadResponse(msg) from None
@@ -68,7 +69,7 @@ def status_error(http_status: int, body: bytes) -> StatusError:
     the start of the body.
     """
     try:
-        doc = json.loads(body) if body else None
+        doc = jsonio.loads(body) if body else None
     except ValueError:
         doc = None
     if isinstance(doc, dict) and (doc.get("kind") == "Status" or doc.get("status") == "Failure"):
@@ -142,7 +143,7 @@ class EventDecoder:
 
     def _event(self, line: bytes) -> tuple[str, Obj]:
         try:
-            event = json.loads(line)
+            event = jsonio.loads(line)
             kind, obj = event["type"], event["object"]
         except (ValueError, TypeError, KeyError):
             kind, obj = None, None

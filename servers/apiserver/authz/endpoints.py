@@ -24,8 +24,8 @@ from typing import Any
 
 from aiohttp import web
 
-from servers.apimachinery import errors, field
-from servers.apiserver import codec, jsonio
+from servers.apimachinery import errors, field, jsonio
+from servers.apiserver import codec
 from servers.apiserver.auth import ANONYMOUS_USER, USER_KEY, UserInfo
 from servers.apiserver.authz import (
     MASTERS,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from servers.apiserver import jsonio
+from servers.apimachinery import jsonio
 
 
 @pytest.fixture(params=["orjson", "stdlib"])
