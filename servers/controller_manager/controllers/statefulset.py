@@ -219,7 +219,22 @@ class StatefulSetController:
                     return False
             elif ordered and (o.deleting(pod) or not self._available(sts, pod)):
                 return False  # OrderedReady: wait for this ordinal before the next
+            elif not o.deleting(pod):
+                await self._repair_identity(pod, index)
         return True
+
+    async def _repair_identity(self, pod: Obj, index: int) -> None:
+        """Put back the pod-name and pod-index labels an adopted or edited pod lacks
+        (``identityMatches``/``updateIdentity``; hostname and subdomain are immutable)."""
+        wanted = {POD_NAME_LABEL: o.name(pod), POD_INDEX_LABEL: str(index)}
+        labels = o.labels(pod)
+        if all(labels.get(k) == v for k, v in wanted.items()):
+            return
+        patch = {"metadata": {"labels": wanted, "uid": o.uid(pod)}}
+        try:
+            await self.client.patch(PODS, o.name(pod), patch, namespace=o.namespace(pod))
+        except (NotFound, Conflict):
+            return
 
     def _available(self, sts: Obj, pod: Obj) -> bool:
         """Running, Ready for minReadySeconds (``isRunningAndAvailable``); a pod Ready for

@@ -87,6 +87,14 @@ async def test_statefulset_ordered_scale_down_and_partitioned_update(
             return found if sorted(found) == ["web-0"] else None
 
         await eventually(scaled_down, what="scale down to web-0")
+        await client.patch(PODS, "web-0", {"metadata": {"labels": {
+            "apps.kubernetes.io/pod-index": None}}}, namespace="default")
+
+        async def relabelled() -> bool:
+            got = await client.get(PODS, "web-0", "default")
+            return got["metadata"]["labels"].get("apps.kubernetes.io/pod-index") == "0"
+
+        await eventually(relabelled, what="web-0's pod-index label back")
 
 
 def node(name: str, labels: Obj | None = None, taints: list[Obj] | None = None) -> Obj:

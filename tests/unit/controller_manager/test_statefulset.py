@@ -204,3 +204,17 @@ async def test_min_ready_seconds_holds_the_next_ordinal() -> None:
     ready["status"]["conditions"][0]["lastTransitionTime"] = o.rfc3339_nano(time.time() - 60)
     await controller.sync("default/web")
     assert created(client) == ["web-1"]
+
+
+async def test_a_pod_missing_its_identity_labels_gets_them_back() -> None:
+    owner = sts(1)
+    bare = pod(owner, 0)
+    del bare["metadata"]["labels"][ss.POD_INDEX_LABEL]
+    controller, _, client = setup(owner, bare)
+    await controller.sync("default/web")
+    patches = client.verbs("patch", "pods")
+    assert [(w[3], w[4]["metadata"]["labels"]) for w in patches] == [
+        ("web-0", {ss.POD_NAME_LABEL: "web-0", ss.POD_INDEX_LABEL: "0"})]
+    controller, _, client = setup(owner, pod(owner, 0))
+    await controller.sync("default/web")
+    assert client.verbs("patch", "pods") == []
