@@ -8,9 +8,11 @@ After ``pkg/controller/disruption/disruption.go`` (``trySync``, ``getExpectedPod
   pods and wants that many healthy; a percentage ``minAvailable`` or any ``maxUnavailable``
   counts the scale of the pods' controllers (ReplicationController, ReplicaSet — its
   Deployment's when it has one —, Deployment, StatefulSet; each once), and wants
-  ``ceil(percent * scale)`` or ``scale - maxUnavailable`` (percent rounded up) healthy; a pod
-  whose controller is of another kind, or none, makes the budget fail safe (0 disruptions,
-  condition reason ``SyncFailed``), as kube does when it cannot find a scale;
+  ``ceil(percent * scale)`` or ``scale - maxUnavailable`` (percent rounded up) healthy; pods
+  with no controller are left out of the scale (an ``UnmanagedPods`` warning event on the
+  budget), and a controller of another kind makes the budget fail safe (0 disruptions,
+  condition reason ``SyncFailed``, observedGeneration kept), as kube does when it cannot find
+  a scale; a budget with neither field expects nothing;
 * ``currentHealthy``: selected pods that are Ready, not being deleted, and not in
   ``disruptedPods`` (the evictions the apiserver recorded that the pod's deletion has not yet
   followed); entries are dropped once the pod is deleted or 2 minutes after the eviction
@@ -22,12 +24,14 @@ After ``pkg/controller/disruption/disruption.go`` (``trySync``, ``getExpectedPod
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from typing import TYPE_CHECKING, Any
 
 from servers.apimachinery.errors import Conflict, NotFound
 from servers.apimachinery.meta import now_rfc3339
+from servers.client.events import WARNING
 from servers.client.informer import object_key
 from servers.client.resources import (
     DEPLOYMENTS,
@@ -52,6 +56,11 @@ Obj = dict[str, Any]
 
 NAME = "disruption-controller"
 DELETION_TIMEOUT = 120.0  # disruption.go: DeletionTimeout
+COMPONENT = "controllermanager"  # the event source kube's disruption controller uses
+UNMANAGED = ("Pods selected by this PodDisruptionBudget (selector: {}) were found to be "
+             "unmanaged. As a result, the status of the PDB cannot be calculated correctly, "
+             "which may result in undefined behavior. To account for these pods please set "
+             "\".spec.minAvailable\" field of the PDB to an integer value.")
 CONDITION = "DisruptionAllowed"
 SUFFICIENT, INSUFFICIENT, SYNC_FAILED = "SufficientPods", "InsufficientPods", "SyncFailed"
 
@@ -89,6 +98,8 @@ class DisruptionController:
             ref.kind: ctx.factory.informer(ref)
             for ref in (REPLICATION_CONTROLLERS, REPLICASETS, DEPLOYMENTS, STATEFULSETS)}
         self.queue = ctx.queue("disruption")
+        self.recorder = ctx.recorder(COMPONENT)
+        self.unmanaged: list[str] = []  # pods left out of the last scale computed
         self.budgets.add_handler(self._enqueue, lambda _old, new: self._enqueue(new),
                                  self._enqueue)
         ctx.pods.informer.add_handler(self._pod_changed, self._pod_updated, self._pod_changed)
@@ -137,10 +148,15 @@ class DisruptionController:
         selector = selector_of(budget)
         pods = [p for p in self.pods.in_namespace(o.namespace(budget))
                 if not selector.empty() and selector.matches(o.labels(p))]
+        self.unmanaged = []
         try:
             status, recheck = self.calculate_status(budget, pods)
         except ScaleUnknown as exc:
             status, recheck = self._fail_safe(budget, str(exc)), None
+        if self.unmanaged:
+            selector_text = json.dumps(o.spec(budget).get("selector"), sort_keys=True)
+            self.recorder.event(budget, WARNING, "UnmanagedPods",
+                                UNMANAGED.format(selector_text))
         await self._write(budget, status)
         if recheck is not None:
             self.queue.add_after(key, max(recheck - self.clock(), 0.0) + 0.5)
@@ -156,7 +172,7 @@ class DisruptionController:
                            else _int(max_unavailable))
             return expected, max(expected - unavailable, 0)
         if min_available is None:
-            return len(pods), 0
+            return 0, 0
         percent = _percent(min_available)
         if percent is None:
             return len(pods), _int(min_available)
@@ -172,8 +188,8 @@ class DisruptionController:
                 continue
             ref = o.controller_ref(pod)
             if ref is None:
-                msg = f"found no controller for pod {o.name(pod)!r}"
-                raise ScaleUnknown(msg)
+                self.unmanaged.append(o.name(pod))
+                continue
             owner = self._scale_owner(o.namespace(pod), ref)
             seen[o.uid(owner)] = _int(o.spec(owner).get("replicas", 1))
         return sum(seen.values())
@@ -233,8 +249,7 @@ class DisruptionController:
 
     def _fail_safe(self, budget: Obj, message: str) -> Obj:
         """``failSafe``: no disruption allowed while the scale is unknown."""
-        status: Obj = {**o.status(budget), "disruptionsAllowed": 0,
-                       "observedGeneration": o.meta(budget).get("generation", 0)}
+        status: Obj = {**o.status(budget), "disruptionsAllowed": 0}
         _set_condition(status, "False", SYNC_FAILED, message)
         return status
 
@@ -253,11 +268,13 @@ class DisruptionController:
 def _set_condition(status: Obj, value: str, reason: str, message: str) -> None:
     conditions = [c for c in status.get("conditions") or () if isinstance(c, dict)]
     old = next((c for c in conditions if c.get("type") == CONDITION), None)
-    if old is not None and (old.get("status"), old.get("reason"), old.get("message", "")) \
-            == (value, reason, message):
+    generation = status.get("observedGeneration", 0)
+    if old is not None and (old.get("status"), old.get("reason"), old.get("message", ""),
+                            old.get("observedGeneration", 0)) == (value, reason, message,
+                                                                  generation):
         return
     fresh = {"type": CONDITION, "status": value, "reason": reason, "message": message,
-             "observedGeneration": status.get("observedGeneration", 0),
+             "observedGeneration": generation,
              "lastTransitionTime": (old or {}).get("lastTransitionTime")
              if old is not None and old.get("status") == value else now_rfc3339()}
     status["conditions"] = [c for c in conditions if c.get("type") != CONDITION] + [fresh]

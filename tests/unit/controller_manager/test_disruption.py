@@ -92,10 +92,31 @@ async def test_a_deployments_replicasets_count_once_at_its_scale() -> None:
     assert counts(st) == (3, 2, 3, 1)
 
 
-async def test_unknown_controller_fails_safe() -> None:
-    st = await status_of(pdb(maxUnavailable=1), pod("a"))
-    assert st["disruptionsAllowed"] == 0
-    assert st["conditions"][0]["reason"] == "SyncFailed"
+async def test_a_controller_of_unknown_kind_fails_safe() -> None:
+    budget = pdb(maxUnavailable=1)
+    budget["status"] = {"observedGeneration": 2, "disruptionsAllowed": 1}
+    st = await status_of(budget, pod("a", by=owner("CronThing", "x", 1)))
+    assert st["disruptionsAllowed"] == 0 and st["observedGeneration"] == 2
+    assert (st["conditions"][0]["reason"], st["conditions"][0]["message"]) == (
+        "SyncFailed", "found no controllers for pod's CronThing 'x'")
+
+
+async def test_unmanaged_pods_are_left_out_of_the_scale_with_a_warning() -> None:
+    sts = owner("StatefulSet", "db", 2)
+    controller, _, client = setup(pdb(maxUnavailable=1), sts, pod("a", by=sts), pod("b"))
+    await controller.sync("default/web")
+    st = client.verbs("update/status", "poddisruptionbudgets")[-1][4]["status"]
+    assert counts(st) == (2, 1, 2, 1)
+    reasons = []
+    for queue in controller.recorder._queues:
+        while not queue.empty():
+            reasons.append(queue.get_nowait()[1]["reason"])
+    assert reasons == ["UnmanagedPods"]
+
+
+async def test_neither_field_expects_nothing() -> None:
+    st = await status_of(pdb(), pod("a"))
+    assert counts(st) == (1, 0, 0, 0)
 
 
 async def test_disrupted_pods_are_not_healthy_until_they_expire() -> None:
