@@ -176,8 +176,8 @@ class Placement:
     def __init__(self, ds: Obj) -> None:
         template_spec = o.spec(o.spec(ds).get("template") or {})
         self.node_name = str(template_spec.get("nodeName") or "")
-        spec = {"tolerations": copy.deepcopy(template_spec.get("tolerations") or []),
-                "hostNetwork": template_spec.get("hostNetwork")}
+        spec: Obj = {"tolerations": copy.deepcopy(template_spec.get("tolerations") or []),
+                     "hostNetwork": template_spec.get("hostNetwork")}
         with_tolerations(spec)
         self.tolerations: list[Obj] = spec["tolerations"]
         affinity = template_spec.get("affinity") or {}
