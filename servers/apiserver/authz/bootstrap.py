@@ -135,7 +135,14 @@ CLUSTER_ROLES: dict[str, list[Obj]] = {
         *_leader_election("kube-scheduler"),
         *_delegation(),
     ],
+    # kube gives each controller its own service account and role (bootstrappolicy
+    # controller_policy.go); km runs them all under this one user, which holds the union.
     "system:kube-controller-manager": [
+        # generic-garbage-collector (every resource) and namespace-controller (empties any
+        # namespaced resource, finalizes namespaces).
+        rule(("get", "list", "watch", "patch", "update", "delete", "deletecollection"), "*",
+             groups=("*",)),
+        rule(("update",), "namespaces/finalize", "namespaces/status"),
         rule(FULL, "pods", "pods/status", "replicationcontrollers",
              "replicationcontrollers/status", "replicationcontrollers/scale", "endpoints",
              "events", "serviceaccounts"),
