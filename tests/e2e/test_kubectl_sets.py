@@ -174,6 +174,16 @@ def test_daemonset_follows_nodes_and_skips_a_tainted_one(cluster: Cluster) -> No
     kubectl("rollout", "status", "ds/agent", "--timeout=20s")
     row = kubectl("get", "ds", "agent", "--no-headers").stdout.split()
     assert row[1:6] == ["3", "3", "3", "3", "3"]  # desired current ready up-to-date available
+    kubectl("set", "image", "ds/agent", "c=agent:2")
+    done = kubectl("rollout", "status", "ds/agent", "--timeout=30s").stdout
+    assert 'daemon set "agent" successfully rolled out' in done
+
+    def updated() -> bool:
+        pods = list(cluster.pods("app=agent").values())
+        return len(pods) == 3 and all(
+            running(p) and p["spec"]["containers"][0]["image"] == "agent:2" for p in pods)
+
+    wait_for("3 Running pods of agent:2", updated)
     kubectl("taint", "node", "a-1", "dedicated-")
     wait_for("a daemon pod on the untainted node", on_nodes({"a-0", "a-1", "b-0", "b-1"}))
     cluster.stop("hollow-b")  # deletes its nodes
