@@ -16,8 +16,9 @@ After ``pkg/controller/garbagecollector/garbagecollector.go``:
 * **orphan**: an owner with the ``orphan`` finalizer has its reference removed from every
   dependent, then the finalizer.
 
-The apiserver's part (adding those finalizers for ``propagationPolicy`` Foreground or
-Orphan) is not the controller's; without it every delete behaves as Background.
+The apiserver's part is adding those finalizers for a DELETE's ``propagationPolicy``
+(Foreground, Orphan, and Orphan by default for core/v1 RCs and batch/v1 Jobs; see
+servers/apiserver/deletion.py).
 """
 
 from __future__ import annotations
