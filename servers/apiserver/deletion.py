@@ -26,6 +26,7 @@ from typing import Any
 
 from servers.apimachinery import errors, field
 from servers.apimachinery.meta import Obj, format_rfc3339, now_rfc3339
+from servers.apimachinery.validation import is_qualified_name
 from servers.apiserver.resources import Resource
 from servers.apiserver.routing import Target
 
@@ -33,6 +34,7 @@ FOREGROUND = "foregroundDeletion"
 ORPHAN = "orphan"
 KUBERNETES = "kubernetes"  # the namespace controller's spec.finalizers token
 POLICIES = ("Foreground", "Background", "Orphan")
+STANDARD_FINALIZERS = (KUBERNETES, ORPHAN, FOREGROUND)  # core/helper IsStandardFinalizerName
 # DefaultGarbageCollectionPolicy of kube's strategies for the versions km serves:
 # pkg/registry/core/replicationcontroller/strategy.go (v1) and pkg/registry/batch/job/
 # strategy.go (batch/v1) answer OrphanDependents; apps/v1 kinds and batch/v1 CronJobs
@@ -187,6 +189,23 @@ def mark_namespace(ns: Obj, options: Obj) -> Obj | None:
     else:
         meta.pop("finalizers", None)
     return ns
+
+
+def validate_spec_finalizers(names: Any) -> list[field.Cause]:
+    """A namespace's spec.finalizers (core validation.go validateFinalizerName): qualified
+    names, and an unqualified one must be a standard finalizer."""
+    if names is None:
+        return []
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        return [field.invalid("spec.finalizers", names, "must be a list of strings")]
+    causes = []
+    for i, name in enumerate(names):
+        path = f"spec.finalizers[{i}]"
+        causes += [field.invalid(path, name, m) for m in is_qualified_name(name)]
+        if "/" not in name and name not in STANDARD_FINALIZERS:
+            causes.append(field.invalid(
+                path, name, "name is neither a standard finalizer name nor is it fully qualified"))
+    return causes
 
 
 def namespace_pending(resource: Resource, obj: Obj) -> bool:

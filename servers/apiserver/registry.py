@@ -352,11 +352,8 @@ class Registry:
         body_meta = objectmeta.require_meta(obj)
         objectmeta.check_name(target, body_meta)
         spec = obj.get("spec")
-        names = spec.get("finalizers") if isinstance(spec, dict) else None
-        if names is not None and not (isinstance(names, list) and all(
-                isinstance(n, str) and n for n in names)):
-            raise errors.Invalid("Namespace", target.name, [field.invalid(
-                "spec.finalizers", names, "must be a list of finalizer names")])
+        _check(target.resource, obj, deletion.validate_spec_finalizers(
+            spec.get("finalizers") if isinstance(spec, dict) else None))
         wanted = parse_rv(body_meta.get("resourceVersion"))
         return await self._write(target, lambda current: obj, wanted, dry_run)
 

@@ -189,3 +189,16 @@ async def test_immortal_namespaces(api: Client, name: str) -> None:
     refused = await call(api, "DELETE", f"/api/v1/namespaces/{name}", expect=403)
     assert refused["message"] == (f'namespaces "{name}" is forbidden: this namespace may not '
                                   "be deleted")
+
+
+async def test_finalize_takes_qualified_or_standard_names_only(api: Client) -> None:
+    ns = await call(api, "POST", "/api/v1/namespaces", {"metadata": {"name": "names"}},
+                    expect=201)
+    ns["spec"]["finalizers"] = ["kubernetes", "custom", "example.com/ok"]
+    bad = await call(api, "PUT", "/api/v1/namespaces/names/finalize", ns, expect=422)
+    assert bad["message"] == (
+        'Namespace "names" is invalid: spec.finalizers[1]: Invalid value: "custom": name is '
+        "neither a standard finalizer name nor is it fully qualified")
+    ns["spec"]["finalizers"] = ["example.com/ok"]
+    done = await call(api, "PUT", "/api/v1/namespaces/names/finalize", ns, expect=200)
+    assert done["spec"]["finalizers"] == ["example.com/ok"]
