@@ -100,13 +100,15 @@ def _timestamp(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def reference(obj: Obj) -> Obj:
-    """The ``involvedObject`` reference to ``obj`` (kind, namespace, name, uid, ...)."""
+def reference(obj: Obj, field_path: str = "") -> Obj:
+    """The ``involvedObject`` reference to ``obj`` (kind, namespace, name, uid, ...);
+    ``field_path`` names a part of it, as kube's kubelet does for a container
+    (``spec.containers{NAME}``: ``pkg/kubelet/container/ref.go``)."""
     meta = obj.get("metadata") or {}
     ref = {"kind": obj.get("kind", ""), "namespace": meta.get("namespace"),
            "name": meta.get("name", ""), "uid": meta.get("uid"),
            "apiVersion": obj.get("apiVersion", ""),
-           "resourceVersion": meta.get("resourceVersion")}
+           "resourceVersion": meta.get("resourceVersion"), "fieldPath": field_path}
     return {k: v for k, v in ref.items() if v}
 
 
@@ -137,18 +139,22 @@ class EventRecorder:
     # -- the caller's side -------------------------------------------------------------------
 
     def event(self, obj: Obj, type_: str, reason: str, message: str, *,
-              action: str = "", component: str | None = None) -> Obj | None:
+              action: str = "", component: str | None = None,
+              field_path: str = "") -> Obj | None:
         """Record one event about ``obj``; returns the Event as it will be written (a new one
         or the updated count), or ``None`` when the spam filter dropped it. ``component``
-        overrides the recorder's source (a scheduler profile's own name)."""
+        overrides the recorder's source (a scheduler profile's own name); ``field_path`` is
+        ``involvedObject.fieldPath`` (a pod's container: ``spec.containers{NAME}``)."""
         now = self.clock()
         source = component or self.component
-        ref = reference(obj)
+        ref = reference(obj, field_path)
         if not self._allow(ref, source, now):
             return None
         message = _truncate(message)
         message = self._aggregate(ref, source, type_, reason, message, now)
-        key = "\x00".join((self._object_key(ref, source), type_, reason, message))
+        # the Event's identity includes the field path (events_cache.go's getEventKey)
+        key = "\x00".join((self._object_key(ref, source), ref.get("fieldPath", ""), type_,
+                           reason, message))
         previous = self._written.get(key)
         if previous is not None:
             previous.count += 1

@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from servers.client.rest import Client
     from servers.kubelet.runtime.interface import ContainerStatus, Runtime
 
-__all__ = ["Kubelet", "PodWorker"]
+__all__ = ["Kubelet", "PodWorker", "field_path"]
 
 log = logging.getLogger(__name__)
 
@@ -641,7 +641,21 @@ class Kubelet:
     def _event(self, pod: Obj, spec: Obj, type_: str, reason: str, message: str) -> None:
         obj = {**pod, "kind": "Pod", "apiVersion": "v1"}
         with contextlib.suppress(Exception):  # events are best effort, as kube's recorder
-            self.recorder.event(obj, type_, reason, message)
+            self.recorder.event(obj, type_, reason, message,
+                                field_path=field_path(pod, spec.get("name", "")))
+
+
+def field_path(pod: Obj, container: str) -> str:
+    """``involvedObject.fieldPath`` of a container's events: ``spec.containers{NAME}`` or
+    ``spec.initContainers{NAME}`` (kube's ``pkg/kubelet/container/ref.go``); ``""`` for the
+    pod as a whole."""
+    if not container:
+        return ""
+    spec = pod.get("spec") or {}
+    for key in ("initContainers", "containers", "ephemeralContainers"):
+        if any(c.get("name") == container for c in spec.get(key) or ()):
+            return f"spec.{key}{{{container}}}"
+    return ""
 
 
 def _status_patch(status: Obj) -> Obj:
