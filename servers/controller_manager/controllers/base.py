@@ -13,6 +13,7 @@ import asyncio
 import socket
 from typing import TYPE_CHECKING, Any, Protocol
 
+from servers.apimachinery.errors import StatusError
 from servers.client.events import EventRecorder
 from servers.client.informer import object_key
 from servers.client.resources import PODS
@@ -145,3 +146,11 @@ class Context:
         if self._pods is None:
             self._pods = PodIndex(self.factory.informer(PODS))
         return self._pods
+
+
+def namespace_terminating(exc: StatusError) -> bool:
+    """Whether a create was refused because its namespace is being deleted: controllers drop
+    that one silently, as kube's do (every later create would fail too, and the namespace
+    controller is emptying it; ``replica_set.go`` ``manageReplicas``)."""
+    causes = (exc.details or {}).get("causes") or ()
+    return any(c.get("reason") == "NamespaceTerminating" for c in causes)

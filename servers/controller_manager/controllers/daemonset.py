@@ -40,7 +40,7 @@ from servers.client.informer import object_key
 from servers.client.resources import DAEMONSETS, NODES, PODS
 from servers.client.workqueue import run_workers
 from servers.controller_manager.controllers import objects as o
-from servers.controller_manager.controllers.base import wait_synced
+from servers.controller_manager.controllers.base import namespace_terminating, wait_synced
 from servers.controller_manager.controllers.refmanager import claim_pods
 from servers.controller_manager.controllers.replicaset import slow_start
 from servers.controller_manager.controllers.statefulset import (
@@ -386,6 +386,8 @@ class DaemonSetController:
                 pod = await self.client.create(PODS, new_pod(ds, next(targets), revision),
                                                o.namespace(ds))
             except StatusError as exc:
+                if namespace_terminating(exc):
+                    return False
                 errors.append(str(exc))
                 self.recorder.event(ds, WARNING, "FailedCreate", f"Error creating: {exc}")
                 return False

@@ -44,7 +44,7 @@ from servers.client.workqueue import run_workers
 from servers.controller_manager.controllers import jobpods as jp
 from servers.controller_manager.controllers import jobstatus as js
 from servers.controller_manager.controllers import objects as o
-from servers.controller_manager.controllers.base import wait_synced
+from servers.controller_manager.controllers.base import namespace_terminating, wait_synced
 from servers.controller_manager.controllers.ranking import pods_to_delete
 from servers.controller_manager.controllers.refmanager import claim_pods
 from servers.controller_manager.controllers.replicaset import BURST_REPLICAS, slow_start
@@ -243,6 +243,8 @@ class JobController:
                 pod = await self.client.create(PODS, jp.new_pod(job, next(pending)),
                                                o.namespace(job))
             except StatusError as exc:
+                if namespace_terminating(exc):
+                    return False
                 errors.append(str(exc))
                 self.recorder.event(job, WARNING, "FailedCreate", f"Error creating: {exc}")
                 return False

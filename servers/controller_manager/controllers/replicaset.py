@@ -34,7 +34,7 @@ from servers.client.informer import object_key
 from servers.client.resources import PODS
 from servers.client.workqueue import run_workers
 from servers.controller_manager.controllers import objects as o
-from servers.controller_manager.controllers.base import wait_synced
+from servers.controller_manager.controllers.base import namespace_terminating, wait_synced
 from servers.controller_manager.controllers.ranking import pods_to_delete
 from servers.controller_manager.controllers.refmanager import claim_pods
 
@@ -221,6 +221,8 @@ class ReplicaController:
                 pod = await self.client.create(PODS, pod_from_template(owner),
                                                o.namespace(owner))
             except StatusError as exc:
+                if namespace_terminating(exc):
+                    return False
                 errors.append(str(exc))
                 self.recorder.event(owner, WARNING, "FailedCreate", f"Error creating: {exc}")
                 return False

@@ -17,7 +17,7 @@ from servers.apimachinery.errors import AlreadyExists, StatusError
 from servers.client.resources import NAMESPACES, SERVICEACCOUNTS
 from servers.client.workqueue import run_workers
 from servers.controller_manager.controllers import objects as o
-from servers.controller_manager.controllers.base import wait_synced
+from servers.controller_manager.controllers.base import namespace_terminating, wait_synced
 
 if TYPE_CHECKING:
     import asyncio
@@ -71,13 +71,8 @@ class ServiceAccountsController:
             except AlreadyExists:
                 continue
             except StatusError as exc:
-                if not _terminating(exc):
+                if not namespace_terminating(exc):
                     raise
-
-
-def _terminating(exc: StatusError) -> bool:
-    causes = (exc.details or {}).get("causes") or ()
-    return any(c.get("reason") == "NamespaceTerminating" for c in causes)
 
 
 def new(ctx: Context) -> ServiceAccountsController:

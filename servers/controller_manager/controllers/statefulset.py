@@ -33,14 +33,20 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
-from servers.apimachinery.errors import AlreadyExists, BadRequest, Conflict, NotFound
+from servers.apimachinery.errors import (
+    AlreadyExists,
+    BadRequest,
+    Conflict,
+    NotFound,
+    StatusError,
+)
 from servers.apimachinery.selectors import NOTHING, LabelSelector, label_selector_from_object
 from servers.client.events import NORMAL, WARNING
 from servers.client.informer import object_key
 from servers.client.resources import PODS, STATEFULSETS
 from servers.client.workqueue import run_workers
 from servers.controller_manager.controllers import objects as o
-from servers.controller_manager.controllers.base import wait_synced
+from servers.controller_manager.controllers.base import namespace_terminating, wait_synced
 from servers.controller_manager.controllers.refmanager import claim_pods
 
 if TYPE_CHECKING:
@@ -289,6 +295,8 @@ class StatefulSetController:
         except AlreadyExists:
             return  # the cache is behind; the pod's event requeues the set
         except Exception as exc:
+            if isinstance(exc, StatusError) and namespace_terminating(exc):
+                return
             self.recorder.event(sts, WARNING, "FailedCreate",
                                 f"create Pod {name} in StatefulSet {o.name(sts)} failed "
                                 f"error: {exc}")

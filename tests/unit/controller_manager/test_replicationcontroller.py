@@ -201,6 +201,19 @@ async def test_a_failed_create_stops_the_batches_and_sets_replica_failure() -> N
     assert [r for r, _ in events(controller)] == ["FailedCreate"]
 
 
+async def test_a_terminating_namespace_refusal_is_dropped_without_an_event() -> None:
+    controller, factory, client = setup()
+    factory["replicationcontrollers"].add(rc(replicas=3))
+    refusal = Forbidden("pods", "", "unable to create new content in namespace default "
+                        "because it is being terminated")
+    refusal.details = {"causes": [{"reason": "NamespaceTerminating",
+                                   "field": "metadata.namespace"}]}
+    client.fail["create"] = refusal
+    await controller.sync("default/web")  # no error: nothing to retry, the namespace goes
+    assert controller.expectations.satisfied("default/web")
+    assert events(controller) == []
+
+
 async def test_slow_start_batches_double_and_stop_at_the_first_failure() -> None:
     calls: list[int] = []
 
