@@ -212,10 +212,14 @@ class MethodNotAllowed(StatusError):
     code = 405
     reason = "MethodNotAllowed"
 
-    def __init__(self, resource: str, action: str, group: str = "") -> None:
+    def __init__(self, resource: str, action: str, group: str = "", *,
+                 allowed: tuple[str, ...] = ()) -> None:
         qualified = _goformat.quote(_qualified(resource, group))
         message = f"{action} is not supported on resources of kind {qualified}"
         super().__init__(message, _details(group=group, kind=resource))
+        #: The HTTP methods the path does take: the answer's ``Allow`` header (RFC 9110 says
+        #: a 405 must carry one; kube's go-restful sends it).
+        self.allowed = allowed
 
 
 class NotAcceptable(StatusError):

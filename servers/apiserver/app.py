@@ -232,15 +232,18 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 def status_response(exc: errors.StatusError) -> web.Response:
+    allowed = getattr(exc, "allowed", ())
     return web.Response(body=codec.encode(exc.to_status()), status=exc.code,
-                        content_type=codec.JSON)
+                        content_type=codec.JSON,
+                        headers={"Allow": ", ".join(allowed)} if allowed else None)
 
 
 def _from_http(exc: web.HTTPException, request: web.Request) -> errors.StatusError:
     if exc.status == 404:
         return routing.PathNotFound()
     if exc.status == 405:
-        return errors.MethodNotAllowed(request.path, request.method.lower())
+        allowed = tuple(sorted(getattr(exc, "allowed_methods", ()) or ()))
+        return errors.MethodNotAllowed(request.path, request.method.lower(), allowed=allowed)
     if exc.status == 413:
         return errors.RequestEntityTooLarge(f"limit is {codec.MAX_BODY_BYTES} bytes")
     err = errors.StatusError(exc.reason or "error", {})

@@ -277,9 +277,28 @@ def _quoted(text: str) -> str:
     return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
 
 
+# The HTTP methods that carry each verb, on a collection and on one object.
+_COLLECTION_METHODS = (("GET", ("list", "watch")), ("POST", ("create",)),
+                       ("DELETE", ("deletecollection",)))
+_OBJECT_METHODS = (("GET", ("get",)), ("PUT", ("update",)), ("PATCH", ("patch",)),
+                   ("DELETE", ("delete",)))
+_SUBRESOURCE_METHODS = (("GET", ("get",)), ("POST", ("create",)), ("PUT", ("update",)),
+                        ("PATCH", ("patch",)))
+
+
 def _not_allowed(target: Target, verb: str) -> errors.MethodNotAllowed:
     plural = target.resource.plural + (f"/{target.subresource}" if target.subresource else "")
-    return errors.MethodNotAllowed(plural, verb, target.resource.group)
+    return errors.MethodNotAllowed(plural, verb, target.resource.group,
+                                   allowed=_allowed_methods(target))
+
+
+def _allowed_methods(target: Target) -> tuple[str, ...]:
+    verbs: tuple[str, ...] = target.resource.verbs
+    table = _COLLECTION_METHODS if target.is_collection else _OBJECT_METHODS
+    if target.subresource:
+        sub = target.resource.subresource(target.subresource)
+        verbs, table = (sub.verbs if sub else ()), _SUBRESOURCE_METHODS
+    return tuple(method for method, carried in table if any(v in verbs for v in carried))
 
 
 def _require_verb(target: Target, verb: str) -> None:

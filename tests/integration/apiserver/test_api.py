@@ -217,3 +217,16 @@ async def test_table_for_kubectl(api: Client) -> None:
     assert [c["name"] for c in table["columnDefinitions"]][:3] == ["Name", "Ready", "Status"]
     assert table["rows"][0]["cells"][0] == "web"
     assert table["rows"][0]["object"]["kind"] == "PartialObjectMetadata"
+
+
+async def test_a_405_says_which_methods_the_path_takes(api: Client) -> None:
+    # RFC 9110 §15.5.6: a 405 carries Allow (kube's go-restful sends it too).
+    for method, path, allowed in (
+            ("PUT", PODS, "GET, POST, DELETE"),
+            ("POST", f"{PODS}/web", "GET, PUT, PATCH, DELETE"),
+            ("PUT", f"{PODS}/web/binding", "POST"),
+            ("HEAD", PODS, "GET, POST, DELETE"),
+            ("POST", "/version", "GET")):
+        resp = await api.request(method, path, data=b"{}",
+                                 headers={"Content-Type": "application/json"})
+        assert (resp.status, resp.headers.get("Allow")) == (405, allowed), (method, path)
