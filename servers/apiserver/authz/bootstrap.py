@@ -160,7 +160,9 @@ CLUSTER_ROLES: dict[str, list[Obj]] = {
     # The Node authorizer grants these to each node (narrowed by NodeRestriction); the role
     # is kept, unbound, for those who bind it themselves (kube since 1.8).
     "system:node": node.NODE_RULES,
-    "system:node-proxier": [rule(READ, "services", "endpoints", "nodes"), _events()],
+    "system:node-proxier": [rule(READ, "services", "endpoints", "nodes"),
+                            rule(READ, "endpointslices", groups=("discovery.k8s.io",)),
+                            _events()],
     # For users, to bind per namespace (kube builds these by aggregation; here they are flat).
     "view": _viewer(),
     "edit": [*_viewer(), *_editor()],

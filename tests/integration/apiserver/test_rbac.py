@@ -268,6 +268,8 @@ async def test_the_scheduler_may_bind_pods_but_not_delete_nodes(rbac_api: Client
     await call(rbac_api, "GET", "/api/v1/nodes/n1", **node, expect=403)
     proxy = {"user": "system:kube-proxy"}
     await call(rbac_api, "GET", "/api/v1/services", **proxy, expect=200)
+    await call(rbac_api, "GET", "/apis/discovery.k8s.io/v1/endpointslices", **proxy,
+               expect=200)  # what km proxy (and kube-proxy) watches
     await call(rbac_api, "GET", PODS, **proxy, expect=403)
 
 
