@@ -60,10 +60,13 @@ def deletion_key(pod: Obj, rank: int, now: float) -> tuple[Any, ...]:
     )
 
 
-def pods_to_delete(active: list[Obj], count: int, now: float) -> list[Obj]:
-    """The ``count`` least valuable of ``active`` (ranked by siblings on the same node)."""
+def pods_to_delete(active: list[Obj], count: int, now: float,
+                   related: list[Obj] | None = None) -> list[Obj]:
+    """The ``count`` least valuable of ``active``, ranked by how many ``related`` pods (by
+    default ``active`` itself; for a Deployment's ReplicaSet, the pods of all its RSs, as
+    kube's ``getIndirectlyRelatedPods``) share their node."""
     per_node: dict[str, int] = {}
-    for pod in active:
+    for pod in active if related is None else related:
         node = o.spec(pod).get("nodeName") or ""
         if node:
             per_node[node] = per_node.get(node, 0) + 1

@@ -61,6 +61,9 @@ class Kind:
     queue_name: str
     component: str
     selector: Callable[[Obj], LabelSelector]
+    # The owners whose pods count as related for the deletion rank (kube: RSs under the
+    # same controller); None: the owner's own pods only.
+    siblings: Callable[[Obj, list[Obj]], list[Obj]] | None = None
 
 
 class ManageError(Exception):
@@ -237,7 +240,7 @@ class ReplicaController:
             raise ManageError("FailedCreate", errors[0])
 
     async def _delete(self, key: str, owner: Obj, active: list[Obj], count: int) -> None:
-        victims = pods_to_delete(active, count, self.clock())
+        victims = pods_to_delete(active, count, self.clock(), self._related(owner))
         self.expectations.expect_deletions(key, [o.uid(pod) for pod in victims])
         errors: list[str] = []
 
@@ -257,6 +260,15 @@ class ReplicaController:
         await asyncio.gather(*(delete_one(pod) for pod in victims))
         if errors:
             raise ManageError("FailedDelete", errors[0])
+
+    def _related(self, owner: Obj) -> list[Obj] | None:
+        """Pods of ``owner``'s siblings and its own (``getIndirectlyRelatedPods``)."""
+        if self.kind.siblings is None:
+            return None
+        uids = {o.uid(s) for s in self.kind.siblings(owner, self.owners.list())}
+        uids.add(o.uid(owner))
+        return [pod for pod in self.pods.in_namespace(o.namespace(owner)) if o.is_active(pod)
+                and (o.controller_ref(pod) or {}).get("uid") in uids]
 
     # -- status --------------------------------------------------------------------------------
 

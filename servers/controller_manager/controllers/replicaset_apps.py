@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from servers.apimachinery.errors import BadRequest
 from servers.apimachinery.selectors import NOTHING, LabelSelector, label_selector_from_object
 from servers.client.resources import REPLICASETS
+from servers.controller_manager.controllers import objects as o
 from servers.controller_manager.controllers.replicaset import Kind, ReplicaController
 
 if TYPE_CHECKING:
@@ -40,7 +41,17 @@ def _selector(text: str) -> LabelSelector:
         return NOTHING
 
 
-KIND = Kind(REPLICASETS, "replicaset", "replicaset-controller", rs_selector)
+def siblings(rs: dict[str, Any], replicasets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The RSs under the same controller as ``rs`` (a Deployment's other revisions), whose
+    pods rank the deletions (``getIndirectlyRelatedPods``)."""
+    ref = o.controller_ref(rs)
+    if ref is None:
+        return []
+    return [other for other in replicasets if o.namespace(other) == o.namespace(rs)
+            and (o.controller_ref(other) or {}).get("uid") == ref.get("uid")]
+
+
+KIND = Kind(REPLICASETS, "replicaset", "replicaset-controller", rs_selector, siblings)
 
 
 def new(ctx: Context) -> ReplicaController:

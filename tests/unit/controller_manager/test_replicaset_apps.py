@@ -82,3 +82,31 @@ async def test_scale_down_deletes_the_surplus() -> None:
         factory["pods"].add(pod(name, {"app": "web", "tier": "a"}, owned=True))
     await controller.sync("default/web")
     assert len(client.verbs("delete", "pods")) == 2
+
+
+async def test_scale_down_ranks_by_the_pods_of_sibling_replicasets_on_the_node() -> None:
+    """An old RS of a Deployment gives up first the pod on the node crowded by the new RS's
+    pods (kube's getIndirectlyRelatedPods), not the one a per-RS count would pick."""
+    controller, factory, client = setup()
+    deploy_ref = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "d", "uid": "d-uid",
+                  "controller": True}
+    old, new = rs(replicas=1), rs(replicas=3)
+    new["metadata"].update(name="web-new", uid="new-uid")
+    for owner in (old, new):
+        owner["metadata"]["ownerReferences"] = [deploy_ref]
+        factory["replicasets"].add(owner)
+
+    def placed(name: str, node: str, owner: Obj) -> Obj:
+        p = pod(name, {"app": "web", "tier": "a"}, owned=True)
+        p["metadata"]["ownerReferences"][0].update(name=owner["metadata"]["name"],
+                                                   uid=owner["metadata"]["uid"])
+        p["spec"]["nodeName"] = node
+        p["status"] = {"phase": "Running"}
+        return p
+
+    factory["pods"].add(placed("a-alone", "node-a", old))
+    factory["pods"].add(placed("b-crowded", "node-b", old))
+    for i in range(3):
+        factory["pods"].add(placed(f"new-{i}", "node-b", new))
+    await controller.sync("default/web")
+    assert [w[3] for w in client.verbs("delete", "pods")] == ["b-crowded"]
