@@ -184,3 +184,21 @@ async def test_killed_mid_rollout_it_converges_within_max_surge(
     assert len(rss) == 2
     assert all(p["metadata"]["ownerReferences"][0]["uid"] in rss for p in pods)
     assert proc.returncode == 0, log.read_text()[-2000:]
+
+
+async def test_min_ready_seconds_delays_availability(client: Client, manager: Manager) -> None:
+    await client.create(DEPLOYMENTS, deployment("slow", 2, minReadySeconds=2), "default")
+    async with manager(*CONTROLLERS), kubelet(client):
+        async def ready() -> Obj | None:
+            d = await client.get(DEPLOYMENTS, "slow", "default")
+            st = d.get("status") or {}
+            return st if st.get("readyReplicas") == 2 else None
+
+        st = await eventually(ready, what="2 ready replicas")
+        loop = asyncio.get_running_loop()
+        seen_ready = loop.time()
+        assert st.get("availableReplicas", 0) < 2  # ready, not yet for minReadySeconds
+        (rs,) = await replicasets(client, "slow")
+        assert rs["spec"]["minReadySeconds"] == 2
+        await rolled_out(client, "slow", 2, "1")
+        assert loop.time() - seen_ready >= 1.0
