@@ -29,9 +29,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from servers.apimachinery import errors
-from servers.apiserver import codec, discovery, handlers, openapi, options, routing
+from servers.apiserver import codec, discovery, handlers, openapi, options, routing, tokenrequest
 from servers.apiserver.admission import defaulttolerationseconds, priority
-from servers.apiserver.auth import USER_KEY, UserInfo, authenticator, review, tokenreview
+from servers.apiserver.auth import (
+    USER_KEY,
+    AuthenticationError,
+    UserInfo,
+    authenticator,
+    review,
+    tokenreview,
+)
 from servers.apiserver.authz import bootstrap
 from servers.apiserver.authz.endpoints import Authorization
 from servers.apiserver.metrics import METRICS, ApiserverMetrics, InstrumentedStorage
@@ -54,7 +61,9 @@ Authenticate = Callable[[web.Request], UserInfo]
 
 async def run(opts: Namespace, stop: asyncio.Event) -> int:
     options.validate(opts)
-    tls, authenticate = authenticator.from_options(opts)
+    service_accounts = tokenrequest.from_options(opts)
+    tls, authenticate = authenticator.from_options(
+        opts, service_accounts.verifier if service_accounts else None)
     storage = await open_storage(opts.storage_backend, data_dir=opts.data_dir,
                                  etcd_servers=opts.etcd_servers)
     try:
@@ -70,7 +79,8 @@ async def run(opts: Namespace, stop: asyncio.Event) -> int:
         await priority.ensure_system_classes(registry)
         app = make_app(registry, authorization_mode=opts.authorization_mode,
                        authenticate=authenticate,
-                       kubelet=KubeletClientConfig.from_options(opts), metrics=measured)
+                       kubelet=KubeletClientConfig.from_options(opts), metrics=measured,
+                       service_accounts=service_accounts)
         # No handler_cancellation: it costs every request a task (a quarter of the create
         # path); watches notice a closed connection themselves (watch.CONNECTION_CHECK_SECONDS).
         runner = web.AppRunner(app, handle_signals=False,
@@ -110,14 +120,17 @@ async def _start_sites(runner: web.AppRunner, opts: Namespace,
 def make_app(registry: Registry, *, authorization_mode: str = "AlwaysAllow",
              authenticate: Authenticate | None = None,
              kubelet: KubeletClientConfig | None = None,
-             metrics: ApiserverMetrics | None = None) -> web.Application:
+             metrics: ApiserverMetrics | None = None,
+             service_accounts: tokenrequest.ServiceAccountTokens | None = None
+             ) -> web.Application:
     """The API as an aiohttp app. ``authenticate`` names the user of each request (tests;
     without it requests carry whatever identity an earlier middleware set, or none);
     ``kubelet`` says how pods/log reaches kubelets (default: no client certificate, no
     verification); ``metrics`` what /metrics serves (default: a registry of its own)."""
     measured = metrics if metrics is not None else ApiserverMetrics()
     authorization = Authorization(authorization_mode, registry)
-    chain = [measured.middleware, _errors, *([_identify(authenticate)] if authenticate else []),
+    chain = [measured.middleware, _errors,
+             *([_identify(authenticate, registry)] if authenticate else []),
              *authorization.middlewares]
     app = web.Application(middlewares=chain, client_max_size=codec.MAX_BODY_BYTES)
     app[REGISTRY] = registry
@@ -147,6 +160,8 @@ def make_app(registry: Registry, *, authorization_mode: str = "AlwaysAllow",
     # TokenReview asks the token authenticator of ``authenticate`` (an Authenticator's).
     tokens = getattr(authenticate, "tokens", None)
     r.add_post(tokenreview.PATH + "{_:/?}", tokenreview.TokenReviews(tokens).handle)
+    if service_accounts is not None:
+        _serve_service_accounts(r, service_accounts)
     r.add_get("/metrics{_:/?}", measured.serve)
     for path in ("/healthz", "/livez", "/readyz"):
         r.add_get(path + "{_:(/.*)?}", _health)
@@ -202,12 +217,27 @@ async def _compaction(registry: Registry, interval: float,
             await task
 
 
-def _identify(authenticate: Authenticate) -> Middleware:
+def _serve_service_accounts(r: web.UrlDispatcher,
+                            tokens: tokenrequest.ServiceAccountTokens) -> None:
+    """TokenRequest (before the generic resource route) and the OIDC discovery documents."""
+    if tokens.signer is not None:
+        r.add_post(tokenrequest.PATH + "{_:/?}", tokens.handle)
+    r.add_get("/.well-known/openid-configuration{_:/?}", tokens.serve_configuration)
+    r.add_get("/openid/v1/jwks{_:/?}", tokens.serve_jwks)
+
+
+def _identify(authenticate: Authenticate, registry: Registry) -> Middleware:
     @web.middleware
     async def identify(request: web.Request, handler: Handler) -> web.StreamResponse:
         with warnings.catch_warnings():  # USER_KEY is a plain string key (auth is stdlib-only)
             warnings.simplefilter("ignore", web.NotAppKeyWarning)
             request[USER_KEY] = authenticate(request)
+            claims = request.get(authenticator.CLAIMS_KEY)
+        if claims is not None:  # a service account token: are its objects still there?
+            try:
+                await tokenrequest.check_bound(registry, claims)
+            except AuthenticationError as exc:
+                authenticator.deny(request, exc)
         return await handler(request)
 
     return identify

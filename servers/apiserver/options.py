@@ -57,6 +57,24 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         metavar="true|false",
         help="let requests without credentials in as system:anonymous; otherwise they get "
         "401, except /healthz, /livez, /readyz and /version (default: %(default)s)")
+    authn.add_argument(
+        "--service-account-key-file", action="append", metavar="FILE",
+        help="PEM public keys (or certificates, or private keys) that verify service account "
+        "tokens; repeatable (default: the signing key's public half)")
+    authn.add_argument(
+        "--service-account-signing-key-file", metavar="FILE",
+        help="the RSA or EC private key that signs service account tokens (TokenRequest)")
+    authn.add_argument(
+        "--service-account-issuer", action="append", metavar="URL",
+        help="the tokens' iss: the first signs, every one verifies; repeatable "
+        "(default: https://kubernetes.default.svc.cluster.local)")
+    authn.add_argument(
+        "--service-account-jwks-uri", metavar="URL",
+        help="jwks_uri of /.well-known/openid-configuration (default: ISSUER/openid/v1/jwks)")
+    authn.add_argument(
+        "--api-audiences", type=lambda text: [a for a in text.split(",") if a],
+        metavar="AUD,...",
+        help="audiences a token must carry to reach this server (default: the issuer)")
     authz = parser.add_argument_group("authorization")
     authz.add_argument(
         "--authorization-mode", type=_modes, default="AlwaysAllow", metavar="MODE[,MODE...]",

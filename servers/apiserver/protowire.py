@@ -61,6 +61,12 @@ _PRIORITY_CLASS: Message = {1: ("metadata", _OBJECT_META), 2: ("value", "int32")
 _TOKEN_REVIEW: Message = {1: ("metadata", _OBJECT_META),
                           2: ("spec", {1: ("token", "str"), 2: ("audiences", "strs")})}
 
+# kubectl create token: TokenRequestSpec's expirationSeconds is field 4, boundObjectRef 3.
+_TOKEN_REQUEST: Message = {1: ("metadata", _OBJECT_META), 2: ("spec", {
+    1: ("audiences", "strs"), 4: ("expirationSeconds", "int64"),
+    3: ("boundObjectRef", {1: ("kind", "str"), 2: ("apiVersion", "str"), 3: ("name", "str"),
+                           4: ("uid", "str")})})}
+
 # The workload kinds as ``kubectl create deployment|job|cronjob|pdb|serviceaccount`` send
 # them (k8s.io/api apps/v1, batch/v1, policy/v1 generated.proto): the pod template carries
 # what those commands set; the server's defaults fill in the rest.
@@ -134,6 +140,7 @@ MESSAGES: dict[tuple[str, str], Message] = {
         1: ("metadata", _OBJECT_META), 2: ("spec", {1: ("namespace", "str")})},
     ("scheduling.k8s.io/v1", "PriorityClass"): _PRIORITY_CLASS,
     ("authentication.k8s.io/v1", "TokenReview"): _TOKEN_REVIEW,
+    ("authentication.k8s.io/v1", "TokenRequest"): _TOKEN_REQUEST,
     ("v1", "ServiceAccount"): {1: ("metadata", _OBJECT_META)},
     ("apps/v1", "Deployment"): _DEPLOYMENT,
     ("batch/v1", "Job"): {1: ("metadata", _OBJECT_META), 2: ("spec", _JOB_SPEC)},

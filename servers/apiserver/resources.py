@@ -215,6 +215,9 @@ RESOURCES: tuple[Resource, ...] = (
     Resource(
         "", V1, "serviceaccounts", "serviceaccount", "ServiceAccount", True,
         "/registry/serviceaccounts/", short_names=("sa",),
+        # serviceaccounts/token: TokenRequest (servers.apiserver.tokenrequest)
+        subresources=(Subresource("token", GroupVersionKind(AUTHENTICATION, V1, "TokenRequest"),
+                                  ("create",)),),
     ),
     # apps/v1 and batch/v1: the workload controllers (servers.apiserver.kinds.apps, .batch)
     _workload(APPS, "daemonsets", "DaemonSet", "ds"),

@@ -17,7 +17,7 @@ import logging
 import ssl
 from argparse import Namespace
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from servers.apimachinery import errors
 from servers.apiserver.auth import (
@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: The request key under which a verified service account token's claims wait for the
+#: bound-object check (servers.apiserver.tokenrequest.check_bound, run by the middleware).
+CLAIMS_KEY = "km.serviceaccount.claims"
 PUBLIC_PATHS = ("/healthz", "/livez", "/readyz", "/version")
 DENIED = "denied %s %s from %s as %s: %s"
 NO_CREDENTIALS = "no credentials, and anonymous requests are not allowed (--anonymous-auth)"
@@ -49,6 +52,8 @@ class Authenticator:
 
     tokens: TokenAuthenticator | None = None
     anonymous: bool = False
+    #: A ``serviceaccount.Verifier`` (None: service account tokens are off).
+    service_accounts: Any = None
 
     def __call__(self, request: web.Request) -> UserInfo:
         try:
@@ -77,10 +82,19 @@ class Authenticator:
         token = _bearer(request.headers.get("Authorization", ""))
         if token is None:
             return None
+        if self.service_accounts is not None and self.service_accounts.looks_like_ours(token):
+            claims = self.service_accounts.verify(token)
+            request[CLAIMS_KEY] = claims
+            return claims.user
         user = self.tokens.authenticate(token) if self.tokens is not None else None
         if user is None:
             raise AuthenticationError("invalid bearer token", "<unknown token>")
         return user
+
+
+def deny(request: web.Request, exc: AuthenticationError) -> NoReturn:
+    """Log the refusal of presented credentials and raise ``Unauthorized``."""
+    _deny(request, exc.who, str(exc))
 
 
 def _deny(request: web.Request, who: str, why: str) -> NoReturn:
@@ -98,8 +112,10 @@ def _public(path: str) -> bool:
     return any(path == p or path.startswith(p + "/") for p in PUBLIC_PATHS)
 
 
-def from_options(opts: Namespace) -> tuple[ssl.SSLContext | None, Authenticator]:
-    """The HTTPS context (None without --secure-port) and the authenticator the flags ask for.
+def from_options(opts: Namespace, service_accounts: Any = None
+                 ) -> tuple[ssl.SSLContext | None, Authenticator]:
+    """The HTTPS context (None without --secure-port) and the authenticator the flags ask for;
+    ``service_accounts`` is the ``serviceaccount.Verifier`` of bearer JWTs, if any.
 
     Raises ``x509.TLSConfigError`` or ``tokens.TokenFileError`` for files that do not load.
     """
@@ -110,4 +126,5 @@ def from_options(opts: Namespace) -> tuple[ssl.SSLContext | None, Authenticator]
         else None
     if tokens is not None:
         log.info("token file %s: %d tokens", opts.token_auth_file, len(tokens))
-    return context, Authenticator(tokens, anonymous=opts.anonymous_auth)
+    return context, Authenticator(tokens, anonymous=opts.anonymous_auth,
+                                  service_accounts=service_accounts)

@@ -1,0 +1,147 @@
+"""Service account tokens against a real apiserver: ``kubectl create token``, the token as
+``system:serviceaccount:NS:NAME`` (``kubectl auth whoami``), a pod-bound token refused once
+its pod is gone, TokenRequest validation, and the OIDC discovery documents."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization as ser
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.integration.auth.test_tls_auth import tls_args
+from tests.support.apiserver import ApiServer, start_apiserver
+from tests.support.pki import call, make_certs
+
+ISSUER = "https://kubernetes.default.svc.cluster.local"
+SA_PATH = "/api/v1/namespaces/default/serviceaccounts"
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = make_certs(tmp_path_factory.mktemp("pki"))
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    (folder / "sa.key").write_bytes(key.private_bytes(
+        ser.Encoding.PEM, ser.PrivateFormat.TraditionalOpenSSL, ser.NoEncryption()))
+    (folder / "sa.pub").write_bytes(key.public_key().public_bytes(
+        ser.Encoding.PEM, ser.PublicFormat.SubjectPublicKeyInfo))
+    (folder / "empty.kubeconfig").write_text("")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def api(certs: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    args = tls_args(certs, "--service-account-signing-key-file", str(certs / "sa.key"),
+                    "--service-account-key-file", str(certs / "sa.pub"),
+                    "--service-account-issuer", ISSUER)
+    with start_apiserver(tmp_path_factory.mktemp("data"), secure=True,
+                         extra_args=args) as server:
+        admin = (certs / "admin.crt", certs / "admin.key")
+        status, _ = call(server.url, certs / "ca.crt", "POST", SA_PATH,
+                         {"metadata": {"name": "default"}}, cert=admin)
+        assert status in (201, 409)
+        yield server
+
+
+def admin_call(api: ApiServer, certs: Path, method: str, path: str,
+               body: Any = None) -> tuple[int, Any]:
+    return call(api.url, certs / "ca.crt", method, path, body,
+                cert=(certs / "admin.crt", certs / "admin.key"))
+
+
+def kubectl(api: ApiServer, certs: Path, *args: str,
+            token: str = "") -> subprocess.CompletedProcess[str]:
+    """kubectl as admin (client certificate), or with only ``token`` when given."""
+    who = ["--token", token, "--kubeconfig", str(certs / "empty.kubeconfig"),
+           "--certificate-authority", str(certs / "ca.crt")] if token else \
+        ["--kubeconfig", str(certs / "admin.kubeconfig")]
+    return subprocess.run(["kubectl", *who, "--server", api.url, *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def whoami(api: ApiServer, certs: Path, token: str) -> subprocess.CompletedProcess[str]:
+    return kubectl(api, certs, "auth", "whoami", "-o", "json", token=token)
+
+
+def test_create_token_authenticates_as_the_service_account(api: ApiServer,
+                                                           certs: Path) -> None:
+    made = kubectl(api, certs, "create", "token", "default", "--duration", "11m")
+    assert made.returncode == 0, made.stderr
+    payload = made.stdout.strip().split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert claims["exp"] - claims["iat"] == 660
+    seen = whoami(api, certs, made.stdout.strip())
+    assert seen.returncode == 0, seen.stderr
+    user = json.loads(seen.stdout)["status"]["userInfo"]
+    assert user["username"] == "system:serviceaccount:default:default"
+    assert user["groups"] == ["system:serviceaccounts", "system:serviceaccounts:default",
+                              "system:authenticated"]
+
+
+def test_token_of_another_audience_is_refused(api: ApiServer, certs: Path) -> None:
+    made = kubectl(api, certs, "create", "token", "default", "--audience", "vault")
+    assert made.returncode == 0, made.stderr
+    seen = whoami(api, certs, made.stdout.strip())
+    assert seen.returncode != 0 and "Unauthorized" in seen.stderr
+
+
+def test_token_bound_to_a_pod_ends_with_the_pod(api: ApiServer, certs: Path) -> None:
+    pod = {"metadata": {"name": "bound"},
+           "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    status, created = admin_call(api, certs, "POST", "/api/v1/namespaces/default/pods", pod)
+    assert status == 201, created
+    made = kubectl(api, certs, "create", "token", "default", "--bound-object-kind", "Pod",
+                   "--bound-object-name", "bound", "--bound-object-uid",
+                   created["metadata"]["uid"])
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip()
+    assert whoami(api, certs, token).returncode == 0
+    status, _ = admin_call(api, certs, "DELETE", "/api/v1/namespaces/default/pods/bound")
+    assert status == 200
+    # Recreated under the same name: another uid, so the token stays refused.
+    status, _ = admin_call(api, certs, "POST", "/api/v1/namespaces/default/pods", pod)
+    assert status == 201
+    seen = whoami(api, certs, token)
+    assert seen.returncode != 0 and "Unauthorized" in seen.stderr
+    wrong_uid = kubectl(api, certs, "create", "token", "default", "--bound-object-kind", "Pod",
+                        "--bound-object-name", "bound", "--bound-object-uid",
+                        created["metadata"]["uid"])
+    assert wrong_uid.returncode != 0 and "does not match the UID in record" in wrong_uid.stderr
+
+
+def test_token_request_validation(api: ApiServer, certs: Path) -> None:
+    status, body = admin_call(api, certs, "POST", f"{SA_PATH}/default/token",
+                              {"spec": {"expirationSeconds": 599}})
+    assert status == 422
+    assert "may not specify a duration less than 10 minutes" in body["message"]
+    status, body = admin_call(api, certs, "POST", f"{SA_PATH}/missing/token", {"spec": {}})
+    assert status == 404 and body["message"] == 'serviceaccounts "missing" not found'
+    status, body = admin_call(api, certs, "POST", f"{SA_PATH}/default/token",
+                              {"spec": {"boundObjectRef": {"kind": "Deployment",
+                                                           "apiVersion": "apps/v1",
+                                                           "name": "x"}}})
+    assert status == 400 and "cannot bind token to object" in body["message"]
+    status, body = admin_call(api, certs, "POST", f"{SA_PATH}/default/token", {"spec": {}})
+    assert status == 201
+    assert body["kind"] == "TokenRequest"
+    assert body["spec"]["audiences"] == [ISSUER] and body["spec"]["expirationSeconds"] == 3600
+    assert body["status"]["expirationTimestamp"].endswith("Z")
+
+
+def test_openid_discovery(api: ApiServer, certs: Path) -> None:
+    status, config = admin_call(api, certs, "GET", "/.well-known/openid-configuration")
+    assert status == 200
+    assert config == {"issuer": ISSUER, "jwks_uri": ISSUER + "/openid/v1/jwks",
+                      "response_types_supported": ["id_token"],
+                      "subject_types_supported": ["public"],
+                      "id_token_signing_alg_values_supported": ["RS256"]}
+    status, jwks = admin_call(api, certs, "GET", "/openid/v1/jwks")
+    assert status == 200
+    (key,) = jwks["keys"]
+    assert key["kty"] == "RSA" and key["alg"] == "RS256" and key["use"] == "sig"
