@@ -195,7 +195,7 @@ class HollowKubelet:
         self._deleting[key] = uid
 
     async def _run(self, key: str, pod: Obj, uid: str, node: str) -> None:
-        if self._started.get(key) == uid:
+        if self._started.get(key) == uid and (pod.get("status") or {}).get("phase") != "Running":
             return  # our Running write is on its way back through the watch
         host_ip = self.fleet.host_ip(node)
         if key not in self._placed:

@@ -40,9 +40,16 @@ def decide(pod: Obj) -> str:
     status = pod.get("status") or {}
     if status.get("phase") in _TERMINAL:
         return NOTHING
-    if status.get("phase") == "Running" and status.get("podIP"):
+    if status.get("phase") == "Running" and status.get("podIP") and _ready(status):
         return NOTHING
+    # Pending; or Running but made unready by someone else (the node lifecycle controller
+    # while this node was silent): a kubelet's status sync puts Ready back.
     return RUN
+
+
+def _ready(status: Obj) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in status.get("conditions") or ())
 
 
 def _container_id(uid: str, name: str) -> str:

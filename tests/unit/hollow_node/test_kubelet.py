@@ -123,10 +123,23 @@ async def test_after_a_restart_running_pods_keep_their_addresses() -> None:
     kubelet, client = make()
     # the first list: a Pending pod listed before a Running one
     await event(kubelet, "ADDED", pod("new"))
-    await event(kubelet, "ADDED", pod("old", phase="Running", podIP="100.65.0.1"))
+    await event(kubelet, "ADDED", pod("old", phase="Running", podIP="100.65.0.1",
+                                      conditions=[{"type": "Ready", "status": "True"}]))
     await sync_all(kubelet)
     [(name, patch)] = client.patches
     assert (name, ip_of(patch)) == ("new", "100.65.0.2")
+
+
+async def test_after_a_restart_pods_made_unready_meanwhile_are_ready_again() -> None:
+    # The node lifecycle controller set Ready=False while this node was silent.
+    kubelet, client = make()
+    await event(kubelet, "ADDED", pod("old", phase="Running", podIP="100.65.0.1",
+                                      conditions=[{"type": "Ready", "status": "False"}]))
+    await sync_all(kubelet)
+    [(name, patch)] = client.patches
+    assert (name, ip_of(patch)) == ("old", "100.65.0.1")  # same address, Ready again
+    ready = {c["type"]: c["status"] for c in patch["status"]["conditions"]}
+    assert ready["Ready"] == "True"
 
 
 async def test_host_network_pods_take_the_node_address() -> None:

@@ -22,10 +22,14 @@ def test_decide() -> None:
     assert pods.decide(pod(phase="Pending")) == pods.RUN
     assert pods.decide(pod()) == pods.RUN
     assert pods.decide(pod(phase="Running")) == pods.RUN            # no address yet
-    assert pods.decide(pod(phase="Running", podIP="100.65.0.1")) == pods.NOTHING
+    ready = [{"type": "Ready", "status": "True"}]
+    assert pods.decide(pod(phase="Running", podIP="100.65.0.1", conditions=ready)) == pods.NOTHING
+    # made unready while the node was silent (node lifecycle): Ready is put back
+    unready = [{"type": "Ready", "status": "False"}]
+    assert pods.decide(pod(phase="Running", podIP="100.65.0.1", conditions=unready)) == pods.RUN
     assert pods.decide(pod(phase="Succeeded")) == pods.NOTHING
     assert pods.decide(pod(phase="Failed")) == pods.NOTHING
-    deleting = pod(phase="Running", podIP="100.65.0.1")
+    deleting = pod(phase="Running", podIP="100.65.0.1", conditions=ready)
     deleting["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
     assert pods.decide(deleting) == pods.DELETE
 
