@@ -2,6 +2,8 @@
 
     DIR/ca.crt ca.key                         the certificate authority (--client-ca-file)
     DIR/apiserver.crt apiserver.key           the apiserver's serving certificate
+    DIR/sa.key sa.pub                         the service account token key pair (EC P-256):
+                                              --service-account-signing-key-file, -key-file
     DIR/NAME.crt NAME.key NAME.kubeconfig     one client per identity below
 
     admin               admin                            system:masters
@@ -81,6 +83,7 @@ async def run(opts: Namespace, stop: asyncio.Event) -> int:
     maker.apiserver([*opts.apiserver_san, *([host] if host not in opts.apiserver_san else [])])
     for ident in identities(opts.node):
         maker.client(ident, opts.server)
+    maker.service_account_keys()
     return 0
 
 
@@ -108,6 +111,18 @@ class _Maker:
 
     def apiserver(self, sans: list[str]) -> None:
         self._pair("apiserver", APISERVER_NAME, (), sans)
+
+    def service_account_keys(self) -> None:
+        """sa.key and sa.pub, as kubeadm's: kept when both exist (tokens signed stay good)
+        unless --force makes everything anew."""
+        key, pub = self.folder / "sa.key", self.folder / "sa.pub"
+        if not self.force and key.exists() and pub.exists():
+            _say(KEPT, key, pub)
+            return
+        private = self.pki.new_key()
+        _write(key, self.pki.key_pem(private), private=True)
+        _write(pub, self.pki.public_pem(private), private=False)
+        _say(CREATED, key, pub)
 
     def client(self, ident: Identity, server: str) -> None:
         made = self._pair(ident.file, ident.user, ident.groups, [])

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 
 DEFAULT_SERVER = "https://127.0.0.1:6443"
-DEFAULT_SANS = ("127.0.0.1", "localhost", "kubernetes", "kubernetes.default",
-                "kubernetes.default.svc")
+# The kubernetes Service's names, and its ClusterIP: the first address of the apiserver's
+# default --service-cluster-ip-range 10.96.0.0/12 (what kubeadm's serving certificate holds).
+DEFAULT_SANS = ("127.0.0.1", "localhost", "10.96.0.1", "kubernetes", "kubernetes.default",
+                "kubernetes.default.svc", "kubernetes.default.svc.cluster.local")
 DEFAULT_DAYS = 365
 DEFAULT_CA_DAYS = 3650
 

@@ -71,6 +71,12 @@ def key_pem(key: Key) -> bytes:
                              serialization.NoEncryption())
 
 
+def public_pem(key: Key) -> bytes:
+    """The public half of ``key`` as PEM SubjectPublicKeyInfo."""
+    return key.public_key().public_bytes(serialization.Encoding.PEM,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
 def cert_pem(cert: Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 

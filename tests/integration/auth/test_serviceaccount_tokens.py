@@ -12,8 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization as ser
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.integration.auth.test_tls_auth import tls_args
 from tests.support.apiserver import ApiServer, start_apiserver
@@ -25,12 +23,7 @@ SA_PATH = "/api/v1/namespaces/default/serviceaccounts"
 
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = make_certs(tmp_path_factory.mktemp("pki"))
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    (folder / "sa.key").write_bytes(key.private_bytes(
-        ser.Encoding.PEM, ser.PrivateFormat.TraditionalOpenSSL, ser.NoEncryption()))
-    (folder / "sa.pub").write_bytes(key.public_key().public_bytes(
-        ser.Encoding.PEM, ser.PublicFormat.SubjectPublicKeyInfo))
+    folder = make_certs(tmp_path_factory.mktemp("pki"))  # with sa.key and sa.pub (EC P-256)
     (folder / "empty.kubeconfig").write_text("")
     return folder
 
@@ -140,8 +133,9 @@ def test_openid_discovery(api: ApiServer, certs: Path) -> None:
     assert config == {"issuer": ISSUER, "jwks_uri": ISSUER + "/openid/v1/jwks",
                       "response_types_supported": ["id_token"],
                       "subject_types_supported": ["public"],
-                      "id_token_signing_alg_values_supported": ["RS256"]}
+                      "id_token_signing_alg_values_supported": ["ES256"]}
     status, jwks = admin_call(api, certs, "GET", "/openid/v1/jwks")
     assert status == 200
     (key,) = jwks["keys"]
-    assert key["kty"] == "RSA" and key["alg"] == "RS256" and key["use"] == "sig"
+    assert key["kty"] == "EC" and key["crv"] == "P-256" and key["alg"] == "ES256"
+    assert key["use"] == "sig"

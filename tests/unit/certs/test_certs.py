@@ -128,3 +128,29 @@ def test_without_cryptography_it_says_so_in_one_line(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert done.stderr.strip() == f"km certs: error: {app.NO_CRYPTOGRAPHY}"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_default_serving_names_cover_the_kubernetes_service(tmp_path: Path) -> None:
+    certs(tmp_path)
+    serving = load(tmp_path / "apiserver.crt")
+    sans = serving.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert {str(n.value) for n in sans} >= {
+        "10.96.0.1", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+        "kubernetes.default.svc.cluster.local"}
+
+
+def test_service_account_key_pair_signs_tokens_it_verifies(tmp_path: Path) -> None:
+    from servers.apiserver.auth import serviceaccount as sa
+
+    code, out, _ = certs(tmp_path)
+    assert code == 0 and app.CREATED.format(path=tmp_path / "sa.key") in out
+    signer = sa.Signer(sa.load_private_key(tmp_path / "sa.key"), "https://issuer")
+    verifier = sa.Verifier(sa.load_public_keys(tmp_path / "sa.pub"), ("https://issuer",),
+                           ("api",))
+    token = signer.sign(sa.claims(issuer="https://issuer", audiences=["api"],
+                                  expiration_seconds=600, namespace="ns",
+                                  service_account={"metadata": {"name": "x", "uid": "u"}}))
+    assert verifier.verify(token).user.name == "system:serviceaccount:ns:x"
+    before = (tmp_path / "sa.key").read_bytes()
+    certs(tmp_path)
+    assert (tmp_path / "sa.key").read_bytes() == before
