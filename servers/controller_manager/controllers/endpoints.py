@@ -30,6 +30,7 @@ from servers.apimachinery.selectors import label_selector_from_dict
 from servers.client.informer import object_key
 from servers.client.resources import ENDPOINTS, SERVICES
 from servers.client.workqueue import run_workers
+from servers.controller_manager.controllers import endpointutil
 from servers.controller_manager.controllers import objects as o
 from servers.controller_manager.controllers.base import wait_synced
 
@@ -102,15 +103,7 @@ class EndpointsController:
             self.queue.add(key)
 
     def _services_selecting(self, pod: Obj) -> list[str]:
-        namespace, labels = o.namespace(pod), o.labels(pod)
-        found = []
-        for service in self.services.list():
-            if o.namespace(service) != namespace:
-                continue
-            selector = _selector(service)
-            if selector and all(labels.get(k) == v for k, v in selector.items()):
-                found.append(object_key(service))
-        return found
+        return endpointutil.services_selecting(self.services.list(), pod)
 
     # -- sync -----------------------------------------------------------------------------------
 
@@ -122,7 +115,7 @@ class EndpointsController:
             with contextlib.suppress(NotFound):
                 await self.client.delete(ENDPOINTS, name, namespace)
             return
-        selector = _selector(service)
+        selector = endpointutil.selector(service)
         if not selector:
             return  # a selector-less service: Endpoints are managed by hand
         current = self.endpoints.get_by_key(key)
@@ -133,7 +126,7 @@ class EndpointsController:
 
     def desired(self, service: Obj, current: Obj | None) -> Obj | None:
         """The Endpoints ``service`` should have, or None if ``current`` already is it."""
-        selector = label_selector_from_dict(_selector(service))
+        selector = label_selector_from_dict(endpointutil.selector(service))
         namespace = o.namespace(service)
         pods = [p for p in self.pods.in_namespace(namespace) if selector.matches(o.labels(p))]
         subsets, truncated = endpoint_subsets(service, pods)
@@ -170,11 +163,6 @@ class EndpointsController:
         await self.client.update(ENDPOINTS, desired)
 
 
-def _selector(service: Obj) -> dict[str, str]:
-    selector = o.spec(service).get("selector")
-    return {str(k): str(v) for k, v in selector.items()} if isinstance(selector, dict) else {}
-
-
 def _same(current: Obj, subsets: list[Obj], labels: dict[str, str], truncated: bool) -> bool:
     annotations = o.meta(current).get("annotations") or {}
     return ((current.get("subsets") or []) == subsets
@@ -182,59 +170,21 @@ def _same(current: Obj, subsets: list[Obj], labels: dict[str, str], truncated: b
             and (annotations.get(OVER_CAPACITY) == "truncated") == truncated)
 
 
-def _include(pod: Obj, publish_not_ready: bool) -> bool:
-    """``endpointsliceutil.ShouldPodBeInEndpoints``."""
-    if o.phase(pod) in (o.SUCCEEDED, o.FAILED):
-        return False
-    if not o.status(pod).get("podIP"):
-        return False
-    return publish_not_ready or not o.deleting(pod)
-
-
 def _address(pod: Obj, service: Obj) -> Obj:
     address: Obj = {"ip": o.status(pod)["podIP"]}
-    pod_spec = o.spec(pod)
-    if pod_spec.get("hostname") and pod_spec.get("subdomain") == o.name(service):
-        address["hostname"] = pod_spec["hostname"]
-    if pod_spec.get("nodeName"):
-        address["nodeName"] = pod_spec["nodeName"]
-    address["targetRef"] = {"kind": "Pod", "namespace": o.namespace(pod), "name": o.name(pod),
-                            "uid": o.uid(pod)}
+    hostname = endpointutil.hostname(pod, service)
+    if hostname:
+        address["hostname"] = hostname
+    if o.spec(pod).get("nodeName"):
+        address["nodeName"] = o.spec(pod)["nodeName"]
+    address["targetRef"] = endpointutil.target_ref(pod)
     return address
 
 
-def find_port(pod: Obj, port: Obj) -> int | None:
-    """The number ``port``'s targetPort means for ``pod`` (``podutil.FindPort``)."""
-    target = port.get("targetPort", port.get("port"))
-    if isinstance(target, int):
-        return target
-    if isinstance(target, str) and target.isdigit():
-        return int(target)
-    protocol = port.get("protocol", "TCP")
-    for container in o.spec(pod).get("containers") or ():
-        for container_port in container.get("ports") or ():
-            if (container_port.get("name") == target
-                    and container_port.get("protocol", "TCP") == protocol):
-                return int(container_port.get("containerPort", 0))
-    return None
-
-
 def _endpoint_ports(pod: Obj, service: Obj) -> list[Obj] | None:
-    ports = o.spec(service).get("ports") or []
-    if not ports:
+    if not o.spec(service).get("ports"):
         return []  # headless without ports: addresses only
-    found = []
-    for port in ports:
-        number = find_port(pod, port)
-        if number is None:
-            continue
-        entry: Obj = {"port": number, "protocol": port.get("protocol", "TCP")}
-        if port.get("name"):
-            entry["name"] = port["name"]
-        if port.get("appProtocol"):
-            entry["appProtocol"] = port["appProtocol"]
-        found.append(entry)
-    return found or None
+    return endpointutil.resolved_ports(pod, service) or None
 
 
 def endpoint_subsets(service: Obj, pods: list[Obj]) -> tuple[list[Obj], bool]:
@@ -242,7 +192,7 @@ def endpoint_subsets(service: Obj, pods: list[Obj]) -> tuple[list[Obj], bool]:
     publish = bool(o.spec(service).get("publishNotReadyAddresses"))
     groups: dict[str, tuple[list[Obj], list[Obj], list[Obj]]] = {}
     for pod in pods:
-        if not _include(pod, publish):
+        if not endpointutil.include(pod, include_terminating=publish):
             continue
         ports = _endpoint_ports(pod, service)
         if ports is None:
