@@ -33,6 +33,7 @@ def make_hyperkube() -> HyperKube:
 
 def _servers() -> list[Server]:
     from servers import (
+        all_in_one,
         apiserver,
         certs,
         controller_manager,
@@ -43,8 +44,9 @@ def _servers() -> list[Server]:
         scheduler,
     )
 
-    return [apiserver.server(), certs.server(), controller_manager.server(), dns.server(),
-            hollow_node.server(), kubelet.server(), proxy.server(), scheduler.server()]
+    return [all_in_one.server(), apiserver.server(), certs.server(),
+            controller_manager.server(), dns.server(), hollow_node.server(), kubelet.server(),
+            proxy.server(), scheduler.server()]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
