@@ -6,6 +6,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pytest
+
+from servers.apimachinery.errors import AlreadyExists, Conflict
 from servers.controller_manager.controllers import deployment
 from servers.controller_manager.controllers import deploymentutil as du
 from tests.unit.controller_manager.fakes import FakeClient, FakeFactory, context
@@ -273,3 +276,31 @@ async def test_an_old_replicaset_taken_back_gets_the_next_revision_and_keeps_his
     assert first["spec"]["minReadySeconds"] == 4  # the Deployment's, carried to the RS
     assert client.verbs("create", "replicasets") == []
     assert last_status(client)["metadata"]["annotations"][du.REVISION] == "3"
+
+
+async def test_a_name_taken_by_another_template_bumps_the_collision_count() -> None:
+    controller, factory, client = setup()
+    d = factory["deployments"].add(deploy(3))
+    squatter = rs_of(d, 1, image="other")
+    squatter["metadata"]["name"] = f"web-{du.template_hash(d['spec']['template'])}"
+    client.objects[("replicasets", "default", squatter["metadata"]["name"])] = squatter
+    client.fail["create"] = AlreadyExists("replicasets", squatter["metadata"]["name"])
+    with pytest.raises(Conflict):
+        await controller.sync("default/web")
+    assert last_status(client)["status"]["collisionCount"] == 1
+    # The next sync hashes with the count: another name.
+    assert du.template_hash(d["spec"]["template"], 1) != du.template_hash(d["spec"]["template"])
+
+
+async def test_an_existing_replicaset_of_ours_is_taken_after_a_restart() -> None:
+    """AlreadyExists for our own RS with our template (a cache behind, a restart): no
+    collision, it is the new RS."""
+    controller, factory, client = setup()
+    d = factory["deployments"].add(deploy(3))
+    ours = rs_of(d, 3)
+    client.objects[("replicasets", "default", ours["metadata"]["name"])] = ours
+    client.fail["create"] = AlreadyExists("replicasets", ours["metadata"]["name"])
+    await controller.sync("default/web")
+    status = last_status(client)["status"]
+    assert "collisionCount" not in status
+    assert status["updatedReplicas"] == 3
