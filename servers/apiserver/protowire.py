@@ -120,6 +120,22 @@ _PDB: Message = {
                  3: ("maxUnavailable", "intstr"), 4: ("unhealthyPodEvictionPolicy", "str")}),
 }
 
+# ``kubectl create service clusterip|nodeport|externalname|loadbalancer`` (core/v1).
+_SERVICE: Message = {
+    1: ("metadata", _OBJECT_META),
+    2: ("spec", {
+        1: ("ports", ("[]", {1: ("name", "str"), 2: ("protocol", "str"),
+                             6: ("appProtocol", "str"), 3: ("port", "int"),
+                             4: ("targetPort", "intstr"), 5: ("nodePort", "int")})),
+        2: ("selector", "map"), 3: ("clusterIP", "str"), 18: ("clusterIPs", "strs"),
+        4: ("type", "str"), 5: ("externalIPs", "strs"), 7: ("sessionAffinity", "str"),
+        10: ("externalName", "str"), 11: ("externalTrafficPolicy", "str"),
+        13: ("publishNotReadyAddresses", "bool"),
+        14: ("sessionAffinityConfig", {1: ("clientIP", {1: ("timeoutSeconds", "int32")})}),
+        17: ("ipFamilyPolicy", "str"), 19: ("ipFamilies", "strs"),
+        22: ("internalTrafficPolicy", "str")}),
+}
+
 #: (apiVersion, kind) -> message, for every kind km reads from protobuf.
 MESSAGES: dict[tuple[str, str], Message] = {
     ("v1", "Namespace"): {1: ("metadata", _OBJECT_META), 2: ("spec", {1: ("finalizers", "strs")})},
@@ -142,6 +158,7 @@ MESSAGES: dict[tuple[str, str], Message] = {
     ("authentication.k8s.io/v1", "TokenReview"): _TOKEN_REVIEW,
     ("authentication.k8s.io/v1", "TokenRequest"): _TOKEN_REQUEST,
     ("v1", "ServiceAccount"): {1: ("metadata", _OBJECT_META)},
+    ("v1", "Service"): _SERVICE,
     ("apps/v1", "Deployment"): _DEPLOYMENT,
     ("batch/v1", "Job"): {1: ("metadata", _OBJECT_META), 2: ("spec", _JOB_SPEC)},
     ("batch/v1", "CronJob"): _CRONJOB,

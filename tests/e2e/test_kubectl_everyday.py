@@ -229,6 +229,23 @@ def test_get_across_namespaces_and_sorted(kubectl: Kubectl, cleanup: list[str]) 
     assert bad.returncode != 0 and "couldn't find any field with path" in bad.stderr
 
 
+def test_create_service_of_each_type(kubectl: Kubectl, cleanup: list[str]) -> None:
+    # kubectl create service sends protobuf (a typed client), not JSON.
+    kubectl("create", "service", "clusterip", "web", "--tcp=80:8080", "--tcp=443:https")
+    kubectl("create", "service", "nodeport", "np", "--tcp=8080:80", "--node-port=30080")
+    kubectl("create", "service", "externalname", "ext", "--external-name", "db.example.com")
+    kubectl("create", "service", "clusterip", "headless", "--clusterip=None")
+    cleanup += ["service/web", "service/np", "service/ext", "service/headless"]
+    table = {row[0]: row for row in rows(kubectl("get", "svc", "web", "np", "ext",
+                                                 "headless").stdout)[1:]}
+    assert table["web"][1] == "ClusterIP" and table["web"][4] == "80/TCP,443/TCP"
+    assert table["np"][1] == "NodePort" and table["np"][4] == "8080:30080/TCP"
+    assert table["ext"][1:4] == ["ExternalName", "<none>", "db.example.com"]
+    assert table["headless"][2] == "None"
+    ports = kubectl("get", "svc", "web", "-o", "jsonpath={.spec.ports[1].targetPort}")
+    assert ports.stdout == "https"
+
+
 def stop(proc: subprocess.Popen[str]) -> None:
     if proc.poll() is None:
         proc.kill()
