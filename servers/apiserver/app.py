@@ -74,6 +74,8 @@ async def run(opts: Namespace, stop: asyncio.Event) -> int:
         registry.admission.toleration_seconds = defaulttolerationseconds.Settings(
             opts.default_not_ready_toleration_seconds,
             opts.default_unreachable_toleration_seconds)
+        if service_accounts is not None and service_accounts.signer is not None:
+            registry.admission.service_account = tokenrequest.admission(registry)
         await create_default_namespaces(registry)
         await bootstrap.ensure(registry)
         await priority.ensure_system_classes(registry)

@@ -29,6 +29,7 @@ from aiohttp import web
 
 from servers.apimachinery import errors, field
 from servers.apiserver import codec
+from servers.apiserver.admission.serviceaccount import ServiceAccountAdmission
 from servers.apiserver.auth import AuthenticationError
 from servers.apiserver.registry import Registry
 from servers.apiserver.resources import RESOURCES
@@ -174,6 +175,15 @@ async def _exists(registry: Registry, plural: str, namespace: str, name: str, ui
         raise AuthenticationError(f"{what} {namespace}/{name} has been deleted "
                                   "(another object has its name now)", who)
     return obj
+
+
+def admission(registry: Registry) -> ServiceAccountAdmission:
+    """The ServiceAccount admission plugin, looking accounts up in ``registry``."""
+
+    async def lookup(namespace: str, name: str) -> Obj:
+        return await registry.get(_target("serviceaccounts", namespace, name))
+
+    return ServiceAccountAdmission(lookup)
 
 
 def from_options(opts: Namespace) -> ServiceAccountTokens | None:

@@ -19,6 +19,7 @@ from servers.apimachinery import field, validation
 from servers.apimachinery.meta import Obj
 from servers.apiserver import kinds
 from servers.apiserver.admission import defaulttolerationseconds, priority
+from servers.apiserver.admission.serviceaccount import ServiceAccountAdmission
 from servers.apiserver.authz import escalation, noderestriction
 from servers.apiserver.resources import SCHEDULING, Resource
 from servers.apiserver.storage import interface as st
@@ -33,10 +34,14 @@ class Admission:
         self.priority_classes = priority.PriorityClasses(storage, watch_cache)
         # The apiserver's --default-*-toleration-seconds flags replace this at start.
         self.toleration_seconds = defaulttolerationseconds.Settings()
+        # ServiceAccount: set by the apiserver when it signs service account tokens.
+        self.service_account: ServiceAccountAdmission | None = None
 
     async def admit_create(self, resource: Resource, obj: Obj) -> None:
         """Mutate or refuse (403) a new object, after its defaults and before validation."""
         if resource.group == "" and resource.plural == "pods":
+            if self.service_account is not None:
+                await self.service_account.admit_pod_create(obj)
             await self.priority_classes.start()
             await priority.admit_pod_create(self.priority_classes, obj)
             defaulttolerationseconds.admit_pod_create(self.toleration_seconds, obj)

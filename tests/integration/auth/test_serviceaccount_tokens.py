@@ -139,3 +139,29 @@ def test_openid_discovery(api: ApiServer, certs: Path) -> None:
     (key,) = jwks["keys"]
     assert key["kty"] == "EC" and key["crv"] == "P-256" and key["alg"] == "ES256"
     assert key["use"] == "sig"
+
+
+def test_admission_mounts_the_token_volume(api: ApiServer, certs: Path) -> None:
+    pod = {"metadata": {"name": "mounted"},
+           "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    status, created = admin_call(api, certs, "POST", "/api/v1/namespaces/default/pods", pod)
+    assert status == 201, created
+    spec = created["spec"]
+    assert spec["serviceAccountName"] == "default"
+    (volume,) = spec["volumes"]
+    assert volume["name"].startswith("kube-api-access-")
+    assert [s for source in volume["projected"]["sources"] for s in source] == [
+        "serviceAccountToken", "configMap", "downwardAPI"]
+    assert spec["containers"][0]["volumeMounts"] == [{
+        "name": volume["name"], "readOnly": True,
+        "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}]
+
+
+def test_admission_refuses_a_missing_service_account(api: ApiServer, certs: Path) -> None:
+    pod = {"metadata": {"name": "robot"},
+           "spec": {"serviceAccountName": "robot",
+                    "containers": [{"name": "c", "image": "busybox"}]}}
+    status, body = admin_call(api, certs, "POST", "/api/v1/namespaces/default/pods", pod)
+    assert status == 403
+    assert body["message"] == ('pods "robot" is forbidden: error looking up service account '
+                               'default/robot: serviceaccount "robot" not found')
