@@ -217,8 +217,8 @@ class Kubelet:
             with contextlib.suppress(RuntimeNotFound):
                 return await self.runtime.pod_sandbox_status(worker.sandbox_id)
         meta, spec = worker.pod["metadata"], worker.pod.get("spec") or {}
-        found = [s for s in await self.runtime.list_pod_sandboxes()
-                 if s.config.uid == worker.uid and s.state == SANDBOX_READY]
+        found = [s for s in await self.runtime.list_pod_sandboxes(worker.uid)
+                 if s.state == SANDBOX_READY]
         if found:
             worker.sandbox_id = found[0].id
             worker.started_at = found[0].created_at
@@ -613,8 +613,7 @@ class Kubelet:
     async def _existing_sandbox(self, worker: PodWorker) -> SandboxStatus | None:
         """The pod's sandbox if there is one (never makes one)."""
         if not worker.sandbox_id:
-            found = [s for s in await self.runtime.list_pod_sandboxes()
-                     if s.config.uid == worker.uid]
+            found = await self.runtime.list_pod_sandboxes(worker.uid)
             worker.sandbox_id = found[0].id if found else ""
         if worker.sandbox_id:
             with contextlib.suppress(RuntimeNotFound):

@@ -17,16 +17,26 @@ KINDS = ("ipc", "uts")
 
 def is_mounted(path: str) -> bool:
     """True when ``path`` is a mount point in this mount namespace."""
-    target = os.path.realpath(path)
+    return os.path.realpath(path) in mount_points()
+
+
+def mount_points() -> set[str]:
+    """Every mount point of this mount namespace (read once: a caller checking many paths
+    reads mountinfo, which grows with the pods, once and not once per path)."""
     with open("/proc/self/mountinfo", encoding="utf-8") as f:
-        return any(line.split()[4] == target for line in f)
+        return {line.split()[4] for line in f}
+
+
+def all_pinned(directory: str, points: set[str]) -> bool:
+    """True when every pin under ``directory`` is among the mount ``points``."""
+    return all(os.path.realpath(os.path.join(directory, kind)) in points for kind in KINDS)
 
 
 async def pin(directory: str, hostname: str) -> dict[str, str]:
     """New ipc and uts namespaces pinned under ``directory``; return kind -> file."""
     os.makedirs(directory, exist_ok=True)
     files = {kind: os.path.join(directory, kind) for kind in KINDS}
-    if all(is_mounted(f) for f in files.values()):
+    if all_pinned(directory, mount_points()):
         return files
     await unpin(directory)
     for f in files.values():

@@ -94,9 +94,12 @@ class MonitoredRuntime:
     async def pod_sandbox_status(self, sandbox_id: str) -> SandboxStatus:
         return self._sandbox_status(self._sandbox(sandbox_id))
 
-    async def list_pod_sandboxes(self) -> list[SandboxStatus]:
+    async def list_pod_sandboxes(self, uid: str | None = None) -> list[SandboxStatus]:
+        # filtered before the status: each status asks the kernel whether the sandbox is
+        # intact, and a new pod's worker asks for its own sandbox among all the node's
         records = (self.store.load(SANDBOXES, i) for i in self.store.ids(SANDBOXES))
-        return [self._sandbox_status(r) for r in records if r is not None]
+        return [self._sandbox_status(r) for r in records
+                if r is not None and uid in (None, r["config"]["uid"])]
 
     def _sandbox_status(self, record: Record) -> SandboxStatus:
         state = record["state"]

@@ -174,8 +174,9 @@ class Runtime(Protocol):
         """The sandbox's state and IP; ``NotFound`` if there is none."""
         ...
 
-    async def list_pod_sandboxes(self) -> list[SandboxStatus]:
-        """Every sandbox this runtime (this root dir) made and has not removed."""
+    async def list_pod_sandboxes(self, uid: str | None = None) -> list[SandboxStatus]:
+        """Every sandbox this runtime (this root dir) made and has not removed; only the
+        pod ``uid``'s when given (CRI's ListPodSandbox filter by the pod uid label)."""
         ...
 
     async def create_container(self, sandbox_id: str, config: ContainerConfig) -> str:

@@ -82,8 +82,8 @@ class NamespacesRuntime(MonitoredRuntime):
 
     def _sandbox_intact(self, record: Record) -> bool:
         sid = record["id"]
-        return netns.exists(self.names.netns(sid)) and all(
-            pins.is_mounted(os.path.join(self._pins(sid), kind)) for kind in pins.KINDS)
+        return netns.exists(self.names.netns(sid)) and pins.all_pinned(
+            self._pins(sid), pins.mount_points())
 
     async def _sandbox_down(self, sandbox_id: str, record: Record) -> None:
         await link.delete(self.names.veth(sandbox_id))

@@ -230,6 +230,9 @@ async def test_a_restarted_runtime_adopts_its_pods(make_runtime: Factory) -> Non
     await asyncio.sleep(0.8)
     second = make_runtime()
     assert [s.id for s in await second.list_pod_sandboxes()] == [sid]
+    uid = (await second.pod_sandbox_status(sid)).config.uid
+    assert [s.id for s in await second.list_pod_sandboxes(uid)] == [sid]
+    assert await second.list_pod_sandboxes(uid + "-other") == []
     assert (await second.pod_sandbox_status(sid)).state == SANDBOX_READY
     states = {c.name: c for c in await second.list_containers(sid)}
     assert states["long"].state == CONTAINER_RUNNING
