@@ -68,6 +68,8 @@ CONSTRUCTORS = {
     "disruption-controller": "servers.controller_manager.controllers.disruption:new",
     "namespace-controller": "servers.controller_manager.controllers.namespace:new",
     "serviceaccount-controller": "servers.controller_manager.controllers.serviceaccount:new",
+    "root-ca-certificate-publisher-controller":
+        "servers.controller_manager.controllers.rootcacertpublisher:new",
 }
 
 

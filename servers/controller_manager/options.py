@@ -92,6 +92,7 @@ IMPLEMENTED = (
     "disruption-controller",
     "namespace-controller",
     "serviceaccount-controller",
+    "root-ca-certificate-publisher-controller",
 )
 # Off unless named (kube's ControllerDescriptor.IsDisabledByDefault).
 DISABLED_BY_DEFAULT = frozenset({"bootstrap-signer-controller", "token-cleaner-controller"})
@@ -183,6 +184,11 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "--terminated-pod-gc-threshold", type=_nonnegative, default=12500, metavar="N",
         help="the number of terminated pods kept before the pod GC deletes the oldest; "
         "0 keeps them all (default: %(default)s)")
+    group = parser.add_argument_group("service accounts")
+    group.add_argument(
+        "--root-ca-file", metavar="FILE",
+        help="the CA published as kube-root-ca.crt in every namespace (default: the "
+        "kubeconfig's certificate authority)")
     add_leader_election_flags(parser, resource_name=LEASE_NAME)
     add_serving_flags(parser, default_port=DEFAULT_SECURE_PORT)
 
