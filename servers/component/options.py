@@ -212,7 +212,7 @@ def add_serving_flags(parser: argparse.ArgumentParser, *, default_port: int) -> 
     """``--secure-port`` and friends: HTTPS for /healthz and /metrics, as kube's servers."""
     group = parser.add_argument_group("secure serving (/healthz, /metrics)")
     group.add_argument(
-        "--secure-port", type=_port, default=default_port, metavar="PORT",
+        "--secure-port", type=port, default=default_port, metavar="PORT",
         help="HTTPS port for /healthz and /metrics; 0 serves nothing (default: %(default)s)")
     group.add_argument(
         "--bind-address", default="0.0.0.0", metavar="IP",
@@ -233,14 +233,46 @@ def add_serving_flags(parser: argparse.ArgumentParser, *, default_port: int) -> 
         f"(default: {','.join(DEFAULT_ALWAYS_ALLOW_PATHS)})")
 
 
-def _port(text: str) -> int:
+def port(text: str) -> int:
+    """argparse type: a TCP/UDP port, 0 to 65535 (0: off, or any free port)."""
     try:
-        port = int(text)
+        number = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f'invalid port "{text}"') from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"port {port} must be between 0 and 65535")
-    return port
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"port {number} must be between 0 and 65535")
+    return number
+
+
+def nonnegative(text: str) -> int:
+    """argparse type: a whole number, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'invalid number "{text}"') from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {value}")
+    return value
+
+
+def positive(text: str) -> int:
+    """argparse type: a whole number, 1 or more."""
+    value = nonnegative(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def labels(text: str) -> dict[str, str]:
+    """argparse type: ``k=v,k2=v2`` as the kubelet's ``--node-labels`` takes it (values may
+    be empty)."""
+    found: dict[str, str] = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise argparse.ArgumentTypeError(f'invalid label "{item}": want KEY=VALUE')
+        found[key] = value
+    return found
 
 
 # -- checks argparse cannot make --------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from servers.component.options import add_client_flags
+from servers.component.options import add_client_flags, port
 
 DEFAULT_PORT = 53
 DEFAULT_METRICS_PORT = 9153  # CoreDNS's prometheus plugin
@@ -23,10 +23,10 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "--bind-address", default="0.0.0.0", metavar="IP",
         help="address to serve DNS and metrics on (default: %(default)s)")
     group.add_argument(
-        "--port", type=_port, default=DEFAULT_PORT, metavar="PORT",
+        "--port", type=port, default=DEFAULT_PORT, metavar="PORT",
         help="UDP and TCP port for DNS; 0 picks a free one (default: %(default)s)")
     group.add_argument(
-        "--metrics-port", type=_port, default=DEFAULT_METRICS_PORT, metavar="PORT",
+        "--metrics-port", type=port, default=DEFAULT_METRICS_PORT, metavar="PORT",
         help="plain-HTTP port for /healthz and /metrics; 0 serves nothing "
         "(default: %(default)s)")
     group.add_argument(
@@ -37,11 +37,6 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         help="where names outside the cluster go: servers to forward to, or none to refuse "
         "them (REFUSED) (default: the nameservers of /etc/resolv.conf)")
 
-
-def _port(text: str) -> int:
-    if not text.isdigit() or int(text) > 65535:
-        raise argparse.ArgumentTypeError(f'invalid port "{text}" (0 to 65535)')
-    return int(text)
 
 
 def _domain(text: str) -> str:

@@ -12,9 +12,17 @@ from __future__ import annotations
 import argparse
 import re
 
-from servers.component.options import OptionsError, add_client_flags, duration, format_duration
+from servers.component.options import (
+    OptionsError,
+    add_client_flags,
+    duration,
+    format_duration,
+    labels,
+    port,
+    positive,
+)
 
-__all__ = ["add_flags", "parse_labels", "validate"]
+__all__ = ["add_flags", "validate"]
 
 DEFAULT_PREFIX = "hollow"
 DEFAULT_CPU = "32"
@@ -36,7 +44,7 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     add_client_flags(parser)
     nodes = parser.add_argument_group("hollow nodes")
     nodes.add_argument(
-        "--nodes", type=_count, required=True, metavar="N",
+        "--nodes", type=positive, required=True, metavar="N",
         help="how many nodes this process registers and plays the kubelet for")
     nodes.add_argument(
         "--node-prefix", default=DEFAULT_PREFIX, metavar="PREFIX",
@@ -51,13 +59,13 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "--ephemeral-storage", type=_quantity, default=DEFAULT_EPHEMERAL_STORAGE,
         metavar="QUANTITY", help="ephemeral-storage capacity of each node (default: %(default)s)")
     nodes.add_argument(
-        "--max-pods", type=_count, default=DEFAULT_MAX_PODS, metavar="N",
+        "--max-pods", type=positive, default=DEFAULT_MAX_PODS, metavar="N",
         help="pods capacity of each node (default: %(default)s)")
     nodes.add_argument(
-        "--node-labels", type=parse_labels, default={}, metavar="KEY=VALUE[,...]",
+        "--node-labels", type=labels, default={}, metavar="KEY=VALUE[,...]",
         help="labels added to every node, besides kubernetes.io/hostname, os and arch")
     nodes.add_argument(
-        "--kubelet-port", type=_port, default=0, metavar="PORT",
+        "--kubelet-port", type=port, default=0, metavar="PORT",
         help="the kubelet port the nodes advertise (status.daemonEndpoints); hollow nodes "
         "serve nothing and their addresses are fake, so the default 0 keeps the apiserver "
         "from dialing them for kubectl logs (default: %(default)s)")
@@ -67,7 +75,7 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "registered and go NotReady, as after a kubelet stops")
     beats = parser.add_argument_group("heartbeats")
     beats.add_argument(
-        "--node-lease-duration-seconds", type=_count, default=DEFAULT_LEASE_DURATION,
+        "--node-lease-duration-seconds", type=positive, default=DEFAULT_LEASE_DURATION,
         metavar="SECONDS", help="leaseDurationSeconds of each node's Lease (default: %(default)s)")
     beats.add_argument(
         "--node-lease-renew-interval", type=duration, default=DEFAULT_RENEW_INTERVAL,
@@ -99,37 +107,7 @@ def validate(opts: argparse.Namespace) -> None:
                            "63 characters at most)")
 
 
-def parse_labels(text: str) -> dict[str, str]:
-    """``k=v,k2=v2`` as the kubelet's ``--node-labels`` takes it (values may be empty)."""
-    labels: dict[str, str] = {}
-    for item in text.split(","):
-        if not item.strip():
-            continue
-        key, sep, value = item.strip().partition("=")
-        if not sep or not key:
-            raise argparse.ArgumentTypeError(f'invalid label "{item}": want KEY=VALUE')
-        labels[key] = value
-    return labels
 
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'invalid number "{text}"') from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'invalid port "{text}"') from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"port {port} must be between 0 and 65535")
-    return port
 
 
 def _quantity(text: str) -> str:

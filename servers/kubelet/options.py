@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import re
 
-from servers.component.options import OptionsError, add_client_flags
+from servers.component.options import OptionsError, add_client_flags, labels, port, positive
 
 __all__ = ["add_flags", "parse_size", "parse_taints", "validate"]
 
@@ -29,11 +29,11 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
                       help="the Node's name (default: this host's name, lower-cased)")
     node.add_argument("--node-ip", metavar="IP",
                       help="the Node's InternalIP (default: the address the host name resolves to)")
-    node.add_argument("--node-labels", type=_labels, default={}, metavar="KEY=VALUE[,...]",
+    node.add_argument("--node-labels", type=labels, default={}, metavar="KEY=VALUE[,...]",
                       help="labels to add when registering the node")
     node.add_argument("--register-with-taints", type=parse_taints, default=[],
                       metavar="KEY=VALUE:EFFECT[,...]", help="taints to register the node with")
-    node.add_argument("--max-pods", type=_positive, default=110, metavar="N",
+    node.add_argument("--max-pods", type=positive, default=110, metavar="N",
                       help="pods this node runs at most (default: %(default)s)")
     node.add_argument("--pod-cidr", default="", metavar="CIDR",
                       help="this node's pod range (default: the Node's spec.podCIDR)")
@@ -54,7 +54,7 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     serving = parser.add_argument_group("kubelet API")
     serving.add_argument("--address", default="0.0.0.0", metavar="IP",
                          help="the IP the kubelet API listens on (default: %(default)s)")
-    serving.add_argument("--port", type=_port, default=10250,
+    serving.add_argument("--port", type=port, default=10250,
                          help="the kubelet API's HTTPS port; 0 picks a free one "
                          "(default: %(default)s)")
     serving.add_argument("--tls-cert-file", metavar="FILE",
@@ -64,7 +64,7 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     serving.add_argument("--client-ca-file", metavar="FILE",
                          help="CA of the client certificates the kubelet API accepts; without "
                          "it every request is anonymous and refused (401)")
-    serving.add_argument("--healthz-port", type=_port, default=10248,
+    serving.add_argument("--healthz-port", type=port, default=10248,
                          help="plain-http /healthz on 127.0.0.1; 0 disables "
                          "(default: %(default)s)")
     pods = parser.add_argument_group("pods")
@@ -78,7 +78,7 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     pods.add_argument("--container-log-max-size", type=parse_size, default=10 << 20,
                       metavar="SIZE", help="a container's log file is rotated at this size "
                       "(default: 10Mi)")
-    pods.add_argument("--container-log-max-files", type=_positive, default=5, metavar="N",
+    pods.add_argument("--container-log-max-files", type=positive, default=5, metavar="N",
                       help="log files kept per container, the live one included "
                       "(default: %(default)s)")
 
@@ -113,33 +113,3 @@ def parse_taints(text: str) -> list[dict[str, str]]:
             taint["value"] = value
         taints.append(taint)
     return taints
-
-
-def _labels(text: str) -> dict[str, str]:
-    labels = {}
-    for item in filter(None, (t.strip() for t in text.split(","))):
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise argparse.ArgumentTypeError(f'invalid label "{item}": want KEY=VALUE')
-        labels[key] = value
-    return labels
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'invalid number "{text}"') from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'invalid port "{text}"') from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"port {port} must be between 0 and 65535")
-    return port
