@@ -1,0 +1,145 @@
+"""km all-in-one: start to Ready, and the idle memory of the whole one-process cluster.
+
+    .venv/bin/python bench/all_in_one.py [--km dist/km.pyz] [--runs 5] [--idle 15]
+
+Each run starts ``km.pyz all-in-one --isolation none --bind-address 127.0.0.1`` on a free
+port (the host namespace is safe in this mode: everything on loopback) and times, from the
+spawn: the Node Ready (the admin's client certificate asks GET /api/v1/nodes/NAME every
+20 ms), then one ``kubectl get pods -A`` answering. Two cases: a first start (a fresh data
+dir: the PKI is made, the SQLite store created) and a restart on the same data dir (PKI
+reused, leases reclaimed under the node name). The archive's cache is warm (one start first,
+not counted). Then the cluster is left idle for --idle seconds and its RSS read from
+/proc (the one process: apiserver, controller-manager, scheduler, kubelet, proxy; no pods).
+Prints a table; the figures go in docs/benchmarks.md. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import statistics
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+NODE = "bench-aio"
+QUIET = ["--kubelet-arg", "port=0", "--kubelet-arg", "healthz-port=0",
+         "--kube-proxy-arg", "healthz-bind-address=0",
+         "--kube-proxy-arg", "metrics-bind-address=0",
+         "--kube-controller-manager-arg", "secure-port=0",
+         "--kube-scheduler-arg", "secure-port=0"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start(km: Path, data: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    log = open(data.parent / "aio.log", "ab")  # noqa: SIM115 - the child holds it
+    return subprocess.Popen(
+        [str(km), "all-in-one", "--isolation", "none", "--bind-address", "127.0.0.1",
+         "--secure-port", str(port), "--data-dir", str(data), "--node-name", NODE, *QUIET],
+        stdout=log, stderr=log, env=env)
+
+
+def ready(data: Path, port: int, began: float, limit: float = 60.0) -> float:
+    """Seconds from ``began`` until the Node is Ready."""
+    pki = data / "pki"
+    while time.monotonic() - began < limit:
+        if (pki / "admin.key").exists():
+            break
+        time.sleep(0.01)
+    context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+    context.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
+    url = f"https://127.0.0.1:{port}/api/v1/nodes/{NODE}"
+    while time.monotonic() - began < limit:
+        try:
+            with urllib.request.urlopen(url, context=context, timeout=1) as answer:
+                node = json.load(answer)
+            conditions = node.get("status", {}).get("conditions") or []
+            if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
+                return time.monotonic() - began
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.02)
+    raise SystemExit("the node did not become Ready")
+
+
+def one_start(km: Path, data: Path, port: int, env: dict[str, str],
+              idle: float = 0.0) -> tuple[float, float, int, int]:
+    """(Ready s, kubectl get pods -A answered s, idle RSS kB, peak RSS kB)."""
+    began = time.monotonic()
+    proc = start(km, data, port, env)
+    try:
+        node_ready = ready(data, port, began)
+        subprocess.run(["kubectl", "--kubeconfig", str(data / "admin.kubeconfig"), "get",
+                        "pods", "-A"], check=True, capture_output=True, timeout=30)
+        answered = time.monotonic() - began
+        rss = peak = 0
+        if idle:
+            time.sleep(idle)
+            rss, peak = memory(proc.pid)
+        return node_ready, answered, rss, peak
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+
+
+def memory(pid: int) -> tuple[int, int]:
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        fields[key] = value.strip()
+    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--km", type=Path, default=ROOT / "dist" / "km.pyz")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--idle", type=float, default=15.0)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-aio-"))
+    env = {**os.environ, "KM_CACHE_DIR": str(work / "cache")}
+    try:
+        port = free_port()
+        one_start(args.km, work / "warm", port, env)  # extracts the archive's cache
+        first, again = [], []
+        for i in range(args.runs):
+            data = work / f"data{i}"
+            first.append(one_start(args.km, data, port, env))
+            again.append(one_start(args.km, data, port, env,
+                                   idle=args.idle if i == args.runs - 1 else 0.0))
+        report(first, again, args)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def report(first: list[tuple[float, float, int, int]],
+           again: list[tuple[float, float, int, int]], args: argparse.Namespace) -> None:
+    def cell(rows: list[tuple[float, float, int, int]], i: int) -> str:
+        values = [r[i] for r in rows]
+        return f"{statistics.median(values):.2f} s (min {min(values):.2f}, max {max(values):.2f})"
+
+    print(f"km all-in-one --isolation none, {args.runs} runs each, warm archive cache")
+    print(f"{'case':<28}{'node Ready':<32}{'kubectl get pods -A answered'}")
+    print(f"{'first start (fresh data)':<28}{cell(first, 0):<32}{cell(first, 1)}")
+    print(f"{'restart (same data)':<28}{cell(again, 0):<32}{cell(again, 1)}")
+    rss, peak = again[-1][2], again[-1][3]
+    print(f"idle RSS after {args.idle:g} s: {rss / 1024:.1f} MB (peak {peak / 1024:.1f} MB), "
+          "one process, no pods")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

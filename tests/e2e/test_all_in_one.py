@@ -1,0 +1,248 @@
+"""km.pyz all-in-one: the whole cluster in one process, driven by the real kubectl.
+
+--isolation none runs on the host, bound to 127.0.0.1 (pods on loopback addresses, the
+userspace proxy on a loopback service range). --isolation namespaces runs, as root, inside a
+fresh network namespace this module makes (nsenter), with only loopback up and no route out:
+the node bridge, veths, 10.244.x addresses and nftables rules exist only in there, and the
+module removes its pods, the runtime's leftovers and the namespace itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hyperkube import messages as msg
+from tests.support.etcd import free_port
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+
+WAIT = 30.0
+# The components' own listeners off (port 0): other tests of the machine use kube's ports.
+QUIET = ["--kubelet-arg", "port=0", "--kubelet-arg", "healthz-port=0",
+         "--kube-proxy-arg", "healthz-bind-address=0",
+         "--kube-proxy-arg", "metrics-bind-address=0",
+         "--kube-controller-manager-arg", "secure-port=0", "--kube-scheduler-arg", "secure-port=0"]
+WEB = ("exec python3 -u -m http.server 8000 --bind ${POD_IP}")
+
+
+def until(probe: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = probe()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+class Cluster:
+    """One ``km all-in-one`` process and kubectl on its admin kubeconfig."""
+
+    def __init__(self, km: Path, data: Path, *args: str, prefix: tuple[str, ...] = ()) -> None:
+        self.data = data
+        self.prefix = list(prefix)
+        self.cmd = [*prefix, str(km), "all-in-one", "--data-dir", str(data),
+                    "--bind-address", "127.0.0.1", *args]
+        self.log = data.parent / f"{data.name}.log"
+        self.env = {**os.environ, "KM_CACHE_DIR": str(data.parent / "cache")}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(self.cmd, stdout=log, stderr=log, env=self.env)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> int | None:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait(10)
+
+    def kubectl(self, *args: str, check: bool = True) -> str:
+        done = subprocess.run([*self.prefix, "kubectl", "--kubeconfig",
+                               str(self.data / "admin.kubeconfig"), *args],
+                              capture_output=True, text=True, timeout=30)
+        if check:
+            assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def json(self, *args: str) -> Any:
+        done = subprocess.run([*self.prefix, "kubectl", "--kubeconfig",
+                               str(self.data / "admin.kubeconfig"), *args, "-o", "json"],
+                              capture_output=True, text=True, timeout=30)
+        return json.loads(done.stdout) if done.returncode == 0 else None
+
+    def node_ready(self, name: str) -> bool:
+        node = self.json("get", "node", name)
+        conditions = ((node or {}).get("status") or {}).get("conditions") or []
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+    def running(self, selector: str, count: int) -> list[dict[str, Any]]:
+        pods = (self.json("get", "pods", "-l", selector) or {}).get("items") or []
+        up = [p for p in pods if p["status"].get("phase") == "Running"
+              and all(c.get("ready") for c in p["status"].get("containerStatuses") or [{}])]
+        return up if len(up) == count == len(pods) else []
+
+
+def deployment(name: str, replicas: int, script: str) -> str:
+    labels = {"app": name}
+    return json.dumps({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
+                 "template": {"metadata": {"labels": labels}, "spec": {
+                     "terminationGracePeriodSeconds": 2,
+                     "containers": [{"name": "web", "image": "python",
+                                     "command": ["sh", "-c", script]}]}}}})
+
+
+def apply(cluster: Cluster, manifest: str) -> None:
+    done = subprocess.run([*cluster.prefix, "kubectl", "--kubeconfig",
+                           str(cluster.data / "admin.kubeconfig"), "apply", "-f", "-"],
+                          input=manifest, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+
+
+def _remove_process_pods(root: Path, node: str) -> None:
+    from servers.kubelet.runtime.process import ProcessRuntime
+
+    asyncio.run(ProcessRuntime(str(root), node).remove_all())
+
+
+def test_a_bad_passed_flag_is_one_line_and_exit_1(km: Path, tmp_path: Path) -> None:
+    cluster = Cluster(km, tmp_path / "data", "--isolation", "none", "--secure-port", "0",
+                      "--kubelet-arg", "max-pods=many")
+    done = subprocess.run(cluster.cmd, capture_output=True, text=True, timeout=60,
+                          env=cluster.env)
+    assert done.returncode == 1
+    assert done.stderr == msg.SERVER_ERROR.format(
+        prog="km", server="all-in-one", error=msg.GROUP_BAD_FLAGS.format(
+            server="kubelet", error='argument --max-pods: invalid number "many"')) + "\n"
+
+
+def test_none_mode_runs_a_deployment_and_survives_kill_9(km: Path, tmp_path: Path) -> None:
+    node = "aio-none"
+    cluster = Cluster(km, tmp_path / "data", "--isolation", "none", "--node-name", node,
+                      "--secure-port", str(free_port()), *QUIET)
+    cluster.start()
+    try:
+        until(lambda: cluster.node_ready(node), "the node to be Ready")
+        assert cluster.kubectl("get", "pods", "-A") is not None
+        pki = {p.name: p.read_bytes() for p in (cluster.data / "pki").iterdir()}
+        token = (cluster.data / "node-token").read_text()
+        assert token.startswith("K10") and "::" in token
+        apply(cluster, deployment("web", 2, WEB))
+        pods = until(lambda: cluster.running("app=web", 2), "2 web pods Running")
+        uids = sorted(p["metadata"]["uid"] for p in pods)
+        until(lambda: "Serving HTTP on" in cluster.kubectl("logs", pods[0]["metadata"]["name"]),
+              "the pod's log through the apiserver and the kubelet")
+
+        cluster.kill()  # kill -9: the pods are conmon's children, not the cluster's
+        cluster.start()
+        until(lambda: cluster.node_ready(node) and cluster.running("app=web", 2),
+              "the node Ready again with the same pods")
+        again = cluster.running("app=web", 2)
+        assert sorted(p["metadata"]["uid"] for p in again) == uids
+        assert all(p["status"]["containerStatuses"][0]["restartCount"] == 0 for p in again)
+        assert {p.name: p.read_bytes() for p in (cluster.data / "pki").iterdir()} == pki
+        assert (cluster.data / "node-token").read_text() == token
+        assert "reusing the cluster's PKI" in cluster.log.read_text()
+
+        cluster.kubectl("delete", "deployment", "web")
+        until(lambda: not (cluster.json("get", "pods") or {"items": [1]})["items"],
+              "the pods to go")
+        assert cluster.stop() == 0
+    finally:
+        cluster.stop()
+        _remove_process_pods(cluster.data / "kubelet", node)
+    text = cluster.log.read_text()
+    assert "Traceback" not in text
+    assert "isolation none: " in text
+
+
+# -- namespaces, inside a network namespace of the test's own ---------------------------------
+
+@pytest.fixture
+def netns() -> Iterator[str]:
+    if os.geteuid() != 0:
+        pytest.fail("--isolation namespaces needs root")
+    name = f"km-aio-{secrets.token_hex(3)}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        subprocess.run([*enter(name), "ip", "link", "set", "lo", "up"], check=True)
+        routes = subprocess.run([*enter(name), "ip", "-4", "route"], capture_output=True,
+                                text=True, check=True).stdout
+        assert "default" not in routes, "the test namespace must have no route out"
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+def enter(ns: str) -> list[str]:
+    """nsenter, not ``ip netns exec`` (that one remounts /sys and runc finds no cgroups)."""
+    return ["nsenter", f"--net=/run/netns/{ns}"]
+
+
+def _remove_namespaced_pods(netns: str, root: Path, node: str, pod_cidr: str) -> None:
+    repo = Path(__file__).resolve().parents[2]
+    script = ("import asyncio\n"
+              "from servers.kubelet.runtime.oci import NamespacesRuntime\n"
+              f"rt = NamespacesRuntime({str(root)!r}, {node!r}, {pod_cidr!r}, "
+              "'10.244.0.0/16', '10.96.0.0/12')\n"
+              "asyncio.run(rt.remove_all())\n")
+    done = subprocess.run([*enter(netns), str(repo / ".venv/bin/python"), "-c", script],
+                          cwd=repo, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+def test_namespaces_mode_pod_answers_at_its_pod_ip(km: Path, tmp_path: Path,
+                                                   netns: str) -> None:
+    node = f"aio-{secrets.token_hex(2)}"
+    cluster = Cluster(km, tmp_path / "data", "--isolation", "namespaces", "--node-name", node,
+                      "--node-ip", "127.0.0.1", prefix=tuple(enter(netns)))
+    cluster.start()
+    pod_cidr = ""
+    try:
+        until(lambda: cluster.node_ready(node), "the node to be Ready")
+        pod_cidr = cluster.json("get", "node", node)["spec"]["podCIDR"]
+        apply(cluster, deployment("web", 1, "exec python3 -u -m http.server 8000"))
+        pods = until(lambda: cluster.running("app=web", 1), "the web pod Running")
+        ip = pods[0]["status"]["podIP"]
+        assert ip in cluster.kubectl("get", "pods", "-o", "wide")
+        fetch = ("import urllib.request; "
+                 f"print(urllib.request.urlopen('http://{ip}:8000/', timeout=2).status)")
+        until(lambda: subprocess.run([*enter(netns), "python3", "-c", fetch],
+                                     capture_output=True, text=True, timeout=10
+                                     ).stdout.strip() == "200", "the pod at its IP")
+        spec = pods[0]["spec"]
+        assert spec.get("dnsPolicy", "ClusterFirst") == "ClusterFirst"
+        gateway = pod_cidr.rsplit(".", 1)[0] + ".1"
+        assert f"cluster DNS on {gateway}" in cluster.log.read_text()
+        cluster.kubectl("delete", "deployment", "web")
+        until(lambda: not (cluster.json("get", "pods") or {"items": [1]})["items"],
+              "the pod to go")
+        assert cluster.stop() == 0
+    finally:
+        cluster.stop()
+        if pod_cidr:
+            _remove_namespaced_pods(netns, cluster.data / "kubelet", node, pod_cidr)
+    assert "Traceback" not in cluster.log.read_text()
