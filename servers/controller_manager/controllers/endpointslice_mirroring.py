@@ -1,0 +1,200 @@
+"""endpointslice_mirroring: EndpointSlices mirrored from the Endpoints of selector-less
+Services, so readers of slices (``km proxy``, ``km dns``, kubectl) see hand-written Endpoints.
+
+The sync of ``pkg/controller/endpointslicemirroring/endpointslicemirroring_controller.go``
+(``syncEndpoints``) and its ``utils.go``:
+
+* mirrored slices are deleted when the Service is gone, has a selector (then the endpoints
+  and endpointslice controllers own both), the Endpoints is gone, or it is labelled
+  ``endpointslice.kubernetes.io/skip-mirror=true`` or is a leader-election record;
+* every subset's addresses (ready) and notReadyAddresses (not ready) become endpoints
+  ``{addresses, conditions{ready}, hostname, nodeName, targetRef}`` with the subset's ports,
+  at most ``--mirroring-max-endpoints-per-subset`` per subset (ready ones first), grouped by
+  address type (an address that is no IP is skipped) and ports;
+* the slices copy the Endpoints' labels and annotations (less kubectl's last-applied and the
+  trigger time), carry ``kubernetes.io/service-name`` and ``managed-by =
+  endpointslicemirroring-controller.k8s.io`` and a controller ownerReference to the Service.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+from servers.apimachinery.errors import NotFound
+from servers.client.informer import object_key
+from servers.client.resources import ENDPOINTS, ENDPOINTSLICES, SERVICES
+from servers.client.workqueue import run_workers
+from servers.controller_manager.controllers import endpointutil
+from servers.controller_manager.controllers import objects as o
+from servers.controller_manager.controllers.base import wait_synced
+from servers.controller_manager.controllers.endpointslice import (
+    SliceIndex,
+    family,
+    owner_reference,
+)
+from servers.controller_manager.controllers.endpointslice_reconciler import (
+    MANAGED_BY,
+    SERVICE_NAME,
+    TRIGGER_TIME,
+    Group,
+    SliceTracker,
+    StaleCache,
+    apply,
+    plan,
+)
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from servers.controller_manager.controllers.base import Context
+
+Obj = dict[str, Any]
+log = logging.getLogger(__name__)
+
+CONTROLLER = "endpointslicemirroring-controller.k8s.io"
+SKIP_MIRROR = "endpointslice.kubernetes.io/skip-mirror"
+LEADER = "control-plane.alpha.kubernetes.io/leader"
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+DEFAULT_MAX_PER_SUBSET = 1000
+
+
+class MirroringController:
+    """Keeps the slices of each selector-less Service equal to its Endpoints."""
+
+    def __init__(self, ctx: Context, *, workers: int, max_per_subset: int) -> None:
+        self.name = "endpointslicemirroring"
+        self.client = ctx.client
+        self.workers = workers
+        self.max_per_subset = max_per_subset
+        self.services = ctx.factory.informer(SERVICES)
+        self.endpoints = ctx.factory.informer(ENDPOINTS)
+        self.slices = SliceIndex(ctx.factory.informer(ENDPOINTSLICES), CONTROLLER)
+        self.tracker = SliceTracker()
+        self.queue = ctx.queue("endpoint_slice_mirroring")
+        for informer in (self.services, self.endpoints):
+            informer.add_handler(self._enqueue, lambda old, new: self._enqueue(new),
+                                 self._enqueue)
+        self.slices.informer.add_handler(self._slice_changed,
+                                         lambda old, new: self._slice_changed(new),
+                                         self._slice_deleted)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        if not await wait_synced(stop, self.services, self.endpoints, self.slices.informer):
+            return
+        for key in {object_key(e) for e in self.endpoints.list()} | set(
+                self.slices.service_keys()):
+            self.queue.add(key)
+        await run_workers(self.queue, self.sync, self.workers, stop)
+
+    def _enqueue(self, obj: Obj) -> None:
+        self.queue.add(object_key(obj))
+
+    def _slice_changed(self, slice_: Obj) -> None:
+        key = self.slices.service_key(slice_)
+        if key is not None:
+            self.queue.add(key)
+
+    def _slice_deleted(self, slice_: Obj) -> None:
+        key = self.slices.service_key(slice_)
+        if key is not None:
+            self.tracker.forget_slice(key, o.name(slice_))
+            self.queue.add(key)
+
+    async def sync(self, key: str) -> None:
+        """Mirror the Endpoints ``key`` into slices (or delete the mirrored ones)."""
+        service = self.services.get_by_key(key)
+        endpoints = self.endpoints.get_by_key(key)
+        existing = self.slices.of(key)
+        if (service is None or endpointutil.selector(service) or endpoints is None
+                or not should_mirror(endpoints)):
+            for slice_ in existing:
+                with contextlib.suppress(NotFound):
+                    await self.client.delete(ENDPOINTSLICES, o.name(slice_), o.namespace(slice_))
+            self.tracker.forget(key)
+            return
+        if self.tracker.stale(key, existing):
+            raise StaleCache(f"the EndpointSlice cache has not caught up with {key} yet")
+        labels = mirrored_labels(endpoints)
+        result = plan(existing, self.groups(endpoints), max_per_slice=self.max_per_subset,
+                      labels=labels, address_types=[])
+        if not result.empty():
+            await apply(self.client, self.tracker, key, result,
+                        lambda old: _metadata(service, endpoints, labels, old))
+
+    def groups(self, endpoints: Obj) -> list[Group]:
+        """The endpoints of every subset, by (address type, ports)."""
+        found: dict[tuple[str, str], Group] = {}
+        for subset in endpoints.get("subsets") or ():
+            ports = [_port(p) for p in subset.get("ports") or ()]
+            budget = self.max_per_subset
+            for field, ready in (("addresses", True), ("notReadyAddresses", False)):
+                for address in (subset.get(field) or ())[:budget]:
+                    budget -= 1
+                    endpoint = _endpoint(address, ready)
+                    if endpoint is None:
+                        continue
+                    group = Group(family(address["ip"]), ports)
+                    group = found.setdefault(group.key, group)
+                    if endpoint not in group.endpoints:
+                        group.endpoints.append(endpoint)
+                budget = max(budget, 0)
+        return list(found.values())
+
+
+def should_mirror(endpoints: Obj) -> bool:
+    """``shouldMirror``: not marked skip-mirror, not a leader-election record."""
+    if o.labels(endpoints).get(SKIP_MIRROR) == "true":
+        return False
+    return LEADER not in (o.meta(endpoints).get("annotations") or {})
+
+
+def mirrored_labels(endpoints: Obj) -> dict[str, str]:
+    labels = {k: v for k, v in o.labels(endpoints).items() if k not in (MANAGED_BY,
+                                                                         SERVICE_NAME)}
+    labels[SERVICE_NAME] = o.name(endpoints)
+    labels[MANAGED_BY] = CONTROLLER
+    return labels
+
+
+def _metadata(service: Obj, endpoints: Obj, labels: dict[str, str], old: Obj | None) -> Obj:
+    meta: Obj = dict(o.meta(old)) if old is not None else {
+        "generateName": f"{o.name(service)}-", "namespace": o.namespace(service)}
+    annotations = {k: v for k, v in (o.meta(endpoints).get("annotations") or {}).items()
+                   if k not in (LAST_APPLIED, TRIGGER_TIME)}
+    meta["labels"] = dict(labels)
+    meta["annotations"] = annotations
+    meta["ownerReferences"] = [owner_reference(service)]
+    return meta
+
+
+def _port(port: Obj) -> Obj:
+    entry: Obj = {"name": port.get("name") or "", "port": int(port.get("port") or 0),
+                  "protocol": port.get("protocol") or "TCP"}
+    if port.get("appProtocol"):
+        entry["appProtocol"] = port["appProtocol"]
+    return entry
+
+
+def _endpoint(address: Obj, ready: bool) -> Obj | None:
+    """``addressToEndpoint``; None for an address that is no IP."""
+    ip = str(address.get("ip") or "")
+    try:
+        family(ip)
+    except ValueError:
+        return None
+    endpoint: Obj = {"addresses": [ip], "conditions": {"ready": ready}}
+    for field in ("hostname", "nodeName"):
+        if address.get(field):
+            endpoint[field] = address[field]
+    if address.get("targetRef"):
+        endpoint["targetRef"] = dict(address["targetRef"])
+    return endpoint
+
+
+def new(ctx: Context) -> MirroringController:
+    return MirroringController(
+        ctx, workers=getattr(ctx.opts, "mirroring_concurrent_service_endpoint_syncs", 5),
+        max_per_subset=getattr(ctx.opts, "mirroring_max_endpoints_per_subset",
+                               DEFAULT_MAX_PER_SUBSET))
