@@ -55,6 +55,9 @@ CONSTRUCTORS = {
     "replicationcontroller-controller":
         "servers.controller_manager.controllers.replicationcontroller:new",
     "endpoints-controller": "servers.controller_manager.controllers.endpoints:new",
+    "endpointslice-controller": "servers.controller_manager.controllers.endpointslice:new",
+    "endpointslice-mirroring-controller":
+        "servers.controller_manager.controllers.endpointslice_mirroring:new",
     "node-lifecycle-controller": "servers.controller_manager.controllers.nodelifecycle:new",
     "taint-eviction-controller": "servers.controller_manager.controllers.tainteviction:new",
     "node-ipam-controller": "servers.controller_manager.controllers.nodeipam:new",

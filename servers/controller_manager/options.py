@@ -77,6 +77,8 @@ KNOWN: dict[str, tuple[str, ...]] = {
 IMPLEMENTED = (
     "replicationcontroller-controller",
     "endpoints-controller",
+    "endpointslice-controller",
+    "endpointslice-mirroring-controller",
     "node-lifecycle-controller",
     "taint-eviction-controller",
     "node-ipam-controller",
@@ -153,6 +155,17 @@ def _positive(text: str) -> int:
     return value
 
 
+def _slice_size(text: str) -> int:
+    """1 to 1000, the range kube allows the EndpointSlice controllers' sizes."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'invalid number "{text}"') from None
+    if not 1 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"must be from 1 to 1000: {value}")
+    return value
+
+
 def _rate(text: str) -> float:
     try:
         value = float(text)
@@ -181,6 +194,13 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         help="run the garbage collector (ownerReferences); needs the apiserver's "
         "deletion support too (default: true)")
     group.add_argument(
+        "--max-endpoints-per-slice", type=_slice_size, default=100, metavar="N",
+        help="the most endpoints one EndpointSlice holds, 1-1000 (default: %(default)s)")
+    group.add_argument(
+        "--mirroring-max-endpoints-per-subset", type=_slice_size, default=1000, metavar="N",
+        help="the most addresses of one Endpoints subset mirrored to EndpointSlices, "
+        "1-1000 (default: %(default)s)")
+    group.add_argument(
         "--terminated-pod-gc-threshold", type=_nonnegative, default=12500, metavar="N",
         help="the number of terminated pods kept before the pod GC deletes the oldest; "
         "0 keeps them all (default: %(default)s)")
@@ -207,7 +227,7 @@ def _add_syncs(group: argparse._ArgumentGroup) -> None:
             ("daemonset", 2, "daemon sets"),
             ("statefulset", 5, "stateful sets"),
             ("namespace", 10, "namespaces being deleted"),
-            ("service-endpoint", 5, "services for EndpointSlices (not run by km yet)"),
+            ("service-endpoint", 5, "services for EndpointSlices"),
             ("serviceaccount-token", 5, "service account tokens (not run by km yet)"),
             ("ttl-after-finished", 5, "finished jobs' TTLs")):
         group.add_argument(
