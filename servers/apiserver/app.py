@@ -29,7 +29,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from servers.apimachinery import errors
-from servers.apiserver import codec, discovery, handlers, openapi, options, routing, tokenrequest
+from servers.apiserver import (
+    codec,
+    discovery,
+    handlers,
+    kubernetesservice,
+    openapi,
+    options,
+    routing,
+    tokenrequest,
+)
 from servers.apiserver.admission import defaulttolerationseconds, priority
 from servers.apiserver.auth import (
     USER_KEY,
@@ -89,9 +98,11 @@ async def run(opts: Namespace, stop: asyncio.Event) -> int:
                                access_log=log if opts.verbosity >= 5 else None)
         await runner.setup()
         try:
-            for url in await _start_sites(runner, opts, tls):
+            urls = await _start_sites(runner, opts, tls)
+            for url in urls:
                 log.info("serving on %s (storage: %s)", url, opts.storage_backend)
-            async with _compaction(registry, opts.compaction_interval, stop):
+            async with _compaction(registry, opts.compaction_interval, stop), \
+                    _kubernetes_service(registry, opts, urls):
                 await stop.wait()
             log.info("stopping")
         finally:
@@ -100,6 +111,16 @@ async def run(opts: Namespace, stop: asyncio.Event) -> int:
     finally:
         await storage.close()
     return 0
+
+
+def _kubernetes_service(registry: Registry, opts: Namespace,
+                        urls: list[str]) -> contextlib.AbstractAsyncContextManager[None]:
+    """default/kubernetes and its endpoints, kept while serving HTTPS (none without it)."""
+    port = next((int(u.rsplit(":", 1)[1]) for u in urls if u.startswith("https:")), None)
+    if port is None:
+        return contextlib.nullcontext()
+    address = kubernetesservice.advertise_address(opts.advertise_address, opts.bind_address)
+    return kubernetesservice.maintained(registry, address, port)
 
 
 async def _start_sites(runner: web.AppRunner, opts: Namespace,

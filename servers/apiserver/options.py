@@ -33,6 +33,10 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         help="address to serve on; the plain-HTTP port needs a loopback one "
         "(default: %(default)s)")
     serving.add_argument(
+        "--advertise-address", metavar="IP",
+        help="the address the default/kubernetes Endpoints name (default: --bind-address, "
+        "or this host's address when that is 0.0.0.0)")
+    serving.add_argument(
         "--port", type=int, default=None,
         help="port to serve plain HTTP on, loopback only, every request trusted as "
         f"system:admin; 0 picks a free one (default: {DEFAULT_PORT}, off with --secure-port)")

@@ -104,6 +104,10 @@ def _editor() -> list[Obj]:
 
 DISCOVERY_URLS = ("/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi",
                   "/openapi/*", "/readyz", "/version", "/version/")
+#: The OIDC discovery documents (servers.apiserver.tokenrequest), for service accounts.
+ISSUER_DISCOVERY_URLS = ("/.well-known/openid-configuration",
+                         "/.well-known/openid-configuration/", "/openid/v1/jwks",
+                         "/openid/v1/jwks/")
 PUBLIC_URLS = ("/healthz", "/livez", "/readyz", "/version", "/version/")
 MONITORING_URLS = ("/healthz", "/healthz/*", "/livez", "/livez/*", "/metrics",
                    "/metrics/slis", "/readyz", "/readyz/*")
@@ -119,6 +123,8 @@ CLUSTER_ROLES: dict[str, list[Obj]] = {
                           rule(("create",), "selfsubjectreviews",
                                groups=("authentication.k8s.io",))],
     "system:monitoring": [{"nonResourceURLs": list(MONITORING_URLS), "verbs": ["get"]}],
+    "system:service-account-issuer-discovery": [
+        {"nonResourceURLs": list(ISSUER_DISCOVERY_URLS), "verbs": ["get"]}],
     "system:auth-delegator": _delegation(),
     # kube's bootstrappolicy.ClusterRoles, system:kube-scheduler (deletes pods: preemption);
     # poddisruptionbudgets are named before km serves them, as RBAC allows.
@@ -147,6 +153,7 @@ CLUSTER_ROLES: dict[str, list[Obj]] = {
              "replicationcontrollers/status", "replicationcontrollers/scale", "endpoints",
              "events", "serviceaccounts"),
         rule(("create",), "pods/eviction"),
+        rule(("create", "update"), "configmaps"),  # root-ca-cert-publisher
         rule(READ, "services", "nodes", "namespaces"),
         rule(("patch", "update"), "nodes", "nodes/status"),
         rule(FULL, *APPS_VIEWABLE, groups=("apps",)),
@@ -179,6 +186,7 @@ CLUSTER_ROLE_BINDINGS: dict[str, list[tuple[str, str]]] = {
     "system:public-info-viewer": [("Group", "system:authenticated"),
                                   ("Group", "system:unauthenticated")],
     "system:monitoring": [("Group", "system:monitoring")],
+    "system:service-account-issuer-discovery": [("Group", "system:serviceaccounts")],
     "system:kube-scheduler": [("User", "system:kube-scheduler")],
     "system:kube-controller-manager": [("User", "system:kube-controller-manager")],
     # Bound to nobody: a binding to group system:nodes left by an older km loses its subject

@@ -165,3 +165,24 @@ def test_admission_refuses_a_missing_service_account(api: ApiServer, certs: Path
     assert status == 403
     assert body["message"] == ('pods "robot" is forbidden: error looking up service account '
                                'default/robot: serviceaccount "robot" not found')
+
+
+def test_the_kubernetes_service_and_its_endpoints(api: ApiServer, certs: Path) -> None:
+    port = int(api.url.rsplit(":", 1)[1])
+    status, svc = admin_call(api, certs, "GET", "/api/v1/namespaces/default/services/kubernetes")
+    assert status == 200, svc
+    assert svc["spec"]["clusterIP"] == "10.96.0.1"
+    assert svc["spec"]["ports"] == [{"name": "https", "protocol": "TCP", "port": 443,
+                                     "targetPort": port}]
+    assert svc["metadata"]["labels"] == {"component": "apiserver", "provider": "kubernetes"}
+    status, ep = admin_call(api, certs, "GET", "/api/v1/namespaces/default/endpoints/kubernetes")
+    assert status == 200
+    assert ep["subsets"] == [{"addresses": [{"ip": "127.0.0.1"}],
+                              "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}]
+    status, piece = admin_call(
+        api, certs, "GET", "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/kubernetes")
+    assert status == 200
+    assert piece["endpoints"][0]["addresses"] == ["127.0.0.1"]
+    assert piece["ports"] == [{"name": "https", "port": port, "protocol": "TCP"}]
+    shown = kubectl(api, certs, "get", "endpoints", "kubernetes")
+    assert f"127.0.0.1:{port}" in shown.stdout, shown.stderr
