@@ -48,6 +48,7 @@ LOOPBACK_SERVICE_CIDRS = ("127.96.0.0/16", "127.97.0.0/16")
 NONE_MODE = ("isolation none: pods run as processes on loopback addresses, Services get the "
              "loopback range {range} through the userspace proxy, and pods have no cluster DNS "
              "(a single host)")
+BRIDGE_POLL = 0.1
 NEEDS_ROOT = "--isolation namespaces needs root (or use --isolation none)"
 PORT_TAKEN = "--secure-port {port} on {address} is taken: {error}"
 # Each server's own check of flags that parse but do not go together ("module:function").
@@ -230,7 +231,9 @@ async def run(opts: argparse.Namespace, stop: asyncio.Event) -> int:
                             pod_network=s.isolation == "namespaces")
     by_name = {m.name: m for m in members}
     for member in members:
-        if member.name in ("kubelet", "dns"):
+        if member.name == "dns":
+            member.runner = _after(steps.node_ready, _once_local(member.runner))
+        elif member.name == "kubelet":
             member.runner = _after(steps.node_ready, member.runner)
         elif member.name != "apiserver":
             member.runner = _after(steps.api_ready, member.runner)
@@ -260,3 +263,33 @@ def _after(event: asyncio.Event, runner: Runner) -> Runner:
         return await runner(opts, stop)
 
     return wait_then_run
+
+
+def _once_local(runner: Runner) -> Runner:
+    """``runner`` (dns), started once its --bind-address is this host's: the node bridge
+    holding it is made by the kubelet with the first pod, and until then no pod asks."""
+
+    async def wait_then_run(opts: argparse.Namespace, stop: asyncio.Event) -> Any:
+        said = False
+        while not _local(opts.bind_address):
+            if not said:
+                log.info("dns waits for the node bridge's address %s (made with the first pod)",
+                         opts.bind_address)
+                said = True
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), BRIDGE_POLL)
+            if stop.is_set():
+                return 0
+        return await runner(opts, stop)
+
+    return wait_then_run
+
+
+def _local(address: str) -> bool:
+    """Whether ``address`` is one of this host's (a socket can bind it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.bind((address, 0))
+        except OSError:
+            return False
+    return True

@@ -23,11 +23,13 @@ from typing import Any
 import pytest
 
 from hyperkube import messages as msg
+from servers.kubelet.runtime import names
 from tests.support.etcd import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 WAIT = 30.0
+REPO = Path(__file__).resolve().parents[2]
 # The components' own listeners off (port 0): other tests of the machine use kube's ports.
 QUIET = ["--kubelet-arg", "port=0", "--kubelet-arg", "healthz-port=0",
          "--kube-proxy-arg", "healthz-bind-address=0",
@@ -203,7 +205,7 @@ def enter(ns: str) -> list[str]:
 
 
 def _remove_namespaced_pods(netns: str, root: Path, node: str, pod_cidr: str) -> None:
-    repo = Path(__file__).resolve().parents[2]
+    repo = REPO
     script = ("import asyncio\n"
               "from servers.kubelet.runtime.oci import NamespacesRuntime\n"
               f"rt = NamespacesRuntime({str(root)!r}, {node!r}, {pod_cidr!r}, "
@@ -237,6 +239,15 @@ def test_namespaces_mode_pod_answers_at_its_pod_ip(km: Path, tmp_path: Path,
         assert spec.get("dnsPolicy", "ClusterFirst") == "ClusterFirst"
         gateway = pod_cidr.rsplit(".", 1)[0] + ".1"
         assert f"cluster DNS on {gateway}" in cluster.log.read_text()
+        confs = [p.read_text() for p in (cluster.data / "kubelet").rglob("resolv.conf")]
+        assert confs and all(f"nameserver {gateway}" in c for c in confs), confs
+        ask = ("import dns.message, dns.query; q = dns.message.make_query("
+               "'kubernetes.default.svc.cluster.local', 'A'); "
+               f"print(dns.query.udp(q, '{gateway}', timeout=2).answer[0][0].address)")
+        until(lambda: subprocess.run([*enter(netns), str(REPO / ".venv/bin/python"), "-c",
+                                      ask], capture_output=True, text=True, timeout=10
+                                     ).stdout.strip() == "10.96.0.1",
+              "km dns on the bridge to answer kubernetes.default")
         cluster.kubectl("delete", "deployment", "web")
         until(lambda: not (cluster.json("get", "pods") or {"items": [1]})["items"],
               "the pod to go")
@@ -246,3 +257,5 @@ def test_namespaces_mode_pod_answers_at_its_pod_ip(km: Path, tmp_path: Path,
         if pod_cidr:
             _remove_namespaced_pods(netns, cluster.data / "kubelet", node, pod_cidr)
     assert "Traceback" not in cluster.log.read_text()
+    found = [n for n in os.listdir("/run/netns") if n.startswith(names.for_node(node).netns_prefix)]
+    assert found == [], "pod network namespaces left behind"
