@@ -1,6 +1,6 @@
 # km: build the one-file cluster tool, test it, measure it.
 #   make            dist/km.pyz with its checksum, man pages and completion scripts
-#   make run        build, then start the apiserver on the embedded SQLite store
+#   make run        build, then run the whole one-node cluster (km all-in-one) on SQLite
 #   make test       every test (unit, integration, the built km.pyz end to end)
 #   make bench      start-up and server benchmarks (figures go in docs/benchmarks.md)
 #   make install PREFIX=/usr/local    km, its server links, man pages and completion
@@ -10,7 +10,8 @@ VENV     ?= .venv
 PY       := $(VENV)/bin/python
 PREFIX   ?= /usr/local
 DIST     ?= dist
-PORT     ?= 8080
+PORT     ?= 6443
+ISOLATION ?= auto
 SOURCES  := build.py build_deps.py pyproject.toml $(shell find hyperkube servers -name '*.py' 2>/dev/null)
 PYTEST_ARGS ?=
 
@@ -33,9 +34,13 @@ dist/km.pyz: $(VENV)/.installed $(SOURCES)
 portable: $(VENV)/.installed
 	$(PY) build.py --portable --out dist/portable
 
-# km's main job: the apiserver on the embedded SQLite store, in the foreground (Ctrl-C stops).
+# km's main job: the whole one-node cluster in one process (km all-in-one) on the embedded
+# SQLite store in ./km-data, API on https port $(PORT), in the foreground (Ctrl-C stops; pods
+# keep running and the next start adopts them). As root pods get their own namespaces and
+# the host a node bridge and nftables rules; ISOLATION=none keeps pods plain processes on
+# loopback addresses. Then: kubectl --kubeconfig km-data/admin.kubeconfig get nodes
 run: dist/km.pyz
-	./dist/km.pyz apiserver --data-dir ./km-data --port $(PORT)
+	./dist/km.pyz all-in-one --data-dir ./km-data --secure-port $(PORT) --isolation $(ISOLATION)
 
 # Debian packages the tests use: a real etcd server, groff to render the man pages, and the
 # kubelet's pod sandbox (runc + conmon run containers; ip, unshare, nsenter build the pod's net).
