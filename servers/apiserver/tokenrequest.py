@@ -23,14 +23,15 @@ import logging
 import time
 from argparse import Namespace
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from aiohttp import web
 
 from servers.apimachinery import errors, field
 from servers.apiserver import codec
 from servers.apiserver.admission.serviceaccount import ServiceAccountAdmission
-from servers.apiserver.auth import AuthenticationError
+from servers.apiserver.auth import USER_KEY, AuthenticationError
+from servers.apiserver.authz.node import node_identity
 from servers.apiserver.registry import Registry
 from servers.apiserver.resources import RESOURCES
 from servers.apiserver.routing import Target
@@ -64,8 +65,9 @@ class ServiceAccountTokens:
     # -- TokenRequest -----------------------------------------------------------------------
 
     async def request_token(self, registry: Registry, namespace: str, name: str,
-                            body: Obj) -> Obj:
-        """The answered TokenRequest for service account ``namespace/name``."""
+                            body: Obj, node: str = "") -> Obj:
+        """The answered TokenRequest for service account ``namespace/name``; ``node`` is
+        the requesting node's name when a kubelet asks (NodeRestriction's rules apply)."""
         from servers.apiserver.auth import serviceaccount as sa
 
         if not isinstance(body, dict):
@@ -76,6 +78,8 @@ class ServiceAccountTokens:
         audiences = [str(a) for a in spec.get("audiences") or []] or list(self.audiences)
         account = await registry.get(_target("serviceaccounts", namespace, name))
         bound = await self._bound(registry, namespace, name, spec.get("boundObjectRef"))
+        if node:
+            _node_restriction(node, name, spec.get("boundObjectRef"), bound.get("pod"))
         issued = time.time()
         claims = sa.claims(issuer=self.issuer, audiences=audiences,
                            expiration_seconds=int(seconds), namespace=namespace,
@@ -126,8 +130,10 @@ class ServiceAccountTokens:
             raise errors.BadRequest("the request has no body")
         body = codec.decode_body(raw, request.headers.get("Content-Type"), codec.BODY_TYPES)
         registry = _registry(request)
+        user = request.get(USER_KEY)
+        node = node_identity(user.name, user.groups)[0] if user is not None else ""
         answer = await self.request_token(registry, request.match_info["namespace"],
-                                          request.match_info["name"], body)
+                                          request.match_info["name"], body, node)
         return web.Response(body=codec.encode(answer), status=201, content_type=codec.JSON)
 
     # -- OIDC discovery ---------------------------------------------------------------------
@@ -145,6 +151,19 @@ class ServiceAccountTokens:
 
     async def serve_jwks(self, request: web.Request) -> web.Response:
         return _cached(self.verifier.jwks(), "application/jwk-set+json")
+
+
+def _node_restriction(node: str, name: str, ref: Any, pod: Obj | None) -> None:
+    """kube's NodeRestriction ``admitServiceAccount``: a node's token is bound to its pod."""
+    def refuse(why: str) -> NoReturn:
+        raise errors.Forbidden("serviceaccounts", name, why)
+
+    if pod is None:
+        refuse("node requested token not bound to a pod")
+    if not (ref or {}).get("uid"):
+        refuse("node requested token with a pod binding without a uid")
+    if (pod.get("spec") or {}).get("nodeName") != node:
+        refuse("node requested token bound to a pod scheduled on a different node")
 
 
 async def check_bound(registry: Registry, claims: Any) -> None:

@@ -9,6 +9,8 @@
     configmaps     get, list, watch of one object a pod bound to it uses (the graph)
     secrets        likewise (km serves no secrets yet: the rule is ready for them)
     services, endpoints, namespaces   get, list, watch
+    serviceaccounts/token   create, for an account a pod bound to it runs as (the token's
+                   binding to such a pod is checked by TokenRequest: servers.apiserver.tokenrequest)
     events         create, update, patch
     leases         get, create, update, patch, delete — in kube-node-lease, its own name only
 
@@ -24,10 +26,11 @@ See https://github.com/kubernetes/kubernetes/blob/v1.32.0/plugin/pkg/auth/author
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from servers.apiserver.authz import Attributes, Decision, no_opinion
-from servers.apiserver.authz.nodegraph import CONFIGMAP, SECRET, NodeGraph
+from servers.apiserver.authz.nodegraph import CONFIGMAP, SECRET, SERVICEACCOUNT, NodeGraph
 from servers.apiserver.authz.requestinfo import field_equals
 from servers.apiserver.authz.rules import Rule
 
@@ -70,6 +73,14 @@ class NodeAuthorizer:
     def __init__(self, graph: NodeGraph | None = None) -> None:
         self.rules = tuple(Rule.from_dict(r) for r in NODE_RULES)
         self.graph = graph if graph is not None else NodeGraph()
+        self._deciders: dict[tuple[str, str], Callable[[str, Attributes], Decision]] = {
+            (COORDINATION, "leases"): _lease,
+            ("", "secrets"): lambda node, attrs: self._read_used(node, SECRET, attrs),
+            ("", "configmaps"): lambda node, attrs: self._read_used(node, CONFIGMAP, attrs),
+            ("", "pods"): self._pod,
+            ("", "nodes"): _node,
+            ("", "serviceaccounts"): self._token,
+        }
 
     def authorize(self, attrs: Attributes) -> Decision:
         node, is_node = node_identity(attrs.user, attrs.groups)
@@ -78,17 +89,9 @@ class NodeAuthorizer:
         if not node:
             return no_opinion(f'unknown node for user "{attrs.user}"')
         if attrs.resource_request:
-            key = (attrs.api_group, attrs.resource)
-            if key == (COORDINATION, "leases"):
-                return _lease(node, attrs)
-            if key == ("", "secrets"):
-                return self._read_used(node, SECRET, attrs)
-            if key == ("", "configmaps"):
-                return self._read_used(node, CONFIGMAP, attrs)
-            if key == ("", "pods"):
-                return self._pod(node, attrs)
-            if key == ("", "nodes"):
-                return _node(node, attrs)
+            decide = self._deciders.get((attrs.api_group, attrs.resource))
+            if decide is not None:
+                return decide(node, attrs)
         if any(rule.allows(attrs) for rule in self.rules):
             return _allow(node)
         return no_opinion()
@@ -113,6 +116,12 @@ class NodeAuthorizer:
         if not self.graph.related(node, kind, attrs.namespace, attrs.name):
             return no_opinion(f"no relationship found between node '{node}' and this object")
         return _allow(node)
+
+    def _token(self, node: str, attrs: Attributes) -> Decision:
+        """kube's ``authorizeCreateToken``: tokens of accounts its pods run as."""
+        if attrs.verb != "create" or attrs.subresource != "token":
+            return no_opinion("can only create tokens for individual service accounts")
+        return self._related(node, SERVICEACCOUNT, attrs)
 
     def _pod(self, node: str, attrs: Attributes) -> Decision:
         """kube's ``authorizePod``: its own pods only; writes narrowed by NodeRestriction."""

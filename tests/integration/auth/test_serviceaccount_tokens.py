@@ -186,3 +186,45 @@ def test_the_kubernetes_service_and_its_endpoints(api: ApiServer, certs: Path) -
     assert piece["ports"] == [{"name": "https", "port": port, "protocol": "TCP"}]
     shown = kubectl(api, certs, "get", "endpoints", "kubernetes")
     assert f"127.0.0.1:{port}" in shown.stdout, shown.stderr
+
+
+@pytest.fixture(scope="module")
+def node_api(certs: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    args = tls_args(certs, "--service-account-signing-key-file", str(certs / "sa.key"),
+                    "--authorization-mode", "Node,RBAC")
+    with start_apiserver(tmp_path_factory.mktemp("data"), secure=True,
+                         extra_args=args) as server:
+        yield server
+
+
+def test_a_node_gets_tokens_only_for_its_own_pods(node_api: ApiServer, certs: Path) -> None:
+    admin = (certs / "admin.crt", certs / "admin.key")
+    n1 = (certs / "node-n1.crt", certs / "node-n1.key")
+    ca = certs / "ca.crt"
+    assert call(node_api.url, ca, "POST", SA_PATH, {"metadata": {"name": "default"}},
+                cert=admin)[0] in (201, 409)
+    uids = {}
+    for name, node in (("mine", "n1"), ("theirs", "n2")):
+        status, created = call(node_api.url, ca, "POST", "/api/v1/namespaces/default/pods", {
+            "metadata": {"name": name}, "spec": {"nodeName": node, "containers": [
+                {"name": "c", "image": "busybox"}]}}, cert=admin)
+        assert status == 201, created
+        uids[name] = created["metadata"]["uid"]
+
+    def ask(pod: str | None, uid: str = "") -> tuple[int, Any]:
+        spec: dict[str, Any] = {"expirationSeconds": 3607}
+        if pod:
+            spec["boundObjectRef"] = {"kind": "Pod", "apiVersion": "v1", "name": pod,
+                                      "uid": uid}
+        return call(node_api.url, ca, "POST", f"{SA_PATH}/default/token", {"spec": spec},
+                    cert=n1)
+
+    status, body = ask("mine", uids["mine"])
+    assert status == 201, body
+    assert body["status"]["token"].count(".") == 2
+    status, body = ask(None)
+    assert status == 403 and "node requested token not bound to a pod" in body["message"]
+    status, body = ask("mine")
+    assert status == 403 and "without a uid" in body["message"]
+    status, body = ask("theirs", uids["theirs"])
+    assert status == 403 and "scheduled on a different node" in body["message"]
