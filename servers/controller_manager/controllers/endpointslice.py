@@ -9,8 +9,8 @@ and the endpoints of ``staging/src/k8s.io/endpointslice/utils.go`` (``podToEndpo
 * every matching pod with an IP that is not terminal counts, terminating ones included: an
   endpoint ``{addresses, conditions{ready, serving, terminating}, nodeName, zone, targetRef,
   hostname}`` in the slices of each of the Service's address types the pod has an IP of;
-  ``serving`` is the pod's readiness, ``ready`` that and not terminating, and both are true
-  with ``publishNotReadyAddresses``;
+  ``serving`` is the pod's readiness, ``ready`` that and not terminating (or always, with
+  ``publishNotReadyAddresses``);
 * ports are resolved per pod (a named targetPort can mean a different number on each pod):
   pods with the same port set share slices, at most ``--max-endpoints-per-slice`` each;
 * the slices, named ``<service>-<random>``, carry the Service's labels plus
@@ -214,7 +214,7 @@ class EndpointSliceController:
         publish = bool(o.spec(service).get("publishNotReadyAddresses"))
         endpoint: Obj = {"addresses": addresses, "conditions": {
             "ready": publish or (serving and not terminating),
-            "serving": publish or serving, "terminating": terminating}}
+            "serving": serving, "terminating": terminating}}
         hostname = endpointutil.hostname(pod, service)
         if hostname:
             endpoint["hostname"] = hostname
@@ -244,8 +244,9 @@ def owner_reference(service: Obj) -> Obj:
 
 def slice_labels(service: Obj) -> dict[str, str]:
     """``setEndpointSliceLabels``: the service's own labels, headless, and the two keys."""
-    labels = {k: v for k, v in o.labels(service).items() if k not in (SERVICE_NAME, MANAGED_BY)}
-    if o.spec(service).get("clusterIP") == "None":
+    labels = {k: v for k, v in o.labels(service).items()
+              if k not in (SERVICE_NAME, MANAGED_BY, HEADLESS)}
+    if o.spec(service).get("clusterIP") in (None, "", "None"):  # isServiceIPSet
         labels[HEADLESS] = ""
     labels[SERVICE_NAME] = o.name(service)
     labels[MANAGED_BY] = CONTROLLER
@@ -269,16 +270,17 @@ def family(ip: str) -> str:
 
 
 def pod_addresses(pod: Obj, address_type: str) -> list[str]:
-    """The pod's first IP of ``address_type`` (``getEndpointAddresses``)."""
+    """The pod's IPs of ``address_type`` (``getEndpointAddresses``)."""
     status = o.status(pod)
     ips = [str(p.get("ip")) for p in status.get("podIPs") or () if p.get("ip")]
     if not ips and status.get("podIP"):
         ips = [str(status["podIP"])]
+    found = []
     for ip in ips:
         with contextlib.suppress(ValueError):
             if family(ip) == address_type:
-                return [ip]
-    return []
+                found.append(str(ipaddress.ip_address(ip)))
+    return found
 
 
 def new(ctx: Context) -> EndpointSliceController:

@@ -13,12 +13,13 @@ The sync of ``pkg/controller/endpointslicemirroring/endpointslicemirroring_contr
   address type (an address that is no IP is skipped) and ports;
 * the slices copy the Endpoints' labels and annotations (less kubectl's last-applied and the
   trigger time), carry ``kubernetes.io/service-name`` and ``managed-by =
-  endpointslicemirroring-controller.k8s.io`` and a controller ownerReference to the Service.
+  endpointslicemirroring-controller.k8s.io`` and a controller ownerReference to the Endpoints.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -29,11 +30,7 @@ from servers.client.workqueue import run_workers
 from servers.controller_manager.controllers import endpointutil
 from servers.controller_manager.controllers import objects as o
 from servers.controller_manager.controllers.base import wait_synced
-from servers.controller_manager.controllers.endpointslice import (
-    SliceIndex,
-    family,
-    owner_reference,
-)
+from servers.controller_manager.controllers.endpointslice import SliceIndex, family
 from servers.controller_manager.controllers.endpointslice_reconciler import (
     MANAGED_BY,
     SERVICE_NAME,
@@ -116,12 +113,12 @@ class MirroringController:
             return
         if self.tracker.stale(key, existing):
             raise StaleCache(f"the EndpointSlice cache has not caught up with {key} yet")
-        labels = mirrored_labels(endpoints)
+        labels, annotations = mirrored_labels(endpoints), mirrored_annotations(endpoints)
         result = plan(existing, self.groups(endpoints), max_per_slice=self.max_per_subset,
-                      labels=labels, address_types=[])
+                      labels=labels, annotations=annotations, address_types=[])
         if not result.empty():
             await apply(self.client, self.tracker, key, result,
-                        lambda old: _metadata(service, endpoints, labels, old))
+                        lambda old: _metadata(endpoints, labels, annotations, old))
 
     def groups(self, endpoints: Obj) -> list[Group]:
         """The endpoints of every subset, by (address type, ports)."""
@@ -158,14 +155,21 @@ def mirrored_labels(endpoints: Obj) -> dict[str, str]:
     return labels
 
 
-def _metadata(service: Obj, endpoints: Obj, labels: dict[str, str], old: Obj | None) -> Obj:
+def mirrored_annotations(endpoints: Obj) -> dict[str, str]:
+    return {k: v for k, v in (o.meta(endpoints).get("annotations") or {}).items()
+            if k not in (LAST_APPLIED, TRIGGER_TIME)}
+
+
+def _metadata(endpoints: Obj, labels: dict[str, str], annotations: dict[str, str],
+              old: Obj | None) -> Obj:
     meta: Obj = dict(o.meta(old)) if old is not None else {
-        "generateName": f"{o.name(service)}-", "namespace": o.namespace(service)}
-    annotations = {k: v for k, v in (o.meta(endpoints).get("annotations") or {}).items()
-                   if k not in (LAST_APPLIED, TRIGGER_TIME)}
+        "generateName": f"{o.name(endpoints)}-", "namespace": o.namespace(endpoints)}
     meta["labels"] = dict(labels)
-    meta["annotations"] = annotations
-    meta["ownerReferences"] = [owner_reference(service)]
+    meta["annotations"] = dict(annotations)
+    # Mirrored slices belong to the Endpoints they mirror (kube's newEndpointSlice).
+    meta["ownerReferences"] = [{"apiVersion": "v1", "kind": "Endpoints",
+                                "name": o.name(endpoints), "uid": o.uid(endpoints),
+                                "controller": True, "blockOwnerDeletion": True}]
     return meta
 
 
@@ -179,9 +183,8 @@ def _port(port: Obj) -> Obj:
 
 def _endpoint(address: Obj, ready: bool) -> Obj | None:
     """``addressToEndpoint``; None for an address that is no IP."""
-    ip = str(address.get("ip") or "")
     try:
-        family(ip)
+        ip = str(ipaddress.ip_address(str(address.get("ip") or "")))
     except ValueError:
         return None
     endpoint: Obj = {"addresses": [ip], "conditions": {"ready": ready}}

@@ -86,11 +86,13 @@ def slice_key(slice_: Obj) -> GroupKey:
 
 
 def plan(existing: list[Obj], groups: list[Group], *, max_per_slice: int,
-         labels: dict[str, str], address_types: list[str]) -> Plan:
+         labels: dict[str, str], address_types: list[str],
+         annotations: dict[str, str] | None = None) -> Plan:
     """The writes that make ``existing`` hold ``groups`` (see the module docstring).
 
     ``labels`` are the labels every slice must carry (a slice whose labels differ is
-    updated); ``address_types`` the ones that get a placeholder when nothing is wanted.
+    updated), and so are ``annotations`` when given; ``address_types`` the ones that get a
+    placeholder when nothing is wanted.
     """
     result = Plan()
     wanted = {g.key: g for g in groups if g.endpoints}
@@ -101,21 +103,24 @@ def plan(existing: list[Obj], groups: list[Group], *, max_per_slice: int,
             by_group.setdefault(key, []).append(slice_)
         else:
             result.delete.append(slice_)
+    meta = {"labels": labels}
+    if annotations is not None:
+        meta["annotations"] = annotations
     for key, group in wanted.items():
-        _plan_group(result, group, by_group.get(key, []), max_per_slice, labels)
+        _plan_group(result, group, by_group.get(key, []), max_per_slice, meta)
     if not wanted:
         _placeholders(result, address_types, labels)
     return result
 
 
 def _plan_group(result: Plan, group: Group, slices: list[Obj], max_per_slice: int,
-                labels: dict[str, str]) -> None:
+                meta: dict[str, dict[str, str]]) -> None:
     remaining = {endpoint_key(e): e for e in group.endpoints}
     updating: list[Obj] = []
     unchanged: list[Obj] = []
     for slice_ in slices:
         kept: list[Obj] = []
-        changed = (slice_.get("metadata") or {}).get("labels") != labels
+        changed = _meta_differs(slice_, meta)
         for endpoint in slice_.get("endpoints") or ():
             want = remaining.pop(endpoint_key(endpoint), None)
             if want is None:
@@ -128,13 +133,17 @@ def _plan_group(result: Plan, group: Group, slices: list[Obj], max_per_slice: in
         elif changed:
             new = copy.deepcopy(slice_)
             new["endpoints"] = kept
-            new["metadata"]["labels"] = dict(labels)
             updating.append(new)
         else:
             unchanged.append(slice_)
     left = _fill(updating, list(remaining.values()), max_per_slice)
     result.update += updating
     _place(result, group, unchanged, left, max_per_slice)
+
+
+def _meta_differs(slice_: Obj, meta: dict[str, dict[str, str]]) -> bool:
+    have = slice_.get("metadata") or {}
+    return any((have.get(field) or {}) != want for field, want in meta.items())
 
 
 def _fill(updating: list[Obj], left: list[Obj], max_per_slice: int) -> list[Obj]:

@@ -67,7 +67,10 @@ def find_port(pod: Obj, port: Obj) -> int | None:
     if isinstance(target, str) and target.isdigit():
         return int(target)
     protocol = port.get("protocol", "TCP")
-    for container in o.spec(pod).get("containers") or ():
+    # Sidecars (init containers that restart Always) serve ports too.
+    sidecars = [c for c in o.spec(pod).get("initContainers") or ()
+                if c.get("restartPolicy") == "Always"]
+    for container in [*(o.spec(pod).get("containers") or ()), *sidecars]:
         for container_port in container.get("ports") or ():
             if (container_port.get("name") == target
                     and container_port.get("protocol", "TCP") == protocol):

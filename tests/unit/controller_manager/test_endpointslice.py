@@ -26,7 +26,7 @@ _rv = itertools.count(10)
 
 def service(name: str = "web", *, selector: Obj | None = None, publish: bool = False,
             ports: list[Obj] | None = None) -> Obj:
-    spec: Obj = {"ipFamilies": ["IPv4"], "ports": [
+    spec: Obj = {"ipFamilies": ["IPv4"], "clusterIP": "10.96.0.10", "ports": [
         {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]
         if ports is None else ports}
     if selector != {}:
@@ -115,11 +115,15 @@ async def test_a_slice_for_the_pods_with_kubes_fields() -> None:
 
 async def test_publish_not_ready_addresses_makes_every_endpoint_ready() -> None:
     controller, factory, client = setup()
-    factory["services"].add(service(publish=True))
+    headless = service(publish=True)
+    headless["spec"]["clusterIP"] = "None"
+    factory["services"].add(headless)
     factory["pods"].add(pod("b", "10.0.0.2", ready=False))
     await controller.sync("default/web")
-    (endpoint,) = client.writes[0][4]["endpoints"]
-    assert endpoint["conditions"] == {"ready": True, "serving": True, "terminating": False}
+    (body,) = [w[4] for w in client.writes]
+    assert body["metadata"]["labels"][endpointslice.HEADLESS] == ""
+    (endpoint,) = body["endpoints"]
+    assert endpoint["conditions"] == {"ready": True, "serving": False, "terminating": False}
 
 
 async def test_one_slice_per_port_set_and_at_most_max_per_slice() -> None:

@@ -25,7 +25,8 @@ def service(selector: Obj | None = None) -> Obj:
 
 def endpoints(*, labels: Obj | None = None, subsets: list[Obj] | None = None) -> Obj:
     return {"apiVersion": "v1", "kind": "Endpoints",
-            "metadata": {"name": "db", "namespace": "default", "labels": labels or {"a": "b"},
+            "metadata": {"name": "db", "namespace": "default", "uid": "ep-db",
+                         "labels": labels or {"a": "b"},
                          "annotations": {"note": "x",
                                          mirroring.LAST_APPLIED: "{}"}},
             "subsets": subsets if subsets is not None else [
@@ -53,7 +54,9 @@ async def test_subsets_are_mirrored_by_address_type() -> None:
     assert v4["metadata"]["labels"] == {"a": "b", SERVICE_NAME: "db",
                                         MANAGED_BY: "endpointslicemirroring-controller.k8s.io"}
     assert v4["metadata"]["annotations"] == {"note": "x"}
-    assert v4["metadata"]["ownerReferences"][0]["uid"] == "svc-db"
+    assert v4["metadata"]["ownerReferences"] == [
+        {"apiVersion": "v1", "kind": "Endpoints", "name": "db", "uid": "ep-db",
+         "controller": True, "blockOwnerDeletion": True}]
     assert v4["ports"] == [{"name": "db", "port": 5432, "protocol": "TCP"}]
     assert v4["endpoints"] == [
         {"addresses": ["192.0.2.1"], "conditions": {"ready": True}, "nodeName": "n1"},
