@@ -3,9 +3,10 @@
 The sync of ``pkg/controller/endpointslice/endpointslice_controller.go`` (``syncService``)
 and the endpoints of ``staging/src/k8s.io/endpointslice/utils.go`` (``podToEndpoint``):
 
-* a Service without a selector is left to the mirroring controller; one that is gone has its
-  slices deleted (kube leaves that to the garbage collector through the ownerReference; km
-  deletes them too, so a controller-manager run without the GC leaves nothing stale);
+* a Service without a selector is left to the mirroring controller, an ExternalName one
+  gets nothing; one that is gone has its slices deleted (kube leaves that to the garbage
+  collector through the ownerReference; km deletes them too, so a controller-manager run
+  without the GC leaves nothing stale);
 * every matching pod with an IP that is not terminal counts, terminating ones included: an
   endpoint ``{addresses, conditions{ready, serving, terminating}, nodeName, zone, targetRef,
   hostname}`` in the slices of each of the Service's address types the pod has an IP of;
@@ -176,6 +177,8 @@ class EndpointSliceController:
             return
         if not endpointutil.selector(service):
             return  # selector-less: the mirroring controller's
+        if o.spec(service).get("type") == "ExternalName":
+            return  # a DNS alias has no endpoints (kube issue 105986)
         if self.tracker.stale(key, existing):
             raise StaleCache(f"the EndpointSlice cache has not caught up with {key} yet")
         pods = [p for p in self.pods.in_namespace(o.namespace(service))

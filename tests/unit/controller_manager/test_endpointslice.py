@@ -199,6 +199,31 @@ async def test_selector_less_service_is_left_alone_and_a_gone_one_loses_its_slic
     assert [w[0] for w in client.writes] == ["delete"]
 
 
+async def test_external_name_service_gets_no_slices() -> None:
+    controller, factory, client = setup()
+    alias = service()
+    alias["spec"]["type"] = "ExternalName"
+    factory["services"].add(alias)
+    factory["pods"].add(pod("a", "10.0.0.1"))
+    await controller.sync("default/web")
+    assert client.writes == []
+
+
+async def test_one_pod_replaced_among_many_is_one_update() -> None:
+    controller, factory, client = setup()
+    factory["services"].add(service())
+    for i in range(250):
+        factory["pods"].add(pod(f"p{i}", f"10.0.{i // 256}.{i % 256}"))
+    await controller.sync("default/web")
+    assert sorted(len(w[4]["endpoints"]) for w in client.writes) == [50, 100, 100]
+    observe(factory, client)
+    factory["pods"].delete(pod("p7", "10.0.0.7"))
+    factory["pods"].add(pod("fresh", "10.0.9.9"))
+    await controller.sync("default/web")
+    ((verb, *_, body),) = client.writes
+    assert verb == "update" and "10.0.9.9" in ips(body) and "10.0.0.7" not in ips(body)
+
+
 async def test_pod_events_enqueue_the_services_selecting_them() -> None:
     controller, factory, _ = setup()
     factory["services"].add(service())
