@@ -91,7 +91,8 @@ def service_env(services: list[Obj]) -> dict[str, str]:
 
 class Sources:
     """What env refers to, fetched beforehand: ConfigMaps and Secrets by name (``None``:
-    not found), the Services for links, the node's allocatable and the pod's IPs."""
+    not found), the Services for links, the node's allocatable and the pod's IPs, and the
+    service account tokens of projected volumes by (audience, expirationSeconds)."""
 
     def __init__(self, configmaps: Mapping[str, Obj | None], secrets: Mapping[str, Obj | None],
                  services: list[Obj], *, host_ip: str = "", pod_ip: str = "",
@@ -102,6 +103,7 @@ class Sources:
         self.host_ip = host_ip
         self.pod_ip = pod_ip
         self.allocatable = allocatable or {}
+        self.tokens: Mapping[tuple[str, int], str] = {}
 
     def configmap_data(self, namespace: str, name: str, optional: bool) -> dict[str, str] | None:
         obj = self.configmaps.get(name)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from servers.kubelet.envvars import ConfigError, Sources, field_value, resource_value
 from servers.kubelet.runtime.interface import Mount
+from servers.kubelet.tokens import source_key
 
 if TYPE_CHECKING:
     from servers.apimachinery.meta import Obj
@@ -167,6 +168,14 @@ def _downward(source: Obj, pod: Obj, sources: Sources,
     return out
 
 
+def _token(source: Obj, sources: Sources, mode: int) -> dict[str, tuple[bytes, int]]:
+    """A projected serviceAccountToken: the token the kubelet got (servers.kubelet.tokens)."""
+    token = sources.tokens.get(source_key(source))
+    if token is None:
+        raise VolumeError("no service account token for this pod")
+    return {source.get("path") or "token": (token.encode(), mode)}
+
+
 def payload(volume: Obj, pod: Obj, sources: Sources) -> dict[str, tuple[bytes, int]] | None:
     """The files of an atomic-writer volume, or ``None`` for other kinds."""
     if "configMap" in volume:
@@ -188,6 +197,8 @@ def payload(volume: Obj, pod: Obj, sources: Sources) -> dict[str, tuple[bytes, i
             elif "downwardAPI" in part:
                 files.update(_downward({"defaultMode": mode, **part["downwardAPI"]}, pod,
                                        sources, mode))
+            elif "serviceAccountToken" in part:
+                files.update(_token(part["serviceAccountToken"], sources, mode))
         return files
     return None
 

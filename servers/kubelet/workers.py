@@ -48,6 +48,7 @@ from servers.kubelet.runtime.interface import (
     SandboxStatus,
     Security,
 )
+from servers.kubelet.tokens import TokenError, TokenManager
 
 if TYPE_CHECKING:
     from servers.apimachinery.meta import Obj
@@ -110,6 +111,7 @@ class Kubelet:
         # Only a sandbox with its own mount namespace can have its own /etc files.
         self.own_etc = getattr(runtime, "isolation", "") == "namespaces"
         self.backoff = CrashBackoff()
+        self.tokens = TokenManager(client)  # projected serviceAccountToken sources
         self.workers: dict[str, PodWorker] = {}
         self.stopping = False
         self.prober = Prober(runtime, on_event=self._event, on_change=self._wake,
@@ -298,9 +300,10 @@ class Kubelet:
         configmaps, secrets = volumes.referenced(worker.pod)
         sources = await self._sources(worker.pod, {}, sandbox.ip, configmaps, secrets)
         try:
+            sources.tokens = await self.tokens.for_pod(worker.pod)
             worker.volumes = await asyncio.get_running_loop().run_in_executor(
                 None, volumes.set_up, self.root_dir, worker.pod, sources)
-        except (volumes.VolumeError, OSError) as exc:
+        except (volumes.VolumeError, TokenError, OSError) as exc:
             name = _failed_volume(worker.pod, str(exc))
             why = f'MountVolume.SetUp failed for volume "{name}" : {exc}'
             if worker.waiting.get("") != ("FailedMount", why):
@@ -606,6 +609,7 @@ class Kubelet:
         removed = time.monotonic()
         shutil.rmtree(self.pod_log_dir(meta), ignore_errors=True)
         volumes.tear_down(self.root_dir, worker.uid)
+        self.tokens.forget(worker.uid)
         self.backoff.forget_pod(worker.uid)
         log.debug("pod %s terminated in %.2fs (%.2fs stopping and deleting)", _key(pod),
                   time.monotonic() - began, removed - began)
