@@ -107,6 +107,10 @@ async def test_selector_less_endpoints_are_mirrored(client: Client, manager: Man
             "endpointslicemirroring-controller.k8s.io"
         assert item["metadata"]["labels"]["k"] == "v"
         assert item["ports"] == [{"name": "db", "port": 5432, "protocol": "TCP"}]
+        assert item["metadata"]["ownerReferences"][0]["kind"] == "Endpoints"
+        # The apiserver's own Service: its Endpoints say skip-mirror, its slice is its own.
+        own = await slices(client, "kubernetes")
+        assert [s["metadata"]["name"] for s in own] == ["kubernetes"], own
         endpoints = await client.get(ENDPOINTS, "ext", "default")
         endpoints["subsets"][0]["addresses"].append({"ip": "192.0.2.11"})
         await client.update(ENDPOINTS, endpoints)
