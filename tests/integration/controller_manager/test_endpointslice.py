@@ -97,7 +97,11 @@ async def test_selector_less_endpoints_are_mirrored(client: Client, manager: Man
                                     "subsets": [{"addresses": [{"ip": "192.0.2.10"}],
                                                  "ports": [{"name": "db", "port": 5432}]}]},
                         "default")
-    async with manager(*FLAGS):
+    await client.create(SERVICES, {"metadata": {"name": "sel"}, "spec": {
+        "selector": {"app": "none"}, "ports": [{"port": 80}]}}, "default")
+    await client.create(ENDPOINTS, {"metadata": {"name": "sel"}, "subsets": [
+        {"addresses": [{"ip": "192.0.2.20"}], "ports": [{"port": 80}]}]}, "default")
+    async with manager("--controllers", "endpointslice,endpointslicemirroring"):
         async def mirrored() -> list[Obj] | None:
             items = await slices(client, "ext")
             return items if ready_ips(items) == ["192.0.2.10"] else None
@@ -108,9 +112,10 @@ async def test_selector_less_endpoints_are_mirrored(client: Client, manager: Man
         assert item["metadata"]["labels"]["k"] == "v"
         assert item["ports"] == [{"name": "db", "port": 5432, "protocol": "TCP"}]
         assert item["metadata"]["ownerReferences"][0]["kind"] == "Endpoints"
-        # The apiserver's own Service: its Endpoints say skip-mirror, its slice is its own.
-        own = await slices(client, "kubernetes")
-        assert [s["metadata"]["name"] for s in own] == ["kubernetes"], own
+        # A selector Service's Endpoints are the endpoints controller's: never mirrored.
+        sel = await eventually(lambda: slices(client, "sel"), what="the placeholder of sel")
+        assert [s["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"]
+                for s in sel] == ["endpointslice-controller.k8s.io"]
         endpoints = await client.get(ENDPOINTS, "ext", "default")
         endpoints["subsets"][0]["addresses"].append({"ip": "192.0.2.11"})
         await client.update(ENDPOINTS, endpoints)
