@@ -52,8 +52,11 @@ def start(km: Path, data: Path, port: int, env: dict[str, str]) -> subprocess.Po
         stdout=log, stderr=log, env=env)
 
 
-def ready(data: Path, port: int, began: float, limit: float = 60.0) -> float:
-    """Seconds from ``began`` until the Node is Ready."""
+def ready(data: Path, port: int, began: float, stale: int,
+          limit: float = 60.0) -> tuple[float, int]:
+    """Seconds from ``began`` until the Node is Ready as this start's kubelet reports it, and
+    that kubelet's port. On a restart the stored Node is Ready from the last run: only a
+    kubelet port other than ``stale`` (the kubelet takes a free one each start) is this one's."""
     pki = data / "pki"
     while time.monotonic() - began < limit:
         if (pki / "admin.key").exists():
@@ -67,21 +70,24 @@ def ready(data: Path, port: int, began: float, limit: float = 60.0) -> float:
             with urllib.request.urlopen(url, context=context, timeout=1) as answer:
                 node = json.load(answer)
             conditions = node.get("status", {}).get("conditions") or []
-            if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
-                return time.monotonic() - began
+            kubelet = (node.get("status", {}).get("daemonEndpoints", {})
+                       .get("kubeletEndpoint", {}).get("Port", 0))
+            if kubelet and kubelet != stale and any(
+                    c["type"] == "Ready" and c["status"] == "True" for c in conditions):
+                return time.monotonic() - began, int(kubelet)
         except (OSError, ValueError):
             pass
         time.sleep(0.02)
     raise SystemExit("the node did not become Ready")
 
 
-def one_start(km: Path, data: Path, port: int, env: dict[str, str],
-              idle: float = 0.0) -> tuple[float, float, int, int]:
-    """(Ready s, kubectl get pods -A answered s, idle RSS kB, peak RSS kB)."""
+def one_start(km: Path, data: Path, port: int, env: dict[str, str], stale: int = 0,
+              idle: float = 0.0) -> tuple[float, float, int, int, int]:
+    """(Ready s, kubectl get pods -A answered s, idle RSS kB, peak RSS kB, kubelet port)."""
     began = time.monotonic()
     proc = start(km, data, port, env)
     try:
-        node_ready = ready(data, port, began)
+        node_ready, kubelet = ready(data, port, began, stale)
         subprocess.run(["kubectl", "--kubeconfig", str(data / "admin.kubeconfig"), "get",
                         "pods", "-A"], check=True, capture_output=True, timeout=30)
         answered = time.monotonic() - began
@@ -89,7 +95,7 @@ def one_start(km: Path, data: Path, port: int, env: dict[str, str],
         if idle:
             time.sleep(idle)
             rss, peak = memory(proc.pid)
-        return node_ready, answered, rss, peak
+        return node_ready, answered, rss, peak, kubelet
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
@@ -118,7 +124,7 @@ def main() -> int:
         for i in range(args.runs):
             data = work / f"data{i}"
             first.append(one_start(args.km, data, port, env))
-            again.append(one_start(args.km, data, port, env,
+            again.append(one_start(args.km, data, port, env, stale=first[-1][4],
                                    idle=args.idle if i == args.runs - 1 else 0.0))
         report(first, again, args)
     finally:
@@ -126,9 +132,9 @@ def main() -> int:
     return 0
 
 
-def report(first: list[tuple[float, float, int, int]],
-           again: list[tuple[float, float, int, int]], args: argparse.Namespace) -> None:
-    def cell(rows: list[tuple[float, float, int, int]], i: int) -> str:
+def report(first: list[tuple[float, float, int, int, int]],
+           again: list[tuple[float, float, int, int, int]], args: argparse.Namespace) -> None:
+    def cell(rows: list[tuple[float, float, int, int, int]], i: int) -> str:
         values = [r[i] for r in rows]
         return f"{statistics.median(values):.2f} s (min {min(values):.2f}, max {max(values):.2f})"
 
