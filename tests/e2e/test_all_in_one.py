@@ -16,6 +16,7 @@ import secrets
 import signal
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,14 @@ def apply(cluster: Cluster, manifest: str) -> None:
     assert done.returncode == 0, done.stderr
 
 
+def _get(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:
+            return int(answer.status) == 200
+    except OSError:
+        return False
+
+
 def _remove_process_pods(root: Path, node: str) -> None:
     from servers.kubelet.runtime.process import ProcessRuntime
 
@@ -158,6 +167,11 @@ def test_none_mode_runs_a_deployment_and_survives_kill_9(km: Path, tmp_path: Pat
         until(lambda: "Serving HTTP on" in cluster.kubectl("logs", pods[0]["metadata"]["name"]),
               "the pod's log through the apiserver and the kubelet")
 
+        cluster.kubectl("expose", "deployment", "web", "--port", "80", "--target-port", "8000")
+        cluster_ip = cluster.json("get", "service", "web")["spec"]["clusterIP"]
+        assert cluster_ip.startswith("127."), "a loopback service range in none mode"
+        until(lambda: _get(f"http://{cluster_ip}/"), "the Service through the userspace proxy")
+
         cluster.kill()  # kill -9: the pods are conmon's children, not the cluster's
         cluster.start()
         until(lambda: cluster.node_ready(node) and cluster.running("app=web", 2),
@@ -168,6 +182,7 @@ def test_none_mode_runs_a_deployment_and_survives_kill_9(km: Path, tmp_path: Pat
         assert {p.name: p.read_bytes() for p in (cluster.data / "pki").iterdir()} == pki
         assert (cluster.data / "node-token").read_text() == token
         assert "reusing the cluster's PKI" in cluster.log.read_text()
+        until(lambda: _get(f"http://{cluster_ip}/"), "the Service again")
 
         cluster.kubectl("delete", "deployment", "web")
         until(lambda: not (cluster.json("get", "pods") or {"items": [1]})["items"],
@@ -204,6 +219,14 @@ def enter(ns: str) -> list[str]:
     return ["nsenter", f"--net=/run/netns/{ns}"]
 
 
+def _answers(netns: str, ip: str) -> bool:
+    fetch = ("import urllib.request; "
+             f"print(urllib.request.urlopen('http://{ip}:8000/', timeout=2).status)")
+    done = subprocess.run([*enter(netns), "python3", "-c", fetch], capture_output=True,
+                          text=True, timeout=10)
+    return done.stdout.strip() == "200"
+
+
 def _remove_namespaced_pods(netns: str, root: Path, node: str, pod_cidr: str) -> None:
     repo = REPO
     script = ("import asyncio\n"
@@ -230,11 +253,7 @@ def test_namespaces_mode_pod_answers_at_its_pod_ip(km: Path, tmp_path: Path,
         pods = until(lambda: cluster.running("app=web", 1), "the web pod Running")
         ip = pods[0]["status"]["podIP"]
         assert ip in cluster.kubectl("get", "pods", "-o", "wide")
-        fetch = ("import urllib.request; "
-                 f"print(urllib.request.urlopen('http://{ip}:8000/', timeout=2).status)")
-        until(lambda: subprocess.run([*enter(netns), "python3", "-c", fetch],
-                                     capture_output=True, text=True, timeout=10
-                                     ).stdout.strip() == "200", "the pod at its IP")
+        until(lambda: _answers(netns, ip), "the pod at its IP")
         spec = pods[0]["spec"]
         assert spec.get("dnsPolicy", "ClusterFirst") == "ClusterFirst"
         gateway = pod_cidr.rsplit(".", 1)[0] + ".1"
@@ -248,6 +267,11 @@ def test_namespaces_mode_pod_answers_at_its_pod_ip(km: Path, tmp_path: Path,
                                       ask], capture_output=True, text=True, timeout=10
                                      ).stdout.strip() == "10.96.0.1",
               "km dns on the bridge to answer kubernetes.default")
+        cluster.kill()  # kill -9: the sandboxed pod keeps running, the restart adopts it
+        assert _answers(netns, ip)
+        cluster.start()
+        until(lambda: cluster.running("app=web", 1), "the pod Running after the restart")
+        assert cluster.running("app=web", 1)[0]["metadata"]["uid"] == pods[0]["metadata"]["uid"]
         cluster.kubectl("delete", "deployment", "web")
         until(lambda: not (cluster.json("get", "pods") or {"items": [1]})["items"],
               "the pod to go")
