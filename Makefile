@@ -73,6 +73,7 @@ bench: dist/km.pyz system-deps
 	$(PY) bench/pythons.py
 	$(PY) bench/door.py
 	$(PY) bench/hollow_node.py --km dist/km.pyz
+	$(PY) bench/all_in_one.py --km dist/km.pyz
 	$(PY) bench/scheduler_algo.py
 	$(PY) bench/scheduler_algo.py --service
 	@command -v kubectl >/dev/null || { echo 'make bench: bench/apply.py needs kubectl (v1.32) on the PATH' >&2; exit 1; }
