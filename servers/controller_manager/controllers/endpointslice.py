@@ -43,6 +43,7 @@ from servers.controller_manager.controllers.endpointslice_reconciler import (
     SliceTracker,
     StaleCache,
     apply,
+    owned_by,
     plan,
     ports_key,
 )
@@ -181,12 +182,14 @@ class EndpointSliceController:
             return  # a DNS alias has no endpoints (kube issue 105986)
         if self.tracker.stale(key, existing):
             raise StaleCache(f"the EndpointSlice cache has not caught up with {key} yet")
+        existing, strays = owned_by(existing, o.uid(service))
         pods = [p for p in self.pods.in_namespace(o.namespace(service))
                 if endpointutil.selects(service, p)]
         types = address_types(service)
         result = plan(existing, self.groups(service, pods, types),
                       max_per_slice=self.max_per_slice, labels=slice_labels(service),
                       address_types=types)
+        result.delete += strays
         if result.empty():
             return
         now = o.rfc3339_nano(self.clock())

@@ -39,6 +39,7 @@ from servers.controller_manager.controllers.endpointslice_reconciler import (
     SliceTracker,
     StaleCache,
     apply,
+    owned_by,
     plan,
 )
 
@@ -113,9 +114,11 @@ class MirroringController:
             return
         if self.tracker.stale(key, existing):
             raise StaleCache(f"the EndpointSlice cache has not caught up with {key} yet")
+        existing, strays = owned_by(existing, o.uid(endpoints))
         labels, annotations = mirrored_labels(endpoints), mirrored_annotations(endpoints)
         result = plan(existing, self.groups(endpoints), max_per_slice=self.max_per_subset,
                       labels=labels, annotations=annotations, address_types=[])
+        result.delete += strays
         if not result.empty():
             await apply(self.client, self.tracker, key, result,
                         lambda old: _metadata(endpoints, labels, annotations, old))

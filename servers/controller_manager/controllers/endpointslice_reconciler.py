@@ -85,6 +85,17 @@ def slice_key(slice_: Obj) -> GroupKey:
     return (str(slice_.get("addressType") or ""), ports_key(slice_.get("ports")))
 
 
+def owned_by(slices: list[Obj], uid: str) -> tuple[list[Obj], list[Obj]]:
+    """``slices`` split into those whose controller owner has ``uid`` and the others (left
+    by an earlier object of the same name: deleted, as kube's ``ownedBy`` check)."""
+    mine: list[Obj] = []
+    others: list[Obj] = []
+    for slice_ in slices:
+        refs = (slice_.get("metadata") or {}).get("ownerReferences") or ()
+        (mine if any(r.get("uid") == uid for r in refs) else others).append(slice_)
+    return mine, others
+
+
 def plan(existing: list[Obj], groups: list[Group], *, max_per_slice: int,
          labels: dict[str, str], address_types: list[str],
          annotations: dict[str, str] | None = None) -> Plan:

@@ -224,6 +224,22 @@ async def test_one_pod_replaced_among_many_is_one_update() -> None:
     assert verb == "update" and "10.0.9.9" in ips(body) and "10.0.0.7" not in ips(body)
 
 
+async def test_slices_of_an_earlier_service_of_the_same_name_are_replaced() -> None:
+    controller, factory, client = setup()
+    factory["services"].add(service())
+    factory["pods"].add(pod("a", "10.0.0.1"))
+    await controller.sync("default/web")
+    observe(factory, client)
+    (old,) = factory["endpointslices"].list()
+    again = service()
+    again["metadata"]["uid"] = "svc-web-2"
+    factory["services"].add(again)
+    await controller.sync("default/web")
+    assert [w[0] for w in client.writes] == ["create", "delete"]
+    assert client.writes[0][4]["metadata"]["ownerReferences"][0]["uid"] == "svc-web-2"
+    assert client.writes[1][3] == old["metadata"]["name"]
+
+
 async def test_pod_events_enqueue_the_services_selecting_them() -> None:
     controller, factory, _ = setup()
     factory["services"].add(service())
