@@ -25,7 +25,7 @@ import pytest
 
 from hyperkube import messages as msg
 from servers.kubelet.runtime import names
-from tests.support.etcd import free_port
+from tests.support.etcd import EtcdServer, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -194,6 +194,24 @@ def test_none_mode_runs_a_deployment_and_survives_kill_9(km: Path, tmp_path: Pat
     text = cluster.log.read_text()
     assert "Traceback" not in text
     assert "isolation none: " in text
+
+
+def test_etcd_backend(km: Path, tmp_path: Path) -> None:
+    node = "aio-etcd"
+    with EtcdServer() as etcd:
+        cluster = Cluster(km, tmp_path / "data", "--isolation", "none", "--node-name", node,
+                          "--secure-port", "0", "--storage-backend", "etcd",
+                          "--etcd-servers", etcd.endpoint, *QUIET)
+        cluster.start()
+        try:
+            until(lambda: cluster.node_ready(node), "the node to be Ready")
+            assert cluster.stop() == 0
+        finally:
+            cluster.stop()
+            _remove_process_pods(cluster.data / "kubelet", node)
+    text = cluster.log.read_text()
+    assert "(storage: etcd)" in text
+    assert not (cluster.data / "db").exists(), "no SQLite store beside etcd"
 
 
 # -- namespaces, inside a network namespace of the test's own ---------------------------------
