@@ -1,12 +1,14 @@
 """km.pyz controller-manager with km.pyz hollow nodes and scheduler, driven by the real
 kubectl: a Deployment exposed with ``kubectl expose`` gets EndpointSlices with its pods'
 (fake) addresses, ``kubectl describe service`` shows them, scaling to 0 empties them; a
-selector-less Service with hand-written Endpoints gets a mirrored slice."""
+selector-less Service with hand-written Endpoints gets a mirrored slice, through which
+``km proxy`` (userspace mode, on loopback) routes its cluster IP."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -14,9 +16,12 @@ import pytest
 
 from tests.e2e.test_controller_manager import api, cluster, wait_for
 from tests.e2e.test_kubectl import Kubectl
-from tests.support.apiserver import ApiServer
+from tests.e2e.test_proxy import echo
+from tests.integration.proxy.lab import greet
+from tests.integration.proxy.lab import wait_for as probe_until
+from tests.support.apiserver import ApiServer, start_apiserver
 
-__all__ = ["api", "cluster"]  # fixtures
+__all__ = ["api", "cluster", "echo"]  # fixtures
 
 EXTERNAL = [
     {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "ext"},
@@ -82,3 +87,39 @@ def test_expose_deployment_slices_describe_and_mirroring(
     assert "192.0.2.10:5432" in kubectl("describe", "service", "ext").stdout
     for proc in cluster:
         assert proc.poll() is None
+
+
+def test_proxy_routes_a_selector_less_service_through_its_mirrored_slice(
+        km: Path, tmp_path: Path, env: dict[str, str], echo: int) -> None:
+    if shutil.which("kubectl") is None:
+        pytest.fail("kubectl is not on the PATH")
+    manifests = [
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "echo"},
+         "spec": {"ports": [{"name": "tcp", "port": 80, "targetPort": echo}]}},
+        {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "echo"},
+         "subsets": [{"addresses": [{"ip": "127.0.10.1"}],
+                      "ports": [{"name": "tcp", "port": echo}]}]}]
+    with start_apiserver(tmp_path / "data", km=km, env=env, extra_args=[
+            "--service-cluster-ip-range", "127.96.0.0/16"]) as server:
+        kubectl = Kubectl(server, tmp_path / "kube-cache")
+        kubectl("apply", "-f", "-", input="\n".join(json.dumps(m) for m in manifests))
+        vip = kubectl.json("get", "service", "echo")["spec"]["clusterIP"]
+        assert vip.startswith("127.96.")
+        procs = []
+        for name, args in (
+                ("controller-manager", ["--controllers", "endpointslicemirroring",
+                                        "--leader-elect=false", "--secure-port", "0"]),
+                ("proxy", ["--proxy-mode", "userspace", "--healthz-bind-address", "0",
+                           "--metrics-bind-address", "0"])):
+            with (tmp_path / f"{name}.log").open("wb") as log:
+                procs.append(subprocess.Popen([str(km), name, "--master", server.url, *args],
+                                              env=env, stdout=subprocess.DEVNULL, stderr=log))
+        try:
+            wait_for("the mirrored slice", lambda: slice_ips(kubectl, "echo") == ["127.0.10.1"])
+            assert probe_until(lambda: greet(vip, 80), what=f"{vip}:80") == "ep1"
+        finally:
+            for proc in procs:
+                proc.send_signal(signal.SIGTERM)
+            codes = [proc.wait(15) for proc in procs]
+        assert codes == [0, 0], [(tmp_path / f"{n}.log").read_text()[-2000:]
+                                 for n in ("controller-manager", "proxy")]
