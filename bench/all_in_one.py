@@ -1,6 +1,7 @@
 """km all-in-one: start to Ready, and the idle memory of the whole one-process cluster.
 
     .venv/bin/python bench/all_in_one.py [--km dist/km.pyz] [--runs 5] [--idle 15]
+                                         [--isolation none|namespaces]
 
 Each run starts ``km.pyz all-in-one --isolation none --bind-address 127.0.0.1`` on a free
 port (the host namespace is safe in this mode: everything on loopback) and times, from the
@@ -11,6 +12,10 @@ reused, leases reclaimed under the node name). The archive's cache is warm (one 
 not counted). Then the cluster is left idle for --idle seconds and its RSS read from
 /proc (the one process: apiserver, controller-manager, scheduler, kubelet, proxy; no pods).
 Prints a table; the figures go in docs/benchmarks.md. Not a test.
+
+``--isolation namespaces`` (root) re-executes the script under ``unshare -n``: the cluster runs
+in a fresh network namespace with only loopback up, so its nftables rules exist only there;
+the kubelet's cgroups (host-wide) are removed after each run.
 """
 
 from __future__ import annotations
@@ -24,12 +29,15 @@ import socket
 import ssl
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+INSIDE = "KM_BENCH_AIO_NETNS"
 NODE = "bench-aio"
 QUIET = ["--kubelet-arg", "port=0", "--kubelet-arg", "healthz-port=0",
          "--kube-proxy-arg", "healthz-bind-address=0",
@@ -47,7 +55,8 @@ def free_port() -> int:
 def start(km: Path, data: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
     log = open(data.parent / "aio.log", "ab")  # noqa: SIM115 - the child holds it
     return subprocess.Popen(
-        [str(km), "all-in-one", "--isolation", "none", "--bind-address", "127.0.0.1",
+        [str(km), "all-in-one", "--isolation", ISOLATION[0], "--bind-address", "127.0.0.1",
+         "--node-ip", "127.0.0.1",
          "--secure-port", str(port), "--data-dir", str(data), "--node-name", NODE, *QUIET],
         stdout=log, stderr=log, env=env)
 
@@ -59,7 +68,7 @@ def ready(data: Path, port: int, began: float, stale: int,
     kubelet port other than ``stale`` (the kubelet takes a free one each start) is this one's."""
     pki = data / "pki"
     while time.monotonic() - began < limit:
-        if (pki / "admin.key").exists():
+        if (data / "admin.kubeconfig").exists():
             break
         time.sleep(0.01)
     context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
@@ -99,6 +108,22 @@ def one_start(km: Path, data: Path, port: int, env: dict[str, str], stale: int =
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
+        if ISOLATION[0] == "namespaces":
+            _remove_runtime(data / "kubelet")
+
+
+ISOLATION = ["none"]
+
+
+def _remove_runtime(root: Path) -> None:
+    """The kubelet's node cgroups and state (no pods ran; the namespace goes with the script)."""
+    import asyncio
+
+    from servers.kubelet.runtime.oci import NamespacesRuntime
+
+    runtime = NamespacesRuntime(str(root), NODE, "10.244.0.0/24", "10.244.0.0/16",
+                                "10.96.0.0/12")
+    asyncio.run(runtime.remove_all())
 
 
 def memory(pid: int) -> tuple[int, int]:
@@ -114,7 +139,16 @@ def main() -> int:
     parser.add_argument("--km", type=Path, default=ROOT / "dist" / "km.pyz")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--idle", type=float, default=15.0)
+    parser.add_argument("--isolation", choices=("none", "namespaces"), default="none")
     args = parser.parse_args()
+    ISOLATION[0] = args.isolation
+    if args.isolation == "namespaces" and not os.environ.get(INSIDE):
+        if os.geteuid() != 0:
+            raise SystemExit("--isolation namespaces needs root")
+        return subprocess.call(["unshare", "-n", sys.executable, __file__, *sys.argv[1:]],
+                               env={**os.environ, INSIDE: "1"})
+    if os.environ.get(INSIDE):
+        subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     work = Path(tempfile.mkdtemp(prefix="bench-aio-"))
     env = {**os.environ, "KM_CACHE_DIR": str(work / "cache")}
     try:
@@ -138,7 +172,8 @@ def report(first: list[tuple[float, float, int, int, int]],
         values = [r[i] for r in rows]
         return f"{statistics.median(values):.2f} s (min {min(values):.2f}, max {max(values):.2f})"
 
-    print(f"km all-in-one --isolation none, {args.runs} runs each, warm archive cache")
+    print(f"km all-in-one --isolation {args.isolation}, {args.runs} runs each, "
+          "warm archive cache")
     print(f"{'case':<28}{'node Ready':<32}{'kubectl get pods -A answered'}")
     print(f"{'first start (fresh data)':<28}{cell(first, 0):<32}{cell(first, 1)}")
     print(f"{'restart (same data)':<28}{cell(again, 0):<32}{cell(again, 1)}")
