@@ -156,7 +156,7 @@ class EndpointSliceController:
             self.queue.add(key)
 
     def _pod_updated(self, old: Obj, new: Obj) -> None:
-        if o.meta(old).get("resourceVersion") == o.meta(new).get("resourceVersion"):
+        if not endpointutil.endpoints_changed(old, new):
             return
         keys = set(endpointutil.services_selecting(self.services.list(), new))
         if o.labels(old) != o.labels(new):

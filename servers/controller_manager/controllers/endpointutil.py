@@ -93,3 +93,17 @@ def resolved_ports(pod: Obj, service: Obj) -> list[Obj]:
             entry["appProtocol"] = port["appProtocol"]
         found.append(entry)
     return found
+
+
+def _endpoint_view(pod: Obj) -> tuple[Any, ...]:
+    spec, status = o.spec(pod), o.status(pod)
+    return (o.labels(pod), status.get("podIP"), status.get("podIPs"), o.is_ready(pod),
+            o.deleting(pod), o.phase(pod), spec.get("nodeName"), spec.get("hostname"),
+            spec.get("subdomain"), [c.get("ports") for c in spec.get("containers") or ()],
+            [c.get("ports") for c in spec.get("initContainers") or ()])
+
+
+def endpoints_changed(old: Obj, new: Obj) -> bool:
+    """Whether a pod update can change any endpoint made of it (kube's
+    ``podEndpointsChanged``): a kubelet's status writes that touch none of it cost no sync."""
+    return _endpoint_view(old) != _endpoint_view(new)

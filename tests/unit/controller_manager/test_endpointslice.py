@@ -249,7 +249,15 @@ async def test_pod_events_enqueue_the_services_selecting_them() -> None:
         controller.queue.done(key)
     factory["pods"].add(pod("a", "10.0.0.1"))
     assert await controller.queue.get() == "default/web"
+    controller.queue.done("default/web")
     assert len(controller.queue) == 0
+    same = pod("a", "10.0.0.1")
+    same["metadata"]["resourceVersion"] = "2"
+    same["status"]["containerStatuses"] = [{"name": "c", "restartCount": 1}]
+    factory["pods"].add(same)
+    assert len(controller.queue) == 0  # nothing an endpoint shows changed
+    factory["pods"].add(pod("a", "10.0.0.1", ready=False))
+    assert len(controller.queue) == 1
 
 
 def slice_(name: str, endpoints: list[Obj], *, port: int = 80) -> Obj:
