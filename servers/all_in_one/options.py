@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import re
 
 DEFAULT_DATA_DIR = "./km-data"
 DEFAULT_SECURE_PORT = 6443
 ISOLATIONS = ("auto", "namespaces", "none")
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
+_DNS_NAME = re.compile(rf"(\*\.)?{_LABEL}(\.{_LABEL})*")  # a wildcard first label, as x509
 # The flag of each server whose arguments pass through, and the server it goes to, in start
 # order (k3s' names: --kube-apiserver-arg, --kube-controller-manager-arg, ...).
 PASS_THROUGH = (
@@ -43,8 +46,8 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "--write-kubeconfig", metavar="PATH",
         help="where the admin kubeconfig is written (default: DATA/admin.kubeconfig)")
     cluster.add_argument(
-        "--tls-san", action="append", default=[], type=_names, metavar="NAME_OR_IP",
-        help="another name or address of the API's serving certificate (repeatable)")
+        "--tls-san", action="extend", default=[], type=_names, metavar="NAME_OR_IP[,...]",
+        help="more names or addresses of the API's serving certificate (repeatable)")
     cluster.add_argument(
         "--storage-backend", choices=("sqlite", "etcd"), default="sqlite",
         help="where objects live: SQLite in DATA/db, or etcd (default: %(default)s)")
@@ -91,11 +94,23 @@ def _pass_through(text: str) -> str:
     return f"--{item}"
 
 
-def _names(text: str) -> str:
-    name = text.strip()
-    if not name or any(c.isspace() or c in ",/" for c in name):
-        raise argparse.ArgumentTypeError(f'"{text}" is not a host name or an IP address')
-    return name
+def _names(text: str) -> list[str]:
+    """Host names or IP addresses, comma-separated (as k3s' string slices take them)."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    for name in names:
+        if not (_is_ip(name) or _DNS_NAME.fullmatch(name)):
+            raise argparse.ArgumentTypeError(f'"{name}" is not a host name or an IP address')
+    if not names:
+        raise argparse.ArgumentTypeError("no names given")
+    return names
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _port(text: str) -> int:

@@ -90,6 +90,13 @@ def test_a_bad_passed_flag_exits_1_with_one_line_and_writes_nothing(tmp_path: Pa
     assert not data.exists()
 
 
+def test_tls_san_takes_lists_and_refuses_garbage() -> None:
+    assert parse("--tls-san", "a.example,10.0.0.9", "--tls-san", "::1").tls_san == [
+        "a.example", "10.0.0.9", "::1"]
+    with pytest.raises(argparse.ArgumentTypeError, match="not a host name"):
+        options._names("http://x")
+
+
 def test_pass_through_spelling() -> None:
     assert options._pass_through("max-pods=5") == "--max-pods=5"
     assert options._pass_through("--v=2") == "--v=2"
