@@ -26,6 +26,12 @@ import os
 import secrets
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from servers.certs.pki import Certificate, Key
 
 log = logging.getLogger(__name__)
 
@@ -75,24 +81,24 @@ async def ensure(pki_dir: Path, *, server: str, sans: list[str], node_name: str,
     log.info("%s the cluster's PKI in %s", "made" if made else "reusing", pki_dir)
 
 
-def _pair(pki: object, ca: object, ca_key: object, base: Path, cn: str,
+def _pair(pki: ModuleType, ca: Certificate, ca_key: Key, base: Path, cn: str,
           sans: list[str]) -> None:
     crt, key = base.with_suffix(".crt"), base.with_suffix(".key")
     if crt.exists() and key.exists():
         return
     groups = ("system:nodes",) if cn.startswith("system:node:") else ()
-    leaf_key, cert = pki.sign(ca, ca_key, cn, groups, DAYS, sans=sans)  # type: ignore[attr-defined]
-    _write(key, pki.key_pem(leaf_key), 0o600)  # type: ignore[attr-defined]
-    _write(crt, pki.cert_pem(cert), 0o644)  # type: ignore[attr-defined]
+    leaf_key, cert = pki.sign(ca, ca_key, cn, groups, DAYS, sans=sans)
+    _write(key, pki.key_pem(leaf_key), 0o600)
+    _write(crt, pki.cert_pem(cert), 0o644)
 
 
-def _drop_stale_serving(crt: Path, sans: list[str], pki: object) -> None:
+def _drop_stale_serving(crt: Path, sans: list[str], pki: ModuleType) -> None:
     """Remove a serving certificate (and key) that lacks one of ``sans``: it is made anew."""
     if not crt.exists():
         return
     from cryptography import x509
 
-    cert = pki.load_cert(crt.read_bytes())  # type: ignore[attr-defined]
+    cert = pki.load_cert(crt.read_bytes())
     try:
         ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
