@@ -7,7 +7,8 @@ MissingClusterDNS — except that km, whose pods sit in network namespaces that 
 host's resolver, writes one that fails at once (loopback inside the pod) rather than one whose
 lookups hang until they time out. ``Default`` is ``--resolv-conf``; ``None`` is
 ``dnsConfig`` alone. hosts (``pkg/kubelet/kubelet_pods.go`` ``managedHostsFileContent``):
-localhost lines, the pod's IP and hostname, then hostAliases.
+localhost lines, the pod's IP and hostname, then hostAliases; a hostNetwork pod's is the host's
+/etc/hosts, then hostAliases (``nodeHostsFileContent``).
 """
 
 from __future__ import annotations
@@ -71,6 +72,17 @@ def resolv_conf(pod: Obj, *, cluster_dns: list[str], domain: str,
     lines += [f"options {' '.join(options)}"] if options else []
     text = "\n".join(lines) + "\n" if servers else FAIL_FAST + "\n".join(lines[:1])
     return text.rstrip("\n") + "\n", missing
+
+
+def host_network_hosts_file(pod: Obj, host_file: str = "/etc/hosts") -> str:
+    """A hostNetwork pod's /etc/hosts: the host's, then its hostAliases (kube's
+    ``pkg/kubelet/kubelet_pods.go`` ``nodeHostsFileContent``)."""
+    text = "# Kubernetes-managed hosts file (host network).\n" + _read(host_file)
+    aliases = (pod.get("spec") or {}).get("hostAliases") or []
+    if aliases:
+        text = text.rstrip("\n") + "\n\n# Entries added by HostAliases.\n" + "".join(
+            f"{a.get('ip')}\t{' '.join(a.get('hostnames') or ())}\n" for a in aliases)
+    return text
 
 
 def hosts_file(pod: Obj, pod_ip: str, hostname: str) -> str:

@@ -64,8 +64,6 @@ SECRETS = ResourceRef("", "v1", "secrets", True, "Secret")
 RESYNC = 1.0  # how often a live pod's worker looks at its containers
 VOLUME_REFRESH = 5.0  # how often configMap, secret and downwardAPI volumes are rewritten
 MIN_GRACE = 2.0  # kube's minimumGracePeriodInSeconds
-NO_HOST_NETWORK = ("hostNetwork pods are not run by --isolation namespaces yet "
-                   "(run them on a kubelet with --isolation none)")
 NO_COMMAND = ("km runs no images: container {name} needs a command (or args) to run "
               "a program from the host")
 
@@ -227,7 +225,8 @@ class Kubelet:
             return found[0]
         config = PodSandboxConfig(name=meta["name"], namespace=meta.get("namespace", "default"),
                                   uid=worker.uid, hostname=spec.get("hostname") or "",
-                                  labels=dict(meta.get("labels") or {}))
+                                  labels=dict(meta.get("labels") or {}),
+                                  host_network=bool(spec.get("hostNetwork")))
         worker.sandbox_id = await self.runtime.run_pod_sandbox(config)
         worker.container_ids, worker.ended = None, {}
         worker.started_at = time.time()
@@ -281,7 +280,9 @@ class Kubelet:
                     'configured and cannot create Pod using "ClusterFirst" policy. Falling '
                     'back to "Default" policy.'))
             with open(hosts, "w", encoding="utf-8") as f:
-                f.write(dns.hosts_file(worker.pod, sandbox.ip, sandbox.config.pod_hostname))
+                f.write(dns.host_network_hosts_file(worker.pod)
+                        if sandbox.config.host_network else
+                        dns.hosts_file(worker.pod, sandbox.ip, sandbox.config.pod_hostname))
             with open(resolv + ".tmp", "w", encoding="utf-8") as f:
                 f.write(text)
             os.replace(resolv + ".tmp", resolv)
@@ -452,8 +453,6 @@ class Kubelet:
         command, args = list(spec.get("command") or []), list(spec.get("args") or [])
         if not command and not args:
             raise ConfigError(NO_COMMAND.format(name=spec["name"]))
-        if (pod.get("spec") or {}).get("hostNetwork") and self.own_etc:
-            raise ConfigError(NO_HOST_NETWORK)
         sources = await self._sources(pod, spec, self._pod_ip(pod, sandbox))
         env = make_env(pod, spec, sources)
         try:
@@ -551,7 +550,7 @@ class Kubelet:
 
     def _pod_ip(self, pod: Obj, sandbox: SandboxStatus | None) -> str:
         """The sandbox's IP; the node's for a hostNetwork pod (its processes share the
-        host's network: --isolation none)."""
+        host's network namespace, under either isolation)."""
         if (pod.get("spec") or {}).get("hostNetwork"):
             return self.node_ip
         return sandbox.ip if sandbox is not None else ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -126,13 +127,22 @@ def leftovers(netns: str, root: Path) -> list[str]:
     links = inside(netns, "ip", "-o", "link").stdout
     found += [f"link {line.split(':')[1].strip()}" for line in links.splitlines()
               if ": lo:" not in line and node.bridge not in line]
-    with open("/proc/self/mountinfo", encoding="utf-8") as f:
-        found += [f"mount {line.split()[4]}" for line in f if str(root) in line]
+    found += [f"mount {m}" for m in mounts(root)]
     for hierarchy in ("memory", "cpu", "pids"):
         path = Path("/sys/fs/cgroup", hierarchy, node.cgroup_root.strip("/"))
         if path.exists() and any(p.is_dir() for p in path.iterdir()):
             found.append(f"cgroup {path}")
     return found
+
+
+def mounts(root: Path) -> list[str]:
+    """Mounts km made for this node still there: under its root dir (volumes, the pods'
+    /etc files), its ipc/uts pins under /run/km, its pods' netns under /run/netns."""
+    node = names.for_node(NODE)
+    ours = (str(root), node.pins_dir + "/", f"/run/netns/{node.netns_prefix}")
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        points = [line.split()[4] for line in f]
+    return [p for p in points if p.startswith(ours)]
 
 
 def fetch(netns: str, url: str) -> str:
@@ -246,3 +256,24 @@ def test_secret_volume_and_a_missing_configmap_until_it_exists(node: Kubelet,
         kubectl("delete", "pod", "mounts", "--wait=true", "--timeout=20s")
         kubectl("delete", "secret", "tls-ish")
         kubectl("delete", "configmap", "later", check=False)
+
+
+def test_host_network_pod_shares_the_hosts_network_only(node: Kubelet, kubectl: Kubectl,
+                                                       netns: str) -> None:
+    port = 20000 + secrets.randbelow(20000)  # any: the test's namespace has nothing else
+    # $$$$: kube's $(VAR) expansion of the command turns $$ into $, the shell sees $$
+    web = sh("echo pid=$$$$ host=$(cat /proc/sys/kernel/hostname); exec python3 -m http.server "
+             f"{port} --bind 127.0.0.1 --directory /etc", name="web")
+    kubectl("apply", "-f", "-", input=pod("hostnet", web, hostNetwork=True))
+    try:
+        until(lambda: status(kubectl, "hostnet").get("phase") == "Running", "hostnet Running")
+        assert status(kubectl, "hostnet")["podIP"] == "127.0.0.1"  # the node's IP
+        # the pod listens in the host's (here: the test's) network namespace ...
+        assert until(lambda: fetch(netns, f"http://127.0.0.1:{port}/"), "http.server")
+        # ... with its own pid namespace and the host's name, as kube's runtimes do
+        out = until(lambda: kubectl("logs", "hostnet").stdout, "its first line")
+        assert out.splitlines()[0] == f"pid=1 host={socket.gethostname()}"
+        assert not [x for x in leftovers(netns, node.root) if x.startswith("netns")]
+    finally:
+        kubectl("delete", "pod", "hostnet", "--wait=true", "--timeout=20s")
+    assert until(lambda: mounts(node.root) == [], "no mount of the pod left")

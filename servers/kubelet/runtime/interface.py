@@ -49,6 +49,7 @@ class PodSandboxConfig:
     attempt: int = 0
     hostname: str = ""  # defaults to the pod name (kube: spec.hostname or metadata.name)
     labels: dict[str, str] = field(default_factory=dict)
+    host_network: bool = False  # CRI's NamespaceOption network NODE: the host's network
 
     @property
     def pod_hostname(self) -> str:

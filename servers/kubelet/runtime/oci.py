@@ -2,7 +2,8 @@
 
 The recommended build of DESIGN.md's node side (CRI-O's stack minus images): per sandbox the
 runtime pins a network namespace (``ip netns``, a veth into the node bridge, an address from
-the node's podCIDR) and the ipc and uts namespaces (hostname = pod name); per container it
+the node's podCIDR; a hostNetwork pod stays in the host's) and the ipc and uts namespaces
+(hostname = pod name; the host's for hostNetwork); per container it
 writes an OCI spec (``spec.build``) and lets conmon run ``runc create``; runc makes the
 container's pid and mount namespaces and its cgroup ``/km-<node>/<sandbox>/<container>``
 (memory, cpu shares and quota, pids). Needs root, runc and conmon.
@@ -15,6 +16,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 
 from servers.kubelet.linux import cgroups, link, netns, pins
 from servers.kubelet.linux.command import find_program, run
@@ -58,6 +60,9 @@ class NamespacesRuntime(MonitoredRuntime):
     # -- sandboxes ------------------------------------------------------------------------
 
     async def _sandbox_up(self, sandbox_id: str, config: PodSandboxConfig) -> str:
+        if config.host_network:  # no netns, veth nor address: the pod's IP is the node's
+            await pins.pin(self._pins(sandbox_id), _hostname(config))
+            return ""
         ns = self.names.netns(sandbox_id)
         await netns.add(ns)
         address = ipam.allocate(self.ipam_dir, self.pod_cidr, sandbox_id)
@@ -82,10 +87,13 @@ class NamespacesRuntime(MonitoredRuntime):
 
     def _sandbox_intact(self, record: Record) -> bool:
         sid = record["id"]
-        return netns.exists(self.names.netns(sid)) and pins.all_pinned(
+        host_network = record["config"].get("host_network")
+        return (host_network or netns.exists(self.names.netns(sid))) and pins.all_pinned(
             self._pins(sid), pins.mount_points())
 
     async def _sandbox_down(self, sandbox_id: str, record: Record) -> None:
+        if record["config"].get("host_network"):
+            return  # nothing of the host's network is the pod's
         await link.delete(self.names.veth(sandbox_id))
         ipam.release(self.ipam_dir, sandbox_id)
 
@@ -106,9 +114,11 @@ class NamespacesRuntime(MonitoredRuntime):
                       bundle: str) -> None:
         sid = sandbox["id"]
         pinned = self._pins(sid)
-        namespaces = {"network": netns.path(self.names.netns(sid)),
-                      "ipc": os.path.join(pinned, "ipc"), "uts": os.path.join(pinned, "uts")}
-        hostname = PodSandboxConfig(**sandbox["config"]).pod_hostname
+        pod = PodSandboxConfig(**sandbox["config"])
+        namespaces = {"ipc": os.path.join(pinned, "ipc"), "uts": os.path.join(pinned, "uts")}
+        if not pod.host_network:  # else runc leaves the container in the host's network
+            namespaces["network"] = netns.path(self.names.netns(sid))
+        hostname = _hostname(pod)
         host = spec.host_dirs()
         skeleton = os.path.join(bundle, "skeleton")
         spec.make_skeleton(skeleton, spec.overlaid(host, config.mounts))
@@ -176,6 +186,13 @@ class NamespacesRuntime(MonitoredRuntime):
         for d in (self.names.pins_dir, os.path.dirname(self.names.pins_dir), self.ipam_dir):
             with contextlib.suppress(OSError):
                 os.rmdir(d)
+
+
+def _hostname(config: PodSandboxConfig) -> str:
+    """The pod's hostname; a hostNetwork pod's is the host's, as in kube (its runtimes give
+    such a pod the node's UTS namespace; km keeps the UTS namespace private but names it
+    after the host)."""
+    return socket.gethostname() if config.host_network else config.pod_hostname
 
 
 def _kill_pidfile(pidfile: str) -> None:

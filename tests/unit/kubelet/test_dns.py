@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from servers.kubelet.dns import FAIL_FAST, hosts_file, resolv_conf
+from servers.kubelet.dns import FAIL_FAST, host_network_hosts_file, hosts_file, resolv_conf
 
 POD = {"metadata": {"name": "web", "namespace": "shop"}, "spec": {}}
 
@@ -40,3 +40,14 @@ def test_hosts_file() -> None:
     assert text.startswith("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n")
     assert "10.244.1.5\tweb\n" in text
     assert text.endswith("# Entries added by HostAliases.\n192.0.2.1\ta b\n")
+
+
+def test_host_network_hosts_file_is_the_hosts_then_aliases(tmp_path: Path) -> None:
+    host = tmp_path / "hosts"
+    host.write_text("127.0.0.1\tlocalhost\n10.1.2.3\tnode-a\n")
+    pod = {"spec": {"hostNetwork": True,
+                    "hostAliases": [{"ip": "127.0.0.9", "hostnames": ["db", "db.local"]}]}}
+    assert host_network_hosts_file(pod, str(host)) == (
+        "# Kubernetes-managed hosts file (host network).\n127.0.0.1\tlocalhost\n"
+        "10.1.2.3\tnode-a\n\n# Entries added by HostAliases.\n127.0.0.9\tdb db.local\n")
+    assert host_network_hosts_file({}, str(host)).endswith("10.1.2.3\tnode-a\n")
