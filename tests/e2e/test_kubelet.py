@@ -269,6 +269,31 @@ def test_kill_9_and_restart_adopts_running_pods(node: Kubelet, kubectl: Kubectl)
         assert kubectl("logs", "steady").stdout == "up\n"
     finally:
         kubectl("delete", "pod", "steady", "ender", "--wait=true", "--timeout=20s")
+    assert until(lambda: mounts(node.root) == [], "no mount of the pods left")
+
+
+def mounts(root: Path) -> list[str]:
+    """Mount points under the kubelet's root dir (as root, secret volumes are tmpfs)."""
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        return [p for p in (line.split()[4] for line in f) if p.startswith(f"{root}/")]
+
+
+def test_secret_volume_is_unmounted_when_the_pod_goes(node: Kubelet, kubectl: Kubectl) -> None:
+    kubectl("create", "secret", "generic", "tok", "--from-literal=t=abc")
+    reader = sh("exec sleep 1000")
+    kubectl("apply", "-f", "-", input=pod("sec", reader, volumes=[
+        {"name": "s", "secret": {"secretName": "tok"}}]))
+    try:
+        until(lambda: status(kubectl, "sec").get("phase") == "Running", "sec Running")
+        if os.geteuid() == 0:  # kube's secret volumes are tmpfs; km mounts one as root
+            assert [m for m in mounts(node.root) if m.endswith("/s")]
+        node.kill()  # a kill -9 and a restart: the new kubelet still owns the mount
+        node.start()
+        time.sleep(2)
+    finally:
+        kubectl("delete", "pod", "sec", "--wait=true", "--timeout=20s")
+        kubectl("delete", "secret", "tok")
+    assert until(lambda: mounts(node.root) == [], "no mount of the pod left")
 
 
 def test_post_start_then_graceful_delete_runs_pre_stop_then_sigterm(node: Kubelet, kubectl: Kubectl,

@@ -85,7 +85,17 @@ def leftovers(runtime: MonitoredRuntime) -> list[str]:
     routes = subprocess.run(["ip", "route", "show", "type", "unreachable"], capture_output=True,
                             text=True, check=True)
     found += [f"route {line}" for line in routes.stdout.splitlines()]
+    found += [f"mount {m}" for m in km_mounts(runtime.root, node.pins_dir, node.netns_prefix)]
     return found
+
+
+def km_mounts(root: str, pins_dir: str = "", netns_prefix: str = "") -> list[str]:
+    """Mount points km made and left: under the runtime's root dir (volumes, bundles), its
+    ipc/uts pins, its pods' named network namespaces."""
+    ours = tuple(p for p in (root.rstrip("/") + "/", pins_dir and pins_dir + "/",
+                             netns_prefix and f"/run/netns/{netns_prefix}") if p)
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        return [p for p in (line.split()[4] for line in f) if p.startswith(ours)]
 
 
 def _netns_with(prefix: str) -> list[str]:
