@@ -15,8 +15,9 @@
         ▼
     kubelet of that node
 
-What a km kubelet must serve (none exists yet; tests stand in for it): HTTPS on its node's
-address and ``status.daemonEndpoints.kubeletEndpoint.Port``, ``GET
+What a kubelet serves (``km kubelet``'s servers/kubelet/api.py; tests/e2e/test_kubectl_logs.py
+runs kubectl logs through here to it): HTTPS on its node's address and
+``status.daemonEndpoints.kubeletEndpoint.Port``, ``GET
 /containerLogs/{namespace}/{pod}/{container}`` with the query ``follow``, ``previous``,
 ``timestamps`` (``true`` when set), ``sinceSeconds``, ``sinceTime`` (RFC 3339, UTC),
 ``tailLines`` and ``limitBytes`` (integers), answering 200 ``text/plain`` with the container's

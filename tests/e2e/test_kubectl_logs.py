@@ -1,163 +1,52 @@
 """The real kubectl's ``logs`` against the built km.pyz: the apiserver's checks as kubectl
-prints them, and a pod's log, plain and followed, proxied from the pod's kubelet.
+prints them, and a pod's log, plain and followed, proxied from the pod's ``km kubelet``.
 
-km has no kubelet yet, so these tests stand one in: a small aiohttp HTTPS server on 127.0.0.2,
-in a thread of the test process, serving ``/containerLogs/NS/POD/CONTAINER`` as a kubelet
-must (servers/apiserver/podlogs.py says what). The module's apiserver runs without
-``--kubelet-certificate-authority``, so like kube-apiserver it does not verify the stand-in's
-self-signed certificate. When the km kubelet exists, these tests should run it instead.
+The kubelet is the real one (``--isolation none``: its pods are host processes on loopback
+addresses of their own), started as tests/e2e/test_kubelet.py starts it, with the module's
+HTTPS apiserver under Node,RBAC dialling it with the admin client certificate. No stand-in:
+what only a kubelet that is not there can show (a node whose kubelet is unreachable, or that
+has no kubelet port) is a Node object pointing nowhere.
 """
 
 from __future__ import annotations
 
-import asyncio
 import queue
-import ssl
+import socket
 import subprocess
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from aiohttp import web
 
-from servers.certs import pki
 from tests.e2e import test_kubectl as base
+from tests.e2e import test_kubelet
 from tests.e2e.test_kubectl import Kubectl
+from tests.e2e.test_kubelet import Kubelet, pod, sh, status, until
 
 certs = base.certs  # fixture: the module's PKI and kubeconfigs from km.pyz certs
-api = base.api  # fixture: a km.pyz apiserver for this module (HTTPS, RBAC)
+api = test_kubelet.api  # fixture: a km.pyz apiserver that dials kubelets (HTTPS, RBAC)
+node = test_kubelet.node  # fixture: a km.pyz kubelet (--isolation none) as node n1
 kubectl = base.kubectl  # fixture: kubectl with a fresh --cache-dir per test
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
-NODE_IP = "127.0.0.2"
-WAIT = 30.0  # the longest any step waits for kubectl or the stand-in
+WAIT = 30.0  # the longest any step waits for kubectl or the kubelet
 LATER = "written after kubectl logs -f started"
-
-
-class StandInKubelet:
-    """An HTTPS /containerLogs server in its own thread and event loop.
-
-    A plain request gets ``hello from CONTAINER`` twice; a followed one gets one line, then
-    ``LATER`` once ``release`` is set, then stays open until the apiserver hangs up (``gone``)
-    or WAIT passes.
-    """
-
-    def __init__(self, folder: Path) -> None:
-        ca_key, ca = pki.make_ca("stand-in-kubelet-ca", 2)
-        key, cert = pki.sign(ca, ca_key, "kubelet", (), 2, sans=[NODE_IP])
-        (folder / "kubelet.crt").write_bytes(pki.cert_pem(cert))
-        (folder / "kubelet.key").write_bytes(pki.key_pem(key))
-        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.context.load_cert_chain(folder / "kubelet.crt", folder / "kubelet.key")
-        self.port = 0
-        self.requests: list[tuple[str, dict[str, str]]] = []
-        self.release = threading.Event()
-        self.gone = threading.Event()
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._runner: web.AppRunner
-
-    def __enter__(self) -> StandInKubelet:
-        self._thread.start()
-        assert self._ready.wait(WAIT), "the stand-in kubelet did not start"
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release.set()
-        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(WAIT)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(WAIT)
-        self._loop.close()
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._loop.run_until_complete(self._start())
-        self._ready.set()
-        self._loop.run_forever()
-
-    async def _start(self) -> None:
-        app = web.Application()
-        app.router.add_get("/containerLogs/{ns}/{pod}/{container}", self._logs)
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, NODE_IP, 0, ssl_context=self.context).start()
-        self.port = self._runner.addresses[0][1]
-
-    async def _stop(self) -> None:
-        await self._runner.cleanup()
-        await asyncio.sleep(0.2)  # the closed connections' sockets close on the next turns
-
-    async def _logs(self, request: web.Request) -> web.StreamResponse:
-        self.requests.append((request.path, dict(request.query)))
-        container = request.match_info["container"]
-        resp = web.StreamResponse(headers={"Content-Type": "text/plain"})
-        await resp.prepare(request)
-        if request.query.get("follow") != "true":
-            await resp.write(f"hello from {container}\nbye from {container}\n".encode())
-            await resp.write_eof()
-            return resp
-        await resp.write(f"hello from {container}\n".encode())
-        await self._until(request, self.release.is_set)
-        await resp.write(f"{LATER}\n".encode())
-        await self._until(request, lambda: False)
-        return resp
-
-    async def _until(self, request: web.Request, done: Any) -> None:
-        """Wait (bounded) for ``done()``; note when the apiserver hangs up meanwhile."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + WAIT
-        while not done() and loop.time() < deadline:
-            if request.transport is None or request.transport.is_closing():
-                self.gone.set()
-                return
-            await asyncio.sleep(0.05)
-
-
-@pytest.fixture(scope="module")
-def standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandInKubelet]:
-    with StandInKubelet(tmp_path_factory.mktemp("stand-in-kubelet")) as kubelet:
-        yield kubelet
-
-
-def node(name: str, port: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The Node, and the status patch that points it at a kubelet on 127.0.0.2:port."""
-    return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}}, {
-        "status": {"addresses": [{"type": "InternalIP", "address": NODE_IP}],
-                   "daemonEndpoints": {"kubeletEndpoint": {"Port": port}}}}
-
-
-def pod(name: str, *containers: str, node_name: str | None = None) -> dict[str, Any]:
-    spec: dict[str, Any] = {"containers": [{"name": c, "image": "busybox:1"}
-                                           for c in containers or ("c",)]}
-    if node_name:
-        spec["nodeName"] = node_name
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec}
 
 
 def create(kubectl: Kubectl, *objs: dict[str, Any]) -> None:
     kubectl("create", "-f", "-", input=yaml.safe_dump_all(objs))
 
 
-@pytest.fixture
-def on_standin(kubectl: Kubectl, standin: StandInKubelet) -> Iterator[str]:
-    """A Node whose kubelet endpoint is the stand-in; its name."""
-    obj, status = node("standin", standin.port)
-    create(kubectl, obj)
-    kubectl("patch", "node", "standin", "--subresource=status", "--type=merge",
-            "-p", yaml.safe_dump(status))
-    try:
-        yield "standin"
-    finally:
-        kubectl("delete", "node", "standin", "--ignore-not-found")
+def running(kubectl: Kubectl, name: str) -> None:
+    until(lambda: status(kubectl, name).get("phase") == "Running", f"{name} Running")
 
 
 def test_logs_of_an_unscheduled_pod_say_it_has_no_host(kubectl: Kubectl) -> None:
-    create(kubectl, pod("pending"))
+    create(kubectl, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "pending"},
+                     "spec": {"containers": [{"name": "c", "image": "busybox:1"}]}})
     try:
         done = kubectl("logs", "pending", check=False)
         assert done.returncode != 0
@@ -167,49 +56,59 @@ def test_logs_of_an_unscheduled_pod_say_it_has_no_host(kubectl: Kubectl) -> None
         kubectl("delete", "pod", "pending", "--wait=false", "--ignore-not-found")
 
 
-def test_logs_print_the_kubelets_lines(kubectl: Kubectl, standin: StandInKubelet,
-                                       on_standin: str) -> None:
-    create(kubectl, pod("web", node_name=on_standin))
+def test_logs_print_the_kubelets_lines(kubectl: Kubectl, node: Kubelet) -> None:
+    kubectl("apply", "-f", "-", input=pod(
+        "web", sh("echo hello from c; echo bye from c; exec sleep 1000")))
     try:
-        done = kubectl("logs", "web")
-        assert done.stdout == "hello from c\nbye from c\n"
-        assert standin.requests[-1] == ("/containerLogs/default/web/c", {})
-        assert kubectl("logs", "web", "--tail=1", "--timestamps").stdout
-        assert standin.requests[-1][1] == {"tailLines": "1", "timestamps": "true"}
+        running(kubectl, "web")
+        out = until(lambda: kubectl("logs", "web").stdout.count("\n") >= 2, "two lines")
+        assert out
+        assert kubectl("logs", "web").stdout == "hello from c\nbye from c\n"
+        assert kubectl("logs", "web", "--tail=1").stdout == "bye from c\n"
+        stamp, line = kubectl("logs", "web", "--tail=1", "--timestamps").stdout.split(" ", 1)
+        assert (stamp[:2], stamp[-1], line) == ("20", "Z", "bye from c\n")
+        assert kubectl("logs", "web", "--limit-bytes=5").stdout == "hello"
     finally:
-        kubectl("delete", "pod", "web", "--wait=false", "--ignore-not-found")
+        kubectl("delete", "pod", "web", "--wait=true", "--timeout=20s")
 
 
 def test_logs_of_a_pod_with_two_containers_default_to_the_first(
-        kubectl: Kubectl, standin: StandInKubelet, on_standin: str) -> None:
+        kubectl: Kubectl, node: Kubelet) -> None:
     # kubectl itself picks the first container (kubectl.kubernetes.io/default-container
     # aside) and says so; the apiserver's "choose one of" is for clients that do not.
-    create(kubectl, pod("two", "a", "b", node_name=on_standin))
+    kubectl("apply", "-f", "-", input=pod(
+        "two", sh("echo hello from a; exec sleep 1000", name="a"),
+        sh("echo hello from b; exec sleep 1000", name="b")))
     try:
+        running(kubectl, "two")
+        until(lambda: kubectl("logs", "two", "-c", "b").stdout, "b's line")
         done = kubectl("logs", "two")
-        assert done.stdout == "hello from a\nbye from a\n"
+        assert done.stdout == "hello from a\n"
         assert 'Defaulted container "a" out of: a, b' in done.stderr
-        assert kubectl("logs", "two", "-c", "b").stdout == "hello from b\nbye from b\n"
+        assert kubectl("logs", "two", "-c", "b").stdout == "hello from b\n"
         bad = kubectl("logs", "two", "-c", "x", check=False)
         assert bad.returncode != 0 and "container x is not valid for pod two" in bad.stderr
     finally:
-        kubectl("delete", "pod", "two", "--wait=false", "--ignore-not-found")
+        kubectl("delete", "pod", "two", "--wait=true", "--timeout=20s")
 
 
 def test_logs_follow_prints_lines_written_after_it_started(
-        kubectl: Kubectl, standin: StandInKubelet, on_standin: str) -> None:
-    create(kubectl, pod("follow", node_name=on_standin))
-    standin.release.clear()
-    standin.gone.clear()
+        kubectl: Kubectl, node: Kubelet, tmp_path: Path) -> None:
+    flag = tmp_path / "go"  # the pod is a host process (--isolation none): it sees the file
+    script = (f"echo hello from c; while [ ! -e {flag} ]; do sleep 0.1; done; "
+              f"echo {LATER}; exec sleep 1000")
+    kubectl("apply", "-f", "-", input=pod("follow", sh(script)))
+    running(kubectl, "follow")
+    port = kubectl.json("get", "node", test_kubelet.NODE)["status"]["daemonEndpoints"][
+        "kubeletEndpoint"]["Port"]
     proc = kubectl.popen("logs", "-f", "follow")
     lines, reader = _lines(proc)
     try:
         assert lines.get(timeout=WAIT) == "hello from c\n"
-        assert not standin.release.is_set()  # the next line does not exist yet
-        standin.release.set()
+        assert connections_to(port) >= 1  # the apiserver's request to the kubelet
+        flag.touch()
         assert lines.get(timeout=WAIT) == f"{LATER}\n"
         assert proc.poll() is None  # still following
-        assert standin.requests[-1][1] == {"follow": "true"}
     finally:
         proc.kill()  # kubectl logs -f ends only when stopped
         proc.wait(timeout=WAIT)
@@ -217,8 +116,48 @@ def test_logs_follow_prints_lines_written_after_it_started(
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
-        kubectl("delete", "pod", "follow", "--wait=false", "--ignore-not-found")
-    assert standin.gone.wait(WAIT), "the apiserver kept the kubelet request open"
+        kubectl("delete", "pod", "follow", "--wait=true", "--timeout=20s")
+    # kubectl gone: the apiserver hangs up on the kubelet too (no request left open)
+    until(lambda: connections_to(port) == 0, "the apiserver's kubelet request to close")
+
+
+def test_an_unreachable_kubelet_and_a_node_without_one_are_503(kubectl: Kubectl) -> None:
+    with socket.socket() as s:  # a loopback port nobody listens on once closed
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    for name, endpoints in (("away", {"kubeletEndpoint": {"Port": closed}}), ("portless", {})):
+        create(kubectl, {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}})
+        kubectl("patch", "node", name, "--subresource=status", "--type=merge", "-p",
+                yaml.safe_dump({"status": {
+                    "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+                    "daemonEndpoints": endpoints}}))
+        create(kubectl, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"on-{name}"},
+                         "spec": {"nodeName": name,
+                                  "containers": [{"name": "c", "image": "busybox:1"}]}})
+    try:
+        away = kubectl("logs", "on-away", check=False)
+        assert away.returncode != 0
+        assert away.stderr.startswith(
+            'Error from server (ServiceUnavailable): cannot reach the kubelet of node "away" '
+            f"at https://127.0.0.1:{closed}: ")
+        portless = kubectl("logs", "on-portless", check=False)
+        assert portless.stderr.strip() == (
+            'Error from server (ServiceUnavailable): node "portless" has no kubelet endpoint '
+            "(status.daemonEndpoints.kubeletEndpoint.Port)")
+    finally:
+        kubectl("delete", "pod", "on-away", "on-portless", "--grace-period=0", "--force",
+                "--ignore-not-found")
+        kubectl("delete", "node", "away", "portless", "--ignore-not-found")
+
+
+def connections_to(port: int) -> int:
+    """Established TCP connections to 127.0.0.1:``port`` (the kubelet's side of them)."""
+    found = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        if state == "01" and local == f"0100007F:{port:04X}":
+            found += 1
+    return found
 
 
 def _lines(proc: subprocess.Popen[str]) -> tuple[queue.Queue[str], threading.Thread]:
