@@ -24,9 +24,10 @@ import copy
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from servers.apimachinery.errors import Conflict, NotFound
+from servers.apimachinery.errors import Conflict, NotFound, StatusError
 from servers.client.resources import ENDPOINTSLICES
 from servers.controller_manager.controllers import objects as o
+from servers.controller_manager.controllers.base import namespace_terminating
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -250,7 +251,12 @@ async def apply(client: Any, tracker: SliceTracker, service_key: str, result: Pl
     for body in result.create:
         new = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
                "metadata": metadata(None), **body}
-        tracker.wrote(service_key, await client.create(ENDPOINTSLICES, new, namespace))
+        try:
+            tracker.wrote(service_key, await client.create(ENDPOINTSLICES, new, namespace))
+        except StatusError as exc:
+            if namespace_terminating(exc):
+                return  # the namespace is going, the Service with it: no retry
+            raise
     for new in result.update:
         new["metadata"] = metadata(new)
         try:

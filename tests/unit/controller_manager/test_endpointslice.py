@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from servers.apimachinery.errors import Forbidden
 from servers.controller_manager.controllers import endpointslice
 from servers.controller_manager.controllers.endpointslice_reconciler import (
     MANAGED_BY,
@@ -238,6 +239,18 @@ async def test_slices_of_an_earlier_service_of_the_same_name_are_replaced() -> N
     assert [w[0] for w in client.writes] == ["create", "delete"]
     assert client.writes[0][4]["metadata"]["ownerReferences"][0]["uid"] == "svc-web-2"
     assert client.writes[1][3] == old["metadata"]["name"]
+
+
+async def test_a_create_refused_for_a_terminating_namespace_is_dropped() -> None:
+    controller, factory, client = setup()
+    factory["services"].add(service())
+    refusal = Forbidden("endpointslices", "", "unable to create new content")
+    refusal.details = {"causes": [{"reason": "NamespaceTerminating"}]}
+    client.fail["create"] = refusal
+    await controller.sync("default/web")  # no raise: no retry
+    client.fail["create"] = Forbidden("endpointslices", "", "RBAC says no")
+    with pytest.raises(Forbidden):
+        await controller.sync("default/web")
 
 
 async def test_pod_events_enqueue_the_services_selecting_them() -> None:
