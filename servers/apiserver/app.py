@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import ssl
 import warnings
@@ -99,10 +100,11 @@ async def run(opts: Namespace, stop: asyncio.Event) -> int:
         await runner.setup()
         try:
             urls = await _start_sites(runner, opts, tls)
-            for url in urls:
-                log.info("serving on %s (storage: %s)", url, opts.storage_backend)
+            # default/kubernetes is in place before "serving on" says the server is ready.
             async with _compaction(registry, opts.compaction_interval, stop), \
                     _kubernetes_service(registry, opts, urls):
+                for url in urls:
+                    log.info("serving on %s (storage: %s)", url, opts.storage_backend)
                 await stop.wait()
             log.info("stopping")
         finally:
@@ -182,7 +184,9 @@ def make_app(registry: Registry, *, authorization_mode: str = "AlwaysAllow",
     r.add_post(review.PATH + "{_:/?}", review.self_subject_review)
     # TokenReview asks the token authenticator of ``authenticate`` (an Authenticator's).
     tokens = getattr(authenticate, "tokens", None)
-    r.add_post(tokenreview.PATH + "{_:/?}", tokenreview.TokenReviews(tokens).handle)
+    accounts = functools.partial(service_accounts.review, registry) if service_accounts \
+        else None
+    r.add_post(tokenreview.PATH + "{_:/?}", tokenreview.TokenReviews(tokens, accounts).handle)
     if service_accounts is not None:
         _serve_service_accounts(r, service_accounts)
     r.add_get("/metrics{_:/?}", measured.serve)

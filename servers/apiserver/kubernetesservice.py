@@ -96,16 +96,20 @@ async def maintained(registry: Registry, address: str, port: int,
                      interval: float = INTERVAL_SECONDS) -> AsyncIterator[None]:
     """Keep the three objects while the block runs (a failed round is logged and retried)."""
 
+    async def once() -> None:
+        try:
+            await ensure(registry, address, port)
+        except errors.StatusError as exc:
+            log.warning("default/kubernetes not reconciled: %s", exc)
+
     async def loop() -> None:
         while True:
-            try:
-                await ensure(registry, address, port)
-            except errors.StatusError as exc:
-                log.warning("default/kubernetes not reconciled: %s", exc)
             await asyncio.sleep(interval)
+            await once()
 
     log.info("default/kubernetes: %s, endpoint %s:%d", registry.service_ranges.first_ip(),
              address, port)
+    await once()  # in place before the server says it is ready
     task = asyncio.create_task(loop())
     try:
         yield

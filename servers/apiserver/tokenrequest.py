@@ -136,6 +136,20 @@ class ServiceAccountTokens:
                                           request.match_info["name"], body, node)
         return web.Response(body=codec.encode(answer), status=201, content_type=codec.JSON)
 
+    async def review(self, registry: Registry, token: str, asked: list[str]
+                     ) -> tuple[Any, list[str]] | None:
+        """A TokenReview's answer for a service account JWT: (user or None, the audiences
+        asked — else the server's — that the token holds); None for a token not ours."""
+        if not self.verifier.looks_like_ours(token):
+            return None
+        wanted = asked or list(self.audiences)
+        try:
+            claims = self.verifier.verify(token, audiences=tuple(wanted))
+            await check_bound(registry, claims)
+        except AuthenticationError:
+            return None, []
+        return claims.user, [a for a in wanted if a in claims.audiences]
+
     # -- OIDC discovery ---------------------------------------------------------------------
 
     def openid_configuration(self) -> Obj:

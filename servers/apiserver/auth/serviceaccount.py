@@ -190,9 +190,14 @@ class Verifier:
             return False
         return isinstance(payload, dict) and payload.get("iss") in self.issuers
 
-    def verify(self, token: str, now: float | None = None) -> Claims:
-        """The token's claims; AuthenticationError (saying why, not the token) if not good."""
+    def verify(self, token: str, now: float | None = None,
+               audiences: tuple[str, ...] | None = None) -> Claims:
+        """The token's claims; AuthenticationError (saying why, not the token) if not good.
+
+        The token must hold one of ``audiences`` (default: the server's).
+        """
         who = "<service account token>"
+        audiences_wanted = audiences
         header, payload = self._verified(token, who)
         del header
         moment = now if now is not None else time.time()
@@ -204,7 +209,8 @@ class Verifier:
         aud = payload.get("aud")
         audiences = tuple(aud) if isinstance(aud, list) else (aud,) if isinstance(aud, str) \
             else ()
-        if not set(audiences) & set(self.audiences):
+        if not set(audiences) & set(self.audiences if audiences_wanted is None
+                                    else audiences_wanted):
             raise AuthenticationError("token audiences are not the server's audiences", who)
         return _parse(payload, audiences, who)
 

@@ -10,15 +10,19 @@ See https://github.com/kubernetes/kubernetes/blob/v1.32.0/pkg/registry/authentic
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from servers.apimachinery import errors
 from servers.apiserver import codec
+from servers.apiserver.auth import UserInfo
 from servers.apiserver.auth.tokens import TokenAuthenticator
 
 Obj = dict[str, Any]
+ServiceAccountReview = Callable[[str, list[str]],
+                                Awaitable["tuple[UserInfo | None, list[str]] | None"]]
 GROUP_VERSION = "authentication.k8s.io/v1"
 PATH = f"/apis/{GROUP_VERSION}/tokenreviews"
 #: kube-apiserver's --api-audiences default to the service-account issuer; km's issuer is
@@ -29,12 +33,15 @@ INVALID_TOKEN = "invalid bearer token"
 
 
 def review(body: Obj, tokens: TokenAuthenticator | None,
-           api_audiences: tuple[str, ...] = API_AUDIENCES) -> Obj:
+           api_audiences: tuple[str, ...] = API_AUDIENCES,
+           verified: tuple[UserInfo | None, list[str]] | None = None) -> Obj:
     """The answered TokenReview for a decoded request ``body`` (400 when it has no token).
 
     Static tokens are not bound to an audience, so a good one is good for every audience
     asked (kube's ``WrapAudienceAgnosticToken``): ``status.audiences`` echoes
-    ``spec.audiences``, or the server's own when the request names none.
+    ``spec.audiences``, or the server's own when the request names none. ``verified`` is a
+    service account token's answer, already had: its user (None: refused) and the audiences
+    it holds of those asked.
     """
     if not isinstance(body, dict):
         raise errors.BadRequest("a TokenReview must be a JSON object")
@@ -49,7 +56,10 @@ def review(body: Obj, tokens: TokenAuthenticator | None,
     asked = spec.get("audiences")
     audiences = [str(a) for a in asked] if isinstance(asked, list) and asked else \
         list(api_audiences)
-    user = tokens.authenticate(token) if tokens is not None else None
+    if verified is not None:
+        user, audiences = verified
+    else:
+        user = tokens.authenticate(token) if tokens is not None else None
     status: Obj = {"authenticated": user is not None, "user": {}}
     if user is None:
         status["error"] = INVALID_TOKEN
@@ -66,15 +76,26 @@ def review(body: Obj, tokens: TokenAuthenticator | None,
 
 
 class TokenReviews:
-    """The endpoint, over the apiserver's token authenticator (None: no token is good)."""
+    """The endpoint, over the apiserver's token authenticator (None: no token is good) and
+    ``service_accounts``, an ``async (token, audiences) -> (user or None, audiences)`` for
+    service account JWTs (servers.apiserver.tokenrequest), when they are on."""
 
-    def __init__(self, tokens: TokenAuthenticator | None) -> None:
+    def __init__(self, tokens: TokenAuthenticator | None,
+                 service_accounts: ServiceAccountReview | None = None) -> None:
         self.tokens = tokens if isinstance(tokens, TokenAuthenticator) else None
+        self.service_accounts = service_accounts
 
     async def handle(self, request: web.Request) -> web.Response:
         raw = await request.read()
         if not raw:
             raise errors.BadRequest("the request has no body")
         body = codec.decode_body(raw, request.headers.get("Content-Type"), codec.BODY_TYPES)
-        answer = review(body, self.tokens)
+        spec = body.get("spec") if isinstance(body, dict) else None
+        token = spec.get("token") if isinstance(spec, dict) else None
+        verified = None
+        if self.service_accounts is not None and isinstance(token, str) and token:
+            asked = spec.get("audiences") if isinstance(spec, dict) else None
+            wanted = [str(a) for a in asked] if isinstance(asked, list) else []
+            verified = await self.service_accounts(token, wanted)
+        answer = review(body, self.tokens, verified=verified)
         return web.Response(body=codec.encode(answer), status=201, content_type=codec.JSON)

@@ -228,3 +228,22 @@ def test_a_node_gets_tokens_only_for_its_own_pods(node_api: ApiServer, certs: Pa
     assert status == 403 and "without a uid" in body["message"]
     status, body = ask("theirs", uids["theirs"])
     assert status == 403 and "scheduled on a different node" in body["message"]
+
+
+def test_token_review_of_service_account_tokens(api: ApiServer, certs: Path) -> None:
+    made = kubectl(api, certs, "create", "token", "default", "--audience", "vault",
+                   "--audience", ISSUER)
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip()
+    path = "/apis/authentication.k8s.io/v1/tokenreviews"
+    status, body = admin_call(api, certs, "POST", path, {"spec": {"token": token}})
+    assert status == 201
+    assert body["status"]["authenticated"] is True
+    assert body["status"]["user"]["username"] == "system:serviceaccount:default:default"
+    assert body["status"]["audiences"] == [ISSUER]
+    status, body = admin_call(api, certs, "POST", path,
+                              {"spec": {"token": token, "audiences": ["vault", "other"]}})
+    assert body["status"]["authenticated"] is True and body["status"]["audiences"] == ["vault"]
+    status, body = admin_call(api, certs, "POST", path,
+                              {"spec": {"token": token, "audiences": ["other"]}})
+    assert body["status"]["authenticated"] is False
