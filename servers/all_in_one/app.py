@@ -6,8 +6,10 @@ process, on hyperkube's in-proc runner (hyperkube/together.py), as k3s runs its 
        --X-arg wins) and checked by its own validate() -> together.run:
          apiserver                                    at once
          controller-manager, scheduler, proxy         once the apiserver answers
-         kubelet, dns                                 once the node's podCIDR is known
+         kubelet                                      once the node's podCIDR is known
                                                       (namespaces; at once with none)
+         dns (namespaces only)                        then, once the node bridge holds the
+                                                      podCIDR's first address (first pod)
     -> until SIGTERM; a failing server is restarted with backoff, the others keep running.
 
 The components talk to the apiserver on https://127.0.0.1:PORT, each with its own client
@@ -239,13 +241,26 @@ async def run(opts: argparse.Namespace, stop: asyncio.Event) -> int:
             member.runner = _after(steps.api_ready, member.runner)
     log.info("all-in-one node %s (%s), API on https://%s:%d, admin kubeconfig %s",
              s.node_name, s.node_ip, s.bind_address, s.port, s.kubeconfig)
-    task = asyncio.ensure_future(steps.run(stop, by_name))
+    task = asyncio.ensure_future(_set_up(steps, stop, by_name))
     try:
-        return await together.run(members, stop)
+        code = await together.run(members, stop)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    return msg.EXIT_FAILURE if steps.failed else code
+
+
+async def _set_up(steps: bootstrap.Steps, stop: asyncio.Event,
+                  members: dict[str, together.Member]) -> None:
+    """The set-up steps; one that fails for good stops the whole cluster (exit 1), since the
+    servers waiting on it would never start."""
+    try:
+        await steps.run(stop, members)
+    except Exception as exc:  # the boundary of the set-up task: it must not die unseen
+        log.error("all-in-one set-up failed: %s", exc or type(exc).__name__)
+        steps.failed = True
+        stop.set()
 
 
 def _after(event: asyncio.Event, runner: Runner) -> Runner:

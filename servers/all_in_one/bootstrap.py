@@ -52,6 +52,7 @@ class Steps:
         self.pod_network = pod_network
         self.api_ready = asyncio.Event()
         self.node_ready = asyncio.Event()
+        self.failed = False  # set by the caller when run() raised
 
     async def run(self, stop: asyncio.Event, members: dict[str, Member]) -> None:
         """Every step, each retried until it is done or ``stop`` is set."""

@@ -169,3 +169,16 @@ async def test_after_starts_a_runner_only_once_its_event_is_set() -> None:
     stop.set()
     assert await app._after(asyncio.Event(), runner)(argparse.Namespace(), stop) == 0
     assert ran == ["ran"], "stopped before its event: never started"
+
+
+async def test_a_set_up_that_fails_for_good_stops_the_cluster(tmp_path: Path,
+                                                              caplog: pytest.LogCaptureFixture
+                                                              ) -> None:
+    from servers.all_in_one import bootstrap
+
+    steps = bootstrap.Steps(tmp_path / "missing.kubeconfig", "n1", pod_network=False)
+    stop = asyncio.Event()
+    await asyncio.wait_for(app._set_up(steps, stop, {}), 5)
+    assert steps.failed and stop.is_set()
+    assert not steps.api_ready.is_set(), "the servers waiting on it never start"
+    assert "all-in-one set-up failed: " in caplog.text
