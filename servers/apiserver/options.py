@@ -76,6 +76,11 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "--service-account-jwks-uri", metavar="URL",
         help="jwks_uri of /.well-known/openid-configuration (default: ISSUER/openid/v1/jwks)")
     authn.add_argument(
+        "--service-account-extend-token-expiration", type=_bool, nargs="?", const=True,
+        default=True, metavar="true|false",
+        help="pod-bound tokens asked for 3607 s (the kubelet's) last a year, with "
+        "warnafter at the asked end, as kube-apiserver's (default: %(default)s)")
+    authn.add_argument(
         "--api-audiences", type=lambda text: [a for a in text.split(",") if a],
         metavar="AUD,...",
         help="audiences a token must carry to reach this server (default: the issuer)")

@@ -46,6 +46,9 @@ MIN_EXPIRATION_SECONDS = 600
 MAX_EXPIRATION_SECONDS = 1 << 32
 #: kubeadm's issuer, used when --service-account-issuer is not given.
 DEFAULT_ISSUER = "https://kubernetes.default.svc.cluster.local"
+#: kube's token.WarnOnlyBoundTokenExpirationSeconds and ExpirationExtensionSeconds.
+WARN_ONLY_SECONDS = 3607
+EXTENDED_SECONDS = 365 * 24 * 3600
 #: The request key holding a verified token's ``serviceaccount.Claims`` for ``check_bound``.
 CLAIMS_KEY = "km.serviceaccount.claims"
 NO_CRYPTOGRAPHY = ("service account tokens are off: this build has no cryptography package "
@@ -61,6 +64,9 @@ class ServiceAccountTokens:
     audiences: tuple[str, ...]
     issuer: str
     jwks_uri: str
+    #: --service-account-extend-token-expiration: kubelets' 3607 s pod tokens last a year
+    #: (``warnafter`` marks the asked end), so old clients that never re-read keep working.
+    extend: bool = True
 
     # -- TokenRequest -----------------------------------------------------------------------
 
@@ -81,13 +87,20 @@ class ServiceAccountTokens:
         if node:
             _node_restriction(node, name, spec.get("boundObjectRef"), bound.get("pod"))
         issued = time.time()
+        lifetime = int(seconds)
+        extended = self.extend and "pod" in bound and lifetime == WARN_ONLY_SECONDS and \
+            set(audiences) <= set(self.audiences)
         claims = sa.claims(issuer=self.issuer, audiences=audiences,
-                           expiration_seconds=int(seconds), namespace=namespace,
-                           service_account=account, now=issued, **bound)
-        spec.update(audiences=audiences, expirationSeconds=int(seconds))
+                           expiration_seconds=EXTENDED_SECONDS if extended else lifetime,
+                           namespace=namespace, service_account=account, now=issued, **bound)
+        if extended:
+            claims["kubernetes.io"]["warnafter"] = claims["iat"] + lifetime
+        spec.update(audiences=audiences, expirationSeconds=lifetime)
         meta = dict(body.get("metadata") or {})
         meta.update(name=name, namespace=namespace, creationTimestamp=None)
-        expires = dt.datetime.fromtimestamp(claims["exp"], dt.timezone.utc)
+        # The status says the asked life even for an extended token (kube's token.go): the
+        # kubelet refreshes it as if it ended then.
+        expires = dt.datetime.fromtimestamp(claims["iat"] + lifetime, dt.timezone.utc)
         return {"kind": "TokenRequest", "apiVersion": GROUP_VERSION, "metadata": meta,
                 "spec": spec, "status": {
                     "token": self.signer.sign(claims),
@@ -248,7 +261,8 @@ def from_options(opts: Namespace) -> ServiceAccountTokens | None:
     log.info("service account tokens: issuer %s, %d verification keys%s", issuers[0],
              len(keys), "" if signer else ", no signing key (TokenRequest off)")
     return ServiceAccountTokens(signer, sa.Verifier(keys, issuers, audiences), audiences,
-                                issuers[0], jwks_uri)
+                                issuers[0], jwks_uri,
+                                getattr(opts, "service_account_extend_token_expiration", True))
 
 
 def _validate(spec: Obj, seconds: Any) -> None:

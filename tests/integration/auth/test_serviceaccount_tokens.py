@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -221,7 +222,15 @@ def test_a_node_gets_tokens_only_for_its_own_pods(node_api: ApiServer, certs: Pa
 
     status, body = ask("mine", uids["mine"])
     assert status == 201, body
-    assert body["status"]["token"].count(".") == 2
+    # kube extends the kubelet's 3607 s pod tokens to a year, warnafter at the asked end;
+    # the status still says the asked end.
+    payload = body["status"]["token"].split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert claims["exp"] - claims["iat"] == 365 * 24 * 3600
+    assert claims["kubernetes.io"]["warnafter"] == claims["iat"] + 3607
+    assert claims["kubernetes.io"]["pod"] == {"name": "mine", "uid": uids["mine"]}
+    assert body["status"]["expirationTimestamp"] == time.strftime(
+        "%Y-%m-%dT%H:%M:%SZ", time.gmtime(claims["iat"] + 3607))
     status, body = ask(None)
     assert status == 403 and "node requested token not bound to a pod" in body["message"]
     status, body = ask("mine")
