@@ -102,7 +102,10 @@ def one_start(km: Path, data: Path, port: int, env: dict[str, str], stale: int =
         answered = time.monotonic() - began
         rss = peak = 0
         if idle:
+            time.sleep(1.0)  # past the start's own work
+            cpu = cpu_seconds(proc.pid)
             time.sleep(idle)
+            CPU[0] = (cpu_seconds(proc.pid) - cpu) / idle
             rss, peak = memory(proc.pid)
         return node_ready, answered, rss, peak, kubelet
     finally:
@@ -124,6 +127,14 @@ def _remove_runtime(root: Path) -> None:
     runtime = NamespacesRuntime(str(root), NODE, "10.244.0.0/24", "10.244.0.0/16",
                                 "10.96.0.0/12")
     asyncio.run(runtime.remove_all())
+
+
+CPU = [0.0]  # the idle cluster's CPU share, measured with --idle
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def memory(pid: int) -> tuple[int, int]:
@@ -179,7 +190,7 @@ def report(first: list[tuple[float, float, int, int, int]],
     print(f"{'restart (same data)':<28}{cell(again, 0):<32}{cell(again, 1)}")
     rss, peak = again[-1][2], again[-1][3]
     print(f"idle RSS after {args.idle:g} s: {rss / 1024:.1f} MB (peak {peak / 1024:.1f} MB), "
-          "one process, no pods")
+          f"one process, no pods; idle CPU {CPU[0] * 100:.1f} % of one core")
 
 
 if __name__ == "__main__":
