@@ -162,6 +162,7 @@ def table(s: Settings, opts: argparse.Namespace) -> list[tuple[str, list[str]]]:
             "--kubelet-client-certificate", str(p / "kubelet-client.crt"),
             "--kubelet-client-key", str(p / "kubelet-client.key"),
             "--kubelet-certificate-authority", ca,
+            "--advertise-address", s.node_ip, *_signing(s),
             "--service-cluster-ip-range", s.service_cidr, *storage]),
         ("controller-manager", [
             "--kubeconfig", str(p / "controller-manager.kubeconfig"),
@@ -186,6 +187,15 @@ def table(s: Settings, opts: argparse.Namespace) -> list[tuple[str, list[str]]]:
         # the bind address is the node bridge's, known once the node has its podCIDR.
         rows.append(("dns", ["--kubeconfig", str(p / "proxy.kubeconfig")]))
     return [(name, [*args, *server_args(opts, name)]) for name, args in rows]
+
+
+def _signing(s: Settings) -> list[str]:
+    """Service account tokens in namespaces mode. The signer turns on the ServiceAccount
+    admission, which gives every pod the kube-api-access volume; --isolation none cannot
+    mount it (a plain process sees the host's /var/run/secrets), so pods there get none."""
+    if s.isolation != "namespaces":
+        return []
+    return ["--service-account-signing-key-file", str(s.pki / "sa.key")]
 
 
 def _loopback(address: str) -> bool:

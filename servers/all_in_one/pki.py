@@ -5,6 +5,7 @@
                        node-NAME), plus:
       kubelet-client.crt/.key   the apiserver's client to kubelets (kube-apiserver-kubelet-client)
       kubelet.crt/.key          the kubelet's serving certificate (node name and IP), CA-signed
+      sa.key                    signs service account tokens (pods' kube-api-access volumes)
     DATA/admin.kubeconfig       (or --write-kubeconfig) the admin's, on https://127.0.0.1:PORT
     DATA/node-token             K10<sha256 of ca.crt>::<id>.<secret>, k3s' join token format
 
@@ -78,6 +79,9 @@ async def ensure(pki_dir: Path, *, server: str, sans: list[str], node_name: str,
     kubelet_sans = list(dict.fromkeys([node_name, node_ip, "127.0.0.1", "localhost"]))
     _drop_stale_serving(pki_dir / "kubelet.crt", kubelet_sans, pki)
     _pair(pki, ca, ca_key, pki_dir / "kubelet", f"system:node:{node_name}", kubelet_sans)
+    sa_key = pki_dir / "sa.key"
+    if not sa_key.exists():  # signs service account tokens (kubeadm's sa.key)
+        _write(sa_key, pki.key_pem(pki.new_key()), 0o600)
     log.info("%s the cluster's PKI in %s", "made" if made else "reusing", pki_dir)
 
 

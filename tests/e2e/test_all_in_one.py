@@ -237,12 +237,14 @@ def enter(ns: str) -> list[str]:
     return ["nsenter", f"--net=/run/netns/{ns}"]
 
 
-def _answers(netns: str, ip: str) -> bool:
+def _answers(netns: str, ip: str, path: str = "/", starts: str = "") -> bool:
+    """Whether http://IP:8000/PATH answers 200 (with a body starting with ``starts``)."""
     fetch = ("import urllib.request; "
-             f"print(urllib.request.urlopen('http://{ip}:8000/', timeout=2).status)")
+             f"a = urllib.request.urlopen('http://{ip}:8000{path}', timeout=2); "
+             "print(a.status, a.read().decode(errors='replace'))")
     done = subprocess.run([*enter(netns), "python3", "-c", fetch], capture_output=True,
                           text=True, timeout=10)
-    return done.stdout.strip() == "200"
+    return done.stdout.startswith(f"200 {starts}")
 
 
 def _remove_namespaced_pods(netns: str, root: Path, node: str, pod_cidr: str) -> None:
@@ -272,6 +274,10 @@ def test_namespaces_mode_pod_answers_at_its_pod_ip(km: Path, tmp_path: Path,
         ip = pods[0]["status"]["podIP"]
         assert ip in cluster.kubectl("get", "pods", "-o", "wide")
         until(lambda: _answers(netns, ip), "the pod at its IP")
+        # http.server serves the pod's / : its service account token volume is mounted
+        mount = "/var/run/secrets/kubernetes.io/serviceaccount"
+        assert _answers(netns, ip, f"{mount}/namespace", "default")
+        assert _answers(netns, ip, f"{mount}/token", "eyJ")
         spec = pods[0]["spec"]
         assert spec.get("dnsPolicy", "ClusterFirst") == "ClusterFirst"
         gateway = pod_cidr.rsplit(".", 1)[0] + ".1"

@@ -122,6 +122,12 @@ def test_namespaces_mode_takes_nftables_the_kube_range_and_dns(tmp_path: Path,
     assert "dns" in rows
     api = rows["apiserver"]
     assert api[api.index("--service-cluster-ip-range") + 1] == "10.96.0.0/12"
+    assert api[api.index("--service-account-signing-key-file") + 1] == str(
+        tmp_path / "pki" / "sa.key"), "pods get their service account token volume"
+    none = parse("--data-dir", str(tmp_path), "--isolation", "none", "--secure-port", "0",
+                 "--bind-address", "127.0.0.1")
+    assert "--service-account-signing-key-file" not in dict(
+        app.table(app.settings(none), none))["apiserver"], "a plain process cannot mount it"
 
 
 async def test_pki_is_made_once_reused_and_covers_the_names(tmp_path: Path) -> None:
