@@ -73,6 +73,7 @@ bench: dist/km.pyz system-deps
 	$(PY) bench/pythons.py
 	$(PY) bench/door.py
 	$(PY) bench/hollow_node.py --km dist/km.pyz
+	$(PY) bench/kubelet.py --km dist/km.pyz  # as root also --isolation namespaces (else a note)
 	$(PY) bench/all_in_one.py --km dist/km.pyz
 	$(PY) bench/scheduler_algo.py
 	$(PY) bench/scheduler_algo.py --service
