@@ -228,7 +228,8 @@ class Kubelet:
                                   labels=dict(meta.get("labels") or {}),
                                   host_network=bool(spec.get("hostNetwork")))
         worker.sandbox_id = await self.runtime.run_pod_sandbox(config)
-        worker.container_ids, worker.ended = None, {}
+        # a new sandbox has no containers: no need to read every container record of the node
+        worker.container_ids, worker.ended = set(), {}
         worker.started_at = time.time()
         return await self.runtime.pod_sandbox_status(worker.sandbox_id)
 

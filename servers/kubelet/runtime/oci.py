@@ -17,6 +17,7 @@ import json
 import os
 import signal
 import socket
+import time
 
 from servers.kubelet.linux import cgroups, link, netns, pins
 from servers.kubelet.linux.command import find_program, run
@@ -31,6 +32,8 @@ from servers.kubelet.runtime.interface import (
 )
 from servers.kubelet.runtime.names import BRIDGE_PREFIX
 from servers.kubelet.runtime.state import SANDBOXES, Record
+
+MOUNTS_TTL = 1.0  # how long a read of the mount points answers intact-checks
 
 
 class NamespacesRuntime(MonitoredRuntime):
@@ -56,10 +59,12 @@ class NamespacesRuntime(MonitoredRuntime):
         self._bridge_gateway = ""  # set once the bridge is known to be up
         self._bridge_lock = asyncio.Lock()
         self.bounding = spec.host_bounding()
+        self._mounts: tuple[float, set[str]] | None = None  # (when read, mount points)
 
     # -- sandboxes ------------------------------------------------------------------------
 
     async def _sandbox_up(self, sandbox_id: str, config: PodSandboxConfig) -> str:
+        self._mounts = None  # this sandbox's pins are about to be mounted
         if config.host_network:  # no netns, veth nor address: the pod's IP is the node's
             await pins.pin(self._pins(sandbox_id), _hostname(config))
             return ""
@@ -89,7 +94,16 @@ class NamespacesRuntime(MonitoredRuntime):
         sid = record["id"]
         host_network = record["config"].get("host_network")
         return (host_network or netns.exists(self.names.netns(sid))) and pins.all_pinned(
-            self._pins(sid), pins.mount_points())
+            self._pins(sid), self._mount_points())
+
+    def _mount_points(self) -> set[str]:
+        """mountinfo's mount points, read at most once a second: every pod's worker asks
+        whether its sandbox is intact each resync, and mountinfo grows with the pods (the
+        answer matters after a reboot or a hand-removed namespace, not to the second)."""
+        now = time.monotonic()
+        if self._mounts is None or now - self._mounts[0] > MOUNTS_TTL:
+            self._mounts = (now, pins.mount_points())
+        return self._mounts[1]
 
     async def _sandbox_down(self, sandbox_id: str, record: Record) -> None:
         if record["config"].get("host_network"):
@@ -98,6 +112,7 @@ class NamespacesRuntime(MonitoredRuntime):
         ipam.release(self.ipam_dir, sandbox_id)
 
     async def _sandbox_remove(self, sandbox_id: str, record: Record) -> None:
+        self._mounts = None
         await self._sandbox_down(sandbox_id, record)
         await pins.unpin(self._pins(sandbox_id))
         with contextlib.suppress(OSError):
