@@ -20,6 +20,8 @@ Safety: as root the whole run re-executes itself under ``unshare -n``: a fresh n
 namespace with only loopback up and no route out, so the pods' bridge, veths and 10.244.x
 addresses exist only in there; it ends with the process. Not root: the namespaces part is
 skipped with a note. Prints Markdown for docs/benchmarks.md; other processes share the CPU.
+``--profile PREFIX`` records the kubelet with py-spy; ``KM_BENCH_TRACE=1`` prints each paced
+pod's latency in creation order (a growing queue, or a few slow pods?).
 """
 
 from __future__ import annotations
@@ -182,6 +184,9 @@ async def paced(client: Client, watcher: Watcher, kubelet_pid: int, root: str, c
     figures.cpu_start = cpu_seconds(kubelet_pid) - cpu0
     figures.load = os.getloadavg()[0]
     figures.latencies = [watcher.running[n] - t for n, t in created.items()]
+    if os.environ.get("KM_BENCH_TRACE"):  # latency in creation order: a queue or one slow pod?
+        print(" ".join(f"{(watcher.running[f'p{i}'] - created[f'p{i}']) * 1000:.0f}"
+                       for i in range(count)), file=sys.stderr)
     await asyncio.sleep(3)  # let the last status writes and events settle
     cpu1 = cpu_seconds(kubelet_pid)
     await asyncio.sleep(IDLE_WINDOW)

@@ -88,6 +88,9 @@ def test_logs_of_a_pod_with_two_containers_default_to_the_first(
         assert kubectl("logs", "two", "-c", "b").stdout == "hello from b\n"
         bad = kubectl("logs", "two", "-c", "x", check=False)
         assert bad.returncode != 0 and "container x is not valid for pod two" in bad.stderr
+        # the kubelet's events name the container as kube's do (involvedObject.fieldPath)
+        assert until(lambda: started_paths(kubectl, "two") == {
+            "spec.containers{a}", "spec.containers{b}"}, "a Started event per container")
     finally:
         kubectl("delete", "pod", "two", "--wait=true", "--timeout=20s")
 
@@ -148,6 +151,12 @@ def test_an_unreachable_kubelet_and_a_node_without_one_are_503(kubectl: Kubectl)
         kubectl("delete", "pod", "on-away", "on-portless", "--grace-period=0", "--force",
                 "--ignore-not-found")
         kubectl("delete", "node", "away", "portless", "--ignore-not-found")
+
+
+def started_paths(kubectl: Kubectl, pod_name: str) -> set[str]:
+    events = kubectl.json("get", "events", "--field-selector",
+                          f"involvedObject.name={pod_name},reason=Started")["items"]
+    return {e["involvedObject"].get("fieldPath", "") for e in events}
 
 
 def connections_to(port: int) -> int:
