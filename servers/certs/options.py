@@ -23,7 +23,7 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--apiserver-san", type=_names, default=list(DEFAULT_SANS), metavar="NAME[,NAME...]",
         help="IP addresses and DNS names of the apiserver's serving certificate; the host of "
-        f"--server is always added (default: {','.join(DEFAULT_SANS)})")
+        f"--server is always added (default: {', '.join(DEFAULT_SANS)})")
     parser.add_argument(
         "--node", action="append", default=[], metavar="NAME",
         help="a node to make a kubelet certificate and kubeconfig for (repeatable)")
