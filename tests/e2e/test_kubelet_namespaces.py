@@ -13,6 +13,7 @@ import os
 import secrets
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -98,7 +99,7 @@ def _remove_everything(netns: str, root: Path) -> None:
               f"rt = NamespacesRuntime({str(root)!r}, {NODE!r}, {POD_CIDR!r}, "
               "'10.244.0.0/16', '10.96.0.0/12')\n"
               "asyncio.run(rt.remove_all())\n")
-    done = subprocess.run([*enter(netns), str(ROOT / ".venv/bin/python"), "-c",
+    done = subprocess.run([*enter(netns), sys.executable, "-c",
                            script], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
 
