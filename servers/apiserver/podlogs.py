@@ -215,7 +215,11 @@ class PodLogs:
         if not self.config.certificate_authority:
             log.info(NOT_VERIFIED)
         timeout = aiohttp.ClientTimeout(total=None, connect=CONNECT_TIMEOUT_SECONDS)
-        async with aiohttp.ClientSession(timeout=timeout, auto_decompress=False) as session:
+        # No idle connections kept to kubelets: each log request is its own connection, gone
+        # when the request is (a followed log's lasts as long as its client stays).
+        connector = aiohttp.TCPConnector(force_close=True)
+        async with aiohttp.ClientSession(timeout=timeout, auto_decompress=False,
+                                         connector=connector) as session:
             self._session = session
             try:
                 yield
