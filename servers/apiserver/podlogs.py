@@ -351,4 +351,6 @@ def _why(exc: BaseException) -> str:
         return f"TLS: {exc.certificate_error}"
     if isinstance(exc, asyncio.TimeoutError):
         return f"no connection within {CONNECT_TIMEOUT_SECONDS:g}s"
+    if isinstance(exc, aiohttp.ClientConnectorError):  # its str() shows the SSLContext object
+        return exc.strerror or type(exc.os_error).__name__
     return str(exc) or type(exc).__name__

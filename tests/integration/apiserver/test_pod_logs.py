@@ -418,6 +418,8 @@ async def test_an_unreachable_kubelet_is_a_clear_503(make_api: MakeApi) -> None:
     assert status["reason"] == "ServiceUnavailable"
     assert status["message"].startswith(
         f'cannot reach the kubelet of node "n1" at https://{NODE_IP}:{with_nothing}: ')
+    assert "Connect call failed" in status["message"]  # the reason ...
+    assert "SSLContext" not in status["message"]  # ... not the client's objects
 
 
 async def test_the_kubelets_own_refusal_is_passed_on(
