@@ -92,9 +92,12 @@ async def launch(container_id: str, paths: Paths, runtime: str, runtime_args: li
         env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
                "_OCI_SYNCPIPE": str(write_fd)}
         try:
+            # cwd: conmon writes an "oom" file into its working directory too, not only
+            # into -0; the container's own folder keeps it (it went to the kubelet's cwd).
             proc = await asyncio.create_subprocess_exec(
                 *argv, pass_fds=(write_fd,), env=env, stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+                cwd=paths.dir)
         finally:
             os.close(write_fd)
         _, err = await proc.communicate()  # the first conmon exits once it has forked

@@ -55,13 +55,16 @@ def host_dir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-async def test_memory_over_the_limit_is_oomkilled(runtime: MonitoredRuntime) -> None:
+async def test_memory_over_the_limit_is_oomkilled(runtime: MonitoredRuntime, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # the kubelet's working directory: nothing lands there
     sid = await runtime.run_pod_sandbox(pod())
     config = ContainerConfig(name="hog", command=("python3", "-c", "b = bytearray(256 << 20)"),
                              resources=Resources(memory_limit=32 << 20))
     cid = await run_container(runtime, sid, config)
     status = await wait_exit(runtime, cid, timeout=20)
     assert (status.state, status.exit_code, status.reason) == (CONTAINER_EXITED, 137, "OOMKilled")
+    assert list(tmp_path.iterdir()) == []  # conmon's "oom" file stays in the container's folder
 
 
 async def test_limits_reach_the_cgroup(runtime: MonitoredRuntime) -> None:
