@@ -301,6 +301,9 @@ def test_namespaces_mode_pod_answers_at_its_pod_ip(km: Path, tmp_path: Path,
               "the pod to go")
         assert cluster.stop() == 0
     finally:
+        if cluster.proc is not None and cluster.proc.poll() is None:  # a failure above
+            cluster.kubectl("delete", "deployment", "web", "--ignore-not-found", "--wait",
+                            "--timeout=20s", check=False)
         cluster.stop()
         if pod_cidr:
             _remove_namespaced_pods(netns, cluster.data / "kubelet", node, pod_cidr)
