@@ -2,11 +2,7 @@
 
 1. Wait for the apiserver (every 50 ms: the other servers wait on this, so start-up time is
    the apiserver's own plus one poll), then set ``api_ready``.
-2. Grant the proxy's identity (system:kube-proxy) read access to endpointslices, which
-   kube's system:node-proxier role holds and km's bootstrap policy lacks so far; the proxy,
-   and dns which runs under the same identity, watch them. (k3s applies its own manifests at
-   this point too.)
-3. With a pod network (--isolation namespaces): make sure the Node exists (the kubelet takes
+2. With a pod network (--isolation namespaces): make sure the Node exists (the kubelet takes
    an existing one over), wait for the controller-manager's node IPAM to give it a podCIDR,
    and point dns (``--bind-address``) and the kubelet (``--cluster-dns``) at the podCIDR's
    first address, the node bridge's; then set ``node_ready``. Without one, at once.
@@ -23,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from servers.apimachinery.errors import AlreadyExists, StatusError
 from servers.client.errors import ClientError
 from servers.client.kubeconfig import load_kubeconfig
-from servers.client.resources import NODES, ResourceRef
+from servers.client.resources import NODES
 from servers.client.rest import Client
 
 if TYPE_CHECKING:
@@ -35,11 +31,6 @@ log = logging.getLogger(__name__)
 
 POLL = 0.05
 USER_AGENT = "km-all-in-one"
-RBAC = "rbac.authorization.k8s.io"
-CLUSTER_ROLES = ResourceRef(RBAC, "v1", "clusterroles", False, "ClusterRole")
-CLUSTER_ROLE_BINDINGS = ResourceRef(RBAC, "v1", "clusterrolebindings", False,
-                                    "ClusterRoleBinding")
-ROLE = "km:all-in-one:node-proxier-endpointslices"
 Obj = dict[str, Any]
 
 
@@ -60,8 +51,6 @@ class Steps:
             if not await _retry(stop, lambda: client.request("GET", "/version")):
                 return
             self.api_ready.set()
-            if not await _retry(stop, lambda: _grant_endpointslices(client)):
-                return
             if self.pod_network:
                 if not await _retry(stop, lambda: self._ensure_node(client)):
                     return
@@ -91,19 +80,6 @@ class Steps:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), POLL)
         return ""
-
-
-async def _grant_endpointslices(client: Client) -> None:
-    meta = {"name": ROLE, "labels": {"app.kubernetes.io/managed-by": "km-all-in-one"}}
-    role = {"apiVersion": f"{RBAC}/v1", "kind": "ClusterRole", "metadata": meta,
-            "rules": [{"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"],
-                       "verbs": ["get", "list", "watch"]}]}
-    binding = {"apiVersion": f"{RBAC}/v1", "kind": "ClusterRoleBinding", "metadata": meta,
-               "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": ROLE},
-               "subjects": [{"apiGroup": RBAC, "kind": "User", "name": "system:kube-proxy"}]}
-    for resource, obj in ((CLUSTER_ROLES, role), (CLUSTER_ROLE_BINDINGS, binding)):
-        with contextlib.suppress(AlreadyExists):
-            await client.create(resource, obj)
 
 
 async def _retry(stop: asyncio.Event, step: Any) -> bool:
