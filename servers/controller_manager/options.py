@@ -19,6 +19,8 @@ from servers.component.options import (
     add_serving_flags,
     boolean,
     duration,
+    nonnegative,
+    positive,
 )
 
 # kube-controller-manager's secure port (pkg/controller/apis/config: KubeControllerManagerPort).
@@ -138,29 +140,9 @@ def _mask(text: str) -> int:
     return size
 
 
-def _nonnegative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'invalid number "{text}"') from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative: {value}")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = _nonnegative(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
 def _slice_size(text: str) -> int:
     """1 to 1000, the range kube allows the EndpointSlice controllers' sizes."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'invalid number "{text}"') from None
+    value = nonnegative(text)
     if not 1 <= value <= 1000:
         raise argparse.ArgumentTypeError(f"must be from 1 to 1000: {value}")
     return value
@@ -201,7 +183,7 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         help="the most addresses of one Endpoints subset mirrored to EndpointSlices, "
         "1-1000 (default: %(default)s)")
     group.add_argument(
-        "--terminated-pod-gc-threshold", type=_nonnegative, default=12500, metavar="N",
+        "--terminated-pod-gc-threshold", type=nonnegative, default=12500, metavar="N",
         help="the number of terminated pods kept before the pod GC deletes the oldest; "
         "0 keeps them all (default: %(default)s)")
     group = parser.add_argument_group("service accounts")
@@ -231,7 +213,7 @@ def _add_syncs(group: argparse._ArgumentGroup) -> None:
             ("serviceaccount-token", 5, "service account tokens (not run by km yet)"),
             ("ttl-after-finished", 5, "finished jobs' TTLs")):
         group.add_argument(
-            f"--concurrent-{flag}-syncs", type=_positive, default=default, metavar="N",
+            f"--concurrent-{flag}-syncs", type=positive, default=default, metavar="N",
             help=f"how many {what} are synced at once (default: %(default)s)")
 
 
