@@ -47,6 +47,14 @@ def _spec(obj: Obj) -> Obj | None:
     return spec if isinstance(spec, dict) else None
 
 
+def _child(parent: Obj, key: str) -> Obj:
+    """``parent[key]``, made an empty object first when it is missing or not one."""
+    value = parent.get(key)
+    if not isinstance(value, dict):
+        value = parent[key] = {}
+    return value
+
+
 # -- defaults ---------------------------------------------------------------------------------
 
 def default_deployment(deploy: Obj, old: Obj | None = None) -> None:
@@ -55,14 +63,10 @@ def default_deployment(deploy: Obj, old: Obj | None = None) -> None:
     if spec is None:
         return
     spec.setdefault("replicas", 1)
-    strategy = spec.get("strategy")
-    if not isinstance(strategy, dict):
-        strategy = spec["strategy"] = {}
+    strategy = _child(spec, "strategy")
     strategy.setdefault("type", "RollingUpdate")
     if strategy["type"] == "RollingUpdate":
-        rolling = strategy.get("rollingUpdate")
-        if not isinstance(rolling, dict):
-            rolling = strategy["rollingUpdate"] = {}
+        rolling = _child(strategy, "rollingUpdate")
         rolling.setdefault("maxUnavailable", "25%")
         rolling.setdefault("maxSurge", "25%")
     spec.setdefault("revisionHistoryLimit", 10)
@@ -89,18 +93,12 @@ def default_statefulset(sts: Obj, old: Obj | None = None) -> None:
     if spec is None:
         return
     spec.setdefault("podManagementPolicy", "OrderedReady")
-    strategy = spec.get("updateStrategy")
-    if not isinstance(strategy, dict):
-        strategy = spec["updateStrategy"] = {}
+    strategy = _child(spec, "updateStrategy")
     strategy.setdefault("type", "RollingUpdate")
     if strategy["type"] == "RollingUpdate":
-        rolling = strategy.get("rollingUpdate")
-        if not isinstance(rolling, dict):
-            rolling = strategy["rollingUpdate"] = {}
+        rolling = _child(strategy, "rollingUpdate")
         rolling.setdefault("partition", 0)
-    retention = spec.get("persistentVolumeClaimRetentionPolicy")
-    if not isinstance(retention, dict):
-        retention = spec["persistentVolumeClaimRetentionPolicy"] = {}
+    retention = _child(spec, "persistentVolumeClaimRetentionPolicy")
     retention.setdefault("whenDeleted", "Retain")
     retention.setdefault("whenScaled", "Retain")
     spec.setdefault("replicas", 1)
@@ -115,14 +113,10 @@ def default_daemonset(ds: Obj, old: Obj | None = None) -> None:
     spec = _spec(ds)
     if spec is None:
         return
-    strategy = spec.get("updateStrategy")
-    if not isinstance(strategy, dict):
-        strategy = spec["updateStrategy"] = {}
+    strategy = _child(spec, "updateStrategy")
     strategy.setdefault("type", "RollingUpdate")
     if strategy["type"] == "RollingUpdate":
-        rolling = strategy.get("rollingUpdate")
-        if not isinstance(rolling, dict):
-            rolling = strategy["rollingUpdate"] = {}
+        rolling = _child(strategy, "rollingUpdate")
         rolling.setdefault("maxUnavailable", 1)
         rolling.setdefault("maxSurge", 0)
     spec.setdefault("revisionHistoryLimit", 10)
