@@ -43,7 +43,8 @@ run: dist/km.pyz
 	./dist/km.pyz all-in-one --data-dir ./km-data --secure-port $(PORT) --isolation $(ISOLATION)
 
 # Debian packages the tests use: a real etcd server, groff to render the man pages, and the
-# kubelet's pod sandbox (runc + conmon run containers; ip, unshare, nsenter build the pod's net).
+# kubelet's pod sandbox (runc + conmon run containers; ip, unshare, nsenter build the pod's net),
+# and headless Chromium with its driver for the web view's tests.
 system-deps:
 	@missing=""; \
 	command -v etcd >/dev/null 2>&1 || missing="$$missing etcd-server"; \
@@ -54,6 +55,8 @@ system-deps:
 	command -v nsenter >/dev/null 2>&1 || missing="$$missing util-linux"; \
 	command -v nft >/dev/null 2>&1 || missing="$$missing nftables"; \
 	command -v conntrack >/dev/null 2>&1 || missing="$$missing conntrack"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
