@@ -69,17 +69,24 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "cluster DNS (root); none: pods as processes on loopback addresses, userspace proxy, "
         "a loopback service range, no cluster DNS; auto: namespaces as root, else none "
         "(default: %(default)s)")
+    add_pass_through(parser, PASS_THROUGH)
+
+
+def add_pass_through(parser: argparse.ArgumentParser,
+                     rows: tuple[tuple[str, str], ...]) -> None:
+    """One ``--FLAG FLAG=VALUE`` per row ``(flag, server)`` (km minion uses it too)."""
     passing = parser.add_argument_group(
         "any server's own flags (FLAG=VALUE or FLAG, with or without the dashes; repeatable)")
-    for flag, server in PASS_THROUGH:
+    for flag, server in rows:
         passing.add_argument(
             f"--{flag}", action="append", default=[], type=_pass_through, metavar="FLAG=VALUE",
             help=f"a flag of km {server}")
 
 
-def server_args(opts: argparse.Namespace, server: str) -> list[str]:
+def server_args(opts: argparse.Namespace, server: str,
+                rows: tuple[tuple[str, str], ...] = PASS_THROUGH) -> list[str]:
     """The flags passed through to ``server``, as argv tokens."""
-    for flag, name in PASS_THROUGH:
+    for flag, name in rows:
         if name == server:
             return list(getattr(opts, flag.replace("-", "_")))
     return []
