@@ -127,8 +127,7 @@ class MonitoredRuntime:
         try:
             paths.make()
             self._write_bundle(sandbox, cid, config, paths.bundle)
-            runtime, runtime_args = self._monitor_runtime()
-            pid = await conmon.launch(cid, paths, runtime, runtime_args, log_path)
+            pid = await self._launch(cid, paths, log_path)
         except BaseException:
             await self._forget(cid)
             self.store.delete(CONTAINERS, cid)
@@ -285,6 +284,13 @@ class MonitoredRuntime:
                       bundle: str) -> None:
         """Write what the monitor's runtime reads to create the container."""
         raise NotImplementedError
+
+    async def _launch(self, container_id: str, paths: conmon.Paths, log_path: str) -> int:
+        """Start the container's monitor (conmon here) on the bundle; return the container's
+        pid. A runtime with its own monitor keeps conmon's files (exit file, pid files, ctl
+        FIFO), so status, stop and reopen read both alike."""
+        runtime, runtime_args = self._monitor_runtime()
+        return await conmon.launch(container_id, paths, runtime, runtime_args, log_path)
 
     def _monitor_runtime(self) -> tuple[str, list[str]]:
         """The program conmon runs as the OCI runtime, and its leading arguments."""
