@@ -26,6 +26,10 @@ names each child after its server; `Child(name, args)` makes one by hand.)
   group, SIGKILL to the group after `kill_grace` seconds (5 s, the minion's grace period) if it
   has not ended. The supervisor signals only the process groups it created, by their ids.
 
+- `Child(..., after=event)` starts that child only once `event` is set (its args may be
+  filled in until then); `restart(child)` ends a child's run (as a stop does) and starts it
+  again at once, without a backoff (new credentials, say).
+
 `run` returns 0 when every child ended within its grace period, 1 when one had to be killed.
 """
 
@@ -64,7 +68,7 @@ if TYPE_CHECKING:
 # The light face (flags, defaults, Logs) lives in supervisor_options, so that a supervising
 # server's --help does not import asyncio; these names are re-exported from here.
 __all__ = ["KILL_GRACE", "RESTART_CAP", "RESTART_DELAY", "Child", "Logs", "add_flags",
-           "logs_from", "plan", "run", "self_command"]
+           "logs_from", "plan", "restart", "run", "self_command"]
 
 _READ_CHUNK = 65536
 _POLL = 0.05
@@ -76,14 +80,18 @@ log = logging.getLogger(__name__)
 class Child:
     """One supervised child: its name (and log file's), its args after the program, its env."""
 
-    __slots__ = ("args", "env", "killed", "name", "pids", "proc", "starts", "stop")
+    __slots__ = ("after", "again", "args", "env", "killed", "name", "pids", "proc", "starts",
+                 "stop")
 
     def __init__(self, name: str, args: Sequence[str],
-                 env: Mapping[str, str] | None = None) -> None:
+                 env: Mapping[str, str] | None = None, *,
+                 after: asyncio.Event | None = None) -> None:
         self.name = name
         self.args = list(args)
         self.env = dict(env or {})
+        self.after = after  # started only once this is set
         self.stop = asyncio.Event()
+        self.again = asyncio.Event()  # restart() asked for a new run
         self.proc: asyncio.subprocess.Process | None = None
         self.starts = 0
         self.pids: list[int] = []  # every pid it ran as, oldest first
@@ -106,6 +114,13 @@ def plan(servers: Sequence[Server], table: Table, *, prog: str,
     return [Child(server.name, [server.name, *args], env)
             for (server, _), (_, args) in zip(resolve(servers, rows, prog=prog), rows,
                                               strict=True)]
+
+
+def restart(child: Child) -> None:
+    """End `child`'s current run (SIGTERM, then SIGKILL after the grace) and start it again
+    at once, without counting a failure. A child not yet started is left alone."""
+    if child.proc is not None and child.proc.returncode is None:
+        child.again.set()
 
 
 def self_command() -> list[str]:
@@ -154,6 +169,8 @@ async def run(children: Sequence[Child], stop: asyncio.Event, *,
 async def _keep(child: Child, base: list[str], logs: Logs | None, backoff: Backoff,
                 grace: float) -> None:
     """Start the child, and again each time it exits, until its stop is set."""
+    if child.after is not None and not await _first(child.after, child.stop):
+        return
     sink = logs.open(child.name) if logs else None
     try:
         while not child.stop.is_set():
@@ -162,6 +179,10 @@ async def _keep(child: Child, base: list[str], logs: Logs | None, backoff: Backo
             if child.stop.is_set():
                 log.info("%s stopped (exit code %s)", child.name, code)
                 return
+            if child.again.is_set():
+                child.again.clear()
+                log.info("%s restarted on request (exit code %s)", child.name, code)
+                continue
             delay = backoff.delay(time.monotonic() - started)
             log.error("%s exited (code %s); restarting in %gs", child.name, code, delay)
             with contextlib.suppress(asyncio.TimeoutError):
@@ -169,6 +190,15 @@ async def _keep(child: Child, base: list[str], logs: Logs | None, backoff: Backo
     finally:
         if sink is not None:
             sink.close()
+
+
+async def _first(wanted: asyncio.Event, stop: asyncio.Event) -> bool:
+    """Wait for `wanted` or `stop`; True if `wanted` came (and stop did not)."""
+    waits = [asyncio.ensure_future(wanted.wait()), asyncio.ensure_future(stop.wait())]
+    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for task in waits:
+        task.cancel()
+    return wanted.is_set() and not stop.is_set()
 
 
 async def _run_once(child: Child, base: list[str], sink: RotatingLog | None,
@@ -197,12 +227,14 @@ async def _run_once(child: Child, base: list[str], sink: RotatingLog | None,
     pump = asyncio.ensure_future(_pump(read_end, sink)) if sink else None
     exited = asyncio.ensure_future(proc.wait())
     stopping = asyncio.ensure_future(child.stop.wait())
+    again = asyncio.ensure_future(child.again.wait())
     try:
-        await asyncio.wait({exited, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({exited, stopping, again}, return_when=asyncio.FIRST_COMPLETED)
         child.killed = await _end_group(proc, exited, grace)
     finally:
         exited.cancel()
         stopping.cancel()
+        again.cancel()
     if pump is not None:  # the group is gone, so the pipe's writers are: EOF comes
         await asyncio.wait({pump}, timeout=grace)
         pump.cancel()

@@ -243,3 +243,38 @@ def test_plan_names_children_after_their_servers_and_checks_their_flags() -> Non
         supervisor.plan(servers, [("proxy", ["--port", "1"])], prog="km")
     with pytest.raises(together.TableError, match='unknown server "dns"'):
         supervisor.plan(servers, [("dns", [])], prog="km")
+
+
+async def test_a_child_after_an_event_starts_only_once_it_is_set(tmp_path: Path) -> None:
+    gate = asyncio.Event()
+    late = supervisor.Child("late", ["sleep"], after=gate)
+    never = supervisor.Child("never", ["sleep"], after=asyncio.Event())
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(supervisor.run(
+        [late, never], stop, logs=supervisor.Logs(str(tmp_path)), command=CHILD,
+        backoff=FAST, kill_grace=1.0))
+    await asyncio.sleep(0.2)
+    assert late.starts == 0
+    late.args = ["sleep", "now"]  # filled in before the gate opens
+    gate.set()
+    await _until(lambda: _lines(tmp_path, "late"))
+    stop.set()
+    assert await asyncio.wait_for(task, 10) == 0
+    assert (late.starts, never.starts) == (1, 0)
+    assert not (tmp_path / "never.log").exists()
+
+
+async def test_restart_ends_a_run_and_starts_again_without_backoff(tmp_path: Path) -> None:
+    child = supervisor.Child("steady", ["sleep"])
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(supervisor.run(
+        [child], stop, logs=supervisor.Logs(str(tmp_path)), command=CHILD,
+        backoff=Backoff(30, 30), kill_grace=1.0))
+    await _until(lambda: _lines(tmp_path, "steady"))
+    first = child.pids[0]
+    supervisor.restart(child)
+    await _until(lambda: len(_lines(tmp_path, "steady")) >= 3, seconds=5)
+    assert child.starts == 2 and not _alive(first), "ended, then started at once (not in 30 s)"
+    stop.set()
+    assert await asyncio.wait_for(task, 10) == 0
+    assert not [p for p in child.pids if _alive(p)]
