@@ -37,6 +37,7 @@ from servers.kubelet.runtime.interface import (
     Resources,
     SandboxStatus,
     Security,
+    Streams,
 )
 from servers.kubelet.runtime.state import CONTAINERS, SANDBOXES, Record, Store
 
@@ -186,6 +187,17 @@ class MonitoredRuntime:
             raise InvalidConfig(msg)
         return await self._exec(record, cmd, timeout)
 
+    async def exec_stream(self, container_id: str, cmd: list[str], *, tty: bool,
+                          stdin: bool) -> Streams:
+        record = self._container(container_id)
+        if self._status(record).state != CONTAINER_RUNNING:
+            msg = f"container {container_id} is not running"
+            raise InvalidConfig(msg)
+        if not cmd:
+            msg = "exec: no command"
+            raise InvalidConfig(msg)
+        return await self._exec_stream(record, cmd, tty, stdin)
+
     async def reopen_container_log(self, container_id: str) -> None:
         record = self._container(container_id)
         if self._status(record).state != CONTAINER_RUNNING:
@@ -303,6 +315,10 @@ class MonitoredRuntime:
         raise NotImplementedError
 
     async def _exec(self, record: Record, cmd: list[str], timeout: float) -> ExecResult:
+        raise NotImplementedError
+
+    async def _exec_stream(self, record: Record, cmd: list[str], tty: bool,
+                           stdin: bool) -> Streams:
         raise NotImplementedError
 
     async def _kill_leftovers(self, record: Record) -> None:

@@ -6,6 +6,7 @@
   x InvalidConfig                 a sandbox or container config the runtime refuses
   x CommandFailed                 a helper program (runc, ip, conmon) exited non-zero
   x ExecTimeout                   exec_sync's command outlived its timeout
+  x ExecFailed                    an exec's command could not be started
 
 Library code raises these; the kubelet (or hyperkube's boundary) renders the message.
 """
@@ -35,3 +36,7 @@ class CommandFailed(RuntimeFailure):
 
 class ExecTimeout(RuntimeFailure):
     """exec_sync's command was killed after its timeout."""
+
+
+class ExecFailed(RuntimeFailure):
+    """An exec's command could not be started (not found, not executable)."""

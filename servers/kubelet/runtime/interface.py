@@ -24,7 +24,10 @@ Contract shared by both implementations:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import asyncio
 
 SANDBOX_READY = "SANDBOX_READY"
 SANDBOX_NOTREADY = "SANDBOX_NOTREADY"
@@ -156,6 +159,41 @@ class ExecResult:
     stderr: bytes
 
 
+class Streams(Protocol):
+    """A live exec or attach, as the kubelet's /exec and /attach drive it.
+
+    ``stdout`` carries everything with a terminal (``stderr`` is then None); both end (EOF)
+    once nothing can write to them any more.
+    """
+
+    stdout: asyncio.StreamReader
+    stderr: asyncio.StreamReader | None
+
+    async def write_stdin(self, data: bytes) -> None:
+        """Give ``data`` to the process's stdin."""
+        ...
+
+    async def close_stdin(self) -> None:
+        """End of input (v5's close of channel 0)."""
+        ...
+
+    def resize(self, width: int, height: int) -> None:
+        """Set the terminal's size (nothing without one)."""
+        ...
+
+    async def wait(self) -> int:
+        """The exit code of the exec's command (attach: of the container)."""
+        ...
+
+    async def kill(self) -> None:
+        """The client went away: kill an exec's command; an attach just detaches."""
+        ...
+
+    def close(self) -> None:
+        """Release what is left (after the output was read)."""
+        ...
+
+
 class Runtime(Protocol):
     """CRI's RuntimeService for km: pod sandboxes and the containers in them."""
 
@@ -206,6 +244,13 @@ class Runtime(Protocol):
 
     async def exec_sync(self, container_id: str, cmd: list[str], timeout: float) -> ExecResult:
         """Run ``cmd`` in the container and wait; ``ExecTimeout`` after ``timeout`` s."""
+        ...
+
+    async def exec_stream(self, container_id: str, cmd: list[str], *, tty: bool,
+                          stdin: bool) -> Streams:
+        """Start ``cmd`` in the running container with live stdio (a pty when ``tty``), with
+        the container's environment, working dir and user; ``ExecFailed`` (kube's words,
+        e.g. ``exec: "x": executable file not found in $PATH``) when it cannot start."""
         ...
 
     async def reopen_container_log(self, container_id: str) -> None:

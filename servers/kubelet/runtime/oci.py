@@ -21,7 +21,7 @@ import time
 
 from servers.kubelet.linux import cgroups, link, netns, pins
 from servers.kubelet.linux.command import find_program, run
-from servers.kubelet.runtime import conmon, ipam, spec
+from servers.kubelet.runtime import conmon, ipam, spec, stream
 from servers.kubelet.runtime.base import MonitoredRuntime, container_config
 from servers.kubelet.runtime.errors import CommandFailed, ExecTimeout, RuntimeUnavailable
 from servers.kubelet.runtime.interface import (
@@ -29,6 +29,7 @@ from servers.kubelet.runtime.interface import (
     ExecResult,
     PodSandboxConfig,
     Runtime,
+    Streams,
 )
 from servers.kubelet.runtime.names import BRIDGE_PREFIX
 from servers.kubelet.runtime.state import SANDBOXES, Record
@@ -184,6 +185,26 @@ class NamespacesRuntime(MonitoredRuntime):
         code = proc.returncode if proc.returncode is not None else -1
         return ExecResult(exit_code=code, stdout=out, stderr=err)
 
+    async def _exec_stream(self, record: Record, cmd: list[str], tty: bool,
+                           stdin: bool) -> Streams:
+        config = container_config(record["config"])
+        cwd = config.working_dir or "/"
+        # runc writes its own failure to the stderr it passes through: look first, so a
+        # missing command is kube's error on the error channel, not text on stderr
+        path = config.env.get("PATH", spec.DEFAULT_PATH)
+        stream.check_command(cmd[0], path, cwd, root=f"/proc/{record['pid']}/root")
+        pidfile = os.path.join(self.store.dir("containers", record["id"]),
+                               f"exec-{os.urandom(6).hex()}.pid")
+        argv = self._runc("exec", *(["--tty"] if tty else []), "--pid-file", pidfile,
+                          "--cwd", cwd, record["id"], *cmd)
+
+        def kill(pid: int) -> None:
+            _kill_pidfile(pidfile)  # the command itself: killing runc leaves it running
+
+        process = await stream.spawn(argv, tty=tty, stdin=stdin, kill=kill)
+        process.on_close(lambda: _remove(pidfile))
+        return process
+
     async def _kill_leftovers(self, record: Record) -> None:
         return None  # the container's pid 1 has ended: the kernel killed its pid namespace
 
@@ -208,6 +229,11 @@ def _hostname(config: PodSandboxConfig) -> str:
     such a pod the node's UTS namespace; km keeps the UTS namespace private but names it
     after the host)."""
     return socket.gethostname() if config.host_network else config.pod_hostname
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(path)
 
 
 def _kill_pidfile(pidfile: str) -> None:
