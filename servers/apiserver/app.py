@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import ssl
@@ -49,6 +50,7 @@ from servers.apiserver.auth import (
     review,
     tokenreview,
 )
+from servers.apiserver.auth.bootstrapcache import BootstrapTokenCache
 from servers.apiserver.authz import bootstrap
 from servers.apiserver.authz.endpoints import Authorization
 from servers.apiserver.metrics import METRICS, ApiserverMetrics, InstrumentedStorage
@@ -89,6 +91,9 @@ async def run(opts: Namespace, stop: asyncio.Event) -> int:
         await create_default_namespaces(registry)
         await bootstrap.ensure(registry)
         await priority.ensure_system_classes(registry)
+        tokens = await _bootstrap_tokens(registry, opts)
+        if tokens is not None:
+            authenticate = dataclasses.replace(authenticate, bootstrap_tokens=tokens.tokens)
         app = make_app(registry, authorization_mode=opts.authorization_mode,
                        authenticate=authenticate,
                        kubelet=KubeletClientConfig.from_options(opts), metrics=measured,
@@ -109,10 +114,23 @@ async def run(opts: Namespace, stop: asyncio.Event) -> int:
             log.info("stopping")
         finally:
             await runner.cleanup()
+            if tokens is not None:
+                await tokens.close()
             await registry.close()
     finally:
         await storage.close()
     return 0
+
+
+async def _bootstrap_tokens(registry: Registry, opts: Namespace) -> BootstrapTokenCache | None:
+    """With --enable-bootstrap-token-auth: the token Secrets' cache, listed once already."""
+    if not opts.enable_bootstrap_token_auth:
+        return None
+    cache = BootstrapTokenCache(registry)
+    cache.start()
+    await cache.synced()
+    log.info("bootstrap token authentication: %d token secrets", len(cache.tokens))
+    return cache
 
 
 def _kubernetes_service(registry: Registry, opts: Namespace,

@@ -62,6 +62,12 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         help="let requests without credentials in as system:anonymous; otherwise they get "
         "401, except /healthz, /livez, /readyz and /version (default: %(default)s)")
     authn.add_argument(
+        "--enable-bootstrap-token-auth", type=_bool, nargs="?", const=True, default=False,
+        metavar="true|false",
+        help="let bootstrap tokens in (Secrets of type bootstrap.kubernetes.io/token in "
+        "kube-system), as system:bootstrap:ID in group system:bootstrappers: how nodes join "
+        "(default: %(default)s)")
+    authn.add_argument(
         "--service-account-key-file", action="append", metavar="FILE",
         help="PEM public keys (or certificates, or private keys) that verify service account "
         "tokens; repeatable (default: the signing key's public half)")

@@ -1,6 +1,7 @@
 """Who sent a request: the authenticator the apiserver's identify middleware calls first.
 
-In kube-apiserver's order: a verified client certificate, else a bearer token, else
+In kube-apiserver's order: a verified client certificate, else a bearer token (a service
+account JWT, a --token-auth-file token, a bootstrap token: ``bootstrap``), else
 anonymous (when --anonymous-auth allows it; the health and version paths are always open, as
 kube's ``system:public-info-viewer`` role allows). Credentials that are presented and not good
 are refused even when anonymous requests are allowed. A refusal raises ``Unauthorized`` (the
@@ -54,6 +55,8 @@ class Authenticator:
     anonymous: bool = False
     #: A ``serviceaccount.Verifier`` (None: service account tokens are off).
     service_accounts: Any = None
+    #: A ``bootstrap.BootstrapTokens`` (None: --enable-bootstrap-token-auth is off).
+    bootstrap_tokens: Any = None
 
     def __call__(self, request: web.Request) -> UserInfo:
         try:
@@ -87,6 +90,8 @@ class Authenticator:
             request[CLAIMS_KEY] = claims
             return claims.user
         user = self.tokens.authenticate(token) if self.tokens is not None else None
+        if user is None and self.bootstrap_tokens is not None:  # kube's order: file, then these
+            user = self.bootstrap_tokens.authenticate(token)
         if user is None:
             raise AuthenticationError("invalid bearer token", "<unknown token>")
         return user

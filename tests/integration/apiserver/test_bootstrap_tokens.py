@@ -1,0 +1,85 @@
+"""Bootstrap token authentication against a real ``km apiserver`` (HTTPS, RBAC,
+--enable-bootstrap-token-auth): a token Secret in kube-system lets its token in as
+system:bootstrap:ID (seen through the Secret watch, no restart), and only while the Secret
+is there, unexpired and holding that secret."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from servers.apiserver.auth import bootstrap as bt
+from tests.support.apiserver import ApiServer, start_apiserver
+from tests.support.pki import call, make_certs
+
+WHOAMI = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
+SECRETS = "/api/v1/namespaces/kube-system/secrets"
+REVIEW = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+
+
+@pytest.fixture(scope="module")
+def tls_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ApiServer, Path]]:
+    certs = make_certs(tmp_path_factory.mktemp("pki"))
+    args = ["--tls-cert-file", str(certs / "apiserver.crt"),
+            "--tls-private-key-file", str(certs / "apiserver.key"),
+            "--client-ca-file", str(certs / "ca.crt"), "--authorization-mode", "Node,RBAC",
+            "--enable-bootstrap-token-auth", "--compaction-interval", "0"]
+    with start_apiserver(tmp_path_factory.mktemp("data"), secure=True,
+                         extra_args=args) as api:
+        yield api, certs
+
+
+def admin(api: ApiServer, certs: Path, method: str, path: str, body: Any = None
+          ) -> tuple[int, Any]:
+    return call(api.url, certs / "ca.crt", method, path, body,
+                cert=(certs / "admin.crt", certs / "admin.key"))
+
+
+def whoami(api: ApiServer, certs: Path, token: str) -> tuple[int, Any]:
+    return call(api.url, certs / "ca.crt", "POST", WHOAMI, REVIEW, token=token)
+
+
+def until(api: ApiServer, certs: Path, token: str, status: int) -> Any:
+    deadline = time.monotonic() + 10
+    while True:
+        got, body = whoami(api, certs, token)
+        if got == status:
+            return body
+        assert time.monotonic() < deadline, (got, body)
+        time.sleep(0.05)
+
+
+def test_a_token_secret_lets_its_token_in_until_it_is_deleted(
+        tls_api: tuple[ApiServer, Path]) -> None:
+    api, certs = tls_api
+    token = "abcdef.0123456789abcdef"
+    assert whoami(api, certs, token)[0] == 401
+    secret = bt.make_secret("abcdef", "0123456789abcdef",
+                            extra_groups=("system:bootstrappers:km:default-node-token",))
+    assert admin(api, certs, "POST", SECRETS, secret)[0] == 201
+    body = until(api, certs, token, 201)
+    assert body["status"]["userInfo"] == {
+        "username": "system:bootstrap:abcdef",
+        "groups": ["system:bootstrappers", "system:bootstrappers:km:default-node-token",
+                   "system:authenticated"]}
+    status, _ = call(api.url, certs / "ca.crt", "GET", "/api/v1/pods", token=token)
+    assert status == 403
+    assert whoami(api, certs, "abcdef.fedcba9876543210")[0] == 401
+    assert admin(api, certs, "DELETE", f"{SECRETS}/bootstrap-token-abcdef")[0] == 200
+    until(api, certs, token, 401)
+    assert "0123456789abcdef" not in "\n".join(api.log)
+
+
+def test_an_expired_token_is_refused(tls_api: tuple[ApiServer, Path]) -> None:
+    api, certs = tls_api
+    live = bt.make_secret("live01", "0123456789abcdef", expires="2999-01-01T00:00:00Z")
+    dead = bt.make_secret("dead01", "0123456789abcdef", expires="2020-01-01T00:00:00Z")
+    for secret in (dead, live):
+        assert admin(api, certs, "POST", SECRETS, secret)[0] == 201
+    until(api, certs, "live01.0123456789abcdef", 201)
+    assert whoami(api, certs, "dead01.0123456789abcdef")[0] == 401
+    assert any("bootstrap-token-dead01 has expired" in line for line in api.log)
