@@ -15,6 +15,9 @@
         ▼
     kubelet of that node
 
+Steps 2 and 3 are kubeletclient.py's, shared with pods/exec, attach and portforward
+(podstream.py).
+
 What a kubelet serves (``km kubelet``'s servers/kubelet/api.py; tests/e2e/test_kubectl_logs.py
 runs kubectl logs through here to it): HTTPS on its node's address and
 ``status.daemonEndpoints.kubeletEndpoint.Port``, ``GET
@@ -42,91 +45,43 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import ssl
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import aiohttp
 from aiohttp import web
 from yarl import URL
 
 from servers.apimachinery import errors, field
-from servers.apimachinery.meta import Obj, format_rfc3339, parse_rfc3339
-from servers.apiserver import codec, resources
-from servers.apiserver.options import DEFAULT_KUBELET_ADDRESS_TYPES
+from servers.apimachinery.meta import format_rfc3339, parse_rfc3339
+from servers.apiserver import codec
+from servers.apiserver.kubeletclient import (
+    CONNECT_TIMEOUT_SECONDS,
+    NOT_VERIFIED,
+    KubeletClientConfig,
+    KubeletLocator,
+    choose_container,
+    kubelet_error,
+    unreachable,
+    why,
+)
+
+# re-exported: what pods/log offered before the lookup moved to kubeletclient.py
+from servers.apiserver.kubeletclient import KubeletTLSError as KubeletTLSError
+from servers.apiserver.kubeletclient import kubelet_url as kubelet_url
 from servers.apiserver.registry import Registry
 from servers.apiserver.routing import Target
 
 log = logging.getLogger(__name__)
 
-CONNECT_TIMEOUT_SECONDS = 10.0
 CONNECTION_CHECK_SECONDS = 1.0  # how soon a quiet followed log notices its client has gone
 ERROR_BODY_LIMIT = 4096  # bytes of a kubelet's error answer passed on as the message
 TEXT = "text/plain"
 INT64_MIN = -(2**63)
-
-NO_CONTAINER = "a container name must be specified for pod {pod}"
-CHOOSE_CONTAINER = "a container name must be specified for pod {pod}, choose one of: [{names}]"
-BAD_CONTAINER = "container {container} is not valid for pod {pod}"
-NO_HOST = "pod {pod} does not have a host assigned"
-NO_ADDRESS = ('node "{node}" has no address of the types {types} to reach its kubelet at '
-              "(its addresses: [{known}])")
-NO_PORT = 'node "{node}" has no kubelet endpoint (status.daemonEndpoints.kubeletEndpoint.Port)'
-UNREACHABLE = 'cannot reach the kubelet of node "{node}" at {url}: {why}'
 BAD_TIME = 'invalid value for sinceTime: "{value}" is not an RFC 3339 time'
-TLS_FILES = "cannot load {flags}: {error}"
-NOT_VERIFIED = ("kubelet serving certificates are not verified "
-                "(no --kubelet-certificate-authority)")
-
-
-class KubeletTLSError(ValueError):
-    """A --kubelet-* certificate, key or CA file does not load (no key material in it)."""
-
-
-@dataclass(frozen=True)
-class KubeletClientConfig:
-    """How the apiserver reaches kubelets (its --kubelet-* flags)."""
-
-    certificate: str | None = None
-    key: str | None = None
-    certificate_authority: str | None = None
-    preferred_address_types: tuple[str, ...] = DEFAULT_KUBELET_ADDRESS_TYPES
-
-    @classmethod
-    def from_options(cls, opts: Any) -> KubeletClientConfig:
-        return cls(opts.kubelet_client_certificate, opts.kubelet_client_key,
-                   opts.kubelet_certificate_authority, opts.kubelet_preferred_address_types)
-
-    def ssl_context(self, *, verify: bool) -> ssl.SSLContext:
-        """TLS to a kubelet: the client certificate if any; the CA check when ``verify``.
-
-        Raises KubeletTLSError when a file does not load.
-        """
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        if verify and self.certificate_authority:
-            with _loading("--kubelet-certificate-authority"):
-                context.load_verify_locations(cafile=self.certificate_authority)
-        else:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        if self.certificate and self.key:
-            with _loading("--kubelet-client-certificate/--kubelet-client-key"):
-                context.load_cert_chain(self.certificate, self.key)
-        return context
-
-
-@contextlib.contextmanager
-def _loading(flags: str) -> Iterator[None]:
-    try:
-        yield
-    except (OSError, ssl.SSLError) as exc:
-        error = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise KubeletTLSError(TLS_FILES.format(flags=flags, error=error)) from None
 
 
 @dataclass(frozen=True)
@@ -206,6 +161,7 @@ class PodLogs:
                  stopping: asyncio.Event) -> None:
         self.registry = registry
         self.config = config
+        self._locator = KubeletLocator(registry, config.preferred_address_types)
         self._session: aiohttp.ClientSession | None = None
         self._verified = config.ssl_context(verify=True)
         self._stopping = stopping
@@ -231,20 +187,12 @@ class PodLogs:
         opts = LogOptions.parse(target.name, request.query)
         pod = await self.registry.get(Target(target.resource, target.namespace, target.name))
         container = choose_container(pod, target.name, opts.container)
-        node_name = (pod.get("spec") or {}).get("nodeName")
-        if not node_name:
-            raise errors.BadRequest(NO_HOST.format(pod=target.name))
-        base = kubelet_url(await self._node(node_name), self.config.preferred_address_types)
+        node_name, base = await self._locator.node_url(pod, target.name)
         url = base.with_path(f"/containerLogs/{target.namespace}/{target.name}/{container}"
                              ).with_query(opts.kubelet_query())
         context = self._unverified if opts.insecure_skip_tls_verify_backend else self._verified
         async with self._open(url, node_name, context) as upstream:
             return await _relay(request, upstream, self._stopping)
-
-    async def _node(self, name: str) -> Obj:
-        nodes = resources.by_plural("", "v1", "nodes")
-        assert nodes is not None
-        return await self.registry.get(Target(nodes, None, name))
 
     @contextlib.asynccontextmanager
     async def _open(self, url: URL, node: str, context: ssl.SSLContext
@@ -255,65 +203,14 @@ class PodLogs:
             response = await self._session.get(url, ssl=context, allow_redirects=False)
         except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
             log.info("pods/log: kubelet of node %r at %s: %s", node, url.origin(), exc)
-            raise errors.ServiceUnavailable(UNREACHABLE.format(
-                node=node, url=url.origin(), why=_why(exc))) from None
+            raise unreachable(node, url, exc) from None
         try:
             if not 200 <= response.status < 300:
-                raise await _kubelet_error(response)
+                body = await response.content.read(ERROR_BODY_LIMIT)
+                raise kubelet_error(response.status, response.reason or "", body)
             yield response
         finally:
             response.close()  # drops the connection: a followed log would never end
-
-
-def choose_container(pod: Obj, name: str, wanted: str) -> str:
-    """The container named ``wanted``, or the pod's only one (kube's validateContainer)."""
-    spec = pod.get("spec") or {}
-    containers = [str(c.get("name", "")) for c in spec.get("containers") or []]
-    every = [str(c.get("name", "")) for kind in ("initContainers", "containers",
-                                                 "ephemeralContainers")  # podutil's order
-             for c in spec.get(kind) or []]
-    if wanted:
-        if wanted not in every:
-            raise errors.BadRequest(BAD_CONTAINER.format(container=wanted, pod=name))
-        return wanted
-    if len(containers) == 1:
-        return containers[0]
-    if not containers:
-        raise errors.BadRequest(NO_CONTAINER.format(pod=name))
-    raise errors.BadRequest(CHOOSE_CONTAINER.format(pod=name, names=" ".join(every)))
-
-
-def kubelet_url(node: Obj, preferred: tuple[str, ...]) -> URL:
-    """``https://ADDRESS:PORT`` of the node's kubelet, the address by type preference."""
-    name = node["metadata"]["name"]
-    status = node.get("status") or {}
-    addresses = [a for a in status.get("addresses") or [] if isinstance(a, dict)]
-    address = next((a.get("address") for kind in preferred for a in addresses
-                    if a.get("type") == kind and a.get("address")), None)
-    if not address:
-        known = ", ".join(f"{a.get('type')}={a.get('address')}" for a in addresses)
-        raise errors.ServiceUnavailable(NO_ADDRESS.format(
-            node=name, types=",".join(preferred), known=known))
-    endpoint = ((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {})
-    port = endpoint.get("Port")
-    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
-        raise errors.ServiceUnavailable(NO_PORT.format(node=name))
-    return URL.build(scheme="https", host=str(address), port=port)
-
-
-async def _kubelet_error(response: aiohttp.ClientResponse) -> errors.StatusError:
-    """A kubelet's non-2xx answer as a Status with its code (its own Status if it sent one)."""
-    body = await response.content.read(ERROR_BODY_LIMIT)
-    text = body.decode("utf-8", "replace").strip()
-    with contextlib.suppress(ValueError):
-        decoded: Any = json.loads(text)
-        if isinstance(decoded, dict) and decoded.get("kind") == "Status":
-            return errors.from_status(decoded)
-    status = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": response.status,
-              "message": text or f"the kubelet answered {response.status} {response.reason}"}
-    error = errors.from_status(status)
-    error.reason = error.reason or type(error).reason  # the class the code chose
-    return error
 
 
 async def _relay(request: web.Request, upstream: aiohttp.ClientResponse,
@@ -338,19 +235,9 @@ async def _relay(request: web.Request, upstream: aiohttp.ClientResponse,
             pending = asyncio.ensure_future(upstream.content.readany())
         await resp.write_eof()
     except (ConnectionError, aiohttp.ClientError) as exc:
-        log.info("pods/log: stream ended early: %s", _why(exc))
+        log.info("pods/log: stream ended early: %s", why(exc))
     finally:
         pending.cancel()
         if pending.done() and not pending.cancelled():
             pending.exception()  # retrieved, so asyncio does not log it as never retrieved
     return resp
-
-
-def _why(exc: BaseException) -> str:
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        return f"TLS: {exc.certificate_error}"
-    if isinstance(exc, asyncio.TimeoutError):
-        return f"no connection within {CONNECT_TIMEOUT_SECONDS:g}s"
-    if isinstance(exc, aiohttp.ClientConnectorError):  # its str() shows the SSLContext object
-        return exc.strerror or type(exc.os_error).__name__
-    return str(exc) or type(exc).__name__
