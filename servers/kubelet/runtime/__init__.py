@@ -5,9 +5,10 @@ table by ``--isolation`` and imported only when chosen (as storage backends are,
 
 - ``namespaces`` (the default as root): runc + conmon, each pod in its own network, pid,
   uts, ipc and mount namespaces and cgroup, on a veth into the node bridge.
-- ``none``: plain processes under conmon, each pod on its own loopback address.
+- ``none``: plain processes under km's own monitor (``monitor.py``), each pod on its own
+  loopback address; it needs nothing but the Python running km, /bin/sh and util-linux.
 
-Both need conmon (Debian package ``conmon``); ``namespaces`` needs root, runc and iproute2 too.
+``namespaces`` needs root, runc, conmon and iproute2.
 """
 
 from __future__ import annotations

@@ -108,11 +108,12 @@ async def launch(container_id: str, paths: Paths, runtime: str, runtime_args: li
         line = await asyncio.wait_for(reader.readline(), CREATE_TIMEOUT)
     finally:
         transport.close()
-    return _pid_from(line.strip())
+    return pid_from(line.strip())
 
 
-def _pid_from(line: bytes) -> int:
-    """The pid in conmon's sync message, or ``CommandFailed`` with the runtime's message."""
+def pid_from(line: bytes) -> int:
+    """The pid in a sync message (conmon's, km monitor's), or ``CommandFailed`` with the
+    runtime's message."""
     try:
         message = json.loads(line)
         pid = int(message["data"])

@@ -1,16 +1,16 @@
-"""``--isolation none``: each container a plain host process under conmon, each pod a loopback IP.
+"""``--isolation none``: each container a host process under km's monitor, each pod a loopback IP.
 
-No namespaces and no cgroups, so no root needed: the same lifecycle as the sandboxed runtime
-(conmon holds stdio, writes the CRI log and the exit code, outlives the kubelet), and each
-pod gets its own address from this node's /24 of 127.0.0.0/8 (``POD_IP`` in its environment;
-a pod must bind it, as two pods on one host share every port otherwise).
+No namespaces and no cgroups, so no root and no runtime package needed: the same lifecycle as
+the sandboxed runtime, with km's own monitor (``monitor.py``, run by the Python that runs km)
+in conmon's place: it holds stdio, writes the CRI log and the exit code and outlives the
+kubelet. Each pod gets its own address from this node's /24 of 127.0.0.0/8 (``POD_IP`` in its
+environment; a pod must bind it, as two pods on one host share every port otherwise).
 
-conmon wants an OCI runtime to ``create`` the process; here that is a small shell shim
-(written under the root dir) that starts the bundle's ``run.sh`` in its own session, paused
-on a FIFO until ``start_container`` opens it — the same created/started split runc makes
-with its exec FIFO. Run-as user/group and no_new_privs go through util-linux ``setpriv``
-(another user only as root); resources and capabilities are not enforced here (no cgroups);
-mounts are refused unless the host path is the container path.
+The monitor starts the bundle's ``run.sh`` in its own session, paused on a FIFO until
+``start_container`` opens it — the same created/started split runc makes with its exec FIFO.
+Run-as user/group and no_new_privs go through util-linux ``setpriv`` (another user only as
+root); resources and capabilities are not enforced here (no cgroups); mounts are refused
+unless the host path is the container path.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ import os
 import shlex
 import shutil
 import signal
+import sys
 from typing import Any
 
-from servers.kubelet.linux.command import find_program
 from servers.kubelet.runtime import conmon, ipam
 from servers.kubelet.runtime.base import MonitoredRuntime, alive, container_config
 from servers.kubelet.runtime.errors import CommandFailed, ExecTimeout, InvalidConfig
@@ -38,31 +38,62 @@ from servers.kubelet.runtime.spec import DEFAULT_PATH
 from servers.kubelet.runtime.state import Record
 
 START_WAIT = 10.0  # how long start waits for the paused shell to open its FIFO
+LAUNCH_WAIT = 30.0  # how long create waits for the monitor to report the container's pid
 
-SHIM = r"""#!/bin/sh
-# km's process "OCI runtime" for conmon: only `create` is used. It starts the bundle's
-# run.sh in a new session (so a stop can signal its whole process group), paused on the
-# bundle's FIFO "start" until the kubelet opens it, and reports its pid.
-while [ $# -gt 0 ]; do case $1 in --*) shift;; *) break;; esac; done
-cmd=$1; shift
-case $cmd in
-create)
-  bundle= pidfile=
-  while [ $# -gt 1 ]; do
-    case $1 in
-      --bundle) bundle=$2; shift 2;;
-      --pid-file) pidfile=$2; shift 2;;
-      *) shift;;
-    esac
-  done
-  rm -f "$bundle/start" && mkfifo "$bundle/start" || exit 1
-  setsid /bin/sh "$bundle/run.sh" </dev/null &
-  echo $! > "$pidfile"
-  ;;
-*) echo "km process runtime: unsupported command $cmd" >&2; exit 1;;
-esac
+# Run by ``sys.executable -I -S -c``: loads monitor.py by path (from the source tree or from
+# inside km.pyz alike) without importing its package, whose __init__ modules the monitor
+# does not need (each of its imports is memory in every container's monitor).
+MONITOR_BOOT = """\
+# km container monitor
+import sys
+from importlib.machinery import PathFinder
+spec = PathFinder.find_spec("monitor", [sys.argv[1]])
+code = spec.loader.get_code("monitor")
+scope = {"__name__": "km_monitor", "__file__": spec.origin}
+exec(code, scope)
+sys.exit(scope["main"](sys.argv[2:]))
 """
 
+
+async def launch_monitor(container_id: str, paths: conmon.Paths, log_path: str) -> int:
+    """Start km's monitor (monitor.py) for a created container; return the container's pid."""
+    paths.make()
+    os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
+    here = os.path.dirname(os.path.abspath(__file__))
+    read_fd, write_fd = os.pipe()
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    transport, _ = await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb", 0))
+    errors = os.path.join(paths.dir, "monitor.log")  # the monitor's own complaints
+    try:
+        with open(errors, "ab") as err:
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    sys.executable, "-I", "-S", "-c", MONITOR_BOOT, here, paths.dir,
+                    container_id, log_path, str(write_fd), pass_fds=(write_fd,),
+                    env={"PATH": DEFAULT_PATH}, stdin=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.DEVNULL, stderr=err, cwd=paths.dir,
+                    start_new_session=True)
+            finally:
+                os.close(write_fd)
+        await proc.wait()  # the first process exits once it has forked the monitor
+        line = await asyncio.wait_for(reader.readline(), LAUNCH_WAIT)
+    finally:
+        transport.close()
+    if not line.strip():
+        msg = f"km monitor: exit {proc.returncode}: {_last_line(errors)}"
+        raise CommandFailed(msg)
+    return conmon.pid_from(line.strip())
+
+
+def _last_line(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = [line.strip() for line in f if line.strip()]
+    except OSError:
+        lines = []
+    return lines[-1] if lines else "no message"
 
 def _check_runnable(config: ContainerConfig, env: dict[str, str]) -> None:
     """Fail at create, as runc does, when the program or the working dir is missing."""
@@ -138,19 +169,8 @@ class ProcessRuntime(MonitoredRuntime):
     isolation = "none"
 
     def __init__(self, root_dir: str, node_name: str, loopback_cidr: str = "") -> None:
-        find_program("conmon", "conmon")
         super().__init__(root_dir, node_name)
         self.cidr = loopback_cidr or self.names.loopback_cidr()
-        self.shim = os.path.join(self.root, "bin", "km-process-runtime")
-        self._write_shim()
-
-    def _write_shim(self) -> None:
-        os.makedirs(os.path.dirname(self.shim), exist_ok=True)
-        tmp = self.shim + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(SHIM)
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, self.shim)
 
     async def _sandbox_up(self, sandbox_id: str, config: PodSandboxConfig) -> str:
         address = ipam.allocate(os.path.join(self.root, "ipam"), self.cidr, sandbox_id)
@@ -184,8 +204,8 @@ class ProcessRuntime(MonitoredRuntime):
         with open(os.path.join(bundle, "run.sh"), "w", encoding="utf-8") as f:
             f.write(script)
 
-    def _monitor_runtime(self) -> tuple[str, list[str]]:
-        return self.shim, []
+    async def _launch(self, container_id: str, paths: conmon.Paths, log_path: str) -> int:
+        return await launch_monitor(container_id, paths, log_path)
 
     async def _start(self, record: Record, paths: conmon.Paths) -> None:
         fifo = os.path.join(paths.bundle, "start")

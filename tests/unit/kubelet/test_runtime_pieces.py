@@ -136,11 +136,11 @@ def test_host_dirs_skip_what_a_container_gets_fresh(tmp_path: Path) -> None:
 
 
 def test_conmon_sync_message() -> None:
-    assert conmon._pid_from(b'{"data": 4242}') == 4242
+    assert conmon.pid_from(b'{"data": 4242}') == 4242
     with pytest.raises(CommandFailed, match="container create: exec failed: no such file"):
-        conmon._pid_from(b'{"data": -1, "message": "exec failed: no such file"}')
+        conmon.pid_from(b'{"data": -1, "message": "exec failed: no such file"}')
     with pytest.raises(CommandFailed, match="unreadable"):
-        conmon._pid_from(b"")
+        conmon.pid_from(b"")
 
 
 def test_failed_command_is_one_line() -> None:

@@ -1,0 +1,64 @@
+"""km's container monitor (servers/kubelet/runtime/monitor.py): its pure pieces.
+
+The monitor process itself runs in tests/integration/kubelet (the runtime conformance suite's
+``none`` half) and in tests/e2e/test_kubelet_none.py (a kubelet on a host without conmon).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from servers.kubelet import logs
+from servers.kubelet.runtime import monitor, process
+
+NOW = 1_796_000_000_123_456_789  # ns since the epoch
+
+
+def test_full_lines_are_f_and_a_trailing_piece_is_p() -> None:
+    out = monitor.cri_lines(b"stdout", b"one\ntwo words\npart", NOW).decode()
+    stamp = monitor.stamp(NOW).decode()
+    assert out.splitlines() == [f"{stamp} stdout F one", f"{stamp} stdout F two words",
+                                f"{stamp} stdout P part"]
+
+
+def test_an_empty_line_is_kept() -> None:
+    assert monitor.cri_lines(b"stderr", b"\n", NOW).endswith(b" stderr F \n")
+
+
+def test_the_stamp_is_rfc3339_nano_utc_and_the_log_reader_takes_it() -> None:
+    stamp = monitor.stamp(NOW).decode()
+    assert stamp == "2026-11-30T00:53:20.123456789Z"
+    line = monitor.cri_lines(b"stdout", b"hello\n", NOW)
+    parsed = logs.parse_line(line)
+    assert parsed == (stamp, "stdout", True, b"hello")
+    assert logs.utc_stamp(stamp) == stamp
+
+
+def test_exit_codes_as_conmon_records_them() -> None:
+    _, status = os.waitpid(os.posix_spawn("/bin/sh", ["sh", "-c", "exit 3"], {}), 0)
+    assert monitor.exit_code(status) == 3
+    _, status = os.waitpid(os.posix_spawn("/bin/sh", ["sh", "-c", "kill -9 $$"], {}), 0)
+    assert monitor.exit_code(status) == 128 + signal.SIGKILL
+
+
+def test_written_atomically_with_the_given_mtime(tmp_path: Path) -> None:
+    path = tmp_path / "exit"
+    monitor.write_atomically(str(path), "137", mtime=1_700_000_000.5)
+    assert path.read_text() == "137"
+    assert path.stat().st_mtime == 1_700_000_000.5
+    assert os.listdir(tmp_path) == ["exit"]
+
+
+def test_the_monitor_imports_only_small_standard_modules() -> None:
+    script = (process.MONITOR_BOOT.replace('sys.exit(scope["main"](sys.argv[2:]))', "")
+              + "print(' '.join(sorted(sys.modules)))")
+    here = os.path.dirname(monitor.__file__)
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", script, here],
+                          capture_output=True, text=True, check=True)
+    loaded = set(done.stdout.split())
+    assert not {m for m in loaded if m.startswith(("servers", "hyperkube", "asyncio", "json"))}
+    assert {"select", "posix"} <= loaded
