@@ -2,6 +2,7 @@
 
     flags -> runtime (--isolation) -> wait for the apiserver -> register the Node (Lease,
     status) -> the node's pods (fieldSelector spec.nodeName=NAME) feed one worker per pod
+    (namespaces: their hostPorts too, linux/hostports.py)
     -> the kubelet API on --port -> until SIGTERM (pods keep running; a restart adopts them)
 """
 
@@ -24,6 +25,7 @@ from servers.client.rest import Client
 from servers.component.connect import client_config, wait_for_apiserver
 from servers.kubelet import options
 from servers.kubelet.api import healthz_app, make_app, serving_context
+from servers.kubelet.linux import hostports
 from servers.kubelet.node import NodeAgent, node_ip
 from servers.kubelet.runtime import default_isolation, open_runtime
 from servers.kubelet.workers import Kubelet
@@ -116,7 +118,8 @@ async def _run(opts: argparse.Namespace, stop: asyncio.Event) -> int:
             tasks = [asyncio.ensure_future(pods.run(halt)),
                      asyncio.ensure_future(recorder.run(halt)),
                      asyncio.ensure_future(agent.heartbeat(halt)),
-                     asyncio.ensure_future(_rotate(kubelet, opts, halt))]
+                     asyncio.ensure_future(_rotate(kubelet, opts, halt)),
+                     *hostports.start(pods, name, isolation, halt)]
             if await pods.wait_synced(timeout=None):
                 await kubelet.adopt_orphans({p["metadata"]["uid"] for p in pods.list()})
             await stop.wait()

@@ -35,7 +35,20 @@ async def ensure_bridge(name: str, cidr: str) -> str:
             raise CommandFailed(failure_line([ip, "link", "add"], code, err))
     await run([ip, "addr", "replace", f"{gateway}/{net.prefixlen}", "dev", name])
     await run([ip, "link", "set", name, "up"])
+    enable_forwarding()
     return gateway
+
+
+def enable_forwarding() -> None:
+    """Let the node route between pods and Services: a packet DNATed from a ClusterIP or a
+    hostPort to a pod is forwarded, bridge to bridge (the bridge plugin's ``isGateway`` does
+    the same; a fresh network namespace starts with forwarding off)."""
+    path = "/proc/sys/net/ipv4/ip_forward"
+    with open(path) as current:
+        if current.read().strip() == "1":
+            return
+    with open(path, "w") as switch:
+        switch.write("1")
 
 
 async def add_veth(host_if: str, netns: str, bridge: str, address: str, gateway: str) -> None:
@@ -45,6 +58,9 @@ async def add_veth(host_if: str, netns: str, bridge: str, address: str, gateway:
     await run([ip, "link", "add", host_if, "type", "veth", "peer", "name", "eth0",
                "netns", netns])
     await run([ip, "link", "set", host_if, "master", bridge, "up"])
+    # hairpin: a pod reaching itself through a Service or its hostPort is DNATed back out of
+    # the port it came in by (the bridge plugin's hairpinMode)
+    await run([ip, "link", "set", host_if, "type", "bridge_slave", "hairpin", "on"])
     batch = (f"link set lo up\naddr add {address} dev eth0\nlink set eth0 up\n"
              f"route add default via {gateway} dev eth0\n")
     await run([ip, "-n", netns, "-batch", "-"], stdin=batch.encode())

@@ -1,0 +1,69 @@
+"""The kubelet's hostPort mappings and the nft transaction that installs them (no kernel)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from servers.kubelet.linux.hostports import HostPort, mappings, table_name, transaction
+
+
+def pod(name: str, ip: str, ports: list[dict[str, Any]], *, created: str = "2026-01-01T00:00:00Z",
+        phase: str = "Running", **spec: Any) -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": "default", "uid": name,
+                         "creationTimestamp": created},
+            "spec": {"containers": [{"name": "c", "ports": ports}], **spec},
+            "status": {"podIP": ip, "phase": phase}}
+
+
+def test_each_host_port_maps_to_the_pod_ip_and_container_port() -> None:
+    found = mappings([pod("a", "10.244.0.2", [
+        {"containerPort": 8000, "hostPort": 18080},
+        {"containerPort": 53, "hostPort": 1053, "protocol": "UDP", "hostIP": "0.0.0.0"},
+        {"containerPort": 81, "hostPort": 18081, "hostIP": "10.250.0.10"},
+        {"containerPort": 9000},  # no hostPort: not mapped
+        {"containerPort": 7, "hostPort": 7, "protocol": "SCTP"}])])
+    assert found == [
+        HostPort("tcp", 18080, "", "10.244.0.2", 8000, "default/a"),
+        HostPort("tcp", 18081, "10.250.0.10", "10.244.0.2", 81, "default/a"),
+        HostPort("udp", 1053, "", "10.244.0.2", 53, "default/a")]
+
+
+def test_pods_without_an_ip_on_the_host_network_or_finished_map_nothing() -> None:
+    ports = [{"containerPort": 80, "hostPort": 8080}]
+    assert mappings([pod("pending", "", ports), pod("host", "10.0.0.1", ports, hostNetwork=True),
+                     pod("done", "10.244.0.3", ports, phase="Succeeded"),
+                     pod("failed", "10.244.0.4", ports, phase="Failed")]) == []
+
+
+def test_the_older_pod_keeps_a_contested_port() -> None:
+    ports = [{"containerPort": 80, "hostPort": 8080}]
+    found = mappings([pod("young", "10.244.0.3", ports, created="2026-01-02T00:00:00Z"),
+                      pod("old", "10.244.0.2", ports)])
+    assert [(m.pod, m.pod_ip) for m in found] == [("default/old", "10.244.0.2")]
+
+
+def commands(document: dict[str, Any]) -> list[dict[str, Any]]:
+    return document["nftables"][1:]
+
+
+def test_the_transaction_replaces_the_table_atomically() -> None:
+    ports = mappings([pod("a", "10.244.0.2", [{"containerPort": 8000, "hostPort": 18080}])])
+    table = table_name("node-1")
+    assert table == "km-hostports-node-1"
+    done = commands(transaction(table, ports))
+    # add + delete first: whatever an earlier kubelet left goes, in the same transaction
+    assert done[:3] == [{"add": {"table": {"family": "ip", "name": table}}},
+                        {"delete": {"table": {"family": "ip", "name": table}}},
+                        {"add": {"table": {"family": "ip", "name": table}}}]
+    rules = [c["add"]["rule"] for c in done if "rule" in c.get("add", {})]
+    chain = [r["expr"] for r in rules if r["chain"] == "hostport-tcp-18080"]
+    assert chain[-1][-1] == {"dnat": {"addr": "10.244.0.2", "port": 8000}}
+    assert chain[0][0]["match"]["right"] == "10.244.0.2"  # hairpin: marked for masquerade
+    elements = [c["add"]["element"] for c in done if "element" in c.get("add", {})]
+    assert elements == [{"family": "ip", "table": table, "name": "host-ports", "elem": [[
+        {"concat": ["tcp", 18080]}, {"goto": {"target": "hostport-tcp-18080"}}]]}]
+
+
+def test_no_ports_only_deletes_the_table() -> None:
+    done = commands(transaction("km-hostports-n", []))
+    assert [next(iter(c)) for c in done] == ["add", "delete"]
