@@ -1,4 +1,4 @@
-"""The kubelet API on --port (HTTPS): /healthz, /pods and /containerLogs.
+"""The kubelet API on --port (HTTPS): /healthz, /pods, /containerLogs, /exec and /attach.
 
 As kube's ``pkg/kubelet/server/server.go``, with authentication by client certificate
 (``--client-ca-file``) only: a request without a verified certificate is anonymous and
@@ -29,6 +29,7 @@ __all__ = ["make_app", "serving_context"]
 
 log = logging.getLogger(__name__)
 
+KUBELET: web.AppKey[Kubelet] = web.AppKey("kubelet")  # the app's Kubelet, for every handler
 ALLOWED_USERS = ("kube-apiserver-kubelet-client", "system:kube-apiserver")
 MASTERS = "system:masters"
 
@@ -93,7 +94,7 @@ async def _auth(request: web.Request, handler: Any) -> web.StreamResponse:
     if MASTERS not in groups and user not in ALLOWED_USERS:
         verb = {"GET": "get", "HEAD": "get", "POST": "create", "PUT": "update",
                 "PATCH": "patch", "DELETE": "delete"}.get(request.method, "get")
-        node = request.app["kubelet"].node_name
+        node = request.app[KUBELET].node_name
         return web.Response(status=403, text=(
             f"Forbidden (user={user}, verb={verb}, resource=nodes, subresource=proxy, "
             f"name={node})"))
@@ -102,10 +103,15 @@ async def _auth(request: web.Request, handler: Any) -> web.StreamResponse:
 
 def make_app(kubelet: Kubelet) -> web.Application:
     app = web.Application(middlewares=[_auth])
-    app["kubelet"] = kubelet
+    app[KUBELET] = kubelet
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/pods", _pods)
     app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", _container_logs)
+    from servers.kubelet import streaming  # it imports KUBELET from here
+
+    for verb, handler in (("exec", streaming.exec_), ("attach", streaming.attach)):
+        app.router.add_get(f"/{verb}/{{namespace}}/{{pod}}/{{container}}", handler)
+        app.router.add_get(f"/{verb}/{{namespace}}/{{pod}}/{{uid}}/{{container}}", handler)
     return app
 
 
@@ -120,7 +126,7 @@ async def _healthz(request: web.Request) -> web.Response:
 
 
 async def _pods(request: web.Request) -> web.Response:
-    kubelet: Kubelet = request.app["kubelet"]
+    kubelet: Kubelet = request.app[KUBELET]
     items = [w.pod for w in kubelet.workers.values()]
     return web.Response(text=json.dumps({"kind": "PodList", "apiVersion": "v1",
                                          "metadata": {}, "items": items}),
@@ -148,7 +154,7 @@ def _options(query: Any) -> LogOptions:
 
 
 async def _container_logs(request: web.Request) -> web.StreamResponse:
-    kubelet: Kubelet = request.app["kubelet"]
+    kubelet: Kubelet = request.app[KUBELET]
     ns, name, container = (request.match_info[k] for k in ("namespace", "pod", "container"))
     worker = next((w for w in kubelet.workers.values()
                    if w.pod["metadata"].get("namespace") == ns
