@@ -25,7 +25,7 @@ import signal
 import sys
 from typing import Any
 
-from servers.kubelet.runtime import conmon, ipam
+from servers.kubelet.runtime import conmon, ipam, stream
 from servers.kubelet.runtime.base import MonitoredRuntime, alive, container_config
 from servers.kubelet.runtime.errors import CommandFailed, ExecTimeout, InvalidConfig
 from servers.kubelet.runtime.interface import (
@@ -33,6 +33,7 @@ from servers.kubelet.runtime.interface import (
     ExecResult,
     PodSandboxConfig,
     Runtime,
+    Streams,
 )
 from servers.kubelet.runtime.spec import DEFAULT_PATH
 from servers.kubelet.runtime.state import Record
@@ -264,6 +265,12 @@ class ProcessRuntime(MonitoredRuntime):
             raise ExecTimeout(msg) from None
         code = proc.returncode if proc.returncode is not None else -1
         return ExecResult(exit_code=code if code >= 0 else 128 - code, stdout=out, stderr=err)
+
+    async def _exec_stream(self, record: Record, cmd: list[str], tty: bool,
+                           stdin: bool) -> Streams:
+        sandbox = self.store.load("sandboxes", record["sandbox_id"]) or {}
+        return await stream.host_exec(container_config(record["config"]), sandbox.get("ip", ""),
+                                      cmd, tty=tty, stdin=stdin)
 
     async def _kill_leftovers(self, record: Record) -> None:
         pid = record["pid"]
