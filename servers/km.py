@@ -40,13 +40,14 @@ def _servers() -> list[Server]:
         dns,
         hollow_node,
         kubelet,
+        minion,
         proxy,
         scheduler,
     )
 
     return [all_in_one.server(), apiserver.server(), certs.server(),
             controller_manager.server(), dns.server(), hollow_node.server(), kubelet.server(),
-            proxy.server(), scheduler.server()]
+            minion.server(), proxy.server(), scheduler.server()]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
