@@ -1,4 +1,5 @@
-"""The kubelet API on --port (HTTPS): /healthz, /pods, /containerLogs, /exec and /attach.
+"""The kubelet API on --port (HTTPS): /healthz, /pods, /containerLogs, /exec, /attach and
+/portForward.
 
 As kube's ``pkg/kubelet/server/server.go``, with authentication by client certificate
 (``--client-ca-file``) only: a request without a verified certificate is anonymous and
@@ -112,6 +113,9 @@ def make_app(kubelet: Kubelet) -> web.Application:
     for verb, handler in (("exec", streaming.exec_), ("attach", streaming.attach)):
         app.router.add_get(f"/{verb}/{{namespace}}/{{pod}}/{{container}}", handler)
         app.router.add_get(f"/{verb}/{{namespace}}/{{pod}}/{{uid}}/{{container}}", handler)
+    from servers.kubelet import portforward  # it imports KUBELET from here too
+
+    portforward.add_routes(app)
     return app
 
 

@@ -1,0 +1,260 @@
+"""The kubelet's /portForward against both runtimes, with a real pod process serving TCP.
+
+The kubelet API app (TLS, client-certificate authentication, the /portForward route) serves
+on 127.0.0.1:0 in the test's private network namespace over a real runtime holding one pod
+whose process echoes TCP on port 7000. Clients speak to the kubelet directly: km's own SPDY
+session tunnelled in a WebSocket (``SPDY/3.1+portforward.k8s.io``, kubectl's wire) and the
+channel WebSocket with ``?ports=`` (the Python client's wire), byte for byte as node-notes §5.3
+describes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import ssl
+import struct
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from servers.kubelet.api import make_app, serving_context
+from servers.kubelet.portforward import TUNNEL_PROTOCOL
+from servers.kubelet.runtime.base import MonitoredRuntime
+from servers.kubelet.runtime.interface import ContainerConfig
+from servers.kubelet.workers import Kubelet, PodWorker
+from servers.streaming import spdy
+from tests.integration.kubelet.test_runtime_conformance import pod, run_container, wait_log
+from tests.support.pki import make_certs
+
+WAIT = 10.0
+ECHO, CLOSED = 7000, 7999
+# The pod: echo every connection on port 7000 as it reads, close on the client's EOF. It binds
+# POD_IP when the runtime gives one (--isolation none: the pod's loopback address), else all.
+SERVER = r"""
+import os, socket, threading
+def serve(conn):
+    with conn:
+        while data := conn.recv(65536):
+            conn.sendall(data)
+listener = socket.create_server((os.environ.get("POD_IP") or "0.0.0.0", 7000))
+print("ready", flush=True)
+while True:
+    conn, _ = listener.accept()
+    threading.Thread(target=serve, args=(conn,), daemon=True).start()
+"""
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_certs(tmp_path_factory.mktemp("pki"))
+
+
+@dataclass
+class Node:
+    url: str
+    client: ssl.SSLContext
+    sandbox_id: str
+
+
+@pytest.fixture
+async def node(runtime: MonitoredRuntime, certs: Path, tmp_path: Path) -> AsyncIterator[Node]:
+    """The kubelet API over ``runtime`` with pod default/p echoing on port 7000."""
+    kubelet = Kubelet(None, runtime, None, node_name="n1",  # type: ignore[arg-type]
+                      node_ip="127.0.0.1", root_dir=str(tmp_path), allocatable={})
+    config = pod("p")
+    sid = await runtime.run_pod_sandbox(config)
+    log = str(tmp_path / "c.log")
+    await run_container(runtime, sid, ContainerConfig(
+        name="c", command=(sys.executable, "-c", SERVER), log_path=log))
+    await wait_log(log, "ready")
+    meta = {"name": "p", "namespace": "default", "uid": config.uid}
+    kubelet.workers[config.uid] = PodWorker(uid=config.uid, pod={"metadata": meta},
+                                            sandbox_id=sid)
+    server = serving_context(None, None, str(certs / "ca.crt"), root_dir=str(tmp_path),
+                             node_name="n1", node_ip="127.0.0.1")
+    runner = web.AppRunner(make_app(kubelet), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server)
+    await site.start()
+    client = ssl.create_default_context()
+    client.check_hostname = False
+    client.verify_mode = ssl.CERT_NONE  # the kubelet's self-signed serving certificate
+    client.load_cert_chain(str(certs / "admin.crt"), str(certs / "admin.key"))
+    try:
+        yield Node(f"https://127.0.0.1:{runner.addresses[0][1]}", client, sid)
+    finally:
+        await runner.cleanup()
+
+
+@dataclass
+class Tunnel:
+    session: spdy.Session
+    next_request: int = 0
+
+    async def connect(self, port: int) -> tuple[spdy.Stream, spdy.Stream]:
+        """What kubectl does per local connection: an error stream (closed at once: nothing
+        is written on it) and a data stream, sharing a requestID."""
+        headers = [("streamtype", "error"), ("port", str(port)),
+                   ("requestid", str(self.next_request))]
+        self.next_request += 1
+        error = await self.session.open_stream(tuple(headers))
+        await error.close()
+        headers[0] = ("streamtype", "data")
+        data = await self.session.open_stream(tuple(headers))
+        await asyncio.wait_for(asyncio.gather(error.wait_reply(), data.wait_reply()), WAIT)
+        return error, data
+
+
+async def _tunnel(node: Node) -> AsyncIterator[Tunnel]:
+    async with aiohttp.ClientSession() as http, http.ws_connect(
+            node.url + "/portForward/default/p", protocols=(TUNNEL_PROTOCOL,),
+            ssl=node.client) as ws:
+        assert ws.protocol == TUNNEL_PROTOCOL
+        session = spdy.Session(ws.send_bytes, server=False)
+
+        async def pump() -> None:
+            async for msg in ws:
+                if msg.type == aiohttp.WSMsgType.BINARY:
+                    await session.feed(msg.data)
+            session.connection_lost()
+
+        pumping = asyncio.ensure_future(pump())
+        try:
+            yield Tunnel(session)
+        finally:
+            await session.goaway()
+            await ws.close()
+            await asyncio.wait_for(pumping, WAIT)
+
+
+@pytest.fixture
+async def tunnel(node: Node) -> AsyncIterator[Tunnel]:
+    async for joined in _tunnel(node):
+        yield joined
+
+
+async def test_spdy_tunnel_carries_a_connection_and_its_half_close(tunnel: Tunnel) -> None:
+    error, data = await tunnel.connect(ECHO)
+    await data.write(b"hello pod")
+    await data.close()  # the pod echoes, sees EOF, closes: the echo then EOF comes back
+    assert await asyncio.wait_for(data.read_all(), WAIT) == b"hello pod"
+    assert await asyncio.wait_for(error.read_all(), WAIT) == b""
+
+
+async def test_spdy_tunnel_bulk_both_ways(tunnel: Tunnel) -> None:
+    payload = os.urandom(4 << 20)
+    _, data = await tunnel.connect(ECHO)
+
+    async def send() -> None:
+        await data.write(payload)
+        await data.close()
+
+    sending = asyncio.ensure_future(send())
+    assert await asyncio.wait_for(data.read_all(), 30) == payload
+    await sending
+
+
+async def test_spdy_tunnel_several_connections_at_once(tunnel: Tunnel) -> None:
+    async def one(i: int) -> bytes:
+        _, data = await tunnel.connect(ECHO)
+        await data.write(f"connection {i}".encode() * 1000)
+        await data.close()
+        return await asyncio.wait_for(data.read_all(), WAIT)
+
+    got = await asyncio.gather(*(one(i) for i in range(8)))
+    assert got == [f"connection {i}".encode() * 1000 for i in range(8)]
+
+
+async def test_a_closed_port_is_reported_on_the_error_stream(tunnel: Tunnel, node: Node
+                                                             ) -> None:
+    error, data = await tunnel.connect(CLOSED)
+    message = (await asyncio.wait_for(error.read_all(), WAIT)).decode()
+    assert message.startswith(f"error forwarding port {CLOSED} to pod {node.sandbox_id}, uid : ")
+    assert message.endswith("connect: connection refused")
+    assert f"failed to connect to localhost:{CLOSED} inside namespace {node.sandbox_id}" in (
+        message)
+    assert await asyncio.wait_for(data.read_all(), WAIT) == b""
+
+
+async def test_streams_without_the_headers_kube_needs_are_refused(tunnel: Tunnel) -> None:
+    for headers in ((("streamtype", "data"),), (("port", "80"),),
+                    (("port", "80"), ("streamtype", "nope")), (("port", "0"),
+                                                               ("streamtype", "data"))):
+        stream = await tunnel.session.open_stream(headers)
+        with pytest.raises(spdy.StreamClosed):
+            await asyncio.wait_for(stream.wait_reply(), WAIT)
+        assert stream.reset_status == spdy.REFUSED_STREAM
+
+
+async def _channels(node: Node, query: str, protocol: str = "v4.channel.k8s.io"
+                    ) -> AsyncIterator[aiohttp.ClientWebSocketResponse]:
+    async with aiohttp.ClientSession() as http, http.ws_connect(
+            node.url + "/portForward/default/p?" + query, protocols=(protocol,),
+            ssl=node.client) as ws:
+        yield ws
+
+
+async def _receive(ws: aiohttp.ClientWebSocketResponse) -> tuple[int, bytes]:
+    msg = await asyncio.wait_for(ws.receive(), WAIT)
+    assert msg.type == aiohttp.WSMsgType.BINARY, msg
+    return msg.data[0], msg.data[1:]
+
+
+async def test_channel_websocket_as_the_python_client_speaks_it(node: Node) -> None:
+    async for ws in _channels(node, f"ports={ECHO},{CLOSED}"):
+        assert ws.protocol == "v4.channel.k8s.io"
+        first = {await _receive(ws) for _ in range(4)}  # each channel opens with its port
+        assert first == {(0, struct.pack("<H", ECHO)), (1, struct.pack("<H", ECHO)),
+                         (2, struct.pack("<H", CLOSED)), (3, struct.pack("<H", CLOSED))}
+        await ws.send_bytes(b"\x00" + b"through channel 0")
+        got: dict[int, bytes] = {0: b"", 3: b""}
+        while got[0] != b"through channel 0" or not got[3]:
+            ch, data = await _receive(ws)
+            got[ch] += data
+        assert got[3].decode().startswith(f"error forwarding port {CLOSED} to pod ")
+        assert got[3].decode().endswith("connect: connection refused")
+
+
+async def test_channel_websocket_takes_kubes_port_parameter(node: Node) -> None:
+    async for ws in _channels(node, f"port={ECHO}"):
+        assert {await _receive(ws) for _ in range(2)} == {(0, struct.pack("<H", ECHO)),
+                                                           (1, struct.pack("<H", ECHO))}
+        await ws.send_bytes(b"\x00ping")
+        assert await _receive(ws) == (0, b"ping")
+
+
+@pytest.mark.parametrize(("path", "status", "text"), [
+    ("/portForward/default/p", 400, 'query parameter "port" is required'),
+    ("/portForward/default/p?ports=abc", 400,
+     'unable to parse "abc" as a port: strconv.ParseUint: parsing "abc": invalid syntax'),
+    ("/portForward/default/p?ports=0", 400, 'port "0" must be > 0'),
+    ("/portForward/default/nope?ports=80", 404, "pod does not exist"),
+    ("/portForward/default/p/not-its-uid?ports=80", 404, "pod not found"),
+])
+async def test_refusals_are_kubes_plain_text(node: Node, path: str, status: int, text: str
+                                             ) -> None:
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as failed:
+            await http.ws_connect(node.url + path, protocols=("v4.channel.k8s.io",),
+                                  ssl=node.client)
+        assert failed.value.status == status
+        async with http.get(node.url + path, ssl=node.client) as response:
+            if status == 400 and "port" in text:  # not a WebSocket at all comes first
+                assert response.status == 400
+            else:
+                assert (response.status, await response.text()) == (status, text)
+
+
+async def test_anonymous_clients_are_refused(node: Node) -> None:
+    anonymous = ssl.create_default_context()
+    anonymous.check_hostname = False
+    anonymous.verify_mode = ssl.CERT_NONE
+    async with aiohttp.ClientSession() as http, http.get(
+            node.url + "/portForward/default/p", ssl=anonymous) as response:
+        assert (response.status, await response.text()) == (401, "Unauthorized")
