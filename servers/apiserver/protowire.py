@@ -12,6 +12,7 @@ which those clients accept too. A body that is not such an envelope, or of anoth
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Iterator
 from typing import Any, Union
 
@@ -136,6 +137,19 @@ _SERVICE: Message = {
         22: ("internalTrafficPolicy", "str")}),
 }
 
+# ``kubectl certificate approve|deny`` PUTs the whole request to /approval (k8s.io/api
+# certificates/v1 generated.proto); "bytes" fields are base64 in JSON, "time" a metav1.Time.
+_CSR_CONDITION: Message = {1: ("type", "str"), 6: ("status", "str"), 2: ("reason", "str"),
+                           3: ("message", "str"), 4: ("lastUpdateTime", "time"),
+                           5: ("lastTransitionTime", "time")}
+_CSR: Message = {
+    1: ("metadata", _OBJECT_META),
+    2: ("spec", {1: ("request", "bytes"), 7: ("signerName", "str"),
+                 8: ("expirationSeconds", "int32"), 5: ("usages", "strs"),
+                 2: ("username", "str"), 3: ("uid", "str"), 4: ("groups", "strs")}),
+    3: ("status", {1: ("conditions", ("[]", _CSR_CONDITION)), 2: ("certificate", "bytes")}),
+}
+
 #: (apiVersion, kind) -> message, for every kind km reads from protobuf.
 MESSAGES: dict[tuple[str, str], Message] = {
     ("v1", "Namespace"): {1: ("metadata", _OBJECT_META), 2: ("spec", {1: ("finalizers", "strs")})},
@@ -163,6 +177,7 @@ MESSAGES: dict[tuple[str, str], Message] = {
     ("batch/v1", "Job"): {1: ("metadata", _OBJECT_META), 2: ("spec", _JOB_SPEC)},
     ("batch/v1", "CronJob"): _CRONJOB,
     ("policy/v1", "PodDisruptionBudget"): _PDB,
+    ("certificates.k8s.io/v1", "CertificateSigningRequest"): _CSR,
 }
 
 
@@ -225,7 +240,7 @@ def _read(data: bytes, message: Message) -> Obj:
             out.setdefault(name, []).append(_text(value))
         elif how in ("int32", "int", "int64", "bool"):
             out.update(_scalar(name, value, how))
-        elif how in ("map", "bytesmap", "intstr"):
+        elif how in ("map", "bytesmap", "intstr", "bytes", "time"):
             _entry(out, name, _bytes(value), how)
         elif isinstance(how, tuple):
             out.setdefault(name, []).append(_read(_bytes(value), how[1]))
@@ -250,9 +265,19 @@ def _scalar(name: str, value: int | bytes, how: str) -> Obj:
 
 
 def _entry(out: Obj, name: str, data: bytes, how: str) -> None:
-    """A map entry (``map<string,string>``, added to ``out[name]``) or an IntOrString."""
+    """A map entry (``map<string,string>``, added to ``out[name]``), an IntOrString, a
+    ``bytes`` field (base64, as JSON has it) or a ``metav1.Time`` (RFC 3339 in whole
+    seconds; the zero time, which Go sends as an empty message, is left out)."""
     if how == "intstr":
         out[name] = _int_or_string(data)
+        return
+    if how == "bytes":
+        out[name] = base64.b64encode(data).decode()
+        return
+    if how == "time":
+        seconds = _read(data, {1: ("seconds", "int64")}).get("seconds", 0)
+        if seconds:
+            out[name] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
         return
     entry = dict(fields(data))
     raw = entry.get(2, b"")

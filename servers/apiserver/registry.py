@@ -33,7 +33,7 @@ from servers.apiserver import (
     paging,
     resources,
 )
-from servers.apiserver.kinds import scale
+from servers.apiserver.kinds import certificates, scale
 from servers.apiserver.resources import Resource
 from servers.apiserver.routing import Target
 from servers.apiserver.serviceallocation import ServiceRanges
@@ -266,6 +266,8 @@ class Registry:
         new["apiVersion"], new["kind"] = resource.api_version, resource.kind
         if target.subresource == "status":
             new = objectmeta.keep_all_but_status(current, new)
+        elif target.subresource == "approval":  # CertificateSigningRequests'
+            new = certificates.keep_all_but_conditions(current, new)
         elif resource.has_status and "status" in current:
             new["status"] = current["status"]
         elif resource.has_status:

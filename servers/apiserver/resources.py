@@ -127,6 +127,7 @@ AUTHORIZATION = "authorization.k8s.io"
 AUTHENTICATION = "authentication.k8s.io"
 SCHEDULING = "scheduling.k8s.io"
 COORDINATION = "coordination.k8s.io"
+CERTIFICATES = "certificates.k8s.io"
 SCALE = GroupVersionKind("autoscaling", "v1", "Scale")
 BINDING = GroupVersionKind("", V1, "Binding")
 STATUS = GroupVersionKind("", V1, "Status")
@@ -283,6 +284,17 @@ RESOURCES: tuple[Resource, ...] = (
     Resource(
         SCHEDULING, V1, "priorityclasses", "priorityclass", "PriorityClass", False,
         "/registry/priorityclasses/", short_names=("pc",),
+    ),
+    # certificates.k8s.io: TLS bootstrap (servers.apiserver.kinds.certificates; /approval
+    # takes the Approved/Denied conditions, /status the certificate)
+    Resource(
+        CERTIFICATES, V1, "certificatesigningrequests", "certificatesigningrequest",
+        "CertificateSigningRequest", False, "/registry/certificatesigningrequests/",
+        short_names=("csr",), subresources=(
+            _status("CertificateSigningRequest", CERTIFICATES),
+            Subresource("approval", GroupVersionKind(CERTIFICATES, V1,
+                                                     "CertificateSigningRequest"),
+                        STATUS_VERBS)),
     ),
 )
 

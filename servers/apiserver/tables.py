@@ -18,7 +18,14 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from servers.apiserver.kinds import podprint, printers, priorityclass, rbacprint, secret
+from servers.apiserver.kinds import (
+    certificates,
+    podprint,
+    printers,
+    priorityclass,
+    rbacprint,
+    secret,
+)
 from servers.apiserver.kinds import workloadprint as wp
 from servers.apiserver.kinds.printers import age, format_endpoints, format_labels, human_duration
 from servers.apiserver.resources import Resource
@@ -146,6 +153,16 @@ _PRINTERS[(priorityclass.GROUP, "PriorityClass")] = (
      _column("PreemptionPolicy", "preemptionPolicy is the Policy for preempting pods with "
              "lower priority.")],
     priorityclass.row,
+)
+_PRINTERS[(certificates.GROUP, "CertificateSigningRequest")] = (
+    [_name_col(), _AGE,
+     _column("SignerName", "Requested signer for the request."),
+     _column("Requestor", "Name of the user that created the request."),
+     _column("RequestedDuration", "The requested duration of validity of the issued "
+             "certificate (expirationSeconds)."),
+     _column("Condition", "The Approved, Denied and Failed conditions, and Issued once a "
+             "certificate is set.")],
+    certificates.row,
 )
 _CONTAINERS = _column("Containers", "Names of each container in the template.", priority=1)
 _IMAGES = _column("Images", "Images referenced by each container in the template.", priority=1)

@@ -18,10 +18,10 @@ from __future__ import annotations
 from servers.apimachinery import field, validation
 from servers.apimachinery.meta import Obj
 from servers.apiserver import kinds
-from servers.apiserver.admission import defaulttolerationseconds, priority
+from servers.apiserver.admission import certificates, defaulttolerationseconds, priority
 from servers.apiserver.admission.serviceaccount import ServiceAccountAdmission
 from servers.apiserver.authz import escalation, noderestriction
-from servers.apiserver.resources import SCHEDULING, Resource
+from servers.apiserver.resources import CERTIFICATES, SCHEDULING, Resource
 from servers.apiserver.storage import interface as st
 from servers.apiserver.watchcache import WatchCache
 
@@ -48,10 +48,15 @@ class Admission:
         elif resource.group == SCHEDULING and resource.plural == "priorityclasses":
             await self.priority_classes.start()
             priority.validate_class(self.priority_classes, obj, None)
+        elif resource.group == CERTIFICATES:
+            certificates.admit_create(obj)
 
     def admit_update(self, resource: Resource, new: Obj, old: Obj, subresource: str = ""
                      ) -> None:
-        """Mutate or refuse (403) an update of the main resource (subresources pass)."""
+        """Mutate or refuse (403) an update of the main resource (subresources pass, but
+        for CertificateSigningRequests' /approval and /status)."""
+        if resource.group == CERTIFICATES:
+            certificates.admit_update(new, old, subresource)
         if subresource:
             return
         if resource.group == "" and resource.plural == "pods":

@@ -29,6 +29,7 @@ from servers.apimachinery.field import Cause
 from servers.apiserver.kinds import (
     apps,
     batch,
+    certificates,
     core,
     endpointslice,
     lease,
@@ -101,6 +102,9 @@ _RULES: dict[tuple[str, str], KindRules] = {
                                                       endpointslice.validate, generation=True),
     (priorityclass.GROUP, "PriorityClass"): KindRules(priorityclass.default,
                                                       priorityclass.validate),
+    # kube: "We don't care what you call your certificate requests" (a path segment, then).
+    (certificates.GROUP, "CertificateSigningRequest"): KindRules(
+        certificates.default, certificates.validate, rbac.name_is_path_segment),
     (rbac.GROUP, "Role"): KindRules(validate=rbac.validate_role,
                                     name_rule=rbac.name_is_path_segment),
     (rbac.GROUP, "ClusterRole"): KindRules(validate=rbac.validate_cluster_role,

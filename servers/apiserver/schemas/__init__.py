@@ -16,6 +16,7 @@ from servers.apiserver.schemas import (
     apps,
     authentication,
     batch,
+    certificates,
     container,
     coordination,
     core,
@@ -71,7 +72,8 @@ def schemas(resources: tuple[Resource, ...] = RESOURCES) -> dict[str, Obj]:
     """
     table: dict[str, Obj] = {}
     for module in (meta, container, pod, core, node, rbac, coordination, scheduling,
-                   authentication, affinity, apps, batch, policy, discovery, secret):
+                   authentication, affinity, apps, batch, policy, discovery, secret,
+                   certificates):
         table.update(module.SCHEMAS)
     for resource in resources:
         for gvk in (resource.gvk, *(sub.kind for sub in resource.subresources)):

@@ -55,7 +55,8 @@ def test_apis_lists_the_named_groups_in_table_order() -> None:
                                                   "authorization.k8s.io",
                                                   "rbac.authorization.k8s.io",
                                                   "coordination.k8s.io",
-                                                  "scheduling.k8s.io"]
+                                                  "scheduling.k8s.io",
+                                                  "certificates.k8s.io"]
     client().V1APIGroupList.from_dict(doc)
     assert discovery.api_group("example.io") is None
 
@@ -149,7 +150,8 @@ def test_aggregated_discovery_for_api_and_apis() -> None:
                                                       "authorization.k8s.io",
                                                       "rbac.authorization.k8s.io",
                                                       "coordination.k8s.io",
-                                                      "scheduling.k8s.io"]
+                                                      "scheduling.k8s.io",
+                                                  "certificates.k8s.io"]
     apps = discovery.aggregated_discovery(False, (*RESOURCES, APPS))
     assert apps["items"][-1]["metadata"] == {"name": "example.io"}
     models = client()

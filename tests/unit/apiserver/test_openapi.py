@@ -52,7 +52,7 @@ POD = {
 GROUPS = ("apis/authentication.k8s.io/v1", "apis/scheduling.k8s.io/v1",
           "apis/authorization.k8s.io/v1", "apis/rbac.authorization.k8s.io/v1",
           "apis/coordination.k8s.io/v1", "apis/apps/v1", "apis/batch/v1", "apis/policy/v1",
-          "apis/discovery.k8s.io/v1")
+          "apis/discovery.k8s.io/v1", "apis/certificates.k8s.io/v1")
 
 
 def doc() -> dict[str, Any]:
