@@ -1,0 +1,428 @@
+"""pods/exec, pods/attach, pods/portforward through a real ``km apiserver`` (HTTPS, RBAC,
+--token-auth-file, the --kubelet-* flags) to a stand-in kubelet (servers/apiserver/podstream.py).
+
+The kubelet is a small aiohttp WebSocket server on 127.0.0.2 with a serving certificate from
+the cluster CA (``km certs``'s): it records what it was asked and echoes each message back
+on the subprotocol it picked, so the tests see both directions, the negotiation and the close
+codes of the relay. The apiserver is one per module; each test points node n1 at its own
+stand-in kubelet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import WSMsgType, web
+
+from servers.apiserver import podstream
+from servers.certs import pki
+from tests.support.apiserver import ApiServer, start_apiserver
+from tests.support.pki import make_certs
+
+pytestmark = pytest.mark.timeout(60)
+
+NODE_IP = "127.0.0.2"
+WAIT = 10.0
+PODS = "/api/v1/namespaces/default/pods"
+ADMIN, ALICE, BOB, CAROL = "admin-tok-51c2", "alice-tok-8d0e", "bob-tok-27fa", "carol-tok-91b3"
+V5, V4, V1 = "v5.channel.k8s.io", "v4.channel.k8s.io", "channel.k8s.io"
+TUNNEL = "SPDY/3.1+portforward.k8s.io"
+RBAC = "/apis/rbac.authorization.k8s.io/v1/namespaces/default"
+
+
+@dataclass(frozen=True)
+class Cluster:
+    api: ApiServer
+    certs: Path
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    certs = make_certs(tmp_path_factory.mktemp("pki"))
+    ca = pki.load_cert((certs / "ca.crt").read_bytes())
+    ca_key = pki.load_key((certs / "ca.key").read_bytes())
+    for name, key_cert in (
+            ("kubelet", pki.sign(ca, ca_key, "kubelet-n1", (), 30, sans=[NODE_IP])),
+            ("kubelet-client", pki.sign(ca, ca_key, "kube-apiserver-kubelet-client",
+                                        ("system:masters",), 30))):
+        (certs / f"{name}.crt").write_bytes(pki.cert_pem(key_cert[1]))
+        (certs / f"{name}.key").write_bytes(pki.key_pem(key_cert[0]))
+    tokens = certs / "tokens.csv"
+    tokens.write_text(f'{ADMIN},admin,uid-admin,"system:masters"\n{ALICE},alice,uid-alice\n'
+                      f"{BOB},bob,uid-bob\n{CAROL},carol,uid-carol\n")
+    args = ["--tls-cert-file", str(certs / "apiserver.crt"),
+            "--tls-private-key-file", str(certs / "apiserver.key"),
+            "--client-ca-file", str(certs / "ca.crt"), "--authorization-mode", "RBAC",
+            "--token-auth-file", str(tokens), "--compaction-interval", "0",
+            "--kubelet-client-certificate", str(certs / "kubelet-client.crt"),
+            "--kubelet-client-key", str(certs / "kubelet-client.key"),
+            "--kubelet-certificate-authority", str(certs / "ca.crt"),
+            "--kubelet-preferred-address-types", "InternalIP"]
+    with start_apiserver(tmp_path_factory.mktemp("data"), secure=True,
+                         extra_args=args) as api:
+        yield Cluster(api, certs)
+
+
+# -- the stand-in kubelet ---------------------------------------------------------------------
+
+@dataclass
+class Seen:
+    path: str
+    query: list[tuple[str, str]]
+    offered: str
+    client_cn: str | None
+    closed_with: int | None = None
+    closed_reason: str = ""
+
+
+@dataclass
+class Kubelet:
+    port: int = 0
+    seen: list[Seen] = field(default_factory=list)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    active: int = 0
+
+    async def stream(self, request: web.Request) -> web.StreamResponse:
+        self.active += 1
+        try:
+            return await self._stream(request)
+        finally:
+            self.active -= 1
+
+    async def _stream(self, request: web.Request) -> web.StreamResponse:
+        peer = request.transport.get_extra_info("peercert") if request.transport else None
+        seen = Seen(request.path, list(request.query.items()),
+                    request.headers.get("Sec-WebSocket-Protocol", ""), _common_name(peer))
+        self.seen.append(seen)
+        if request.match_info.get("pod") == "ghost":
+            return web.Response(status=404, text='pod "ghost" not found on this node')
+        kind = request.path.split("/")[1]
+        protocols = {"exec": (V5, V4), "attach": (V4,), "portForward": (TUNNEL, V4)}[kind]
+        ws = web.WebSocketResponse(protocols=protocols, autoclose=False, max_msg_size=0)
+        await ws.prepare(request)
+        while True:  # not ``async for``: it hides the CLOSE message and its code
+            msg = await ws.receive()
+            if msg.type is WSMsgType.TEXT and msg.data.startswith("close "):
+                code = int(msg.data.split()[1])
+                await ws.close(code=code, message=b"bye from the kubelet")
+                break
+            if msg.type is WSMsgType.TEXT:
+                await ws.send_str("echo " + msg.data)
+            elif msg.type is WSMsgType.BINARY:
+                await ws.send_bytes(b"\x01" + msg.data)  # back on stdout
+            elif msg.type is WSMsgType.CLOSE:
+                seen.closed_with, seen.closed_reason = msg.data, msg.extra or ""
+                await ws.close()
+                break
+            else:
+                break
+        self.done.set()
+        return ws
+
+
+def _common_name(peer: Any) -> str | None:
+    for rdn in (peer or {}).get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                return str(value)
+    return None
+
+
+@pytest.fixture
+async def kubelet(cluster: Cluster) -> AsyncIterator[Kubelet]:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cluster.certs / "kubelet.crt", cluster.certs / "kubelet.key")
+    context.load_verify_locations(cafile=cluster.certs / "ca.crt")
+    context.verify_mode = ssl.CERT_OPTIONAL  # record the client certificate
+    standin = Kubelet()
+    app = web.Application()
+    app.router.add_get("/exec/{ns}/{pod}/{container}", standin.stream)
+    app.router.add_get("/attach/{ns}/{pod}/{container}", standin.stream)
+    app.router.add_get("/portForward/{ns}/{pod}", standin.stream)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, NODE_IP, 0, ssl_context=context)
+    await site.start()
+    standin.port = runner.addresses[0][1]
+    await _point_node_at(cluster, standin.port)
+    try:
+        yield standin
+    finally:
+        for _ in range(int(WAIT / 0.01)):  # the relay's last close may still be under way
+            if not standin.active:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.wait_for(runner.cleanup(), WAIT)
+        await asyncio.sleep(0.1)  # closed TLS transports finish closing on the next turns
+
+
+# -- talking to the apiserver -----------------------------------------------------------------
+
+@pytest.fixture
+async def session(cluster: Cluster) -> AsyncIterator[aiohttp.ClientSession]:
+    context = ssl.create_default_context(cafile=str(cluster.certs / "ca.crt"))
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context),
+                                     timeout=aiohttp.ClientTimeout(total=WAIT)) as session:
+        yield session
+
+
+async def _call(cluster: Cluster, method: str, path: str, body: Any = None,
+                token: str = ADMIN, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    context = ssl.create_default_context(cafile=str(cluster.certs / "ca.crt"))
+    async with aiohttp.ClientSession() as s, s.request(
+            method, cluster.api.url + path, json=body, ssl=context,
+            headers={"Authorization": f"Bearer {token}", **(headers or {})},
+            timeout=aiohttp.ClientTimeout(total=WAIT)) as resp:
+        text = await resp.text()
+        try:
+            return resp.status, json.loads(text)
+        except ValueError:
+            return resp.status, text
+
+
+async def _point_node_at(cluster: Cluster, port: int) -> None:
+    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}}
+    status, got = await _call(cluster, "POST", "/api/v1/nodes", node)
+    if status == 409:
+        status, got = await _call(cluster, "GET", "/api/v1/nodes/n1")
+    assert status in (200, 201), got
+    got["status"] = {"addresses": [{"type": "InternalIP", "address": NODE_IP}],
+                     "daemonEndpoints": {"kubeletEndpoint": {"Port": port}}}
+    status, got = await _call(cluster, "PUT", "/api/v1/nodes/n1/status", got)
+    assert status == 200, got
+
+
+async def _pod(cluster: Cluster, name: str, containers: tuple[str, ...] = ("c",),
+               node: str | None = "n1") -> None:
+    spec: dict[str, Any] = {"containers": [{"name": c, "image": "x"} for c in containers]}
+    if node:
+        spec["nodeName"] = node
+    status, got = await _call(cluster, "POST", PODS, {"apiVersion": "v1", "kind": "Pod",
+                                                      "metadata": {"name": name}, "spec": spec})
+    assert status in (201, 409), got
+
+
+@pytest.fixture(scope="module")
+def grants(cluster: Cluster) -> None:
+    """alice: get and create on pods/exec, attach, portforward; bob: get only; carol: none."""
+    async def grant() -> None:
+        for user, verbs in (("alice", ["get", "create"]), ("bob", ["get"])):
+            role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                    "metadata": {"name": f"{user}-streams"},
+                    "rules": [{"apiGroups": [""], "verbs": verbs, "resources": [
+                        "pods/exec", "pods/attach", "pods/portforward"]}]}
+            binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                       "metadata": {"name": f"{user}-streams"},
+                       "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                   "name": f"{user}-streams"},
+                       "subjects": [{"kind": "User", "name": user,
+                                     "apiGroup": "rbac.authorization.k8s.io"}]}
+            for kind, obj in (("roles", role), ("rolebindings", binding)):
+                status, body = await _call(cluster, "POST", f"{RBAC}/{kind}", obj)
+                assert status == 201, body
+    asyncio.run(grant())
+
+
+def _ws(cluster: Cluster, path: str) -> str:
+    return cluster.api.url.replace("https://", "wss://") + path
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def _handshake(session: aiohttp.ClientSession, cluster: Cluster, path: str,
+                     token: str, method: str = "GET",
+                     upgrade: str = "websocket") -> tuple[int, Any]:
+    """An upgrade request by hand, to read the body of a refused one."""
+    headers = {**_bearer(token), "Connection": "Upgrade", "Upgrade": upgrade,
+               "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+               "Sec-WebSocket-Protocol": V5}
+    async with session.request(method, cluster.api.url + path, headers=headers) as resp:
+        text = await resp.text()
+        return resp.status, json.loads(text) if text.startswith("{") else text
+
+
+EXEC = f"{PODS}/web/exec?command=sh&command=-c&command=echo+hi&stdin=true&stdout=true" \
+    "&stderr=true"
+
+
+# -- the relay ---------------------------------------------------------------------------------
+
+async def test_exec_offers_the_clients_protocols_and_relays_both_ways(
+        cluster: Cluster, grants: None, kubelet: Kubelet,
+        session: aiohttp.ClientSession) -> None:
+    await _pod(cluster, "web")
+    async with session.ws_connect(_ws(cluster, EXEC), protocols=(V5, V4, V1),
+                                  headers=_bearer(ALICE)) as ws:
+        assert ws.protocol == V5  # the kubelet's pick, passed on
+        await ws.send_bytes(b"\x00hello")
+        assert (await ws.receive_bytes(timeout=WAIT)) == b"\x01\x00hello"
+        await ws.send_str("a text frame")
+        assert (await ws.receive_str(timeout=WAIT)) == "echo a text frame"
+        big = bytes(range(256)) * 4096  # 1 MiB in one message: not split, not merged
+        await ws.send_bytes(big)
+        assert (await ws.receive_bytes(timeout=WAIT)) == b"\x01" + big
+        await ws.send_str("close 4001")
+        msg = await ws.receive(timeout=WAIT)
+        assert (msg.type, msg.data, msg.extra) == (WSMsgType.CLOSE, 4001, "bye from the kubelet")
+    seen = kubelet.seen[0]
+    assert seen.path == "/exec/default/web/c"
+    assert seen.query == [("command", "sh"), ("command", "-c"), ("command", "echo hi"),
+                          ("error", "1"), ("input", "1"), ("output", "1")]
+    assert seen.offered == f"{V5},{V4},{V1}"
+    assert seen.client_cn == "kube-apiserver-kubelet-client"
+
+
+async def test_the_clients_close_code_reaches_the_kubelet(
+        cluster: Cluster, grants: None, kubelet: Kubelet,
+        session: aiohttp.ClientSession) -> None:
+    await _pod(cluster, "web")
+    async with session.ws_connect(_ws(cluster, EXEC), protocols=(V4,),
+                                  headers=_bearer(ALICE)) as ws:
+        assert ws.protocol == V4
+        await ws.close(code=4002, message=b"the client is done")
+    await asyncio.wait_for(kubelet.done.wait(), WAIT)
+    assert (kubelet.seen[0].closed_with, kubelet.seen[0].closed_reason) == (
+        4002, "the client is done")
+
+
+async def test_attach_takes_the_kubelets_narrower_choice_and_tty(
+        cluster: Cluster, grants: None, kubelet: Kubelet,
+        session: aiohttp.ClientSession) -> None:
+    await _pod(cluster, "web")
+    path = f"{PODS}/web/attach?container=c&stdin=true&stdout=true&tty=true"
+    async with session.ws_connect(_ws(cluster, path), protocols=(V5, V4),
+                                  headers=_bearer(ALICE)) as ws:
+        assert ws.protocol == V4
+        await ws.send_bytes(b"\x04{}")
+        assert (await ws.receive_bytes(timeout=WAIT)) == b"\x01\x04{}"
+    seen = kubelet.seen[0]
+    assert (seen.path, seen.query) == ("/attach/default/web/c", [
+        ("input", "1"), ("output", "1"), ("tty", "1")])
+
+
+async def test_portforward_tunnels_spdy_and_passes_the_ports(
+        cluster: Cluster, grants: None, kubelet: Kubelet,
+        session: aiohttp.ClientSession) -> None:
+    await _pod(cluster, "web", ("a", "b"))  # no container is chosen for a port-forward
+    async with session.ws_connect(_ws(cluster, f"{PODS}/web/portforward"), protocols=(TUNNEL,),
+                                  headers=_bearer(ALICE)) as ws:
+        assert ws.protocol == TUNNEL
+        frame = b"\x80\x03\x00\x06\x00\x00\x00\x04\x00\x00\x00\x01"  # a SPDY PING, as bytes
+        await ws.send_bytes(frame)
+        assert (await ws.receive_bytes(timeout=WAIT)) == b"\x01" + frame
+    async with session.ws_connect(_ws(cluster, f"{PODS}/web/portforward?ports=80,8080"),
+                                  protocols=(V4,), headers=_bearer(ALICE)) as ws:
+        assert ws.protocol == V4
+    assert [(s.path, s.query) for s in kubelet.seen] == [
+        ("/portForward/default/web", []),
+        ("/portForward/default/web", [("port", "80,8080"), ("ports", "80,8080")])]
+
+
+# -- refused before anything is dialled ----------------------------------------------------------
+
+async def test_rbac_needs_create_for_the_upgrade_and_nothing_is_dialled(
+        cluster: Cluster, grants: None, kubelet: Kubelet,
+        session: aiohttp.ClientSession) -> None:
+    await _pod(cluster, "web")
+    status, body = await _handshake(session, cluster, EXEC, CAROL)  # no get
+    assert status == 403 and body["message"] == (
+        'pods "web" is forbidden: User "carol" cannot get resource "pods/exec" in API group "" '
+        'in the namespace "default"')
+    status, body = await _handshake(session, cluster, EXEC, BOB)  # get, no create
+    assert status == 403 and body["reason"] == "Forbidden" and body["message"] == (
+        'pods "web" is forbidden: User "bob" cannot create resource "pods/exec" in API group '
+        '"" in the namespace "default"')
+    status, body = await _handshake(session, cluster, EXEC, BOB, "POST", "SPDY/3.1")
+    assert status == 403 and "cannot create resource" in body["message"]
+    assert kubelet.seen == []
+
+
+@pytest.mark.parametrize(("user", "verb", "allowed"), [
+    (ALICE, "create", True), (BOB, "create", False), (BOB, "get", True), (CAROL, "get", False)])
+async def test_access_reviews_answer_for_pods_exec(
+        cluster: Cluster, grants: None, user: str, verb: str, allowed: bool) -> None:
+    review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+              "spec": {"resourceAttributes": {"namespace": "default", "verb": verb,
+                                              "resource": "pods", "subresource": "exec"}}}
+    status, body = await _call(cluster, "POST",
+                               "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+                               review, token=user)
+    assert status == 201 and body["status"]["allowed"] is allowed, body
+
+
+@pytest.mark.parametrize(("path", "code", "message"), [
+    (f"{PODS}/web/exec?command=ls", 400, podstream.NO_STREAMS),
+    (f"{PODS}/web/attach?stdin=false&stdout=0", 400, podstream.NO_STREAMS),
+    (f"{PODS}/two/exec?command=ls&stdout=true", 400,
+     "a container name must be specified for pod two, choose one of: [a b]"),
+    (f"{PODS}/web/exec?command=ls&stdout=true&container=nope", 400,
+     "container nope is not valid for pod web"),
+    (f"{PODS}/pending/exec?command=ls&stdout=true", 400,
+     "pod pending does not have a host assigned"),
+    (f"{PODS}/pending/portforward", 400, "pod pending does not have a host assigned"),
+    (f"{PODS}/web/portforward?ports=80,http", 400,
+     'cannot convert to []int32: strconv.ParseUint: parsing "http": invalid syntax'),
+    (f"{PODS}/web/portforward?ports=70000", 400,
+     'cannot convert to []int32: strconv.ParseUint: parsing "70000": value out of range'),
+    (f"{PODS}/nosuch/exec?command=ls&stdout=true", 404, 'pods "nosuch" not found'),
+])
+async def test_bad_requests_are_kubes_statuses(
+        cluster: Cluster, grants: None, kubelet: Kubelet, session: aiohttp.ClientSession,
+        path: str, code: int, message: str) -> None:
+    await _pod(cluster, "web")
+    await _pod(cluster, "two", ("a", "b"))
+    await _pod(cluster, "pending", node=None)
+    status, body = await _handshake(session, cluster, path, ALICE)
+    assert (status, body["code"], body["message"]) == (code, code, message), body
+    assert kubelet.seen == []
+
+
+async def test_not_an_upgrade_and_other_methods(
+        cluster: Cluster, grants: None, kubelet: Kubelet) -> None:
+    await _pod(cluster, "web")
+    status, body = await _call(cluster, "GET", EXEC, token=ALICE)
+    assert (status, body["message"]) == (400, podstream.UPGRADE_REQUIRED)
+    status, body = await _call(cluster, "PUT", EXEC, {}, token=ADMIN)
+    assert status == 405, body
+    assert kubelet.seen == []
+
+
+# -- the kubelet's answers -------------------------------------------------------------------------
+
+async def test_a_kubelet_refusal_is_relayed_with_its_code_and_the_spdy_fallback_repeats_it(
+        cluster: Cluster, grants: None, kubelet: Kubelet,
+        session: aiohttp.ClientSession) -> None:
+    await _pod(cluster, "ghost")
+    path = f"{PODS}/ghost/exec?command=ls&stdout=true"
+    status, body = await _handshake(session, cluster, path, ALICE)
+    assert (status, body["reason"], body["message"]) == (
+        404, "NotFound", 'pod "ghost" not found on this node')
+    status, body = await _handshake(session, cluster, path, ALICE, "POST", "SPDY/3.1")
+    assert (status, body["message"]) == (404, 'pod "ghost" not found on this node')
+    status, body = await _handshake(session, cluster, path, ALICE, "POST", "SPDY/3.1")
+    assert (status, body["message"]) == (400, podstream.NO_SPDY.format(sub="exec"))
+    assert [s.path for s in kubelet.seen] == ["/exec/default/ghost/c"]  # POSTs dial nothing
+
+
+async def test_an_unreachable_kubelet_is_a_503(
+        cluster: Cluster, grants: None, session: aiohttp.ClientSession) -> None:
+    server = await asyncio.start_server(lambda r, w: None, NODE_IP, 0)
+    port = int(server.sockets[0].getsockname()[1])
+    server.close()
+    await server.wait_closed()
+    await _point_node_at(cluster, port)
+    await _pod(cluster, "web")
+    status, body = await _handshake(session, cluster, EXEC, ALICE)
+    assert status == 503 and body["message"].startswith(
+        f'cannot reach the kubelet of node "n1" at https://{NODE_IP}:{port}'), body
+    assert "Traceback" not in "".join(cluster.api.log)
