@@ -221,6 +221,11 @@ RESOURCES: tuple[Resource, ...] = (
                                   ("create",)),),
     ),
     # apps/v1 and batch/v1: the workload controllers (servers.apiserver.kinds.apps, .batch)
+    # apps/v1 ControllerRevisions: the StatefulSet and DaemonSet controllers' saved templates
+    Resource(
+        APPS, V1, "controllerrevisions", "controllerrevision", "ControllerRevision", True,
+        "/registry/controllerrevisions/",
+    ),
     _workload(APPS, "daemonsets", "DaemonSet", "ds"),
     _workload(APPS, "deployments", "Deployment", "deploy", scale=True),
     _workload(APPS, "replicasets", "ReplicaSet", "rs", scale=True),

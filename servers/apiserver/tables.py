@@ -205,6 +205,11 @@ _PRINTERS.update({
                  "pod to fit on a node."), _AGE, *_TEMPLATE],
         wp.daemonset_row,
     ),
+    ("apps", "ControllerRevision"): (
+        [_name_col(), _column("Controller", "Controller of the object"),
+         _column("Revision", "Revision of the ControllerRevision", kind="integer"), _AGE],
+        wp.controllerrevision_row,
+    ),
     ("batch", "Job"): (
         [_name_col(), _column("Status", "Status of the job."),
          _column("Completions", "The completion status of the job."),

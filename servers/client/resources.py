@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 __all__ = [
-    "CONFIGMAPS", "CRONJOBS", "DAEMONSETS", "DEPLOYMENTS", "ENDPOINTS", "ENDPOINTSLICES",
-    "EVENTS", "JOBS", "LEASES", "NAMESPACES", "NODES", "PODDISRUPTIONBUDGETS", "PODS",
-    "PRIORITYCLASSES", "REPLICASETS", "REPLICATION_CONTROLLERS", "SERVICEACCOUNTS", "SERVICES",
-    "STATEFULSETS", "ResourceRef",
+    "CONFIGMAPS", "CONTROLLERREVISIONS", "CRONJOBS", "DAEMONSETS", "DEPLOYMENTS", "ENDPOINTS",
+    "ENDPOINTSLICES", "EVENTS", "JOBS", "LEASES", "NAMESPACES", "NODES", "PODDISRUPTIONBUDGETS",
+    "PODS", "PRIORITYCLASSES", "REPLICASETS", "REPLICATION_CONTROLLERS", "SERVICEACCOUNTS",
+    "SERVICES", "STATEFULSETS", "ResourceRef",
 ]
 
 
@@ -106,6 +106,8 @@ DEPLOYMENTS = ResourceRef("apps", "v1", "deployments", True, "Deployment")
 REPLICASETS = ResourceRef("apps", "v1", "replicasets", True, "ReplicaSet")
 STATEFULSETS = ResourceRef("apps", "v1", "statefulsets", True, "StatefulSet")
 DAEMONSETS = ResourceRef("apps", "v1", "daemonsets", True, "DaemonSet")
+CONTROLLERREVISIONS = ResourceRef("apps", "v1", "controllerrevisions", True,
+                                  "ControllerRevision")
 JOBS = ResourceRef("batch", "v1", "jobs", True, "Job")
 CRONJOBS = ResourceRef("batch", "v1", "cronjobs", True, "CronJob")
 # policy/v1 disruption budgets, discovery.k8s.io/v1 endpoint slices, scheduling priorities.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -246,3 +247,56 @@ def test_drain_waits_on_a_budget_and_proceeds_once_it_allows(cluster: Cluster) -
         return bool(pod and running(pod) and pod["spec"]["nodeName"] != node)
 
     wait_for("db-0 Running on the other node", moved)
+
+
+def _revisioned(manifest: dict[str, Any], name: str, image: str) -> str:
+    """``manifest`` named ``name`` running ``image``, its change-cause saying so."""
+    body = json.loads(json.dumps(manifest))
+    body["metadata"] = {"name": name, "annotations": {
+        "kubernetes.io/change-cause": f"image {image}"}}
+    if "replicas" in body["spec"]:
+        body["spec"]["replicas"] = 2
+    spec = body["spec"]["template"]["spec"]
+    spec.pop("nodeSelector", None)
+    spec["containers"][0]["image"] = image
+    return json.dumps(body)
+
+
+def _history(kubectl: Kubectl, ref: str) -> list[list[str]]:
+    out = kubectl("rollout", "history", ref).stdout.strip().splitlines()
+    assert out[1].split() == ["REVISION", "CHANGE-CAUSE"], out
+    return [line.split(None, 1) for line in out[2:]]
+
+
+def test_statefulset_and_daemonset_history_and_undo(cluster: Cluster) -> None:
+    """Each template is a ControllerRevision: rollout history lists them with their
+    change-cause, undo brings the old pods back and renumbers the old revision."""
+    kubectl = cluster.kubectl
+    for kind, ref, manifest, selector, images in (
+            ("statefulset", "sts/hist", STS, "app=web", ("nginx:1", "nginx:2")),
+            ("daemonset", "ds/hist", DS, "app=agent", ("agent:1", "agent:2"))):
+        for image in images:
+            kubectl("apply", "-f", "-", input=_revisioned(manifest, "hist", image))
+            kubectl("rollout", "status", ref, "--timeout=30s", timeout=40)
+        assert _history(kubectl, ref) == [["1", f"image {images[0]}"],
+                                          ["2", f"image {images[1]}"]]
+        rows = kubectl("get", "controllerrevisions", "-l", selector).stdout.splitlines()
+        assert rows[0].split() == ["NAME", "CONTROLLER", "REVISION", "AGE"]
+        assert sorted(r.split()[1:3] for r in rows[1:]) == [
+            [f"{kind}.apps/hist", "1"], [f"{kind}.apps/hist", "2"]]
+        shown = kubectl("rollout", "history", ref, "--revision=1").stdout
+        assert re.search(rf"Image:\s+{re.escape(images[0])}\n", shown), shown
+
+        assert "rolled back" in kubectl("rollout", "undo", ref).stdout
+        kubectl("rollout", "status", ref, "--timeout=30s", timeout=40)
+
+        def old_images(selector: str = selector, image: str = images[0]) -> bool:
+            pods = cluster.pods(selector)
+            return len(pods) == 2 and all(
+                running(p) and p["spec"]["containers"][0]["image"] == image
+                for p in pods.values())
+
+        wait_for(f"{kind} pods back on {images[0]}", old_images)
+        assert _history(kubectl, ref) == [["2", f"image {images[1]}"],
+                                          ["3", f"image {images[0]}"]]
+        kubectl("delete", ref)

@@ -52,8 +52,8 @@ VIEWABLE = (*EDITABLE, "pods/log", "pods/status", "services/status",
 #: The workload groups' resources a user may edit, and those only viewed (kube's edit/view).
 APPS_EDITABLE = ("daemonsets", "deployments", "deployments/scale", "replicasets",
                  "replicasets/scale", "statefulsets", "statefulsets/scale")
-APPS_VIEWABLE = (*APPS_EDITABLE, "daemonsets/status", "deployments/status",
-                 "replicasets/status", "statefulsets/status")
+APPS_VIEWABLE = (*APPS_EDITABLE, "controllerrevisions", "daemonsets/status",
+                 "deployments/status", "replicasets/status", "statefulsets/status")
 BATCH_EDITABLE = ("cronjobs", "jobs")
 BATCH_VIEWABLE = (*BATCH_EDITABLE, "cronjobs/status", "jobs/status")
 POLICY_EDITABLE = ("poddisruptionbudgets",)

@@ -93,6 +93,7 @@ _RULES: dict[tuple[str, str], KindRules] = {
                                            generation=True),
     (apps.GROUP, "DaemonSet"): KindRules(apps.default_daemonset, apps.validate_daemonset,
                                          generation=True),
+    (apps.GROUP, "ControllerRevision"): KindRules(validate=apps.validate_controllerrevision),
     (batch.GROUP, "Job"): KindRules(batch.default_job, batch.validate_job, generation=True),
     (batch.GROUP, "CronJob"): KindRules(batch.default_cronjob, batch.validate_cronjob,
                                         generation=True),

@@ -1,4 +1,5 @@
-"""apps/v1 Deployment, ReplicaSet, StatefulSet and DaemonSet: defaults and validation.
+"""apps/v1 Deployment, ReplicaSet, StatefulSet, DaemonSet and ControllerRevision: defaults and
+validation.
 
 Kubernetes references (k8s.io/kubernetes at v1.32): pkg/apis/apps/v1/defaults.go
 (``SetDefaults_Deployment``: replicas 1, RollingUpdate 25%/25%, revisionHistoryLimit 10,
@@ -231,3 +232,20 @@ def validate_daemonset(ds: Obj, old: Obj | None = None) -> list[Cause]:
         causes += _rolling_update(as_dict(strategy.get("rollingUpdate")),
                                   "spec.updateStrategy.rollingUpdate")
     return causes + _selector_update(ds, old)
+
+
+def validate_controllerrevision(revision: Obj, old: Obj | None = None) -> list[Cause]:
+    """``ValidateControllerRevision``: data is mandatory, revision a nonnegative integer;
+    ``ValidateControllerRevisionUpdate``: data is immutable (revision may change: that is how
+    a controller marks an old revision as the newest again)."""
+    causes: list[Cause] = []
+    if revision.get("data") is None:
+        causes.append(field.required("data", "data is mandatory"))
+    number = revision.get("revision", 0)
+    if not isinstance(number, int) or isinstance(number, bool):
+        causes.append(field.invalid("revision", number, "must be an integer"))
+    else:
+        causes += nonnegative("revision", number)
+    if old is not None:
+        causes += immutable("data", revision.get("data"), old.get("data"))
+    return causes

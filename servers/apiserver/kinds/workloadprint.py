@@ -90,6 +90,23 @@ def daemonset_row(ds: Obj, now: datetime) -> list[Cell]:
             format_selector(spec.get("selector"))]
 
 
+def controllerrevision_row(revision: Obj, now: datetime) -> list[Cell]:
+    """NAME CONTROLLER REVISION AGE; the controller as ``kind.group/name``
+    (``printControllerRevision``)."""
+    meta = as_dict(revision.get("metadata"))
+    ref = next((r for r in dicts(meta.get("ownerReferences")) if r.get("controller") is True),
+               None)
+    controller = NONE
+    if ref is not None:
+        group = str(ref.get("apiVersion") or "").rpartition("/")[0]
+        kind = str(ref.get("kind") or "").lower()
+        controller = f"{kind}.{group}/{ref.get('name', '')}" if group else \
+            f"{kind}/{ref.get('name', '')}"
+    number = revision.get("revision", 0)
+    return [_name(revision), controller, number if isinstance(number, int) else 0,
+            _created(revision, now)]
+
+
 def _condition(status: Obj, kind: str) -> bool:
     return any(c.get("type") == kind and c.get("status") == "True"
                for c in dicts(status.get("conditions")))

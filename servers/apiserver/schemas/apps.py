@@ -1,4 +1,5 @@
-"""OpenAPI v3 schemas of apps/v1: Deployment, ReplicaSet, StatefulSet, DaemonSet.
+"""OpenAPI v3 schemas of apps/v1: Deployment, ReplicaSet, StatefulSet, DaemonSet,
+ControllerRevision.
 
 Field names follow k8s.io/api apps/v1 types.go at v0.32, so ``kubectl explain deploy.spec``,
 kubectl's client-side validation and strategic merge patches (``template`` is a
@@ -12,7 +13,9 @@ from servers.apiserver.schemas._dsl import (
     array,
     boolean,
     free,
+    int64,
     integer,
+    kind_header,
     obj,
     ref,
     string,
@@ -304,4 +307,12 @@ SCHEMAS: dict[str, Obj] = {
                                            "DaemonSet at a certain point."),
     APPS + "DaemonSetUpdateStrategy": _DAEMONSET_STRATEGY,
     APPS + "RollingUpdateDaemonSet": _ROLLING_DAEMONSET,
+    APPS + "ControllerRevision": obj(
+        "ControllerRevision implements an immutable snapshot of state data. Once created, "
+        "its data can not be changed; it may be deleted.",
+        {**kind_header("In CamelCase."),
+         "data": free("Data is the serialized representation of the state."),
+         "revision": int64("Revision indicates the revision of the state represented by "
+                           "Data.")},
+        ("revision",), gvk=(_GROUP, "v1", "ControllerRevision")),
 }

@@ -22,7 +22,10 @@ After ``pkg/controller/daemon`` (``daemon_controller.go``, ``update.go``, ``util
   observedGeneration.
 
 Creates and deletes are tracked by expectations (R18), so a cache that is behind never makes
-a second pod for a node. No ControllerRevisions (km does not serve them): the hash label only.
+a second pod for a node. Each template the set has had is a ControllerRevision named
+``NAME-HASH`` (``history``; the hash, of the template as kube's ``ComputeHash``, is the pods'
+``controller-revision-hash``), so ``kubectl rollout history`` and ``undo`` work; the history is
+cut to ``revisionHistoryLimit`` besides the revisions live pods carry.
 """
 
 from __future__ import annotations
@@ -37,17 +40,15 @@ from servers.apimachinery.errors import NotFound, StatusError
 from servers.client.events import NORMAL, WARNING
 from servers.client.expectations import Expectations
 from servers.client.informer import object_key
-from servers.client.resources import DAEMONSETS, NODES, PODS
+from servers.client.resources import CONTROLLERREVISIONS, DAEMONSETS, NODES, PODS
 from servers.client.workqueue import run_workers
+from servers.controller_manager.controllers import history
 from servers.controller_manager.controllers import objects as o
 from servers.controller_manager.controllers.base import namespace_terminating, wait_synced
+from servers.controller_manager.controllers.deploymentutil import template_hash
 from servers.controller_manager.controllers.refmanager import claim_pods
 from servers.controller_manager.controllers.replicaset import slow_start
-from servers.controller_manager.controllers.statefulset import (
-    REVISION_LABEL,
-    selector_of,
-    template_hash,
-)
+from servers.controller_manager.controllers.statefulset import REVISION_LABEL, selector_of
 from servers.scheduler.framework.nodeaffinity import required_node_selector
 
 if TYPE_CHECKING:
@@ -95,7 +96,12 @@ def scaled(value: Any, total: int, *, round_up: bool) -> int:
 
 
 def template_revision(ds: Obj) -> str:
-    collisions = int(o.status(ds).get("collisionCount") or 0)
+    """The hash a new revision of the set's template gets."""
+    return revision_digest(ds, {}, history.collision_count(ds))
+
+
+def revision_digest(ds: Obj, _data: Obj, collisions: int) -> str:
+    """A DaemonSet's revision is named by the hash of its template (``ComputeHash``)."""
     return template_hash(o.spec(ds).get("template") or {}, collisions)
 
 
@@ -219,6 +225,7 @@ class DaemonSetController:
         self.clock = clock
         self.pods = ctx.pods
         self.sets = ctx.factory.informer(DAEMONSETS)
+        self.history = history.History(ctx.client, ctx.factory.informer(CONTROLLERREVISIONS))
         self.nodes = ctx.factory.informer(NODES)
         self.recorder = ctx.recorder(COMPONENT)
         self.queue = ctx.queue("daemonset")
@@ -229,7 +236,8 @@ class DaemonSetController:
         ctx.pods.informer.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
 
     async def run(self, stop: asyncio.Event) -> None:
-        if not await wait_synced(stop, self.sets, self.nodes, self.pods.informer):
+        if not await wait_synced(stop, self.sets, self.nodes, self.pods.informer,
+                                 self.history.informer):
             return
         self._enqueue_all()
         await run_workers(self.queue, self.sync, self.workers, stop)
@@ -317,6 +325,8 @@ class DaemonSetController:
         for group in by_node.values():
             group.sort(key=_created)
         revision = template_revision(ds)
+        if not o.deleting(ds):
+            revision, ds = await self._revisions(ds, pods)
         placement = Placement(ds)  # parsed once: every node is checked with it
         fits = {o.name(node): placement.check(node) for node in self.nodes.list()}
         failed = 0
@@ -329,6 +339,20 @@ class DaemonSetController:
         if failed:
             msg = f"found {failed} failed daemon pods of {key}: deleted, will retry"
             raise FailedPods(msg)
+
+    async def _revisions(self, ds: Obj, pods: list[Obj]) -> tuple[str, Obj]:
+        """The hash of the set's current revision (made or found) and the set with the
+        collision count it was named under; old revisions past the limit go
+        (``constructHistory``, ``cleanupHistory``)."""
+        revisions = self.history.of(ds)
+        current, collisions = await self.history.record(ds, revisions, revision_digest)
+        if collisions != history.collision_count(ds):
+            ds = {**ds, "status": {**o.status(ds), "collisionCount": collisions}}
+        used = {o.labels(p).get(REVISION_LABEL) for p in pods if not o.deleting(p)}
+        live = {o.name(r) for r in revisions if history.hash_of(r) in used}
+        live.add(o.name(current))
+        await self.history.truncate(ds, revisions, live)
+        return history.hash_of(current), ds
 
     def _plan(self, ds: Obj, fits: Fits, by_node: dict[str, list[Obj]],
               revision: str) -> tuple[list[str], list[Obj], int]:
@@ -449,7 +473,8 @@ class DaemonSetController:
     async def _write_status(self, ds: Obj, fits: Fits, by_node: dict[str, list[Obj]],
                             revision: str) -> None:
         new = self.calculate_status(ds, fits, by_node, revision)
-        if new == o.status(ds):
+        # Against the cached set: ``ds`` may carry a collision count not yet written.
+        if new == o.status(self.sets.get_by_key(object_key(ds)) or ds):
             return
         try:
             await self.client.update(DAEMONSETS, {**ds, "status": new}, "status")

@@ -18,19 +18,20 @@ After ``pkg/controller/statefulset`` (``stateful_set_control.go``, ``stateful_se
   currentRevision, updateRevision, observedGeneration (``completeRollingUpdate`` makes the
   update revision current once every pod is updated and ready).
 
-km's apiserver does not serve ControllerRevisions, so a revision is only the hash label
-(``NAME-HASH`` of the pod template, kube's spelling): there is no revision history, and a
-pod below the partition that must be made again is made from the current template.
+Each template the set has had is a ControllerRevision (``history``): pods carry the name
+of theirs in ``controller-revision-hash``, a pod below the partition that must be made again
+is made from the current revision's template, ``kubectl rollout history`` and ``undo`` work
+on them, and the history is cut to ``revisionHistoryLimit``.
 ``volumeClaimTemplates`` are not acted on (km has no PersistentVolumeClaims).
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import re
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from servers.apimachinery.errors import (
@@ -43,10 +44,12 @@ from servers.apimachinery.errors import (
 from servers.apimachinery.selectors import NOTHING, LabelSelector, label_selector_from_object
 from servers.client.events import NORMAL, WARNING
 from servers.client.informer import object_key
-from servers.client.resources import PODS, STATEFULSETS
+from servers.client.resources import CONTROLLERREVISIONS, PODS, STATEFULSETS
 from servers.client.workqueue import run_workers
+from servers.controller_manager.controllers import history
 from servers.controller_manager.controllers import objects as o
 from servers.controller_manager.controllers.base import namespace_terminating, wait_synced
+from servers.controller_manager.controllers.deploymentutil import template_hash
 from servers.controller_manager.controllers.refmanager import claim_pods
 
 if TYPE_CHECKING:
@@ -61,9 +64,7 @@ NAME = "statefulset-controller"
 COMPONENT = "statefulset-controller"
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
-REVISION_LABEL = "controller-revision-hash"
-# k8s.io/apimachinery/pkg/util/rand: SafeEncodeString's alphabet (no vowels, no 0/1/3).
-_ALPHANUMS = "bcdfghjklmnpqrstvwxz2456789"
+REVISION_LABEL = history.REVISION_LABEL
 
 
 def selector_of(obj: Obj) -> LabelSelector:
@@ -77,19 +78,24 @@ def selector_of(obj: Obj) -> LabelSelector:
         return NOTHING
 
 
-def template_hash(template: Obj, collision_count: int = 0) -> str:
-    """FNV-1a (32 bit) of the template, safe-encoded as kube's revision names are."""
-    data = json.dumps(template, sort_keys=True, separators=(",", ":")).encode()
-    value = 0x811C9DC5
-    for byte in data + str(collision_count).encode():
-        value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
-    return "".join(_ALPHANUMS[ord(c) % len(_ALPHANUMS)] for c in str(value))
+def revision_digest(_sts: Obj, data: Obj, collisions: int) -> str:
+    """A StatefulSet's revision is named by the hash of its data (``HashControllerRevision``)."""
+    return template_hash(data, collisions)
 
 
 def update_revision(sts: Obj) -> str:
-    """The revision name pods of the current template carry (``NAME-HASH``)."""
-    collisions = int(o.status(sts).get("collisionCount") or 0)
-    return f"{o.name(sts)}-{template_hash(o.spec(sts).get('template') or {}, collisions)}"
+    """The name a new revision of the set's template gets (``NAME-HASH``)."""
+    data = history.template_patch(sts)
+    return f"{o.name(sts)}-{revision_digest(sts, data, history.collision_count(sts))}"
+
+
+def revision_template(sts: Obj, revision: Obj | None) -> Obj:
+    """The pod template a revision saved (the set's own when there is none)."""
+    if revision is None:
+        return o.spec(sts).get("template") or {}
+    saved = dict(((revision.get("data") or {}).get("spec") or {}).get("template") or {})
+    saved.pop("$patch", None)
+    return saved
 
 
 def ordinal(sts: Obj, pod: Obj) -> int | None:
@@ -116,9 +122,11 @@ def revision_of(pod: Obj) -> str:
     return o.labels(pod).get(REVISION_LABEL, "")
 
 
-def new_pod(sts: Obj, index: int, revision: str) -> Obj:
-    """Pod ``index`` of the set (``newVersionedStatefulSetPod``)."""
-    template = o.spec(sts).get("template") or {}
+def new_pod(sts: Obj, index: int, revision: str, template: Obj | None = None) -> Obj:
+    """Pod ``index`` of the set from ``template`` (default: the set's own), labelled with
+    ``revision`` (``newStatefulSetPod``, ``setPodRevision``)."""
+    if template is None:
+        template = o.spec(sts).get("template") or {}
     tmeta = o.meta(template)
     name = f"{o.name(sts)}-{index}"
     labels = dict(tmeta.get("labels") or {})
@@ -134,6 +142,29 @@ def new_pod(sts: Obj, index: int, revision: str) -> Obj:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
 
 
+@dataclass(frozen=True)
+class Revisions:
+    """A set's current revision (what its pods ran before an update) and update revision
+    (its template now) for one sync."""
+
+    current: Obj
+    update: Obj
+
+    @property
+    def update_name(self) -> str:
+        return o.name(self.update)
+
+    def for_ordinal(self, sts: Obj, index: int) -> Obj:
+        """The revision pod ``index`` is made from: the current one below a RollingUpdate's
+        partition, else the update one (``newVersionedStatefulSetPod``)."""
+        strategy = o.spec(sts).get("updateStrategy") or {}
+        if strategy.get("type", "RollingUpdate") == "RollingUpdate":
+            partition = int((strategy.get("rollingUpdate") or {}).get("partition") or 0)
+            if index < ordinals(sts).start + partition:
+                return self.current
+        return self.update
+
+
 class StatefulSetController:
     """Keeps each StatefulSet's ordinal pods; see the module docstring."""
 
@@ -143,6 +174,7 @@ class StatefulSetController:
         self.workers = workers
         self.pods = ctx.pods
         self.sets = ctx.factory.informer(STATEFULSETS)
+        self.history = history.History(ctx.client, ctx.factory.informer(CONTROLLERREVISIONS))
         self.recorder = ctx.recorder(COMPONENT)
         self.queue = ctx.queue("statefulset")
         self.sets.add_handler(self._enqueue, lambda _old, new: self._enqueue(new),
@@ -150,7 +182,7 @@ class StatefulSetController:
         ctx.pods.informer.add_handler(self._pod_changed, self._pod_updated, self._pod_changed)
 
     async def run(self, stop: asyncio.Event) -> None:
-        if not await wait_synced(stop, self.sets, self.pods.informer):
+        if not await wait_synced(stop, self.sets, self.pods.informer, self.history.informer):
             return
         for sts in self.sets.list():
             self._enqueue(sts)
@@ -185,11 +217,26 @@ class StatefulSetController:
         claimed = await claim_pods(self.client, STATEFULSETS, sts, selector_of(sts),
                                    self.pods.in_namespace(o.namespace(sts)))
         pods = [pod for pod in claimed if ordinal(sts, pod) is not None]
-        revision = update_revision(sts)
-        await self._step(sts, pods, revision)
-        await self._write_status(sts, pods, revision)
+        revs, sts = await self._revisions(sts, pods)
+        await self._step(sts, pods, revs)
+        await self._write_status(sts, pods, revs.update_name)
 
-    async def _step(self, sts: Obj, pods: list[Obj], revision: str) -> None:
+    async def _revisions(self, sts: Obj, pods: list[Obj]) -> tuple[Revisions, Obj]:
+        """The set's update revision (made or found), its current one, and the set with the
+        collision count they were named under; old revisions past the limit go
+        (``getStatefulSetRevisions``, ``truncateHistory``)."""
+        revisions = self.history.of(sts)
+        update, collisions = await self.history.record(sts, revisions, revision_digest)
+        if collisions != history.collision_count(sts):
+            sts = {**sts, "status": {**o.status(sts), "collisionCount": collisions}}
+        current_name = o.status(sts).get("currentRevision")
+        current = next((r for r in revisions if o.name(r) == current_name), update)
+        live = {o.name(current), o.name(update), *(revision_of(p) for p in pods)}
+        await self.history.truncate(sts, [r for r in revisions if o.name(r) != o.name(update)],
+                                    live)
+        return Revisions(current, update), sts
+
+    async def _step(self, sts: Obj, pods: list[Obj], revs: Revisions) -> None:
         """One pass of ``updateStatefulSet``: repair, create, scale down, then update."""
         spec = o.spec(sts)
         ordered = spec.get("podManagementPolicy", "OrderedReady") != "Parallel"
@@ -202,14 +249,14 @@ class StatefulSetController:
                 slots[index] = pod
             else:
                 condemned.append(pod)
-        if not await self._fill(sts, slots, wanted, revision, ordered=ordered):
+        if not await self._fill(sts, slots, wanted, revs, ordered=ordered):
             return
         condemned.sort(key=lambda pod: ordinal(sts, pod) or 0)
         if not await self._scale_down(sts, condemned, ordered=ordered):
             return
-        await self._roll(sts, slots, wanted, revision)
+        await self._roll(sts, slots, wanted, revs.update_name)
 
-    async def _fill(self, sts: Obj, slots: dict[int, Obj], wanted: range, revision: str, *,
+    async def _fill(self, sts: Obj, slots: dict[int, Obj], wanted: range, revs: Revisions, *,
                     ordered: bool) -> bool:
         """Create missing ordinals and replace finished pods; False: wait (OrderedReady)."""
         for index in wanted:
@@ -220,7 +267,7 @@ class StatefulSetController:
                 if ordered:
                     return False
             elif pod is None:
-                await self._create(sts, index, revision)
+                await self._create(sts, index, revs)
                 if ordered:
                     return False
             elif ordered and (o.deleting(pod) or not self._available(sts, pod)):
@@ -287,8 +334,9 @@ class StatefulSetController:
             if o.deleting(pod) or not running_and_ready(pod):
                 return  # one at a time: wait for the replaced pod
 
-    async def _create(self, sts: Obj, index: int, revision: str) -> None:
-        body = new_pod(sts, index, revision)
+    async def _create(self, sts: Obj, index: int, revs: Revisions) -> None:
+        revision = revs.for_ordinal(sts, index)
+        body = new_pod(sts, index, o.name(revision), revision_template(sts, revision))
         name = body["metadata"]["name"]
         try:
             await self.client.create(PODS, body, o.namespace(sts))
@@ -349,7 +397,8 @@ class StatefulSetController:
 
     async def _write_status(self, sts: Obj, pods: list[Obj], revision: str) -> None:
         new = self.calculate_status(sts, pods, revision)
-        if new == o.status(sts):
+        # Against the cached set: ``sts`` may carry a collision count not yet written.
+        if new == o.status(self.sets.get_by_key(object_key(sts)) or sts):
             return
         try:
             await self.client.update(STATEFULSETS, {**sts, "status": new}, "status")

@@ -239,3 +239,27 @@ async def test_generation_only_on_kinds_whose_strategy_keeps_one(api: Client) ->
     moved = await call(api, "PATCH", f"{slices}/s", {"endpoints": [{"addresses": ["10.0.0.2"]}]},
                        ctype=MERGE, expect=200)
     assert moved["metadata"]["generation"] == 2
+
+
+async def test_controller_revisions_keep_their_data(api: Client) -> None:
+    """A ControllerRevision's data may not change, its revision number may (that is how a
+    controller marks an old template as the newest again); both are checked as kube does."""
+    base = f"/apis/apps/v1{NS}/controllerrevisions"
+    data = {"spec": {"template": {**template(), "$patch": "replace"}}}
+    body = {"apiVersion": "apps/v1", "kind": "ControllerRevision",
+            "metadata": {"name": "web-abc"}, "data": data, "revision": 1}
+    await call(api, "POST", base, body, expect=201)
+    renumbered = await call(api, "PATCH", f"{base}/web-abc", {"revision": 3}, ctype=MERGE,
+                            expect=200)
+    assert renumbered["revision"] == 3 and renumbered["data"] == data
+    refused = await call(api, "PATCH", f"{base}/web-abc", {"data": {"other": 1}},
+                         ctype=MERGE, expect=422)
+    assert refused["details"]["causes"][0]["field"] == "data"
+    assert "field is immutable" in refused["message"]
+    bad = {**body, "metadata": {"name": "web-neg"}, "revision": -1}
+    refused = await call(api, "POST", base, bad, expect=422)
+    assert refused["details"]["causes"][0]["field"] == "revision"
+    missing = {k: v for k, v in body.items() if k != "data"}
+    missing["metadata"] = {"name": "web-none"}
+    refused = await call(api, "POST", base, missing, expect=422)
+    assert "data is mandatory" in refused["message"]

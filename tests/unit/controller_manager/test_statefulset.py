@@ -169,11 +169,13 @@ async def test_pods_of_other_names_or_owners_are_not_counted() -> None:
     assert created(client) == ["web-0"]
 
 
-def test_template_hash_is_stable_and_safe() -> None:
-    first = ss.template_hash({"spec": {"a": 1}})
-    assert first == ss.template_hash({"spec": {"a": 1}})
-    assert first != ss.template_hash({"spec": {"a": 2}})
-    assert set(first) <= set("bcdfghjklmnpqrstvwxz2456789")
+def test_revision_names_follow_the_template_and_the_collision_count() -> None:
+    first = ss.update_revision(sts(image="v1"))
+    assert first == ss.update_revision(sts(image="v1"))
+    assert first != ss.update_revision(sts(image="v2"))
+    assert first != ss.update_revision(sts(image="v1", status={"collisionCount": 1}))
+    assert first.startswith("web-")
+    assert set(first[len("web-"):]) <= set("bcdfghjklmnpqrstvwxz2456789")
 
 
 async def test_start_ordinal_shifts_names_and_the_partition() -> None:
