@@ -105,13 +105,9 @@ async def attach(request: web.Request) -> web.StreamResponse:
     if isinstance(found, web.Response):
         return found
     cid, opts = found
-    attach_to = getattr(kubelet.runtime, "attach", None)
-    if attach_to is None:
-        return web.Response(status=500, text="the container runtime cannot attach")
 
     async def start() -> Streams:
-        assert attach_to is not None
-        return await attach_to(cid, tty=opts.tty, stdin=opts.stdin)  # type: ignore[no-any-return]
+        return await kubelet.runtime.attach(cid, tty=opts.tty, stdin=opts.stdin)
 
     return await _serve(request, opts, start, on_exit=lambda code: channel.success())
 

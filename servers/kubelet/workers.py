@@ -477,7 +477,10 @@ class Kubelet:
                                mounts=mounts,
                                resources=_resources(spec), security=_security(pod, spec),
                                log_path=log_path, attempt=attempt,
-                               labels={"io.kubernetes.pod.uid": worker.uid})
+                               labels={"io.kubernetes.pod.uid": worker.uid},
+                               stdin=bool(spec.get("stdin")),
+                               stdin_once=bool(spec.get("stdinOnce")),
+                               tty=bool(spec.get("tty")))
 
     def pod_log_dir(self, meta: Obj) -> str:
         """``<root>/pods-logs/<ns>_<name>_<uid>`` (kube: /var/log/pods/<ns>_<pod>_<uid>)."""

@@ -18,6 +18,7 @@ import uuid
 from typing import Any
 
 from servers.kubelet.runtime import conmon, names
+from servers.kubelet.runtime.attach import connect as attach_socket
 from servers.kubelet.runtime.errors import InvalidConfig, NotFound
 from servers.kubelet.runtime.interface import (
     CONTAINER_CREATED,
@@ -197,6 +198,22 @@ class MonitoredRuntime:
             msg = "exec: no command"
             raise InvalidConfig(msg)
         return await self._exec_stream(record, cmd, tty, stdin)
+
+    async def attach(self, container_id: str, *, tty: bool, stdin: bool) -> Streams:
+        record = self._container(container_id)
+        if self._status(record).state != CONTAINER_RUNNING:
+            msg = f"container {container_id} is not running"
+            raise InvalidConfig(msg)
+
+        async def exited() -> int:
+            while (status := self._status(record)).state == CONTAINER_RUNNING:
+                await self._wait_exit(record, 5.0)
+            return status.exit_code
+
+        # the container's own terminal decides the framing, not what the client asked
+        config = container_config(record["config"])
+        return await attach_socket(self._paths(container_id).bundle, tty=config.tty,
+                                   wait_exit=exited)
 
     async def reopen_container_log(self, container_id: str) -> None:
         record = self._container(container_id)

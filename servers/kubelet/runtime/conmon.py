@@ -71,8 +71,15 @@ class Paths:
 
 
 async def launch(container_id: str, paths: Paths, runtime: str, runtime_args: list[str],
-                 log_path: str) -> int:
-    """Start conmon for a created container; return the container's pid."""
+                 log_path: str, *, stdin: bool = False, stdin_once: bool = False,
+                 tty: bool = False) -> int:
+    """Start conmon for a created container; return the container's pid.
+
+    ``stdin`` keeps a pipe to the container's stdin open for attach clients (conmon closes
+    it when an attached client hangs up, unless told ``--leave-stdin-open``: kube's
+    stdinOnce is the default); ``tty`` gives the container a terminal (conmon holds the
+    master, runc makes it through conmon's console socket).
+    """
     conmon = find_program("conmon", "conmon")
     paths.make()
     os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
@@ -81,6 +88,10 @@ async def launch(container_id: str, paths: Paths, runtime: str, runtime_args: li
             "-P", paths.conmon_pidfile, "-l", f"k8s-file:{log_path}",
             "--exit-dir", paths.exit_dir, "-0", paths.persist,
             "--socket-dir-path", paths.sockets]
+    if stdin:
+        argv += ["--stdin", *([] if stdin_once else ["--leave-stdin-open"])]
+    if tty:
+        argv.append("--terminal")
     for arg in runtime_args:
         argv += ["--runtime-arg", arg]
     read_fd, write_fd = os.pipe()

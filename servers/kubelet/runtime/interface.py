@@ -118,6 +118,9 @@ class ContainerConfig:
     log_path: str = ""  # empty: console.log in the container's state dir, removed with it
     attempt: int = 0
     labels: dict[str, str] = field(default_factory=dict)
+    stdin: bool = False  # kube's spec.stdin: stdin stays open for attach
+    stdin_once: bool = False  # ... and closes when the first attach ends
+    tty: bool = False  # a terminal for the process (its stdout and stderr are one stream)
 
 
 @dataclass(frozen=True)
@@ -251,6 +254,11 @@ class Runtime(Protocol):
         """Start ``cmd`` in the running container with live stdio (a pty when ``tty``), with
         the container's environment, working dir and user; ``ExecFailed`` (kube's words,
         e.g. ``exec: "x": executable file not found in $PATH``) when it cannot start."""
+        ...
+
+    async def attach(self, container_id: str, *, tty: bool, stdin: bool) -> Streams:
+        """Join the running container's stdio (live output; stdin if its config has
+        ``stdin``); ``wait`` returns once it exits, ``kill`` only detaches."""
         ...
 
     async def reopen_container_log(self, container_id: str) -> None:

@@ -154,6 +154,12 @@ class NamespacesRuntime(MonitoredRuntime):
     def _monitor_runtime(self) -> tuple[str, list[str]]:
         return self.runc, [f"--root={self.runc_root}"]
 
+    async def _launch(self, container_id: str, paths: conmon.Paths, log_path: str) -> int:
+        config = container_config(self._container(container_id)["config"])
+        return await conmon.launch(container_id, paths, self.runc, [f"--root={self.runc_root}"],
+                                   log_path, stdin=config.stdin, stdin_once=config.stdin_once,
+                                   tty=config.tty)
+
     def _runc(self, *args: str) -> list[str]:
         return [self.runc, f"--root={self.runc_root}", *args]
 

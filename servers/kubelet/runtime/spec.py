@@ -140,7 +140,7 @@ def _process(config: ContainerConfig, hostname: str,
     caps = capabilities(config.security, bounding)
     security = config.security
     return {
-        "terminal": False,
+        "terminal": config.tty,
         "user": {"uid": security.run_as_user or 0,
                  "gid": security.run_as_group if security.run_as_group is not None else 0},
         "args": [*config.command, *config.args],
