@@ -9,19 +9,26 @@ environment; a pod must bind it, as two pods on one host share every port otherw
 The monitor starts the bundle's ``run.sh`` in its own session, paused on a FIFO until
 ``start_container`` opens it — the same created/started split runc makes with its exec FIFO.
 Run-as user/group and no_new_privs go through util-linux ``setpriv`` (another user only as
-root); resources and capabilities are not enforced here (no cgroups); mounts are refused
-unless the host path is the container path.
+root); resources and capabilities are not enforced here (no cgroups). A mount whose host path
+is its container path needs nothing; any other mount (a volume at its mountPath, such as the
+ServiceAccount token at /var/run/secrets/kubernetes.io/serviceaccount) puts the container in
+a mount namespace of its own, made by ``mountns.py`` (inside an unprivileged user namespace
+when the kubelet is not root), and exec enters it; a host that allows no such namespace gets
+the container refused at create, saying why.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import errno
+import json
 import os
 import shlex
 import shutil
 import signal
+import subprocess
 import sys
 from typing import Any
 
@@ -39,28 +46,36 @@ from servers.kubelet.runtime.spec import DEFAULT_PATH
 from servers.kubelet.runtime.state import Record
 
 START_WAIT = 10.0  # how long start waits for the paused shell to open its FIFO
+MOUNTS = "mounts.json"  # in the bundle: the mounts mountns.py makes before the command runs
 LAUNCH_WAIT = 30.0  # how long create waits for the monitor to report the container's pid
 
-# Run by ``sys.executable -I -S -c``: loads monitor.py by path (from the source tree or from
-# inside km.pyz alike) without importing its package, whose __init__ modules the monitor
-# does not need (each of its imports is memory in every container's monitor).
-MONITOR_BOOT = """\
-# km container monitor
+# Run by ``sys.executable -I -S -c``: loads a module of this folder by path (from the source
+# tree or from inside km.pyz alike) without importing its package, whose __init__ modules the
+# helper does not need (each import of the monitor is memory in every container's monitor).
+BOOT = """\
+# km {title}
 import sys
 from importlib.machinery import PathFinder
-spec = PathFinder.find_spec("monitor", [sys.argv[1]])
-code = spec.loader.get_code("monitor")
-scope = {"__name__": "km_monitor", "__file__": spec.origin}
+spec = PathFinder.find_spec("{module}", [sys.argv[1]])
+code = spec.loader.get_code("{module}")
+scope = {{"__name__": "km_{module}", "__file__": spec.origin}}
 exec(code, scope)
 sys.exit(scope["main"](sys.argv[2:]))
 """
+MONITOR_BOOT = BOOT.format(title="container monitor", module="monitor")
+MOUNTS_BOOT = BOOT.format(title="container mounts", module="mountns")
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def helper(boot: str, *args: str) -> list[str]:
+    """The command line that runs one of this folder's helper scripts with km's Python."""
+    return [sys.executable, "-I", "-S", "-c", boot, HERE, *args]
 
 
 async def launch_monitor(container_id: str, paths: conmon.Paths, log_path: str) -> int:
     """Start km's monitor (monitor.py) for a created container; return the container's pid."""
     paths.make()
     os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
-    here = os.path.dirname(os.path.abspath(__file__))
     read_fd, write_fd = os.pipe()
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
@@ -71,8 +86,8 @@ async def launch_monitor(container_id: str, paths: conmon.Paths, log_path: str) 
         with open(errors, "ab") as err:
             try:
                 proc = await asyncio.create_subprocess_exec(
-                    sys.executable, "-I", "-S", "-c", MONITOR_BOOT, here, paths.dir,
-                    container_id, log_path, str(write_fd), pass_fds=(write_fd,),
+                    *helper(MONITOR_BOOT, paths.dir, container_id, log_path, str(write_fd)),
+                    pass_fds=(write_fd,),
                     env={"PATH": DEFAULT_PATH}, stdin=asyncio.subprocess.DEVNULL,
                     stdout=asyncio.subprocess.DEVNULL, stderr=err, cwd=paths.dir,
                     start_new_session=True)
@@ -86,6 +101,26 @@ async def launch_monitor(container_id: str, paths: conmon.Paths, log_path: str) 
         msg = f"km monitor: exit {proc.returncode}: {_last_line(errors)}"
         raise CommandFailed(msg)
     return conmon.pid_from(line.strip())
+
+
+def mounts_unavailable() -> str:
+    """Why this host cannot give a none-mode container mounts of its own ("" if it can):
+    mountns.py tries the namespaces once."""
+    if os.geteuid() == 0:
+        return ""  # root has mount namespaces without a user namespace
+    try:
+        done = subprocess.run(helper(MOUNTS_BOOT, "--probe"), capture_output=True, text=True,
+                              timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    if done.returncode == 0:
+        return ""
+    return _tail(done.stderr).removeprefix("km: volume mounts: ")
+
+
+def _tail(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else "no message"
 
 
 def _last_line(path: str) -> str:
@@ -172,6 +207,7 @@ class ProcessRuntime(MonitoredRuntime):
     def __init__(self, root_dir: str, node_name: str, loopback_cidr: str = "") -> None:
         super().__init__(root_dir, node_name)
         self.cidr = loopback_cidr or self.names.loopback_cidr()
+        self._mounts_unavailable: str | None = None  # asked once, at the first need
 
     async def _sandbox_up(self, sandbox_id: str, config: PodSandboxConfig) -> str:
         address = ipam.allocate(os.path.join(self.root, "ipam"), self.cidr, sandbox_id)
@@ -188,11 +224,10 @@ class ProcessRuntime(MonitoredRuntime):
 
     def _write_bundle(self, sandbox: Record, container_id: str, config: ContainerConfig,
                       bundle: str) -> None:
-        for mount in config.mounts:
-            if mount.tmpfs or os.path.realpath(mount.host_path) != mount.container_path:
-                msg = (f"container {config.name!r}: --isolation none cannot mount "
-                       f"{mount.container_path} (only a host path at its own path)")
-                raise InvalidConfig(msg)
+        private = [m for m in config.mounts
+                   if m.tmpfs or os.path.realpath(m.host_path) != m.container_path]
+        if private:
+            self._check_mounts(config, private[0].container_path)
         env = {"PATH": DEFAULT_PATH, "POD_IP": sandbox["ip"], **config.env}
         _check_runnable(config, env)
         start = os.path.join(bundle, "start")
@@ -202,8 +237,23 @@ class ProcessRuntime(MonitoredRuntime):
                   f"cd {shlex.quote(config.working_dir or '/')} || exit 127\n"
                   f"exec {_run_as(config)}/usr/bin/env -i {words} "
                   f"/bin/sh -c 'exec \"$@\"' sh {argv}\n")
+        if private:  # the mounts first (mountns.py), at create; it then runs inner.sh
+            with open(os.path.join(bundle, MOUNTS), "w", encoding="utf-8") as f:
+                json.dump([dataclasses.asdict(m) for m in config.mounts], f)
+            with open(os.path.join(bundle, "inner.sh"), "w", encoding="utf-8") as f:
+                f.write(script)
+            script = f"exec {shlex.join(helper(MOUNTS_BOOT, bundle))}\n"
         with open(os.path.join(bundle, "run.sh"), "w", encoding="utf-8") as f:
             f.write(script)
+
+    def _check_mounts(self, config: ContainerConfig, path: str) -> None:
+        """Refuse at create, in one line, a mount this host cannot give a plain process."""
+        if self._mounts_unavailable is None:
+            self._mounts_unavailable = mounts_unavailable()
+        if self._mounts_unavailable:
+            msg = (f"container {config.name!r}: --isolation none cannot mount {path}: "
+                   f"{self._mounts_unavailable}")
+            raise InvalidConfig(msg)
 
     async def _launch(self, container_id: str, paths: conmon.Paths, log_path: str) -> int:
         return await launch_monitor(container_id, paths, log_path)
@@ -248,6 +298,8 @@ class ProcessRuntime(MonitoredRuntime):
         if os.geteuid() == 0 and (security.run_as_user, security.run_as_group) != (None, None):
             as_user = {"user": security.run_as_user or 0, "group": security.run_as_group or 0,
                        "extra_groups": []}  # as the container runs (setpriv --clear-groups)
+        if self._has_mounts(record):
+            cmd, as_user = self._entering(record, config, cmd), {}
         try:
             proc = await asyncio.create_subprocess_exec(
                 *cmd, env=env, cwd=config.working_dir or "/", start_new_session=True,
@@ -269,8 +321,25 @@ class ProcessRuntime(MonitoredRuntime):
     async def _exec_stream(self, record: Record, cmd: list[str], tty: bool,
                            stdin: bool) -> Streams:
         sandbox = self.store.load("sandboxes", record["sandbox_id"]) or {}
-        return await stream.host_exec(container_config(record["config"]), sandbox.get("ip", ""),
+        config = container_config(record["config"])
+        if self._has_mounts(record):  # the helper enters the mounts, then becomes the user
+            cmd = self._entering(record, config, cmd)
+            config = dataclasses.replace(config, security=dataclasses.replace(
+                config.security, run_as_user=None, run_as_group=None))
+        return await stream.host_exec(config, sandbox.get("ip", ""),
                                       cmd, tty=tty, stdin=stdin)
+
+    def _has_mounts(self, record: Record) -> bool:
+        """True when the container runs in a mount namespace of its own (mountns.py)."""
+        return os.path.exists(os.path.join(self._paths(record["id"]).bundle, MOUNTS))
+
+    def _entering(self, record: Record, config: ContainerConfig, cmd: list[str]) -> list[str]:
+        """``cmd`` run in the container's mounts (and, as root, as its user)."""
+        security = config.security
+        who: list[str] = []
+        if os.geteuid() == 0 and (security.run_as_user, security.run_as_group) != (None, None):
+            who = ["--as", f"{security.run_as_user or 0}:{security.run_as_group or 0}"]
+        return helper(MOUNTS_BOOT, "--enter", str(record["pid"]), *who, "--", *cmd)
 
     async def _kill_leftovers(self, record: Record) -> None:
         pid = record["pid"]

@@ -12,8 +12,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from servers.kubelet import logs
 from servers.kubelet.runtime import monitor, process
+from servers.kubelet.runtime.errors import InvalidConfig
+from servers.kubelet.runtime.interface import ContainerConfig
 
 NOW = 1_796_000_000_123_456_789  # ns since the epoch
 
@@ -62,3 +66,14 @@ def test_the_monitor_imports_only_small_standard_modules() -> None:
     loaded = set(done.stdout.split())
     assert not {m for m in loaded if m.startswith(("servers", "hyperkube", "asyncio", "json"))}
     assert {"select", "posix"} <= loaded
+
+
+def test_a_host_without_user_namespaces_refuses_the_mount_in_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    reason = "unshare user and mount namespaces (...): No space left on device"
+    monkeypatch.setattr(process, "mounts_unavailable", lambda: reason)
+    runtime = process.ProcessRuntime(str(tmp_path), "n")
+    with pytest.raises(InvalidConfig) as refused:
+        runtime._check_mounts(ContainerConfig(name="c", command=("true",)), "/var/run/x")
+    assert str(refused.value) == \
+        f"container 'c': --isolation none cannot mount /var/run/x: {reason}"
