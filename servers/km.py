@@ -36,6 +36,7 @@ def _servers() -> list[Server]:
         all_in_one,
         apiserver,
         certs,
+        cleanup,
         controller_manager,
         dns,
         hollow_node,
@@ -46,7 +47,7 @@ def _servers() -> list[Server]:
     )
 
     return [all_in_one.server(), apiserver.server(), certs.server(),
-            controller_manager.server(), dns.server(), hollow_node.server(), kubelet.server(),
+            cleanup.server(), controller_manager.server(), dns.server(), hollow_node.server(), kubelet.server(),
             minion.server(), proxy.server(), scheduler.server()]
 
 

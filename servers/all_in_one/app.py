@@ -34,6 +34,7 @@ from hyperkube import messages as msg
 from hyperkube import together
 from servers.all_in_one import bootstrap, pki
 from servers.all_in_one.options import is_unspecified, server_args
+from servers.cleanup import record
 
 if TYPE_CHECKING:
     import argparse
@@ -231,6 +232,10 @@ async def run(opts: argparse.Namespace, stop: asyncio.Event) -> int:
     members = together.plan(km.make_hyperkube().servers, table(s, opts), prog="km all-in-one")
     check(members)
     s.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # for km cleanup: which node runs here, its kubelet's root, and this process
+    record.write(s.data_dir, record.for_this_process(
+        s.node_name, s.isolation, str(s.data_dir / "kubelet"), cluster_cidr=CLUSTER_CIDR,
+        service_cidr=s.service_cidr))
     sans = pki.apiserver_sans(s.node_name, s.node_ip, s.bind_address,
                               list(opts.tls_san), s.service_ip)
     await pki.ensure(s.pki, server=s.server, sans=sans, node_name=s.node_name,

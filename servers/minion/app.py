@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from hyperkube import messages as msg
 from hyperkube import supervisor, together
+from servers.cleanup import record
 from servers.client.kubeconfig import load_kubeconfig
 from servers.minion import certificates, join, renew
 from servers.minion import token as tokens
@@ -39,6 +40,9 @@ log = logging.getLogger(__name__)
 
 NEEDS_ROOT = "--isolation namespaces needs root (or use --isolation none)"
 BRIDGE_POLL = 0.2
+# The kubelet's defaults (and the all-in-one's ranges), for km cleanup's record.
+CLUSTER_CIDR = "10.244.0.0/16"
+SERVICE_CIDR = "10.96.0.0/12"
 # Each child's own check of flags that parse but do not go together ("module:function").
 VALIDATORS = {
     "kubelet": ("servers.kubelet.options:validate",),
@@ -194,6 +198,10 @@ async def run(opts: argparse.Namespace, stop: asyncio.Event) -> int:
     """Join (or reuse the credentials), learn, then supervise the children until ``stop``."""
     validate(opts)
     s = settings(opts)
+    s.store.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    record.write(s.store.root, record.for_this_process(
+        s.node_name, s.isolation, str(s.store.kubelet_root), cluster_cidr=CLUSTER_CIDR,
+        service_cidr=SERVICE_CIDR))
     creds = await credentials(s, opts)
     facts = await learn(load_kubeconfig(creds.kubelet), s.node_name,
                         pod_network=s.isolation == "namespaces", stop=stop)
