@@ -6,6 +6,7 @@
     /openapi/v3 /openapi/v3/api/v1            OpenAPI v3 (kubectl validates create/apply by it)
     /api/v1/...  /apis/G/V/...                the resources (handlers.py), watch (watch.py)
     /api/v1/namespaces/NS/pods/NAME/log       proxied to the pod's kubelet (podlogs.py)
+    .../pods/NAME/exec|attach|portforward     WebSockets relayed to its kubelet (podstream.py)
     /apis/authorization.k8s.io/v1/...         access reviews (authz/endpoints.py)
     /apis/authentication.k8s.io/v1/...        token reviews, whoami (auth/tokenreview.py, review.py)
 
@@ -56,6 +57,7 @@ from servers.apiserver.authz import bootstrap
 from servers.apiserver.authz.endpoints import Authorization
 from servers.apiserver.metrics import METRICS, ApiserverMetrics, InstrumentedStorage
 from servers.apiserver.podlogs import KubeletClientConfig, PodLogs
+from servers.apiserver.podstream import PodStreams
 from servers.apiserver.registry import Registry
 from servers.apiserver.resources import AUTHORIZATION, RESOURCES
 from servers.apiserver.routing import Target
@@ -190,6 +192,9 @@ def make_app(registry: Registry, *, authorization_mode: str = "AlwaysAllow",
     app.on_shutdown.append(stop_streams)
     logs = PodLogs(registry, kubelet or KubeletClientConfig(), stopping)
     app.cleanup_ctx.append(logs.running)
+    streams = PodStreams(registry, kubelet or KubeletClientConfig(),
+                         authorization.authorizer if authorization.checks else None, stopping)
+    app.cleanup_ctx.append(streams.running)
     resource = handlers.ResourceHandler(registry, logs, stopping).handle
     r = app.router
     reviews = f"/apis/{AUTHORIZATION}/v1/"
@@ -220,6 +225,8 @@ def make_app(registry: Registry, *, authorization_mode: str = "AlwaysAllow",
     r.add_get("/apis/{group}/{version}{_:/?}", _resource_list, allow_head=False)
     r.add_get("/openapi/v3{_:/?}", _openapi_index)
     r.add_get("/openapi/v3/{path:.+}", _openapi_document)
+    r.add_route("*", "/api/v1/namespaces/{namespace}/pods/{name}/"
+                "{sub:exec|attach|portforward}{_:/?}", streams.handle)
     r.add_route("*", "/api/{version}/{rest:.+}", resource)
     r.add_route("*", "/apis/{group}/{version}/{rest:.+}", resource)
     return app
