@@ -12,6 +12,14 @@
                                                            hold its rules, as in kube)
     system:node                      a kubelet's work      nobody (the Node authorizer)
     system:node-proxier              services, endpoints   User system:kube-proxy
+    system:node-bootstrapper         create and read CSRs  Group system:bootstrappers
+    system:certificates.k8s.io:certificatesigningrequests:nodeclient
+                                     auto-approved node client CSRs   Group system:bootstrappers
+    system:certificates.k8s.io:certificatesigningrequests:selfnodeclient
+                                     auto-approved renewals           Group system:nodes
+    system:certificates.k8s.io:*-approver   approve for one signer    (unbound, as in kube)
+    Role kubeadm:bootstrap-signer-clusterinfo (kube-public)   get ConfigMap cluster-info
+                                     User system:anonymous, Group system:bootstrappers
     view, edit, admin                read; + write; + roles     (unbound: for RoleBindings)
 
 Every object carries ``rbac.authorization.kubernetes.io/autoupdate: "true"``; while it does, a
@@ -58,6 +66,13 @@ BATCH_EDITABLE = ("cronjobs", "jobs")
 BATCH_VIEWABLE = (*BATCH_EDITABLE, "cronjobs/status", "jobs/status")
 POLICY_EDITABLE = ("poddisruptionbudgets",)
 POLICY_VIEWABLE = (*POLICY_EDITABLE, "poddisruptionbudgets/status")
+CERTIFICATES = "certificates.k8s.io"
+CLIENT_SIGNER = "kubernetes.io/kube-apiserver-client"
+KUBELET_CLIENT_SIGNER = "kubernetes.io/kube-apiserver-client-kubelet"
+KUBELET_SERVING_SIGNER = "kubernetes.io/kubelet-serving"
+SIGNERS = (CLIENT_SIGNER, KUBELET_CLIENT_SIGNER, KUBELET_SERVING_SIGNER)
+NODE_CLIENT = "system:certificates.k8s.io:certificatesigningrequests:nodeclient"
+SELF_NODE_CLIENT = "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient"
 
 
 def rule(verbs: tuple[str, ...], *names: str, groups: tuple[str, ...] = ("",),
@@ -160,6 +175,11 @@ CLUSTER_ROLES: dict[str, list[Obj]] = {
         rule(FULL, *BATCH_VIEWABLE, groups=("batch",)),
         rule(FULL, *POLICY_VIEWABLE, groups=("policy",)),
         rule(FULL, "endpointslices", groups=("discovery.k8s.io",)),
+        # csrapproving (kube-apiserver-client for km minion's proxy identity: km's
+        # extension) and csrsigning; the CSRs themselves are under the "*" rule above.
+        rule(("approve",), "signers", groups=(CERTIFICATES,),
+             resource_names=(KUBELET_CLIENT_SIGNER, CLIENT_SIGNER)),
+        rule(("sign",), "signers", groups=(CERTIFICATES,), resource_names=SIGNERS),
         _events(),
         *_leader_election("kube-controller-manager"),
         *_delegation(),
@@ -167,6 +187,18 @@ CLUSTER_ROLES: dict[str, list[Obj]] = {
     # The Node authorizer grants these to each node (narrowed by NodeRestriction); the role
     # is kept, unbound, for those who bind it themselves (kube since 1.8).
     "system:node": node.NODE_RULES,
+    # TLS bootstrap (kube's bootstrappolicy): nodes ask for certificates with a bootstrap
+    # token; what the csrapproving controller approves depends on who may create which
+    # certificatesigningrequests/nodeclient|selfnodeclient (a subresource nobody serves).
+    "system:node-bootstrapper": [rule(("create", "get", "list", "watch"),
+                                      "certificatesigningrequests", groups=(CERTIFICATES,))],
+    NODE_CLIENT: [rule(("create",), "certificatesigningrequests/nodeclient",
+                       groups=(CERTIFICATES,))],
+    SELF_NODE_CLIENT: [rule(("create",), "certificatesigningrequests/selfnodeclient",
+                            groups=(CERTIFICATES,))],
+    **{f"system:certificates.k8s.io:{signer.split('/')[1]}-approver": [
+        rule(("approve",), "signers", groups=(CERTIFICATES,), resource_names=(signer,))]
+       for signer in SIGNERS},
     "system:node-proxier": [rule(READ, "services", "endpoints", "nodes"),
                             rule(READ, "endpointslices", groups=("discovery.k8s.io",)),
                             _events()],
@@ -195,6 +227,23 @@ CLUSTER_ROLE_BINDINGS: dict[str, list[tuple[str, str]]] = {
     "system:node-proxier": [("User", "system:kube-proxy")],
 }
 
+#: Bindings named otherwise than their ClusterRole: kubeadm's TLS bootstrap bindings
+#: (kubeadm:kubelet-bootstrap, kubeadm:node-autoapprove-bootstrap,
+#: kubeadm:node-autoapprove-certificate-rotation), under km's names, to the whole
+#: system:bootstrappers group (kubeadm binds its token's group).
+NAMED_BINDINGS: dict[str, tuple[str, list[tuple[str, str]]]] = {
+    "km:kubelet-bootstrap": ("system:node-bootstrapper", [("Group", "system:bootstrappers")]),
+    "km:node-autoapprove-bootstrap": (NODE_CLIENT, [("Group", "system:bootstrappers")]),
+    "km:node-autoapprove-certificate-rotation": (SELF_NODE_CLIENT,
+                                                 [("Group", "system:nodes")]),
+}
+
+#: kubeadm's cluster-info access (cmd/kubeadm/app/phases/bootstraptoken/clusterinfo): the
+#: ConfigMap a joining node reads before it trusts the server. km also lets the
+#: bootstrappers read it, for servers run with --anonymous-auth=false.
+CLUSTER_INFO_NAMESPACE, CLUSTER_INFO = "kube-public", "cluster-info"
+CLUSTER_INFO_ROLE = "kubeadm:bootstrap-signer-clusterinfo"
+
 
 def _meta(name: str) -> Obj:
     return {"name": name, "annotations": {AUTOUPDATE: "true"},
@@ -206,14 +255,22 @@ def policy() -> list[tuple[str, Obj]]:
     objs: list[tuple[str, Obj]] = [
         ("clusterroles", {"metadata": _meta(name), "rules": copy.deepcopy(rules)})
         for name, rules in CLUSTER_ROLES.items()]
-    objs += [
-        ("clusterrolebindings", {
-            "metadata": _meta(name),
-            "roleRef": {"apiGroup": GROUP, "kind": "ClusterRole", "name": name},
-            "subjects": [{"apiGroup": GROUP, "kind": kind, "name": subject}
-                         for kind, subject in subjects]})
-        for name, subjects in CLUSTER_ROLE_BINDINGS.items()]
+    bindings = {name: (name, subjects) for name, subjects in CLUSTER_ROLE_BINDINGS.items()}
+    for name, (role, subjects) in {**bindings, **NAMED_BINDINGS}.items():
+        objs.append(("clusterrolebindings", _binding(_meta(name), "ClusterRole", role,
+                                                     subjects)))
+    meta = {**_meta(CLUSTER_INFO_ROLE), "namespace": CLUSTER_INFO_NAMESPACE}
+    objs.append(("roles", {"metadata": copy.deepcopy(meta), "rules": [
+        rule(("get",), "configmaps", resource_names=(CLUSTER_INFO,))]}))
+    objs.append(("rolebindings", _binding(copy.deepcopy(meta), "Role", CLUSTER_INFO_ROLE,
+                                          [("User", "system:anonymous"),
+                                           ("Group", "system:bootstrappers")])))
     return objs
+
+
+def _binding(meta: Obj, kind: str, role: str, subjects: list[tuple[str, str]]) -> Obj:
+    return {"metadata": meta, "roleRef": {"apiGroup": GROUP, "kind": kind, "name": role},
+            "subjects": [{"apiGroup": GROUP, "kind": k, "name": s} for k, s in subjects]}
 
 
 async def ensure(registry: Registry) -> None:
@@ -221,14 +278,16 @@ async def ensure(registry: Registry) -> None:
     for plural, obj in policy():
         resource = resources.by_plural(GROUP, "v1", plural)
         assert resource is not None
+        namespace = obj["metadata"].get("namespace")
         with contextlib.suppress(errors.AlreadyExists):
-            await registry.create(Target(resource, None), obj)
+            await registry.create(Target(resource, namespace), obj)
             continue
-        await _reconcile(registry, Target(resource, None, obj["metadata"]["name"]), obj)
+        await _reconcile(registry, Target(resource, namespace, obj["metadata"]["name"]), obj)
 
 
 async def _reconcile(registry: Registry, target: Target, wanted: Obj) -> None:
-    content = ("rules",) if target.resource.plural == "clusterroles" else ("roleRef", "subjects")
+    content = ("rules",) if target.resource.plural in ("clusterroles", "roles") \
+        else ("roleRef", "subjects")
 
     def restore(current: Obj) -> Obj:
         current.update({key: wanted[key] for key in content})

@@ -56,6 +56,9 @@ NODE_RULES: list[Obj] = [
     _rule(("patch", "update"), "pods/status"),
     _rule(("create", "patch", "update"), "events", groups=("", "events.k8s.io")),
     _rule(LEASE_VERBS, "leases", groups=(COORDINATION,)),
+    # client certificate rotation: a node asks for its next certificate itself
+    _rule(("create", "get", "list", "watch"), "certificatesigningrequests",
+          groups=("certificates.k8s.io",)),
 ]
 
 
