@@ -225,6 +225,23 @@ def add_package(files: dict[str, bytes], folder: Path, arcname: str) -> None:
         if "__pycache__" not in path.parts:
             rel = path.relative_to(folder).as_posix()
             files[f"{arcname}/{rel}"] = path.read_bytes()
+    for path in package_data(folder, arcname):
+        files[f"{arcname}/{path.relative_to(folder).as_posix()}"] = path.read_bytes()
+
+
+def package_data(folder: Path, arcname: str) -> list[Path]:
+    """The files besides modules that pyproject's [tool.setuptools.package-data] names for
+    `arcname` and its subpackages (globs relative to each package's folder, as setuptools')."""
+    wanted = pyproject().get("tool", {}).get("setuptools", {}).get("package-data", {})
+    found: set[Path] = set()
+    for package, globs in wanted.items():
+        top, _, rest = package.partition(".")
+        if top != arcname:
+            continue
+        base = folder.joinpath(*rest.split(".")) if rest else folder
+        found.update(p for g in globs for p in base.glob(g)
+                     if p.is_file() and p.suffix not in (".py", ".pyc"))
+    return sorted(found)
 
 
 def root_pycs(sources: dict[str, bytes], targets: list[Target]) -> dict[str, bytes]:
@@ -240,7 +257,7 @@ def root_pycs(sources: dict[str, bytes], targets: list[Target]) -> dict[str, byt
             (src_dir / arcname).parent.mkdir(parents=True, exist_ok=True)
             (src_dir / arcname).write_bytes(data)
         for target in (t for t in targets if t.python is not None):
-            names = sorted(n for n in sources if n != "__main__.py")
+            names = sorted(n for n in sources if n.endswith(".py") and n != "__main__.py")
             out = Path(tmp) / target.tag
             compile_with(target, [(str(src_dir / n), str(out / f"{n}c"), n) for n in names])
             pycs.update((f"{target.tag}/{n}c", (out / f"{n}c").read_bytes()) for n in names)

@@ -9,6 +9,7 @@
     .../pods/NAME/exec|attach|portforward     WebSockets relayed to its kubelet (podstream.py)
     /apis/authorization.k8s.io/v1/...         access reviews (authz/endpoints.py)
     /apis/authentication.k8s.io/v1/...        token reviews, whoami (auth/tokenreview.py, review.py)
+    /ui/                                      the web view's static files (servers/ui), no auth
 
 Unless ``--authorization-mode`` is AlwaysAllow alone (``RBAC``, ``Node,RBAC``), every request is
 authorized first (authz/endpoints.py).
@@ -64,6 +65,7 @@ from servers.apiserver.routing import Target
 from servers.apiserver.serviceallocation import ServiceRanges
 from servers.apiserver.storage import interface as st
 from servers.apiserver.storage import open_storage
+from servers.ui.serve import StaticUI
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +177,8 @@ def make_app(registry: Registry, *, authorization_mode: str = "AlwaysAllow",
     verification); ``metrics`` what /metrics serves (default: a registry of its own)."""
     measured = metrics if metrics is not None else ApiserverMetrics()
     authorization = Authorization(authorization_mode, registry)
-    chain = [measured.middleware, _errors,
+    # The web view's static files (servers/ui) hold no data: served before authentication.
+    chain = [measured.middleware, _errors, StaticUI().middleware,
              *([_identify(authenticate, registry)] if authenticate else []),
              *authorization.middlewares, csr_admission.middleware(authorization.authorizer)]
     app = web.Application(middlewares=chain, client_max_size=codec.MAX_BODY_BYTES)

@@ -9,120 +9,33 @@ module removes its pods, the runtime's leftovers and the namespace itself.
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
 import secrets
-import signal
 import subprocess
-import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from hyperkube import messages as msg
 from servers.kubelet.runtime import names
+from tests.e2e.aio import (
+    QUIET,
+    REPO,
+    Cluster,
+    apply,
+    deployment,
+    remove_namespaced_pods,
+    remove_process_pods,
+    until,
+)
+from tests.e2e.netns import enter, network_namespace
 from tests.support.etcd import EtcdServer, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
-WAIT = 30.0
-REPO = Path(__file__).resolve().parents[2]
-# The components' own listeners off (port 0): other tests of the machine use kube's ports.
-QUIET = ["--kubelet-arg", "port=0", "--kubelet-arg", "healthz-port=0",
-         "--kube-proxy-arg", "healthz-bind-address=0",
-         "--kube-proxy-arg", "metrics-bind-address=0",
-         "--kube-controller-manager-arg", "secure-port=0", "--kube-scheduler-arg", "secure-port=0"]
 WEB = ("exec python3 -u -m http.server 8000 --bind ${POD_IP}")
-
-
-def until(probe: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = probe()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.2)
-
-
-class Cluster:
-    """One ``km all-in-one`` process and kubectl on its admin kubeconfig."""
-
-    def __init__(self, km: Path, data: Path, *args: str, prefix: tuple[str, ...] = ()) -> None:
-        self.data = data
-        self.prefix = list(prefix)
-        self.cmd = [*prefix, str(km), "all-in-one", "--data-dir", str(data),
-                    "--bind-address", "127.0.0.1", *args]
-        self.log = data.parent / f"{data.name}.log"
-        self.env = {**os.environ, "KM_CACHE_DIR": str(data.parent / "cache")}
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(self.cmd, stdout=log, stderr=log, env=self.env)
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> int | None:
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else None
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait(10)
-
-    def kubectl(self, *args: str, check: bool = True) -> str:
-        done = subprocess.run([*self.prefix, "kubectl", "--kubeconfig",
-                               str(self.data / "admin.kubeconfig"), *args],
-                              capture_output=True, text=True, timeout=30)
-        if check:
-            assert done.returncode == 0, done.stderr
-        return done.stdout
-
-    def json(self, *args: str) -> Any:
-        done = subprocess.run([*self.prefix, "kubectl", "--kubeconfig",
-                               str(self.data / "admin.kubeconfig"), *args, "-o", "json"],
-                              capture_output=True, text=True, timeout=30)
-        return json.loads(done.stdout) if done.returncode == 0 else None
-
-    def node_ready(self, name: str) -> bool:
-        node = self.json("get", "node", name)
-        conditions = ((node or {}).get("status") or {}).get("conditions") or []
-        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
-
-    def running(self, selector: str, count: int) -> list[dict[str, Any]]:
-        pods = (self.json("get", "pods", "-l", selector) or {}).get("items") or []
-        up = [p for p in pods if p["status"].get("phase") == "Running"
-              and all(c.get("ready") for c in p["status"].get("containerStatuses") or [{}])]
-        return up if len(up) == count == len(pods) else []
-
-
-def deployment(name: str, replicas: int, script: str) -> str:
-    labels = {"app": name}
-    return json.dumps({
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
-        "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
-                 "template": {"metadata": {"labels": labels}, "spec": {
-                     "terminationGracePeriodSeconds": 2,
-                     "containers": [{"name": "web", "image": "python",
-                                     "command": ["sh", "-c", script]}]}}}})
-
-
-def apply(cluster: Cluster, manifest: str) -> None:
-    done = subprocess.run([*cluster.prefix, "kubectl", "--kubeconfig",
-                           str(cluster.data / "admin.kubeconfig"), "apply", "-f", "-"],
-                          input=manifest, capture_output=True, text=True, timeout=30)
-    assert done.returncode == 0, done.stderr
 
 
 def _get(url: str) -> bool:
@@ -131,12 +44,6 @@ def _get(url: str) -> bool:
             return int(answer.status) == 200
     except OSError:
         return False
-
-
-def _remove_process_pods(root: Path, node: str) -> None:
-    from servers.kubelet.runtime.process import ProcessRuntime
-
-    asyncio.run(ProcessRuntime(str(root), node).remove_all())
 
 
 def test_a_bad_passed_flag_is_one_line_and_exit_1(km: Path, tmp_path: Path) -> None:
@@ -190,7 +97,7 @@ def test_none_mode_runs_a_deployment_and_survives_kill_9(km: Path, tmp_path: Pat
         assert cluster.stop() == 0
     finally:
         cluster.stop()
-        _remove_process_pods(cluster.data / "kubelet", node)
+        remove_process_pods(cluster.data / "kubelet", node)
     text = cluster.log.read_text()
     assert "Traceback" not in text
     assert "isolation none: " in text
@@ -208,7 +115,7 @@ def test_etcd_backend(km: Path, tmp_path: Path) -> None:
             assert cluster.stop() == 0
         finally:
             cluster.stop()
-            _remove_process_pods(cluster.data / "kubelet", node)
+            remove_process_pods(cluster.data / "kubelet", node)
     text = cluster.log.read_text()
     assert "(storage: etcd)" in text
     assert not (cluster.data / "db").exists(), "no SQLite store beside etcd"
@@ -218,23 +125,8 @@ def test_etcd_backend(km: Path, tmp_path: Path) -> None:
 
 @pytest.fixture
 def netns() -> Iterator[str]:
-    if os.geteuid() != 0:
-        pytest.fail("--isolation namespaces needs root")
-    name = f"km-aio-{secrets.token_hex(3)}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
-        subprocess.run([*enter(name), "ip", "link", "set", "lo", "up"], check=True)
-        routes = subprocess.run([*enter(name), "ip", "-4", "route"], capture_output=True,
-                                text=True, check=True).stdout
-        assert "default" not in routes, "the test namespace must have no route out"
+    with network_namespace("km-aio") as name:
         yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], check=False)
-
-
-def enter(ns: str) -> list[str]:
-    """nsenter, not ``ip netns exec`` (that one remounts /sys and runc finds no cgroups)."""
-    return ["nsenter", f"--net=/run/netns/{ns}"]
 
 
 def _answers(netns: str, ip: str, path: str = "/", starts: str = "") -> bool:
@@ -245,18 +137,6 @@ def _answers(netns: str, ip: str, path: str = "/", starts: str = "") -> bool:
     done = subprocess.run([*enter(netns), "python3", "-c", fetch], capture_output=True,
                           text=True, timeout=10)
     return done.stdout.startswith(f"200 {starts}")
-
-
-def _remove_namespaced_pods(netns: str, root: Path, node: str, pod_cidr: str) -> None:
-    repo = REPO
-    script = ("import asyncio\n"
-              "from servers.kubelet.runtime.oci import NamespacesRuntime\n"
-              f"rt = NamespacesRuntime({str(root)!r}, {node!r}, {pod_cidr!r}, "
-              "'10.244.0.0/16', '10.96.0.0/12')\n"
-              "asyncio.run(rt.remove_all())\n")
-    done = subprocess.run([*enter(netns), str(repo / ".venv/bin/python"), "-c", script],
-                          cwd=repo, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
 
 
 def test_namespaces_mode_pod_answers_at_its_pod_ip(km: Path, tmp_path: Path,
@@ -306,7 +186,7 @@ def test_namespaces_mode_pod_answers_at_its_pod_ip(km: Path, tmp_path: Path,
                             "--timeout=20s", check=False)
         cluster.stop()
         if pod_cidr:
-            _remove_namespaced_pods(netns, cluster.data / "kubelet", node, pod_cidr)
+            remove_namespaced_pods(netns, cluster.data / "kubelet", node, pod_cidr)
     assert "Traceback" not in cluster.log.read_text()
     found = [n for n in os.listdir("/run/netns") if n.startswith(names.for_node(node).netns_prefix)]
     assert found == [], "pod network namespaces left behind"
