@@ -38,6 +38,7 @@ async def api(tmp_path: Path, aiohttp_client: Callable[..., Awaitable[Client]]
     storage = await open_storage("sqlite", data_dir=str(tmp_path / "data"), etcd_servers=[])
     registry = Registry(storage)
     try:
+        await apiserver.create_default_namespaces(registry)
         await bootstrap.ensure(registry)
         app = apiserver.make_app(registry, authorization_mode="RBAC",
                                  authenticate=refuse_everyone)

@@ -22,19 +22,32 @@ const KINDS = [
     ["Name", "Namespace", "Schedule", "Suspend", "Active", "Last schedule", "Age", ""], cronJobCells],
 ];
 
+// Shown in pairs: a browser keeps at most 6 HTTP/1.1 connections to one server, and every
+// watch holds one open, so a view watches at most three kinds (plus the namespace list),
+// leaving room for the requests that actions make.
+const GROUPS = [
+  ["deployments", "Deployments and replica sets", ["deployments", "replicasets"]],
+  ["sets", "Stateful and daemon sets", ["statefulsets", "daemonsets"]],
+  ["jobs", "Jobs and cron jobs", ["jobs", "cronjobs"]],
+];
+
 export function mount(main, ctx) {
-  const parts = KINDS.map(([gv, plural, , title, headings]) => {
+  const group = GROUPS.find(([id]) => id === ctx.params[0]) || GROUPS[0];
+  main.append(h("nav", { class: "subnav", "aria-label": "Workload kinds" }, GROUPS.map(([id, title]) =>
+    h("a", { href: "#/workloads/" + id, "aria-current": id === group[0] ? "page" : null }, title))));
+  const kinds = KINDS.filter((k) => group[2].includes(k[1]));
+  const parts = kinds.map(([gv, plural, , title, headings]) => {
     const s = section(title, plural);
     const t = table(title, headings);
     s.body.append(t.el);
     main.append(s.el);
     return { s, t, gv, plural };
   });
-  const w = watchAll(KINDS.map(([gv, plural, kind]) => [gv, plural, kind, ctx.ns]), render);
+  const w = watchAll(kinds.map(([gv, plural, kind]) => [gv, plural, kind, ctx.ns]), render);
 
   function render() {
     const now = Date.now();
-    KINDS.forEach((k, i) => {
+    kinds.forEach((k, i) => {
       const inf = w.informers[i];
       const { s, t, gv, plural } = parts[i];
       s.showState(inf);
