@@ -43,7 +43,7 @@ def children(pid: int) -> list[int]:
     return sorted(found)
 
 
-def stop(rec: NodeRecord, grace: float) -> list[str]:
+def stop(rec: NodeRecord, grace: float, group_grace: float = GROUP_GRACE) -> list[str]:
     """Stop the recorded server and its children's groups; what it had to SIGKILL."""
     groups = [p for p in children(rec.pid) if _pgid(p) == p]
     killed = []
@@ -57,9 +57,10 @@ def stop(rec: NodeRecord, grace: float) -> list[str]:
     for pgid in groups:
         if _group_alive(pgid):
             _signal_group(pgid, signal.SIGTERM)
-            if not _wait(lambda g=pgid: not _group_alive(g), GROUP_GRACE):  # type: ignore[misc]
+            if not _wait(lambda g=pgid: not _group_alive(g), group_grace):  # type: ignore[misc]
                 _signal_group(pgid, signal.SIGKILL)
                 killed.append(f"process group {pgid}")
+                _wait(lambda g=pgid: not _group_alive(g), GROUP_GRACE)  # type: ignore[misc]
     return killed
 
 
