@@ -65,6 +65,64 @@ def sign(ca: Certificate, ca_key: Key, common_name: str, organizations: Sequence
     return key, builder.sign(ca_key, hashes.SHA256())
 
 
+#: certificates/v1 key usages -> (KeyUsage flag, or None for an extended usage OID).
+_USAGE_FLAGS = {"digital signature": "digital_signature", "signing": "digital_signature",
+                "content commitment": "content_commitment",
+                "key encipherment": "key_encipherment", "key agreement": "key_agreement",
+                "data encipherment": "data_encipherment", "cert sign": "key_cert_sign",
+                "crl sign": "crl_sign", "encipher only": "encipher_only",
+                "decipher only": "decipher_only"}
+_EXTENDED = {"any": x509.ObjectIdentifier("2.5.29.37.0"),
+             "server auth": ExtendedKeyUsageOID.SERVER_AUTH,
+             "client auth": ExtendedKeyUsageOID.CLIENT_AUTH,
+             "code signing": ExtendedKeyUsageOID.CODE_SIGNING,
+             "email protection": ExtendedKeyUsageOID.EMAIL_PROTECTION,
+             "s/mime": ExtendedKeyUsageOID.EMAIL_PROTECTION,
+             "ipsec end system": x509.ObjectIdentifier("1.3.6.1.5.5.7.3.5"),
+             "ipsec tunnel": x509.ObjectIdentifier("1.3.6.1.5.5.7.3.6"),
+             "ipsec user": x509.ObjectIdentifier("1.3.6.1.5.5.7.3.7"),
+             "timestamping": ExtendedKeyUsageOID.TIME_STAMPING,
+             "ocsp signing": ExtendedKeyUsageOID.OCSP_SIGNING,
+             "microsoft sgc": x509.ObjectIdentifier("1.3.6.1.4.1.311.10.3.3"),
+             "netscape sgc": x509.ObjectIdentifier("2.16.840.1.113730.4.1")}
+
+
+def sign_request(ca: Certificate, ca_key: Key, request: x509.CertificateSigningRequest,
+                 usages: Sequence[str], not_before: datetime.datetime,
+                 not_after: datetime.datetime) -> Certificate:
+    """A certificate for a CSR's key, subject and SANs, with the asked usages, as kube's
+    ``authority.Sign`` with its permissive policy (no other extension of the request is
+    copied). Raises ValueError for a usage certificates/v1 does not know."""
+    flags = {name: False for name in set(_USAGE_FLAGS.values())}
+    extended = []
+    for usage in usages:
+        if usage in _USAGE_FLAGS:
+            flags[_USAGE_FLAGS[usage]] = True
+        elif usage in _EXTENDED:
+            extended.append(_EXTENDED[usage])
+        else:
+            raise ValueError(f"unknown key usage {usage!r}")
+    builder = (x509.CertificateBuilder().serial_number(x509.random_serial_number())
+               .not_valid_before(not_before).not_valid_after(not_after)
+               .subject_name(request.subject).issuer_name(ca.subject)
+               .public_key(request.public_key())
+               .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+               .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                   ca_key.public_key()), critical=False))
+    if any(flags.values()):  # Go leaves out a KeyUsage of no bits
+        builder = builder.add_extension(x509.KeyUsage(**flags), critical=True)
+    if extended:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(list(dict.fromkeys(extended))),
+                                        critical=False)
+    try:
+        sans = request.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        sans = None
+    if sans is not None and len(sans):
+        builder = builder.add_extension(sans, critical=False)
+    return builder.sign(ca_key, hashes.SHA256())
+
+
 def key_pem(key: Key) -> bytes:
     return key.private_bytes(serialization.Encoding.PEM,
                              serialization.PrivateFormat.TraditionalOpenSSL,

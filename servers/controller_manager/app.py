@@ -73,6 +73,13 @@ CONSTRUCTORS = {
     "serviceaccount-controller": "servers.controller_manager.controllers.serviceaccount:new",
     "root-ca-certificate-publisher-controller":
         "servers.controller_manager.controllers.rootcacertpublisher:new",
+    "certificatesigningrequest-approving-controller":
+        "servers.controller_manager.controllers.csrapproving:new",
+    "certificatesigningrequest-signing-controller":
+        "servers.controller_manager.controllers.csrsigning:new",
+    "certificatesigningrequest-cleaner-controller":
+        "servers.controller_manager.controllers.csrcleaner:new",
+    "token-cleaner-controller": "servers.controller_manager.controllers.tokencleaner:new",
 }
 
 

@@ -97,6 +97,10 @@ IMPLEMENTED = (
     "namespace-controller",
     "serviceaccount-controller",
     "root-ca-certificate-publisher-controller",
+    "certificatesigningrequest-approving-controller",
+    "certificatesigningrequest-signing-controller",
+    "certificatesigningrequest-cleaner-controller",
+    "token-cleaner-controller",
 )
 # Off unless named (kube's ControllerDescriptor.IsDisabledByDefault).
 DISABLED_BY_DEFAULT = frozenset({"bootstrap-signer-controller", "token-cleaner-controller"})
@@ -191,8 +195,26 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "--root-ca-file", metavar="FILE",
         help="the CA published as kube-root-ca.crt in every namespace (default: the "
         "kubeconfig's certificate authority)")
+    _add_signing_flags(parser)
     add_leader_election_flags(parser, resource_name=LEASE_NAME)
     add_serving_flags(parser, default_port=DEFAULT_SECURE_PORT)
+
+
+def _add_signing_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("certificates (csrsigning)")
+    group.add_argument(
+        "--cluster-signing-cert-file", metavar="FILE",
+        help="the CA certificate (PEM) that signs the kube-apiserver-client, "
+        "kube-apiserver-client-kubelet and kubelet-serving CSRs; without it and "
+        "--cluster-signing-key-file the signing controller does not run")
+    group.add_argument(
+        "--cluster-signing-key-file", metavar="FILE",
+        help="the private key (PEM, ECDSA) of --cluster-signing-cert-file")
+    group.add_argument(
+        "--cluster-signing-duration", type=duration, default=365 * 24 * 3600.0,
+        metavar="DURATION",
+        help="the longest validity of a signed certificate; a CSR's expirationSeconds may "
+        "ask for less (default: 8760h0m0s)")
 
 
 def _add_syncs(group: argparse._ArgumentGroup) -> None:
@@ -249,6 +271,11 @@ def _add_node_flags(parser: argparse.ArgumentParser) -> None:
 def validate(opts: argparse.Namespace) -> None:
     """Raise ``OptionsError`` for flags that parse but cannot work together."""
     check_controllers(opts.controllers)
+    if bool(opts.cluster_signing_cert_file) != bool(opts.cluster_signing_key_file):
+        raise OptionsError("--cluster-signing-cert-file and --cluster-signing-key-file go "
+                           "together")
+    if opts.cluster_signing_duration < 600:
+        raise OptionsError("--cluster-signing-duration must be at least 10m0s")
     if opts.node_monitor_grace_period <= 0:
         raise OptionsError("--node-monitor-grace-period must be greater than zero")
     if opts.node_monitor_period <= 0:

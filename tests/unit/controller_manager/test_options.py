@@ -21,15 +21,19 @@ def test_defaults_are_kube_controller_managers() -> None:
             opts.concurrent_gc_syncs) == (5, 5, 20)
     assert (opts.node_monitor_grace_period, opts.node_monitor_period) == (50.0, 5.0)
     assert opts.allocate_node_cidrs is False and opts.terminated_pod_gc_threshold == 12500
-    assert options.enabled_controllers(opts.controllers) == list(options.IMPLEMENTED)
+    assert options.enabled_controllers(opts.controllers) == ON_BY_DEFAULT
+
+
+ON_BY_DEFAULT = [n for n in options.IMPLEMENTED if n not in options.DISABLED_BY_DEFAULT]
 
 
 @pytest.mark.parametrize(("flag", "expected"), [
-    ("*", list(options.IMPLEMENTED)),
+    ("*", ON_BY_DEFAULT),
     ("replicationcontroller", ["replicationcontroller-controller"]),
-    ("*,-endpoint", [n for n in options.IMPLEMENTED if n != "endpoints-controller"]),
+    ("*,-endpoint", [n for n in ON_BY_DEFAULT if n != "endpoints-controller"]),
     ("endpoints-controller,-endpoints-controller", []),
-    ("ttl,csrsigning", []),  # kube's, not km's yet: accepted, nothing started
+    ("ttl,bootstrapsigner", []),  # kube's, not km's yet: accepted, nothing started
+    ("*,tokencleaner", list(options.IMPLEMENTED)),  # tokencleaner: off unless named
 ])
 def test_controllers_flag_selects_by_kube_names_and_aliases(flag: str,
                                                              expected: list[str]) -> None:
