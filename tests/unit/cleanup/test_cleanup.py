@@ -62,7 +62,7 @@ def test_stop_ends_the_server_and_its_childrens_groups() -> None:
                                 start=record.start_time(server.pid))
         assert sorted(processes.children(server.pid)) == sorted(kids)
         began = time.monotonic()
-        killed = processes.stop(rec, grace=5, group_grace=0.3)
+        killed = processes.stop(rec, grace=5, group_grace=2)
         assert server.wait(5) == 0, "it stopped on SIGTERM"
         assert killed == [f"process group {kids[1]}"], "only the one ignoring SIGTERM"
         assert not [k for k in kids if _alive(k)]
