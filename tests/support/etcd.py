@@ -22,7 +22,8 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["ETCD_BINARY", "EtcdNotFound", "EtcdServer", "EtcdStartError", "free_port"]
+__all__ = ["ETCD_BINARY", "EtcdCluster", "EtcdNotFound", "EtcdServer", "EtcdStartError",
+           "free_port"]
 
 ETCD_BINARY = "/usr/bin/etcd"
 INSTALL_HINT = "install it with: apt-get install -y etcd-server"
@@ -116,11 +117,22 @@ class EtcdServer:
     ) -> None:
         self.stop()
 
-    def _spawn(self) -> None:
+    @property
+    def peer_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.peer_port}"
+
+    def kill(self) -> None:
+        """SIGKILL this member (a crash, for fault tests); its data stays for stop()."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait(STOP_TIMEOUT)
+
+    def _spawn(self, initial_cluster: str | None = None) -> None:
         assert self._tmp is not None
-        self.client_port, self.peer_port = free_port(), free_port()
+        if initial_cluster is None:  # a cluster of one: fresh ports on every try
+            self.client_port, self.peer_port = free_port(), free_port()
         client = self.endpoint
-        peer = f"http://{LOOPBACK}:{self.peer_port}"
+        peer = self.peer_url
         data = Path(self._tmp) / f"data-{self.client_port}"
         argv = [
             self.binary,
@@ -130,7 +142,7 @@ class EtcdServer:
             f"--advertise-client-urls={client}",
             f"--listen-peer-urls={peer}",
             f"--initial-advertise-peer-urls={peer}",
-            f"--initial-cluster={self.name}={peer}",
+            f"--initial-cluster={initial_cluster or f'{self.name}={peer}'}",
             "--initial-cluster-state=new",
             "--log-level=warn",
         ]
@@ -172,3 +184,50 @@ class EtcdServer:
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
+
+
+class EtcdCluster:
+    """Three (or ``size``) etcd members on loopback forming one cluster, for fault tests:
+    ``kill(i)`` crashes one member; the rest keep a quorum."""
+
+    def __init__(self, size: int = 3, binary: str | None = None) -> None:
+        self.members = [EtcdServer(binary, name=f"km-test-{i}") for i in range(size)]
+
+    @property
+    def endpoints(self) -> list[str]:
+        return [m.endpoint for m in self.members]
+
+    def start(self) -> None:
+        """Start every member at once (a new cluster waits for its peers), then wait until
+        each says it is healthy."""
+        for member in self.members:
+            member._tmp = tempfile.mkdtemp(prefix="km-etcd-")
+            member.client_port, member.peer_port = free_port(), free_port()
+        initial = ",".join(f"{m.name}={m.peer_url}" for m in self.members)
+        try:
+            for member in self.members:
+                member._spawn(initial)
+            for member in self.members:
+                member._wait_healthy()
+        except BaseException:
+            self.stop()
+            raise
+
+    def kill(self, index: int) -> None:
+        self.members[index].kill()
+
+    def stop(self) -> None:
+        for member in self.members:
+            member.stop()
+
+    def __enter__(self) -> EtcdCluster:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
