@@ -3,10 +3,10 @@
 The time to renew is kube's certificate manager's (client-go ``util/certificate/
 certificate_manager.go``, ``nextRotationDeadline``): a random point between 70 % and 90 % of
 the certificate's lifetime, so a fleet of nodes started together does not renew together.
-The new certificate is asked for with the node's own credentials (the kubelet's rotation:
-``system:node:NAME`` renewing ``system:node:NAME``, which kube's csrapproving approves as
-``selfnodeclient``); when those are refused or expired and the minion has its join token,
-the bootstrap token asks instead. A failed renewal is retried after 10 s, doubling to 10 min.
+The new certificate is asked for with the node's own credentials, ``system:node:NAME`` (the
+kubelet's rotation, which kube's csrapproving approves as ``selfnodeclient``; km's approver
+takes the proxy's ``system:kube-proxy`` request from a node too); when those are refused or
+expired and the minion has its join token, the bootstrap token asks instead. A failed renewal is retried after 10 s, doubling to 10 min.
 
 After each new certificate ``on_change(role)`` runs: the minion restarts the children that
 use it (they read their kubeconfig once, at start; pods outlive a kubelet restart).
@@ -102,7 +102,7 @@ class Keeper:
 
     async def renew(self, identity: certificates.Identity) -> None:
         """One new certificate for ``identity``: with the node's credentials, else the token."""
-        own = "kubelet-client" if identity.server else identity.role
+        own = "kubelet-client"  # the node's identity asks for each of its certificates
         errors: list[str] = []
         if self._valid(own):
             try:

@@ -122,14 +122,15 @@ async def test_an_expired_certificate_is_renewed_with_the_token(
     store = Store(tmp_path)
     token = token_for(cluster.ca_pem)
     await join.bootstrap(store, cluster.url, token, "n1", timeout=5)
-    store.write_pair("proxy", b"", b"")  # unreadable: counts as expired
     keeper = renew.Keeper(store, [certificates.PROXY_CLIENT], node_name="n1",
                           server=cluster.url, token=token, on_change=lambda _: None, timeout=5)
+    await keeper.renew(certificates.PROXY_CLIENT)
+    assert cluster.requests[-1][0] == "system:node:n1", "the node asks for its proxy's"
+    store.write_pair("kubelet-client", b"", b"")  # unreadable: counts as expired
     await keeper.renew(certificates.PROXY_CLIENT)
     assert cluster.requests[-1][0] == token.bearer
     assert subject(store.cert("proxy").read_bytes())[0] == "system:kube-proxy"
     keeper.token = None
-    store.write_pair("proxy", b"", b"")
     with pytest.raises(join.JoinError, match="has expired and there is no join token"):
         await keeper.renew(certificates.PROXY_CLIENT)
 
