@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from hyperkube import messages as msg
 from hyperkube import together
-from servers.all_in_one import bootstrap, pki
+from servers.all_in_one import bootstrap, join, pki
 from servers.all_in_one.options import is_unspecified, server_args
 from servers.cleanup import record
 
@@ -164,10 +164,14 @@ def table(s: Settings, opts: argparse.Namespace) -> list[tuple[str, list[str]]]:
             "--kubelet-client-key", str(p / "kubelet-client.key"),
             "--kubelet-certificate-authority", ca,
             "--advertise-address", s.node_ip, *_signing(s),
+            # TLS bootstrap of other hosts: their token, and cluster-info read anonymously
+            "--enable-bootstrap-token-auth", "--anonymous-auth=true",
             "--service-cluster-ip-range", s.service_cidr, *storage]),
         ("controller-manager", [
             "--kubeconfig", str(p / "controller-manager.kubeconfig"),
-            "--allocate-node-cidrs", "--cluster-cidr", CLUSTER_CIDR, *leader]),
+            "--allocate-node-cidrs", "--cluster-cidr", CLUSTER_CIDR,
+            "--cluster-signing-cert-file", ca, "--cluster-signing-key-file",
+            str(p / "ca.key"), *leader]),
         ("scheduler", ["--kubeconfig", str(p / "scheduler.kubeconfig"), *leader]),
         ("kubelet", [
             "--kubeconfig", str(p / f"node-{s.node_name}.kubeconfig"),
@@ -197,6 +201,13 @@ def _signing(s: Settings) -> list[str]:
     if s.isolation != "namespaces":
         return []
     return ["--service-account-signing-key-file", str(s.pki / "sa.key")]
+
+
+def _join_url(s: Settings) -> str:
+    """The API's URL as other hosts reach it (cluster-info's server): the node IP when the
+    API listens on every address, else the address it listens on."""
+    host = s.node_ip if is_unspecified(s.bind_address) else s.bind_address
+    return f"https://{_listen(host)}:{s.port}"
 
 
 def _loopback(address: str) -> bool:
@@ -241,11 +252,14 @@ async def run(opts: argparse.Namespace, stop: asyncio.Event) -> int:
     await pki.ensure(s.pki, server=s.server, sans=sans, node_name=s.node_name,
                      node_ip=s.node_ip)
     pki.write_admin_kubeconfig(s.pki, s.kubeconfig)
-    pki.ensure_token(s.data_dir / "node-token", s.pki / "ca.crt")
+    token = pki.ensure_token(s.data_dir / "node-token", s.pki / "ca.crt")
+    ca_pem = (s.pki / "ca.crt").read_bytes()
     if s.isolation == "none":
         log.info(NONE_MODE.format(range=s.service_cidr))
     steps = bootstrap.Steps(s.pki / "admin.kubeconfig", s.node_name,
-                            pod_network=s.isolation == "namespaces")
+                            pod_network=s.isolation == "namespaces",
+                            join=lambda client: join.publish(client, token, ca_pem,
+                                                             _join_url(s)))
     by_name = {m.name: m for m in members}
     for member in members:
         if member.name == "dns":

@@ -1,7 +1,8 @@
 """What the all-in-one does as admin once its apiserver answers, before the node side starts.
 
 1. Wait for the apiserver (every 50 ms: the other servers wait on this, so start-up time is
-   the apiserver's own plus one poll), then set ``api_ready``.
+   the apiserver's own plus one poll), then set ``api_ready``; publish what lets other hosts
+   join (``join``: the token's Secret, kube-public/cluster-info).
 2. With a pod network (--isolation namespaces): make sure the Node exists (the kubelet takes
    an existing one over), wait for the controller-manager's node IPAM to give it a podCIDR,
    and point dns (``--bind-address``) and the kubelet (``--cluster-dns``) at the podCIDR's
@@ -14,6 +15,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from servers.apimachinery.errors import AlreadyExists, StatusError
@@ -37,8 +39,10 @@ Obj = dict[str, Any]
 class Steps:
     """The steps above, and the two events the other servers wait on."""
 
-    def __init__(self, admin_kubeconfig: Path, node_name: str, *, pod_network: bool) -> None:
+    def __init__(self, admin_kubeconfig: Path, node_name: str, *, pod_network: bool,
+                 join: Callable[[Client], Awaitable[None]] | None = None) -> None:
         self.kubeconfig = admin_kubeconfig
+        self.join = join
         self.node_name = node_name
         self.pod_network = pod_network
         self.api_ready = asyncio.Event()
@@ -51,6 +55,9 @@ class Steps:
             if not await _retry(stop, lambda: client.request("GET", "/version")):
                 return
             self.api_ready.set()
+            join = self.join
+            if join is not None and not await _retry(stop, lambda: join(client)):
+                return
             if self.pod_network:
                 if not await _retry(stop, lambda: self._ensure_node(client)):
                     return
