@@ -55,12 +55,15 @@ async def add_veth(host_if: str, netns: str, bridge: str, address: str, gateway:
     """A veth from ``bridge`` to ``eth0`` in ``netns`` with ``address`` (a/len), default via gw."""
     ip = _ip()
     await run([ip, "link", "delete", host_if], check=False)  # a half-made pair: start over
-    await run([ip, "link", "add", host_if, "type", "veth", "peer", "name", "eth0",
-               "netns", netns])
-    await run([ip, "link", "set", host_if, "master", bridge, "up"])
     # hairpin: a pod reaching itself through a Service or its hostPort is DNATed back out of
-    # the port it came in by (the bridge plugin's hairpinMode)
-    await run([ip, "link", "set", host_if, "type", "bridge_slave", "hairpin", "on"])
+    # the port it came in by (the bridge plugin's hairpinMode). The neighbour flush: the
+    # address may be a removed pod's, whose MAC the node would otherwise keep sending to
+    # for up to a minute (the bridge plugin sends a gratuitous ARP instead).
+    host = (f"link add {host_if} type veth peer name eth0 netns {netns}\n"
+            f"link set {host_if} master {bridge} up\n"
+            f"link set {host_if} type bridge_slave hairpin on\n"
+            f"neigh flush to {address.split('/')[0]} dev {bridge}\n")
+    await run([ip, "-batch", "-"], stdin=host.encode())
     batch = (f"link set lo up\naddr add {address} dev eth0\nlink set eth0 up\n"
              f"route add default via {gateway} dev eth0\n")
     await run([ip, "-n", netns, "-batch", "-"], stdin=batch.encode())
