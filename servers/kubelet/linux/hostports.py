@@ -244,12 +244,22 @@ class HostPorts:
             return  # nothing to map, and no table of ours left
         from servers.proxy.nftables import nft
 
-        self.applied = None
-        await nft.apply(transaction(self.table, want))
+        before, self.applied = self.applied, None
+        try:
+            await nft.apply(transaction(self.table, want))
+        except nft.NftError:
+            if want or before:
+                raise
+            # Only clearing what an earlier kubelet may have left, at start: a node without
+            # nft (or hostPorts) is not told so every few seconds; the first mapping retries.
+            log.debug("hostPorts: no table removed", exc_info=True)
+            self.applied = []
+            return
         self.applied = want
-        log.info("hostPorts: %s", ", ".join(
-            f"{p.host_ip or '*'}:{p.host_port}/{p.protocol} -> {p.pod_ip}:{p.container_port}"
-            for p in want) or "none")
+        if want or before:
+            log.info("hostPorts: %s", ", ".join(
+                f"{p.host_ip or '*'}:{p.host_port}/{p.protocol} -> {p.pod_ip}:{p.container_port}"
+                for p in want) or "none")
 
     async def run(self, pods: Informer, halt: asyncio.Event) -> None:
         """Sync on every pod event of ``pods`` (once it has listed) until ``halt``."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from servers.kubelet.linux.hostports import HostPort, mappings, table_name, transaction
+import pytest
+
+from servers.kubelet.linux.hostports import HostPort, HostPorts, mappings, table_name, transaction
 
 
 def pod(name: str, ip: str, ports: list[dict[str, Any]], *, created: str = "2026-01-01T00:00:00Z",
@@ -67,3 +69,33 @@ def test_the_transaction_replaces_the_table_atomically() -> None:
 def test_no_ports_only_deletes_the_table() -> None:
     done = commands(transaction("km-hostports-n", []))
     assert [next(iter(c)) for c in done] == ["add", "delete"]
+
+
+async def test_sync_writes_only_changes_and_a_missing_nft_is_quiet_without_host_ports(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from servers.proxy.nftables import nft
+
+    written: list[dict[str, Any]] = []
+
+    async def refuse(document: dict[str, Any]) -> None:
+        raise nft.NftError("nft not found: install the Debian package nftables")
+
+    monkeypatch.setattr(nft, "apply", refuse)
+    ports = HostPorts("n")
+    await ports.sync([])  # the start-up clearing of an old table: no nft, no error
+    assert ports.applied == []
+    with pytest.raises(nft.NftError):  # a pod that wants a hostPort: the failure shows
+        await ports.sync([pod("a", "10.244.0.2", [{"containerPort": 80, "hostPort": 8080}])])
+
+    async def record(document: dict[str, Any]) -> None:
+        written.append(document)
+
+    monkeypatch.setattr(nft, "apply", record)
+    pods = [pod("a", "10.244.0.2", [{"containerPort": 80, "hostPort": 8080}])]
+    await ports.sync(pods)
+    await ports.sync(pods)  # unchanged: nothing written
+    assert len(written) == 1
+    await ports.sync(pods, full=True)
+    await ports.sync([])  # the pod went: the table goes
+    assert len(written) == 3
+    assert [next(iter(c)) for c in written[-1]["nftables"][1:]] == ["add", "delete"]
