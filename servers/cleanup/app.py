@@ -86,8 +86,12 @@ async def run(opts: argparse.Namespace, stop: asyncio.Event) -> int:
         *(functools.partial(plan_node, r, opts.grace) for r in records),
         *(functools.partial(plan_leftovers, r) for r in records),
         functools.partial(plan_sweep, [r.cluster_cidr for r in records])]
+    seen: set[str] = set()  # a dry run finds again in the sweep what a node's steps named
     for phase in phases:
         for step in await phase():
+            if step.what in seen:
+                continue
+            seen.add(step.what)
             if opts.dry_run:
                 print(f"would remove {step.what}", flush=True)
                 continue
