@@ -232,6 +232,8 @@ async def port_forward(request: web.Request) -> web.StreamResponse:
         target = await _target(kubelet, worker)
     except RuntimeNotFound:
         return web.Response(status=404, text="pod not found")
+    if request.headers.get("Upgrade", "").lower() == "spdy/3.1":
+        return await _serve_upgrade(request, target)
     if request.headers.get("Upgrade", "").lower() != "websocket":
         return web.Response(status=400, text=(
             "unable to upgrade: missing upgrade headers in request"))
@@ -421,6 +423,59 @@ async def _serve_tunnel(request: web.Request, target: Target) -> web.StreamRespo
     await serve_session(spdy.Session(ws.send_bytes, server=True), target, messages)
     await ws.close()
     return ws
+
+
+class _RawFeed:
+    """aiohttp's payload-parser seam, taking an upgraded connection's bytes into a queue
+    (reading pauses while the session is behind)."""
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.transport = transport
+        self.paused = False
+
+    def feed_data(self, data: bytes) -> tuple[bool, bytes]:
+        self.queue.put_nowait(bytes(data))
+        if self.queue.qsize() > CHANNEL_QUEUE and not self.paused:
+            self.paused = True
+            self.transport.pause_reading()
+        return False, b""
+
+    def feed_eof(self) -> None:
+        self.queue.put_nowait(None)
+
+    async def get(self) -> bytes | None:
+        data = await self.queue.get()
+        if self.paused and self.queue.qsize() < CHANNEL_QUEUE // 2:
+            self.paused = False
+            self.transport.resume_reading()
+        return data
+
+
+async def _serve_upgrade(request: web.Request, target: Target) -> web.StreamResponse:
+    """The plain SPDY upgrade, as apimachinery's httpstream.Handshake and the SPDY response
+    upgrader answer it: protocol negotiation, 101, then SPDY on the raw connection."""
+    offered = [p.strip() for v in request.headers.getall("X-Stream-Protocol-Version", [])
+               for p in v.split(",") if p.strip()]
+    if offered and SPDY_PROTOCOL not in offered:
+        return web.Response(status=403, text=(
+            f"unable to upgrade: unable to negotiate protocol: client supports {offered}, "
+            f"server supports [{SPDY_PROTOCOL}]"))
+    if "upgrade" not in request.headers.get("Connection", "").lower():
+        return web.Response(status=400, text=(
+            "unable to upgrade: missing upgrade headers in request"))
+    transport = request.transport
+    if transport is None:
+        return web.Response(status=500, text="unable to upgrade: connection gone")
+    response = web.StreamResponse(status=101, headers={
+        "Connection": "Upgrade", "Upgrade": "SPDY/3.1",
+        "X-Stream-Protocol-Version": SPDY_PROTOCOL})
+    await response.prepare(request)
+    feed = _RawFeed(transport)  # type: ignore[arg-type]
+    request.protocol.set_parser(feed)  # type: ignore[arg-type]
+    request.protocol.keep_alive(False)
+    await serve_session(spdy.Session(response.write, server=True), target, feed.get)
+    return response
 
 
 # -- channel WebSocket ----------------------------------------------------------------------

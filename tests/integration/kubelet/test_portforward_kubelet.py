@@ -258,3 +258,52 @@ async def test_anonymous_clients_are_refused(node: Node) -> None:
     async with aiohttp.ClientSession() as http, http.get(
             node.url + "/portForward/default/p", ssl=anonymous) as response:
         assert (response.status, await response.text()) == (401, "Unauthorized")
+
+
+async def test_plain_spdy_upgrade_as_kubectls_fallback(node: Node) -> None:
+    host, port = node.url.removeprefix("https://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port), ssl=node.client)
+    writer.write(b"POST /portForward/default/p HTTP/1.1\r\nHost: kubelet\r\n"
+                  b"Connection: Upgrade\r\nUpgrade: SPDY/3.1\r\n"
+                  b"X-Stream-Protocol-Version: portforward.k8s.io\r\n"
+                  b"Content-Length: 0\r\n\r\n")
+    head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT)).decode()
+    assert head.startswith("HTTP/1.1 101 ")
+    assert "X-Stream-Protocol-Version: portforward.k8s.io" in head
+
+    async def send(data: bytes) -> None:
+        writer.write(data)
+        await writer.drain()
+
+    session = spdy.Session(send, server=False)
+
+    async def pump() -> None:
+        while data := await reader.read(65536):
+            await session.feed(data)
+        session.connection_lost()
+
+    pumping = asyncio.ensure_future(pump())
+    try:
+        error, data = await Tunnel(session).connect(ECHO)
+        payload = os.urandom(1 << 20)
+
+        async def upload() -> None:  # while reading, as kubectl's two copies run
+            await data.write(payload)
+            await data.close()
+
+        uploading = asyncio.ensure_future(upload())
+        assert await asyncio.wait_for(data.read_all(), WAIT) == payload
+        await uploading
+        assert await asyncio.wait_for(error.read_all(), WAIT) == b""
+    finally:
+        writer.close()
+        await asyncio.wait_for(pumping, WAIT)
+
+
+async def test_plain_spdy_upgrade_refuses_other_protocols(node: Node) -> None:
+    async with aiohttp.ClientSession() as http, http.post(
+            node.url + "/portForward/default/p", ssl=node.client,
+            headers={"Connection": "Upgrade", "Upgrade": "SPDY/3.1",
+                     "X-Stream-Protocol-Version": "other.k8s.io"}) as response:
+        assert response.status == 403
+        assert (await response.text()).startswith("unable to upgrade: unable to negotiate")
