@@ -48,7 +48,7 @@ def cluster_info(ca_pem: bytes, server: str) -> Obj:
     """kubeadm's cluster-info ConfigMap: a kubeconfig with one nameless cluster."""
     import yaml
 
-    kubeconfig = {"apiVersion": "v1", "kind": "Config", "preferences": {},
+    kubeconfig: Obj = {"apiVersion": "v1", "kind": "Config", "preferences": {},
                   "clusters": [{"name": "", "cluster": {
                       "certificate-authority-data": base64.b64encode(ca_pem).decode(),
                       "server": server}}],

@@ -73,7 +73,7 @@ def admit_create(csr: Obj) -> None:
     through kube-apiserver-client."""
     asking = current()
     csr_kind.reset_for_create(csr, asking[0] if asking else None)
-    spec = csr.get("spec") if isinstance(csr.get("spec"), dict) else {}
+    spec: Obj = csr["spec"] if isinstance(csr.get("spec"), dict) else {}
     if spec.get("signerName") != csr_kind.KUBE_APISERVER_CLIENT:
         return
     try:
