@@ -23,6 +23,7 @@ import pytest
 
 from servers.kubelet.runtime import names
 from tests.e2e import test_kubectl as base
+from tests.e2e.netns import enter, inside, network_namespace
 from tests.e2e.test_kubectl import Kubectl
 from tests.e2e.test_kubelet import Kubelet, pod, row, sh, status, until
 from tests.support.apiserver import ApiServer, start_apiserver
@@ -38,28 +39,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def netns() -> Iterator[str]:
-    if os.geteuid() != 0:
-        pytest.fail("--isolation namespaces needs root")
-    name = f"km-e2e-{secrets.token_hex(3)}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
-        inside(name, "ip", "link", "set", "lo", "up")
-        routes = inside(name, "ip", "-4", "route").stdout
-        assert "default" not in routes, "the test namespace must have no route out"
+    with network_namespace("km-e2e") as name:
         yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], check=False)
-
-
-def enter(ns: str) -> list[str]:
-    """Run in the namespace ``ns`` (nsenter, not ``ip netns exec``: that one remounts /sys,
-    and runc then finds no cgroup mounts)."""
-    return ["nsenter", f"--net=/run/netns/{ns}"]
-
-
-def inside(ns: str, *cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*enter(ns), *cmd], capture_output=True, text=True,
-                          check=check, timeout=30)
 
 
 @pytest.fixture(scope="module")
