@@ -126,14 +126,18 @@ def running_on(cluster: Cluster, name: str) -> Any:
     return None
 
 
-def check_node_runs_a_pod_restarts_children_and_stops(cluster: Cluster, minion: Minion) -> None:
-    """The node goes Ready, a pod scheduled to it runs, a killed child comes back after the
-    minion's 5 s, and SIGTERM stops every child's process group."""
-    assert minion.proc is not None
+def check_node_runs_a_pod(cluster: Cluster, minion: Minion) -> None:
+    """The node goes Ready and a pod scheduled to it runs."""
     until(lambda: cluster.node_ready(minion.node), f"node {minion.node} Ready")
     done = cluster.run("apply", "-f", "-", input=pod_on(minion.node, "on-minion"))
     assert done.returncode == 0, done.stderr
     assert until(lambda: running_on(cluster, "on-minion"), "the pod Running") == minion.node
+
+
+def check_children_restart_and_stop(minion: Minion) -> None:
+    """A killed child comes back after the minion's 5 s, and SIGTERM stops every child's
+    process group."""
+    assert minion.proc is not None
     first = until(lambda: (kids := children(minion.proc.pid)) and len(kids) == 2 and kids,
                   "kubelet and proxy running")
     assert sorted(first) == ["kubelet", "proxy"]
@@ -156,4 +160,5 @@ def test_minion_with_a_kubeconfig_runs_a_node(km: Path, cluster: Cluster, tmp_pa
                     str(cluster.data / "admin.kubeconfig"))
     minions.append(minion)
     minion.start()
-    check_node_runs_a_pod_restarts_children_and_stops(cluster, minion)
+    check_node_runs_a_pod(cluster, minion)
+    check_children_restart_and_stop(minion)
