@@ -216,6 +216,7 @@ def test_a_view_token_sees_everything_but_scaling_is_refused_with_the_403(
     box.send_keys("1")
     css(browser, 'button[aria-label="Scale web"]').click()
     flash = wait_for(lambda: by_id(browser, "flash").text, "the refusal")
+    assert flash.startswith("Could not scale deployments/web to 1: ")
     assert ('deployments.apps "web" is forbidden: User "system:serviceaccount:default:ui-viewer" '
             'cannot patch resource "deployments/scale" in API group "apps"') in flash
     assert by_id(browser, "flash").get_attribute("role") == "alert"
@@ -237,6 +238,9 @@ def test_a_crashing_pod_shows_restarts_and_its_previous_log(
     wait_for(lambda: int(css(browser, 'dd[data-field="restarts"]').text or 0) >= 1,
              "the restarts on the pod page")
     assert text_of(browser, "#containers tbody")  # the container's row
+    # The current instance's request answers first (a user does not toggle within
+    # milliseconds; an abort before the kubelet answers is logged by the apiserver as a 500).
+    wait_for(lambda: by_id(browser, "log").text, "the current instance's log or its error")
     by_id(browser, "log-previous").click()
     wait_for(lambda: "crash run at" in by_id(browser, "log").text, "the previous instance's log")
     wait_for(lambda: "BackOff" in text_of(browser, "#pod-events") or
@@ -244,14 +248,20 @@ def test_a_crashing_pod_shows_restarts_and_its_previous_log(
     screenshot(browser, shots, "pod")
 
 
-def test_cordon_and_delete_are_kubectl_calls(browser: Any, base: str, tokens: dict[str, str],
-                                             cluster: Cluster) -> None:
+def test_cordon_restart_and_delete_are_kubectl_calls(
+        browser: Any, base: str, tokens: dict[str, str], cluster: Cluster) -> None:
     login(browser, base, tokens["ui-admin"])
     wait_for(lambda: css(browser, f'button[aria-label="Cordon {NODE}"]'), "Cordon").click()
     until(lambda: cluster.json("get", "node", NODE)["spec"].get("unschedulable"), "cordoned")
     wait_for(lambda: css(browser, f'button[aria-label="Uncordon {NODE}"]'), "Uncordon").click()
     until(lambda: not cluster.json("get", "node", NODE)["spec"].get("unschedulable"),
           "uncordoned")
+    go(browser, base, "workloads")
+    wait_for(lambda: css(browser, 'button[aria-label="Restart rollout of web"]'), "Restart").click()
+    until(lambda: "kubectl.kubernetes.io/restartedAt" in (cluster.json(
+        "get", "deployment", "web")["spec"]["template"]["metadata"].get("annotations") or {}),
+        "the restartedAt annotation kubectl rollout restart sets")
+    assert "Restarted deployments/web" in by_id(browser, "flash").text
     go(browser, base, "pods")
     pod = cluster.json("get", "pods", "-l", "app=web")["items"][0]["metadata"]["name"]
     wait_for(lambda: css(browser, f'button[aria-label="Delete pod {pod}"]'), "Delete").click()
@@ -282,3 +292,27 @@ def test_phone_width_and_dark_scheme(browser: Any, base: str, tokens: dict[str, 
     wait_for(lambda: "web-" in text_of(browser, "#pods tbody"), "the pods view by keyboard")
     css(browser, "main").send_keys("j")
     assert browser.execute_script("return document.activeElement.closest('#pods tbody') !== null")
+
+
+def test_services_events_yaml_and_the_namespace_filter(
+        browser: Any, base: str, tokens: dict[str, str], cluster: Cluster) -> None:
+    cluster.kubectl("expose", "deployment", "web", "--port", "80", "--target-port", "8000")
+    login(browser, base, tokens["ui-admin"])
+    go(browser, base, "services")
+    row = '#services tr[data-key="default/web"]'
+    wait_for(lambda: ":8000" in text_of(browser, row), "the web service with its endpoints")
+    assert "80/TCP" in text_of(browser, row) and "app=web" in text_of(browser, row)
+    go(browser, base, "events")
+    wait_for(lambda: "Scheduled" in text_of(browser, "#events tbody"), "the event stream")
+    go(browser, base, "yaml/apis/apps/v1/namespaces/default/deployments/web")
+    text = wait_for(lambda: css(browser, "pre.yaml").text, "the deployment as YAML")
+    assert text.startswith("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n")
+    assert "  name: web\n" in text
+    go(browser, base, "pods")
+    wait_for(lambda: "web-" in text_of(browser, "#pods tbody"), "the pods")
+    from selenium.webdriver.support.ui import Select
+
+    wait_for(lambda: "kube-system" in text_of(browser, "#namespace"), "the namespaces listed")
+    Select(by_id(browser, "namespace")).select_by_value("kube-system")
+    wait_for(lambda: "web-" not in text_of(browser, "#pods tbody"), "default's pods filtered out")
+    assert browser.execute_script("return sessionStorage.getItem('km.namespace')") == "kube-system"

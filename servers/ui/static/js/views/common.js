@@ -52,19 +52,23 @@ export function flash(text, isError = false) {
   el.textContent = text;
 }
 
-async function act(description, call) {
+// Runs one action; says what was done, or "Could not <what>: <the API's message>".
+async function act(what, done, call) {
   try {
     await call();
-    flash(description);
+    flash(done);
+    return true;
   } catch (err) {
-    flash(description.replace(/^\S+/, "Could not") + ": " + err.message, true);
+    flash(`Could not ${what}: ${err.message}`, true);
+    return false;
   }
 }
 
 // kubectl scale: a merge patch of the scale subresource.
 export function scale(gv, plural, obj, replicas) {
   const path = objectPath(gv, plural, obj.metadata.namespace, obj.metadata.name) + "/scale";
-  return act(`Scaled ${plural}/${obj.metadata.name} to ${replicas}`,
+  const name = `${plural}/${obj.metadata.name}`;
+  return act(`scale ${name} to ${replicas}`, `Scaled ${name} to ${replicas}`,
     () => patch(path, { spec: { replicas } }, MERGE));
 }
 
@@ -72,18 +76,21 @@ export function scale(gv, plural, obj, replicas) {
 export function restart(gv, plural, obj) {
   const at = new Date().toISOString().replace(/\.\d+Z$/, "Z");
   const body = { spec: { template: { metadata: { annotations: { "kubectl.kubernetes.io/restartedAt": at } } } } };
-  return act(`Restarted ${plural}/${obj.metadata.name}`,
+  const name = `${plural}/${obj.metadata.name}`;
+  return act(`restart ${name}`, `Restarted ${name}`,
     () => patch(objectPath(gv, plural, obj.metadata.namespace, obj.metadata.name), body, STRATEGIC));
 }
 
 export function deletePod(pod) {
-  return act(`Deleted pod ${pod.metadata.namespace}/${pod.metadata.name}`,
+  const name = `pod ${pod.metadata.namespace}/${pod.metadata.name}`;
+  return act(`delete ${name}`, `Deleted ${name}`,
     () => del(objectPath("v1", "pods", pod.metadata.namespace, pod.metadata.name)));
 }
 
 // kubectl cordon/uncordon: spec.unschedulable by strategic merge patch.
 export function cordon(node, unschedulable) {
-  return act(`${unschedulable ? "Cordoned" : "Uncordoned"} node ${node.metadata.name}`,
+  const verb = unschedulable ? "cordon" : "uncordon";
+  return act(`${verb} node ${node.metadata.name}`, `${unschedulable ? "Cordoned" : "Uncordoned"} node ${node.metadata.name}`,
     () => patch(objectPath("v1", "nodes", null, node.metadata.name), { spec: { unschedulable } }, STRATEGIC));
 }
 
@@ -97,7 +104,9 @@ export function scaleControl(gv, plural, obj) {
     input, h("button", { type: "submit", "aria-label": `Scale ${name}` }, "Scale"));
   form.addEventListener("submit", (e) => {
     e.preventDefault();
-    scale(gv, plural, obj, parseInt(input.value, 10));
+    scale(gv, plural, obj, parseInt(input.value, 10)).then((ok) => {
+      if (!ok) input.value = String(current); // refused: show what is, not what was asked
+    });
   });
   return form;
 }
