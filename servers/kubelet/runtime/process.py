@@ -123,6 +123,18 @@ def _tail(text: str) -> str:
     return lines[-1] if lines else "no message"
 
 
+def _km_said(log_path: str) -> str:
+    """The last log line when km's own helper wrote it (``km: ...``), else ""."""
+    try:
+        with open(log_path, "rb") as f:
+            f.seek(max(0, os.fstat(f.fileno()).st_size - 4096))
+            last = f.read().decode(errors="replace").splitlines()[-1:]
+    except OSError:
+        return ""
+    text = last[0].split(" ", 3)[-1] if last else ""
+    return text if text.startswith("km: ") else ""
+
+
 def _last_line(path: str) -> str:
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
@@ -272,6 +284,8 @@ class ProcessRuntime(MonitoredRuntime):
             if (not alive(record["pid"], record["pid_start"])
                     or asyncio.get_running_loop().time() > deadline):
                 msg = f"container {record['name']!r}: its process is gone before start"
+                said = _km_said(record["log_path"])  # mountns.py's reason, if it failed
+                msg += f" ({said})" if said else ""
                 raise CommandFailed(msg) from None
             await asyncio.sleep(0.005)
         os.close(fd)  # the paused shell's open returns: it goes on to exec the command

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from servers.kubelet.runtime.base import MonitoredRuntime
+from servers.kubelet.runtime.errors import CommandFailed
 from servers.kubelet.runtime.interface import CONTAINER_RUNNING, ContainerConfig, Mount
 from tests.integration.kubelet.test_runtime_conformance import pod, run_container, wait_log
 
@@ -153,3 +154,19 @@ async def test_volumes_at_their_paths_as_root(runtime: MonitoredRuntime, tmp_pat
     for path in (TOKEN_DIR, etc_path, scratch):
         assert not os.path.exists(path), f"{path} made on the host"
     await runtime.remove_container(cid)
+
+
+@pytest.mark.parametrize("make_runtime", ["none"], indirect=True)
+async def test_a_mount_that_cannot_be_made_says_why_at_start(runtime: MonitoredRuntime,
+                                                             tmp_path: Path) -> None:
+    target = f"/km-test-{secrets.token_hex(4)}"  # a new name in / itself needs a new root
+    sid = await runtime.run_pod_sandbox(pod())
+    cid = await runtime.create_container(sid, ContainerConfig(
+        name="c", command=("true",), mounts=(Mount(container_path=target,
+                                                   host_path=str(tmp_path)),)))
+    with pytest.raises(CommandFailed) as failed:
+        await runtime.start_container(cid)
+    assert str(failed.value) == (
+        "container 'c': its process is gone before start (km: volume mounts: cannot make a "
+        "mountpoint directly under / (it would need a new root))")
+    assert not os.path.exists(target)
