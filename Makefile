@@ -77,6 +77,7 @@ bench: dist/km.pyz system-deps
 	$(PY) bench/door.py
 	$(PY) bench/hollow_node.py --km dist/km.pyz
 	$(PY) bench/kubelet.py --km dist/km.pyz  # as root also --isolation namespaces (else a note)
+	$(PY) bench/exec.py --km dist/km.pyz  # kubectl exec against a direct true (as root also namespaces)
 	$(PY) bench/all_in_one.py --km dist/km.pyz
 	$(PY) bench/scheduler_algo.py
 	$(PY) bench/scheduler_algo.py --service
