@@ -84,7 +84,8 @@ def rss_mb(pid: int) -> float:
 
 
 def conmons(root: str) -> list[int]:
-    """conmon processes of this kubelet's containers (their command line names the root)."""
+    """The monitors of this kubelet's containers (their command line names the root): conmon,
+    or under --isolation none km's own (a Python process, "# km container monitor")."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -93,8 +94,9 @@ def conmons(root: str) -> list[int]:
             cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if cmdline and cmdline[0].endswith(b"conmon") and any(
-                root.encode() in part for part in cmdline):
+        monitor = cmdline[0].endswith(b"conmon") or any(
+            part.startswith(b"# km container monitor") for part in cmdline)
+        if monitor and any(root.encode() in part for part in cmdline):
             found.append(int(entry))
     return found
 
