@@ -147,10 +147,9 @@ class StreamOptions:
     def kubelet_query(self) -> list[tuple[str, str]]:
         """The kubelet's query (kube's streamParams), sorted by key as url.Values.Encode()."""
         if self.subresource == "portforward":
-            # kube's streamParams names it ``port`` (api.PortHeader), which kube's kubelet
-            # reads; km's contract (STREAM.md) says ``ports``, as the client sent it: both.
-            ports = ",".join(map(str, self.ports))
-            return [("port", ports), ("ports", ports)] if self.ports else []
+            # kube's streamParams names it ``port`` (api.PortHeader); km's kubelet reads that
+            # and the client's ``ports`` alike, and would count a port given in both twice.
+            return [("port", ",".join(map(str, self.ports)))] if self.ports else []
         flags = [("error", self.stderr), ("input", self.stdin), ("output", self.stdout),
                  ("tty", self.tty)]
         return [("command", c) for c in self.command] + [(k, "1") for k, on in flags if on]

@@ -325,7 +325,7 @@ async def test_portforward_tunnels_spdy_and_passes_the_ports(
         assert ws.protocol == V4
     assert [(s.path, s.query) for s in kubelet.seen] == [
         ("/portForward/default/web", []),
-        ("/portForward/default/web", [("port", "80,8080"), ("ports", "80,8080")])]
+        ("/portForward/default/web", [("port", "80,8080")])]
 
 
 # -- refused before anything is dialled ----------------------------------------------------------
