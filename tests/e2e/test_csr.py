@@ -3,7 +3,8 @@
 ``km certs`` CA), driven by the real kubectl.
 
 A CSR made with kubectl and approved with ``kubectl certificate approve`` is issued, and its
-certificate then authenticates (``kubectl auth whoami``). A bootstrap token made with
+certificate then authenticates (``kubectl auth whoami``); one denied with ``kubectl
+certificate deny`` is not. A bootstrap token made with
 ``kubectl create secret`` authenticates, may not list pods, and may ask for a node client
 certificate, which the controller-manager approves and signs on its own.
 """
@@ -139,6 +140,23 @@ def test_kubectl_approves_a_request_whose_certificate_then_authenticates(
         "Approved,Issued"
     assert whoami(kubectl, tmp_path / "jane.crt", tmp_path / "jane.key") == \
         'jane ["dev","system:authenticated"]'
+
+
+def test_kubectl_denies_a_request_and_it_is_never_issued(
+        kubectl: Kubectl, controller_manager: Path) -> None:
+    _, pem = make_request("joe")
+    created = kubectl("create", "-f", "-", stdin=csr_yaml(
+        "joe", pem, "kubernetes.io/kube-apiserver-client", "client auth"))
+    assert created.returncode == 0, created.stderr
+    denied = kubectl("certificate", "deny", "joe")
+    assert denied.returncode == 0, denied.stderr
+    conditions = kubectl("get", "csr", "joe", "-o", "jsonpath={.status.conditions[0].reason} "
+                         "{.status.conditions[0].type}").stdout
+    assert conditions == "KubectlDeny Denied"
+    again = kubectl("certificate", "approve", "joe")
+    assert again.returncode == 1 and "is already Denied" in again.stderr
+    time.sleep(1)  # the signer had its chance: a denied request gets no certificate
+    assert kubectl("get", "csr", "joe").stdout.split("\n")[1].split()[-1] == "Denied"
 
 
 def test_a_bootstrap_token_asks_for_a_node_certificate_and_nothing_more(
