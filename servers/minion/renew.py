@@ -6,7 +6,8 @@ the certificate's lifetime, so a fleet of nodes started together does not renew 
 The new certificate is asked for with the node's own credentials, ``system:node:NAME`` (the
 kubelet's rotation, which kube's csrapproving approves as ``selfnodeclient``; km's approver
 takes the proxy's ``system:kube-proxy`` request from a node too); when those are refused or
-expired and the minion has its join token, the bootstrap token asks instead. A failed renewal is retried after 10 s, doubling to 10 min.
+expired and the minion has its join token, the bootstrap token asks instead. A failed
+renewal is retried after 10 s, doubling to 10 min.
 
 After each new certificate ``on_change(role)`` runs: the minion restarts the children that
 use it (they read their kubeconfig once, at start; pods outlive a kubelet restart).
