@@ -18,7 +18,7 @@
            with its code and text; on 101 the client is accepted with the kubelet's choice
            and messages are relayed one for one both ways (binary, text, the close code)
         ▼
-    kubelet of that node (servers/kubelet; /work contract: STREAM.md)
+    kubelet of that node (servers/kubelet/streaming.py: /exec, /attach; portforward.py)
 
 The relay holds at most one message per direction: it reads the next one only once the
 previous one was written, so a slow reader slows the writer (aiohttp pauses reading a socket
@@ -79,6 +79,7 @@ KUBELET_PATHS = {"exec": "exec", "attach": "attach", "portforward": "portForward
 MAX_MESSAGE_BYTES = 16 << 20  # kubectl cp's tar chunks and SPDY frames are far smaller
 ERROR_BODY_LIMIT = 4096  # bytes of a kubelet's refusal passed on as the message
 CLOSE_SECONDS = 5.0  # how long a close handshake may take before the socket is dropped
+HANDSHAKE_SECONDS = 30.0  # a kubelet that took the connection but never answers the upgrade
 REFUSAL_SECONDS = 10.0  # how long a kubelet's refusal answers kubectl's SPDY fallback
 REFUSALS_KEPT = 256
 
@@ -89,6 +90,7 @@ NO_SPDY = ("km relays pods/{sub} over WebSocket only (GET, Upgrade: websocket); 
 BAD_PORT = "cannot convert to []int32: strconv.ParseUint: parsing {text}: {why}"
 BAD_HANDSHAKE = 'the kubelet of node "{node}" answered the upgrade wrongly: {why}'
 STOPPING = "the apiserver is starting or stopping"
+NO_ANSWER = 'the kubelet of node "{node}" at {url} did not answer the upgrade within {seconds:g}s'
 
 #: Where the body of a kubelet's non-101 answer lands (set around each ws_connect; aiohttp's
 #: handshake error carries status and headers only).
@@ -267,11 +269,16 @@ class PodStreams:
         refusal: list[bytes] = []
         token = _REFUSAL.set(refusal)
         headers = {"X-Forwarded-For": remote} if remote else {}
+        connecting = asyncio.ensure_future(self._session.ws_connect(
+            url, protocols=protocols, ssl=self._context, headers=headers, autoclose=False,
+            autoping=True, compress=0, max_msg_size=MAX_MESSAGE_BYTES,
+            timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=CLOSE_SECONDS)))
         try:
-            return await self._session.ws_connect(
-                url, protocols=protocols, ssl=self._context, headers=headers, autoclose=False,
-                autoping=True, compress=0, max_msg_size=MAX_MESSAGE_BYTES,
-                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=CLOSE_SECONDS))
+            done, _ = await asyncio.wait({connecting}, timeout=HANDSHAKE_SECONDS)
+            if not done:
+                raise errors.ServiceUnavailable(NO_ANSWER.format(
+                    node=node, url=url.origin(), seconds=HANDSHAKE_SECONDS))
+            return connecting.result()
         except aiohttp.WSServerHandshakeError as exc:
             if exc.status == 101:
                 raise errors.ServiceUnavailable(BAD_HANDSHAKE.format(
@@ -285,6 +292,7 @@ class PodStreams:
             log.info("pods stream: kubelet of node %r at %s: %s", node, url.origin(), exc)
             raise unreachable(node, url, exc) from None
         finally:
+            connecting.cancel()  # a no-op once it is done
             _REFUSAL.reset(token)
 
 
