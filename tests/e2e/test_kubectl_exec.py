@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import json
 import os
 import select
 import struct
@@ -220,3 +221,23 @@ def test_python_client_stream_exec(box: str, api: object, netns: str) -> None:
     lines = done.stdout.splitlines()
     assert "from-python" in lines[0] and "to-err" in lines[0]
     assert lines[1] == "exit 7"
+
+
+def test_run_it_attaches_a_terminal_to_the_new_pod(node: Kubelet, kubectl: Kubectl) -> None:
+    overrides = json.dumps({"apiVersion": "v1", "spec": {"nodeName": "n1"}})
+    term = Terminal([*kubectl.base, "run", "shell", "-it", "--rm", "--restart=Never",
+                     "--image=busybox", f"--overrides={overrides}", "--command", "--",
+                     "sh"], rows=33, cols=77)
+    try:
+        # kubectl says to press enter when it may have missed the prompt
+        term.expect(b"If you don't see a command prompt, try pressing enter.")
+        term.write(b"\n")
+        term.expect(b"# ")
+        term.write(b"stty size; echo $((6*7))\n")
+        assert b"33 77\r\n" in term.expect(b"42\r\n")
+        term.write(b"exit 0\n")
+        term.expect(b'pod "shell" deleted')
+    except BaseException:
+        term.kill()
+        raise
+    assert term.close() == 0

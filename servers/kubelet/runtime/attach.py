@@ -25,6 +25,7 @@ READ_SIZE = 8192 + 1  # conmon's buffer plus the pipe byte
 WRITE_SIZE = 4096
 STDOUT_PIPE = 2
 STDERR_PIPE = 3
+RESIZE_GAP = 0.05  # between two size lines, so conmon reads each on its own
 
 
 class Attachment:
@@ -39,6 +40,8 @@ class Attachment:
         self.stderr: asyncio.StreamReader | None = None if tty else asyncio.StreamReader()
         self._reader = asyncio.ensure_future(self._read())
         self._stdin_closed = False
+        self._size = (0, 0)
+        self._resizer: asyncio.Future[None] | None = None
 
     async def _read(self) -> None:
         loop = asyncio.get_running_loop()
@@ -73,6 +76,21 @@ class Attachment:
     def resize(self, width: int, height: int) -> None:
         if not (width and height):
             return
+        self._size = (width, height)
+        if self._resizer is None or self._resizer.done():
+            self._resizer = asyncio.ensure_future(self._write_sizes())
+
+    async def _write_sizes(self) -> None:
+        """Write the latest size, one line per read of conmon's: it takes only the first
+        line of what it reads at once, and kubectl attach resizes twice in a row (one
+        larger, then the real size, to make the program redraw)."""
+        written = None
+        while self._size != written:
+            written = self._size
+            self._write_size(*written)
+            await asyncio.sleep(RESIZE_GAP)
+
+    def _write_size(self, width: int, height: int) -> None:
         try:
             fd = os.open(os.path.join(self._bundle, "winsz"), os.O_WRONLY | os.O_NONBLOCK)
         except OSError:
@@ -89,6 +107,8 @@ class Attachment:
 
     def close(self) -> None:
         self._reader.cancel()
+        if self._resizer is not None:
+            self._resizer.cancel()
         self._sock.close()
 
 

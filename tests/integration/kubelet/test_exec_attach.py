@@ -84,8 +84,10 @@ async def test_attach_to_a_terminal_with_resize(node: Node) -> None:
     cid = await container(node, "term", ContainerConfig(
         name="c", command=("/bin/sh",), stdin=True, tty=True))
     async with connect(node, "term", input="1", output="1", tty="1") as ws:
+        # kubectl attach's redraw trick: one size larger, then the real one, back to back
+        await ws.send_bytes(b'\x04{"Width":91,"Height":21}')
         await ws.send_bytes(b'\x04{"Width":90,"Height":20}')
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.3)
         await ws.send_bytes(b"\x00stty size; echo $((6*7))\n")
         seen = await read_until(ws, b"42")
         assert b"20 90" in seen
