@@ -17,6 +17,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -112,7 +113,7 @@ async def credentials(s: Settings, opts: argparse.Namespace) -> Credentials:
         return _given(s, os.path.abspath(opts.kubeconfig))
     token = read_token(opts)
     store = s.store
-    if not _joined(store, opts.server, token):
+    if not _joined(store, opts.server, token, s.node_name):
         log.info("joining %s as node %s", opts.server, s.node_name)
         await join.bootstrap(store, opts.server, token, s.node_name,
                              timeout=opts.join_timeout)
@@ -127,13 +128,17 @@ async def credentials(s: Settings, opts: argparse.Namespace) -> Credentials:
         if store.has(serving) else None)
 
 
-def _joined(store: Store, server: str, token: tokens.Token) -> bool:
-    """Whether ``store`` holds this cluster's credentials (same server, the pinned CA)."""
+def _joined(store: Store, server: str, token: tokens.Token, node_name: str) -> bool:
+    """Whether ``store`` holds this cluster's credentials for this node: the same server, the
+    pinned CA, a node certificate of this name that has not expired."""
     try:
         ca = store.ca.read_bytes()
-    except OSError:
+        cert = store.cert("kubelet-client").read_bytes()
+        name = certificates.common_name(cert)
+        _, end = certificates.validity(cert)
+    except (OSError, ValueError):
         return False
-    return token.pins(ca) and all(
+    return token.pins(ca) and name == f"system:node:{node_name}" and end > time.time() and all(
         store.has(i.role) and store.server_of(i.role) == server.rstrip("/")
         for i in join.CLIENT_ROLES)
 

@@ -124,6 +124,13 @@ def validity(cert_pem: bytes) -> tuple[float, float]:
     return (_utc(cert.not_valid_before_utc), _utc(cert.not_valid_after_utc))
 
 
+def common_name(cert_pem: bytes) -> str:
+    """The subject CN of a PEM certificate ("" when it has none)."""
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(names[0].value) if names else ""
+
+
 def _utc(moment: datetime.datetime) -> float:
     return moment.timestamp()
 

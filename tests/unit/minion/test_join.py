@@ -177,3 +177,17 @@ async def test_keeper_loop_renews_when_due_and_says_which_role_changed(
     await asyncio.wait_for(task, 5)
     assert changed == ["kubelet-client"]
     assert len(cluster.requests) == 3, "two at the join, one renewal"
+
+
+async def test_credentials_are_reused_only_for_this_node_server_and_ca(
+        make_cluster: Make, tmp_path: Path) -> None:
+    from servers.minion import app
+
+    cluster = await make_cluster()
+    store = Store(tmp_path)
+    token = token_for(cluster.ca_pem)
+    await join.bootstrap(store, cluster.url, token, "n1", timeout=5)
+    assert app._joined(store, cluster.url + "/", token, "n1")
+    assert not app._joined(store, cluster.url, token, "n2"), "another node name"
+    assert not app._joined(store, "https://127.0.0.1:1", token, "n1"), "another server"
+    assert not app._joined(store, cluster.url, token_for(b"other"), "n1"), "another CA"
