@@ -426,3 +426,38 @@ async def test_an_unreachable_kubelet_is_a_503(
     assert status == 503 and body["message"].startswith(
         f'cannot reach the kubelet of node "n1" at https://{NODE_IP}:{port}'), body
     assert "Traceback" not in "".join(cluster.api.log)
+
+
+async def test_a_stopping_apiserver_closes_both_sides_with_going_away(
+        cluster: Cluster, kubelet: Kubelet, tmp_path: Path) -> None:
+    """Its own apiserver (plain HTTP, AlwaysAllow), stopped while a relay is open."""
+    flags = ["--compaction-interval", "0",
+             "--kubelet-client-certificate", str(cluster.certs / "kubelet-client.crt"),
+             "--kubelet-client-key", str(cluster.certs / "kubelet-client.key"),
+             "--kubelet-certificate-authority", str(cluster.certs / "ca.crt")]
+    with start_apiserver(tmp_path / "data", extra_args=flags) as api:
+        async with aiohttp.ClientSession() as plain:
+            node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"},
+                    "status": {"addresses": [{"type": "InternalIP", "address": NODE_IP}],
+                               "daemonEndpoints": {"kubeletEndpoint": {"Port": kubelet.port}}}}
+            for path, obj in (("/api/v1/nodes", node), (PODS, {
+                    "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"},
+                    "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "x"}]}})):
+                async with plain.post(api.url + path, json=obj) as resp:
+                    assert resp.status == 201, await resp.text()
+            async with plain.get(f"{api.url}/api/v1/nodes/n1") as resp:
+                stored = await resp.json()
+            stored["status"] = node["status"]
+            async with plain.put(f"{api.url}/api/v1/nodes/n1/status", json=stored) as resp:
+                assert resp.status == 200, await resp.text()
+            async with plain.ws_connect(api.url.replace("http://", "ws://") + EXEC,
+                                        protocols=(V5,)) as ws:
+                await ws.send_bytes(b"\x00ping")
+                assert (await ws.receive_bytes(timeout=WAIT)) == b"\x01\x00ping"
+                stopping = asyncio.get_running_loop().run_in_executor(None, api.stop)
+                msg = await ws.receive(timeout=WAIT)
+                assert (msg.type, msg.data) == (WSMsgType.CLOSE, 1001)
+                assert await asyncio.wait_for(stopping, WAIT) == 0
+    await asyncio.wait_for(kubelet.done.wait(), WAIT)
+    assert kubelet.seen[0].closed_with == 1001
+    assert "Traceback" not in "".join(api.log)
