@@ -233,6 +233,18 @@ test("keyed table rows are reused, reordered and removed, not rebuilt", () => {
   eq(rowB.children[1] === cellB && cellB.textContent === "5", true, "cell updated in place");
 });
 
+test("a row whose version is unchanged is not asked for its cells", () => {
+  const tbody = h("tbody");
+  let asked = 0;
+  const cells = (r) => { asked++; return [r.name, String(r.n)]; };
+  const version = (r) => String(r.rv);
+  syncRows(tbody, [{ name: "a", n: 1, rv: 1 }, { name: "b", n: 2, rv: 1 }], (r) => r.name, cells, version);
+  eq(asked, 2);
+  syncRows(tbody, [{ name: "a", n: 1, rv: 1 }, { name: "b", n: 7, rv: 2 }], (r) => r.name, cells, version);
+  eq(asked, 3, "only b again");
+  eq(tbody.children[1].children[1].textContent, "7");
+});
+
 test("renders asked within one frame are drawn once", async () => {
   let count = 0;
   const render = () => count++;

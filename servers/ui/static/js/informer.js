@@ -99,6 +99,7 @@ export class Informer {
 
   notify(event) {
     this.lastEventAt = performance.now();
+    if (window.__kmTrace) window.__kmTrace.push(["event", this.lastEventAt]); // bench/ui.py
     for (const fn of this.listeners) fn(this, event);
   }
 

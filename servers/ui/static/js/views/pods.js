@@ -25,7 +25,8 @@ export function mount(main, ctx) {
       .filter((p) => !phase || ((p.status && p.status.phase) || "Pending") === phase)
       .filter((p) => !q || p.metadata.name.includes(q)).sort(byName);
     const now = Date.now();
-    syncRows(t.tbody, list, (p) => p.metadata.namespace + "/" + p.metadata.name, (p) => cells(p, now));
+    syncRows(t.tbody, list, (p) => p.metadata.namespace + "/" + p.metadata.name, (p) => cells(p, now),
+      (p) => p.metadata.resourceVersion + "|" + age(p.metadata.creationTimestamp, now));
     lastAge = now;
   }
   // Ages move on without events: redraw them every few seconds.
