@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 Key = ec.EllipticCurvePrivateKey
@@ -87,12 +87,14 @@ _EXTENDED = {"any": x509.ObjectIdentifier("2.5.29.37.0"),
              "netscape sgc": x509.ObjectIdentifier("2.16.840.1.113730.4.1")}
 
 
-def sign_request(ca: Certificate, ca_key: Key, request: x509.CertificateSigningRequest,
+def sign_request(ca: Certificate, ca_key: Key | rsa.RSAPrivateKey,
+                 request: x509.CertificateSigningRequest,
                  usages: Sequence[str], not_before: datetime.datetime,
                  not_after: datetime.datetime) -> Certificate:
     """A certificate for a CSR's key, subject and SANs, with the asked usages, as kube's
     ``authority.Sign`` with its permissive policy (no other extension of the request is
-    copied). Raises ValueError for a usage certificates/v1 does not know."""
+    copied). The CA key may be ECDSA (km's) or RSA (kubeadm's). Raises ValueError for a
+    usage certificates/v1 does not know."""
     flags = {name: False for name in set(_USAGE_FLAGS.values())}
     extended = []
     for usage in usages:

@@ -136,11 +136,19 @@ def load_ca(cert_file: str, key_file: str) -> tuple[Any, Any]:
     except (OSError, ValueError) as exc:
         raise SigningError(f"--cluster-signing-cert-file {cert_file}: "
                            f"{getattr(exc, 'strerror', None) or 'no PEM certificate'}") from None
-    try:
-        key = pki.load_key(Path(key_file).read_bytes())
-    except (OSError, ValueError) as exc:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    try:  # ECDSA (km certs) or RSA (kubeadm's ca.key)
+        key = serialization.load_pem_private_key(Path(key_file).read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as exc:
         raise SigningError(f"--cluster-signing-key-file {key_file}: "
-                           f"{getattr(exc, 'strerror', None) or exc}") from None
+                           f"{getattr(exc, 'strerror', None) or 'no PEM private key'}") from None
+    if not isinstance(key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)):
+        raise SigningError(f"--cluster-signing-key-file {key_file}: not an ECDSA or RSA key")
+    if key.public_key().public_numbers() != ca.public_key().public_numbers():
+        raise SigningError(f"--cluster-signing-key-file {key_file} is not the key of "
+                           f"--cluster-signing-cert-file {cert_file}")
     return ca, key
 
 

@@ -257,3 +257,35 @@ async def test_the_token_cleaner_deletes_expired_tokens_and_waits_for_the_others
     due = controller.queue._timers["bootstrap-token-soon01"][0]  # looked at when it ends
     assert 30 < due - asyncio.get_running_loop().time() <= 31
     assert "bootstrap-token-ever01" not in controller.queue._timers
+
+
+def test_the_signing_files_load_ecdsa_or_rsa_and_must_match(tmp_path: Any) -> None:
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key, ca = pki.make_ca("ec-ca", 1)
+    (tmp_path / "ec.crt").write_bytes(pki.cert_pem(ca))
+    (tmp_path / "ec.key").write_bytes(pki.key_pem(key))
+    assert csrsigning.load_ca(str(tmp_path / "ec.crt"), str(tmp_path / "ec.key"))[1]
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rsa-ca")])
+    rsa_ca = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+              .public_key(rsa_key.public_key()).serial_number(1)
+              .not_valid_before(NOW).not_valid_after(NOW + datetime.timedelta(days=1))
+              .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+              .sign(rsa_key, hashes.SHA256()))
+    (tmp_path / "rsa.crt").write_bytes(pki.cert_pem(rsa_ca))
+    (tmp_path / "rsa.key").write_bytes(rsa_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption()))
+    ca_cert, ca_key = csrsigning.load_ca(str(tmp_path / "rsa.crt"), str(tmp_path / "rsa.key"))
+    ctx, _, _ = context()
+    signer_ = csrsigning.CSRSigner(ctx, ca_cert, ca_key, 3600.0)
+    req = cu.parse(request("a", *NODE, "x"))
+    cert = x509.load_pem_x509_certificate(signer_.sign(req, {"usages": ["client auth"]}, NOW))
+    assert cert.issuer == name
+    with pytest.raises(csrsigning.SigningError, match="is not the key of"):
+        csrsigning.load_ca(str(tmp_path / "rsa.crt"), str(tmp_path / "ec.key"))
+    with pytest.raises(csrsigning.SigningError, match="no PEM certificate"):
+        csrsigning.load_ca(str(tmp_path / "ec.key"), str(tmp_path / "ec.key"))
