@@ -151,6 +151,9 @@ async def test_volumes_at_their_paths_as_root(runtime: MonitoredRuntime, tmp_pat
     assert joined(text) == ["a-ca", "from-a-configmap", "x", "etc", "done"]
     result = await runtime.exec_sync(cid, ["cat", etc_path], timeout=10)
     assert (result.exit_code, result.stdout) == (0, b"from-a-configmap")
+    streams = await runtime.exec_stream(cid, ["cat", f"{TOKEN_DIR}/ca.crt"], tty=False,
+                                        stdin=False)
+    assert (await streams.stdout.read(), await streams.wait()) == (b"a-ca", 0)
     for path in (TOKEN_DIR, etc_path, scratch):
         assert not os.path.exists(path), f"{path} made on the host"
     await runtime.remove_container(cid)
