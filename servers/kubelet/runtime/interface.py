@@ -2,7 +2,7 @@
 
 One ``Runtime`` protocol with two implementations (``oci.NamespacesRuntime``: runc + conmon,
 each pod in its own namespaces and cgroup; ``process.ProcessRuntime``: plain processes under
-conmon, each pod on its own loopback IP), proved by one conformance suite
+km's own monitor, each pod on its own loopback IP), proved by one conformance suite
 (tests/integration/kubelet/test_runtime_conformance.py). Shapes follow
 kubernetes/cri-api ``pkg/apis/runtime/v1/api.proto`` (PodSandboxConfig, ContainerConfig,
 ContainerStatus, ExecSyncResponse), flattened into dataclasses.
@@ -15,10 +15,12 @@ Contract shared by both implementations:
 - Times are float seconds since the epoch; ``finished_at`` and ``exit_code`` are set once the
   container has exited. ``reason`` is ``OOMKilled``, ``Error`` or ``Completed`` (kube's
   ``pkg/kubelet/kuberuntime/kuberuntime_container.go`` vocabulary).
-- Logs: conmon writes CRI lines ``<RFC3339Nano> <stdout|stderr> <F|P> <text>`` to
-  ``ContainerConfig.log_path`` (kubernetes ``pkg/kubelet/kuberuntime/logs/logs.go``).
+- Logs: the monitor (conmon, or km's ``monitor.py`` under ``none``) writes CRI lines
+  ``<RFC3339Nano> <stdout|stderr> <F|P> <text>`` to ``ContainerConfig.log_path`` (kubernetes
+  ``pkg/kubelet/kuberuntime/logs/logs.go``).
 - Unknown ids raise ``errors.NotFound``; failed helpers raise ``errors.CommandFailed``.
-- No Python process per pod: conmon (about a megabyte) holds each container's stdio.
+- One small monitor per container holds its stdio and outlives the kubelet: conmon (about
+  0.4 MB of its own) under ``namespaces``, a small process of km's Python under ``none``.
 """
 
 from __future__ import annotations
