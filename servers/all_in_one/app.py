@@ -271,13 +271,44 @@ async def run(opts: argparse.Namespace, stop: asyncio.Event) -> int:
     log.info("all-in-one node %s (%s), API on https://%s:%d, admin kubeconfig %s",
              s.node_name, s.node_ip, s.bind_address, s.port, s.kubeconfig)
     task = asyncio.ensure_future(_set_up(steps, stop, by_name))
+    routes = asyncio.ensure_future(_pod_routes(s, steps, stop))
     try:
         code = await together.run(members, stop)
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for side in (task, routes):
+            side.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await side
     return msg.EXIT_FAILURE if steps.failed else code
+
+
+async def _pod_routes(s: Settings, steps: bootstrap.Steps, stop: asyncio.Event) -> None:
+    """With a pod network, the other nodes' podCIDRs routed via their InternalIPs (km
+    minion's host-gw, servers/minion/hostgw.py), read with the proxy's identity."""
+    if s.isolation != "namespaces" or not await _wait_either(steps.api_ready, stop):
+        return
+    from servers.client.kubeconfig import load_kubeconfig
+    from servers.client.rest import Client
+    from servers.minion import hostgw
+
+    while not stop.is_set():
+        try:
+            async with Client(load_kubeconfig(s.pki / "proxy.kubeconfig"),
+                              user_agent="km-all-in-one") as client:
+                await hostgw.keep_routes(client, s.node_name, stop)
+        except Exception as exc:  # the boundary of the routes task: it must not die unseen
+            log.error("pod routes stopped: %s (again in 5 s)", exc or type(exc).__name__)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), 5)
+
+
+async def _wait_either(event: asyncio.Event, stop: asyncio.Event) -> bool:
+    """Wait for ``event`` or ``stop``; whether ``event`` came first."""
+    waits = [asyncio.ensure_future(event.wait()), asyncio.ensure_future(stop.wait())]
+    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for w in waits:
+        w.cancel()
+    return event.is_set() and not stop.is_set()
 
 
 async def _set_up(steps: bootstrap.Steps, stop: asyncio.Event,

@@ -10,7 +10,8 @@ Per node (its name gives every name, servers/kubelet/runtime/names.py):
 In this network namespace, whatever node made them (k3s-killall deletes cni0 and flannel.1):
     links       km's bridges (kmb*) and veths (kmv*)
     nftables    ip tables named km-proxy* and km-hostports*
-    routes      the ``unreachable`` route over a recorded cluster CIDR, once no km bridge is left
+    routes      the routes to other nodes' podCIDRs (protocol 75), and the ``unreachable``
+                route over a recorded cluster CIDR once no km bridge is left
 
 Each ``find_*`` returns Steps for what exists now, so a second run finds nothing and
 ``--dry-run`` lists exactly what a run would do.
@@ -33,6 +34,7 @@ VETH_PREFIX = "kmv"
 _PATH = "/usr/sbin:/sbin:/usr/bin:/bin"
 TABLE_PREFIXES = ("km-proxy", "km-hostports")
 NFT_FAMILY = "ip"
+HOSTGW_PROTO = "75"  # servers/minion/hostgw.py's PROTO (not imported: that one needs aiohttp)
 
 
 @dataclass(frozen=True)
@@ -97,10 +99,15 @@ async def find_links(prefixes: tuple[str, ...]) -> list[Step]:
 
 
 async def find_routes(cluster_cidrs: list[str], links_left: bool) -> list[Step]:
-    """The ``unreachable`` routes km put over cluster CIDRs, once no km bridge needs them."""
+    """km's routes to other nodes' pods (protocol 75, servers/minion/hostgw.py), and the
+    ``unreachable`` routes km put over cluster CIDRs, once no km bridge needs them."""
+    _, out, _ = await run(["ip", "-4", "-o", "route", "show", "proto", HOSTGW_PROTO],
+                          check=False)
+    steps = [Step(f"route {line.split()[0]} {' '.join(line.split()[1:3])}",
+                  _ip("route", "delete", line.split()[0], "proto", HOSTGW_PROTO))
+             for line in out.decode().splitlines() if line.split()]
     if links_left:
-        return []
-    steps = []
+        return steps
     for cidr in dict.fromkeys(c for c in cluster_cidrs if c):
         _, out, _ = await run(["ip", "route", "show", "type", "unreachable", cidr], check=False)
         if out.strip():

@@ -216,9 +216,12 @@ async def run(opts: argparse.Namespace, stop: asyncio.Event) -> int:
     kids = children(table(s, creds, facts, opts), bridge)
     log.info("minion node %s (%s, isolation %s): %s", s.node_name, s.node_ip, s.isolation,
              ", ".join(c.name for c in kids))
+    renewed = asyncio.Event()  # the proxy's identity changed: the routes' client reconnects
     side = [asyncio.ensure_future(_bridge_up(facts.dns, bridge, stop))]
+    if s.isolation == "namespaces":
+        side.append(asyncio.ensure_future(_routes(creds, s.node_name, renewed, stop)))
     if creds.roles:
-        side.append(asyncio.ensure_future(_keep(s, creds, opts, kids, stop)))
+        side.append(asyncio.ensure_future(_keep(s, creds, opts, kids, renewed, stop)))
     try:
         return await supervisor.run(kids, stop, logs=supervisor.logs_from(opts))
     finally:
@@ -227,8 +230,42 @@ async def run(opts: argparse.Namespace, stop: asyncio.Event) -> int:
         await asyncio.wait(side, timeout=1)
 
 
+async def _routes(creds: Credentials, node_name: str, renewed: asyncio.Event,
+                  stop: asyncio.Event) -> None:
+    """The other nodes' podCIDRs routed via their InternalIPs (hostgw.py), as the proxy's
+    identity reads the Nodes; reconnected with new credentials after a renewal."""
+    from servers.client.rest import Client
+    from servers.minion import hostgw
+
+    while not stop.is_set():
+        renewed.clear()
+        until = asyncio.Event()
+        relay = asyncio.ensure_future(_first_of(stop, renewed, until))
+        try:
+            async with Client(load_kubeconfig(creds.proxy), user_agent="km-minion") as client:
+                await hostgw.keep_routes(client, node_name, until)
+        except Exception as exc:  # the boundary of the routes task: it must not die unseen
+            log.error("pod routes stopped: %s (again in 5 s)", exc or type(exc).__name__)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), 5)
+        finally:
+            relay.cancel()
+
+
+async def _first_of(a: asyncio.Event, b: asyncio.Event, then: asyncio.Event) -> None:
+    """Set ``then`` once ``a`` or ``b`` is set."""
+    waits = [asyncio.ensure_future(a.wait()), asyncio.ensure_future(b.wait())]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        then.set()
+    finally:
+        for w in waits:
+            w.cancel()
+
+
 async def _keep(s: Settings, creds: Credentials, opts: argparse.Namespace,
-                kids: list[supervisor.Child], stop: asyncio.Event) -> None:
+                kids: list[supervisor.Child], renewed: asyncio.Event,
+                stop: asyncio.Event) -> None:
     """Renew the certificates; restart the children that use one that changed. The kubelet's
     serving certificate, when the cluster signs one, replaces its self-signed one."""
     by_name = {c.name: c for c in kids}
@@ -244,6 +281,8 @@ async def _keep(s: Settings, creds: Credentials, opts: argparse.Namespace,
         for name in users[role]:
             if name in by_name:
                 supervisor.restart(by_name[name])
+        if role == "proxy":
+            renewed.set()
 
     identities = [i for i in (*join.CLIENT_ROLES, certificates.NODE_SERVING)
                   if i.role in creds.roles]

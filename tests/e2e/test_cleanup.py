@@ -35,6 +35,8 @@ def leftovers(ns: str, node: str, kubelet_root: Path) -> list[str]:
     found += [f"table {t['table']['name']}" for t in tables if "table" in t]
     found += [f"route {r}" for r in inside(ns, "ip", "route", "show", "type",
                                            "unreachable").stdout.splitlines()]
+    found += [f"route {r}" for r in inside(ns, "ip", "route", "show", "proto",
+                                           "75").stdout.splitlines()]
     found += [f"mount {m}" for m in mounts_under((str(kubelet_root) + "/", n.pins_dir + "/",
                                                   f"/run/netns/{n.netns_prefix}"))]
     found += [f"cgroup {h}" for h in hierarchies()

@@ -2,11 +2,10 @@
 bridge in a fourth (172.31.250.0/24, inside the namespaces only; no route out anywhere).
 Host 1 runs ``km all-in-one``, hosts 2 and 3 ``km minion --server https://HOST1:6443 --token``
 (each with kube's own ports, as on separate machines); the nodes go Ready, a pod runs on each
-host and ``kubectl logs`` reaches each host's kubelet over the bridge. ``km cleanup`` then
-removes everything on every host.
-
-Not here yet: pods on different hosts talking by pod IP needs routes to the other nodes'
-podCIDRs via their InternalIP (flannel's host-gw), which km's kubelet does not make yet.
+host and ``kubectl logs`` reaches each host's kubelet over the bridge; a pod on host 2 reaches
+the pods on hosts 1 and 3 by pod IP (host-gw routes, servers/minion/hostgw.py), and a Service
+over all three by ClusterIP and by DNS name, as does host 1 itself. ``km cleanup`` then removes
+everything on every host.
 """
 
 from __future__ import annotations
@@ -48,14 +47,50 @@ def hosts(count: int) -> Iterator[list[str]]:
         yield made
 
 
-def pod_on(node: str) -> str:
+FETCH = """
+import sys, time, urllib.request
+for target in sys.argv[1:]:
+    for _ in range(150):
+        try:
+            urllib.request.urlopen(f"http://{target}:8000/", timeout=1).read()
+            print("ok", target, flush=True)
+            break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        print("failed", target, flush=True)
+time.sleep(600)
+"""
+SERVICE = json.dumps({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+                      "spec": {"selector": {"app": "web"}, "ports": [{"port": 8000}]}})
+
+
+def pod_on(node: str, name: str = "", command: list[str] | None = None) -> str:
+    script = f"echo hello from {node}; exec python3 -m http.server 8000"
     return json.dumps({
-        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"on-{node}"},
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name or f"on-{node}", "labels": {} if name else {"app": "web"}},
         "spec": {"nodeSelector": {"kubernetes.io/hostname": node},
                  "terminationGracePeriodSeconds": 1,
-                 "containers": [{"name": "c", "image": "busybox",
-                                 "command": ["sh", "-c", f"echo hello from {node}; "
-                                                         "exec sleep 600"]}]}})
+                 "containers": [{"name": "c", "image": "python",
+                                 "command": command or ["sh", "-c", script]}]}})
+
+
+def check_traffic_across_hosts(aio: Cluster, names: list[str], h1: str) -> None:
+    """From a pod on host 2: host 3's and host 1's pods by IP, the Service by ClusterIP and by
+    name; from host 1 itself: host 2's and host 3's pods by IP."""
+    ips = {p["spec"]["nodeName"]: p["status"]["podIP"] for p in aio.json("get", "pods")["items"]}
+    cluster_ip = aio.json("get", "service", "web")["spec"]["clusterIP"]
+    targets = [ips[names[2]], ips[names[0]], cluster_ip, "web.default.svc.cluster.local"]
+    done = aio.run("apply", "-f", "-", input=pod_on(
+        names[1], "client", ["python3", "-c", FETCH, *targets]))
+    assert done.returncode == 0, done.stderr
+    until(lambda: aio.run("logs", "client").stdout.count("\n") >= len(targets),
+          "the client's answers", timeout=60)
+    assert aio.run("logs", "client").stdout.split("\n")[:-1] == [f"ok {t}" for t in targets]
+    for ip in (ips[names[1]], ips[names[2]]):
+        code = f"import urllib.request; urllib.request.urlopen('http://{ip}:8000/', timeout=5)"
+        assert inside(h1, "python3", "-c", code, check=False).returncode == 0, ip
 
 
 def approve_serving(cluster: Cluster) -> list[str]:
@@ -126,6 +161,8 @@ def test_three_hosts_join_and_each_runs_a_pod(km: Path, tmp_path: Path) -> None:
             pods = aio.json("get", "pods")["items"]
             assert sorted(p["spec"]["nodeName"] for p in pods) == sorted(names)
             assert all(p["status"]["phase"] == "Running" for p in pods)
+            assert aio.run("apply", "-f", "-", input=SERVICE).returncode == 0
+            check_traffic_across_hosts(aio, names, h1)
 
             for ns, root in ((h3, roots[2]), (h2, roots[1]), (h1, roots[0])):
                 done = subprocess.run([*enter(ns), str(km), "cleanup", "--dir", str(root)],
