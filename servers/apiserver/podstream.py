@@ -26,11 +26,12 @@ whose queue is full). Pings are answered hop by hop. kube-apiserver translates v
 to SPDY for the kubelet (1.30+); km's kubelets speak the WebSocket protocols themselves, so km
 relays them as they are, whichever version the client chose.
 
-kubectl's SPDY fallback (POST, ``Upgrade: SPDY/3.1``) is checked the same way, then refused
-with a Status: km does not relay plain SPDY. kubectl 1.32 falls back only when its WebSocket
-upgrade failed; when that failure was the kubelet's refusal, the POST that follows at once
-gets the same refusal (remembered briefly per user and URL), so kubectl prints the kubelet's
-words and not the fallback's.
+kubectl's SPDY fallback (POST, ``Upgrade: SPDY/3.1``) is checked the same way. For
+port-forward it is relayed as bytes (upgraderelay.py); for exec and attach, which km's
+kubelet serves over WebSocket only, it is refused with a Status. kubectl 1.32 falls back only
+when its WebSocket upgrade failed; when that failure was the kubelet's refusal, the POST that
+follows at once gets the same refusal (remembered briefly per user and URL), so kubectl
+prints the kubelet's words and not the fallback's.
 
 Differences from kube-apiserver, on purpose: the create check's 403 names user, verb and
 subresource (kube's says only ``pods "web" is forbidden: `` with RBAC's empty reason); a
@@ -57,11 +58,12 @@ from multidict import MultiMapping
 from yarl import URL
 
 from servers.apimachinery import errors
-from servers.apiserver import resources
+from servers.apiserver import resources, upgraderelay
 from servers.apiserver.authz import Authorizer, forbidden, forbidden_message, requestinfo
 from servers.apiserver.authz.endpoints import user_of
 from servers.apiserver.kubeletclient import (
     CONNECT_TIMEOUT_SECONDS,
+    UNREACHABLE,
     KubeletClientConfig,
     KubeletLocator,
     choose_container,
@@ -220,10 +222,11 @@ class PodStreams:
         path = "/".join(p for p in ("", KUBELET_PATHS[sub], namespace, name, container) if p)
         url = base.with_path(path).with_query(opts.kubelet_query())
         key = (user_of(request).name, request.path_qs)
+        if request.method == "POST" and sub == "portforward":
+            return await self._relay_spdy(request, url, node)
         if request.method == "POST":
             return self._refuse_spdy(request, sub, key)
-        client = _client_socket(())
-        if not client.can_prepare(request).ok:
+        if not _client_socket(_offered(request)).can_prepare(request).ok:
             raise errors.BadRequest(UPGRADE_REQUIRED)
         return await self._relay(request, url, node, key)
 
@@ -241,6 +244,21 @@ class PodStreams:
                      forbidden_message(attrs), ",".join(user.groups) or "-", request.method,
                      request.path_qs)
             raise forbidden(attrs, decision.reason)
+
+    async def _relay_spdy(self, request: web.Request, url: URL,
+                          node: str) -> web.StreamResponse:
+        """kubectl's plain SPDY/3.1 port-forward, relayed as bytes (upgraderelay.py)."""
+        if request.headers.get("Upgrade", "").lower() != "spdy/3.1":
+            raise errors.BadRequest(UPGRADE_REQUIRED)
+        protocols = [p.strip() for header in request.headers.getall(
+            upgraderelay.PROTOCOL_HEADER, []) for p in header.split(",") if p.strip()]
+        try:
+            upstream = await upgraderelay.dial(url, self._context, protocols, request.remote)
+        except upgraderelay.UpgradeFailed as exc:
+            log.info("pods stream: kubelet of node %r at %s: %s", node, url.origin(), exc)
+            raise errors.ServiceUnavailable(UNREACHABLE.format(
+                node=node, url=url.origin(), why=exc)) from None
+        return await upgraderelay.relay(request, upstream, self._stopping)
 
     def _refuse_spdy(self, request: web.Request, sub: str,
                      key: tuple[str, str]) -> web.StreamResponse:

@@ -461,3 +461,101 @@ async def test_a_stopping_apiserver_closes_both_sides_with_going_away(
     await asyncio.wait_for(kubelet.done.wait(), WAIT)
     assert kubelet.seen[0].closed_with == 1001
     assert "Traceback" not in "".join(api.log)
+
+
+# -- kubectl's plain SPDY fallback for port-forward: a byte relay --------------------------------
+
+@dataclass
+class SpdyKubelet:
+    """A kubelet's POST /portForward upgrade, by hand: 101, then every byte echoed back."""
+
+    port: int = 0
+    heads: list[str] = field(default_factory=list)
+    echoed: int = 0
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+            self.heads.append(head)
+            if "/ghost" in head.split("\r\n")[0]:
+                body = b'pod does not exist'
+                writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: %d\r\n\r\n%s"
+                             % (len(body), body))
+                return
+            writer.write(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+                         b"Upgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: portforward.k8s.io"
+                         b"\r\n\r\n")
+            while chunk := await reader.read(65536):
+                writer.write(chunk)
+                await writer.drain()
+                self.echoed += len(chunk)
+        finally:
+            self.ended.set()
+            writer.close()
+
+
+@pytest.fixture
+async def spdy_kubelet(cluster: Cluster) -> AsyncIterator[SpdyKubelet]:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cluster.certs / "kubelet.crt", cluster.certs / "kubelet.key")
+    standin = SpdyKubelet()
+    server = await asyncio.start_server(standin.serve, NODE_IP, 0, ssl=context)
+    standin.port = int(server.sockets[0].getsockname()[1])
+    await _point_node_at(cluster, standin.port)
+    try:
+        yield standin
+    finally:
+        server.close()
+        await server.wait_closed()
+        await asyncio.sleep(0.1)
+
+
+async def _spdy_post(cluster: Cluster, path: str, token: str
+                     ) -> tuple[str, asyncio.StreamReader, asyncio.StreamWriter]:
+    context = ssl.create_default_context(cafile=str(cluster.certs / "ca.crt"))
+    reader, writer = await asyncio.open_connection("127.0.0.1", cluster.api.port, ssl=context)
+    writer.write((f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}"
+                  "\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: "
+                  "portforward.k8s.io\r\nContent-Length: 0\r\n\r\n").encode())
+    head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT)).decode("latin-1")
+    return head, reader, writer
+
+
+async def test_a_plain_spdy_port_forward_is_relayed_as_bytes(
+        cluster: Cluster, grants: None, spdy_kubelet: SpdyKubelet) -> None:
+    await _pod(cluster, "web")
+    head, reader, writer = await _spdy_post(cluster, f"{PODS}/web/portforward", ALICE)
+    try:
+        assert head.startswith("HTTP/1.1 101 "), head
+        assert "X-Stream-Protocol-Version: portforward.k8s.io" in head
+        writer.write(b"\x80\x03\x00\x06")  # bytes, whatever they are
+        assert await asyncio.wait_for(reader.readexactly(4), WAIT) == b"\x80\x03\x00\x06"
+        big = bytes(range(256)) * 8192  # 2 MiB: more than any socket buffer holds
+        writer.write(big)
+        assert await asyncio.wait_for(reader.readexactly(len(big)), WAIT) == big
+    finally:
+        writer.close()
+    await asyncio.wait_for(spdy_kubelet.ended.wait(), WAIT)  # the client's close reached it
+    request_line, *headers = spdy_kubelet.heads[0].split("\r\n")
+    assert request_line == "POST /portForward/default/web HTTP/1.1"
+    assert "X-Stream-Protocol-Version: portforward.k8s.io" in headers
+    assert not any(h.lower().startswith("authorization") for h in headers)
+
+
+async def test_a_plain_spdy_refusal_and_exec_over_spdy(
+        cluster: Cluster, grants: None, spdy_kubelet: SpdyKubelet) -> None:
+    await _pod(cluster, "ghost")
+    for path, code, message in (
+            (f"{PODS}/ghost/portforward", 404, "pod does not exist"),  # the kubelet's words
+            (f"{PODS}/ghost/exec?command=ls&stdout=1", 400,  # exec: WebSocket only
+             podstream.NO_SPDY.format(sub="exec"))):
+        head, reader, writer = await _spdy_post(cluster, path, ALICE)
+        try:
+            length = int(head.lower().split("content-length: ")[1].split("\r\n")[0])
+            status = json.loads(await asyncio.wait_for(reader.readexactly(length), WAIT))
+        finally:
+            writer.close()
+        assert head.startswith(f"HTTP/1.1 {code} "), head
+        assert (status["code"], status["message"]) == (code, message)
+    assert len(spdy_kubelet.heads) == 1
