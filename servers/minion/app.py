@@ -125,7 +125,7 @@ async def credentials(s: Settings, opts: argparse.Namespace) -> Credentials:
         kubelet=str(store.kubeconfig("kubelet-client")), proxy=str(store.kubeconfig("proxy")),
         client_ca=str(store.ca), roles=[*roles, serving],
         serving=(str(store.cert(serving)), str(store.key(serving)))
-        if store.has(serving) else None)
+        if _usable(store, serving, s.node_name) else None)
 
 
 def _joined(store: Store, server: str, token: tokens.Token, node_name: str) -> bool:
@@ -133,14 +133,22 @@ def _joined(store: Store, server: str, token: tokens.Token, node_name: str) -> b
     pinned CA, a node certificate of this name that has not expired."""
     try:
         ca = store.ca.read_bytes()
-        cert = store.cert("kubelet-client").read_bytes()
+    except OSError:
+        return False
+    return token.pins(ca) and _usable(store, "kubelet-client", node_name) and all(
+        store.has(i.role) and store.server_of(i.role) == server.rstrip("/")
+        for i in join.CLIENT_ROLES)
+
+
+def _usable(store: Store, role: str, node_name: str) -> bool:
+    """Whether the role's certificate is there, this node's, and not expired."""
+    try:
+        cert = store.cert(role).read_bytes()
         name = certificates.common_name(cert)
         _, end = certificates.validity(cert)
     except (OSError, ValueError):
         return False
-    return token.pins(ca) and name == f"system:node:{node_name}" and end > time.time() and all(
-        store.has(i.role) and store.server_of(i.role) == server.rstrip("/")
-        for i in join.CLIENT_ROLES)
+    return store.key(role).exists() and name == f"system:node:{node_name}" and end > time.time()
 
 
 def _given(s: Settings, kubeconfig: str) -> Credentials:
