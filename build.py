@@ -24,7 +24,8 @@ dependencies (see hyperkube/bundle.py):
 Every dependency is resolved once, with wheels only, for the oldest CPython that pyproject's
 requires-python allows; the ABI-specific ones come again, same versions, for each newer
 CPython (build_deps.py stages them). A file all of them share is stored once; extension
-modules lose their debug sections (strip --strip-debug), as distributions ship them.
+modules lose their debug sections and unneeded symbols (strip --strip-unneeded), as
+distributions ship them; our byte code leaves out the docstrings (the sources keep them).
 Compiling pycs needs each CPython itself: build.py finds them (--python X.Y=PATH, pyenv's
 versions, python3.X on the PATH) and says which it could not find (that Python then
 compiles our modules as it imports them).
@@ -259,7 +260,8 @@ def root_pycs(sources: dict[str, bytes], targets: list[Target]) -> dict[str, byt
         for target in (t for t in targets if t.python is not None):
             names = sorted(n for n in sources if n.endswith(".py") and n != "__main__.py")
             out = Path(tmp) / target.tag
-            compile_with(target, [(str(src_dir / n), str(out / f"{n}c"), n) for n in names])
+            compile_with(target, [(str(src_dir / n), str(out / f"{n}c"), n) for n in names],
+                         docstrings=False)
             pycs.update((f"{target.tag}/{n}c", (out / f"{n}c").read_bytes()) for n in names)
     return pycs
 
