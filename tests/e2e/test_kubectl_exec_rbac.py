@@ -1,5 +1,6 @@
 """Who may exec, end to end with km.pyz and the real kubectl: a ServiceAccount's token from
-``kubectl create token``, RBAC on pods/exec, ``kubectl auth can-i`` and ``auth whoami``.
+``kubectl create token``, RBAC on pods/exec, ``kubectl auth can-i`` and ``auth whoami``; and
+port-forward over kubectl's plain SPDY fallback, which the apiserver relays as bytes.
 
 The apiserver (Node,RBAC, service account keys from ``km.pyz certs``) relays pods/exec to a
 km.pyz kubelet (``--isolation none``: the pod's process sees the host's files, so a command
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -145,3 +147,46 @@ def test_a_token_bound_to_a_deleted_pod_is_refused(
     refused = runner("auth", "whoami")
     assert refused.returncode == 1
     assert "You must be logged in to the server" in refused.stderr, refused.stderr
+
+
+def test_port_forward_over_plain_spdy_and_refused_without_create(
+        box: str, kubectl: Kubectl, api: ApiServer, certs: Path, tmp_path: Path) -> None:
+    """kubectl's SPDY fallback (KUBECTL_PORT_FORWARD_WEBSOCKETS=false): POST with Upgrade:
+    SPDY/3.1, relayed as bytes by the apiserver (servers/apiserver/upgraderelay.py)."""
+    pod_ip = [{"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}]
+    kubectl("apply", "-f", "-", input=pod(
+        "web", sh("exec python3 -m http.server 8080 --bind $IP", env=pod_ip),
+        automountServiceAccountToken=False))
+    try:
+        until(lambda: kubectl("get", "pod", "web", "-o", "jsonpath={.status.phase}",
+                              check=False).stdout == "Running", "pod web running")
+        env = {**os.environ, "KUBECTL_PORT_FORWARD_WEBSOCKETS": "false"}
+        token = kubectl("create", "token", "runner").stdout.strip()
+        refused = as_token(api, certs, token, tmp_path)("port-forward", "pod/web", ":8080")
+        assert refused.returncode == 1
+        assert (f'pods "web" is forbidden: User "{RUNNER}" cannot create resource '
+                '"pods/portforward"') in refused.stderr, refused.stderr
+        forward = subprocess.Popen([*kubectl.base, "port-forward", "pod/web", ":8080"],
+                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True)
+        try:
+            assert forward.stdout is not None
+            said = forward.stdout.readline()  # Forwarding from 127.0.0.1:PORT -> 8080
+            assert said.startswith("Forwarding from 127.0.0.1:"), said
+            local = said.split("127.0.0.1:")[1].split()[0]
+            for _ in range(3):  # several connections over the one SPDY session
+                page = until(lambda: _get(f"http://127.0.0.1:{local}/"), "the forwarded page")
+                assert b"Directory listing" in page
+        finally:
+            forward.terminate()
+            forward.communicate(timeout=WAIT)
+    finally:
+        kubectl("delete", "pod", "web", "--wait=false", check=False)
+
+
+def _get(url: str) -> bytes | None:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return bytes(answer.read())
+    except OSError:
+        return None
