@@ -33,7 +33,7 @@ from servers.kubelet.runtime.interface import CONTAINER_RUNNING
 from servers.streaming import channel
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Sequence
 
     from servers.kubelet.runtime.interface import Streams
 
@@ -95,7 +95,8 @@ async def exec_(request: web.Request) -> web.StreamResponse:
         return await kubelet.runtime.exec_stream(cid, list(opts.command), tty=opts.tty,
                                                  stdin=opts.stdin)
 
-    return await _serve(request, opts, start, on_exit=_exec_status(list(opts.command)))
+    return await _serve(request, opts, start, on_exit=_exec_status(list(opts.command)),
+                        failed="error executing command in container")
 
 
 async def attach(request: web.Request) -> web.StreamResponse:
@@ -109,7 +110,8 @@ async def attach(request: web.Request) -> web.StreamResponse:
     async def start() -> Streams:
         return await kubelet.runtime.attach(cid, tty=opts.tty, stdin=opts.stdin)
 
-    return await _serve(request, opts, start, on_exit=lambda code: channel.success())
+    return await _serve(request, opts, start, on_exit=lambda code: channel.success(),
+                        failed="error attaching to container")
 
 
 async def _prepare(request: web.Request, *, exec_: bool
@@ -145,7 +147,7 @@ def _exec_status(cmd: list[str]) -> Callable[[int], dict[str, Any]]:
 
 async def _serve(request: web.Request, opts: StreamOptions,
                  start: Callable[[], Awaitable[Streams]],
-                 on_exit: Callable[[int], dict[str, Any]]) -> web.StreamResponse:
+                 on_exit: Callable[[int], dict[str, Any]], failed: str) -> web.StreamResponse:
     ws = web.WebSocketResponse(protocols=channel.PROTOCOLS, compress=False)
     await ws.prepare(request)
     session = _Session(ws, channel.version(ws.ws_protocol), opts)
@@ -154,7 +156,7 @@ async def _serve(request: web.Request, opts: StreamOptions,
         try:
             streams = await start()
         except RuntimeFailure as exc:
-            await session.status(channel.internal_error(_start_error(str(exc))))
+            await session.status(channel.internal_error(f"{failed}: {_start_error(str(exc))}"))
             return ws
         try:
             code = await session.run(streams)
@@ -170,11 +172,12 @@ async def _serve(request: web.Request, opts: StreamOptions,
 
 
 def _start_error(text: str) -> str:
-    """kube's kubelet wraps what the runtime said (``error executing command in container:``);
-    a command that cannot start reads as runc words it."""
+    """What the runtime said; a command that cannot start reads as runc words it. (kube's
+    kubelet puts ``error executing command in container:`` or ``error attaching to
+    container:`` before it, ``ServeExec``/``ServeAttach``.)"""
     if text.startswith("exec: "):
-        text = f"exec failed: unable to start container process: {text}"
-    return f"error executing command in container: {text}"
+        return f"exec failed: unable to start container process: {text}"
+    return text
 
 
 class _Session:
@@ -226,7 +229,7 @@ class _Session:
             if wanted:  # else read and dropped, so the command never blocks on it
                 await self.send(ch, data)
 
-    async def _drain(self, pumps: list[asyncio.Future[None]]) -> None:
+    async def _drain(self, pumps: Sequence[asyncio.Future[None]]) -> None:
         """Let the pumps read what the command wrote before it ended; stop once output
         pauses (a background child may hold the pipes open for ever)."""
         while True:

@@ -35,6 +35,7 @@ from servers.kubelet.runtime.names import BRIDGE_PREFIX
 from servers.kubelet.runtime.state import SANDBOXES, Record
 
 MOUNTS_TTL = 1.0  # how long a read of the mount points answers intact-checks
+PIDFILE_WAIT = 2.0  # how long killing an exec waits for runc's pid file
 
 
 class NamespacesRuntime(MonitoredRuntime):
@@ -204,8 +205,12 @@ class NamespacesRuntime(MonitoredRuntime):
         argv = self._runc("exec", *(["--tty"] if tty else []), "--pid-file", pidfile,
                           "--cwd", cwd, record["id"], *cmd)
 
-        def kill(pid: int) -> None:
-            _kill_pidfile(pidfile)  # the command itself: killing runc leaves it running
+        async def kill(pid: int) -> None:
+            # the command itself (killing runc leaves it running); runc writes its pid file
+            # only once the command runs, which may be after the command's first output
+            deadline = time.monotonic() + PIDFILE_WAIT
+            while not _kill_pidfile(pidfile) and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
 
         process = await stream.spawn(argv, tty=tty, stdin=stdin, kill=kill)
         process.on_close(lambda: _remove(pidfile))
@@ -242,12 +247,16 @@ def _remove(path: str) -> None:
         os.remove(path)
 
 
-def _kill_pidfile(pidfile: str) -> None:
+def _kill_pidfile(pidfile: str) -> bool:
+    """SIGKILL the pid in ``pidfile``; False when there is none (yet)."""
     try:
         with open(pidfile, encoding="utf-8") as f:
             os.kill(int(f.read().strip()), signal.SIGKILL)
-    except (FileNotFoundError, ValueError, ProcessLookupError):
+    except (FileNotFoundError, ValueError):
+        return False
+    except ProcessLookupError:
         pass
+    return True
 
 
 _: type[Runtime] = NamespacesRuntime

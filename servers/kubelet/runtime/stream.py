@@ -26,7 +26,7 @@ import signal
 import struct
 import termios
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from servers.kubelet.runtime.errors import ExecFailed
@@ -42,7 +42,7 @@ class ExecProcess:
     resize its terminal, wait for its exit code, or kill it."""
 
     def __init__(self, proc: asyncio.subprocess.Process, *, master: int | None,
-                 kill: Callable[[], None]) -> None:
+                 kill: Callable[[], Awaitable[None]]) -> None:
         self.proc = proc
         self.tty = master is not None
         self._master = master
@@ -88,7 +88,7 @@ class ExecProcess:
     async def kill(self) -> None:
         """SIGKILL the command (the client went away) and reap it."""
         if self.proc.returncode is None:
-            self._kill()
+            await self._kill()
             with contextlib.suppress(ProcessLookupError):
                 self.proc.kill()
         await self.proc.wait()
@@ -109,7 +109,7 @@ class ExecProcess:
 
 
 async def spawn(argv: list[str], *, tty: bool, stdin: bool, env: dict[str, str] | None = None,
-                cwd: str | None = None, kill: Callable[[int], None] | None = None,
+                cwd: str | None = None, kill: Callable[[int], Awaitable[None]] | None = None,
                 **extra: Any) -> ExecProcess:
     """Start ``argv`` with pipes, or on a new pty when ``tty``; ``kill(pid)`` ends it on
     demand (default: its process group, which is its own)."""
@@ -124,7 +124,8 @@ async def spawn(argv: list[str], *, tty: bool, stdin: bool, env: dict[str, str] 
         io = {"stdin": pipe if stdin else devnull, "stdout": pipe, "stderr": pipe,
               "start_new_session": True}
     try:
-        proc = await asyncio.create_subprocess_exec(*argv, env=env, cwd=cwd, **io, **extra)
+        proc = await asyncio.create_subprocess_exec(argv[0], *argv[1:], env=env, cwd=cwd,
+                                                    **io, **extra)
     except OSError as exc:
         if master is not None:
             os.close(master)
@@ -158,7 +159,7 @@ def check_command(program: str, path: str, cwd: str, root: str = "/") -> None:
         raise ExecFailed(msg)
 
 
-def _kill_group(pid: int) -> None:
+async def _kill_group(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
 

@@ -59,13 +59,12 @@ async def test_exec_pipes_stdin_to_its_end_and_keeps_stderr_apart(runtime: Monit
 async def test_exec_with_a_tty_has_one_terminal_with_resize_and_ctrl_c(
         runtime: MonitoredRuntime) -> None:
     cid = await sleeper(runtime)
-    script = ("trap 'echo got-int; exit 7' INT; stty size; echo ready; "
+    script = ("trap 'echo got-int; exit 7' INT; sleep 0.3; stty size; echo ready; "
               "while :; do sleep 0.05; done")
     streams = await runtime.exec_stream(cid, ["/bin/sh", "-c", script], tty=True, stdin=True)
     try:
         assert streams.stderr is None
-        streams.resize(100, 30)
-        await asyncio.sleep(0.3)  # runc copies the size to its own pty when it has made it
+        streams.resize(100, 30)  # before the script asks (it sleeps first)
         seen = await read_until(streams, b"ready")
         await streams.write_stdin(b"\x03")
         seen += await read_until(streams, b"got-int")
