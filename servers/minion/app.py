@@ -21,10 +21,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from hyperkube import messages as msg
 from hyperkube import supervisor, together
 from servers.cleanup import record
+from servers.client.errors import ClientError
 from servers.client.kubeconfig import load_kubeconfig
 from servers.minion import certificates, join, renew
 from servers.minion import token as tokens
@@ -84,15 +86,37 @@ def settings(opts: argparse.Namespace) -> Settings:
     if isolation == "namespaces" and os.geteuid() != 0:
         raise MinionError(NEEDS_ROOT)
     name = (opts.node_name or socket.gethostname()).strip().lower()
-    return Settings(node_name=name, node_ip=opts.node_ip or _host_ip(name),
+    return Settings(node_name=name, node_ip=opts.node_ip or node_ip(_server_of(opts), name),
                     isolation=isolation, store=Store(opts.root_dir))
 
 
-def _host_ip(name: str) -> str:
+def node_ip(server: str, name: str) -> str:
+    """The address this host reaches ``server`` from (k3s' agent picks the same: the other
+    nodes and the apiserver reach it there); else the one ``name`` resolves to, else
+    127.0.0.1. A UDP socket's connect only picks a route: no packet is sent."""
+    host = urlsplit(server).hostname or ""
+    if host:
+        try:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            with socket.socket(family, socket.SOCK_DGRAM) as probe:
+                probe.connect((host, urlsplit(server).port or 443))
+                return str(probe.getsockname()[0])
+        except OSError:
+            pass
     try:
         return socket.gethostbyname(name)
     except OSError:
         return "127.0.0.1"
+
+
+def _server_of(opts: argparse.Namespace) -> str:
+    """--server, or the server of --kubeconfig ("" when it cannot be read: said later)."""
+    if opts.server or not opts.kubeconfig:
+        return str(opts.server)
+    try:
+        return load_kubeconfig(opts.kubeconfig).server
+    except ClientError:
+        return ""
 
 
 def read_token(opts: argparse.Namespace) -> tokens.Token:

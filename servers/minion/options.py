@@ -52,7 +52,8 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "name, lower-cased)")
     node.add_argument(
         "--node-ip", default="", metavar="IP",
-        help="this node's InternalIP (default: the address the host name resolves to)")
+        help="this node's InternalIP (default: the address this host reaches the server "
+        "from, as k3s' agent picks it)")
     node.add_argument(
         "--root-dir", default=DEFAULT_ROOT_DIR, metavar="DIR",
         help="the node's state: credentials (pki/, *.kubeconfig) and the kubelet's root "

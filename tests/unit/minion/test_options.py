@@ -133,3 +133,9 @@ def test_namespaces_without_root_is_refused(monkeypatch: pytest.MonkeyPatch) -> 
         app.settings(parse("--isolation", "namespaces"))
     assert app.settings(parse()).isolation == "none"
     assert msg.EXIT_FAILURE == 1
+
+
+def test_the_node_ip_is_the_address_that_reaches_the_server() -> None:
+    assert app.node_ip("https://127.0.0.1:6443", "nohost.invalid") == "127.0.0.1"
+    assert app.node_ip("https://[::1]:6443", "x") == "::1"
+    assert app.node_ip("", "localhost") == "127.0.0.1"
