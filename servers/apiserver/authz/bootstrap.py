@@ -65,6 +65,8 @@ APPS_VIEWABLE = (*APPS_EDITABLE, "controllerrevisions", "daemonsets/status",
 BATCH_EDITABLE = ("cronjobs", "jobs")
 BATCH_VIEWABLE = (*BATCH_EDITABLE, "cronjobs/status", "jobs/status")
 POLICY_EDITABLE = ("poddisruptionbudgets",)
+#: Into a pod: kube's edit reads and writes these, view neither (aggregate-to-edit).
+STREAMS = ("pods/attach", "pods/exec", "pods/portforward")
 POLICY_VIEWABLE = (*POLICY_EDITABLE, "poddisruptionbudgets/status")
 CERTIFICATES = "certificates.k8s.io"
 CLIENT_SIGNER = "kubernetes.io/kube-apiserver-client"
@@ -110,8 +112,10 @@ def _viewer() -> list[Obj]:
 
 
 def _editor() -> list[Obj]:
-    """kube's ``edit`` beyond ``view``: write the same objects (and evict pods)."""
-    return [rule(WRITE, *EDITABLE), rule(WRITE, *APPS_EDITABLE, groups=("apps",)),
+    """kube's ``edit`` beyond ``view``: write the same objects (and evict pods), exec,
+    attach and port-forward (a WebSocket upgrade needs get and create)."""
+    return [rule(WRITE, *EDITABLE), rule(READ, *STREAMS), rule(WRITE, *STREAMS),
+            rule(WRITE, *APPS_EDITABLE, groups=("apps",)),
             rule(WRITE, *BATCH_EDITABLE, groups=("batch",)),
             rule(WRITE, *POLICY_EDITABLE, groups=("policy",)),
             rule(WRITE, "endpointslices", groups=("discovery.k8s.io",))]

@@ -33,6 +33,7 @@ NODE_IP = "127.0.0.2"
 WAIT = 10.0
 PODS = "/api/v1/namespaces/default/pods"
 ADMIN, ALICE, BOB, CAROL = "admin-tok-51c2", "alice-tok-8d0e", "bob-tok-27fa", "carol-tok-91b3"
+DAVE = "dave-tok-4e6f"
 V5, V4, V1 = "v5.channel.k8s.io", "v4.channel.k8s.io", "channel.k8s.io"
 TUNNEL = "SPDY/3.1+portforward.k8s.io"
 RBAC = "/apis/rbac.authorization.k8s.io/v1/namespaces/default"
@@ -57,7 +58,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         (certs / f"{name}.key").write_bytes(pki.key_pem(key_cert[0]))
     tokens = certs / "tokens.csv"
     tokens.write_text(f'{ADMIN},admin,uid-admin,"system:masters"\n{ALICE},alice,uid-alice\n'
-                      f"{BOB},bob,uid-bob\n{CAROL},carol,uid-carol\n")
+                      f"{BOB},bob,uid-bob\n{CAROL},carol,uid-carol\n{DAVE},dave,uid-dave\n")
     args = ["--tls-cert-file", str(certs / "apiserver.crt"),
             "--tls-private-key-file", str(certs / "apiserver.key"),
             "--client-ca-file", str(certs / "ca.crt"), "--authorization-mode", "RBAC",
@@ -559,3 +560,24 @@ async def test_a_plain_spdy_refusal_and_exec_over_spdy(
         assert head.startswith(f"HTTP/1.1 {code} "), head
         assert (status["code"], status["message"]) == (code, message)
     assert len(spdy_kubelet.heads) == 1
+
+
+async def test_kubes_edit_role_may_exec_and_view_may_not(
+        cluster: Cluster, grants: None, kubelet: Kubelet,
+        session: aiohttp.ClientSession) -> None:
+    await _pod(cluster, "web")
+    for user, role in (("carol", "view"), ("dave", "edit")):
+        binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                   "metadata": {"name": f"{user}-{role}"},
+                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                               "name": role},
+                   "subjects": [{"kind": "User", "name": user,
+                                 "apiGroup": "rbac.authorization.k8s.io"}]}
+        status, body = await _call(cluster, "POST", f"{RBAC}/rolebindings", binding)
+        assert status in (201, 409), body
+    status, body = await _handshake(session, cluster, EXEC, CAROL)
+    assert status == 403 and 'cannot get resource "pods/exec"' in body["message"], body
+    async with session.ws_connect(_ws(cluster, EXEC), protocols=(V5,),
+                                  headers=_bearer(DAVE)) as ws:
+        assert ws.protocol == V5
+    assert [s.path for s in kubelet.seen] == ["/exec/default/web/c"]
