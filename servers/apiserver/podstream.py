@@ -10,7 +10,8 @@
         1. the options (PodExecOptions, PodAttachOptions, PodPortForwardOptions): 400
         2. ``create`` on pods/exec|attach|portforward: the middleware authorized the GET as
            ``get``; a WebSocket upgrade must also hold ``create``, as SPDY's POST always did
-           (kube's AuthorizePodWebsocketUpgradeCreatePermission, rest/authorize.go): 403
+           (kube's AuthorizePodWebsocketUpgradeCreatePermission, rest/authorize.go, a gate
+           on by default in newer releases; km always checks): 403
         3. the pod (404), its container (400), its node and kubelet (kubeletclient.py)
         4. an upgrade it is (400 "Upgrade request required", kube's UpgradeAwareHandler)
         5. a WebSocket to the kubelet's /exec|/attach/NS/POD/CONTAINER or /portForward/NS/POD,
@@ -35,7 +36,9 @@ prints the kubelet's words and not the fallback's.
 
 Differences from kube-apiserver, on purpose: the create check's 403 names user, verb and
 subresource (kube's says only ``pods "web" is forbidden: `` with RBAC's empty reason); a
-kubelet that cannot be reached is a 503 naming node and address.
+kubelet that cannot be reached is a 503 naming node and address. Like kube-apiserver, it
+does not look at the pod's phase: a completed pod is kubectl's own check, a container that
+is not running the kubelet's refusal.
 """
 
 from __future__ import annotations
