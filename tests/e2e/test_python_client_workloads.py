@@ -6,29 +6,16 @@ km spells differently or leaves out where the model requires it fails the test."
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.test_kubectl_sets import Cluster, cluster
+from tests.e2e.test_kubectl_sets import Cluster, cluster, wait_for
 
 __all__ = ["cluster"]  # the fixture, shared with test_kubectl_sets
 NS = "default"
-WAIT = 30.0
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = WAIT) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 @pytest.fixture
