@@ -13,16 +13,20 @@ so the kubelet reads both monitors alike (``conmon.Paths``):
   written atomically (a temporary file renamed), its mtime the moment the process was reaped;
 - ``bundle/ctl`` a FIFO the monitor reads: ``2 0 0`` reopens the log (after the kubelet renamed
   it, to rotate), conmon's control message;
-- ``bundle/start`` the FIFO on which ``bundle/run.sh`` waits until the kubelet starts it.
+- ``bundle/start`` the FIFO on which ``bundle/run.sh`` waits until the kubelet starts it;
+- ``monitor.start`` the monitor's own start time, which tells it from a later process that
+  got its pid (a forked monitor has the server's command line).
 
-It double-forks out of the kubelet's way (the kubelet reaps only the first fork, which exits at
-once) and outlives it: a restarted kubelet finds the running container and, once it ends, its
-exit code. The pid (or the failure) goes back over an inherited pipe as one line,
+It is nobody's child but the fork server's (itself double-forked out of the kubelet's way: the
+kubelet reaps only the first fork, which exits at once), so it outlives the kubelet and the
+server: a restarted kubelet finds the running container and, once it ends, its exit code.
+The pid (or the failure) goes back over the server's connection (or an inherited pipe) as one line,
 ``{"data": PID}`` or ``{"data": -1, "message": "..."}``, conmon's sync-pipe message.
 
 This file is run as a script by ``sys.executable -I -S`` (loaded by path, without its package),
-so it imports nothing but the small standard modules below: it costs one small CPython process
-per container (about 3.5 MB private memory) and no installed package.
+so it imports nothing but the small standard modules below and needs no installed package. One
+such process per kubelet root dir is a fork server (``serve``); each container's monitor is a
+fork of it (~1.3 MB of its own; ~3 MB when started as a Python of its own, the fallback).
 """
 
 from __future__ import annotations
@@ -35,12 +39,14 @@ import time
 TYPE_CHECKING = False  # (no typing import: each module is start-up time and memory here)
 if TYPE_CHECKING:
     import signal
+    from typing import Any
 else:  # the C module: ``signal`` imports enum, ~4 ms of each monitor's start
     import _signal as signal
 
 CHUNK = 65536  # one read of a pipe; a longer line is written as P chunks
 REOPEN_LOGS = b"2"  # conmon's control message number for "reopen the log" (src/config.h)
 DRAIN_LIMIT = 1 << 20  # at most this much more output is read once the process has ended
+IDLE_CHECK = 5.0  # how often the fork server looks for ended monitors while no request comes
 
 
 def stamp(now_ns: int) -> bytes:
@@ -224,27 +230,132 @@ def _sync(fd: int, pid: int, message: str = "") -> None:
     os.close(fd)
 
 
-def main(argv: list[str]) -> int:
-    """``STATE_DIR CONTAINER_ID LOG_PATH SYNC_FD``: detach, start, monitor, exit."""
-    state_dir, container_id, log_path, sync = argv
-    sync_fd = int(sync)
-    os.set_inheritable(sync_fd, False)  # the container must not hold the kubelet's pipe
-    if os.fork() > 0:
-        os._exit(0)  # the kubelet reaps this first process; the monitor is nobody's child
+def own_start_time() -> str:
+    """This process's start time in clock ticks (/proc/self/stat field 22): with the pid in
+    ``conmon.pid`` it tells this monitor from a later process that got the same pid."""
+    with open("/proc/self/stat", encoding="ascii") as f:
+        return f.read().rsplit(")", 1)[1].split()[19]
+
+
+def monitor(state_dir: str, container_id: str, log_path: str, sync_fd: int) -> int:
+    """Start the container and monitor it until it ends (in a process of its own)."""
     for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_IGN)
-    monitor = Monitor(state_dir, container_id, log_path)
+    watcher = Monitor(state_dir, container_id, log_path)
     try:
-        monitor.prepare()
-        pid = monitor.spawn()
+        watcher.prepare()
+        pid = watcher.spawn()
+        write_atomically(os.path.join(state_dir, "monitor.start"), own_start_time())
         write_atomically(os.path.join(state_dir, "conmon.pid"), str(os.getpid()))
         write_atomically(os.path.join(state_dir, "pid"), str(pid))
     except OSError as exc:
         _sync(sync_fd, -1, f"km monitor: {exc}")
         return 1
     _sync(sync_fd, pid)
-    monitor.run()
+    watcher.run()
     return 0
+
+
+def serve(name: str, idle_exit: float, sync_fd: int) -> int:
+    """The fork server: one per kubelet root dir (the working directory), listening on the
+    unix socket ``name`` there. Each connection sends ``STATE_DIR\0ID\0LOG_PATH\n``; a
+    fork of this process becomes that container's monitor and answers on the connection
+    (the sync message). A fork costs about a millisecond and shares this process's pages,
+    where a new Python costs ~10 ms of CPU and ~3 MB of its own. With no monitor left and
+    no request for ``idle_exit`` seconds it removes its socket and ends (the next container
+    starts it again), so a node without pods keeps no process of km's."""
+    import _socket  # (the C module: ``socket`` imports enum and selectors)
+
+    for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_IGN)
+    listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    if os.path.lexists(name):
+        os.unlink(name)
+    listener.bind(name)  # relative: a root dir's path may be longer than sun_path allows
+    listener.listen(64)
+    listener.settimeout(min(IDLE_CHECK, idle_exit / 2))
+    write_atomically(name + ".pid", str(os.getpid()))
+    os.write(sync_fd, b"ready\n")
+    os.close(sync_fd)
+    children: set[int] = set()
+    last = time.monotonic()
+    while True:
+        try:
+            accepted, _ = listener._accept()  # type: ignore[attr-defined]  # the C one: an fd
+        except TimeoutError:
+            _reap(children)
+            if not children and time.monotonic() - last > idle_exit:
+                _remove_own(name)
+                return 0
+            continue
+        last = time.monotonic()
+        _reap(children)
+        conn = _socket.socket(fileno=accepted)
+        fields = _request(conn)
+        if len(fields) == 3:
+            pid = os.fork()
+            if pid == 0:
+                listener.close()
+                fd = conn.detach()
+                os.set_blocking(fd, True)
+                os._exit(monitor(fields[0], fields[1], fields[2], fd))
+            children.add(pid)
+        conn.close()
+
+
+def _request(conn: Any) -> list[str]:
+    """One request's fields (``[]`` for a bad or silent client)."""
+    conn.settimeout(10)
+    request = b""
+    try:
+        while not request.endswith(b"\n") and len(request) < 65536:
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            request += chunk
+    except OSError:
+        return []
+    return request.rstrip(b"\n").decode(errors="surrogateescape").split("\0")
+
+
+def _reap(children: set[int]) -> None:
+    """Collect the monitors that ended."""
+    for pid in list(children):
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            done = pid
+        if done:
+            children.discard(pid)
+
+
+def _remove_own(name: str) -> None:
+    """Remove the socket and pid file, unless a newer server has taken them meanwhile."""
+    try:
+        with open(name + ".pid", encoding="ascii") as f:
+            ours = int(f.read()) == os.getpid()
+    except (OSError, ValueError):
+        ours = False
+    if ours:
+        for path in (name, name + ".pid"):
+            if os.path.lexists(path):
+                os.unlink(path)
+
+
+def main(argv: list[str]) -> int:
+    """``STATE_DIR CONTAINER_ID LOG_PATH SYNC_FD``: detach, start, monitor, exit;
+    ``--serve ROOT NAME IDLE_EXIT SYNC_FD``: detach and be ROOT's fork server (``serve``)."""
+    serving = argv[:1] == ["--serve"]
+    sync_fd = int(argv[-1])
+    os.set_inheritable(sync_fd, False)  # the container must not hold the kubelet's pipe
+    if os.fork() > 0:
+        os._exit(0)  # the kubelet reaps this first process; the monitor is nobody's child
+    if serving:
+        os.chdir(argv[1])
+        return serve(argv[2], float(argv[3]), sync_fd)
+    state_dir, container_id, log_path, _ = argv
+    return monitor(state_dir, container_id, log_path, sync_fd)
+
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

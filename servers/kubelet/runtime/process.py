@@ -29,7 +29,6 @@ import shlex
 import shutil
 import signal
 import subprocess
-import sys
 from typing import Any
 
 from servers.kubelet.runtime import conmon, ipam, stream
@@ -42,67 +41,18 @@ from servers.kubelet.runtime.interface import (
     Runtime,
     Streams,
 )
+from servers.kubelet.runtime.monitors import (
+    MOUNTS_BOOT,
+    Launcher,
+    helper,
+    stop_servers,
+)
 from servers.kubelet.runtime.spec import DEFAULT_PATH
 from servers.kubelet.runtime.state import Record
 
+REOPEN_WAIT = 2.0  # how long a log reopen waits for the monitor's new file
 START_WAIT = 10.0  # how long start waits for the paused shell to open its FIFO
 MOUNTS = "mounts.json"  # in the bundle: the mounts mountns.py makes before the command runs
-LAUNCH_WAIT = 30.0  # how long create waits for the monitor to report the container's pid
-
-# Run by ``sys.executable -I -S -c``: loads a module of this folder by path (from the source
-# tree or from inside km.pyz alike) without importing its package, whose __init__ modules the
-# helper does not need (each import of the monitor is memory in every container's monitor).
-BOOT = """\
-# km {title}
-import sys
-from importlib.machinery import PathFinder
-spec = PathFinder.find_spec("{module}", [sys.argv[1]])
-code = spec.loader.get_code("{module}")
-scope = {{"__name__": "km_{module}", "__file__": spec.origin}}
-exec(code, scope)
-sys.exit(scope["main"](sys.argv[2:]))
-"""
-MONITOR_BOOT = BOOT.format(title="container monitor", module="monitor")
-MOUNTS_BOOT = BOOT.format(title="container mounts", module="mountns")
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def helper(boot: str, *args: str) -> list[str]:
-    """The command line that runs one of this folder's helper scripts with km's Python."""
-    return [sys.executable, "-I", "-S", "-c", boot, HERE, *args]
-
-
-async def launch_monitor(container_id: str, paths: conmon.Paths, log_path: str) -> int:
-    """Start km's monitor (monitor.py) for a created container; return the container's pid."""
-    paths.make()
-    os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
-    read_fd, write_fd = os.pipe()
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
-    transport, _ = await loop.connect_read_pipe(
-        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb", 0))
-    errors = os.path.join(paths.dir, "monitor.log")  # the monitor's own complaints
-    try:
-        with open(errors, "ab") as err:
-            try:
-                proc = await asyncio.create_subprocess_exec(
-                    *helper(MONITOR_BOOT, paths.dir, container_id, log_path, str(write_fd)),
-                    pass_fds=(write_fd,),
-                    env={"PATH": DEFAULT_PATH}, stdin=asyncio.subprocess.DEVNULL,
-                    stdout=asyncio.subprocess.DEVNULL, stderr=err, cwd=paths.dir,
-                    start_new_session=True)
-            finally:
-                os.close(write_fd)
-        await proc.wait()  # the first process exits once it has forked the monitor
-        line = await asyncio.wait_for(reader.readline(), LAUNCH_WAIT)
-    finally:
-        transport.close()
-    if not line.strip():
-        msg = f"km monitor: exit {proc.returncode}: {_last_line(errors)}"
-        raise CommandFailed(msg)
-    return conmon.pid_from(line.strip())
-
-
 def mounts_unavailable() -> str:
     """Why this host cannot give a none-mode container mounts of its own ("" if it can):
     mountns.py tries the namespaces once."""
@@ -134,14 +84,6 @@ def _km_said(log_path: str) -> str:
     text = last[0].split(" ", 3)[-1] if last else ""
     return text if text.startswith("km: ") else ""
 
-
-def _last_line(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            lines = [line.strip() for line in f if line.strip()]
-    except OSError:
-        lines = []
-    return lines[-1] if lines else "no message"
 
 def _check_runnable(config: ContainerConfig, env: dict[str, str]) -> None:
     """Fail at create, as runc does, when the program or the working dir is missing."""
@@ -220,6 +162,7 @@ class ProcessRuntime(MonitoredRuntime):
         super().__init__(root_dir, node_name)
         self.cidr = loopback_cidr or self.names.loopback_cidr()
         self._mounts_unavailable: str | None = None  # asked once, at the first need
+        self.monitors = Launcher(self.root)
 
     async def _sandbox_up(self, sandbox_id: str, config: PodSandboxConfig) -> str:
         address = ipam.allocate(os.path.join(self.root, "ipam"), self.cidr, sandbox_id)
@@ -268,7 +211,28 @@ class ProcessRuntime(MonitoredRuntime):
             raise InvalidConfig(msg)
 
     async def _launch(self, container_id: str, paths: conmon.Paths, log_path: str) -> int:
-        return await launch_monitor(container_id, paths, log_path)
+        return await self.monitors.launch(container_id, paths, log_path)
+
+    async def reopen_container_log(self, container_id: str) -> None:
+        # as CRI-O's ReopenContainerLog, return once the monitor has made the new file: the
+        # kubelet reads and rotates it next, and output must not go on into the renamed one
+        await super().reopen_container_log(container_id)
+        log_path = self._container(container_id)["log_path"]
+        deadline = asyncio.get_running_loop().time() + REOPEN_WAIT
+        while not os.path.exists(log_path) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.005)
+
+    def _conmon_alive(self, paths: conmon.Paths) -> bool:
+        # a monitor forked by the fork server has the server's command line: its start time,
+        # recorded by itself, tells it from a later process with the same pid
+        try:
+            with open(paths.conmon_pidfile, encoding="ascii") as f:
+                pid = int(f.read().strip() or 0)
+            with open(os.path.join(paths.dir, "monitor.start"), encoding="ascii") as f:
+                started = f.read().strip()
+        except (FileNotFoundError, ValueError):
+            return False
+        return bool(started) and alive(pid, started)
 
     async def _start(self, record: Record, paths: conmon.Paths) -> None:
         fifo = os.path.join(paths.bundle, "start")
@@ -377,6 +341,7 @@ class ProcessRuntime(MonitoredRuntime):
                 os.kill(pid, signal.SIGKILL)
 
     async def _node_remove(self) -> None:
+        stop_servers(self.root)
         with contextlib.suppress(OSError):
             os.rmdir(os.path.join(self.root, "ipam"))
 

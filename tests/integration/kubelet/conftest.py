@@ -25,6 +25,7 @@ import pytest
 from servers.kubelet.linux import cgroups
 from servers.kubelet.runtime import names
 from servers.kubelet.runtime.base import MonitoredRuntime, alive
+from servers.kubelet.runtime.monitors import stop_servers
 from servers.kubelet.runtime.oci import NamespacesRuntime
 from servers.kubelet.runtime.process import ProcessRuntime
 from servers.kubelet.runtime.state import CONTAINERS, Store
@@ -106,7 +107,9 @@ def _netns_with(prefix: str) -> list[str]:
 
 
 def kill_started(root: str) -> None:
-    """SIGKILL the conmons and container processes recorded under ``root`` (ours only)."""
+    """SIGKILL the conmons and container processes recorded under ``root`` (ours only), and
+    the none runtime's monitor fork server."""
+    stop_servers(root)
     store = Store(root)
     for cid in os.listdir(os.path.join(root, CONTAINERS)):
         record = store.load(CONTAINERS, cid) or {}

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from servers.kubelet import logs
-from servers.kubelet.runtime import monitor, process
+from servers.kubelet.runtime import monitor, monitors, process
 from servers.kubelet.runtime.errors import InvalidConfig
 from servers.kubelet.runtime.interface import ContainerConfig
 
@@ -58,7 +58,7 @@ def test_written_atomically_with_the_given_mtime(tmp_path: Path) -> None:
 
 
 def test_the_monitor_imports_only_small_standard_modules() -> None:
-    script = (process.MONITOR_BOOT.replace('sys.exit(scope["main"](sys.argv[2:]))', "")
+    script = (monitors.MONITOR_BOOT.replace('sys.exit(scope["main"](sys.argv[2:]))', "")
               + "print(' '.join(sorted(sys.modules)))")
     here = os.path.dirname(monitor.__file__)
     done = subprocess.run([sys.executable, "-I", "-S", "-c", script, here],
