@@ -68,6 +68,7 @@ class Figures:
     cpu_start: float = 0.0  # CPU seconds spent while the paced pods started
     cores_idle: float = 0.0  # cores with the pods running, nothing changing
     conmon_rss: list[float] = field(default_factory=list)
+    monitor_pss: list[float] = field(default_factory=list)  # RSS less the pages it shares
     load: float = 0.0  # the machine's 1-minute load average after the paced pods ran
 
 
@@ -83,12 +84,21 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def pss_mb(pid: int) -> float:
+    """Proportional set size: km's monitors are forks of one server and share most pages."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def conmons(root: str) -> list[int]:
     """The monitors of this kubelet's containers (their command line names the root): conmon,
     or under --isolation none km's own (a Python process, "# km container monitor")."""
     found = []
+    servers = {p.read_text() for p in Path(root).glob("monitor-*.sock.pid")}  # not monitors
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
+        if not entry.isdigit() or entry in servers:
             continue
         try:
             cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
@@ -195,6 +205,7 @@ async def paced(client: Client, watcher: Watcher, kubelet_pid: int, root: str, c
     figures.cores_idle = (cpu_seconds(kubelet_pid) - cpu1) / IDLE_WINDOW
     figures.rss_pods = rss_mb(kubelet_pid)
     figures.conmon_rss = [rss_mb(pid) for pid in conmons(root)]
+    figures.monitor_pss = [pss_mb(pid) for pid in conmons(root)]
     figures.deleted = await delete_all(client, watcher, [f"p{i}" for i in range(count)])
 
 
@@ -284,16 +295,17 @@ def report(rows: list[Figures], count: int, rate: float) -> None:
           "by a watch; burst: all created at once, until all Running")
     print("| isolation | p50 | p99 | max | burst of "
           f"{count} | delete all | kubelet RSS idle → {count} pods | RSS per pod | "
-          "conmon RSS | CPU while starting | idle cores with pods | load |")
+          "monitor RSS / PSS | CPU while starting | idle cores with pods | load |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for f in rows:
         growth = (f.rss_pods - f.rss_idle) / count
         conmon = statistics.median(f.conmon_rss) if f.conmon_rss else 0.0
+        pss = statistics.median(f.monitor_pss) if f.monitor_pss else 0.0
         print(f"| {f.isolation} | {statistics.median(f.latencies) * 1000:.0f} ms | "
               f"{pct(f.latencies, 0.99) * 1000:.0f} ms | {max(f.latencies) * 1000:.0f} ms | "
               f"{f.burst:.1f} s | {f.deleted:.1f} s | {f.rss_idle:.0f} → {f.rss_pods:.0f} MB "
-              f"| {growth * 1024:.0f} KiB + conmon | {conmon * 1024:.0f} KiB "
-              f"({len(f.conmon_rss)} conmons) | {f.cpu_start:.1f} s | {f.cores_idle:.3f} | "
+              f"| {growth * 1024:.0f} KiB + monitor | {conmon * 1024:.0f} / {pss * 1024:.0f} KiB "
+              f"({len(f.conmon_rss)} monitors) | {f.cpu_start:.1f} s | {f.cores_idle:.3f} | "
               f"{f.load:.1f} |")
 
 
