@@ -110,9 +110,7 @@ def make_app(kubelet: Kubelet) -> web.Application:
     app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", _container_logs)
     from servers.kubelet import streaming  # it imports KUBELET from here
 
-    for verb, handler in (("exec", streaming.exec_), ("attach", streaming.attach)):
-        app.router.add_get(f"/{verb}/{{namespace}}/{{pod}}/{{container}}", handler)
-        app.router.add_get(f"/{verb}/{{namespace}}/{{pod}}/{{uid}}/{{container}}", handler)
+    streaming.add_routes(app)
     from servers.kubelet import portforward  # it imports KUBELET from here too
 
     portforward.add_routes(app)

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from servers.kubelet.api import KUBELET
 from servers.kubelet.runtime.errors import RuntimeFailure
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
     from servers.kubelet.runtime.interface import Streams
 
-__all__ = ["StreamOptions", "attach", "exec_", "parse_options"]
+__all__ = ["StreamOptions", "add_routes", "attach", "exec_", "parse_options"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,26 @@ READ_SIZE = 32 * 1024
 DRAIN_IDLE = 0.5  # after the exit, output still flowing is read until it pauses this long
 NO_STREAMS = "you must specify at least 1 of stdin, stdout, stderr"
 NO_COMMAND = "you must specify at least one command for the container"
+
+
+# the open exec/attach WebSockets, closed when the app shuts down: aiohttp would otherwise
+# wait for them (a minute) before it cancels their handlers
+SOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("exec_sockets")
+
+
+def add_routes(app: web.Application) -> None:
+    """/exec and /attach (with and without the pod's uid in the path, as kube's kubelet)."""
+    app[SOCKETS] = set()
+    app.on_shutdown.append(_close_sockets)
+    for verb, handler in (("exec", exec_), ("attach", attach)):
+        app.router.add_get(f"/{verb}/{{namespace}}/{{pod}}/{{container}}", handler)
+        app.router.add_get(f"/{verb}/{{namespace}}/{{pod}}/{{uid}}/{{container}}", handler)
+
+
+async def _close_sockets(app: web.Application) -> None:
+    sockets = app[SOCKETS]
+    for ws in list(sockets):
+        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"kubelet shutting down")
 
 
 class OptionsError(ValueError):
@@ -151,6 +171,8 @@ async def _serve(request: web.Request, opts: StreamOptions,
     ws = web.WebSocketResponse(protocols=channel.PROTOCOLS, compress=False)
     await ws.prepare(request)
     session = _Session(ws, channel.version(ws.ws_protocol), opts)
+    sockets = request.app[SOCKETS]
+    sockets.add(ws)
     try:
         await session.send(opts.lowest_writable(), b"")
         try:
@@ -167,6 +189,7 @@ async def _serve(request: web.Request, opts: StreamOptions,
     except ConnectionError:
         pass  # the client went away mid-message
     finally:
+        sockets.discard(ws)
         await ws.close()
     return ws
 
@@ -209,7 +232,11 @@ class _Session:
         reader = asyncio.ensure_future(self._input(streams))
         exited = asyncio.ensure_future(streams.wait())
         try:
-            await asyncio.wait({exited, reader}, return_when=asyncio.FIRST_COMPLETED)
+            try:
+                await asyncio.wait({exited, reader}, return_when=asyncio.FIRST_COMPLETED)
+            except asyncio.CancelledError:  # the kubelet stops: no exec outlives it
+                await asyncio.shield(streams.kill())
+                raise
             if not exited.done():
                 await streams.kill()  # the client left: an exec's command goes too
                 return None

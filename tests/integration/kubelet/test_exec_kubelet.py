@@ -44,6 +44,7 @@ class Node:
     client: ssl.SSLContext
     runtime: MonitoredRuntime
     kubelet: Kubelet
+    runner: web.AppRunner
 
 
 @pytest.fixture
@@ -70,9 +71,10 @@ async def node(runtime: MonitoredRuntime, certs: Path, tmp_path: Path) -> AsyncI
     client.verify_mode = ssl.CERT_NONE  # the kubelet's self-signed serving certificate
     client.load_cert_chain(str(certs / "admin.crt"), str(certs / "admin.key"))
     try:
-        yield Node(f"https://127.0.0.1:{port}", client, runtime, kubelet)
+        yield Node(f"https://127.0.0.1:{port}", client, runtime, kubelet, runner)
     finally:
-        await runner.cleanup()
+        if runner.server is not None:  # not yet stopped by the test
+            await runner.cleanup()
 
 
 @dataclass
@@ -207,6 +209,21 @@ async def test_a_client_that_leaves_kills_the_command(node: Node, tmp_path: Path
         assert await asyncio.wait_for(ws.receive_bytes(), WAIT) == b"\x01"
         assert await asyncio.wait_for(ws.receive_bytes(), WAIT) == b"\x01up\n"
         assert _processes_with(mark)
+    for _ in range(200):
+        if not _processes_with(mark):
+            break
+        await asyncio.sleep(0.02)
+    assert not _processes_with(mark)
+
+
+async def test_a_stopping_kubelet_ends_its_execs(node: Node) -> None:
+    mark = f"298.{secrets.randbelow(10**9):09d}"
+    async with aiohttp.ClientSession() as http, http.ws_connect(
+            node.url + "/exec/default/p/c", protocols=(V5,), ssl=node.client,
+            params=cmd("sh", "-c", f"echo up; exec sleep {mark}", output="1")) as ws:
+        assert await asyncio.wait_for(ws.receive_bytes(), WAIT) == b"\x01"
+        assert await asyncio.wait_for(ws.receive_bytes(), WAIT) == b"\x01up\n"
+        await asyncio.wait_for(node.runner.cleanup(), WAIT)
     for _ in range(200):
         if not _processes_with(mark):
             break
