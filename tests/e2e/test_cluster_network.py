@@ -169,12 +169,13 @@ def web_pods(cluster: Cluster) -> list[dict[str, Any]]:
     return list(cluster.running("app=web", 3))
 
 
-def ready_endpoints(cluster: Cluster, service: str) -> set[str]:
-    """The ready addresses of ``service``'s EndpointSlices."""
+def ready_endpoints(cluster: Cluster, service: str, ready: bool = True) -> set[str]:
+    """The ready (or with ``ready=False`` the unready) addresses of ``service``'s slices."""
     slices = cluster.json("get", "endpointslices", "-l",
                           f"kubernetes.io/service-name={service}") or {}
     return {address for s in slices.get("items") or [] for e in s.get("endpoints") or []
-            if (e.get("conditions") or {}).get("ready") for address in e["addresses"]}
+            if bool((e.get("conditions") or {}).get("ready")) == ready
+            for address in e["addresses"]}
 
 
 # -- tests ------------------------------------------------------------------------------------
@@ -314,6 +315,66 @@ def test_an_in_cluster_python_client_lists_pods_as_far_as_rbac_allows(net: Net) 
     assert after["kube-system"] == 403
     assert "incluster-2" in after["default"]
     assert {p["metadata"]["name"] for p in web_pods(net.cluster)} <= set(after["default"])
+
+
+SERVICE_KINDS = """\
+import json, socket, time, urllib.request
+def greet(ip, port):
+    with socket.create_connection((ip, port), timeout=3) as conn:
+        return conn.recv(100).decode().strip()
+out = {"mix": [greet(%(mix)r, 7) for _ in range(20)],
+       "nodeport": [greet(%(node)r, %(port)d) for _ in range(5)],
+       "sticky": sorted({urllib.request.urlopen("http://sticky/name", timeout=5).read()
+                         .decode().strip() for _ in range(15)})}
+started = time.monotonic()
+try:
+    greet(%(nobody)r, 80)
+    out["nobody"] = "answered"
+except OSError as exc:
+    out["nobody"] = type(exc).__name__
+out["nobody_s"] = time.monotonic() - started
+print(json.dumps(out))
+"""
+
+
+def test_ready_endpoints_only_node_port_affinity_and_no_endpoints_from_a_pod(net: Net) -> None:
+    c = net.cluster
+    unready = echo_pod("mix-unready", {"mix": "1"}, [])
+    unready["spec"]["containers"][0]["readinessProbe"] = {
+        "tcpSocket": {"port": 9999}, "periodSeconds": 1}  # nothing listens there: never ready
+    apply(c, manifest(
+        echo_pod("mix-ready", {"mix": "1"}, []), unready,
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "mix"},
+         "spec": {"type": "NodePort", "selector": {"mix": "1"},
+                  "ports": [{"port": 7, "targetPort": 8080}]}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "sticky"},
+         "spec": {"selector": {"app": "web"}, "sessionAffinity": "ClientIP",
+                  "ports": [{"port": 80, "targetPort": 8000}]}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "nobody"},
+         "spec": {"selector": {"app": "nobody"}, "ports": [{"port": 80}]}}))
+    try:
+        ready = until(lambda: _ip_of(c, "mix-ready"), "the ready pod's address")
+        other = until(lambda: _ip_of(c, "mix-unready"), "the unready pod's address")
+        until(lambda: ready_endpoints(c, "mix") == {ready}
+              and ready_endpoints(c, "mix", ready=False) == {other},
+              "mix's endpoints: one ready, one not")
+        node_port = c.json("get", "service", "mix")["spec"]["ports"][0]["nodePort"]
+        out = json.loads(net.from_pod("kinds", SERVICE_KINDS % {
+            "mix": net.ip("mix"), "node": NODE_IP, "port": node_port,
+            "nobody": net.ip("nobody")}))
+        assert out["mix"] == ["mix-ready"] * 20  # the unready endpoint gets no connection
+        assert out["nodeport"] == ["mix-ready"] * 5
+        assert len(out["sticky"]) == 1  # ClientIP affinity: one pod for this client
+        assert out["nobody"] == "ConnectionRefusedError" and out["nobody_s"] < 1.0
+        assert net.host(TCP_UDP + f"print(tcp({NODE_IP!r}, {node_port}))") == "mix-ready"
+    finally:
+        c.run("delete", "pod", "mix-ready", "mix-unready", "--wait=false")
+        c.run("delete", "service", "mix", "sticky", "nobody")
+
+
+def _ip_of(cluster: Cluster, pod: str) -> str:
+    found = cluster.json("get", "pod", pod) or {}
+    return str((found.get("status") or {}).get("podIP") or "")
 
 
 TALKER = """\

@@ -35,20 +35,35 @@ async def ensure_bridge(name: str, cidr: str) -> str:
             raise CommandFailed(failure_line([ip, "link", "add"], code, err))
     await run([ip, "addr", "replace", f"{gateway}/{net.prefixlen}", "dev", name])
     await run([ip, "link", "set", name, "up"])
-    enable_forwarding()
+    route_for_pods(name)
     return gateway
 
 
-def enable_forwarding() -> None:
-    """Let the node route between pods and Services: a packet DNATed from a ClusterIP or a
-    hostPort to a pod is forwarded, bridge to bridge (the bridge plugin's ``isGateway`` does
-    the same; a fresh network namespace starts with forwarding off)."""
-    path = "/proc/sys/net/ipv4/ip_forward"
+def route_for_pods(bridge: str) -> None:
+    """Make the node the pods' router.
+
+    Forwarding on: a packet DNATed from a ClusterIP or a hostPort to a pod is forwarded,
+    bridge to bridge (the bridge plugin's ``isGateway`` does the same; a fresh network
+    namespace starts with it off). ICMP redirects off (on the bridge and ``all``: the kernel
+    sends them if either says so): forwarded back out of the bridge it came in by, a pod's
+    packet to a ClusterIP would draw a redirect, which is wrong for a DNATed address and uses
+    up the per-peer ICMP allowance, so the proxy's reject of a Service without endpoints
+    (ICMP port unreachable) was dropped and the pod's connection hung instead of being
+    refused at once (measured in tests/e2e/test_cluster_network.py).
+    """
+    _sysctl("ipv4/ip_forward", "1")
+    _sysctl("ipv4/conf/all/send_redirects", "0")
+    _sysctl(f"ipv4/conf/{bridge}/send_redirects", "0")
+
+
+def _sysctl(key: str, value: str) -> None:
+    """Write ``value`` to /proc/sys/net/KEY unless it holds it (this network namespace's)."""
+    path = f"/proc/sys/net/{key}"
     with open(path) as current:
-        if current.read().strip() == "1":
+        if current.read().strip() == value:
             return
     with open(path, "w") as switch:
-        switch.write("1")
+        switch.write(value)
 
 
 async def add_veth(host_if: str, netns: str, bridge: str, address: str, gateway: str) -> None:
