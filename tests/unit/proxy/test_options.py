@@ -24,7 +24,7 @@ def test_defaults_are_kube_proxys() -> None:
     opts = parse("--hostname-override", "Node-A")
     assert opts.healthz == ("0.0.0.0", 10256) and opts.metrics == ("127.0.0.1", 10249)
     assert opts.hostname_override == "node-a"
-    assert opts.sync_period == 30.0 and opts.min_sync_period == 1.0
+    assert opts.sync_period == 30.0 and opts.min_sync_period == 0.25
 
 
 def test_zero_or_empty_turns_a_listener_off() -> None:
