@@ -19,6 +19,9 @@ Contract shared by both implementations:
   ``<RFC3339Nano> <stdout|stderr> <F|P> <text>`` to ``ContainerConfig.log_path`` (kubernetes
   ``pkg/kubelet/kuberuntime/logs/logs.go``).
 - Unknown ids raise ``errors.NotFound``; failed helpers raise ``errors.CommandFailed``.
+- Exec and attach stream (CRI's Exec and Attach, served by the kubelet itself): both give a
+  ``Streams``; ``exec_stream`` starts a process (``stream.py``), ``attach`` joins the
+  monitor's attach socket (``attach.py``: conmon's; km's ``none`` monitor has none yet).
 - One small monitor per container holds its stdio and outlives the kubelet: conmon (about
   0.4 MB of its own) under ``namespaces``, a small process of km's Python under ``none``.
 """
