@@ -5,8 +5,8 @@ sends is one byte naming the pipe (2 stdout, 3 stderr; a terminal's output comes
 and the data; what a client sends is the container's stdin, and a client that shuts its
 writing side (or hangs up) makes conmon close the container's stdin unless it runs with
 ``--leave-stdin-open`` (kube's stdinOnce false). A terminal's size goes as ``H W`` lines to
-the ``<bundle>/winsz`` FIFO (measured with conmon 2.1.6: a ``1 H W`` line there sets H x W
-as 1 x H).
+the ``<bundle>/winsz`` FIFO (measured with conmon 2.1.6: a ``1 H W`` line there was read
+as height 1, width H).
 CRI-O's ``internal/oci/runtime_oci.go`` (AttachContainer, ``setSize``) speaks the same. The
 bundle's path can be longer than a socket address may be (108 bytes), so the socket is
 reached through ``/proc/self/fd/N/attach`` of an open bundle.
