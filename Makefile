@@ -78,6 +78,7 @@ bench: dist/km.pyz system-deps
 	$(PY) bench/hollow_node.py --km dist/km.pyz
 	$(PY) bench/kubelet.py --km dist/km.pyz  # as root also --isolation namespaces (else a note)
 	$(PY) bench/exec.py --km dist/km.pyz  # kubectl exec against a direct true (as root also namespaces)
+	$(PY) bench/portforward.py --km dist/km.pyz  # kubectl port-forward against a direct connection (as root also namespaces)
 	$(PY) bench/all_in_one.py --km dist/km.pyz
 	$(PY) bench/scheduler_algo.py
 	$(PY) bench/scheduler_algo.py --service
