@@ -64,11 +64,30 @@ def parse_routes(text: str) -> dict[str, str]:
     return found
 
 
+def others(text: str) -> set[str]:
+    """The destinations of ``ip -o route show`` lines that are not km's (no ``proto 75``):
+    a node bridge's own podCIDR, say, which a route via some node must never replace."""
+    found = set()
+    for line in text.splitlines():
+        words = line.split()
+        if not words or ("proto" in words and words[words.index("proto") + 1:][:1] == [PROTO]):
+            continue
+        first = words[1] if words[0] in ("unreachable", "blackhole", "prohibit") else words[0]
+        if first != "default":
+            found.add(first if "/" in first else f"{first}/32")
+    return found
+
+
 async def sync(want: dict[str, str]) -> None:
-    """Make km's routes exactly ``want``; a route the kernel refuses is logged, not fatal."""
+    """Make km's routes exactly ``want``; a route the kernel refuses is logged, not fatal.
+    A destination routed otherwise already (this host's own pods: two nodes of one host, as
+    tests run them) and a next hop that is this host are left alone."""
     ip = find_program("ip", "iproute2")
     _, out, _ = await run([ip, "-4", "-o", "route", "show", "proto", PROTO], check=False)
     have = parse_routes(out.decode())
+    _, out, _ = await run([ip, "-4", "-o", "route", "show"], check=False)
+    theirs = others(out.decode())
+    want = {c: v for c, v in want.items() if c not in theirs and not _local(v)}
     for cidr, via in sorted(want.items()):
         if have.get(cidr) == via:
             continue
@@ -115,6 +134,18 @@ async def _first(event: asyncio.Event, stop: asyncio.Event) -> None:
     finally:
         for w in waits:
             w.cancel()
+
+
+def _local(address: str) -> bool:
+    """Whether ``address`` is this host's (a socket can bind it)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.bind((address, 0))
+        except OSError:
+            return False
+    return True
 
 
 def _v4(text: str) -> bool:

@@ -33,3 +33,17 @@ def test_ip_route_lines_parse_to_cidr_and_next_hop() -> None:
             "unreachable 10.244.0.0/16 proto 75\n")
     assert hostgw.parse_routes(text) == {"10.244.1.0/24": "172.31.250.2",
                                          "10.244.9.9/32": "172.31.250.9"}
+
+
+def test_routes_that_are_not_kms_are_known_so_they_are_never_replaced() -> None:
+    text = ("default via 192.0.2.1 dev eth0\n"
+            "10.244.1.0/24 dev kmb123 proto kernel scope link src 10.244.1.1\n"
+            "unreachable 10.244.0.0/16\n"
+            "10.244.2.0/24 via 172.31.250.3 dev eth0 proto 75\n"
+            "172.31.250.0/24 dev eth0 proto kernel scope link src 172.31.250.2\n")
+    assert hostgw.others(text) == {"10.244.1.0/24", "10.244.0.0/16", "172.31.250.0/24"}
+
+
+def test_a_next_hop_on_this_host_is_no_route() -> None:
+    assert hostgw._local("127.0.0.1")
+    assert not hostgw._local("192.0.2.77")
