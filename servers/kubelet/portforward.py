@@ -55,7 +55,7 @@ BASE64_PROTOCOL = "v4.base64.channel.k8s.io"
 CHANNEL_PROTOCOLS = ("v4.channel.k8s.io", BASE64_PROTOCOL, SPDY_PROTOCOL)
 STREAM_CREATION_TIMEOUT = 30.0  # kubelet's streamingConnectionIdle... creation timeout
 DIAL_TIMEOUT = 10.0
-READ_SIZE = 64 * 1024
+READ_SIZE = 64 * 1024  # one pod read = one DATA frame = one message
 CHANNEL_QUEUE = 16  # client messages held per port before reading the WebSocket pauses
 MAX_MESSAGE = spdy.MAX_LENGTH + 8  # one whole SPDY frame per WebSocket message
 CLONE_NEWNET = 0x40000000
@@ -249,7 +249,8 @@ async def port_forward(request: web.Request) -> web.StreamResponse:
 
 def _ports(request: web.Request) -> list[int]:
     """``?port=`` / ``?ports=`` as kube's NewV4Options checks them."""
-    raw = request.query.getall("port", []) + request.query.getall("ports", [])
+    # kube's name first; ``ports`` (the Python client's) only when the apiserver sent none
+    raw = request.query.getall("port", []) or request.query.getall("ports", [])
     if not raw:
         raise ValueError('query parameter "port" is required')
     ports = []
