@@ -228,8 +228,9 @@ def make_app(registry: Registry, *, authorization_mode: str = "AlwaysAllow",
     r.add_get("/apis/{group}/{version}{_:/?}", _resource_list, allow_head=False)
     r.add_get("/openapi/v3{_:/?}", _openapi_index)
     r.add_get("/openapi/v3/{path:.+}", _openapi_document)
-    r.add_route("*", "/api/v1/namespaces/{namespace}/pods/{name}/"
-                "{sub:exec|attach|portforward}{_:/?}", streams.handle)
+    # {version} and {rest} as the resource routes have them, so metrics label it alike.
+    r.add_route("*", "/api/{version:v1}/{rest:namespaces/[^/]+/pods/[^/]+/"
+                "(?:exec|attach|portforward)/?}", streams.handle)
     r.add_route("*", "/api/{version}/{rest:.+}", resource)
     r.add_route("*", "/apis/{group}/{version}/{rest:.+}", resource)
     return app

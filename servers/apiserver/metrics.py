@@ -50,6 +50,8 @@ _BUCKETS = (0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2.0, 3.
 _REQUEST_LABELS = ("verb", "dry_run", "group", "version", "resource", "subresource", "scope",
                    "component")
 _LONG_RUNNING = ("WATCH", "CONNECT")
+#: exec, attach and port-forward sessions (servers.apiserver.podstream): long-running.
+_CONNECT_SUBRESOURCES = ("exec", "attach", "portforward")
 _WRITE_VERBS = {"POST": "POST", "PUT": "PUT", "PATCH": "PATCH", "DELETE": "DELETE",
                 "HEAD": "GET"}
 _KNOWN_PLURALS = frozenset(r.plural for r in resources.RESOURCES)
@@ -162,6 +164,8 @@ def request_labels(request: web.Request) -> tuple[str, ...]:
 
 def _verb(request: web.Request, named: bool, subresource: str) -> str:
     method = request.method
+    if subresource in _CONNECT_SUBRESOURCES:  # kube's connect routes, GET or POST
+        return "CONNECT"
     if method == "GET":
         if subresource == "log" and request.query.get("follow") in ("true", "1"):
             return "CONNECT"

@@ -210,8 +210,8 @@ class PodStreams:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """GET (WebSocket) or POST (SPDY) on pods/NAME/exec|attach|portforward."""
-        info = request.match_info
-        sub, namespace, name = info["sub"], info["namespace"], info["name"]
+        # the route's {rest}: namespaces/NS/pods/NAME/SUB[/]
+        _, namespace, _, name, sub = request.match_info["rest"].strip("/").split("/")
         if request.method not in ("GET", "POST"):
             raise errors.MethodNotAllowed(f"pods/{sub}", request.method.lower(),
                                           allowed=("GET", "POST"))

@@ -581,3 +581,21 @@ async def test_kubes_edit_role_may_exec_and_view_may_not(
                                   headers=_bearer(DAVE)) as ws:
         assert ws.protocol == V5
     assert [s.path for s in kubelet.seen] == ["/exec/default/web/c"]
+
+
+async def test_exec_is_counted_as_a_long_running_connect(
+        cluster: Cluster, grants: None, kubelet: Kubelet,
+        session: aiohttp.ClientSession) -> None:
+    await _pod(cluster, "web")
+    async with session.ws_connect(_ws(cluster, EXEC), protocols=(V5,),
+                                  headers=_bearer(ALICE)) as ws:
+        status, text = await _call(cluster, "GET", "/metrics")
+        assert status == 200
+        assert ('apiserver_longrunning_requests{component="apiserver",group="",resource="pods",'
+                'scope="resource",subresource="exec",verb="CONNECT",version="v1"} 1.0') in text
+        await ws.close()
+    await asyncio.wait_for(kubelet.done.wait(), WAIT)
+    status, text = await _call(cluster, "GET", "/metrics")
+    assert 'subresource="exec",verb="GET"' not in text  # no session in the latency histogram
+    assert 'code="101",component="apiserver",dry_run="",group="",resource="pods",' \
+        'scope="resource",subresource="exec",verb="CONNECT"' in text
