@@ -34,6 +34,9 @@ rewrite every ``RESYNC`` seconds, repairing a table changed by hand). Layout, af
 - ``postrouting`` (nat, priority srcnat) masquerades what was marked (bit 0x2000, portmap's
   default mark bit; kube-proxy's is 0x4000, so the two never clear each other's).
 
+After a write, UDP conntrack entries that would bypass the new table are deleted (see
+``stale_udp``), with Debian's ``conntrack`` as the proxy does.
+
 Loopback addresses are left out, as for km's NodePorts: DNAT from 127.0.0.1 to a pod needs
 ``route_localnet`` on the bridge, which would let pods reach the node's loopback-only
 services (kube's CVE-2020-8558).
@@ -55,7 +58,7 @@ if TYPE_CHECKING:
     from servers.apimachinery.meta import Obj
     from servers.client.informer import Informer
 
-__all__ = ["HostPort", "HostPorts", "mappings", "table_name"]
+__all__ = ["HostPort", "HostPorts", "mappings", "stale_udp", "table_name"]
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +224,25 @@ def _elements(obj: Callable[..., Json], ports: list[HostPort]) -> list[Json]:
     return commands
 
 
+def stale_udp(before: list[HostPort] | None, after: list[HostPort]) -> list[list[str]]:
+    """``conntrack -D -p udp`` filters for UDP flows the new table would not DNAT as their
+    conntrack entries do: a UDP flow keeps the translation of its first packet until it
+    idles out. A new mapping's port drops whatever was tracked to it before (portmap does the
+    same on ADD); a mapping that went drops the flows DNATed to its pod."""
+    old = {p for p in before or () if p.protocol == "udp"}
+    new = {p for p in after if p.protocol == "udp"}
+    filters = [["--orig-port-dst", str(p.host_port)] for p in sorted(new - old)]
+    filters += [["--orig-port-dst", str(p.host_port), "--dst-nat", p.pod_ip]
+                for p in sorted(old - new)]
+    return filters
+
+
+async def _flush_udp(before: list[HostPort] | None, after: list[HostPort]) -> None:
+    from servers.proxy.nftables import conntrack
+
+    await conntrack.flush(stale_udp(before, after))
+
+
 # -- the loop -------------------------------------------------------------------------------------
 
 class HostPorts:
@@ -256,6 +278,7 @@ class HostPorts:
             self.applied = []
             return
         self.applied = want
+        await _flush_udp(before, want)
         if want or before:
             log.info("hostPorts: %s", ", ".join(
                 f"{p.host_ip or '*'}:{p.host_port}/{p.protocol} -> {p.pod_ip}:{p.container_port}"

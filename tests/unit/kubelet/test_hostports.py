@@ -6,7 +6,14 @@ from typing import Any
 
 import pytest
 
-from servers.kubelet.linux.hostports import HostPort, HostPorts, mappings, table_name, transaction
+from servers.kubelet.linux.hostports import (
+    HostPort,
+    HostPorts,
+    mappings,
+    stale_udp,
+    table_name,
+    transaction,
+)
 
 
 def pod(name: str, ip: str, ports: list[dict[str, Any]], *, created: str = "2026-01-01T00:00:00Z",
@@ -99,3 +106,14 @@ async def test_sync_writes_only_changes_and_a_missing_nft_is_quiet_without_host_
     await ports.sync([])  # the pod went: the table goes
     assert len(written) == 3
     assert [next(iter(c)) for c in written[-1]["nftables"][1:]] == ["add", "delete"]
+
+
+def test_stale_udp_flows_of_new_and_gone_mappings() -> None:
+    a = HostPort("udp", 1053, "", "10.244.0.2", 53)
+    b = HostPort("udp", 1053, "", "10.244.0.3", 53)  # the same port, a new pod
+    tcp = HostPort("tcp", 8080, "", "10.244.0.2", 80)
+    assert stale_udp(None, [a, tcp]) == [["--orig-port-dst", "1053"]]
+    assert stale_udp([a, tcp], [a, tcp]) == []
+    assert stale_udp([a], [b]) == [["--orig-port-dst", "1053"],
+                                   ["--orig-port-dst", "1053", "--dst-nat", "10.244.0.2"]]
+    assert stale_udp([a, tcp], []) == [["--orig-port-dst", "1053", "--dst-nat", "10.244.0.2"]]
