@@ -42,10 +42,7 @@ function flush() {
   const t1 = performance.now();
   stats.lastFrameMs = t1 - t0;
   // bench/ui.py's event-to-screen: a task queued from the frame runs after its layout and paint.
-  if (window.__kmTrace) {
-    window.__kmTrace.push(["script", t1 - t0]);
-    setTimeout(() => window.__kmTrace.push(["frame", performance.now()]), 0);
-  }
+  if (window.__kmTrace) setTimeout(() => window.__kmTrace.push(["frame", t0, t1, performance.now()]), 0);
 }
 
 // A table body kept in step with `rows` (already sorted): rows are matched by key; a row's
@@ -62,8 +59,8 @@ export function syncRows(tbody, rows, key, cells, version) {
     let tr = existing.get(k);
     const v = version ? version(row) : undefined;
     if (!tr) {
-      tr = h("tr", { "data-key": k });
-      for (const value of cells(row)) tr.append(h("td", {}, value));
+      tr = h("tr", { "data-key": k, role: "row" });
+      for (const value of cells(row)) tr.append(h("td", { role: "cell" }, value));
       if (v !== undefined) tr.dataset.version = v;
     } else {
       existing.delete(k);
