@@ -200,15 +200,17 @@ async def _from_pod(reader: asyncio.StreamReader, write: Write) -> None:
 
 
 async def _to_pod(read: Read, writer: asyncio.StreamWriter) -> None:
-    """Client to pod until the client's EOF (then half-close); StreamClosed on a reset."""
-    try:
-        while data := await read():
+    """Client to pod until the client's EOF (then half-close); StreamClosed (an OSError too)
+    passes on when the client's stream was reset, so the copy the other way stops."""
+    while data := await read():
+        try:
             writer.write(data)
             await writer.drain()
-        if writer.can_write_eof():
+        except OSError:
+            return  # the pod closed its side; what it sends still comes down
+    if writer.can_write_eof():
+        with contextlib.suppress(OSError):
             writer.write_eof()
-    except OSError:
-        return  # the pod closed its side; what it sends still comes down
 
 
 # -- the request ----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ describes them.
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import ssl
 import struct
@@ -33,7 +34,7 @@ from tests.integration.kubelet.test_runtime_conformance import pod, run_containe
 from tests.support.pki import make_certs
 
 WAIT = 10.0
-ECHO, CLOSED = 7000, 7999
+ECHO, GREET, CLOSED = 7000, 7001, 7999  # GREET: says "hi", logs "closed" at the EOF
 # The pod: echo every connection on port 7000 as it reads, close on the client's EOF. It binds
 # POD_IP when the runtime gives one (--isolation none: the pod's loopback address), else all.
 SERVER = r"""
@@ -42,11 +43,23 @@ def serve(conn):
     with conn:
         while data := conn.recv(65536):
             conn.sendall(data)
-listener = socket.create_server((os.environ.get("POD_IP") or "0.0.0.0", 7000))
+def greet(conn):
+    with conn:
+        conn.sendall(b"hi")
+        while conn.recv(65536):
+            pass
+        print("closed", conn.getpeername()[1], flush=True)
+def listen(port, handler):
+    listener = socket.create_server((os.environ.get("POD_IP") or "0.0.0.0", port))
+    def loop():
+        while True:
+            conn, _ = listener.accept()
+            threading.Thread(target=handler, args=(conn,), daemon=True).start()
+    threading.Thread(target=loop, daemon=True).start()
+listen(7000, serve)
+listen(7001, greet)
 print("ready", flush=True)
-while True:
-    conn, _ = listener.accept()
-    threading.Thread(target=serve, args=(conn,), daemon=True).start()
+threading.Event().wait()
 """
 
 
@@ -60,6 +73,7 @@ class Node:
     url: str
     client: ssl.SSLContext
     sandbox_id: str
+    log: str
 
 
 @pytest.fixture
@@ -87,7 +101,7 @@ async def node(runtime: MonitoredRuntime, certs: Path, tmp_path: Path) -> AsyncI
     client.verify_mode = ssl.CERT_NONE  # the kubelet's self-signed serving certificate
     client.load_cert_chain(str(certs / "admin.crt"), str(certs / "admin.key"))
     try:
-        yield Node(f"https://127.0.0.1:{runner.addresses[0][1]}", client, sid)
+        yield Node(f"https://127.0.0.1:{runner.addresses[0][1]}", client, sid, log)
     finally:
         await runner.cleanup()
 
@@ -307,3 +321,29 @@ async def test_plain_spdy_upgrade_refuses_other_protocols(node: Node) -> None:
                      "X-Stream-Protocol-Version": "other.k8s.io"}) as response:
         assert response.status == 403
         assert (await response.text()).startswith("unable to upgrade: unable to negotiate")
+
+
+async def test_a_client_that_vanishes_closes_the_pods_connection(node: Node) -> None:
+    async for tunnel in _tunnel(node):
+        _, data = await tunnel.connect(GREET)
+        assert await asyncio.wait_for(data.read(), WAIT) == b"hi"
+        # the WebSocket ends with the stream still open both ways (kubectl killed)
+    await wait_log(node.log, "closed")
+
+
+async def test_a_stream_reset_closes_the_pods_connection(tunnel: Tunnel, node: Node) -> None:
+    _, data = await tunnel.connect(GREET)
+    assert await asyncio.wait_for(data.read(), WAIT) == b"hi"
+    await data.reset()
+    await wait_log(node.log, "closed")
+
+
+async def test_channel_websocket_in_base64(node: Node) -> None:
+    async for ws in _channels(node, f"ports={ECHO}", protocol="v4.base64.channel.k8s.io"):
+        assert ws.protocol == "v4.base64.channel.k8s.io"
+        opened = {await asyncio.wait_for(ws.receive_str(), WAIT) for _ in range(2)}
+        port = base64.b64encode(struct.pack("<H", ECHO)).decode()
+        assert opened == {"0" + port, "1" + port}
+        await ws.send_str("0" + base64.b64encode(b"in base64").decode())
+        reply = await asyncio.wait_for(ws.receive_str(), WAIT)
+        assert (reply[0], base64.b64decode(reply[1:])) == ("0", b"in base64")
