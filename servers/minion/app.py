@@ -20,7 +20,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from hyperkube import messages as msg
@@ -239,7 +239,10 @@ async def run(opts: argparse.Namespace, stop: asyncio.Event) -> int:
     record.write(s.store.root, record.for_this_process(
         s.node_name, s.isolation, str(s.store.kubelet_root), cluster_cidr=CLUSTER_CIDR,
         service_cidr=SERVICE_CIDR))
-    creds = await credentials(s, opts)
+    joining = asyncio.ensure_future(credentials(s, opts))
+    if not await _before_stop(joining, stop):  # SIGTERM while a request waits for its signer
+        return msg.EXIT_OK
+    creds = joining.result()
     facts = await learn(load_kubeconfig(creds.kubelet), s.node_name,
                         pod_network=s.isolation == "namespaces", stop=stop)
     if facts is None:  # stopped while waiting
@@ -260,6 +263,21 @@ async def run(opts: argparse.Namespace, stop: asyncio.Event) -> int:
         for task in side:
             task.cancel()
         await asyncio.wait(side, timeout=1)
+
+
+async def _before_stop(task: asyncio.Future[Any], stop: asyncio.Event) -> bool:
+    """Wait for ``task`` unless ``stop`` comes first (then cancel it): whether it finished."""
+    stopping: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return False
+    return True
 
 
 async def _routes(creds: Credentials, node_name: str, renewed: asyncio.Event,

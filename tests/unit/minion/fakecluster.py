@@ -28,7 +28,7 @@ class FakeCluster:
     """CA, serving certificate, and the recorded CSRs (``requests``: (who, object))."""
 
     def __init__(self, tmp: Path, *, days: int = 1, deny: bool = False,
-                 cluster_info: bool = True) -> None:
+                 cluster_info: bool = True, pending: bool = False) -> None:
         self.ca_key, self.ca = pki.make_ca("fake-ca", 10)
         self.ca_pem = pki.cert_pem(self.ca)
         key, cert = pki.sign(self.ca, self.ca_key, "apiserver", (), 10, sans=["127.0.0.1"])
@@ -39,6 +39,7 @@ class FakeCluster:
         self.tls.load_cert_chain(str(tmp / "srv.crt"), str(tmp / "srv.key"))
         self.tls.verify_mode = ssl.CERT_OPTIONAL
         self.days, self.deny, self.cluster_info = days, deny, cluster_info
+        self.pending = pending  # never approved nor signed
         self.csrs: dict[str, dict[str, Any]] = {}
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.anonymous_info = 0
@@ -88,6 +89,8 @@ class FakeCluster:
 
     async def _get(self, request: web.Request) -> web.Response:
         obj = self.csrs[request.match_info["name"]]
+        if self.pending:
+            return web.json_response(obj)
         if self.deny:
             obj["status"] = {"conditions": [{"type": "Denied", "status": "True",
                                              "message": "not today"}]}

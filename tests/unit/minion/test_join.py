@@ -191,3 +191,28 @@ async def test_credentials_are_reused_only_for_this_node_server_and_ca(
     assert not app._joined(store, cluster.url, token, "n2"), "another node name"
     assert not app._joined(store, "https://127.0.0.1:1", token, "n1"), "another server"
     assert not app._joined(store, cluster.url, token_for(b"other"), "n1"), "another CA"
+
+
+async def test_sigterm_while_a_request_waits_for_its_signer_ends_the_minion(
+        make_cluster: Make, tmp_path: Path) -> None:
+    import asyncio
+
+    from servers import km
+    from servers.minion import app
+
+    cluster = await make_cluster(pending=True)
+    token = f"K10{hashlib.sha256(cluster.ca_pem).hexdigest()}::abc123.0123456789abcdef"
+    server = km.make_hyperkube().find_server("minion")
+    assert server is not None
+    opts = server.make_parser("km minion").parse_args([
+        "--server", cluster.url, "--token", token, "--isolation", "none", "--node-name", "n1",
+        "--root-dir", str(tmp_path)])
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(app.run(opts, stop))
+    for _ in range(300):
+        if cluster.requests:
+            break
+        await asyncio.sleep(0.01)
+    assert cluster.requests, "the request was made and waits"
+    stop.set()
+    assert await asyncio.wait_for(task, 5) == 0
