@@ -272,6 +272,7 @@ def serve(name: str, idle_exit: float, sync_fd: int) -> int:
     if os.path.lexists(name):
         os.unlink(name)
     listener.bind(name)  # relative: a root dir's path may be longer than sun_path allows
+    os.chmod(name, 0o600)  # only the kubelet's user may ask for a process
     listener.listen(64)
     listener.settimeout(min(IDLE_CHECK, idle_exit / 2))
     write_atomically(name + ".pid", str(os.getpid()))
