@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from servers.streaming import spdy
 from servers.streaming.spdy import Session, StreamClosed
@@ -20,6 +22,7 @@ class Pipe:
     queue: asyncio.Queue[bytes | None] = field(default_factory=asyncio.Queue)
     sent: list[spdy.Frame] = field(default_factory=list)
     reader: spdy.FrameReader = field(default_factory=spdy.FrameReader)
+    cut: int = 4093  # frames arrive cut in pieces of this size (not on frame bounds)
 
     async def send(self, data: bytes) -> None:
         self.sent += self.reader.feed(data)  # a record of the frames, for the tests
@@ -27,8 +30,8 @@ class Pipe:
 
     async def pump(self, into: Session) -> None:
         while (data := await self.queue.get()) is not None:
-            for start in range(0, len(data), 7):  # frames arrive cut in odd pieces
-                await into.feed(data[start:start + 7])
+            for start in range(0, len(data), self.cut):
+                await into.feed(data[start:start + self.cut])
         into.connection_lost()
 
 
@@ -203,3 +206,59 @@ async def test_stream_ids_of_the_wrong_parity_are_refused(pair: Pair) -> None:
     await asyncio.sleep(0)
     assert any(isinstance(f, spdy.RstStream) and f.status == spdy.PROTOCOL_ERROR
                for f in pair.down.sent)
+
+
+async def _echo(stream: spdy.Stream) -> None:
+    await stream.reply()
+    while chunk := await stream.read():
+        await stream.write(chunk)
+    await stream.close()
+
+
+async def _serve_echoes(server: Session, count: int) -> None:
+    echoes = []
+    for _ in range(count):
+        stream = await server.accept()
+        assert stream is not None
+        echoes.append(asyncio.ensure_future(_echo(stream)))
+    await asyncio.gather(*echoes)
+
+
+async def _round_trip(client: Session, payload: bytes) -> bytes:
+    stream = await client.open_stream((("port", "1"),))
+
+    async def send() -> None:
+        await stream.write(payload)
+        await stream.close()
+
+    sending = asyncio.ensure_future(send())
+    got = await stream.read_all()
+    await sending
+    return got
+
+
+async def _echo_scenario(payloads: list[bytes], cut: int, windows: bool) -> list[bytes]:
+    up, down = Pipe(cut=cut), Pipe(cut=cut)
+    client, server = Session(up.send, server=False), Session(down.send, server=True)
+    pumps = [asyncio.ensure_future(up.pump(server)), asyncio.ensure_future(down.pump(client))]
+    if windows:
+        await client.start()
+        await server.start()
+    serving = asyncio.ensure_future(_serve_echoes(server, len(payloads)))
+    got = await asyncio.wait_for(asyncio.gather(*(_round_trip(client, p) for p in payloads)),
+                                 20)
+    await serving
+    client.connection_lost()
+    server.connection_lost()
+    for pipe in (up, down):
+        pipe.queue.put_nowait(None)
+    await asyncio.gather(*pumps)
+    return list(got)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.binary(max_size=2 * spdy.INITIAL_WINDOW), min_size=1, max_size=4),
+       st.integers(200, 20000), st.booleans())
+def test_concurrent_streams_arrive_whole_however_the_transport_cuts_them(
+        payloads: list[bytes], cut: int, windows: bool) -> None:
+    assert asyncio.run(_echo_scenario(payloads, cut, windows)) == payloads
