@@ -40,6 +40,10 @@ log = logging.getLogger(__name__)
 
 USER_AGENT = "km-kubelet/0.1"
 ROTATE_EVERY = 10.0  # kube's containerLogMonitorInterval
+# A request in flight when SIGTERM comes may hang on a dead link for the client's 60 s (a host
+# cut off from its apiserver): what has not ended this long after halt is cancelled, so the
+# kubelet stops within the minion's 5 s grace.
+STOP_GRACE = 2.0
 
 
 class KubeletError(Exception):
@@ -126,10 +130,20 @@ async def _run(opts: argparse.Namespace, stop: asyncio.Event) -> int:
         finally:
             halt.set()
             await kubelet.stop()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await _finish(tasks, STOP_GRACE)
             for runner in runners:
                 await runner.cleanup()
     return 0
+
+
+async def _finish(tasks: list[asyncio.Future[None]], grace: float) -> None:
+    """Wait up to ``grace`` seconds for ``tasks`` to end, then cancel the rest."""
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(tasks, timeout=grace)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _pod_cidr(client: Client, name: str, stop: asyncio.Event) -> str:
