@@ -10,8 +10,9 @@ bootstrap and certificate manager use). The keys are ECDSA P-256 (servers/certs/
 the usages leave out "key encipherment", which kube asks of RSA keys only.
 
 ``submit`` POSTs the CertificateSigningRequest and polls it until the signer has written
-``status.certificate`` (kube's ``WaitForCertificate`` watches; a poll every 200 ms costs the
-same here), raising CertificateError if it is Denied or Failed or not signed in time.
+``status.certificate`` (kube's ``WaitForCertificate`` watches; a poll from every 200 ms,
+slowing to every 5 s, costs about the same here), raising CertificateError if it is Denied
+or Failed or not signed in time.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 CSRS = ResourceRef("certificates.k8s.io", "v1", "certificatesigningrequests", False,
                    "CertificateSigningRequest")
 POLL = 0.2
+MAX_POLL = 5.0
 
 
 class CertificateError(Exception):
@@ -99,6 +101,7 @@ async def submit(client: Client, identity: Identity, csr_pem: bytes, *,
     created = await client.create(CSRS, csr_object(identity, csr_pem))
     name = created["metadata"]["name"]
     deadline = time.monotonic() + timeout
+    poll = POLL
     while True:
         csr = await client.get(CSRS, name)
         status = csr.get("status") or {}
@@ -115,7 +118,8 @@ async def submit(client: Client, identity: Identity, csr_pem: bytes, *,
             msg = (f"certificate request {name} ({identity.signer}) not signed within "
                    f"{timeout:g}s: is the controller-manager's csrapproving/csrsigning running?")
             raise CertificateError(msg)
-        await asyncio.sleep(POLL)
+        await asyncio.sleep(poll)
+        poll = min(poll * 1.5, MAX_POLL)  # one waiting on an admin need not ask 5 times a second
 
 
 def validity(cert_pem: bytes) -> tuple[float, float]:
