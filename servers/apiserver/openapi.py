@@ -150,12 +150,46 @@ def _paths(resource: Resource) -> Obj:
     if item_verbs:
         paths[base + "/{name}"] = _item_ops(resource, resource.gvk, item_verbs)
     for sub in resource.subresources:
+        if sub.name in _CONNECT_PARAMS:
+            paths[f"{base}/{{name}}/{sub.name}"] = _connect_ops(resource, sub.kind, sub.name)
+            continue
         sub_ops = _item_ops(resource, sub.kind, sub.verbs, sub.name)
         if sub.name == "log":
             sub_ops["get"]["responses"]["200"]["content"] = {"text/plain": {
                 "schema": {"type": "string"}}}
         paths[f"{base}/{{name}}/{sub.name}"] = sub_ops
     return {path: ops for path, ops in paths.items() if ops}
+
+
+#: pods/exec|attach|portforward: kube's connect operations (GET and POST, a string answer),
+#: with the options as query parameters (servers.apiserver.podstream serves them).
+_STREAM_FLAGS = (*(_query(f, f"Redirect the {f} of the process.", "boolean")
+                   for f in ("stderr", "stdin", "stdout")),
+                 _query("tty", "Allocate a terminal for the process.", "boolean"))
+_CONNECT_PARAMS = {
+    "attach": (_query("container", "The container to attach to."), *_STREAM_FLAGS),
+    "exec": (_query("command", "The command and its arguments, one parameter each."),
+             _query("container", "The container to run the command in."), *_STREAM_FLAGS),
+    "portforward": (_query("ports", "The pod's ports to forward to.", "integer"),),
+}
+
+
+def _connect_ops(resource: Resource, gvk: GroupVersionKind, sub: str) -> Obj:
+    ops: Obj = {}
+    scoped = ("Namespaced" if resource.namespaced else "") + resource.kind + sub.capitalize()
+    prefix = _op_id("connect", resource, sub.capitalize())[:-len(scoped)]  # connectCoreV1
+    for method in ("get", "post"):
+        ops[method] = {
+            "description": f"connect {method.upper()} requests to {sub} of {resource.kind}",
+            "operationId": prefix + method.capitalize() + scoped,
+            "responses": {"200": {"description": "OK", "content": {"*/*": {
+                "schema": {"type": "string"}}}}, "401": {"description": "Unauthorized"}},
+            "x-kubernetes-action": "connect",
+            "x-kubernetes-group-version-kind": {"group": gvk.group, "version": gvk.version,
+                                                "kind": gvk.kind},
+        }
+    ops["parameters"] = [*_path_params(resource), *_CONNECT_PARAMS[sub]]
+    return ops
 
 
 def _referenced(doc_paths: Obj, table: dict[str, Obj]) -> dict[str, Obj]:

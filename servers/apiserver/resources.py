@@ -179,6 +179,10 @@ RESOURCES: tuple[Resource, ...] = (
             Subresource("binding", BINDING, ("create",)),
             Subresource("log", GroupVersionKind("", V1, "Pod"), ("get",)),
             Subresource("eviction", EVICTION, ("create",)),
+            # connect subresources, served by servers.apiserver.podstream (its own route)
+            *(Subresource(name, GroupVersionKind("", V1, kind), ("create", "get"))
+              for name, kind in (("attach", "PodAttachOptions"), ("exec", "PodExecOptions"),
+                                 ("portforward", "PodPortForwardOptions"))),
         ),
     ),
     Resource(

@@ -138,8 +138,8 @@ def test_aggregated_discovery_for_api_and_apis() -> None:
     [v1] = core["versions"]
     pods = next(r for r in v1["resources"] if r["resource"] == "pods")
     assert pods["scope"] == "Namespaced"
-    assert {s["subresource"] for s in pods["subresources"]} == {"status", "binding", "log",
-                                                                 "eviction"}
+    assert {s["subresource"] for s in pods["subresources"]} == {
+        "status", "binding", "log", "eviction", "attach", "exec", "portforward"}
     rc = next(r for r in v1["resources"] if r["resource"] == "replicationcontrollers")
     scale = next(s for s in rc["subresources"] if s["subresource"] == "scale")
     assert scale["responseKind"] == {"group": "autoscaling", "version": "v1", "kind": "Scale"}

@@ -92,3 +92,31 @@ def test_refusals_kept_are_bounded() -> None:
         refusals.remember(("u", f"/{i}"), errors.BadRequest("no"))
     assert refusals.recall(("u", "/0")) is None
     assert refusals.recall(("u", f"/{podstream.REFUSALS_KEPT + 9}")) is not None
+
+
+def test_discovery_lists_the_connect_subresources_as_kube_does() -> None:
+    from servers.apiserver import discovery
+
+    doc = discovery.api_resource_list("", "v1")
+    assert doc is not None
+    entries = {e["name"]: e for e in doc["resources"]}
+    for sub, kind in (("attach", "PodAttachOptions"), ("exec", "PodExecOptions"),
+                      ("portforward", "PodPortForwardOptions")):
+        assert entries[f"pods/{sub}"] == {"name": f"pods/{sub}", "singularName": "",
+                                          "namespaced": True, "kind": kind,
+                                          "verbs": ["create", "get"]}
+
+
+def test_openapi_describes_them_as_connect_operations() -> None:
+    from servers.apiserver import openapi
+
+    paths = openapi.document("", "v1")["paths"]
+    exec_ = paths["/api/v1/namespaces/{namespace}/pods/{name}/exec"]
+    assert (exec_["get"]["operationId"], exec_["post"]["operationId"]) == (
+        "connectCoreV1GetNamespacedPodExec", "connectCoreV1PostNamespacedPodExec")
+    assert exec_["get"]["x-kubernetes-action"] == "connect"
+    assert [p["name"] for p in exec_["parameters"]] == [
+        "name", "namespace", "command", "container", "stderr", "stdin", "stdout", "tty"]
+    forward = paths["/api/v1/namespaces/{namespace}/pods/{name}/portforward"]
+    assert forward["post"]["operationId"] == "connectCoreV1PostNamespacedPodPortforward"
+    assert [p["name"] for p in forward["parameters"]][2:] == ["ports"]

@@ -26,7 +26,8 @@ def test_pods_row_describes_the_core_pod_resource() -> None:
     assert (pod.kind, pod.list_kind, pod.singular, pod.api_version) == (
         "Pod", "PodList", "pod", "v1")
     assert pod.namespaced and pod.short_names == ("po",) and pod.categories == ("all",)
-    assert {s.name for s in pod.subresources} == {"status", "binding", "log", "eviction"}
+    assert {s.name for s in pod.subresources} == {"status", "binding", "log", "eviction",
+                                                  "attach", "exec", "portforward"}
     assert pod.has_status
 
 
