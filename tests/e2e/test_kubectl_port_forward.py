@@ -3,8 +3,11 @@
 The real kubectl (v1.32: SPDY/3.1 tunnelled in a WebSocket, ``SPDY/3.1+portforward.k8s.io``)
 and the official Python client (the channel WebSocket with ``?ports=``) talk to a km.pyz
 apiserver, which relays pods/portforward to a km.pyz kubelet (test_kubelet.py's fixtures:
-``--isolation none``, each pod on a loopback address of its own). The pod is Python's
-http.server; everything stays on the host's loopback.
+``--isolation none``, each pod on a loopback address of its own; the pod is Python's
+http.server and everything stays on the host's loopback), and once more with a kubelet of
+``--isolation namespaces`` where apiserver, kubelet, kubectl and its clients all run in a
+network namespace of the test's own (tests/e2e/netns.py), so the kubelet's dial into the
+pod's namespace is what kubectl reaches.
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.netns import enter, inside, network_namespace
 from tests.e2e.test_kubectl import Kubectl
-from tests.e2e.test_kubelet import NODE, api, certs, kubectl, node, until
-from tests.support.apiserver import ApiServer
+from tests.e2e.test_kubelet import NODE, Kubelet, api, certs, kubectl, node, until
+from tests.support.apiserver import ApiServer, start_apiserver
 
 __all__ = ["api", "certs", "kubectl", "node"]  # fixtures used here
 
@@ -215,3 +219,86 @@ def test_python_client_sees_a_closed_port_as_an_error(web: Path, api: ApiServer,
         # server closed first (kubernetes.stream.ws_client.PortForward._proxy)
         assert forward.error(9).startswith("error forwarding port 9 to pod ")
         assert "connection refused" in forward.error(9)
+
+
+# -- --isolation namespaces: the kubelet dials into the pod's own network namespace ---------
+
+SANDBOX_NODE = "pf1"  # apart from the other suites' "n1": netns names and cgroups are global
+SANDBOX_CIDR = "10.244.231.0/24"  # inside the test's namespace only
+
+
+def _remove_sandboxes(netns: str, root: Path) -> None:
+    script = ("import asyncio\n"
+              "from servers.kubelet.runtime.oci import NamespacesRuntime\n"
+              f"rt = NamespacesRuntime({str(root)!r}, {SANDBOX_NODE!r}, {SANDBOX_CIDR!r}, "
+              "'10.244.0.0/16', '10.96.0.0/12')\n"
+              "asyncio.run(rt.remove_all())\n")
+    done = inside(netns, sys.executable, "-c", script, check=False, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.fixture(scope="module")
+def sandboxed(km: Path, certs: Path, tmp_path_factory: pytest.TempPathFactory
+              ) -> Iterator[tuple[Kubectl, str]]:
+    """apiserver, a kubelet of --isolation namespaces and kubectl, all in a fresh network
+    namespace (tests/e2e/netns.py), with pod "boxed" serving http on 8000 in its sandbox."""
+    with network_namespace("km-pf") as netns:
+        wrapper = tmp_path_factory.mktemp("bin") / "km"
+        wrapper.write_text(f'#!/bin/sh\nexec {" ".join(enter(netns))} {km} "$@"\n')
+        wrapper.chmod(0o755)
+        args = ["--tls-cert-file", str(certs / "apiserver.crt"),
+                "--tls-private-key-file", str(certs / "apiserver.key"),
+                "--client-ca-file", str(certs / "ca.crt"), "--authorization-mode", "RBAC",
+                "--kubelet-client-certificate", str(certs / "admin.crt"),
+                "--kubelet-client-key", str(certs / "admin.key")]
+        env = {**os.environ, "KM_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}
+        with start_apiserver(tmp_path_factory.mktemp("data"), km=wrapper, env=env,
+                             secure=True, extra_args=args) as server:
+            server.kubeconfig = certs / "admin.kubeconfig"
+            root = tmp_path_factory.mktemp("kubelet") / "root"
+            kubelet = Kubelet(wrapper, server, certs, root, SANDBOX_NODE)
+            kubelet.cmd[kubelet.cmd.index("--isolation") + 1] = "namespaces"
+            kubelet.cmd += ["--pod-cidr", SANDBOX_CIDR]
+            kubelet.start()
+            client = Kubectl(server, tmp_path_factory.mktemp("kube-cache"))
+            client.base = [*enter(netns), *client.base]
+            try:
+                client("apply", "-f", "-", input=json.dumps({
+                    "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "boxed"},
+                    "spec": {"nodeName": SANDBOX_NODE, "terminationGracePeriodSeconds": 1,
+                             "containers": [{"name": "c", "image": "python", "command": [
+                                 "sh", "-c", "hostname > /tmp/who && cd /tmp && "
+                                 "exec python3 -m http.server 8000"],  # /tmp: the pod's own
+                                 "readinessProbe": {"tcpSocket": {"port": 8000},
+                                                    "periodSeconds": 1}}]}}))
+                until(lambda: "true" in client(
+                    "get", "pod", "boxed", "-o",
+                    "jsonpath={.status.containerStatuses[0].ready}", check=False).stdout,
+                    "pod boxed ready")
+                yield client, netns
+            finally:
+                client("delete", "pod", "boxed", "--wait=false", check=False)
+                kubelet.stop()
+                _remove_sandboxes(netns, root)
+                assert "Traceback" not in kubelet.log.read_text()
+
+
+def test_port_forward_into_a_sandboxed_pod(sandboxed: tuple[Kubectl, str],
+                                           forwards: list[Forward]) -> None:
+    kubectl, netns = sandboxed
+    # http.server binds 0.0.0.0 in its own namespace: kube's kubelet dials 127.0.0.1 there
+    forward = Forward(kubectl, "pod/boxed", "0:8000", "0:9")
+    forwards.append(forward)
+    code = ("import urllib.request\n"
+            f"print(urllib.request.urlopen('http://127.0.0.1:{forward.ports[8000]}/who',"
+            " timeout=20).read().decode())")
+    done = inside(netns, sys.executable, "-c", code, check=False)  # kubectl listens in there
+    assert (done.returncode, done.stdout.strip()) == (0, "boxed"), done.stderr
+    inside(netns, sys.executable, "-c", "import socket; socket.create_connection(("
+           f"'127.0.0.1', {forward.ports[9]})).recv(1)", check=False)
+    forward.wait()
+    err = "".join(forward.err)
+    # klog quotes the error as a Go string: its own quotes come escaped
+    assert 'port forward into network namespace \\"/run/netns/km-pf1-' in err
+    assert "failed to connect to localhost:9 inside namespace " in err
+    assert "dial tcp 127.0.0.1:9: connect: connection refused" in err
