@@ -241,12 +241,12 @@ def _bearer(token: str) -> dict[str, str]:
 
 
 async def _handshake(session: aiohttp.ClientSession, cluster: Cluster, path: str,
-                     token: str, method: str = "GET",
-                     upgrade: str = "websocket") -> tuple[int, Any]:
+                     token: str, method: str = "GET", upgrade: str = "websocket",
+                     extra: dict[str, str] | None = None) -> tuple[int, Any]:
     """An upgrade request by hand, to read the body of a refused one."""
     headers = {**_bearer(token), "Connection": "Upgrade", "Upgrade": upgrade,
                "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-               "Sec-WebSocket-Protocol": V5}
+               "Sec-WebSocket-Protocol": V5, **(extra or {})}
     async with session.request(method, cluster.api.url + path, headers=headers) as resp:
         text = await resp.text()
         return resp.status, json.loads(text) if text.startswith("{") else text
@@ -345,6 +345,9 @@ async def test_rbac_needs_create_for_the_upgrade_and_nothing_is_dialled(
         '"" in the namespace "default"')
     status, body = await _handshake(session, cluster, EXEC, BOB, "POST", "SPDY/3.1")
     assert status == 403 and "cannot create resource" in body["message"]
+    status, body = await _handshake(session, cluster, EXEC, ADMIN, extra={
+        "Impersonate-User": "bob"})  # kubectl exec --as bob: bob's rights, not the admin's
+    assert status == 403 and 'User "bob" cannot create resource' in body["message"]
     assert kubelet.seen == []
 
 
