@@ -80,6 +80,7 @@ bench: dist/km.pyz system-deps
 	$(PY) bench/exec.py --km dist/km.pyz  # kubectl exec against a direct true (as root also namespaces)
 	$(PY) bench/portforward.py --km dist/km.pyz  # kubectl port-forward against a direct connection (as root also namespaces)
 	$(PY) bench/all_in_one.py --km dist/km.pyz
+	$(PY) bench/ui.py --km dist/km.pyz  # headless Chromium (make system-deps installs it)
 	$(PY) bench/scheduler_algo.py
 	$(PY) bench/scheduler_algo.py --service
 	@command -v kubectl >/dev/null || { echo 'make bench: bench/apply.py needs kubectl (v1.32) on the PATH' >&2; exit 1; }

@@ -6,7 +6,7 @@
 import { parseQuantity, podRequests, requestedByNode, formatBytes, formatCPU, fraction, allocatable } from "/static/js/quantity.js";
 import { applyEvent, replaceAll, keyOf, Informer } from "/static/js/informer.js";
 import { toYAML } from "/static/js/yaml.js";
-import { podStatus, readyCount, restarts, age } from "/static/js/format.js";
+import { podStatus, readyCount, restarts, age, sortByName, byName } from "/static/js/format.js";
 import { syncRows, schedule, stats, h } from "/static/js/dom.js";
 import { rollout } from "/static/js/views/workloads.js";
 import { endpointsText } from "/static/js/views/services.js";
@@ -198,6 +198,13 @@ test("pod status, ready and restarts read as kubectl prints them", () => {
   eq(age("2026-01-01T07:00:00Z", now), "3h");
   eq(age("2026-01-01T08:30:00Z", now), "90m");
   eq(age("2025-12-25T10:00:00Z", now), "7d");
+});
+
+test("sorting by namespace/name: the keyed sort agrees with the comparator", () => {
+  const items = ["b/x", "a/z", "a/y", "c/a", "a/y-1"].map((k) => ({ metadata: { namespace: k.split("/")[0], name: k.split("/")[1] } }));
+  const names = (xs) => xs.map((o) => o.metadata.namespace + "/" + o.metadata.name);
+  eq(names(sortByName(items)), ["a/y", "a/y-1", "a/z", "b/x", "c/a"]);
+  eq(names(sortByName(items)), names(items.slice().sort(byName)));
 });
 
 test("rollout progress: updated, ready and available of desired", () => {

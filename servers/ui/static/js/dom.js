@@ -49,30 +49,35 @@ function flush() {
 // cells are rewritten only when their text changed. cells(row) returns strings or Nodes;
 // a Node cell is replaced when its data-v (the value it shows) differs.
 // With `version(row)` (say, resourceVersion and age), a row whose version is unchanged is
-// not even asked for its cells: a big table then costs per frame only what changed.
+// not even asked for its cells: a big table then costs per frame only what changed. The rows
+// of each body are remembered on the JS side (no DOM reads to match them).
+const bodies = new WeakMap(); // tbody -> Map(key -> {tr, version})
+
 export function syncRows(tbody, rows, key, cells, version) {
-  const existing = new Map();
-  for (const tr of tbody.children) existing.set(tr.dataset.key, tr);
+  const known = bodies.get(tbody) || new Map();
+  const next = new Map();
   let cursor = tbody.firstElementChild;
   for (const row of rows) {
     const k = key(row);
-    let tr = existing.get(k);
+    let entry = known.get(k);
     const v = version ? version(row) : undefined;
-    if (!tr) {
-      tr = h("tr", { "data-key": k, role: "row" });
+    if (!entry) {
+      const tr = h("tr", { "data-key": k, role: "row" });
       for (const value of cells(row)) tr.append(h("td", { role: "cell" }, value));
-      if (v !== undefined) tr.dataset.version = v;
+      entry = { tr, version: v };
     } else {
-      existing.delete(k);
-      if (v === undefined || tr.dataset.version !== v) {
-        updateCells(tr, cells(row));
-        if (v !== undefined) tr.dataset.version = v;
+      known.delete(k);
+      if (v === undefined || entry.version !== v) {
+        updateCells(entry.tr, cells(row));
+        entry.version = v;
       }
     }
-    if (tr !== cursor) tbody.insertBefore(tr, cursor);
+    next.set(k, entry);
+    if (entry.tr !== cursor) tbody.insertBefore(entry.tr, cursor);
     else cursor = cursor.nextElementSibling;
   }
-  for (const tr of existing.values()) tr.remove();
+  for (const entry of known.values()) entry.tr.remove();
+  bodies.set(tbody, next);
 }
 
 function updateCells(tr, values) {

@@ -1,9 +1,21 @@
 // How objects read in the tables: ages, pod status as kubectl prints it, ready counts.
 
+// Timestamps parsed once: a big table asks for every row's age on every frame.
+const parsed = new Map();
+function parseTime(timestamp) {
+  let ms = parsed.get(timestamp);
+  if (ms === undefined) {
+    if (parsed.size > 20000) parsed.clear();
+    ms = Date.parse(timestamp);
+    parsed.set(timestamp, ms);
+  }
+  return ms;
+}
+
 // "5s", "3m", "2h", "4d" as kubectl's duration.HumanDuration (short form).
 export function age(timestamp, now = Date.now()) {
   if (!timestamp) return "";
-  const s = Math.max(0, Math.floor((now - Date.parse(timestamp)) / 1000));
+  const s = Math.max(0, Math.floor((now - parseTime(timestamp)) / 1000));
   if (s < 120) return s + "s";
   const m = Math.floor(s / 60);
   if (m < 120) return m + "m";
@@ -62,4 +74,11 @@ export function byName(a, b) {
   const x = (a.metadata.namespace || "") + "/" + a.metadata.name;
   const y = (b.metadata.namespace || "") + "/" + b.metadata.name;
   return x < y ? -1 : x > y ? 1 : 0;
+}
+
+// Objects in namespace/name order, each key built once (not twice per comparison).
+export function sortByName(items) {
+  const keyed = items.map((o) => [(o.metadata.namespace || "") + "/" + o.metadata.name, o]);
+  keyed.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return keyed.map((k) => k[1]);
 }

@@ -1,7 +1,7 @@
 // The pods view: status, ready, restarts, node, IP and age, with delete and YAML per pod.
 
 import { badge, h, link, syncRows } from "../dom.js";
-import { age, byName, podStatus, readyCount, restarts, statusKind } from "../format.js";
+import { age, podStatus, readyCount, restarts, sortByName, statusKind } from "../format.js";
 import { objectPath } from "../api.js";
 import { button, deletePod, inNamespace, section, table, watchAll, yamlLink } from "./common.js";
 
@@ -21,9 +21,10 @@ export function mount(main, ctx) {
   function render() {
     pods.showState(inf);
     const q = filter.value.trim();
-    const list = inf.items().filter(inNamespace(ctx.ns))
+    let list = inf.items().filter(inNamespace(ctx.ns))
       .filter((p) => !phase || ((p.status && p.status.phase) || "Pending") === phase)
-      .filter((p) => !q || p.metadata.name.includes(q)).sort(byName);
+      .filter((p) => !q || p.metadata.name.includes(q));
+    list = sortByName(list);
     const now = Date.now();
     syncRows(t.tbody, list, (p) => p.metadata.namespace + "/" + p.metadata.name, (p) => cells(p, now),
       (p) => p.metadata.resourceVersion + "|" + age(p.metadata.creationTimestamp, now));
