@@ -108,8 +108,9 @@ def test_the_readme_walk_through_runs_as_written(km: Path, tmp_path: Path) -> No
                                       env=env, capture_output=True, text=True, timeout=90)
                 assert done.returncode == 0, f"{step.command}\n{done.stdout}{done.stderr}"
                 assert step.prints in done.stdout, f"{step.command}\n{done.stdout}"
+            # kubectl's pods have kube's 30 s grace period; http.server ends on SIGTERM
             until(lambda: not (cluster.json("get", "pods") or {"items": [1]})["items"],
-                  "the walk-through's pods to go")
+                  "the walk-through's pods to go", timeout=60)
             assert cluster.stop() == 0
         finally:
             if cluster.running_now():  # a failure above: no sandboxed pod outlives the test
