@@ -246,6 +246,9 @@ def test_a_crashing_pod_shows_restarts_and_its_previous_log(
     wait_for(lambda: "BackOff" in text_of(browser, "#pod-events") or
              "Started" in text_of(browser, "#pod-events"), "the pod's events")
     screenshot(browser, shots, "pod")
+    go(browser, base, "overview")
+    wait_for(lambda: "BackOff" in text_of(browser, "#warnings tbody"),
+             "the crash's BackOff among the recent warnings")
 
 
 def test_cordon_restart_and_delete_are_kubectl_calls(

@@ -144,6 +144,31 @@ test("the informer lists, watches from the list's resourceVersion, and re-lists 
   }
 });
 
+test("a dropped connection resumes the watch from the last resourceVersion, no re-list", async () => {
+  const realFetch = window.fetch;
+  const calls = [];
+  const answers = [
+    () => Promise.resolve(new Response(JSON.stringify({ kind: "PodList", apiVersion: "v1", metadata: { resourceVersion: "7" }, items: [pod("a")] }))),
+    () => Promise.resolve(new Response(JSON.stringify({ type: "ADDED", object: { ...pod("b"), metadata: { namespace: "default", name: "b", resourceVersion: "8" } } }) + "\n")),
+    () => Promise.reject(new TypeError("Failed to fetch")), // the apiserver went away
+    () => new Promise(() => {}),
+  ];
+  window.fetch = (url) => { calls.push(String(url)); return answers[calls.length - 1](); };
+  try {
+    const inf = new Informer("/api/v1/pods", "Pod");
+    inf.start();
+    for (let i = 0; i < 300 && calls.length < 4; i++) await new Promise((r) => setTimeout(r, 10));
+    inf.stop();
+    eq(calls.length, 4, "requests");
+    if (!calls[2].includes("resourceVersion=8") || !calls[3].includes("resourceVersion=8")) throw new Error("resume " + calls.slice(2));
+    if (!calls[3].includes("watch=1")) throw new Error("a network error must not re-list: " + calls[3]);
+    eq([...inf.store.keys()], ["default/a", "default/b"]);
+    eq(inf.relists, 1);
+  } finally {
+    window.fetch = realFetch;
+  }
+});
+
 test("an informer keeps a 403 as its error, with the API's message", async () => {
   const realFetch = window.fetch;
   window.fetch = () => Promise.resolve(new Response(JSON.stringify({ kind: "Status", code: 403, reason: "Forbidden",
