@@ -405,7 +405,7 @@ def start_time(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
             stat = f.read()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone before the open, or the read
         return ""
     fields = stat.rsplit(")", 1)[1].split()
     return "" if fields[0] in ("Z", "X") else fields[19]
