@@ -80,6 +80,7 @@ bench: dist/km.pyz system-deps
 	$(PY) bench/exec.py --km dist/km.pyz  # kubectl exec against a direct true (as root also namespaces)
 	$(PY) bench/portforward.py --km dist/km.pyz  # kubectl port-forward against a direct connection (as root also namespaces)
 	$(PY) bench/all_in_one.py --km dist/km.pyz
+	$(PY) bench/cluster.py --km dist/km.pyz  # 1,000 pods over 10 kubelets at 20/s, SQLite and etcd
 	$(PY) bench/ui.py --km dist/km.pyz  # headless Chromium (make system-deps installs it)
 	$(PY) bench/scheduler_algo.py
 	$(PY) bench/scheduler_algo.py --service
