@@ -517,14 +517,15 @@ class Session:
         """Announce this side's window (SETTINGS), so a peer that keeps windows knows."""
         await self.send(Settings(((0, SETTINGS_INITIAL_WINDOW_SIZE, INITIAL_WINDOW),)))
 
-    async def send(self, frame: Frame) -> None:
-        """Write one frame (frames never interleave; header blocks compress in order)."""
+    async def send(self, *frames: Frame) -> None:
+        """Write frames in one transport write (frames never interleave; header blocks
+        compress in order)."""
         if self.closed.is_set():
             msg = "the SPDY session is closed"
             raise StreamClosed(msg)
         async with self._lock:
             try:
-                await self._send(encode(frame, self._out))
+                await self._send(b"".join(encode(frame, self._out) for frame in frames))
             except (ConnectionError, RuntimeError) as exc:  # aiohttp: closing transport
                 self.connection_lost()
                 raise StreamClosed(str(exc)) from None
@@ -634,9 +635,9 @@ class Session:
         if self._unacked >= INITIAL_WINDOW // 2:
             updates.append(WindowUpdate(0, self._unacked))
             self._unacked = 0
-        for update in updates:
+        if updates:  # both in one write: one WebSocket message, not two
             with contextlib.suppress(StreamClosed):
-                await self.send(update)
+                await self.send(*updates)
 
     # -- frames in ------------------------------------------------------------------------
 
