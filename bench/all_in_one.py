@@ -10,7 +10,9 @@ spawn: the Node Ready (the admin's client certificate asks GET /api/v1/nodes/NAM
 dir: the PKI is made, the SQLite store created) and a restart on the same data dir (PKI
 reused, leases reclaimed under the node name). The archive's cache is warm (one start first,
 not counted). Then the cluster is left idle for --idle seconds and its RSS read from
-/proc (the one process: apiserver, controller-manager, scheduler, kubelet, proxy; no pods).
+/proc (the one process: apiserver, controller-manager, scheduler, kubelet, proxy; no pods),
+then --pods pods (a Deployment of ``sleep 3600``) run and its RSS is read again; they are
+deleted before the cluster stops.
 Prints a table; the figures go in docs/benchmarks.md. Not a test.
 
 ``--isolation namespaces`` (root) re-executes the script under ``unshare -n``: the cluster runs
@@ -91,8 +93,9 @@ def ready(data: Path, port: int, began: float, stale: int,
 
 
 def one_start(km: Path, data: Path, port: int, env: dict[str, str], stale: int = 0,
-              idle: float = 0.0) -> tuple[float, float, int, int, int]:
-    """(Ready s, kubectl get pods -A answered s, idle RSS kB, peak RSS kB, kubelet port)."""
+              idle: float = 0.0, pods: int = 0) -> tuple[float, float, int, int, int]:
+    """(Ready s, kubectl get pods -A answered s, idle RSS kB, peak RSS kB, kubelet port);
+    with ``pods``, then that many pods run and the RSS with them goes to WITH_PODS."""
     began = time.monotonic()
     proc = start(km, data, port, env)
     try:
@@ -107,6 +110,8 @@ def one_start(km: Path, data: Path, port: int, env: dict[str, str], stale: int =
             time.sleep(idle)
             CPU[0] = (cpu_seconds(proc.pid) - cpu) / idle
             rss, peak = memory(proc.pid)
+        if pods:
+            with_pods(data, proc.pid, pods)
         return node_ready, answered, rss, peak, kubelet
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -116,6 +121,52 @@ def one_start(km: Path, data: Path, port: int, env: dict[str, str], stale: int =
 
 
 ISOLATION = ["none"]
+WITH_PODS: dict[str, float] = {}  # RSS MB of the cluster and of the pods' own processes
+
+
+def kubectl(data: Path, *args: str, timeout: float = 60) -> str:
+    return subprocess.run(["kubectl", "--kubeconfig", str(data / "admin.kubeconfig"), *args],
+                          check=True, capture_output=True, text=True, timeout=timeout).stdout
+
+
+def running(data: Path) -> int:
+    pods = json.loads(kubectl(data, "get", "pods", "-l", "app=bench-sleep", "-o", "json"))
+    return sum(1 for p in pods["items"] if p.get("status", {}).get("phase") == "Running")
+
+
+def with_pods(data: Path, pid: int, count: int, limit: float = 300.0) -> None:
+    """Run ``count`` pods (a Deployment of ``sleep``), read the RSS of the cluster's one
+    process and, apart, of every other process naming the data dir (the pods' monitors and
+    the pods), then delete them and wait until they are gone."""
+    kubectl(data, "create", "deployment", "bench-sleep", "--image=busybox",
+            f"--replicas={count}", "--", "sleep", "3600")
+    began = time.monotonic()
+    while running(data) < count:
+        if time.monotonic() - began > limit:
+            raise SystemExit(f"{count} pods did not run within {limit:g} s")
+        time.sleep(1.0)
+    WITH_PODS["seconds"] = time.monotonic() - began
+    time.sleep(5.0)  # the status writes and events of the last pods
+    WITH_PODS["cluster"] = memory(pid)[0] / 1024
+    WITH_PODS["pods"] = sum(memory(other)[0] for other in processes_naming(data, pid)) / 1024
+    kubectl(data, "delete", "deployment", "bench-sleep")
+    began = time.monotonic()
+    while json.loads(kubectl(data, "get", "pods", "-o", "json"))["items"]:
+        if time.monotonic() - began > limit:
+            raise SystemExit("the pods did not go")
+        time.sleep(1.0)
+
+
+def processes_naming(data: Path, but: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != but:
+            try:
+                if str(data).encode() in Path(f"/proc/{entry}/cmdline").read_bytes():
+                    found.append(int(entry))
+            except OSError:
+                continue
+    return found
 
 
 def _remove_runtime(root: Path) -> None:
@@ -151,6 +202,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--idle", type=float, default=15.0)
     parser.add_argument("--isolation", choices=("none", "namespaces"), default="none")
+    parser.add_argument("--pods", type=int, default=100,
+                        help="after the idle measure, run this many pods and measure again")
     args = parser.parse_args()
     ISOLATION[0] = args.isolation
     if args.isolation == "namespaces" and not os.environ.get(INSIDE):
@@ -169,8 +222,10 @@ def main() -> int:
         for i in range(args.runs):
             data = work / f"data{i}"
             first.append(one_start(args.km, data, port, env))
+            last = i == args.runs - 1
             again.append(one_start(args.km, data, port, env, stale=first[-1][4],
-                                   idle=args.idle if i == args.runs - 1 else 0.0))
+                                   idle=args.idle if last else 0.0,
+                                   pods=args.pods if last else 0))
         report(first, again, args)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -191,6 +246,10 @@ def report(first: list[tuple[float, float, int, int, int]],
     rss, peak = again[-1][2], again[-1][3]
     print(f"idle RSS after {args.idle:g} s: {rss / 1024:.1f} MB (peak {peak / 1024:.1f} MB), "
           f"one process, no pods; idle CPU {CPU[0] * 100:.1f} % of one core")
+    if WITH_PODS:
+        print(f"with {args.pods} pods (running {WITH_PODS['seconds']:.0f} s after the "
+              f"create): RSS {WITH_PODS['cluster']:.1f} MB, the cluster's one process; the "
+              f"pods and their monitors, separate processes: {WITH_PODS['pods']:.1f} MB")
 
 
 if __name__ == "__main__":
