@@ -53,7 +53,7 @@ TUNNEL_PROTOCOL = "SPDY/3.1+portforward.k8s.io"
 SPDY_PROTOCOL = "portforward.k8s.io"  # X-Stream-Protocol-Version of the plain upgrade
 BASE64_PROTOCOL = "v4.base64.channel.k8s.io"
 CHANNEL_PROTOCOLS = ("v4.channel.k8s.io", BASE64_PROTOCOL, SPDY_PROTOCOL)
-STREAM_CREATION_TIMEOUT = 30.0  # kubelet's streamingConnectionIdle... creation timeout
+STREAM_CREATION_TIMEOUT = 30.0  # for a pair's second stream (kube's DefaultStreamCreationTimeout)
 DIAL_TIMEOUT = 10.0
 READ_SIZE = 64 * 1024  # one pod read = one DATA frame = one message
 CHANNEL_QUEUE = 16  # client messages held per port before reading the WebSocket pauses
@@ -341,6 +341,9 @@ class SpdyForwarder:
         self._done(pair)
         await _print(pair.error, f"(conn=session, request={pair.request_id}) timed out "
                                  "waiting for streams")
+        for stream in (pair.error, pair.data):  # nothing more will come on them
+            if stream is not None:
+                await stream.close()
 
     async def _forward(self, data: spdy.Stream, error: spdy.Stream) -> None:
         port = int(data.header("port"))

@@ -24,6 +24,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from servers.kubelet import portforward
 from servers.kubelet.api import make_app, serving_context
 from servers.kubelet.portforward import TUNNEL_PROTOCOL
 from servers.kubelet.runtime.base import MonitoredRuntime
@@ -347,3 +348,26 @@ async def test_channel_websocket_in_base64(node: Node) -> None:
         await ws.send_str("0" + base64.b64encode(b"in base64").decode())
         reply = await asyncio.wait_for(ws.receive_str(), WAIT)
         assert (reply[0], base64.b64decode(reply[1:])) == ("0", b"in base64")
+
+
+async def test_a_pair_missing_its_data_stream_times_out_as_kube_says(
+        tunnel: Tunnel, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(portforward, "STREAM_CREATION_TIMEOUT", 0.2)
+    error = await tunnel.session.open_stream((("streamtype", "error"), ("port", str(ECHO)),
+                                              ("requestid", "41")))
+    await error.close()
+    message = await asyncio.wait_for(error.read_all(), WAIT)
+    assert message.endswith(b"request=41) timed out waiting for streams")
+
+
+async def test_a_second_stream_of_one_type_is_an_error_on_the_pair(tunnel: Tunnel) -> None:
+    headers = (("streamtype", "error"), ("port", str(ECHO)), ("requestid", "42"))
+    error = await tunnel.session.open_stream(headers)
+    again = await tunnel.session.open_stream(headers)
+    await asyncio.wait_for(again.wait_reply(), WAIT)
+    await error.close()
+    data = await tunnel.session.open_stream((("streamtype", "data"), *headers[1:]))
+    await data.close()
+    message = await asyncio.wait_for(error.read_all(), WAIT)
+    assert message.startswith(b"error processing stream for request 42: error stream already "
+                              b"assigned")
