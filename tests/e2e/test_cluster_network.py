@@ -15,6 +15,7 @@ cluster, in a namespace of its own too.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from typing import Any
 import pytest
 
 from servers.kubelet.linux.hostports import table_name as hostports_table
+from servers.kubelet.runtime import names
 from servers.proxy.nftables.ruleset import table_name as proxy_table
 from tests.e2e.aio import (
     QUIET,
@@ -164,6 +166,9 @@ def net(km: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
             if pod_cidr:
                 remove_namespaced_pods(ns, data / "kubelet", NODE, pod_cidr)
         assert "Traceback" not in cluster.log.read_text()
+        prefix = names.for_node(NODE).netns_prefix
+        assert not [n for n in os.listdir("/run/netns") if n.startswith(prefix)], \
+            "pod network namespaces left behind"
 
 
 def web_pods(cluster: Cluster) -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from servers.kubelet.runtime import names
 from tests.e2e.aio import REPO, Cluster, remove_namespaced_pods, until
 from tests.e2e.netns import enter, network_namespace
 
@@ -120,9 +121,13 @@ def test_the_readme_walk_through_runs_as_written(km: Path, tmp_path: Path) -> No
             if pod_cidr:
                 remove_namespaced_pods(ns, data / "kubelet", node, pod_cidr)
     assert "Traceback" not in cluster.log.read_text()
+    if node:
+        prefix = names.for_node(node).netns_prefix
+        assert not [n for n in os.listdir("/run/netns") if n.startswith(prefix)], \
+            "pod network namespaces left behind"
 
 
 def _ready_node(cluster: Cluster) -> str:
     nodes = (cluster.json("get", "nodes") or {}).get("items") or []
-    names = [n["metadata"]["name"] for n in nodes]
-    return names[0] if len(names) == 1 and cluster.node_ready(names[0]) else ""
+    found = [n["metadata"]["name"] for n in nodes]
+    return found[0] if len(found) == 1 and cluster.node_ready(found[0]) else ""
