@@ -31,11 +31,11 @@ import os
 import socket
 import struct
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from servers.kubelet.api import KUBELET
 from servers.kubelet.linux import netns
@@ -61,11 +61,40 @@ MAX_MESSAGE = spdy.MAX_LENGTH + 8  # one whole SPDY frame per WebSocket message
 CLONE_NEWNET = 0x40000000
 
 
+# how to end each open port-forward connection, called when the app shuts down: aiohttp would
+# otherwise wait for their handlers (a minute) before it cancels them
+Closer = Callable[[], Awaitable[object]]
+OPEN: web.AppKey[set[Closer]] = web.AppKey("portforward_open")
+
+
 def add_routes(app: web.Application) -> None:
     """Register /portForward (with and without the pod's uid) on the kubelet's app."""
+    opened: set[Closer] = set()
+    app[OPEN] = opened
+    app.on_shutdown.append(_close_all)
     for path in ("/portForward/{namespace}/{pod}", "/portForward/{namespace}/{pod}/{uid}"):
         app.router.add_get(path, port_forward)
         app.router.add_post(path, port_forward)
+
+
+async def _close_all(app: web.Application) -> None:
+    opened: set[Closer] = app[OPEN]
+    for close in list(opened):
+        await close()
+
+
+@contextlib.asynccontextmanager
+async def _open(request: web.Request, close: Closer) -> AsyncIterator[None]:
+    """Track one upgraded connection while its handler runs."""
+    request.app[OPEN].add(close)
+    try:
+        yield
+    finally:
+        request.app[OPEN].discard(close)
+
+
+def _going_away(ws: web.WebSocketResponse) -> Closer:
+    return lambda: ws.close(code=WSCloseCode.GOING_AWAY, message=b"kubelet shutting down")
 
 
 # -- where to dial --------------------------------------------------------------------------
@@ -426,7 +455,8 @@ async def _serve_tunnel(request: web.Request, target: Target) -> web.StreamRespo
                             WSMsgType.ERROR):
                 return None
 
-    await serve_session(spdy.Session(ws.send_bytes, server=True), target, messages)
+    async with _open(request, _going_away(ws)):
+        await serve_session(spdy.Session(ws.send_bytes, server=True), target, messages)
     await ws.close()
     return ws
 
@@ -480,7 +510,12 @@ async def _serve_upgrade(request: web.Request, target: Target) -> web.StreamResp
     feed = _RawFeed(transport)  # type: ignore[arg-type]
     request.protocol.set_parser(feed)  # type: ignore[arg-type]
     request.protocol.keep_alive(False)
-    await serve_session(spdy.Session(response.write, server=True), target, feed.get)
+    async def hang_up() -> None:
+        feed.feed_eof()
+        transport.close()
+
+    async with _open(request, hang_up):
+        await serve_session(spdy.Session(response.write, server=True), target, feed.get)
     return response
 
 
@@ -506,7 +541,8 @@ async def _serve_channels(request: web.Request, target: Target,
                 for i, port in enumerate(ports)]
     everything: asyncio.Future[Any] = asyncio.ensure_future(asyncio.gather(*forwards))
     reading: asyncio.Future[Any] = asyncio.ensure_future(_read_channels(ws, inputs, text))
-    await asyncio.wait([everything, reading], return_when=asyncio.FIRST_COMPLETED)
+    async with _open(request, _going_away(ws)):
+        await asyncio.wait([everything, reading], return_when=asyncio.FIRST_COMPLETED)
     for task in (*forwards, reading):
         task.cancel()
     await asyncio.gather(everything, reading, return_exceptions=True)

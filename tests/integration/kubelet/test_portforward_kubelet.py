@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import ssl
 import struct
@@ -75,6 +76,7 @@ class Node:
     client: ssl.SSLContext
     sandbox_id: str
     log: str
+    runner: web.AppRunner
 
 
 @pytest.fixture
@@ -102,9 +104,10 @@ async def node(runtime: MonitoredRuntime, certs: Path, tmp_path: Path) -> AsyncI
     client.verify_mode = ssl.CERT_NONE  # the kubelet's self-signed serving certificate
     client.load_cert_chain(str(certs / "admin.crt"), str(certs / "admin.key"))
     try:
-        yield Node(f"https://127.0.0.1:{runner.addresses[0][1]}", client, sid, log)
+        yield Node(f"https://127.0.0.1:{runner.addresses[0][1]}", client, sid, log, runner)
     finally:
-        await runner.cleanup()
+        if runner.server is not None:  # a test may have shut it down already
+            await runner.cleanup()
 
 
 @dataclass
@@ -275,13 +278,15 @@ async def test_anonymous_clients_are_refused(node: Node) -> None:
         assert (response.status, await response.text()) == (401, "Unauthorized")
 
 
-async def test_plain_spdy_upgrade_as_kubectls_fallback(node: Node) -> None:
+async def _upgrade(node: Node) -> tuple[spdy.Session, asyncio.Future[None],
+                                         asyncio.StreamWriter]:
+    """kubectl's fallback: POST with Upgrade: SPDY/3.1, then SPDY on the raw connection."""
     host, port = node.url.removeprefix("https://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port), ssl=node.client)
     writer.write(b"POST /portForward/default/p HTTP/1.1\r\nHost: kubelet\r\n"
-                  b"Connection: Upgrade\r\nUpgrade: SPDY/3.1\r\n"
-                  b"X-Stream-Protocol-Version: portforward.k8s.io\r\n"
-                  b"Content-Length: 0\r\n\r\n")
+                 b"Connection: Upgrade\r\nUpgrade: SPDY/3.1\r\n"
+                 b"X-Stream-Protocol-Version: portforward.k8s.io\r\n"
+                 b"Content-Length: 0\r\n\r\n")
     head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT)).decode()
     assert head.startswith("HTTP/1.1 101 ")
     assert "X-Stream-Protocol-Version: portforward.k8s.io" in head
@@ -297,7 +302,11 @@ async def test_plain_spdy_upgrade_as_kubectls_fallback(node: Node) -> None:
             await session.feed(data)
         session.connection_lost()
 
-    pumping = asyncio.ensure_future(pump())
+    return session, asyncio.ensure_future(pump()), writer
+
+
+async def test_plain_spdy_upgrade_as_kubectls_fallback(node: Node) -> None:
+    session, pumping, writer = await _upgrade(node)
     try:
         error, data = await Tunnel(session).connect(ECHO)
         payload = os.urandom(1 << 20)
@@ -371,3 +380,35 @@ async def test_a_second_stream_of_one_type_is_an_error_on_the_pair(tunnel: Tunne
     message = await asyncio.wait_for(error.read_all(), WAIT)
     assert message.startswith(b"error processing stream for request 42: error stream already "
                               b"assigned")
+
+
+@pytest.mark.parametrize("mode", ["tunnel", "channels", "upgrade"])
+async def test_the_kubelet_shutting_down_ends_open_forwards(node: Node, mode: str) -> None:
+    # aiohttp waits a minute for open handlers before cancelling them; the kubelet hangs up
+    # its port-forward connections first, so they end, and the pod's side with them
+    async with aiohttp.ClientSession() as http:
+        if mode == "channels":
+            ws = await http.ws_connect(node.url + f"/portForward/default/p?ports={GREET}",
+                                       protocols=("v4.channel.k8s.io",), ssl=node.client)
+            while await _receive(ws) != (0, b"hi"):
+                pass
+            await asyncio.wait_for(node.runner.cleanup(), WAIT)
+            await wait_log(node.log, "closed")
+            await ws.close()
+            return
+    if mode == "upgrade":
+        session, pumping, writer = await _upgrade(node)
+    else:
+        tunnel = _tunnel(node)
+        session = (await tunnel.__anext__()).session
+    _, data = await Tunnel(session).connect(GREET)
+    assert await asyncio.wait_for(data.read(), WAIT) == b"hi"
+    await asyncio.wait_for(node.runner.cleanup(), WAIT)
+    await wait_log(node.log, "closed")
+    assert await asyncio.wait_for(data.read(), WAIT) == b""  # the session ended
+    if mode == "upgrade":
+        writer.close()
+        await asyncio.wait_for(pumping, WAIT)
+    else:
+        with contextlib.suppress(StopAsyncIteration):
+            await tunnel.__anext__()
