@@ -36,7 +36,6 @@ import zlib
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Union
 
 __all__ = ["Data", "FrameReader", "GoAway", "HeaderBlock", "Headers", "Ping", "ProtocolError",
            "RstStream", "Session", "Settings", "Stream", "StreamClosed", "SynReply",
@@ -161,8 +160,8 @@ class Data:
     fin: bool = False
 
 
-Frame = Union[SynStream, SynReply, RstStream, Settings, Ping, GoAway, Headers,  # noqa: UP007
-              WindowUpdate, Data]  # (a runtime alias: Union reads the same on 3.10)
+Frame = (SynStream | SynReply | RstStream | Settings | Ping | GoAway | Headers | WindowUpdate
+         | Data)
 
 
 def header(headers: HeaderBlock, name: str) -> str:
