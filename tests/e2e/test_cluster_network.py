@@ -289,6 +289,12 @@ def test_host_ports_from_the_host_and_a_pod_and_gone_with_the_pod(net: Net) -> N
         net.host(TCP_UDP + asks)), "the hostPorts at the node's address")
     assert answer == "hp hp hp hp ConnectionRefusedError"
     assert net.from_pod("hp-client", POD_GREET % {"ip": NODE_IP}).strip() == "hp"
+    # a second pod asking for the port is left Pending by the scheduler's NodePorts filter
+    apply(c, manifest(echo_pod("hp-twin", {"app": "hp-twin"}, [
+        {"containerPort": 8080, "hostPort": 18080}])))
+    until(lambda: "didn't have free ports" in json.dumps(
+        (c.json("get", "pod", "hp-twin") or {}).get("status") or {}), "hp-twin Unschedulable")
+    c.kubectl("delete", "pod", "hp-twin", "--wait", "--timeout=30s")  # gone before hp goes
 
     c.kubectl("delete", "pod", "hp", "--wait", "--timeout=30s")
     until(lambda: "18080" not in json.dumps(_nft(net.ns, hostports_table(NODE))),
