@@ -61,6 +61,7 @@ export function mount(main, ctx) {
       .sort((a, b) => (lastSeen(a) < lastSeen(b) ? 1 : -1));
     syncRows(ev.tbody, list, (e) => e.metadata.name, (e) => [age(lastSeen(e)), e.type || "", e.reason || "", e.message || "", String(e.count || 1)]);
     logs.setContainers(pod.spec.containers.map((c) => c.name));
+    logs.restarted(new Map((st.containerStatuses || []).map((c) => [c.name, c.restartCount || 0])));
   }
   return () => { logs.stop(); w.dispose(); };
 }
@@ -90,6 +91,7 @@ function logPane(ns, name) {
     h("label", {}, follow, " Follow"), status), pre);
   let controller = null;
   let names = [];
+  let restartsSeen = null;
   let pending = [];
   let frame = 0;
 
@@ -108,6 +110,7 @@ function logPane(ns, name) {
     const signal = controller.signal;
     pre.textContent = "";
     pending = [];
+    restartsSeen = null; // the next render notes the chosen container's count
     const q = new URLSearchParams({ tailLines: "1000" });
     if (select.value) q.set("container", select.value);
     if (previous.checked) q.set("previous", "true");
@@ -138,6 +141,12 @@ function logPane(ns, name) {
       select.replaceChildren(...list.map((n) => h("option", { value: n }, n)));
       if (list.includes(keep)) select.value = keep;
       start();
+    },
+    // A followed log ends with its container; when the container starts again, follow anew.
+    restarted(counts) {
+      const n = counts.get(select.value) || 0;
+      if (restartsSeen !== null && n !== restartsSeen && follow.checked && !previous.checked) start();
+      restartsSeen = n;
     },
     stop() { if (controller) controller.abort(); },
   };
