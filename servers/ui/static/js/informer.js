@@ -157,8 +157,14 @@ export class Informer {
           needList = false;
           backoff = BACKOFF_MIN;
         }
+        const began = performance.now();
         await this.watch(signal);
-        continue; // ended cleanly (timeoutSeconds): resume from the last resourceVersion
+        // Ended cleanly (timeoutSeconds): resume from the last resourceVersion; at once
+        // unless it ended at once (a server going away), which backs off like an error.
+        if (performance.now() - began > 1000) {
+          backoff = BACKOFF_MIN;
+          continue;
+        }
       } catch (err) {
         if (signal.aborted) return;
         if (err instanceof ApiError && err.status === 410) {
