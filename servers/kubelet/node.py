@@ -43,6 +43,10 @@ KUBELET_VERSION = "v1.32.0-km"
 LEASE_DURATION = 40  # kube's nodeLeaseDurationSeconds
 LEASE_RENEW = 10.0
 STATUS_REPORT = 60.0
+# kube's heartbeat client times out after min(nodeStatusUpdateFrequency, lease duration), 10 s
+# (cmd/kubelet/app/server.go): a request stuck on a half-open connection after a partition
+# (kubernetes#48638) must not hold the Lease unrenewed for the client's whole 60 s.
+HEARTBEAT_TIMEOUT = 10.0
 
 
 def host_capacity(max_pods: int) -> dict[str, str]:
@@ -164,7 +168,8 @@ class NodeAgent:
                                                                    "ownerReferences"]}})
 
     async def heartbeat(self, stop: asyncio.Event) -> None:
-        """Renew the Lease every 10 s; post the node status every ``STATUS_REPORT`` s."""
+        """Renew the Lease every 10 s; post the node status every ``STATUS_REPORT`` s, or at
+        once when its conditions were changed by someone else."""
         loop = asyncio.get_running_loop()
         last_report = loop.time()
         while not stop.is_set():
@@ -173,14 +178,33 @@ class NodeAgent:
             if stop.is_set():
                 return
             try:
-                await self._renew()
-                if loop.time() - last_report >= STATUS_REPORT:
-                    await self.client.patch(NODES, self.name, {"status": {
+                await asyncio.wait_for(self._renew(), HEARTBEAT_TIMEOUT)
+                due = loop.time() - last_report >= STATUS_REPORT
+                if due or await asyncio.wait_for(self._drifted(), HEARTBEAT_TIMEOUT):
+                    await asyncio.wait_for(self.client.patch(NODES, self.name, {"status": {
                         "conditions": conditions(self.since)}}, patch_type="strategic",
-                        subresource="status")
+                        subresource="status"), HEARTBEAT_TIMEOUT)
                     last_report = loop.time()
             except (StatusError, ClientError) as exc:
                 log.warning("node heartbeat: %s", exc)
+            except asyncio.TimeoutError:
+                log.warning("node heartbeat: no answer within %.0fs", HEARTBEAT_TIMEOUT)
+
+    async def _drifted(self) -> bool:
+        """Whether the Node's conditions are no longer the ones this kubelet posts (the
+        node-lifecycle controller set them Unknown while it was cut off): kube's kubelet reads
+        its Node every nodeStatusUpdateFrequency and patches it when it changed
+        (``kubelet_node_status.go`` ``nodeStatusHasChanged``), so a node that comes back is
+        Ready again within one heartbeat rather than at the next report."""
+        node = await self.client.get(NODES, self.name)
+        found = {c.get("type"): c.get("status")
+                 for c in (node.get("status") or {}).get("conditions") or ()}
+        wanted = {c["type"]: c["status"] for c in conditions(self.since)}
+        if all(found.get(kind) == status for kind, status in wanted.items()):
+            return False
+        self.since = transitions(node)
+        log.info("node %s: conditions changed elsewhere; posting its status", self.name)
+        return True
 
     async def _renew(self) -> None:
         if self.lease is None:
