@@ -146,11 +146,23 @@ def logs(aio: Cluster, pod: str) -> str:
     return aio.run("logs", pod).stdout
 
 
+def serving_kubelet(minion: int) -> int:
+    """The pid of the minion's kubelet child once it runs with a serving certificate."""
+    pid = children(minion).get("kubelet")
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes() if pid else b""
+    except FileNotFoundError:
+        return 0
+    return pid if pid and b"--tls-cert-file" in argv else 0
+
+
 def check_kubelet_killed(aio: Cluster, minion: subprocess.Popen[bytes], node: str,
                          pod: dict[str, Any], h1: str) -> None:
     """SIGKILL the minion's kubelet: another starts, the pod's container runs on untouched."""
     name, ip = pod["metadata"]["name"], pod["status"]["podIP"]
-    kubelet = children(minion.pid)["kubelet"]
+    # the minion restarts its kubelet once the serving certificate is signed: kill that one
+    kubelet = until(lambda: serving_kubelet(minion.pid), "the kubelet with its serving "
+                    "certificate", timeout=20)
     before, beat = container_of(aio, name), heartbeat(aio, node)
     os.kill(kubelet, signal.SIGKILL)
     assert answers(h1, ip), "the pod answers while its kubelet is down"
@@ -201,6 +213,16 @@ def check_host_taken_away(aio: Cluster, h3: str, names: list[str], h1: str,
     assert answers(h1, cluster_ip, times=8), "every ClusterIP answer from a live pod"
 
 
+def check_host_back(aio: Cluster, h3: str, node: str, gone: dict[str, Any]) -> None:
+    """Host 3's link up again: its node Ready and untainted, its evicted pod removed by its
+    own kubelet."""
+    inside(h3, "ip", "link", "set", "eth0", "up")
+    until(lambda: untainted(aio, [node]), "host 3's node Ready again, its taints lifted",
+          timeout=60)
+    until(lambda: aio.json("get", "pod", gone["metadata"]["name"]) is None,
+          "host 3's evicted pod removed by its kubelet", timeout=30)
+
+
 def test_three_hosts_spread_and_heal(km: Path, tmp_path: Path) -> None:
     tag = secrets.token_hex(2)
     names = [f"m1-{tag}", f"m2-{tag}", f"m3-{tag}"]
@@ -223,6 +245,7 @@ def test_three_hosts_spread_and_heal(km: Path, tmp_path: Path) -> None:
             pods = check_spread_and_traffic(aio, names)
             check_kubelet_killed(aio, minions[0], names[1], pods[names[1]], h1)
             check_host_taken_away(aio, h3, names, h1, pods[names[2]])
+            check_host_back(aio, h3, names[2], pods[names[2]])
             for ns, root in ((h3, roots[2]), (h2, roots[1]), (h1, roots[0])):
                 done = subprocess.run([*enter(ns), str(km), "cleanup", "--dir", str(root)],
                                       capture_output=True, text=True, env=aio.env, timeout=90)
