@@ -319,3 +319,22 @@ def test_services_events_yaml_and_the_namespace_filter(
     Select(by_id(browser, "namespace")).select_by_value("kube-system")
     wait_for(lambda: "web-" not in text_of(browser, "#pods tbody"), "default's pods filtered out")
     assert browser.execute_script("return sessionStorage.getItem('km.namespace')") == "kube-system"
+
+
+def test_the_page_reconnects_after_the_cluster_restarts(
+        browser: Any, base: str, tokens: dict[str, str], cluster: Cluster) -> None:
+    # Last in the module: the cluster is killed (-9) and started again under the open page.
+    login(browser, base, tokens["ui-admin"])
+    go(browser, base, "pods")
+    wait_for(lambda: "web-" in text_of(browser, "#pods tbody"), "the pods")
+    browser.execute_script("window.__noReload = true")
+    cluster.kill()
+    cluster.start()
+    until(lambda: cluster.node_ready(NODE), "the node Ready again")
+    cluster.kubectl("run", "after-restart", "--image", "busybox", "--restart", "Never",
+                    "--overrides", json.dumps({"spec": {"automountServiceAccountToken": False}}),
+                    "--command", "--", "sleep", "3600")
+    wait_for(lambda: "after-restart" in text_of(browser, "#pods tbody"),
+             "a pod made after the restart, on the same page", timeout=60)
+    assert browser.execute_script("return window.__noReload") is True
+    cluster.kubectl("delete", "pod", "after-restart", "--wait=false")
