@@ -13,6 +13,7 @@ DIST     ?= dist
 PORT     ?= 6443
 ISOLATION ?= auto
 SOURCES  := build.py build_deps.py pyproject.toml $(shell find hyperkube servers -name '*.py' 2>/dev/null)
+SOURCES  += $(shell find servers/ui/static -type f 2>/dev/null)  # the web view's files, in km.pyz too
 PYTEST_ARGS ?=
 
 .PHONY: all run test lint bench install clean system-deps venv portable
