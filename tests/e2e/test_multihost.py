@@ -15,7 +15,9 @@ default 50s; --node-monitor-period 1s), hosts 2 and 3 ``km minion --server --tok
 - host 3 taken away (its link down: its processes run on, unheard): its node's
   Ready goes Unknown, the unreachable NoExecute taint evicts its pod after the pod's own
   tolerationSeconds (2 s, instead of the 300 s DefaultTolerationSeconds gives), the Deployment
-  runs its three pods on hosts 1 and 2, and the ClusterIP reaches only live pods.
+  runs its three pods on hosts 1 and 2, and the ClusterIP reaches only live pods;
+- host 3 back (link up): its node Ready and untainted within a heartbeat (its kubelet posts
+  its status once it sees the controller's Unknown), its evicted pod removed by its kubelet.
 
 ``km cleanup`` on every host removes everything, even on failure.
 """
