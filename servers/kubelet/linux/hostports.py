@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -134,12 +135,23 @@ def _pod_mappings(pod: Obj) -> list[HostPort]:
             host_port = int(port.get("hostPort") or 0)
             protocol = str(port.get("protocol") or "TCP").upper()
             host_ip = str(port.get("hostIP") or "")
-            if host_port <= 0 or protocol not in PROTOCOLS or ":" in host_ip:
+            if host_port <= 0 or protocol not in PROTOCOLS or not _mappable(host_ip):
                 continue
             found.append(HostPort(protocol.lower(), host_port,
                                   "" if host_ip in WILDCARDS else host_ip, pod_ip,
                                   int(port.get("containerPort") or host_port), name))
     return found
+
+
+def _mappable(host_ip: str) -> bool:
+    """An IPv4 address other than loopback, or a wildcard (see the module docstring)."""
+    if host_ip in WILDCARDS:
+        return True
+    try:
+        address = ipaddress.ip_address(host_ip)
+    except ValueError:
+        return False
+    return address.version == 4 and not address.is_loopback
 
 
 # -- the nftables document ----------------------------------------------------------------------

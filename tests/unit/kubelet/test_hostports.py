@@ -30,7 +30,9 @@ def test_each_host_port_maps_to_the_pod_ip_and_container_port() -> None:
         {"containerPort": 53, "hostPort": 1053, "protocol": "UDP", "hostIP": "0.0.0.0"},
         {"containerPort": 81, "hostPort": 18081, "hostIP": "10.250.0.10"},
         {"containerPort": 9000},  # no hostPort: not mapped
-        {"containerPort": 7, "hostPort": 7, "protocol": "SCTP"}])])
+        {"containerPort": 7, "hostPort": 7, "protocol": "SCTP"},
+        {"containerPort": 8, "hostPort": 8, "hostIP": "127.0.0.1"},  # loopback: not mapped
+        {"containerPort": 9, "hostPort": 9, "hostIP": "fd00::1"}])])
     assert found == [
         HostPort("tcp", 18080, "", "10.244.0.2", 8000, "default/a"),
         HostPort("tcp", 18081, "10.250.0.10", "10.244.0.2", 81, "default/a"),
