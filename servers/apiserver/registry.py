@@ -44,7 +44,7 @@ from servers.apiserver.watchcache import WatchCache
 log = logging.getLogger(__name__)
 
 GENERATE_NAME_ATTEMPTS = 8
-CONFLICT_RETRIES = 8
+CONFLICT_RETRIES = 64  # a write that keeps losing races (kube retries until its timeout)
 NAMESPACE_CACHE_SECONDS = 5.0
 LIST_PAGE = 500
 
@@ -243,7 +243,13 @@ class Registry:
             new_meta = objectmeta.require_meta(new)
             objectmeta.check_name(target, new_meta)
             objectmeta.check_uid_unchanged(target, current, new_meta)
-            expected = wanted if wanted is not None else parse_rv(new_meta.get("resourceVersion"))
+            expected = wanted
+            if expected is None:
+                named = parse_rv(new_meta.get("resourceVersion"))
+                # A patch that leaves resourceVersion alone carries the current one: that is
+                # no precondition, so losing a race means applying it again to the newer
+                # object (kube's GuaranteedUpdate), not a 409.
+                expected = None if named == kv.mod_revision else named
             if expected is not None and expected != kv.mod_revision:
                 raise _conflict(target)
             merged = self._merge_update(target, current, new)

@@ -189,3 +189,23 @@ async def test_apply_to_scale_is_unsupported_media_type(api: Client) -> None:
     scaled = await call(api, "PATCH", f"{RCS}/r/scale", {"spec": {"replicas": 2}}, ctype=SMP,
                         expect=200)
     assert scaled["spec"]["replicas"] == 2
+
+
+async def test_concurrent_patches_without_a_resource_version_all_apply(api: Client) -> None:
+    """A patch naming no resourceVersion is applied again to the newer object when another
+    write wins the race (kube's GuaranteedUpdate), never a 409; one naming a stale one is."""
+    import asyncio
+
+    cms = "/api/v1/namespaces/default/configmaps"
+    await call(api, "POST", cms, {"metadata": {"name": "race"}, "data": {}}, expect=201)
+    merge = "application/merge-patch+json"
+    answers = await asyncio.gather(*(
+        call(api, "PATCH", f"{cms}/race", {"data": {f"k{i}": str(i)}}, ctype=merge,
+             expect=200) for i in range(24)))
+    assert len(answers) == 24
+    final = await call(api, "GET", f"{cms}/race", expect=200)
+    assert final["data"] == {f"k{i}": str(i) for i in range(24)}
+    stale = {"metadata": {"resourceVersion": answers[0]["metadata"]["resourceVersion"]},
+             "data": {"late": "1"}}
+    refused = await call(api, "PATCH", f"{cms}/race", stale, ctype=merge, expect=409)
+    assert refused["reason"] == "Conflict"
