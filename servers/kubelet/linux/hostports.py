@@ -307,6 +307,7 @@ class HostPorts:
         halted.cancel()
         loop = asyncio.get_running_loop()
         last_full = loop.time()
+        failed = ""
         while not halt.is_set():
             self._wake.clear()
             full = loop.time() - last_full >= RESYNC
@@ -316,8 +317,11 @@ class HostPorts:
                 if full:
                     last_full = loop.time()
             except NftError as exc:  # the next pass takes the table over again
-                log.warning("hostPorts: %s", exc)
-                wait = RETRY
+                if str(exc) != failed:  # said once, not every RETRY seconds
+                    log.warning("hostPorts: %s", exc)
+                failed, wait = str(exc), RETRY
+            else:
+                failed = ""
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(_either(self._wake, halt), wait)
 

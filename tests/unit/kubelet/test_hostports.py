@@ -119,3 +119,42 @@ def test_stale_udp_flows_of_new_and_gone_mappings() -> None:
     assert stale_udp([a], [b]) == [["--orig-port-dst", "1053"],
                                    ["--orig-port-dst", "1053", "--dst-nat", "10.244.0.2"]]
     assert stale_udp([a, tcp], []) == [["--orig-port-dst", "1053", "--dst-nat", "10.244.0.2"]]
+
+
+class FakePods:
+    """The informer's side the loop uses: a synced cache of this node's pods."""
+
+    def __init__(self, pods: list[dict[str, Any]]) -> None:
+        self.pods = pods
+
+    async def wait_synced(self, timeout: float | None = None) -> bool:
+        return True
+
+    def list(self) -> list[dict[str, Any]]:
+        return self.pods
+
+
+async def test_the_loop_retries_a_refused_write_and_says_so_once(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import asyncio
+
+    from servers.kubelet.linux import hostports
+    from servers.proxy.nftables import nft
+
+    monkeypatch.setattr(hostports, "RETRY", 0.01)
+    halt = asyncio.Event()
+    tries: list[int] = []
+
+    async def flaky(document: dict[str, Any]) -> None:
+        tries.append(1)
+        if len(tries) < 4:
+            raise nft.NftError("nft : exit 1: Error: Could not process rule")
+        halt.set()
+
+    monkeypatch.setattr(nft, "apply", flaky)
+    ports = HostPorts("n")
+    pods = FakePods([pod("a", "10.244.0.2", [{"containerPort": 80, "hostPort": 8080}])])
+    await asyncio.wait_for(ports.run(pods, halt), 5)  # type: ignore[arg-type]
+    assert len(tries) == 4 and ports.applied and ports.applied[0].host_port == 8080
+    warned = [r for r in caplog.records if "Could not process rule" in r.getMessage()]
+    assert len(warned) == 1
