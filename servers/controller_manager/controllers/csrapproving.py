@@ -12,6 +12,14 @@ the apiserver as a SubjectAccessReview for ``spec.username``/``groups``/``uid``:
                        bootstrapper) or .../selfnodeclient (a node): the identity
                        ``km minion`` gives the node's proxy and DNS, as k3s' agent gets one
                        from its server; nothing more than kube's system:node-proxier role
+    own node serving   km's extension: kubelet-serving (ValidateKubeletServingCSR) from the
+                       node its CN names, who may create .../selfnodeclient, with every DNS
+                       SAN the node's name or one of its Hostname/InternalDNS/ExternalDNS
+                       addresses and every IP SAN one of its InternalIP/ExternalIP addresses
+                       as its Node says: so ``kubectl logs``/``exec`` reach a joined node's
+                       kubelet at once, as k3s signs its agents' serving certificates (kube
+                       leaves these to a human or an external approver, because a node
+                       writes its own addresses: the trust here is the node's own)
 
 (the subresources are RBAC words only: the bootstrap roles grant them to system:bootstrappers
 and system:nodes). The first recognizer whose review allows adds the Approved condition
@@ -22,12 +30,15 @@ IgnorableError. Signing is csrsigning's.
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from servers.apimachinery.errors import NotFound
+from servers.client.resources import NODES
 from servers.client.workqueue import run_workers
 from servers.controller_manager.controllers import csrutil as cu
 from servers.controller_manager.controllers.base import wait_synced
@@ -47,11 +58,13 @@ WORKERS = 5  # kube runs the approver with 5 workers
 @dataclass(frozen=True)
 class Recognizer:
     """A kind of request, the subresources whose ``create`` its requester needs (any one),
-    and the message of the approval."""
+    the message of the approval, and what else must hold (checked after the review; a
+    request that fails it is retried with backoff, as one the review refused)."""
 
     recognize: Callable[[Obj, cu.Request], bool]
     subresources: tuple[str, ...]
     message: str
+    holds: Callable[[Obj, cu.Request], bool] | None = None
 
 
 def is_node_client(csr: Obj, req: cu.Request) -> bool:
@@ -71,6 +84,36 @@ def is_node_proxy_client(csr: Obj, req: cu.Request) -> bool:
             and req.common_name == cu.KUBE_PROXY and not req.organizations
             and not (req.dns_names or req.ip_addresses or req.emails or req.uris)
             and not cu.client_usages_error(list(spec.get("usages") or [])))
+
+
+def is_own_node_serving(csr: Obj, req: cu.Request) -> bool:
+    """km's extension (see the module docstring): the request's shape; its names are checked
+    against the Node by ``names_are_the_nodes``."""
+    spec = cu.spec(csr)
+    return (spec.get("signerName") == cu.KUBELET_SERVING
+            and spec.get("username") == req.common_name
+            and not cu.kubelet_serving_error(req, list(spec.get("usages") or [])))
+
+
+def names_are_the_nodes(node: Obj | None, req: cu.Request) -> bool:
+    """Every SAN of ``req`` is ``node``'s name or one of its addresses."""
+    if node is None:
+        return False
+    addresses = [a for a in (node.get("status") or {}).get("addresses") or ()
+                 if isinstance(a, dict)]
+    names = {(node.get("metadata") or {}).get("name", "")} | {
+        str(a.get("address", "")) for a in addresses
+        if a.get("type") in ("Hostname", "InternalDNS", "ExternalDNS")}
+    ips = set()
+    for a in addresses:
+        if a.get("type") in ("InternalIP", "ExternalIP"):
+            with contextlib.suppress(ValueError):
+                ips.add(ipaddress.ip_address(str(a.get("address", ""))))
+    try:
+        wanted_ips = {ipaddress.ip_address(ip) for ip in req.ip_addresses}
+    except ValueError:
+        return False
+    return set(req.dns_names) <= names and wanted_ips <= ips
 
 
 RECOGNIZERS = (
@@ -96,6 +139,13 @@ class CSRApprover:
         self.client = ctx.client
         self.workers = workers
         self.csrs = ctx.factory.informer(cu.CSRS)
+        self.nodes = ctx.factory.informer(NODES)
+        self.recognizers = (*RECOGNIZERS, Recognizer(
+            is_own_node_serving, ("selfnodeclient",),
+            "Auto approving the node's own kubelet serving certificate after "
+            "SubjectAccessReview and a check of its names against its Node (km).",
+            lambda _csr, req: names_are_the_nodes(
+                self.nodes.get(req.common_name[len(cu.NODE_PREFIX):]), req)))
         self.queue = ctx.queue("certificate")
         self.csrs.add_handler(self._enqueue, lambda _, new: self._enqueue(new), None)
 
@@ -105,7 +155,7 @@ class CSRApprover:
             self.queue.add((csr.get("metadata") or {}).get("name", ""))
 
     async def run(self, stop: asyncio.Event) -> None:
-        if not await wait_synced(stop, self.csrs):
+        if not await wait_synced(stop, self.csrs, self.nodes):
             return
         await run_workers(self.queue, self.sync, self.workers, stop)
 
@@ -120,12 +170,13 @@ class CSRApprover:
             log.info("csr %s: %s", name, exc)
             return
         tried: list[str] = []
-        for recognizer in RECOGNIZERS:
+        for recognizer in self.recognizers:
             if not recognizer.recognize(csr, req):
                 continue
             for sub in recognizer.subresources:
                 tried.append(sub)
-                if await self.allowed(csr, sub):
+                if await self.allowed(csr, sub) and (
+                        recognizer.holds is None or recognizer.holds(csr, req)):
                     await self._approve(csr, recognizer.message)
                     return
         if tried:

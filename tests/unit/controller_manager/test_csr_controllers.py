@@ -113,6 +113,40 @@ async def test_the_proxy_identity_is_kms_extension_for_bootstrappers_and_nodes()
         "message"]
 
 
+SERVING = ("system:node:n1", ("system:nodes",), cu.KUBELET_SERVING)
+SERVING_USAGES = ("digital signature", "key encipherment", "server auth")
+
+
+def node(name: str, *addresses: tuple[str, str]) -> Obj:
+    return {"metadata": {"name": name}, "status": {"addresses": [
+        {"type": kind, "address": value} for kind, value in addresses]}}
+
+
+async def test_a_nodes_serving_request_for_its_own_names_is_kms_extension() -> None:
+    controller, factory, client = approver({("system:node:n1", "selfnodeclient")})
+    factory["nodes"].add(node("n1", ("InternalIP", "192.0.2.7"), ("Hostname", "n1.lan")))
+    informer = factory["certificatesigningrequests"]
+    informer.add(request("s", *SERVING, "system:node:n1", SERVING_USAGES,
+                         sans=("n1", "n1.lan", "192.0.2.7")))
+    await controller.sync("s")
+    (_, _, _, name, body), = client.verbs("update/approval")
+    assert name == "s" and "serving" in body["status"]["conditions"][0]["message"]
+    # Another node's name is not recognized at all; a name the Node does not have, or no
+    # Node yet, is retried with backoff (so a Node whose addresses come later gets it then).
+    informer.add(request("other-node", *SERVING, "system:node:n2", SERVING_USAGES,
+                         sans=("n1",)))
+    await controller.sync("other-node")
+    informer.add(request("other-ip", *SERVING, "system:node:n1", SERVING_USAGES,
+                         sans=("n1", "192.0.2.8")))
+    with pytest.raises(csrapproving.NotApproved):
+        await controller.sync("other-ip")
+    factory["nodes"].delete(node("n1"))
+    informer.add(request("s2", *SERVING, "system:node:n1", SERVING_USAGES, sans=("n1",)))
+    with pytest.raises(csrapproving.NotApproved):
+        await controller.sync("s2")
+    assert len(client.verbs("update/approval")) == 1
+
+
 async def test_decided_or_issued_requests_are_left_alone() -> None:
     controller, factory, client = approver({("system:bootstrap:abc", "nodeclient")})
     denied = request("d", *NODE, "system:bootstrap:abc")
