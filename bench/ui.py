@@ -11,7 +11,8 @@ In one run on this machine:
 2. time to first render: Chromium opens ``/ui/#/pods`` LOADS times (fresh profile each time,
    so the page's modules come over the wire); from navigation start to the first frame that
    shows all REPLICAS rows (a script installed before the page polls every frame): median
-   and each run; also the first run with the modules already cached (304s);
+   and each run; also the first run with the modules already cached (304s), and the
+   overview's first render of all NODES nodes with their requested-of-allocatable bars;
 3. event to screen during a rollout: with the pods view open, the Deployment's template is
    changed (``kubectl set image``'s strategic merge patch) and the rollout runs to complete
    (every old pod gone); the page records when each watch event reached its informer and when
@@ -53,23 +54,25 @@ FIRST_RENDER = """
 sessionStorage.setItem("km.token", "bench");
 window.__kmFull = 0;
 (function poll() {
-  const body = document.querySelector("#pods tbody");
+  const body = document.querySelector("%s tbody");
   if (body && body.children.length >= %d) { window.__kmFull = performance.now(); return; }
   requestAnimationFrame(poll);
 })();
 """
 
 
-def first_render(url: str, replicas: int, cached: bool) -> float:
-    """Milliseconds from navigation start to all rows on screen, in a fresh browser."""
+def first_render(url: str, rows: int, cached: bool, view: str = "pods") -> float:
+    """Milliseconds from navigation start to all rows of the view's first table on screen
+    (#pods, or #nodes for the overview), in a fresh browser."""
+    table = "#pods" if view == "pods" else "#nodes"
     with chromium() as driver:
         driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",
-                               {"source": FIRST_RENDER % replicas})
+                               {"source": FIRST_RENDER % (table, rows)})
         if cached:  # one load to fill the cache, then the measured one
-            driver.get(url + "#/pods")
+            driver.get(url + "#/" + view)
             wait(driver, "return window.__kmFull")
             driver.refresh()
-        driver.get(url + "#/pods")
+        driver.get(url + "#/" + view)
         return float(wait(driver, "return window.__kmFull"))
 
 
@@ -113,7 +116,7 @@ def during_rollout(api: str, replicas: int) -> dict[str, Any]:
     url = api + "/ui/"
     with chromium() as driver:
         driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",
-                               {"source": FIRST_RENDER % replicas})
+                               {"source": FIRST_RENDER % ("#pods", replicas)})
         driver.get(url + "#/pods")
         wait(driver, "return window.__kmFull")
         driver.execute_script("window.__kmTrace = []")
@@ -164,18 +167,19 @@ def main() -> int:
                 loads = [first_render(url, opts.replicas, cached=False)
                          for _ in range(opts.loads)]
                 cached = first_render(url, opts.replicas, cached=True)
+                overview = first_render(url, opts.nodes, cached=False, view="overview")
                 roll = during_rollout(api.url, opts.replicas)
             finally:
                 for proc in procs:
                     proc.terminate()
                 for proc in procs:
                     proc.wait(timeout=30)
-    print_result(opts, made, loads, cached, roll)
+    print_result(opts, made, loads, cached, overview, roll)
     return 0
 
 
 def print_result(opts: argparse.Namespace, made: float, loads: list[float], cached: float,
-                 roll: dict[str, Any]) -> None:
+                 overview: float, roll: dict[str, Any]) -> None:
     n = opts.replicas
     lat = roll["latencies"]
     print(f"Web view: the pods view with {n} pods on {opts.nodes} hollow nodes, headless "
@@ -186,6 +190,8 @@ def print_result(opts: argparse.Namespace, made: float, loads: list[float], cach
           f"{len(loads)} | {statistics.median(loads):.0f} ms "
           f"({', '.join(f'{x:.0f}' for x in loads)}) |")
     print(f"| the same, modules cached (304s) | {cached:.0f} ms |")
+    print(f"| the overview: {opts.nodes} nodes with their bars over {n} pods | "
+          f"{overview:.0f} ms |")
     print(f"| rollout of {n} replicas to complete (API) | {roll['seconds']:.1f} s |")
     if lat:
         print(f"| event to screen during it, p50 / p99 / max | {percentile(lat, 0.5):.0f} / "
