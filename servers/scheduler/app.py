@@ -29,7 +29,7 @@ from prometheus_client import CollectorRegistry
 from servers.client.events import EventRecorder
 from servers.client.informer import SharedInformerFactory
 from servers.client.leaderelection import LeaderElector, default_identity
-from servers.component.connect import client_from_options, wait_for_apiserver
+from servers.component.connect import client_config, wait_for_apiserver
 from servers.component.options import (
     DEFAULT_LEASE_DURATION,
     DEFAULT_RENEW_DEADLINE,
@@ -45,6 +45,7 @@ from servers.scheduler.listers import InformerLister
 from servers.scheduler.metrics import Metrics
 from servers.scheduler.options import LEASE_NAME
 from servers.scheduler.queue import SchedulingQueue
+from servers.scheduler.transport import LeanClient
 
 if TYPE_CHECKING:
     import argparse
@@ -107,7 +108,8 @@ async def run(opts: argparse.Namespace, stop: asyncio.Event) -> int:
     profiles = load_profiles(opts)
     validate_leader_election(opts)
     registry = CollectorRegistry()
-    async with client_from_options(opts, user_agent=USER_AGENT) as client:
+    # Watches on aiohttp, the rest (bindings, events: two requests a pod) on a lean pool.
+    async with LeanClient(client_config(opts), user_agent=USER_AGENT) as client:
         if not await wait_for_apiserver(client, stop):
             return 0
         await _serve_and_schedule(opts, stop, client, profiles, registry)
