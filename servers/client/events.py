@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -96,8 +97,17 @@ class _Written:
     first: str
 
 
+# The last second formatted: events come in bursts, most within one second of the last.
+_last_stamp: tuple[int, str] = (-1, "")
+
+
 def _timestamp(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    global _last_stamp
+    whole = math.floor(seconds)
+    if whole != _last_stamp[0]:
+        text = datetime.fromtimestamp(whole, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        _last_stamp = (whole, text)
+    return _last_stamp[1]
 
 
 def reference(obj: Obj, field_path: str = "") -> Obj:
@@ -148,13 +158,13 @@ class EventRecorder:
         now = self.clock()
         source = component or self.component
         ref = reference(obj, field_path)
-        if not self._allow(ref, source, now):
+        object_key = self._object_key(ref, source)
+        if not self._allow(object_key, now):
             return None
         message = _truncate(message)
-        message = self._aggregate(ref, source, type_, reason, message, now)
+        message = self._aggregate(object_key, type_, reason, message, now)
         # the Event's identity includes the field path (events_cache.go's getEventKey)
-        key = "\x00".join((self._object_key(ref, source), ref.get("fieldPath", ""), type_,
-                           reason, message))
+        key = "\x00".join((object_key, ref.get("fieldPath", ""), type_, reason, message))
         previous = self._written.get(key)
         if previous is not None:
             previous.count += 1
@@ -174,9 +184,9 @@ class EventRecorder:
         return "\x00".join(str(ref.get(k, "")) for k in (
             "kind", "namespace", "name", "uid", "apiVersion")) + "\x00" + source
 
-    def _allow(self, ref: Obj, source: str, now: float) -> bool:
-        """The token bucket of the source and object (``EventSourceObjectSpamFilter``)."""
-        key = self._object_key(ref, source)
+    def _allow(self, key: str, now: float) -> bool:
+        """The token bucket of the source and object (``EventSourceObjectSpamFilter``);
+        ``key`` is ``_object_key``'s."""
         bucket = self._spam.get(key)
         if bucket is None:
             bucket = _Bucket(float(SPAM_BURST), now)
@@ -190,10 +200,10 @@ class EventRecorder:
         bucket.tokens -= 1.0
         return True
 
-    def _aggregate(self, ref: Obj, source: str, type_: str, reason: str, message: str,
+    def _aggregate(self, object_key: str, type_: str, reason: str, message: str,
                    now: float) -> str:
         """``EventAggregator``: too many similar messages become one combined event."""
-        key = "\x00".join((self._object_key(ref, source), type_, reason))
+        key = "\x00".join((object_key, type_, reason))
         record = self._aggregates.get(key)
         if record is None or now - record.last > AGGREGATE_INTERVAL:
             record = _Aggregate(set(), now)
@@ -245,15 +255,13 @@ class EventRecorder:
 
     async def _writer(self, queue: asyncio.Queue[tuple[str, Obj]], stop: asyncio.Event) -> None:
         while not stop.is_set():
-            getter = asyncio.ensure_future(queue.get())
-            stopper = asyncio.ensure_future(stop.wait())
-            done, _ = await asyncio.wait({getter, stopper},
-                                         return_when=asyncio.FIRST_COMPLETED)
-            stopper.cancel()
-            if getter not in done:
-                getter.cancel()
-                return
-            verb, event = getter.result()
+            try:  # a busy queue is read without a waiting task per event
+                verb, event = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                item = await _next_or_stop(queue, stop)
+                if item is None:
+                    return
+                verb, event = item
             try:
                 await self._write(verb, event, stop)
             finally:
@@ -295,6 +303,19 @@ class EventRecorder:
             except NotFound:
                 pass  # the Event expired or was deleted: write it anew
         await self.client.create(EVENTS, event, meta["namespace"])
+
+
+async def _next_or_stop(queue: asyncio.Queue[tuple[str, Obj]],
+                        stop: asyncio.Event) -> tuple[str, Obj] | None:
+    """Wait for the queue's next item; ``None`` if ``stop`` is set first."""
+    getter = asyncio.ensure_future(queue.get())
+    stopper = asyncio.ensure_future(stop.wait())
+    done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if getter not in done:
+        getter.cancel()
+        return None
+    return getter.result()
 
 
 def _truncate(message: str) -> str:
