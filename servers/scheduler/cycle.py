@@ -89,12 +89,8 @@ class Scheduler:
         stopper = asyncio.ensure_future(stop.wait())
         try:
             while not stop.is_set():
-                popper = asyncio.ensure_future(self.queue.pop())
-                await asyncio.wait({popper, stopper}, return_when=asyncio.FIRST_COMPLETED)
-                if not popper.done():
-                    popper.cancel()
-                    break
-                queued = popper.result()
+                # A ready pod is taken at once; only an empty queue costs a waiting task.
+                queued = self.queue.pop_nowait() or await self._pop_or_stop(stopper)
                 if queued is None:
                     break
                 await self._slots.acquire()
@@ -103,6 +99,15 @@ class Scheduler:
         finally:
             stopper.cancel()
             await self.drain()
+
+    async def _pop_or_stop(self, stopper: asyncio.Future[Any]) -> QueuedPod | None:
+        """Wait for the next pod; ``None`` when the queue closes or ``stopper`` ends first."""
+        popper = asyncio.ensure_future(self.queue.pop())
+        await asyncio.wait({popper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if not popper.done():
+            popper.cancel()
+            return None
+        return popper.result()
 
     async def drain(self, timeout: float | None = None) -> None:
         """Wait for bindings and status writes in flight; after ``timeout`` seconds cancel

@@ -194,16 +194,25 @@ class SchedulingQueue:
         while True:
             if self._closed:
                 return None
-            queued = self._pop_active()
+            queued = self.pop_nowait()
             if queued is not None:
-                queued.attempts += 1
-                if queued.initial_attempt is None:
-                    queued.initial_attempt = self.clock()
-                queued.move_seq, queued.updated = self._move_seq, False
-                self._in_flight[queued.key] = queued
                 return queued
             self._ready.clear()
             await self._ready.wait()
+
+    def pop_nowait(self) -> QueuedPod | None:
+        """The next pod to schedule if one is ready now (``None`` if not, or once closed):
+        ``pop`` without a wait, so a cycle draining a backlog needs no task per pod."""
+        if self._closed:
+            return None
+        queued = self._pop_active()
+        if queued is not None:
+            queued.attempts += 1
+            if queued.initial_attempt is None:
+                queued.initial_attempt = self.clock()
+            queued.move_seq, queued.updated = self._move_seq, False
+            self._in_flight[queued.key] = queued
+        return queued
 
     def done(self, queued: QueuedPod) -> None:
         """The cycle finished with this pod for good (assumed and bound, or dropped)."""

@@ -84,6 +84,9 @@ class Cycle:
                 self.spread = SpreadFilter(pod, constraints, self.snapshot)
                 return self.spread.check
         elif name == "InterPodAffinity":
+            if not (pod.affinity_required or pod.anti_affinity_required
+                    or self.snapshot.with_required_anti_affinity()):
+                return None  # no term on either side: PreFilter's Skip, without building it
             state = AffinityFilter(pod, self.snapshot, self.lister)
             if state.active:
                 self.affinity = state
