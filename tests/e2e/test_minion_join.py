@@ -39,13 +39,15 @@ def test_minion_joins_with_the_token_by_tls_bootstrap(km: Path, cluster: Cluster
     minions.append(minion)
     minion.start()
     check_node_runs_a_pod(cluster, minion)
-    # The kubelet's serving certificate: asked for by the node, approved here as an admin
-    # would (kube's approver leaves kubelet-serving requests to one), then used at once.
-    pending = until(lambda: [c["metadata"]["name"] for c in cluster.json("get", "csr")["items"]
-                             if c["spec"]["signerName"] == "kubernetes.io/kubelet-serving"
-                             and not c.get("status", {}).get("conditions")],
-                    "the kubelet-serving request")
-    cluster.kubectl("certificate", "approve", pending[0])
+    # The kubelet's serving certificate: asked for by the node and approved by km's approver
+    # once its names are the Node's (kube leaves these to an admin; k3s signs them), then
+    # used at once.
+    until(lambda: [c for c in cluster.json("get", "csr")["items"]
+                   if c["spec"]["signerName"] == "kubernetes.io/kubelet-serving"
+                   and any(k.get("reason") == "AutoApproved"
+                           for k in c.get("status", {}).get("conditions") or ())
+                   and c["status"].get("certificate")],
+          "the kubelet-serving request approved and signed")
     until(lambda: cluster.run("logs", "on-minion").stdout == "up\n",
           "kubectl logs through the kubelet's signed serving certificate")
     check_children_restart_and_stop(minion)

@@ -179,10 +179,10 @@ CLUSTER_ROLES: dict[str, list[Obj]] = {
         rule(FULL, *BATCH_VIEWABLE, groups=("batch",)),
         rule(FULL, *POLICY_VIEWABLE, groups=("policy",)),
         rule(FULL, "endpointslices", groups=("discovery.k8s.io",)),
-        # csrapproving (kube-apiserver-client for km minion's proxy identity: km's
-        # extension) and csrsigning; the CSRs themselves are under the "*" rule above.
-        rule(("approve",), "signers", groups=(CERTIFICATES,),
-             resource_names=(KUBELET_CLIENT_SIGNER, CLIENT_SIGNER)),
+        # csrapproving (kube-apiserver-client for km minion's proxy identity and
+        # kubelet-serving for a node's own names: km's extensions) and csrsigning; the CSRs
+        # themselves are under the "*" rule above.
+        rule(("approve",), "signers", groups=(CERTIFICATES,), resource_names=SIGNERS),
         rule(("sign",), "signers", groups=(CERTIFICATES,), resource_names=SIGNERS),
         _events(),
         *_leader_election("kube-controller-manager"),

@@ -148,11 +148,21 @@ class CSRApprover:
                 self.nodes.get(req.common_name[len(cu.NODE_PREFIX):]), req)))
         self.queue = ctx.queue("certificate")
         self.csrs.add_handler(self._enqueue, lambda _, new: self._enqueue(new), None)
+        self.nodes.add_handler(self._node_changed, lambda _, new: self._node_changed(new), None)
 
     def _enqueue(self, csr: Obj) -> None:
         if not cu.issued(csr) and not cu.has_type(csr, "Approved") and \
                 not cu.has_type(csr, "Denied"):
             self.queue.add((csr.get("metadata") or {}).get("name", ""))
+
+    def _node_changed(self, node: Obj) -> None:
+        """A node's serving request waits for its Node and its addresses: retry it now, not
+        after the backoff it built up while the kubelet was registering."""
+        user = cu.NODE_PREFIX + (node.get("metadata") or {}).get("name", "")
+        for csr in self.csrs.list():
+            if cu.spec(csr).get("signerName") == cu.KUBELET_SERVING and \
+                    cu.spec(csr).get("username") == user:
+                self._enqueue(csr)
 
     async def run(self, stop: asyncio.Event) -> None:
         if not await wait_synced(stop, self.csrs, self.nodes):
@@ -175,10 +185,14 @@ class CSRApprover:
                 continue
             for sub in recognizer.subresources:
                 tried.append(sub)
-                if await self.allowed(csr, sub) and (
-                        recognizer.holds is None or recognizer.holds(csr, req)):
-                    await self._approve(csr, recognizer.message)
-                    return
+                if not await self.allowed(csr, sub):
+                    continue
+                if recognizer.holds is not None and not recognizer.holds(csr, req):
+                    msg = (f"recognized csr {name!r} as {sub!r}, but its names are not (yet) "
+                           "its Node's")
+                    raise NotApproved(msg)
+                await self._approve(csr, recognizer.message)
+                return
         if tried:
             msg = (f"recognized csr {name!r} as {tried} but subject access review was not "
                    "approved")
