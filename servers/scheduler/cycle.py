@@ -215,18 +215,16 @@ class Scheduler:
             return
         self.queue.done(queued)
         self._count(SCHEDULED, profile, started)
-        self.metrics.sli_duration.labels(attempts=str(queued.attempts)).observe(
-            self.clock() - queued.added)
+        self.metrics.sli(queued.attempts).observe(self.clock() - queued.added)
         meta = pod["metadata"]
         self.recorder.event(pod, "Normal", "Scheduled",
                             f"Successfully assigned {meta['namespace']}/{meta['name']} to "
                             f"{node}", action="Binding", component=profile.scheduler_name)
 
     def _count(self, result: str, profile: Profile, started: float) -> None:
-        name = profile.scheduler_name
-        self.metrics.attempts.labels(result=result, profile=name).inc()
-        self.metrics.attempt_duration.labels(result=result, profile=name).observe(
-            self.clock() - started)
+        attempts, duration = self.metrics.attempt(result, profile.scheduler_name)
+        attempts.inc()
+        duration.observe(self.clock() - started)
 
     # -- failure and preemption ----------------------------------------------------------
 

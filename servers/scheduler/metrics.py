@@ -6,7 +6,7 @@ One ``CollectorRegistry`` per scheduler instance (never the global one), served 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -51,6 +51,28 @@ class Metrics:
         self.preemption_victims = Histogram(
             "scheduler_preemption_victims", "Number of selected preemption victims",
             buckets=_VICTIM_BUCKETS, registry=r)
+
+        # Children by label values: ``labels()`` costs more than the observation itself.
+        self._attempt_children: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self._sli_children: dict[int, Any] = {}
+
+    def attempt(self, result: str, profile: str) -> tuple[Any, Any]:
+        """The ``attempts`` counter and ``attempt_duration`` histogram of one result and
+        profile."""
+        children = self._attempt_children.get((result, profile))
+        if children is None:
+            children = self._attempt_children[(result, profile)] = (
+                self.attempts.labels(result=result, profile=profile),
+                self.attempt_duration.labels(result=result, profile=profile))
+        return children
+
+    def sli(self, attempts: int) -> Any:
+        """The ``sli_duration`` histogram of pods scheduled after ``attempts`` attempts."""
+        child = self._sli_children.get(attempts)
+        if child is None:
+            child = self._sli_children[attempts] = self.sli_duration.labels(
+                attempts=str(attempts))
+        return child
 
     def watch_queue(self, queue: SchedulingQueue) -> None:
         """Report ``scheduler_pending_pods`` from ``queue`` at every scrape."""
