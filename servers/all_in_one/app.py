@@ -51,6 +51,8 @@ LOOPBACK_SERVICE_CIDRS = ("127.96.0.0/16", "127.97.0.0/16")
 NONE_MODE = ("isolation none: pods run as processes on loopback addresses, Services get the "
              "loopback range {range} through the userspace proxy, and pods have no cluster DNS "
              "(a single host)")
+NODE_IP_FALLBACK = ("no interface but loopback has an address: node IP {ip} ({how}), which "
+                    "only this host reaches (--node-ip sets another)")
 BRIDGE_POLL = 0.1
 NEEDS_ROOT = "--isolation namespaces needs root (or use --isolation none)"
 PORT_TAKEN = "--secure-port {port} on {address} is taken: {error}"
@@ -116,10 +118,15 @@ def settings(opts: argparse.Namespace) -> Settings:
 
 
 def _host_ip(name: str) -> str:
-    try:
-        return socket.gethostbyname(name)
-    except OSError:
-        return "127.0.0.1"
+    """The node IP as k3s picks it (servers/kubelet/nodeip.py), said in one line."""
+    from servers.kubelet import nodeip
+
+    choice = nodeip.node_ip(name)
+    if choice.fallback:
+        log.warning(NODE_IP_FALLBACK.format(ip=choice.ip, how=choice.how))
+    else:
+        log.info("node IP %s: %s", choice.ip, choice.how)
+    return choice.ip
 
 
 def _port(address: str, port: int) -> int:

@@ -28,6 +28,7 @@ from hyperkube import supervisor, together
 from servers.cleanup import record
 from servers.client.errors import ClientError
 from servers.client.kubeconfig import load_kubeconfig
+from servers.kubelet import nodeip
 from servers.minion import certificates, join, renew
 from servers.minion import token as tokens
 from servers.minion.learn import Facts, learn
@@ -92,8 +93,9 @@ def settings(opts: argparse.Namespace) -> Settings:
 
 def node_ip(server: str, name: str) -> str:
     """The address this host reaches ``server`` from (k3s' agent picks the same: the other
-    nodes and the apiserver reach it there); else the one ``name`` resolves to, else
-    127.0.0.1. A UDP socket's connect only picks a route: no packet is sent."""
+    nodes and the apiserver reach it there); else the one k3s picks without a server
+    (servers/kubelet/nodeip.py). A UDP socket's connect only picks a route: no packet is
+    sent."""
     host = urlsplit(server).hostname or ""
     if host:
         try:
@@ -103,10 +105,7 @@ def node_ip(server: str, name: str) -> str:
                 return str(probe.getsockname()[0])
         except OSError:
             pass
-    try:
-        return socket.gethostbyname(name)
-    except OSError:
-        return "127.0.0.1"
+    return nodeip.node_ip(name).ip
 
 
 def _server_of(opts: argparse.Namespace) -> str:
