@@ -76,19 +76,36 @@ def files_of(path: str) -> list[str]:
     return [*sorted(glob.glob(glob.escape(path) + ".*"), key=age), path]
 
 
+def _chunks(data: bytes) -> list[tuple[str, bytes, bool]]:
+    """(timestamp, content, full) per CRI line of ``data`` (whole records, each ending in a
+    newline). Split on ``\\n`` only: a ``\\r`` in the content is text, not a record end."""
+    out: list[tuple[str, bytes, bool]] = []
+    for raw in data.split(b"\n"):
+        parsed = parse_line(raw)
+        if parsed is not None:
+            out.append((parsed[0], parsed[3], parsed[2]))
+    return out
+
+
 def _records(data: bytes) -> list[tuple[str, bytes]]:
-    """(timestamp, text with newline) per log line, partial chunks joined."""
+    """(timestamp, text) per log line, ``P`` chunks joined to the record that ends them; the
+    text of a full line ends with a newline. A partial line left at the end (the container
+    printed no newline after it: ``printf 'a\\nb'``) is kept without one, as kube prints a
+    partial chunk as it is (``pkg/kubelet/kuberuntime/logs/logs.go`` trims only the CRI
+    line's own newline). A line's timestamp is its first chunk's, where kube writes the
+    prefix."""
     out: list[tuple[str, bytes]] = []
     pending = b""
-    for raw in data.splitlines():
-        parsed = parse_line(raw)
-        if parsed is None:
-            continue
-        stamp, _, full, content = parsed
+    first = ""
+    for stamp, content, full in _chunks(data):
+        if not pending:
+            first = stamp
         pending += content
         if full:
-            out.append((stamp, pending + b"\n"))
+            out.append((first, pending + b"\n"))
             pending = b""
+    if pending:
+        out.append((first, pending))
     return out
 
 
@@ -155,7 +172,8 @@ async def read_log(path: str, opts: LogOptions,
     data, offset, inode = _read_all(path)
     cut = data.rfind(b"\n") + 1
     rest = data[cut:]
-    lines = _render(_records(data[:cut]), opts)
+    records = _records(data[:cut])
+    lines = _render(records, opts)
     if opts.tail_lines is not None:
         lines = lines[-opts.tail_lines:] if opts.tail_lines > 0 else []
     budget = _Budget(opts.limit_bytes)
@@ -164,20 +182,30 @@ async def read_log(path: str, opts: LogOptions,
         if piece is None:
             return
         yield piece
+    open_line = bool(records) and not records[-1][1].endswith(b"\n")
     while opts.follow:
         alive = await running()
         chunk, offset, inode = _more(path, offset, inode)
         rest += chunk
         cut = rest.rfind(b"\n") + 1
-        for line in _render(_records(rest[:cut]), LogOptions(timestamps=opts.timestamps)):
-            piece = budget.cut(line)
+        for stamp, content, full in _chunks(rest[:cut]):
+            piece = budget.cut(_followed(stamp, content, full, open_line, opts.timestamps))
             if piece is None:
                 return
+            open_line = not full
             yield piece
         rest = rest[cut:]
         if not alive and not chunk:
             return
         await asyncio.sleep(POLL)
+
+
+def _followed(stamp: str, content: bytes, full: bool, open_line: bool,
+              timestamps: bool) -> bytes:
+    """One CRI chunk as followed text, sent as it comes (a partial one too, as kube does): the
+    timestamp only where a line starts, the newline only where it ends."""
+    head = utc_stamp(stamp).encode() + b" " if timestamps and not open_line else b""
+    return head + content + (b"\n" if full else b"")
 
 
 def _more(path: str, offset: int, inode: int) -> tuple[bytes, int, int]:

@@ -72,6 +72,17 @@ def test_logs_print_the_kubelets_lines(kubectl: Kubectl, node: Kubelet) -> None:
         kubectl("delete", "pod", "web", "--wait=true", "--timeout=20s")
 
 
+def test_a_last_line_without_newline_is_printed(kubectl: Kubectl, node: Kubelet) -> None:
+    # the monitor writes "b" as a CRI partial (P) line; kube's kubelet prints it as it is
+    kubectl("apply", "-f", "-", input=pod("partial", sh("printf 'a\\nb'; exec sleep 1000")))
+    try:
+        running(kubectl, "partial")
+        until(lambda: kubectl("logs", "partial").stdout == "a\nb", "both lines")
+        assert kubectl("logs", "partial", "--tail=1").stdout == "b"
+    finally:
+        kubectl("delete", "pod", "partial", "--wait=true", "--timeout=20s")
+
+
 def test_logs_of_a_pod_with_two_containers_default_to_the_first(
         kubectl: Kubectl, node: Kubelet) -> None:
     # kubectl itself picks the first container (kubectl.kubernetes.io/default-container
