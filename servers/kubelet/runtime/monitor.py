@@ -14,6 +14,17 @@ so the kubelet reads both monitors alike (``conmon.Paths``):
 - ``bundle/ctl`` a FIFO the monitor reads: ``2 0 0`` reopens the log (after the kubelet renamed
   it, to rotate), conmon's control message;
 - ``bundle/start`` the FIFO on which ``bundle/run.sh`` waits until the kubelet starts it;
+- ``bundle/attach`` conmon's attach socket (``attach.py`` is the client): a ``SOCK_SEQPACKET``
+  unix socket; each message to a client is a pipe byte (2 stdout, 3 stderr) and at most 8192
+  bytes of live output; what a client sends is the container's stdin, when the container has
+  one (kube's ``stdin``): a pipe the monitor holds open for later clients. A client's end of
+  input (a shut writing side, or a hang-up) closes the container's stdin when it runs
+  ``stdinOnce`` (conmon without ``--leave-stdin-open``); on a terminal that means later input
+  is refused, the terminal itself stays (as conmon's). A client too slow to take its output
+  for ``SEND_WAIT`` seconds is dropped, so it never holds the container up for longer;
+- ``bundle/winsz`` with a terminal (kube's ``tty``: the container runs on a pseudo-terminal
+  whose output is logged as stdout): a FIFO of ``HEIGHT WIDTH`` lines, each applied to the
+  terminal in turn (conmon's; ``1 HEIGHT WIDTH`` on ``ctl`` too);
 - ``monitor.start`` the monitor's own start time, which tells it from a later process that
   got its pid (a forked monitor has the server's command line).
 
@@ -45,6 +56,13 @@ else:  # the C module: ``signal`` imports enum, ~4 ms of each monitor's start
 
 CHUNK = 65536  # one read of a pipe; a longer line is written as P chunks
 REOPEN_LOGS = b"2"  # conmon's control message number for "reopen the log" (src/config.h)
+RESIZE = b"1"  # ... and for "resize the terminal"
+STDOUT_PIPE = b"\x02"  # the first byte of an attach message: which pipe (conmon's)
+STDERR_PIPE = b"\x03"
+ATTACH_PIECE = 8192  # conmon's buffer: an attach client reads messages of 8192 + 1 bytes
+MAX_CLIENTS = 16  # attach clients at once (a later one is closed at once)
+SEND_WAIT = 5.0  # a client that takes no output for this long is dropped
+TIOCSWINSZ = 0x5414  # <asm-generic/ioctls.h> (not ``termios``: one more module per monitor)
 DRAIN_LIMIT = 1 << 20  # at most this much more output is read once the process has ended
 IDLE_CHECK = 5.0  # how often the fork server looks for ended monitors while no request comes
 
@@ -92,15 +110,31 @@ def make_fifo(path: str) -> None:
 
 
 class Monitor:
-    """One container's monitor; ``run`` returns when the container's process has ended."""
+    """One container's monitor; ``run`` returns when the container's process has ended.
 
-    def __init__(self, state_dir: str, container_id: str, log_path: str) -> None:
+    ``flags`` are conmon's options as letters: ``i`` keep a stdin for attach clients
+    (``--stdin``), ``o`` close it when the first attach session ends (kube's stdinOnce),
+    ``t`` run the container on a terminal (``--terminal``)."""
+
+    def __init__(self, state_dir: str, container_id: str, log_path: str,
+                 flags: str = "") -> None:
         self.dir = state_dir
         self.id = container_id
         self.log_path = log_path
         self.bundle = os.path.join(state_dir, "bundle")
-        self.log_fd = self.ctl = self.wake = -1
+        self.tty = "t" in flags
+        self.keep_stdin = "i" in flags
+        self.stdin_once = "o" in flags
+        self.log_fd = self.ctl = self.wake = self.winsz = self.listener = -1
+        self.terminal = -1  # a terminal's master side: its output, input and size
+        self.stdin = -1  # where attach clients' input goes: a pipe, or the terminal
+        self.listen_sock: Any = None
+        self.pending = b""  # input the container has not taken yet
+        self.stdin_ending = False  # close the stdin once ``pending`` is written
         self.pipes: dict[int, bytes] = {}  # read end -> stream name
+        self.clients: dict[int, Any] = {}  # attach socket fd -> its _socket.socket
+        self.reading: set[int] = set()  # the clients whose input has not ended
+        self.poller: Any = None
         self.pid = 0
 
     def open_log(self) -> None:
@@ -112,63 +146,131 @@ class Monitor:
         self.log_fd = fd
 
     def spawn(self) -> int:
-        """Start ``bundle/run.sh`` in a new session with the pipes as stdout and stderr."""
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
+        """Start ``bundle/run.sh`` in a new session: stdout and stderr pipes, stdin
+        /dev/null or a pipe; or all three a terminal, its controlling one (the session
+        leader opens it after setsid: posix_spawn runs setsid before the file actions)."""
         make_fifo(os.path.join(self.bundle, "start"))
+        ours: list[int] = []  # the child's ends, closed here once it has them
+        if self.tty:
+            master, slave = os.openpty()
+            ours.append(slave)
+            stdio = [(os.POSIX_SPAWN_OPEN, 0, os.ttyname(slave), os.O_RDWR, 0),
+                     (os.POSIX_SPAWN_DUP2, 0, 1), (os.POSIX_SPAWN_DUP2, 0, 2)]
+        else:
+            out_r, out_w = os.pipe()
+            err_r, err_w = os.pipe()
+            ours += [out_w, err_w]
+            stdio = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                     (os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2)]
+            if self.keep_stdin:
+                in_r, self.stdin = os.pipe()
+                ours.append(in_r)
+                stdio[0] = (os.POSIX_SPAWN_DUP2, in_r, 0)
         try:
             self.pid = os.posix_spawn(
                 "/bin/sh", ["/bin/sh", os.path.join(self.bundle, "run.sh")], _child_env(),
-                file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                              (os.POSIX_SPAWN_DUP2, out_w, 1),
-                              (os.POSIX_SPAWN_DUP2, err_w, 2)],
-                setsid=True, setsigdef=(signal.SIGPIPE, signal.SIGHUP, signal.SIGINT,
-                                        signal.SIGCHLD))
+                file_actions=stdio, setsid=True,
+                setsigdef=(signal.SIGPIPE, signal.SIGHUP, signal.SIGINT, signal.SIGCHLD))
         finally:
-            os.close(out_w)
-            os.close(err_w)
-        for fd in (out_r, err_r):
-            os.set_blocking(fd, False)
-        self.pipes = {out_r: b"stdout", err_r: b"stderr"}
+            for fd in ours:
+                os.close(fd)
+        if self.tty:
+            self.terminal = master
+            self.pipes = {master: b"stdout"}  # a terminal has one output
+            self.stdin = master if self.keep_stdin else -1
+        else:
+            self.pipes = {out_r: b"stdout", err_r: b"stderr"}
+        for fd in (*self.pipes, self.stdin):
+            if fd >= 0:
+                os.set_blocking(fd, False)
         return self.pid
 
     def prepare(self) -> None:
-        """The log, the control FIFO and the SIGCHLD wake-up, before there is a process."""
+        """The log, the FIFOs, the attach socket and the SIGCHLD wake-up, before there is a
+        process."""
+        import _socket  # (the C module: ``socket`` imports enum and selectors)
+
         self.open_log()
-        ctl_path = os.path.join(self.bundle, "ctl")
-        make_fifo(ctl_path)
-        # read-write: the monitor itself holds a writer, so the FIFO never reports EOF, and a
+        # read-write: the monitor itself holds a writer, so a FIFO never reports EOF, and a
         # kubelet's non-blocking open for writing finds a reader while the monitor lives
-        self.ctl = os.open(ctl_path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+        self.ctl = _own_fifo(os.path.join(self.bundle, "ctl"))
+        if self.tty:
+            self.winsz = _own_fifo(os.path.join(self.bundle, "winsz"))
+        listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+        folder = os.open(self.bundle, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:  # through /proc/self/fd: a bundle's path may be longer than sun_path allows
+            path = f"/proc/self/fd/{folder}/attach"
+            if os.path.lexists(path):
+                os.unlink(path)
+            listener.bind(path)
+            os.chmod(path, 0o600)  # only the kubelet's user may attach
+        finally:
+            os.close(folder)
+        listener.listen(MAX_CLIENTS)
+        listener.setblocking(False)
+        self.listen_sock, self.listener = listener, listener.fileno()
         self.wake, wake_w = os.pipe()
         os.set_blocking(wake_w, False)
         signal.signal(signal.SIGCHLD, lambda *_: None)  # the handler's byte wakes the poll
         signal.set_wakeup_fd(wake_w)
 
     def run(self) -> None:
-        """Copy output to the log and serve the control FIFO until the process ends."""
-        poller = select.poll()
-        for fd in (*self.pipes, self.ctl, self.wake):
-            poller.register(fd, select.POLLIN)
+        """Copy output to the log and to attach clients, input from attach clients to the
+        container, serve the FIFOs, until the process ends."""
+        self.poller = select.poll()
+        for fd in (self.ctl, self.wake, self.listener, self.winsz):
+            if fd >= 0:
+                self.poller.register(fd, select.POLLIN)
+        for fd in self.pipes:
+            self._watch(fd)
         done = self._reaped()  # it may have ended before the poll was ready
         while not done:
-            for fd, _ in poller.poll():
-                if fd == self.ctl:
-                    self._control(self.ctl)
-                elif fd == self.wake:
+            for fd, events in self.poller.poll():
+                if fd == self.wake:
                     os.read(self.wake, 512)
                     done = self._reaped()
-                elif not self._copy(fd):
-                    poller.unregister(fd)
+                else:
+                    self._event(fd, events)
+        self._hang_up()
+
+    def _event(self, fd: int, events: int) -> None:
+        """What ``poll`` reported on ``fd`` (but the wake-up pipe)."""
+        if fd in self.clients:
+            self._client(fd, events)
+        elif fd == self.listener:
+            self._accept()
+        elif fd in (self.ctl, self.winsz):
+            self._control(fd)
+        else:  # an output pipe or the terminal, or the stdin pipe
+            if fd == self.stdin and events & (select.POLLOUT | select.POLLERR):
+                self._flush()
+            if fd in self.pipes and events & ~select.POLLOUT and not self._copy(fd):
+                self.poller.unregister(fd)
+
+    def _watch(self, fd: int) -> None:
+        """(Re)register an output or stdin fd for what it waits for now."""
+        mask = select.POLLIN if fd in self.pipes else 0
+        if fd == self.stdin and self.pending:
+            mask |= select.POLLOUT
+        if mask:
+            self.poller.register(fd, mask)
+        elif fd >= 0:
+            try:  # noqa: SIM105  (no contextlib: every import is memory in each monitor)
+                self.poller.unregister(fd)
+            except KeyError:
+                pass
 
     def _copy(self, fd: int) -> bool:
-        """Copy what ``fd`` has to the log; False at its end."""
+        """Copy what ``fd`` has to the log and the attach clients; False at its end."""
         try:
             data = os.read(fd, CHUNK)
         except BlockingIOError:
             return True
+        except OSError:  # EIO: a terminal whose processes have all gone
+            data = b""
         if not data:
-            os.close(fd)
+            if fd != self.terminal:  # (it stays open for resizes until the end)
+                os.close(fd)
             del self.pipes[fd]
             return False
         self._log(self.pipes[fd], data)
@@ -179,15 +281,128 @@ class Monitor:
             os.write(self.log_fd, cri_lines(stream, data, time.time_ns()))
         except OSError as exc:  # a full disk loses lines, never the container's exit code
             print(f"km monitor {self.id}: log: {exc.strerror}", file=sys.stderr)
+        if self.clients:
+            self._relay(STDERR_PIPE if stream == b"stderr" else STDOUT_PIPE, data)
 
-    def _control(self, ctl: int) -> None:
+    def _relay(self, pipe: bytes, data: bytes) -> None:
+        """Send output to every attach client, in messages a client's buffer takes."""
+        for fd, client in list(self.clients.items()):
+            try:
+                for start in range(0, len(data), ATTACH_PIECE):
+                    client.sendall(pipe + data[start:start + ATTACH_PIECE])
+            except OSError:  # gone, or too slow (the timeout): it is dropped
+                self._drop(fd)
+
+    def _accept(self) -> None:
+        import _socket
+
         try:
-            messages = os.read(ctl, 512)
+            accepted, _ = self.listen_sock._accept()  # the C one: an fd
+        except OSError:
+            return
+        if len(self.clients) >= MAX_CLIENTS:
+            os.close(accepted)
+            return
+        client = _socket.socket(fileno=accepted)
+        client.settimeout(SEND_WAIT)
+        self.clients[accepted] = client
+        self.reading.add(accepted)
+        self.poller.register(accepted, 0 if self.pending else select.POLLIN)
+
+    def _client(self, fd: int, events: int) -> None:
+        """Input from an attach client, the end of its input, or its hang-up."""
+        if fd in self.reading and events & select.POLLIN:
+            try:
+                data = self.clients[fd].recv(CHUNK)
+            except OSError:
+                data = b""
+            if data:
+                self._input(data)
+                return
+            self.reading.discard(fd)  # its writing side is shut: it still takes output
+            self.poller.register(fd, 0)
+            self._session_ended()
+            return
+        if events & (select.POLLHUP | select.POLLERR):
+            self._drop(fd)
+
+    def _drop(self, fd: int) -> None:
+        client = self.clients.pop(fd)
+        self.poller.unregister(fd)
+        client.close()
+        if fd in self.reading:
+            self.reading.discard(fd)
+            self._session_ended()
+
+    def _session_ended(self) -> None:
+        """An attach client's input ended: stdinOnce closes the container's stdin."""
+        if self.stdin_once and self.stdin >= 0:
+            self.stdin_ending = True
+            if not self.pending:
+                self._close_stdin()
+
+    def _input(self, data: bytes) -> None:
+        """Give an attach client's input to the container (dropped once stdin is closed)."""
+        if self.stdin < 0 or self.stdin_ending:
+            return
+        self.pending += data
+        self._flush()
+
+    def _flush(self) -> None:
+        """Write what input the container takes now; while some waits, clients are not
+        read (their input waits in their sockets: back-pressure, not memory)."""
+        try:
+            written = os.write(self.stdin, self.pending) if self.pending else 0
+        except BlockingIOError:
+            written = 0
+        except OSError:  # EPIPE: the container no longer reads its stdin
+            self.pending = b""
+            self._close_stdin()
+            return
+        self.pending = self.pending[written:]
+        self._watch(self.stdin)
+        for fd in self.reading:
+            self.poller.register(fd, 0 if self.pending else select.POLLIN)
+        if not self.pending and self.stdin_ending:
+            self._close_stdin()
+
+    def _close_stdin(self) -> None:
+        """The container's stdin ends: a pipe is closed (the process reads EOF); a terminal
+        stays open for output, and takes no more input."""
+        fd, self.stdin, self.pending = self.stdin, -1, b""
+        if fd < 0:
+            return
+        self._watch(fd)  # no more POLLOUT (a terminal keeps its POLLIN while it has output)
+        if fd != self.terminal:
+            os.close(fd)
+
+    def _control(self, fd: int) -> None:
+        """conmon's ``ctl`` messages (``TYPE H W``) or its ``winsz`` lines (``H W``)."""
+        try:
+            messages = os.read(fd, 512)
         except BlockingIOError:
             return
         for message in messages.splitlines():
-            if message.split(b" ", 1)[0] == REOPEN_LOGS:
+            words = message.split()
+            if fd == self.winsz:
+                words = [RESIZE, *words]
+            if words[:1] == [REOPEN_LOGS]:
                 self.open_log()
+            elif words[:1] == [RESIZE] and len(words) == 3:
+                self._resize(words[1], words[2])
+
+    def _resize(self, height: bytes, width: bytes) -> None:
+        """Set the terminal's size (its processes get SIGWINCH from the kernel)."""
+        if self.terminal < 0:
+            return
+        import fcntl  # (only a terminal's monitor needs it)
+
+        try:
+            rows, cols = int(height), int(width)
+            size = b"".join(n.to_bytes(2, sys.byteorder) for n in (rows, cols, 0, 0))
+            fcntl.ioctl(self.terminal, TIOCSWINSZ, size)
+        except (ValueError, OverflowError, OSError):
+            pass  # a bad line, or the terminal is gone
 
     def _reaped(self) -> bool:
         """After a SIGCHLD: if the container's process ended, record it and say True."""
@@ -210,12 +425,26 @@ class Monitor:
             while budget > 0:
                 try:
                     data = os.read(fd, CHUNK)
-                except BlockingIOError:
+                except OSError:  # BlockingIOError: nothing now; EIO: a terminal's end
                     break
                 if not data:
                     break
                 budget -= len(data)
                 self._log(stream, data)
+
+    def _hang_up(self) -> None:
+        """The container has ended: no more attaching; the clients see their end."""
+        path = os.path.join(self.bundle, "attach")
+        if os.path.lexists(path):
+            os.unlink(path)
+        for fd in list(self.clients):
+            self.clients.pop(fd).close()
+
+
+def _own_fifo(path: str) -> int:
+    """A fresh FIFO at ``path``, opened read-write and non-blocking (see ``prepare``)."""
+    make_fifo(path)
+    return os.open(path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
 
 
 def _child_env() -> dict[str, str]:
@@ -237,11 +466,13 @@ def own_start_time() -> str:
         return f.read().rsplit(")", 1)[1].split()[19]
 
 
-def monitor(state_dir: str, container_id: str, log_path: str, sync_fd: int) -> int:
-    """Start the container and monitor it until it ends (in a process of its own)."""
+def monitor(state_dir: str, container_id: str, log_path: str, sync_fd: int,
+            flags: str = "") -> int:
+    """Start the container and monitor it until it ends (in a process of its own);
+    ``flags`` as ``Monitor``'s."""
     for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_IGN)
-    watcher = Monitor(state_dir, container_id, log_path)
+    watcher = Monitor(state_dir, container_id, log_path, flags)
     try:
         watcher.prepare()
         pid = watcher.spawn()
@@ -258,7 +489,7 @@ def monitor(state_dir: str, container_id: str, log_path: str, sync_fd: int) -> i
 
 def serve(name: str, idle_exit: float, sync_fd: int) -> int:
     """The fork server: one per kubelet root dir (the working directory), listening on the
-    unix socket ``name`` there. Each connection sends ``STATE_DIR\0ID\0LOG_PATH\n``; a
+    unix socket ``name`` there. Each connection sends ``STATE_DIR\0ID\0LOG_PATH\0FLAGS\n``; a
     fork of this process becomes that container's monitor and answers on the connection
     (the sync message). A fork costs about a millisecond and shares this process's pages,
     where a new Python costs ~10 ms of CPU and ~3 MB of its own. With no monitor left and
@@ -293,13 +524,13 @@ def serve(name: str, idle_exit: float, sync_fd: int) -> int:
         _reap(children)
         conn = _socket.socket(fileno=accepted)
         fields = _request(conn)
-        if len(fields) == 3:
+        if len(fields) == 4:
             pid = os.fork()
             if pid == 0:
                 listener.close()
                 fd = conn.detach()
                 os.set_blocking(fd, True)
-                os._exit(monitor(fields[0], fields[1], fields[2], fd))
+                os._exit(monitor(fields[0], fields[1], fields[2], fd, fields[3]))
             children.add(pid)
         conn.close()
 
@@ -344,7 +575,7 @@ def _remove_own(name: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """``STATE_DIR CONTAINER_ID LOG_PATH SYNC_FD``: detach, start, monitor, exit;
+    """``STATE_DIR CONTAINER_ID LOG_PATH FLAGS SYNC_FD``: detach, start, monitor, exit;
     ``--serve ROOT NAME IDLE_EXIT SYNC_FD``: detach and be ROOT's fork server (``serve``)."""
     serving = argv[:1] == ["--serve"]
     sync_fd = int(argv[-1])
@@ -354,8 +585,8 @@ def main(argv: list[str]) -> int:
     if serving:
         os.chdir(argv[1])
         return serve(argv[2], float(argv[3]), sync_fd)
-    state_dir, container_id, log_path, _ = argv
-    return monitor(state_dir, container_id, log_path, sync_fd)
+    state_dir, container_id, log_path, flags, _ = argv
+    return monitor(state_dir, container_id, log_path, sync_fd, flags)
 
 
 if __name__ == "__main__":

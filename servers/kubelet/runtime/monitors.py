@@ -70,11 +70,14 @@ class Launcher:
         self.idle_exit = idle_exit
         self._lock = asyncio.Lock()
 
-    async def launch(self, container_id: str, paths: conmon.Paths, log_path: str) -> int:
-        """Start the monitor of a created container; return the container's pid."""
+    async def launch(self, container_id: str, paths: conmon.Paths, log_path: str, *,
+                     stdin: bool = False, stdin_once: bool = False, tty: bool = False) -> int:
+        """Start the monitor of a created container; return the container's pid. ``stdin``,
+        ``stdin_once`` and ``tty`` as ``conmon.launch``'s."""
         paths.make()
         os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
-        request = f"{paths.dir}\0{container_id}\0{log_path}\n".encode()
+        flags = monitor_flags(stdin=stdin, stdin_once=stdin_once, tty=tty)
+        request = f"{paths.dir}\0{container_id}\0{log_path}\0{flags}\n".encode()
         line = await self._ask(request)
         if not line:
             async with self._lock:  # one start, however many containers are created at once
@@ -86,7 +89,7 @@ class Launcher:
                         log.warning("km monitor server: %s; monitors start on their own", exc)
                     line = await self._ask(request)
         if not line:
-            return await launch_alone(container_id, paths, log_path)
+            return await launch_alone(container_id, paths, log_path, flags)
         return conmon.pid_from(line.strip())
 
     async def _ask(self, request: bytes) -> bytes:
@@ -135,12 +138,19 @@ def stop_servers(root: str, keep: str = "") -> None:
                 os.unlink(path)
 
 
-async def launch_alone(container_id: str, paths: conmon.Paths, log_path: str) -> int:
+def monitor_flags(*, stdin: bool, stdin_once: bool, tty: bool) -> str:
+    """conmon's ``--stdin``, no ``--leave-stdin-open``, ``--terminal`` as the monitor's
+    letters (``monitor.Monitor``)."""
+    return ("i" if stdin else "") + ("o" if stdin and stdin_once else "") + ("t" if tty else "")
+
+
+async def launch_alone(container_id: str, paths: conmon.Paths, log_path: str,
+                       flags: str = "") -> int:
     """Start a monitor as a new Python process of its own; return the container's pid."""
     errors = os.path.join(paths.dir, "monitor.log")  # the monitor's own complaints
     with open(errors, "ab") as err:
-        line = await _spawn(helper(MONITOR_BOOT, paths.dir, container_id, log_path), err,
-                            paths.dir)
+        line = await _spawn(helper(MONITOR_BOOT, paths.dir, container_id, log_path, flags),
+                            err, paths.dir)
     if not line.strip():
         msg = f"km monitor: exit before it answered: {_last_line(errors)}"
         raise CommandFailed(msg)

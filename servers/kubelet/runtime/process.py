@@ -211,7 +211,9 @@ class ProcessRuntime(MonitoredRuntime):
             raise InvalidConfig(msg)
 
     async def _launch(self, container_id: str, paths: conmon.Paths, log_path: str) -> int:
-        return await self.monitors.launch(container_id, paths, log_path)
+        config = container_config(self._container(container_id)["config"])
+        return await self.monitors.launch(container_id, paths, log_path, stdin=config.stdin,
+                                          stdin_once=config.stdin_once, tty=config.tty)
 
     async def reopen_container_log(self, container_id: str) -> None:
         # as CRI-O's ReopenContainerLog, return once the monitor has made the new file: the

@@ -1,7 +1,7 @@
 """The kubelet's /attach against a container kept with stdin open (conmon's attach socket).
 
-Only the namespaces runtime here: conmon serves the attach socket; ``--isolation none``'s own
-monitor (monitor.py) has none yet.
+Both runtimes: conmon serves the attach socket under ``namespaces``, km's own monitor
+(monitor.py) the same interface under ``none``.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ import pytest
 
 from servers.kubelet.runtime.interface import CONTAINER_EXITED, ContainerConfig
 from servers.kubelet.workers import PodWorker
+from tests.integration.kubelet.conftest import ISOLATIONS
 from tests.integration.kubelet.test_exec_kubelet import V5, WAIT, Node, certs, node
 from tests.integration.kubelet.test_runtime_conformance import pod, run_container, wait_exit
 
 __all__ = ["certs", "node"]  # fixtures, imported to be found
 
-pytestmark = pytest.mark.parametrize("make_runtime", ["namespaces"], indirect=True)
+pytestmark = pytest.mark.parametrize("make_runtime", ISOLATIONS, indirect=True)
 
 
 async def container(node: Node, name: str, config: ContainerConfig) -> str:
@@ -107,3 +108,78 @@ async def test_detaching_without_stdin_once_keeps_the_container(node: Node) -> N
             await ws.close()
         await asyncio.sleep(0.2)
         assert (await node.runtime.container_status(cid)).state != CONTAINER_EXITED
+
+
+async def read_channels(ws: aiohttp.ClientWebSocketResponse, *texts: bytes
+                        ) -> dict[int, bytes]:
+    """Output by channel until every one of ``texts`` was seen on some channel."""
+    seen: dict[int, bytes] = {1: b"", 2: b""}
+    while not all(any(t in data for data in seen.values()) for t in texts):
+        message = await asyncio.wait_for(ws.receive_bytes(), WAIT)
+        if message[0] in seen:
+            seen[message[0]] += message[1:]
+    return seen
+
+
+def log_of(node: Node, cid: str) -> list[str]:
+    """The container's CRI log lines, without their time stamps."""
+    path = node.runtime.store.load("containers", cid)["log_path"]  # type: ignore[index]
+    with open(path, encoding="utf-8", newline="") as f:  # (a terminal's \r kept)
+        return [line.split(" ", 1)[1] for line in f.read().split("\n") if line]
+
+
+async def test_attach_without_stdin_relays_live_output_by_stream(node: Node) -> None:
+    cid = await container(node, "talk", ContainerConfig(name="c", command=(
+        "/bin/sh", "-c", "i=0; while :; do echo out$i; echo err$i >&2; i=$((i+1)); "
+        "sleep 0.05; done")))
+    await asyncio.sleep(0.3)  # output before the attach is only in the log
+    async with connect(node, "talk", output="1", error="1") as ws:
+        seen = await read_channels(ws, b"out20", b"err20")
+    assert b"out20\n" in seen[1] and b"err" not in seen[1]
+    assert b"err20\n" in seen[2] and b"out" not in seen[2]
+    assert b"out0\n" not in seen[1]  # live output only, as conmon's
+    lines = log_of(node, cid)
+    assert "stdout F out0" in lines and "stderr F err0" in lines
+    assert (await node.runtime.container_status(cid)).state != CONTAINER_EXITED
+
+
+async def test_a_large_input_comes_back_whole_and_is_logged(node: Node) -> None:
+    cid = await container(node, "big", ContainerConfig(
+        name="c", command=("cat",), stdin=True, stdin_once=True))
+    line = bytes(range(48, 48 + 64)) + b"\n"  # 65 bytes of text
+    data = line * 3000  # ~190 KiB: more than the pipes and socket buffers hold at once
+    async with connect(node, "big", input="1", output="1", error="1") as ws:
+        for start in range(0, len(data), 30000):
+            await ws.send_bytes(b"\x00" + data[start:start + 30000])
+        got = b""
+        while len(got) < len(data):
+            message = await asyncio.wait_for(ws.receive_bytes(), WAIT)
+            assert message[0] == 1
+            got += message[1:]
+        assert got == data
+        await ws.send_bytes(bytes([255, 0]))
+        await rest(ws)
+    assert (await wait_exit(node.runtime, cid)).exit_code == 0
+    lines = log_of(node, cid)
+    assert {entry[:9] for entry in lines} <= {"stdout F ", "stdout P "}  # P: part of a line
+    logged = "".join(entry[9:] + ("\n" if entry[7] == "F" else "") for entry in lines)
+    assert logged == data.decode()
+
+
+async def test_a_terminal_is_logged_as_stdout_and_stdin_once_ends_its_input(
+        node: Node) -> None:
+    cid = await container(node, "tty-once", ContainerConfig(
+        name="c", command=("/bin/sh",), stdin=True, stdin_once=True, tty=True))
+    async with connect(node, "tty-once", input="1", output="1", tty="1") as ws:
+        await ws.send_bytes(b"\x00echo first-$((20+1))\n")
+        await read_until(ws, b"first-21")
+        await ws.send_bytes(bytes([255, 0]))
+    await asyncio.sleep(0.3)
+    async with connect(node, "tty-once", input="1", output="1", tty="1") as ws:
+        await ws.send_bytes(b"\x00echo second-$((30+1))\n")
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(read_until(ws, b"second-31"), 1.0)
+    assert (await node.runtime.container_status(cid)).state != CONTAINER_EXITED
+    lines = log_of(node, cid)
+    assert "stdout F first-21\r" in lines  # a terminal's output, as conmon logs it
+    assert not [entry for entry in lines if "second" in entry]  # not even echoed
