@@ -217,13 +217,17 @@ async def _relay(request: web.Request, upstream: aiohttp.ClientResponse,
                  stopping: asyncio.Event) -> web.StreamResponse:
     resp = web.StreamResponse(headers={"Content-Type": TEXT, "Cache-Control": "no-cache, private"})
     resp.enable_chunked_encoding()
-    await resp.prepare(request)
+    try:
+        await resp.prepare(request)
+    except ConnectionError:  # the client left before the kubelet answered: nothing to say
+        log.debug("pods/log: the client left before the kubelet answered")
+        return resp  # aiohttp finishes it quietly; the caller closes the kubelet's response
     pending: asyncio.Future[bytes] = asyncio.ensure_future(upstream.content.readany())
     try:
         while True:
             done, _ = await asyncio.wait({pending}, timeout=CONNECTION_CHECK_SECONDS)
-            if request.transport is None or request.transport.is_closing():
-                return resp  # the client left; closing the upstream response ends the rest
+            if _client_left(request):
+                return resp  # closing the upstream response ends the rest
             if stopping.is_set():
                 break
             if not done:
@@ -235,9 +239,17 @@ async def _relay(request: web.Request, upstream: aiohttp.ClientResponse,
             pending = asyncio.ensure_future(upstream.content.readany())
         await resp.write_eof()
     except (ConnectionError, aiohttp.ClientError) as exc:
-        log.info("pods/log: stream ended early: %s", why(exc))
+        if _client_left(request):  # a client may leave when it likes (kubectl logs | head)
+            log.debug("pods/log: the client left: %s", why(exc))
+        else:
+            log.info("pods/log: stream ended early: %s", why(exc))
     finally:
         pending.cancel()
         if pending.done() and not pending.cancelled():
             pending.exception()  # retrieved, so asyncio does not log it as never retrieved
     return resp
+
+
+def _client_left(request: web.Request) -> bool:
+    """Whether the client hung up (a transport aiohttp dropped or is closing)."""
+    return request.transport is None or request.transport.is_closing()

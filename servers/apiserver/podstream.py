@@ -277,7 +277,11 @@ class PodStreams:
         kubelet = await self._dial(url, node, _offered(request), request.remote, key)
         try:
             client = _client_socket((kubelet.protocol,) if kubelet.protocol else ())
-            await client.prepare(request)
+            try:
+                await client.prepare(request)
+            except ConnectionError:  # the client hung up while the kubelet answered: normal
+                log.debug("pods stream: the client left during the handshake")
+                return client  # aiohttp finishes it quietly; the kubelet's side closes below
             await _splice(client, kubelet, self._stopping)
         finally:
             await _close(kubelet, 1001, b"")

@@ -164,9 +164,12 @@ async def relay(request: web.Request, upstream: Upgraded,
     resp = web.StreamResponse(status=101, reason="Switching Protocols", headers=headers)
     resp.force_close()  # the connection is the relay's now: no second request on it
     try:
-        await resp.prepare(request)
+        with contextlib.suppress(ConnectionError):  # the client hung up meanwhile: below
+            await resp.prepare(request)
         transport = request.transport
-        assert transport is not None
+        if transport is None or transport.is_closing():
+            log.debug("pods stream: the client left during the handshake")
+            return resp  # aiohttp finishes it quietly; the kubelet's side closes below
         to_kubelet = _ToKubelet(upstream.writer, transport)  # type: ignore[arg-type]
         request.protocol.set_parser(to_kubelet)  # type: ignore[arg-type]
         down = asyncio.ensure_future(_to_client(upstream.reader, resp))

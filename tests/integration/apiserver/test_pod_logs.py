@@ -101,8 +101,9 @@ class Seen:
 
 @dataclass
 class StandIn:
-    """A kubelet's /containerLogs: fixed lines, or (follow=true) one line now and one after
-    ``release`` is set; ``gone`` is set when the apiserver hangs up a followed request."""
+    """A kubelet's /containerLogs: fixed lines (container "slow": once ``release`` is set), or
+    (follow=true) one line now and one after ``release`` is set; ``gone`` is set when the
+    apiserver hangs up a followed request."""
 
     port: int = 0
     seen: list[Seen] = field(default_factory=list)
@@ -114,6 +115,8 @@ class StandIn:
         self.seen.append(Seen(request.path, dict(request.query), _common_name(peer)))
         if request.match_info["container"] == "broken":
             return web.Response(status=400, text=WAITING)
+        if request.match_info["container"] == "slow":  # answers once released
+            await asyncio.wait_for(self.release.wait(), WAIT)
         resp = web.StreamResponse(headers={"Content-Type": "text/plain"})
         await resp.prepare(request)
         if request.query.get("follow") != "true":
@@ -525,7 +528,8 @@ async def _http(url: str, method: str, path: str, body: Any = None) -> tuple[int
         return resp.status, await resp.text()
 
 
-async def _register_over_http(url: str, port: int) -> None:
+async def _register_over_http(url: str, port: int, containers: tuple[str, ...] = ("c",)
+                              ) -> None:
     the_node = node(port=port)
     status, text = await _http(url, "POST", "/api/v1/nodes", the_node)
     assert status == 201, text
@@ -534,7 +538,7 @@ async def _register_over_http(url: str, port: int) -> None:
         created["status"] = the_node["status"]
         status, text = await _http(url, "PUT", "/api/v1/nodes/n1/status", created)
         assert status == 200, text
-    status, text = await _http(url, "POST", PODS, pod())
+    status, text = await _http(url, "POST", PODS, pod(containers=containers))
     assert status == 201, text
 
 
@@ -551,6 +555,29 @@ async def test_km_apiserver_flags_present_the_client_cert_and_verify_the_kubelet
     assert status == 503 and "certificate verify failed" in json.loads(text)["message"]
     log = "".join(flagged_apiserver.log)
     assert "Traceback" not in log and podlogs.NOT_VERIFIED not in log
+
+
+async def test_a_client_that_leaves_before_the_kubelet_answers_is_no_error(
+        plain_apiserver: ApiServer, kubelet: StandIn) -> None:
+    # km's own apiserver: the in-process test server cancels the handler of a client that
+    # leaves (handler_cancellation), km's does not, so only it shows what happens next
+    url = plain_apiserver.url
+    await _register_over_http(url, kubelet.port, containers=("slow",))
+    _, writer = await asyncio.open_connection("127.0.0.1", plain_apiserver.port)
+    writer.write(f"GET {PODS}/web/log HTTP/1.1\r\nHost: api\r\n\r\n".encode())
+    for _ in range(int(WAIT / 0.01)):  # bounded: until the kubelet has the request
+        if kubelet.seen:
+            break
+        await asyncio.sleep(0.01)
+    writer.close()  # the client leaves while the apiserver waits for the kubelet
+    await writer.wait_closed()
+    kubelet.release.set()
+    # a whole second request the same way: by its end the first one's answer has long
+    # reached the apiserver, which found no client to pass it to
+    assert await _http(url, "GET", f"{PODS}/web/log") == (200, "hello from c\nsecond line\n")
+    assert len(kubelet.seen) == 2
+    log = "".join(plain_apiserver.log)
+    assert "Traceback" not in log and " 500 " not in log and "rror" not in log, log
 
 
 async def test_km_apiserver_without_flags_logs_once_that_kubelets_are_not_verified(

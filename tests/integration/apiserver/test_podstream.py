@@ -11,6 +11,7 @@ stand-in kubelet.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import ssl
 from collections.abc import AsyncIterator, Iterator
@@ -90,6 +91,7 @@ class Kubelet:
     seen: list[Seen] = field(default_factory=list)
     done: asyncio.Event = field(default_factory=asyncio.Event)
     active: int = 0
+    release: asyncio.Event = field(default_factory=asyncio.Event)  # pod "slow" waits for it
 
     async def stream(self, request: web.Request) -> web.StreamResponse:
         self.active += 1
@@ -105,6 +107,8 @@ class Kubelet:
         self.seen.append(seen)
         if request.match_info.get("pod") == "ghost":
             return web.Response(status=404, text='pod "ghost" not found on this node')
+        if request.match_info.get("pod") == "slow":  # answers the handshake once released
+            await asyncio.wait_for(self.release.wait(), WAIT)
         kind = request.path.split("/")[1]
         protocols = {"exec": (V5, V4), "attach": (V4,), "portForward": (TUNNEL, V4)}[kind]
         ws = web.WebSocketResponse(protocols=protocols, autoclose=False, max_msg_size=0)
@@ -477,6 +481,7 @@ class SpdyKubelet:
     heads: list[str] = field(default_factory=list)
     echoed: int = 0
     ended: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)  # pod "slow" waits for it
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -487,6 +492,8 @@ class SpdyKubelet:
                 writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: %d\r\n\r\n%s"
                              % (len(body), body))
                 return
+            if "/slow" in head.split("\r\n")[0]:  # answers once released
+                await asyncio.wait_for(self.release.wait(), WAIT)
             writer.write(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
                          b"Upgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: portforward.k8s.io"
                          b"\r\n\r\n")
@@ -515,13 +522,23 @@ async def spdy_kubelet(cluster: Cluster) -> AsyncIterator[SpdyKubelet]:
         await asyncio.sleep(0.1)
 
 
-async def _spdy_post(cluster: Cluster, path: str, token: str
-                     ) -> tuple[str, asyncio.StreamReader, asyncio.StreamWriter]:
+SPDY_HEADERS = ("Connection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: "
+                "portforward.k8s.io\r\nContent-Length: 0\r\n")
+
+
+async def _send(cluster: Cluster, request_line: str, token: str, headers: str
+                ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """An upgrade request by hand over TLS; the answer is left to the caller."""
     context = ssl.create_default_context(cafile=str(cluster.certs / "ca.crt"))
     reader, writer = await asyncio.open_connection("127.0.0.1", cluster.api.port, ssl=context)
-    writer.write((f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}"
-                  "\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: "
-                  "portforward.k8s.io\r\nContent-Length: 0\r\n\r\n").encode())
+    writer.write((f"{request_line}\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}"
+                  f"\r\n{headers}\r\n").encode())
+    return reader, writer
+
+
+async def _spdy_post(cluster: Cluster, path: str, token: str
+                     ) -> tuple[str, asyncio.StreamReader, asyncio.StreamWriter]:
+    reader, writer = await _send(cluster, f"POST {path} HTTP/1.1", token, SPDY_HEADERS)
     head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT)).decode("latin-1")
     return head, reader, writer
 
@@ -602,3 +619,63 @@ async def test_exec_is_counted_as_a_long_running_connect(
     assert 'subresource="exec",verb="GET"' not in text  # no session in the latency histogram
     assert 'code="101",component="apiserver",dry_run="",group="",resource="pods",' \
         'scope="resource",subresource="exec",verb="CONNECT"' in text
+
+
+# -- a client that hangs up mid-handshake is no error ------------------------------------------
+
+async def _leave_while_the_kubelet_answers(cluster: Cluster, request_line: str, headers: str,
+                                           asked: Any, release: asyncio.Event) -> None:
+    """Send an upgrade for pod "slow", hang up once the kubelet has it, then let it answer."""
+    _, writer = await _send(cluster, request_line, ALICE, headers)
+    for _ in range(int(WAIT / 0.01)):  # bounded: until the kubelet has the request
+        if asked():
+            break
+        await asyncio.sleep(0.01)
+    assert asked(), "the kubelet was not asked"
+    writer.close()
+    with contextlib.suppress(ConnectionError, ssl.SSLError):
+        await writer.wait_closed()
+    release.set()
+
+
+def _errors_in(lines: list[str]) -> list[str]:
+    return [line for line in lines if line.startswith(("E", "W")) or "Traceback" in line]
+
+
+async def test_a_client_that_leaves_mid_websocket_handshake_is_no_error(
+        cluster: Cluster, grants: None, kubelet: Kubelet,
+        session: aiohttp.ClientSession) -> None:
+    await _pod(cluster, "slow")
+    await _pod(cluster, "web")
+    before = len(cluster.api.log)
+    ws_headers = ("Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                  f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: {V5}"
+                  "\r\n")
+    await _leave_while_the_kubelet_answers(
+        cluster, f"GET {EXEC.replace('/web/', '/slow/')} HTTP/1.1", ws_headers,
+        lambda: kubelet.seen, kubelet.release)
+    await asyncio.wait_for(kubelet.done.wait(), WAIT)  # the apiserver closed its side too
+    async with session.ws_connect(_ws(cluster, EXEC), protocols=(V5,),
+                                  headers=_bearer(ALICE)) as ws:  # and serves on
+        await ws.send_bytes(b"\x00hello")
+        assert (await ws.receive_bytes(timeout=WAIT)) == b"\x01\x00hello"
+    assert not _errors_in(cluster.api.log[before:]), cluster.api.log[before:]
+
+
+async def test_a_client_that_leaves_mid_spdy_handshake_is_no_error(
+        cluster: Cluster, grants: None, spdy_kubelet: SpdyKubelet) -> None:
+    await _pod(cluster, "slow")
+    await _pod(cluster, "web")
+    before = len(cluster.api.log)
+    await _leave_while_the_kubelet_answers(
+        cluster, f"POST {PODS}/slow/portforward HTTP/1.1", SPDY_HEADERS,
+        lambda: spdy_kubelet.heads, spdy_kubelet.release)
+    await asyncio.wait_for(spdy_kubelet.ended.wait(), WAIT)  # the apiserver hung up on it
+    head, reader, writer = await _spdy_post(cluster, f"{PODS}/web/portforward", ALICE)
+    try:
+        assert head.startswith("HTTP/1.1 101 "), head
+        writer.write(b"ping")
+        assert await asyncio.wait_for(reader.readexactly(4), WAIT) == b"ping"
+    finally:
+        writer.close()
+    assert not _errors_in(cluster.api.log[before:]), cluster.api.log[before:]
