@@ -2,11 +2,12 @@
 
 Monitors are forks of one server per root dir, which a restarted runtime reuses and
 ``remove_all`` stops; monitors outlive their server; a server of another km build is replaced;
-where no server can start, monitors start as Pythons of their own.
+where no server can start, monitors start as Pythons of their own (with the same options).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
@@ -103,6 +104,22 @@ async def test_without_a_server_monitors_start_on_their_own(make_runtime: Factor
     assert "km monitor server: exit before it listened" in caplog.text
     assert not list(Path(runtime.root).glob("monitor-*.sock.pid"))
     assert monitor > 0
+
+
+async def test_a_monitor_started_on_its_own_serves_attach_with_stdin(
+        make_runtime: Factory) -> None:
+    runtime = make_runtime()
+    Path(runtime.root, monitors.server_name()).mkdir()  # no server: the fallback's argv
+    sid = await runtime.run_pod_sandbox(pod())
+    cid = await run_container(runtime, sid, sh("read word; echo got-$word; exit 4",
+                                               stdin=True, stdin_once=True))
+    streams = await runtime.attach(cid, tty=False, stdin=True)
+    try:
+        await streams.write_stdin(b"alone\n")
+        assert await asyncio.wait_for(streams.stdout.readline(), 10) == b"got-alone\n"
+        assert await asyncio.wait_for(streams.wait(), 10) == 4
+    finally:
+        streams.close()
 
 
 async def test_an_idle_server_ends_and_the_next_container_starts_one(
