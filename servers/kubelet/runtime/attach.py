@@ -7,7 +7,8 @@ writing side (or hangs up) makes conmon close the container's stdin unless it ru
 ``--leave-stdin-open`` (kube's stdinOnce false). A terminal's size goes as ``H W`` lines to
 the ``<bundle>/winsz`` FIFO (measured with conmon 2.1.6: a ``1 H W`` line there was read
 as height 1, width H).
-CRI-O's ``internal/oci/runtime_oci.go`` (AttachContainer, ``setSize``) speaks the same. The
+CRI-O's ``internal/oci/runtime_oci.go`` (AttachContainer, ``setSize``) speaks the same, and
+km's own monitor (``monitor.py``, ``--isolation none``) serves the same interface. The
 bundle's path can be longer than a socket address may be (108 bytes), so the socket is
 reached through ``/proc/self/fd/N/attach`` of an open bundle.
 """

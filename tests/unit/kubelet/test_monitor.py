@@ -69,6 +69,21 @@ def test_the_monitor_imports_only_small_standard_modules() -> None:
     assert {"select", "posix"} <= loaded
 
 
+def test_attach_options_as_the_monitors_letters() -> None:
+    assert monitors.monitor_flags(stdin=False, stdin_once=False, tty=False) == ""
+    assert monitors.monitor_flags(stdin=True, stdin_once=True, tty=True) == "iot"
+    assert monitors.monitor_flags(stdin=True, stdin_once=False, tty=False) == "i"
+    # stdinOnce means nothing without stdin (kube's validation allows it; conmon ignores it)
+    assert monitors.monitor_flags(stdin=False, stdin_once=True, tty=True) == "t"
+
+
+def test_a_monitor_without_stdin_or_terminal_has_neither(tmp_path: Path) -> None:
+    watcher = monitor.Monitor(str(tmp_path), "x", str(tmp_path / "log"), "o")
+    assert (watcher.keep_stdin, watcher.stdin_once, watcher.tty) == (False, True, False)
+    watcher = monitor.Monitor(str(tmp_path), "x", str(tmp_path / "log"), "it")
+    assert (watcher.keep_stdin, watcher.stdin_once, watcher.tty) == (True, False, True)
+
+
 def test_a_host_without_user_namespaces_refuses_the_mount_in_one_line(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     reason = "unshare user and mount namespaces (...): No space left on device"
