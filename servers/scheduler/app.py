@@ -59,6 +59,9 @@ USER_AGENT = "km-scheduler"
 # How long a stopping scheduler waits for bindings in flight before dropping them (an
 # unfinished binding is harmless: the pod stays unbound, or is bound and seen so at restart).
 DRAIN_TIMEOUT = 5.0
+# The Scheduled events' writers and queue (each Event's writes stay in order on one writer).
+EVENT_WRITERS = 16
+EVENT_QUEUE = EVENT_WRITERS * 1024
 
 
 def load_profiles(opts: argparse.Namespace) -> list[Profile]:
@@ -159,8 +162,12 @@ def _build(client: Client, profiles: list[Profile], registry: CollectorRegistry,
     metrics.watch_queue(queue)
     # One recorder; each event names its profile as the source ("From" in kubectl describe),
     # the leader election's the first profile.
+    # A queue as deep as a backlog's burst: with the recorder's default (1,000 events behind
+    # 8 writers) a backlog bound at 1,000+ pods/s dropped most of its Scheduled events
+    # (kube's recorder writes each event from a goroutine of its own, so they keep up).
     recorder = EventRecorder(client, component=profiles[0].scheduler_name,
-                             host=socket.gethostname())
+                             host=socket.gethostname(), writers=EVENT_WRITERS,
+                             queue_size=EVENT_QUEUE)
     return Scheduler(client, profiles, queue, SchedulerCache(), recorder, metrics,
                      lister=lister)
 
