@@ -53,6 +53,9 @@ NONE_MODE = ("isolation none: pods run as processes on loopback addresses, Servi
              "(a single host)")
 NODE_IP_FALLBACK = ("no interface but loopback has an address: node IP {ip} ({how}), which "
                     "only this host reaches (--node-ip sets another)")
+NO_MOUNTS = ("isolation none: this host gives no user namespace ({why}), so pods cannot mount "
+             "volumes such as the ServiceAccount token (CreateContainerError); run as root, or "
+             "set automountServiceAccountToken: false in them")
 BRIDGE_POLL = 0.1
 NEEDS_ROOT = "--isolation namespaces needs root (or use --isolation none)"
 PORT_TAKEN = "--secure-port {port} on {address} is taken: {error}"
@@ -202,12 +205,24 @@ def table(s: Settings, opts: argparse.Namespace) -> list[tuple[str, list[str]]]:
 
 
 def _signing(s: Settings) -> list[str]:
-    """Service account tokens in namespaces mode. The signer turns on the ServiceAccount
-    admission, which gives every pod the kube-api-access volume; --isolation none cannot
-    mount it (a plain process sees the host's /var/run/secrets), so pods there get none."""
-    if s.isolation != "namespaces":
-        return []
+    """Service account tokens, in both modes. The signer turns on the ServiceAccount
+    admission, which gives every pod the kube-api-access volume at /var/run/secrets/...;
+    under --isolation none the kubelet mounts it in a mount namespace of the container's own
+    (servers/kubelet/runtime/mountns.py; without root, inside a user namespace)."""
     return ["--service-account-signing-key-file", str(s.pki / "sa.key")]
+
+
+def _mounts_check(s: Settings) -> None:
+    """Under --isolation none without root, say at once (one line) when this host allows no
+    user namespace: every pod with a volume away from its host path, the ServiceAccount
+    token's included, would wait with CreateContainerError saying the same."""
+    if s.isolation != "none" or os.geteuid() == 0:
+        return
+    from servers.kubelet.runtime.process import mounts_unavailable
+
+    why = mounts_unavailable()
+    if why:
+        log.warning(NO_MOUNTS.format(why=why))
 
 
 def _join_url(s: Settings) -> str:
@@ -263,6 +278,7 @@ async def run(opts: argparse.Namespace, stop: asyncio.Event) -> int:
     ca_pem = (s.pki / "ca.crt").read_bytes()
     if s.isolation == "none":
         log.info(NONE_MODE.format(range=s.service_cidr))
+        _mounts_check(s)
     steps = bootstrap.Steps(s.pki / "admin.kubeconfig", s.node_name,
                             pod_network=s.isolation == "namespaces",
                             join=lambda client: join.publish(client, token, ca_pem,

@@ -4,9 +4,12 @@ kubelet (--isolation none) and the real kubectl and curl.
 
 The kubelet asks for the pod's bound token through TokenRequest (as system:node:n1) and
 writes the projected volume; the pod's own process then lists pods with curl, verifying the
-apiserver with the published ca.crt and authenticating with the token. Under --isolation
-none a volume cannot be mounted at another path, so the pod opts out of the automatic mount
-and reads its volume where the kubelet wrote it (its uid from the downward API).
+apiserver with the published ca.crt and authenticating with the token. The pod opts out of
+the automatic mount and reads a projected token volume of its own where the kubelet writes it
+on the host (its uid from the downward API), so the files the kubelet keeps are what is
+checked here; the standard path, where --isolation none mounts the volume in the container's
+own mount namespace (servers/kubelet/runtime/mountns.py), is checked by test_kubelet_none.py
+(a kubelet as nobody) and test_all_in_one_serviceaccount.py (all-in-one).
 """
 
 from __future__ import annotations

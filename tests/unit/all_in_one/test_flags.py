@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import hashlib
 import io
+import logging
 import os
 from pathlib import Path
 
@@ -126,8 +127,28 @@ def test_namespaces_mode_takes_nftables_the_kube_range_and_dns(tmp_path: Path,
         tmp_path / "pki" / "sa.key"), "pods get their service account token volume"
     none = parse("--data-dir", str(tmp_path), "--isolation", "none", "--secure-port", "0",
                  "--bind-address", "127.0.0.1")
-    assert "--service-account-signing-key-file" not in dict(
-        app.table(app.settings(none), none))["apiserver"], "a plain process cannot mount it"
+    api = dict(app.table(app.settings(none), none))["apiserver"]
+    assert api[api.index("--service-account-signing-key-file") + 1] == str(
+        tmp_path / "pki" / "sa.key"), "none mode too: the kubelet mounts it (mountns.py)"
+
+
+def test_none_mode_without_a_user_namespace_is_said_in_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    from servers.kubelet.runtime import process
+
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(process, "mounts_unavailable", lambda: "unshare: Operation not permitted")
+    opts = parse("--data-dir", str(tmp_path), "--isolation", "none", "--secure-port", "0",
+                 "--bind-address", "127.0.0.1", "--node-ip", "127.0.0.1")
+    with caplog.at_level(logging.WARNING):
+        app._mounts_check(app.settings(opts))
+    assert [r.getMessage() for r in caplog.records] == [
+        app.NO_MOUNTS.format(why="unshare: Operation not permitted")]
+    monkeypatch.setattr(process, "mounts_unavailable", lambda: "")
+    caplog.clear()
+    app._mounts_check(app.settings(opts))
+    assert not caplog.records
 
 
 async def test_pki_is_made_once_reused_and_covers_the_names(tmp_path: Path) -> None:
