@@ -183,3 +183,13 @@ async def test_a_terminal_is_logged_as_stdout_and_stdin_once_ends_its_input(
     lines = log_of(node, cid)
     assert "stdout F first-21\r" in lines  # a terminal's output, as conmon logs it
     assert not [entry for entry in lines if "second" in entry]  # not even echoed
+
+
+async def test_two_attached_clients_both_see_the_output(node: Node) -> None:
+    await container(node, "two", ContainerConfig(
+        name="c", command=("/bin/sh", "-c", "while read l; do echo got-$l; done"), stdin=True))
+    async with connect(node, "two", output="1") as watcher, \
+            connect(node, "two", input="1", output="1") as writer:
+        await writer.send_bytes(b"\x00both\n")
+        assert b"got-both" in await read_until(writer, b"got-both")
+        assert b"got-both" in await read_until(watcher, b"got-both")
