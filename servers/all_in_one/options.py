@@ -61,8 +61,9 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "controller-manager (default: the host name, lower-cased)")
     node.add_argument(
         "--node-ip", default="", metavar="IP",
-        help="this node's InternalIP (default: --bind-address unless 0.0.0.0, else the "
-        "address the host name resolves to)")
+        help="this node's InternalIP and the API's advertised address (default: --bind-address "
+        "unless 0.0.0.0, else the address of the default route's interface, as k3s picks it; "
+        "loopback only when no other interface has an address)")
     node.add_argument(
         "--isolation", choices=ISOLATIONS, default="auto",
         help="namespaces: pods in their own namespaces on the node bridge, nftables proxy, "
