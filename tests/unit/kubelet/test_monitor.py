@@ -7,7 +7,9 @@ The monitor process itself runs in tests/integration/kubelet (the runtime confor
 from __future__ import annotations
 
 import os
+import select
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -82,6 +84,32 @@ def test_a_monitor_without_stdin_or_terminal_has_neither(tmp_path: Path) -> None
     assert (watcher.keep_stdin, watcher.stdin_once, watcher.tty) == (False, True, False)
     watcher = monitor.Monitor(str(tmp_path), "x", str(tmp_path / "log"), "it")
     assert (watcher.keep_stdin, watcher.stdin_once, watcher.tty) == (True, False, True)
+
+
+def test_a_client_that_takes_no_output_is_dropped_and_ends_a_stdin_once_session(
+        tmp_path: Path) -> None:
+    watcher = monitor.Monitor(str(tmp_path), "x", str(tmp_path / "log"), "io")
+    watcher.poller = select.poll()
+    stdin_r, watcher.stdin = os.pipe()
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        ours.settimeout(0.05)  # SEND_WAIT, shortened
+        watcher.clients[ours.fileno()] = ours
+        watcher.reading.add(ours.fileno())
+        watcher.poller.register(ours.fileno(), select.POLLIN)
+        for _ in range(1000):  # far more than the socket's buffer: theirs never reads
+            watcher._relay(monitor.STDOUT_PIPE, b"x" * 8192)
+            if not watcher.clients:
+                break
+        assert not watcher.clients and not watcher.reading
+        assert watcher.stdin == -1  # stdinOnce: the container's stdin closed
+        assert os.read(stdin_r, 10) == b""  # ... so it reads EOF
+        first = theirs.recv(9000)
+        assert first[:1] == b"\x02" and len(first) == 8193  # pipe byte + conmon's 8192
+    finally:
+        os.close(stdin_r)
+        ours.close()
+        theirs.close()
 
 
 def test_a_host_without_user_namespaces_refuses_the_mount_in_one_line(
