@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.aio import QUIET, Cluster, remove_process_pods, until
+from tests.e2e.hosts import children
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -25,24 +26,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 CHILD_QUIET = ["--kubelet-arg", "port=0", "--kubelet-arg", "healthz-port=0",
                "--kube-proxy-arg", "healthz-bind-address=0",
                "--kube-proxy-arg", "metrics-bind-address=0"]
-
-
-def _stat(pid: int) -> list[str] | None:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-
-
-def children(ppid: int) -> dict[str, int]:
-    """Live children of ``ppid``: the server each runs (the word after the archive) -> pid."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (fields := _stat(int(entry.name))) and (
-                fields[1] == str(ppid) and fields[0] != "Z"):
-            argv = (entry / "cmdline").read_bytes().decode().split("\0")
-            found[argv[2] if len(argv) > 2 else ""] = int(entry.name)
-    return found
 
 
 def group_gone(pgid: int) -> bool:

@@ -1,4 +1,4 @@
-"""Three hosts, one cluster: each host a network namespace this module makes, wired to a test
+"""Three hosts, one cluster: each host a network namespace (tests/e2e/hosts.py), wired to a test
 bridge in a fourth (172.31.250.0/24, inside the namespaces only; no route out anywhere).
 Host 1 runs ``km all-in-one``, hosts 2 and 3 ``km minion --server https://HOST1:6443 --token``
 (each with kube's own ports, as on separate machines); the nodes go Ready, a pod runs on each
@@ -10,70 +10,30 @@ everything on every host.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import secrets
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.aio import Cluster, remove_namespaced_pods, until
-from tests.e2e.netns import enter, inside, network_namespace
-from tests.e2e.test_cleanup import leftovers
+from tests.e2e.aio import Cluster, until
+from tests.e2e.hosts import (
+    FETCH,
+    SUBNET,
+    approve_serving,
+    host_leftovers,
+    hosts,
+    pod_on,
+    remove_what_is_left,
+    start_minion,
+)
+from tests.e2e.netns import enter, inside
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
-SUBNET = "172.31.250"
-
-
-@contextlib.contextmanager
-def hosts(count: int) -> Iterator[list[str]]:
-    """``count`` host namespaces, host i at SUBNET.i on one bridge (in a namespace of its own)."""
-    with contextlib.ExitStack() as stack:
-        switch = stack.enter_context(network_namespace("km-sw"))
-        inside(switch, "ip", "link", "add", "br0", "type", "bridge")
-        inside(switch, "ip", "link", "set", "br0", "up")
-        made = []
-        for i in range(1, count + 1):
-            host = stack.enter_context(network_namespace(f"km-h{i}"))
-            inside(switch, "ip", "link", "add", f"p{i}", "type", "veth", "peer", "name", "eth0",
-                   "netns", host)
-            inside(switch, "ip", "link", "set", f"p{i}", "master", "br0", "up")
-            inside(host, "ip", "addr", "add", f"{SUBNET}.{i}/24", "dev", "eth0")
-            inside(host, "ip", "link", "set", "eth0", "up")
-            made.append(host)
-        yield made
-
-
-FETCH = """
-import sys, time, urllib.request
-for target in sys.argv[1:]:
-    for _ in range(150):
-        try:
-            urllib.request.urlopen(f"http://{target}:8000/", timeout=1).read()
-            print("ok", target, flush=True)
-            break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        print("failed", target, flush=True)
-time.sleep(600)
-"""
 SERVICE = json.dumps({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
                       "spec": {"selector": {"app": "web"}, "ports": [{"port": 8000}]}})
-
-
-def pod_on(node: str, name: str = "", command: list[str] | None = None) -> str:
-    script = f"echo hello from {node}; exec python3 -m http.server 8000"
-    return json.dumps({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name or f"on-{node}", "labels": {} if name else {"app": "web"}},
-        "spec": {"nodeSelector": {"kubernetes.io/hostname": node},
-                 "terminationGracePeriodSeconds": 1,
-                 "containers": [{"name": "c", "image": "python",
-                                 "command": command or ["sh", "-c", script]}]}})
 
 
 def check_traffic_across_hosts(aio: Cluster, names: list[str], h1: str) -> None:
@@ -91,37 +51,6 @@ def check_traffic_across_hosts(aio: Cluster, names: list[str], h1: str) -> None:
     for ip in (ips[names[1]], ips[names[2]]):
         code = f"import urllib.request; urllib.request.urlopen('http://{ip}:8000/', timeout=5)"
         assert inside(h1, "python3", "-c", code, check=False).returncode == 0, ip
-
-
-def approve_serving(cluster: Cluster) -> list[str]:
-    """Approve the nodes' pending kubelet-serving requests, as an admin does."""
-    csrs = (cluster.json("get", "csr") or {}).get("items") or []
-    names = [c["metadata"]["name"] for c in csrs
-             if c["spec"]["signerName"] == "kubernetes.io/kubelet-serving"
-             and not (c.get("status") or {}).get("conditions")]
-    for name in names:
-        cluster.kubectl("certificate", "approve", name)
-    return names
-
-
-def host_leftovers(ns: str, node: str, root: Path) -> list[str]:
-    """What km left of ``node`` (the host's own eth0 is the test's)."""
-    return [x for x in leftovers(ns, node, root / "kubelet") if "eth0" not in x]
-
-
-def start_minion(km: Path, ns: str, root: Path, node: str, ip: str, token: str,
-                 log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    cmd = [*enter(ns), str(km), "minion", "--server", f"https://{SUBNET}.1:6443",
-           "--token", token, "--node-name", node, "--node-ip", ip, "--isolation",
-           "namespaces", "--root-dir", str(root), "--log-dir", str(root / "logs")]
-    with open(log, "wb") as out:
-        return subprocess.Popen(cmd, stdout=out, stderr=out, env=env)
-
-
-def remove_what_is_left(hosts_: list[tuple[str, str, Path]]) -> None:
-    for ns, name, root in hosts_:
-        if (root / "kubelet").exists() and host_leftovers(ns, name, root):
-            remove_namespaced_pods(ns, root / "kubelet", name, "10.244.0.0/24")
 
 
 def test_three_hosts_join_and_each_runs_a_pod(km: Path, tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """Three hosts, one cluster, and the faults a node survives or the cluster heals around.
 
-Each host is a network namespace on a test bridge (tests/e2e/test_minion_hosts.py's
+Each host is a network namespace on a test bridge (tests/e2e/hosts.py's
 ``hosts``: 172.31.250.0/24 inside the namespaces only, no route out). Host 1 runs ``km
 all-in-one`` with kube's node-health timings shortened (--node-monitor-grace-period 20s, kube's
 default 50s; --node-monitor-period 1s), hosts 2 and 3 ``km minion --server --token``. Then:
@@ -35,18 +35,18 @@ from typing import Any
 import pytest
 
 from tests.e2e.aio import Cluster, apply, until
-from tests.e2e.netns import enter, inside
-from tests.e2e.test_minion import children
-from tests.e2e.test_minion_hosts import (
+from tests.e2e.hosts import (
     FETCH,
     SUBNET,
     approve_serving,
+    children,
     host_leftovers,
     hosts,
     pod_on,
     remove_what_is_left,
     start_minion,
 )
+from tests.e2e.netns import enter, inside
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
