@@ -86,6 +86,8 @@ class PodWorker:
     ended: dict[str, ContainerStatus] = field(default_factory=dict)  # exited: final
     volumes: dict[str, str] | None = None  # volume name -> host path, once set up
     volumes_at: float = 0.0  # when the volumes were last written
+    starts: int = 0  # containers this worker tried to start (a resync that started none
+    # reads the containers once)
 
 
 class Kubelet:
@@ -112,6 +114,10 @@ class Kubelet:
         self.tokens = TokenManager(client)  # projected serviceAccountToken sources
         self.workers: dict[str, PodWorker] = {}
         self.stopping = False
+        # uid -> a ready sandbox an earlier kubelet made (to adopt), listed once: a sandbox
+        # made since is known to its worker, so a new pod need not read every record
+        self._adoptable: dict[str, SandboxStatus] | None = None
+        self._listing = asyncio.Lock()
         self.prober = Prober(runtime, on_event=self._event, on_change=self._wake,
                              kill=self._probe_kill)
 
@@ -201,9 +207,12 @@ class Kubelet:
             await self.terminate(worker)
             return True
         sandbox = await self._sandbox(worker)
-        inits, apps = await self._views(worker, sandbox)
-        if not worker.terminal and await self._volumes(worker, sandbox):
+        live = not worker.terminal and await self._volumes(worker, sandbox)
+        inits, apps = await self._views(worker, sandbox, probe=live)
+        starts = worker.starts
+        if live:
             await self._start_what_is_missing(worker, sandbox, inits, apps)
+        if worker.starts != starts:  # read again only when something was started
             inits, apps = await self._views(worker, sandbox, probe=True)
         await self._write_status(worker, sandbox, inits, apps)
         if worker.terminal:
@@ -217,12 +226,11 @@ class Kubelet:
             with contextlib.suppress(RuntimeNotFound):
                 return await self.runtime.pod_sandbox_status(worker.sandbox_id)
         meta, spec = worker.pod["metadata"], worker.pod.get("spec") or {}
-        found = [s for s in await self.runtime.list_pod_sandboxes(worker.uid)
-                 if s.state == SANDBOX_READY]
-        if found:
-            worker.sandbox_id = found[0].id
-            worker.started_at = found[0].created_at
-            return found[0]
+        found = await self._adopt(worker.uid)
+        if found is not None:
+            worker.sandbox_id = found.id
+            worker.started_at = found.created_at
+            return found
         config = PodSandboxConfig(name=meta["name"], namespace=meta.get("namespace", "default"),
                                   uid=worker.uid, hostname=spec.get("hostname") or "",
                                   labels=dict(meta.get("labels") or {}),
@@ -232,6 +240,25 @@ class Kubelet:
         worker.container_ids, worker.ended = set(), {}
         worker.started_at = time.time()
         return await self.runtime.pod_sandbox_status(worker.sandbox_id)
+
+    async def _adopt(self, uid: str) -> SandboxStatus | None:
+        """The oldest ready sandbox of ``uid`` that was there when the kubelet started (the
+        node's sandboxes are listed at the first pod, once: listing reads every record)."""
+        async with self._listing:
+            if self._adoptable is None:
+                adoptable: dict[str, SandboxStatus] = {}
+                for sandbox in await self.runtime.list_pod_sandboxes():
+                    if sandbox.state == SANDBOX_READY:
+                        adoptable.setdefault(sandbox.config.uid, sandbox)
+                self._adoptable = adoptable
+        found = self._adoptable.pop(uid, None)
+        if found is None:
+            return None
+        with contextlib.suppress(RuntimeNotFound):  # still there and ready?
+            status = await self.runtime.pod_sandbox_status(found.id)
+            if status.state == SANDBOX_READY:
+                return status
+        return None
 
     async def _views(self, worker: PodWorker, sandbox: SandboxStatus, *, probe: bool = False
                      ) -> tuple[list[View], list[View]]:
@@ -396,6 +423,7 @@ class Kubelet:
                             f"{_pod_ref(pod)}")
                 return
             self.backoff.bump(key, now)
+        worker.starts += 1
         attempt = view.latest.attempt + 1 if view.latest is not None else 0
         try:
             config = await self._config(worker, sandbox, spec, attempt)
