@@ -20,7 +20,7 @@ from aiohttp import web
 
 from servers.client.events import EventRecorder
 from servers.client.informer import Informer
-from servers.client.resources import NODES, PODS
+from servers.client.resources import NODES, PODS, SERVICES
 from servers.client.rest import Client
 from servers.component.connect import client_config, wait_for_apiserver
 from servers.kubelet import options
@@ -101,10 +101,12 @@ async def _run(opts: argparse.Namespace, stop: asyncio.Event) -> int:
                                   opts.client_ca_file, root_dir=opts.root_dir,
                                   node_name=name, node_ip=ip)
         recorder = EventRecorder(client, component="kubelet", host=name)
+        services = Informer(client, SERVICES)  # the pods' service env vars
         kubelet = Kubelet(client, runtime, recorder, node_name=name, node_ip=ip,
                           root_dir=opts.root_dir, allocatable=agent.capacity,
                           cluster_dns=[d for d in opts.cluster_dns.split(",") if d],
-                          cluster_domain=opts.cluster_domain, resolv_conf=opts.resolv_conf)
+                          cluster_domain=opts.cluster_domain, resolv_conf=opts.resolv_conf,
+                          services=services)
         runners = [await _serve(make_app(kubelet), opts.address, opts.port, context)]
         agent.port = _bound_port(runners[0])
         log.info("kubelet API serving on https://%s:%d", opts.address, agent.port)
@@ -119,7 +121,8 @@ async def _run(opts: argparse.Namespace, stop: asyncio.Event) -> int:
             pods.add_handler(on_add=kubelet.update,
                              on_update=lambda old, new: kubelet.update(new),
                              on_delete=kubelet.delete)
-            tasks = [asyncio.ensure_future(pods.run(halt)),
+            tasks = [asyncio.ensure_future(services.run(halt)),
+                     asyncio.ensure_future(pods.run(halt)),
                      asyncio.ensure_future(recorder.run(halt)),
                      asyncio.ensure_future(agent.heartbeat(halt)),
                      asyncio.ensure_future(_rotate(kubelet, opts, halt)),

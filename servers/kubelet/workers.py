@@ -53,6 +53,7 @@ from servers.kubelet.tokens import TokenError, TokenManager
 if TYPE_CHECKING:
     from servers.apimachinery.meta import Obj
     from servers.client.events import EventRecorder
+    from servers.client.informer import Informer
     from servers.client.rest import Client
     from servers.kubelet.runtime.interface import ContainerStatus, Runtime
 
@@ -97,8 +98,10 @@ class Kubelet:
                  node_name: str, node_ip: str, root_dir: str,
                  allocatable: dict[str, str], cluster_dns: list[str] | None = None,
                  cluster_domain: str = "cluster.local",
-                 resolv_conf: str = "/etc/resolv.conf") -> None:
+                 resolv_conf: str = "/etc/resolv.conf",
+                 services: Informer | None = None) -> None:
         self.client = client
+        self.services = services  # every Service, for the env (None: listed per container)
         self.runtime = runtime
         self.recorder = recorder
         self.node_name = node_name
@@ -541,14 +544,34 @@ class Kubelet:
 
         configmaps = {n: await fetch(CONFIGMAPS, n) for n in wanted["configmaps"]}
         secrets = {n: await fetch(SECRETS, n) for n in wanted["secrets"]}
+        services = self._cached_services(namespace)
+        if services is None:
+            services = await self._listed_services(namespace)
+        return Sources(configmaps, secrets, services, host_ip=self.node_ip, pod_ip=pod_ip,
+                       allocatable=self.allocatable)
+
+    async def _listed_services(self, namespace: str) -> list[Obj]:
         services: list[Obj] = []
         with contextlib.suppress(StatusError, ClientError):
             services = list((await self.client.list(SERVICES, namespace)).get("items") or ())
             if namespace != "default":
-                kube = await fetch(SERVICES, "kubernetes")
-                services += [kube] if kube else []
-        return Sources(configmaps, secrets, services, host_ip=self.node_ip, pod_ip=pod_ip,
-                       allocatable=self.allocatable)
+                with contextlib.suppress(NotFound):
+                    services.append(await self.client.get(SERVICES, "kubernetes", "default"))
+        return services
+
+    def _cached_services(self, namespace: str) -> list[Obj] | None:
+        """The Services a pod of ``namespace`` sees in its env, from the kubelet's Service
+        informer once it has synced, as kube's kubelet reads its service lister
+        (``pkg/kubelet/kubelet_pods.go`` ``getServiceEnvVarMap``) instead of a LIST per
+        container: one request per pod at 20 pods/s; ``None`` before the first list."""
+        if self.services is None or not self.services.has_synced():
+            return None
+        found = [s for s in self.services.list()
+                 if (s.get("metadata") or {}).get("namespace") == namespace]
+        if namespace != "default":
+            kube = self.services.get("kubernetes", "default")
+            found += [kube] if kube else []
+        return found
 
     # -- status ----------------------------------------------------------------------------
 
