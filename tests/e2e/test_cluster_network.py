@@ -63,8 +63,36 @@ SERVICES = [
 ]
 
 
+# Pods run the repository's programs (the venv's python, tests/integration/proxy/echo.py),
+# and a pod's /tmp is its own: wherever the checkout lives (a CI clone under /tmp too),
+# every pod here gets it read-only at the same path.
+REPO_VOLUME = {"name": "km-repo", "hostPath": {"path": str(REPO), "type": "Directory"}}
+REPO_MOUNT = {"name": "km-repo", "mountPath": str(REPO), "readOnly": True}
+
+
+def with_repo(spec: dict[str, Any]) -> dict[str, Any]:
+    """``spec`` (a pod spec) with the repository mounted in each container."""
+    spec.setdefault("volumes", []).append(REPO_VOLUME)
+    for container in spec.get("containers") or ():
+        container.setdefault("volumeMounts", []).append(REPO_MOUNT)
+    return spec
+
+
+def repo_overrides(name: str) -> list[str]:
+    """kubectl run's flags that mount the repository in its pod ``name``."""
+    spec = {"spec": {"volumes": [REPO_VOLUME],
+                     "containers": [{"name": name, "volumeMounts": [REPO_MOUNT]}]}}
+    return ["--override-type=strategic", f"--overrides={json.dumps(spec)}"]
+
+
 def manifest(*objects: dict[str, Any]) -> str:
-    """Objects as one stream of JSON documents, as kubectl apply -f reads them."""
+    """Objects as one stream of JSON documents, as kubectl apply -f reads them, every pod
+    (and pod template) with the repository mounted."""
+    for o in objects:
+        if o.get("kind") == "Pod":
+            with_repo(o["spec"])
+        elif o.get("kind") in ("Deployment", "StatefulSet", "DaemonSet"):
+            with_repo(o["spec"]["template"]["spec"])
     return "\n".join(json.dumps(o) for o in objects)
 
 
@@ -114,7 +142,8 @@ class Net:
     def from_pod(self, name: str, code: str, timeout: float = 40) -> str:
         """Python ``code`` run in a new pod ``name`` (restartPolicy Never); its log."""
         c = self.cluster
-        done = c.run("run", name, "--image=python", "--restart=Never", "--command", "--",
+        done = c.run("run", name, "--image=python", "--restart=Never", *repo_overrides(name),
+                     "--command", "--",
                      PYTHON, "-c", code)
         assert done.returncode == 0, done.stderr
         try:
@@ -446,7 +475,8 @@ def test_kill_9_during_traffic_keeps_connections_and_the_rules(net: Net) -> None
         {"containerPort": 8080, "hostPort": 18090}])))
     until(lambda: c.running("app=hp2", 1), "the hostPort pod Running")
     vip = net.ip("echo")
-    c.run("run", "talker", "--image=python", "--restart=Never", "--command", "--", PYTHON,
+    c.run("run", "talker", "--image=python", "--restart=Never", *repo_overrides("talker"),
+          "--command", "--", PYTHON,
           "-c", TALKER % {"vip": vip})
     tables = (proxy_table(NODE), hostports_table(NODE))
     try:
