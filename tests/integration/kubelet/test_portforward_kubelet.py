@@ -65,6 +65,11 @@ threading.Event().wait()
 """
 
 
+# The pod's own /tmp hides a venv there (a checkout under /tmp): the interpreter it links to
+# runs the stdlib-only SERVER as well.
+POD_PYTHON = os.path.realpath(sys.executable)
+
+
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_certs(tmp_path_factory.mktemp("pki"))
@@ -88,7 +93,7 @@ async def node(runtime: MonitoredRuntime, certs: Path, tmp_path: Path) -> AsyncI
     sid = await runtime.run_pod_sandbox(config)
     log = str(tmp_path / "c.log")
     await run_container(runtime, sid, ContainerConfig(
-        name="c", command=(sys.executable, "-c", SERVER), log_path=log))
+        name="c", command=(POD_PYTHON, "-c", SERVER), log_path=log))
     await wait_log(log, "ready")
     meta = {"name": "p", "namespace": "default", "uid": config.uid}
     kubelet.workers[config.uid] = PodWorker(uid=config.uid, pod={"metadata": meta},
