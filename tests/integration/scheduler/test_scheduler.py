@@ -144,6 +144,8 @@ async def test_metrics_in_kubes_names_on_the_secure_port(apiserver: ApiServer,
                     return None
                 wanted = [f'scheduler_schedule_attempts_total{{profile="default-scheduler",'
                           f'result="{result}"}}' for result in ("unschedulable", "scheduled")]
+                # the failed pod reaches the unschedulable queue just after its attempt counts
+                wanted.append('scheduler_pending_pods{queue="unschedulable"} 1.0')
                 return text if all(w in text for w in wanted) else None
 
             text = await eventually(scrape)
