@@ -119,7 +119,10 @@ class Terminal:
         return self.seen
 
     def kill(self) -> None:
+        """End kubectl after a failure, reaping it (a Popen left running is a
+        ResourceWarning that fails whichever test happens to collect it)."""
         self.proc.kill()
+        self.proc.wait(timeout=WAIT)
 
     def close(self) -> int:
         try:
