@@ -19,6 +19,7 @@ import secrets
 import signal
 import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -29,6 +30,7 @@ from servers.kubelet.runtime.monitors import stop_servers
 from servers.kubelet.runtime.oci import NamespacesRuntime
 from servers.kubelet.runtime.process import ProcessRuntime
 from servers.kubelet.runtime.state import CONTAINERS, Store
+from tests.support.pki import make_certs
 
 CLONE_NEWNET = 0x40000000
 ISOLATIONS = ["namespaces", "none"]
@@ -166,3 +168,9 @@ async def make_runtime(request: pytest.FixtureRequest, private_netns: int,
 async def runtime(make_runtime: Factory) -> MonitoredRuntime:
     """One runtime object (namespaces or none) that the test's teardown cleans up."""
     return make_runtime()
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A test CA with the admin's client certificate (for the kubelet API's tests)."""
+    return make_certs(tmp_path_factory.mktemp("pki"))

@@ -17,10 +17,10 @@ import pytest
 from servers.kubelet.runtime.interface import CONTAINER_EXITED, ContainerConfig
 from servers.kubelet.workers import PodWorker
 from tests.integration.kubelet.conftest import ISOLATIONS
-from tests.integration.kubelet.test_exec_kubelet import V5, WAIT, Node, certs, node
+from tests.integration.kubelet.test_exec_kubelet import V5, WAIT, Node, node
 from tests.integration.kubelet.test_runtime_conformance import pod, run_container, wait_exit
 
-__all__ = ["certs", "node"]  # fixtures, imported to be found
+__all__ = ["node"]  # a fixture, imported to be found (certs comes from conftest.py)
 
 pytestmark = pytest.mark.parametrize("make_runtime", ISOLATIONS, indirect=True)
 

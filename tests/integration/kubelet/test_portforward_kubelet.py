@@ -26,14 +26,13 @@ import pytest
 from aiohttp import web
 
 from servers.kubelet import portforward
-from servers.kubelet.api import make_app, serving_context
 from servers.kubelet.portforward import TUNNEL_PROTOCOL
 from servers.kubelet.runtime.base import MonitoredRuntime
 from servers.kubelet.runtime.interface import ContainerConfig
 from servers.kubelet.workers import Kubelet, PodWorker
 from servers.streaming import spdy
+from tests.integration.kubelet.kubeletapi import serve
 from tests.integration.kubelet.test_runtime_conformance import pod, run_container, wait_log
-from tests.support.pki import make_certs
 
 WAIT = 10.0
 ECHO, GREET, CLOSED = 7000, 7001, 7999  # GREET: says "hi", logs "closed" at the EOF
@@ -70,11 +69,6 @@ threading.Event().wait()
 POD_PYTHON = os.path.realpath(sys.executable)
 
 
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_certs(tmp_path_factory.mktemp("pki"))
-
-
 @dataclass
 class Node:
     url: str
@@ -98,18 +92,9 @@ async def node(runtime: MonitoredRuntime, certs: Path, tmp_path: Path) -> AsyncI
     meta = {"name": "p", "namespace": "default", "uid": config.uid}
     kubelet.workers[config.uid] = PodWorker(uid=config.uid, pod={"metadata": meta},
                                             sandbox_id=sid)
-    server = serving_context(None, None, str(certs / "ca.crt"), root_dir=str(tmp_path),
-                             node_name="n1", node_ip="127.0.0.1")
-    runner = web.AppRunner(make_app(kubelet), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server)
-    await site.start()
-    client = ssl.create_default_context()
-    client.check_hostname = False
-    client.verify_mode = ssl.CERT_NONE  # the kubelet's self-signed serving certificate
-    client.load_cert_chain(str(certs / "admin.crt"), str(certs / "admin.key"))
+    runner, url, client = await serve(kubelet, certs, tmp_path)
     try:
-        yield Node(f"https://127.0.0.1:{runner.addresses[0][1]}", client, sid, log, runner)
+        yield Node(url, client, sid, log, runner)
     finally:
         if runner.server is not None:  # a test may have shut it down already
             await runner.cleanup()
