@@ -47,8 +47,9 @@ def _servers() -> list[Server]:
     )
 
     return [all_in_one.server(), apiserver.server(), certs.server(),
-            cleanup.server(), controller_manager.server(), dns.server(), hollow_node.server(), kubelet.server(),
-            minion.server(), proxy.server(), scheduler.server()]
+            cleanup.server(), controller_manager.server(), dns.server(),
+            hollow_node.server(), kubelet.server(), minion.server(), proxy.server(),
+            scheduler.server()]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
