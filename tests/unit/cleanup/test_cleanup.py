@@ -18,12 +18,15 @@ from servers.cleanup import app, options, processes, record
 
 # A "server" that starts two children in sessions of their own (as the minion's), one of
 # which ignores SIGTERM, and stops on SIGTERM itself without stopping them.
+# Each child says "ready" once its signal disposition is set, so SIGTERM never beats it.
 SERVER = """
 import signal, subprocess, sys, time
-kids = [subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
-        for code in ("import time; time.sleep(60)",
+kids = [subprocess.Popen([sys.executable, "-c", code], start_new_session=True,
+                         stdout=subprocess.PIPE, text=True)
+        for code in ("import time; print('ready', flush=True); time.sleep(60)",
                      "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-                     "time.sleep(60)")]
+                     "print('ready', flush=True); time.sleep(60)")]
+assert all(k.stdout.readline() == "ready\\n" for k in kids)
 print(" ".join(str(k.pid) for k in kids), flush=True)
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 time.sleep(60)
