@@ -82,6 +82,17 @@ class ApiServer:
                 self.stop()
                 raise RuntimeError("apiserver did not start:\n" + "".join(self.log[-30:]))
 
+    def logged(self, text: str, timeout: float = 10.0) -> str:
+        """The newest log line holding ``text``, waiting for the log reader to catch up (a
+        response can arrive before the line the server wrote while making it)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            line = next((x for x in reversed(self.log) if text in x), None)
+            if line is not None or time.monotonic() > deadline:
+                assert line is not None, f"no log line with {text!r}"
+                return line
+            time.sleep(0.02)
+
     def _read_log(self, proc: subprocess.Popen[str], found: threading.Event) -> None:
         assert proc.stderr is not None
         for line in proc.stderr:

@@ -82,4 +82,4 @@ def test_an_expired_token_is_refused(tls_api: tuple[ApiServer, Path]) -> None:
         assert admin(api, certs, "POST", SECRETS, secret)[0] == 201
     until(api, certs, "live01.0123456789abcdef", 201)
     assert whoami(api, certs, "dead01.0123456789abcdef")[0] == 401
-    assert any("bootstrap-token-dead01 has expired" in line for line in api.log)
+    api.logged("bootstrap-token-dead01 has expired")

@@ -11,7 +11,6 @@ import dataclasses
 import ssl
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -68,17 +67,6 @@ def revision(api: ApiServer, certs: Path, admin: tuple[Path, Path]) -> str:
     return str(body["metadata"]["resourceVersion"])
 
 
-def logged(api: ApiServer, text: str, timeout: float = 10.0) -> str:
-    """The newest log line holding ``text``, waiting for the log reader to catch up."""
-    deadline = time.monotonic() + timeout
-    while True:
-        line = next((x for x in reversed(api.log) if text in x), None)
-        if line is not None or time.monotonic() > deadline:
-            assert line is not None, f"no log line with {text!r}"
-            return line
-        time.sleep(0.02)
-
-
 def assert_unauthorized(status: int, body: Any) -> None:
     assert status == 401
     assert body == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
@@ -119,7 +107,7 @@ def test_a_refused_write_is_a_401_status_and_changes_nothing(
         status, answer = call(api.url, certs / "ca.crt", method, path, body,
                               content_type="application/merge-patch+json", **credentials)
         assert_unauthorized(status, answer)
-        assert why in logged(api, f"denied {method} {path} ")
+        assert why in api.logged(f"denied {method} {path} ")
     assert revision(api, certs, admin) == before
     status, _ = call(api.url, certs / "ca.crt", "GET", PODS + "/refused", cert=admin)
     assert status == 404
@@ -131,7 +119,7 @@ def test_an_expired_client_certificate_gets_401_and_a_log_line(
     expired = expired_client(certs, "admin", tmp_path)
     status, body = call(api.url, certs / "ca.crt", "POST", PODS, pod("expired"), cert=expired)
     assert_unauthorized(status, body)
-    logged(api, "as admin: client certificate expired")
+    api.logged("as admin: client certificate expired")
     assert revision(api, certs, admin) == before
 
 
@@ -141,7 +129,7 @@ def test_a_client_certificate_from_a_foreign_ca_is_refused_by_the_handshake(
     foreign = foreign_client("admin", tmp_path)
     with pytest.raises((ssl.SSLError, ConnectionError)):
         call(api.url, certs / "ca.crt", "POST", PODS, pod("foreign"), cert=foreign)
-    logged(api, "denied a TLS client: its certificate failed verification (unable to get "
+    api.logged("denied a TLS client: its certificate failed verification (unable to get "
                 "local issuer certificate)")
     assert revision(api, certs, admin) == before
 
@@ -162,7 +150,7 @@ def test_health_and_version_are_open(api: ApiServer, certs: Path, path: str) -> 
 def test_no_secret_reaches_the_log(api: ApiServer, certs: Path) -> None:
     call(api.url, certs / "ca.crt", "GET", PODS, token=TOKEN)
     call(api.url, certs / "ca.crt", "GET", "/api/v1/namespaces/leak/pods", token=WRONG_TOKEN)
-    logged(api, "denied GET /api/v1/namespaces/leak/pods ")
+    api.logged("denied GET /api/v1/namespaces/leak/pods ")
     text = "".join(api.log)
     keys = [p.read_text().splitlines()[1] for p in certs.glob("*.key")]
     assert WRONG_TOKEN not in text
@@ -182,8 +170,8 @@ def test_no_secret_reaches_the_log_at_the_most_verbose_level(certs: Path, tmp_pa
         assert call(server.url, certs / "ca.crt", "GET", PODS, token=WRONG_TOKEN)[0] == 401
         assert call(server.url, certs / "ca.crt", "GET", PODS + "?x=1",
                     token=f"{TOKEN}x")[0] == 401
-        logged(server, 'forbidden: User "alice" cannot create resource "pods"')
-        logged(server, f'"GET {PODS}?x=1 HTTP/1.1" 401')
+        server.logged('forbidden: User "alice" cannot create resource "pods"')
+        server.logged(f'"GET {PODS}?x=1 HTTP/1.1" 401')
         text = "".join(server.log)
     keys = [line for p in certs.glob("*.key") for line in p.read_text().splitlines()[1:-1]]
     assert TOKEN not in text and WRONG_TOKEN not in text
