@@ -28,13 +28,13 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from servers.apimachinery.errors import NotFound
 from servers.client.informer import object_key
 from servers.client.resources import ENDPOINTSLICES, NODES, SERVICES
 from servers.client.workqueue import run_workers
 from servers.controller_manager.controllers import endpointutil
 from servers.controller_manager.controllers import objects as o
 from servers.controller_manager.controllers.base import wait_synced
+from servers.controller_manager.controllers.endpointslice_index import SliceIndex
 from servers.controller_manager.controllers.endpointslice_reconciler import (
     MANAGED_BY,
     SERVICE_NAME,
@@ -63,46 +63,6 @@ ZONE = "topology.kubernetes.io/zone"
 DEFAULT_MAX_PER_SLICE = 100
 
 
-class SliceIndex:
-    """The slices one controller manages, by the key of their Service (label-derived)."""
-
-    def __init__(self, informer: Any, managed_by: str) -> None:
-        self.informer = informer
-        self.managed_by = managed_by
-        self._by_service: dict[str, dict[str, Obj]] = {}
-        informer.add_handler(self._add, self._update, self._delete)
-
-    def service_key(self, slice_: Obj) -> str | None:
-        labels = o.labels(slice_)
-        service = labels.get(SERVICE_NAME)
-        if labels.get(MANAGED_BY) != self.managed_by or not service:
-            return None
-        return f"{o.namespace(slice_)}/{service}"
-
-    def _add(self, slice_: Obj) -> None:
-        key = self.service_key(slice_)
-        if key is not None:
-            self._by_service.setdefault(key, {})[object_key(slice_)] = slice_
-
-    def _update(self, old: Obj, new: Obj) -> None:
-        self._delete(old)
-        self._add(new)
-
-    def _delete(self, slice_: Obj) -> None:
-        key = self.service_key(slice_)
-        found = self._by_service.get(key or "")
-        if found is not None:
-            found.pop(object_key(slice_), None)
-            if not found:
-                del self._by_service[key or ""]
-
-    def of(self, service_key: str) -> list[Obj]:
-        return list(self._by_service.get(service_key, {}).values())
-
-    def service_keys(self) -> list[str]:
-        return list(self._by_service)
-
-
 class EndpointSliceController:
     """Keeps each selector Service's EndpointSlices equal to its pods."""
 
@@ -116,22 +76,19 @@ class EndpointSliceController:
         self.pods = ctx.pods
         self.services = ctx.factory.informer(SERVICES)
         self.nodes = ctx.factory.informer(NODES)
-        self.slices = SliceIndex(ctx.factory.informer(ENDPOINTSLICES), CONTROLLER)
         self.tracker = SliceTracker()
         self.queue = ctx.queue("endpoint_slice")
+        self.slices = SliceIndex(ctx.factory.informer(ENDPOINTSLICES), CONTROLLER, self.queue,
+                                 self.tracker)
         self.services.add_handler(self._enqueue, lambda old, new: self._enqueue(new),
                                   self._enqueue)
-        self.slices.informer.add_handler(self._slice_changed,
-                                         lambda old, new: self._slice_changed(new),
-                                         self._slice_deleted)
         ctx.pods.informer.add_handler(self._pod_added, self._pod_updated, self._pod_added)
 
     async def run(self, stop: asyncio.Event) -> None:
         if not await wait_synced(stop, self.services, self.nodes, self.slices.informer,
                                  self.pods.informer):
             return
-        for key in {object_key(s) for s in self.services.list()} | set(
-                self.slices.service_keys()):
+        for key in self.slices.keys_with(self.services.list()):
             self.queue.add(key)
         await run_workers(self.queue, self.sync, self.workers, stop)
 
@@ -139,17 +96,6 @@ class EndpointSliceController:
 
     def _enqueue(self, obj: Obj) -> None:
         self.queue.add(object_key(obj))
-
-    def _slice_changed(self, slice_: Obj) -> None:
-        key = self.slices.service_key(slice_)
-        if key is not None:
-            self.queue.add(key)  # someone else's edit of our slice gets undone
-
-    def _slice_deleted(self, slice_: Obj) -> None:
-        key = self.slices.service_key(slice_)
-        if key is not None:
-            self.tracker.forget_slice(key, o.name(slice_))
-            self.queue.add(key)
 
     def _pod_added(self, pod: Obj) -> None:
         for key in endpointutil.services_selecting(self.services.list(), pod):
@@ -171,10 +117,7 @@ class EndpointSliceController:
         service = self.services.get_by_key(key)
         existing = self.slices.of(key)
         if service is None:
-            for slice_ in existing:
-                with contextlib.suppress(NotFound):
-                    await self.client.delete(ENDPOINTSLICES, o.name(slice_), o.namespace(slice_))
-            self.tracker.forget(key)
+            await self.slices.delete_all(self.client, key)
             return
         if not endpointutil.selector(service):
             return  # selector-less: the mirroring controller's
@@ -295,4 +238,4 @@ def new(ctx: Context) -> EndpointSliceController:
         max_per_slice=getattr(ctx.opts, "max_endpoints_per_slice", DEFAULT_MAX_PER_SLICE))
 
 
-__all__ = ["EndpointSliceController", "SliceIndex", "new", "ports_key"]
+__all__ = ["EndpointSliceController", "new", "ports_key"]

@@ -18,19 +18,18 @@ The sync of ``pkg/controller/endpointslicemirroring/endpointslicemirroring_contr
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import logging
 from typing import TYPE_CHECKING, Any
 
-from servers.apimachinery.errors import NotFound
 from servers.client.informer import object_key
 from servers.client.resources import ENDPOINTS, ENDPOINTSLICES, SERVICES
 from servers.client.workqueue import run_workers
 from servers.controller_manager.controllers import endpointutil
 from servers.controller_manager.controllers import objects as o
 from servers.controller_manager.controllers.base import wait_synced
-from servers.controller_manager.controllers.endpointslice import SliceIndex, family
+from servers.controller_manager.controllers.endpointslice import family
+from servers.controller_manager.controllers.endpointslice_index import SliceIndex
 from servers.controller_manager.controllers.endpointslice_reconciler import (
     MANAGED_BY,
     SERVICE_NAME,
@@ -68,37 +67,23 @@ class MirroringController:
         self.max_per_subset = max_per_subset
         self.services = ctx.factory.informer(SERVICES)
         self.endpoints = ctx.factory.informer(ENDPOINTS)
-        self.slices = SliceIndex(ctx.factory.informer(ENDPOINTSLICES), CONTROLLER)
         self.tracker = SliceTracker()
         self.queue = ctx.queue("endpoint_slice_mirroring")
+        self.slices = SliceIndex(ctx.factory.informer(ENDPOINTSLICES), CONTROLLER, self.queue,
+                                 self.tracker)
         for informer in (self.services, self.endpoints):
             informer.add_handler(self._enqueue, lambda old, new: self._enqueue(new),
                                  self._enqueue)
-        self.slices.informer.add_handler(self._slice_changed,
-                                         lambda old, new: self._slice_changed(new),
-                                         self._slice_deleted)
 
     async def run(self, stop: asyncio.Event) -> None:
         if not await wait_synced(stop, self.services, self.endpoints, self.slices.informer):
             return
-        for key in {object_key(e) for e in self.endpoints.list()} | set(
-                self.slices.service_keys()):
+        for key in self.slices.keys_with(self.endpoints.list()):
             self.queue.add(key)
         await run_workers(self.queue, self.sync, self.workers, stop)
 
     def _enqueue(self, obj: Obj) -> None:
         self.queue.add(object_key(obj))
-
-    def _slice_changed(self, slice_: Obj) -> None:
-        key = self.slices.service_key(slice_)
-        if key is not None:
-            self.queue.add(key)
-
-    def _slice_deleted(self, slice_: Obj) -> None:
-        key = self.slices.service_key(slice_)
-        if key is not None:
-            self.tracker.forget_slice(key, o.name(slice_))
-            self.queue.add(key)
 
     async def sync(self, key: str) -> None:
         """Mirror the Endpoints ``key`` into slices (or delete the mirrored ones)."""
@@ -107,10 +92,7 @@ class MirroringController:
         existing = self.slices.of(key)
         if (service is None or endpointutil.selector(service) or endpoints is None
                 or not should_mirror(endpoints)):
-            for slice_ in existing:
-                with contextlib.suppress(NotFound):
-                    await self.client.delete(ENDPOINTSLICES, o.name(slice_), o.namespace(slice_))
-            self.tracker.forget(key)
+            await self.slices.delete_all(self.client, key)
             return
         if self.tracker.stale(key, existing):
             raise StaleCache(f"the EndpointSlice cache has not caught up with {key} yet")
