@@ -202,7 +202,9 @@ class NamespacesRuntime(MonitoredRuntime):
         stream.check_command(cmd[0], path, cwd, root=f"/proc/{record['pid']}/root")
         pidfile = os.path.join(self.store.dir("containers", record["id"]),
                                f"exec-{os.urandom(6).hex()}.pid")
-        argv = self._runc("exec", *(["--tty"] if tty else []), "--pid-file", pidfile,
+        # runc exec starts from config.json's env; a terminal also gets TERM (spec.exec_env)
+        terminal = ["--tty", "--env", f"TERM={spec.TERM}"] if tty else []
+        argv = self._runc("exec", *terminal, "--pid-file", pidfile,
                           "--cwd", cwd, record["id"], *cmd)
 
         async def kill(pid: int) -> None:

@@ -47,7 +47,7 @@ from servers.kubelet.runtime.monitors import (
     helper,
     stop_servers,
 )
-from servers.kubelet.runtime.spec import DEFAULT_PATH
+from servers.kubelet.runtime.spec import DEFAULT_PATH, process_env
 from servers.kubelet.runtime.state import Record
 
 REOPEN_WAIT = 2.0  # how long a log reopen waits for the monitor's new file
@@ -183,7 +183,7 @@ class ProcessRuntime(MonitoredRuntime):
                    if m.tmpfs or os.path.realpath(m.host_path) != m.container_path]
         if private:
             self._check_mounts(config, private[0].container_path)
-        env = {"PATH": DEFAULT_PATH, "POD_IP": sandbox["ip"], **config.env}
+        env = process_env(config, POD_IP=sandbox["ip"])
         _check_runnable(config, env)
         start = os.path.join(bundle, "start")
         words = " ".join(shlex.quote(f"{k}={v}") for k, v in env.items())
@@ -272,7 +272,7 @@ class ProcessRuntime(MonitoredRuntime):
     async def _exec(self, record: Record, cmd: list[str], timeout: float) -> ExecResult:
         config = container_config(record["config"])
         sandbox = self.store.load("sandboxes", record["sandbox_id"]) or {}
-        env = {"PATH": DEFAULT_PATH, "POD_IP": sandbox.get("ip", ""), **config.env}
+        env = process_env(config, POD_IP=sandbox.get("ip", ""))
         security = config.security
         as_user: dict[str, Any] = {}
         if os.geteuid() == 0 and (security.run_as_user, security.run_as_group) != (None, None):

@@ -25,6 +25,7 @@ from servers.kubelet.runtime.interface import (
 )
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+TERM = "xterm"  # what a tty container (or exec) is told its terminal is, as containerd's
 FRESH = ("proc", "sys", "dev", "tmp", "run", "lost+found")
 
 DEFAULT_CAPS = ("CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
@@ -134,9 +135,31 @@ def build(config: ContainerConfig, *, hostname: str, namespaces: dict[str, str],
     }
 
 
+def process_env(config: ContainerConfig, **defaults: str) -> dict[str, str]:
+    """The environment a container's runtime gives it: ``PATH`` and ``defaults``, and
+    ``TERM=xterm`` when it runs on a terminal, each unless the pod's env sets it.
+
+    As containerd's CRI does it (``internal/cri/server/container_create_linux.go``: ``oci.
+    WithTTY`` adds ``TERM=xterm`` for ``tty: true``, then ``oci.WithEnv`` lays the
+    container's own variables over it), so ``kubectl run -it`` gets a usable terminal.
+    """
+    env = {"PATH": DEFAULT_PATH, **defaults}
+    if config.tty:
+        env["TERM"] = TERM
+    env.update(config.env)
+    return env
+
+
+def exec_env(env: dict[str, str], tty: bool) -> dict[str, str]:
+    """An exec's environment: the container's, with ``TERM=xterm`` on a terminal whatever
+    the container set (containerd's ``execInternal``, ``internal/cri/server/
+    container_execsync.go``, does ``oci.WithEnv(TERM=xterm)`` for every tty exec)."""
+    return {**env, "TERM": TERM} if tty else env
+
+
 def _process(config: ContainerConfig, hostname: str,
              bounding: tuple[str, ...]) -> dict[str, Any]:
-    env = {"PATH": DEFAULT_PATH, "HOSTNAME": hostname, **config.env}
+    env = process_env(config, HOSTNAME=hostname)
     caps = capabilities(config.security, bounding)
     security = config.security
     return {

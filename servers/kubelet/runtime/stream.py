@@ -31,7 +31,7 @@ from typing import Any
 
 from servers.kubelet.runtime.errors import ExecFailed
 from servers.kubelet.runtime.interface import ContainerConfig
-from servers.kubelet.runtime.spec import DEFAULT_PATH
+from servers.kubelet.runtime.spec import exec_env, process_env
 
 READ_SIZE = 64 * 1024
 SETSID = ("setsid", "--ctty", "--wait")
@@ -204,7 +204,7 @@ async def host_exec(config: ContainerConfig, pod_ip: str, cmd: list[str], *, tty
                     stdin: bool) -> ExecProcess:
     """``--isolation none``'s exec: ``cmd`` as a host process with the container's
     environment, working dir and (as root) user, as its main process runs."""
-    env = {"PATH": DEFAULT_PATH, "POD_IP": pod_ip, **config.env}
+    env = exec_env(process_env(config, POD_IP=pod_ip), tty)
     cwd = config.working_dir or "/"
     check_command(cmd[0], env["PATH"], cwd)
     security = config.security

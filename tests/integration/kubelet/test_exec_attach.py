@@ -88,10 +88,17 @@ async def test_attach_to_a_terminal_with_resize(node: Node) -> None:
         # kubectl attach's redraw trick: one size larger, then the real one, back to back
         await ws.send_bytes(b'\x04{"Width":91,"Height":21}')
         await ws.send_bytes(b'\x04{"Width":90,"Height":20}')
-        await asyncio.sleep(0.3)
-        await ws.send_bytes(b"\x00stty size; echo $((6*7))\n")
-        seen = await read_until(ws, b"42")
-        assert b"20 90" in seen
+        # A resize reaches the terminal apart from stdin (conmon's ctl file, the monitor's
+        # own channel), so a quick shell may still see the old size: ask until the last
+        # size shows (never, if it is lost or the two are applied out of order).
+        seen = b""
+        for n in range(100):
+            await ws.send_bytes(b"\x00stty size; echo mark-$((%d+1000))\n" % n)
+            seen = await read_until(ws, b"mark-%d\r\n" % (n + 1000))  # the output, not echo
+            if b"20 90\r\n" in seen:
+                break
+            await asyncio.sleep(0.1)
+        assert b"20 90\r\n" in seen
         await ws.send_bytes(b"\x00exit 5\n")
         await rest(ws)
     assert (await wait_exit(node.runtime, cid)).exit_code == 5
@@ -128,11 +135,19 @@ def log_of(node: Node, cid: str) -> list[str]:
         return [line.split(" ", 1)[1] for line in f.read().split("\n") if line]
 
 
+async def logged(node: Node, cid: str, entry: str) -> None:
+    """Wait (bounded) until the container's log holds ``entry``."""
+    deadline = asyncio.get_running_loop().time() + WAIT
+    while entry not in log_of(node, cid):
+        assert asyncio.get_running_loop().time() < deadline, f"{entry!r} never logged"
+        await asyncio.sleep(0.02)
+
+
 async def test_attach_without_stdin_relays_live_output_by_stream(node: Node) -> None:
     cid = await container(node, "talk", ContainerConfig(name="c", command=(
         "/bin/sh", "-c", "i=0; while :; do echo out$i; echo err$i >&2; i=$((i+1)); "
         "sleep 0.05; done")))
-    await asyncio.sleep(0.3)  # output before the attach is only in the log
+    await logged(node, cid, "stdout F out1")  # output before the attach is only in the log
     async with connect(node, "talk", output="1", error="1") as ws:
         seen = await read_channels(ws, b"out20", b"err20")
     assert b"out20\n" in seen[1] and b"err" not in seen[1]
@@ -196,3 +211,16 @@ async def test_two_attached_clients_both_see_the_output(node: Node) -> None:
         await writer.send_bytes(b"\x00both\n")
         assert b"got-both" in await read_until(writer, b"got-both")
         assert b"got-both" in await read_until(watcher, b"got-both")
+
+
+async def test_a_terminal_container_is_told_term_xterm_unless_it_sets_its_own(
+        node: Node) -> None:
+    script = ("/bin/sh", "-c", 'echo "term=$TERM"')
+    ids = {(tty, own): await container(node, f"term-{tty:d}{own:d}".lower(), ContainerConfig(
+        name="c", command=script, tty=tty, env={"TERM": "vt100"} if own else {}))
+        for tty, own in ((True, False), (True, True), (False, False))}
+    for cid in ids.values():
+        assert (await wait_exit(node.runtime, cid)).exit_code == 0
+    assert "stdout F term=xterm\r" in log_of(node, ids[True, False])
+    assert "stdout F term=vt100\r" in log_of(node, ids[True, True])  # the pod's own wins
+    assert "stdout F term=" in log_of(node, ids[False, False])  # no terminal, no TERM

@@ -140,6 +140,14 @@ async def test_tty_resize_and_ctrl_c(node: Node) -> None:
     assert status(result)["details"]["causes"] == [{"reason": "ExitCode", "message": "130"}]
 
 
+async def test_a_terminal_exec_is_told_term_xterm_and_a_plain_one_nothing(node: Node) -> None:
+    script = 'echo "term=$TERM"'
+    terminal = await session(node, cmd("sh", "-c", script, output="1", tty="1"))
+    assert terminal.out == b"term=xterm\r\n"  # containerd's TERM for a tty exec
+    plain = await session(node, cmd("sh", "-c", script, output="1"))
+    assert plain.out == b"term=\n"  # nothing leaks in from the kubelet's own environment
+
+
 async def test_a_missing_command_is_kubes_internal_error_not_a_hang(node: Node) -> None:
     result = await session(node, cmd("no-such-command", output="1", error="1"))
     assert result.out == b"" and result.err == b""

@@ -254,3 +254,22 @@ def test_cgroup_limit_files_v1_and_v2() -> None:
     assert v2 == {"": {"memory.max": "max", "cpu.max": "max 100000", "pids.max": "max",
                        "cpu.weight": "39"}}
     assert (cgroups.v2_weight(2), cgroups.v2_weight(262144)) == (1, 10000)
+
+
+def test_a_terminal_container_is_told_term_xterm_unless_it_says_otherwise() -> None:
+    plain = ContainerConfig(name="c", command=("/bin/sh",), env={"A": "1"})
+    assert "TERM" not in spec.process_env(plain)
+    tty = dataclasses.replace(plain, tty=True)
+    assert spec.process_env(tty, POD_IP="127.1.0.2") == {
+        "PATH": spec.DEFAULT_PATH, "POD_IP": "127.1.0.2", "TERM": "xterm", "A": "1"}
+    own = dataclasses.replace(tty, env={"TERM": "vt100", "PATH": "/bin"})
+    assert spec.process_env(own) == {"PATH": "/bin", "TERM": "vt100"}
+    doc = spec.build(tty, hostname="web", cgroups_path="/km-n/s/c", hide=[], namespaces={},
+                     host=["/usr"])
+    assert "TERM=xterm" in doc["process"]["env"] and doc["process"]["terminal"] is True
+
+
+def test_a_terminal_exec_is_told_term_xterm_as_containerd_does() -> None:
+    env = {"PATH": "/bin", "TERM": "vt100"}
+    assert spec.exec_env(env, tty=True) == {"PATH": "/bin", "TERM": "xterm"}
+    assert spec.exec_env(env, tty=False) is env
