@@ -40,10 +40,6 @@ from servers.controller_manager.controllers.endpointslice_reconciler import (
     SERVICE_NAME,
     TRIGGER_TIME,
     Group,
-    SliceTracker,
-    StaleCache,
-    apply,
-    owned_by,
     plan,
     ports_key,
 )
@@ -76,10 +72,8 @@ class EndpointSliceController:
         self.pods = ctx.pods
         self.services = ctx.factory.informer(SERVICES)
         self.nodes = ctx.factory.informer(NODES)
-        self.tracker = SliceTracker()
         self.queue = ctx.queue("endpoint_slice")
-        self.slices = SliceIndex(ctx.factory.informer(ENDPOINTSLICES), CONTROLLER, self.queue,
-                                 self.tracker)
+        self.slices = SliceIndex(ctx.factory.informer(ENDPOINTSLICES), CONTROLLER, self.queue)
         self.services.add_handler(self._enqueue, lambda old, new: self._enqueue(new),
                                   self._enqueue)
         ctx.pods.informer.add_handler(self._pod_added, self._pod_updated, self._pod_added)
@@ -88,8 +82,7 @@ class EndpointSliceController:
         if not await wait_synced(stop, self.services, self.nodes, self.slices.informer,
                                  self.pods.informer):
             return
-        for key in self.slices.keys_with(self.services.list()):
-            self.queue.add(key)
+        self.slices.queue_all(self.services.list())
         await run_workers(self.queue, self.sync, self.workers, stop)
 
     # -- handlers -----------------------------------------------------------------------------
@@ -115,7 +108,6 @@ class EndpointSliceController:
     async def sync(self, key: str) -> None:
         """Write the EndpointSlices of the service ``key`` (or delete them, if it is gone)."""
         service = self.services.get_by_key(key)
-        existing = self.slices.of(key)
         if service is None:
             await self.slices.delete_all(self.client, key)
             return
@@ -123,21 +115,16 @@ class EndpointSliceController:
             return  # selector-less: the mirroring controller's
         if o.spec(service).get("type") == "ExternalName":
             return  # a DNS alias has no endpoints (kube issue 105986)
-        if self.tracker.stale(key, existing):
-            raise StaleCache(f"the EndpointSlice cache has not caught up with {key} yet")
-        existing, strays = owned_by(existing, o.uid(service))
+        existing, strays = self.slices.current(key, service)
         pods = [p for p in self.pods.in_namespace(o.namespace(service))
                 if endpointutil.selects(service, p)]
         types = address_types(service)
         result = plan(existing, self.groups(service, pods, types),
                       max_per_slice=self.max_per_slice, labels=slice_labels(service),
                       address_types=types)
-        result.delete += strays
-        if result.empty():
-            return
         now = o.rfc3339_nano(self.clock())
-        await apply(self.client, self.tracker, key, result,
-                    lambda old: self._metadata(service, old, now))
+        await self.slices.write(self.client, key, result, strays,
+                                lambda old: self._metadata(service, old, now))
 
     def groups(self, service: Obj, pods: list[Obj], types: list[str]) -> list[Group]:
         """The wanted endpoints by (address type, resolved ports)."""

@@ -35,10 +35,6 @@ from servers.controller_manager.controllers.endpointslice_reconciler import (
     SERVICE_NAME,
     TRIGGER_TIME,
     Group,
-    SliceTracker,
-    StaleCache,
-    apply,
-    owned_by,
     plan,
 )
 
@@ -67,10 +63,8 @@ class MirroringController:
         self.max_per_subset = max_per_subset
         self.services = ctx.factory.informer(SERVICES)
         self.endpoints = ctx.factory.informer(ENDPOINTS)
-        self.tracker = SliceTracker()
         self.queue = ctx.queue("endpoint_slice_mirroring")
-        self.slices = SliceIndex(ctx.factory.informer(ENDPOINTSLICES), CONTROLLER, self.queue,
-                                 self.tracker)
+        self.slices = SliceIndex(ctx.factory.informer(ENDPOINTSLICES), CONTROLLER, self.queue)
         for informer in (self.services, self.endpoints):
             informer.add_handler(self._enqueue, lambda old, new: self._enqueue(new),
                                  self._enqueue)
@@ -78,8 +72,7 @@ class MirroringController:
     async def run(self, stop: asyncio.Event) -> None:
         if not await wait_synced(stop, self.services, self.endpoints, self.slices.informer):
             return
-        for key in self.slices.keys_with(self.endpoints.list()):
-            self.queue.add(key)
+        self.slices.queue_all(self.endpoints.list())
         await run_workers(self.queue, self.sync, self.workers, stop)
 
     def _enqueue(self, obj: Obj) -> None:
@@ -89,21 +82,16 @@ class MirroringController:
         """Mirror the Endpoints ``key`` into slices (or delete the mirrored ones)."""
         service = self.services.get_by_key(key)
         endpoints = self.endpoints.get_by_key(key)
-        existing = self.slices.of(key)
         if (service is None or endpointutil.selector(service) or endpoints is None
                 or not should_mirror(endpoints)):
             await self.slices.delete_all(self.client, key)
             return
-        if self.tracker.stale(key, existing):
-            raise StaleCache(f"the EndpointSlice cache has not caught up with {key} yet")
-        existing, strays = owned_by(existing, o.uid(endpoints))
+        existing, strays = self.slices.current(key, endpoints)
         labels, annotations = mirrored_labels(endpoints), mirrored_annotations(endpoints)
         result = plan(existing, self.groups(endpoints), max_per_slice=self.max_per_subset,
                       labels=labels, annotations=annotations, address_types=[])
-        result.delete += strays
-        if not result.empty():
-            await apply(self.client, self.tracker, key, result,
-                        lambda old: _metadata(endpoints, labels, annotations, old))
+        await self.slices.write(self.client, key, result, strays,
+                                lambda old: _metadata(endpoints, labels, annotations, old))
 
     def groups(self, endpoints: Obj) -> list[Group]:
         """The endpoints of every subset, by (address type, ports)."""
