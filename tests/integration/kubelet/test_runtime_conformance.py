@@ -227,8 +227,10 @@ async def test_a_restarted_runtime_adopts_its_pods(make_runtime: Factory) -> Non
     long = await run_container(first, sid, sh("sleep 1000", name="long"))
     short = await run_container(first, sid, sh("sleep 0.3; exit 7", name="short"))
     del first  # the kubelet goes away; conmon keeps the containers
-    await asyncio.sleep(0.8)
+    await asyncio.sleep(0.8)  # short most likely exits while no runtime object watches
     second = make_runtime()
+    # (it may exit later on a loaded machine: the adopted record must show it either way)
+    assert (await wait_exit(second, short)).exit_code == 7
     assert [s.id for s in await second.list_pod_sandboxes()] == [sid]
     uid = (await second.pod_sandbox_status(sid)).config.uid
     assert [s.id for s in await second.list_pod_sandboxes(uid)] == [sid]
