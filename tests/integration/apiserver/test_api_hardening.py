@@ -163,14 +163,18 @@ async def test_no_continue_token_when_nothing_is_left(api: Client) -> None:
     assert len(exact["items"]) == 2 and "continue" not in exact["metadata"]
 
 
-async def _watch_lines(api: Client, path: str, count: int) -> list[tuple[str, str]]:
+async def _watch_lines(api: Client, path: str, count: int,
+                       started: asyncio.Event | None = None) -> list[tuple[str, str]]:
+    """The first ``count`` events' (type, name); ``started`` is set at the first one."""
     resp = await api.get(path)
     assert resp.status == 200, await resp.text()
     seen = []
     try:
         while len(seen) < count:
-            event = json.loads(await asyncio.wait_for(resp.content.readline(), 5))
+            event = json.loads(await asyncio.wait_for(resp.content.readline(), 10))
             seen.append((event["type"], event["object"]["metadata"]["name"]))
+            if started is not None:
+                started.set()
     finally:
         resp.close()
     return seen
@@ -179,10 +183,13 @@ async def _watch_lines(api: Client, path: str, count: int) -> list[tuple[str, st
 async def test_the_legacy_watch_paths_work(api: Client) -> None:
     await configmap(api, "a")
     await configmap(api, "b")
+    # Each watch has sent its first (current-state) event before the changes are made, so
+    # it surely started from before them (a sleep here lost that race on a loaded machine).
+    started = asyncio.Event(), asyncio.Event()
     one = asyncio.create_task(_watch_lines(api, "/api/v1/watch/namespaces/default/configmaps/b",
-                                           2))
-    every = asyncio.create_task(_watch_lines(api, "/api/v1/watch/configmaps", 3))
-    await asyncio.sleep(0.2)
+                                           2, started[0]))
+    every = asyncio.create_task(_watch_lines(api, "/api/v1/watch/configmaps", 3, started[1]))
+    await asyncio.wait_for(asyncio.gather(*(e.wait() for e in started)), 10)
     await call(api, "PATCH", f"{CONFIGMAPS}/a", {"data": {"k": "2"}}, ctype=MERGE, expect=200)
     await call(api, "PATCH", f"{CONFIGMAPS}/b", {"data": {"k": "2"}}, ctype=MERGE, expect=200)
     assert await one == [("ADDED", "b"), ("MODIFIED", "b")]

@@ -34,7 +34,9 @@ async def patch_labels(api: Client, name: str, labels: dict[str, str | None]) ->
     assert resp.status == 200, await resp.text()
 
 
-async def read_events(api: Client, query: str, count: int, timeout: float = 10) -> list[Event]:
+async def read_events(api: Client, query: str, count: int, timeout: float = 10,
+                      started: asyncio.Event | None = None) -> list[Event]:
+    """The first ``count`` events of a pods watch; ``started`` is set at the first one."""
     resp = await api.get(f"{PODS}?watch=true&{query}")
     assert resp.status == 200
     events: list[Event] = []
@@ -45,6 +47,8 @@ async def read_events(api: Client, query: str, count: int, timeout: float = 10) 
                 break
             event = json.loads(line)
             events.append((event["type"], event["object"]))
+            if started is not None:
+                started.set()
     finally:
         resp.close()
     return events
@@ -56,8 +60,9 @@ def names(events: list[Event]) -> list[tuple[str, str]]:
 
 async def test_no_resource_version_sends_current_objects_then_changes(api: Client) -> None:
     await create(api, pod("a"))
-    reader = asyncio.create_task(read_events(api, "", 3))
-    await asyncio.sleep(0.2)
+    started = asyncio.Event()
+    reader = asyncio.create_task(read_events(api, "", 3, started=started))
+    await asyncio.wait_for(started.wait(), 10)  # a's ADDED: the watch began before b
     await create(api, pod("b"))
     await api.delete(f"{PODS}/a")
     assert names(await reader) == [("ADDED", "a"), ("ADDED", "b"), ("DELETED", "a")]
@@ -224,12 +229,15 @@ async def test_a_watcher_that_stops_reading_is_closed_while_others_keep_up(
             return received
 
         reading = asyncio.create_task(read_all())  # reads while the writes go on
-        await asyncio.sleep(0.2)
+        registry = api.app[apiserver.REGISTRY]
+        deadline = asyncio.get_running_loop().time() + 10
+        while registry.watchers < 2:  # both watches follow changes before the writes begin
+            assert asyncio.get_running_loop().time() < deadline, "the watches never started"
+            await asyncio.sleep(0.02)
         with caplog.at_level(logging.INFO, logger="servers.apiserver.watch"):
             await _configmaps(api, count, size)
             assert await reading == count
             reader.close()
-            registry = api.app[apiserver.REGISTRY]
             deadline = asyncio.get_running_loop().time() + 10
             while not any("closing the watch" in r.getMessage() for r in caplog.records):
                 assert asyncio.get_running_loop().time() < deadline, "the stuck watch stayed open"
