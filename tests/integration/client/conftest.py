@@ -8,12 +8,15 @@ resourceVersions soon answer 410 Gone.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from servers.apimachinery.errors import Gone
+from servers.client.resources import PODS
 from servers.client.rest import Client
 from tests.support.apiserver import ApiServer, start_apiserver
 
@@ -72,3 +75,20 @@ async def back(api: ApiServer, url: str) -> None:
     api.port = int(url.rsplit(":", 1)[1])
     await asyncio.to_thread(api.start)
     assert api.url == url
+
+
+async def compacted(client: Client, since: str | None, timeout: float = 20.0) -> None:
+    """Wait (bounded) until a watch of pods from ``since`` answers 410 Gone.
+
+    The compaction ticks in the apiserver's own loop: two ticks after a write are
+    2 x COMPACTION on a quiet machine, later on a loaded one, so the tests poll for it.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            async for _ in client.watch(PODS, resource_version=since, timeout_seconds=1):
+                pass
+        except Gone:
+            return
+        assert time.monotonic() < deadline, f"resourceVersion {since} was never compacted"
+        await asyncio.sleep(COMPACTION)

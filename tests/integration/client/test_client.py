@@ -11,7 +11,7 @@ from servers.apimachinery import errors
 from servers.client.errors import ApiUnavailable
 from servers.client.resources import NAMESPACES, NODES, PODS
 from servers.client.rest import Client
-from tests.integration.client.conftest import COMPACTION, pod
+from tests.integration.client.conftest import compacted, pod
 from tests.support.apiserver import ApiServer
 
 pytestmark = pytest.mark.timeout(30)
@@ -137,11 +137,15 @@ async def test_killed_apiserver_ends_the_watch_then_is_unavailable(
         apiserver: ApiServer) -> None:
     async with Client(apiserver.url) as client:
         watch = client.watch(PODS, "default", resource_version="1")
-        first = asyncio.ensure_future(anext(watch))
-        await asyncio.sleep(0.3)
+        await client.create(PODS, pod("a"), "default")
+        # An event read proves the stream open (a kill before it opened would be a refused
+        # connection, ApiUnavailable: a fixed sleep here lost that race on a loaded machine).
+        kind, _ = await asyncio.wait_for(anext(watch), 10)
+        assert kind == "ADDED"
+        second = asyncio.ensure_future(anext(watch))
         apiserver.kill()
         with pytest.raises(StopAsyncIteration):
-            await asyncio.wait_for(first, 10)
+            await asyncio.wait_for(second, 10)
         with pytest.raises(ApiUnavailable):
             await client.list(PODS)
         await asyncio.to_thread(apiserver.restart)
@@ -156,7 +160,7 @@ async def test_watch_from_a_compacted_resource_version_raises_gone(
         for version in range(3):
             await client.patch(PODS, "a", {"metadata": {"labels": {"v": str(version)}}},
                                namespace="default")
-        await asyncio.sleep(COMPACTION * 4)  # two ticks: history before the patches is gone
+        await compacted(client, since)  # two ticks: history before the patches is gone
         with pytest.raises(errors.Gone) as caught:
             async for _ in client.watch(PODS, "default", resource_version=since):
                 pass
