@@ -5,10 +5,7 @@ counter = 0
 
 function init(args)
   prefix, pods, nodes = args[1], tonumber(args[2]), tonumber(args[3])
-  headers = {["Content-Type"] = "application/json"}
-  for name, value in pairs(wrk.headers) do
-    headers[name] = headers[name] or value
-  end
+  headers = dofile(os.getenv("BENCH_DIR") .. "/json_headers.lua")
 end
 
 function request()

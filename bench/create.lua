@@ -10,11 +10,7 @@ end
 
 function init(args)
   prefix = (args[1] or "run") .. "-" .. tostring(tid) .. "-"
-  -- wrk.format takes these instead of wrk.headers: keep the -H ones (Authorization).
-  headers = {["Content-Type"] = "application/json"}
-  for name, value in pairs(wrk.headers) do
-    headers[name] = headers[name] or value
-  end
+  headers = dofile(os.getenv("BENCH_DIR") .. "/json_headers.lua")
 end
 
 function request()

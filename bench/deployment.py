@@ -24,10 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -38,12 +35,11 @@ sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
 
-from servers.client.resources import DEPLOYMENTS, NODES, PODS  # noqa: E402
+from bench.support.hollow import TIMEOUT, hollow_cluster, wait_nodes  # noqa: E402
+from servers.client.resources import DEPLOYMENTS, PODS  # noqa: E402
 from servers.client.rest import Client  # noqa: E402
-from tests.support.apiserver import start_apiserver  # noqa: E402
 
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
-TIMEOUT = 900.0
 
 
 def deployment(replicas: int) -> dict[str, Any]:
@@ -52,10 +48,6 @@ def deployment(replicas: int) -> dict[str, Any]:
         "replicas": replicas, "selector": {"matchLabels": labels},
         "template": {"metadata": {"labels": labels}, "spec": {
             "containers": [{"name": "c", "image": "nginx:1"}]}}}}
-
-
-def server_cmd(km: Path | None, name: str) -> list[str]:
-    return [str(km), name] if km else [sys.executable, "-m", "servers.km", name]
 
 
 async def scrape(url: str) -> Counter[tuple[str, str]]:
@@ -75,15 +67,6 @@ async def scrape(url: str) -> Counter[tuple[str, str]]:
             resource += "/" + labels["subresource"]
         counts[(labels.get("verb", ""), resource)] += int(float(value))
     return counts
-
-
-async def wait_nodes(client: Client, count: int) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline:
-        if len((await client.list(NODES))["items"]) >= count:
-            return
-        await asyncio.sleep(0.5)
-    raise SystemExit("the hollow nodes did not register")
 
 
 async def wait_complete(client: Client, replicas: int, generation: int,
@@ -123,15 +106,21 @@ async def measure(url: str, replicas: int, nodes: int) -> dict[str, Any]:
         after = await scrape(url)
         result["writes"] = Counter({k: after[k] - before.get(k, 0) for k in after
                                     if k[0] in WRITES and after[k] - before.get(k, 0) > 0})
-        started = time.monotonic()
-        await client.patch(DEPLOYMENTS, "bench", {"spec": {"template": {"spec": {
-            "containers": [{"name": "c", "image": "nginx:2"}]}}}}, namespace="default",
-            patch_type="strategic")
-        done = await wait_complete(client, replicas, 2)
-        while len((await client.list(PODS, "default"))["items"]) > replicas:
-            await asyncio.sleep(0.1)
-        result["update_s"] = max(done, time.monotonic()) - started
+        result["update_s"] = await roll_out(client, replicas)
     return result
+
+
+async def roll_out(client: Client, replicas: int) -> float:
+    """``set image``'s strategic merge patch of the template; seconds until the rollout is
+    complete and every old pod is gone."""
+    started = time.monotonic()
+    await client.patch(DEPLOYMENTS, "bench", {"spec": {"template": {"spec": {
+        "containers": [{"name": "c", "image": "nginx:2"}]}}}}, namespace="default",
+        patch_type="strategic")
+    done = await wait_complete(client, replicas, 2)
+    while len((await client.list(PODS, "default"))["items"]) > replicas:
+        await asyncio.sleep(0.1)
+    return max(done, time.monotonic()) - started
 
 
 def main() -> int:
@@ -141,24 +130,8 @@ def main() -> int:
     p.add_argument("--replicas", type=int, default=3000)
     p.add_argument("--nodes", type=int, default=100)
     opts = p.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "KM_CACHE_DIR": str(Path(tmp) / "cache")}
-        with start_apiserver(Path(tmp) / "data", km=opts.km, env=env) as api:
-            procs = [subprocess.Popen(
-                [*server_cmd(opts.km, name), "--master", api.url, *args], cwd=ROOT, env=env,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                for name, args in (
-                    ("hollow-node", ["--nodes", str(opts.nodes)]),
-                    ("scheduler", ["--leader-elect=false", "--secure-port", "0"]),
-                    ("controller-manager", ["--leader-elect=false", "--secure-port", "0",
-                                            "--controllers", "deployment,replicaset"]))]
-            try:
-                result = asyncio.run(measure(api.url, opts.replicas, opts.nodes))
-            finally:
-                for proc in procs:
-                    proc.terminate()
-                for proc in procs:
-                    proc.wait(timeout=30)
+    with hollow_cluster(opts.km, opts.nodes, "deployment,replicaset") as url:
+        result = asyncio.run(measure(url, opts.replicas, opts.nodes))
     print_result(opts, result)
     return 0
 

@@ -41,15 +41,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from kubelet import NODE, POD_CIDR, node_ready, pct, remove_everything  # noqa: E402
+from kubelet import pct  # noqa: E402
 
-from servers.client.resources import NODES, PODS  # noqa: E402
+from bench.support import node  # noqa: E402
+from servers.client.resources import NODES  # noqa: E402
 from servers.client.rest import Client  # noqa: E402
-from tests.support.apiserver import start_apiserver  # noqa: E402
-from tests.support.pki import make_certs  # noqa: E402
 
 INSIDE = "KM_BENCH_EXEC_NETNS"
-WAIT = 120.0
 POD = "exec-bench"
 
 
@@ -91,9 +89,9 @@ async def relay_runs(url: str, certs: Path, runs: int, figures: Figures) -> None
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
     context.load_cert_chain(certs / "admin.crt", certs / "admin.key")
     async with Client(url) as client:
-        node = await client.get(NODES, NODE)
-    address = node["status"]["addresses"][0]["address"]
-    port = node["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
+        registered = await client.get(NODES, node.NODE)
+    address = registered["status"]["addresses"][0]["address"]
+    port = registered["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
     via_api = f"{url}/api/v1/namespaces/default/pods/{POD}/exec?command=true&stdout=true"
     direct = f"https://{address}:{port}/exec/default/{POD}/c?command=true&output=1"
     async with aiohttp.ClientSession() as session:
@@ -103,66 +101,25 @@ async def relay_runs(url: str, certs: Path, runs: int, figures: Figures) -> None
             figures.to_kubelet.append(await one_exec(session, direct, context))
 
 
-async def pod_running(url: str) -> None:
-    async with Client(url) as client:
-        await node_ready(client)
-        await client.create(PODS, {
-            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": POD},
-            "spec": {"nodeName": NODE, "terminationGracePeriodSeconds": 1,
-                     "automountServiceAccountToken": False,
-                     "containers": [{"name": "c", "image": "busybox",
-                                     "command": ["sleep", "3600"]}]}}, namespace="default")
-        deadline = time.monotonic() + WAIT
-        while time.monotonic() < deadline:
-            pod = await client.get(PODS, POD, namespace="default")
-            if (pod.get("status") or {}).get("phase") == "Running":
-                return
-            await asyncio.sleep(0.1)
-    raise TimeoutError("bench/exec.py: the pod never ran")
-
-
 def run_one(km: Path, isolation: str, runs: int) -> Figures:
+    """One kubelet (trusting the cluster CA for the apiserver's client certificate: it
+    answers only an apiserver with a client certificate from its CA), its pod, and the
+    timed runs."""
     figures = Figures(isolation)
-    with tempfile.TemporaryDirectory() as tmp:
-        # The kubelet answers only an apiserver with a client certificate from its CA.
-        certs = make_certs(Path(tmp) / "pki", km=km)
-        client = ["--kubelet-client-certificate", str(certs / "admin.crt"),
-                  "--kubelet-client-key", str(certs / "admin.key")]
-        with start_apiserver(Path(tmp) / "data", km=km, extra_args=client) as api:
-            run_cluster(km, api.url, isolation, runs, Path(tmp), certs, figures)
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        with node.trusted_apiserver(km, tmp) as (api, certs), \
+                node.kubelet(km, api.url, isolation, tmp, client_ca=certs / "ca.crt"):
+            container = {"name": "c", "image": "busybox", "command": ["sleep", "3600"]}
+            asyncio.run(node.run_pod(api.url, POD, container))
+            kubectl = ["kubectl", "--server", api.url, "--cache-dir", str(tmp / "cache")]
+            timed([*kubectl, "exec", POD, "--", "true"])  # warm: discovery cache, first dial
+            for _ in range(runs):
+                figures.direct.append(timed(["true"]))
+                figures.get.append(timed([*kubectl, "get", "pod", POD]))
+                figures.exec.append(timed([*kubectl, "exec", POD, "--", "true"]))
+            asyncio.run(relay_runs(api.url, certs, runs, figures))
     return figures
-
-
-def run_cluster(km: Path, url: str, isolation: str, runs: int, tmp: Path, certs: Path,
-                figures: Figures) -> None:
-    """One kubelet (trusting the cluster CA for the apiserver's client certificate), its
-    pod, and the timed runs."""
-    root = str(tmp / "kubelet")
-    cmd = [str(km), "kubelet", "--master", url, "--hostname-override", NODE,
-           "--node-ip", "127.0.0.1", "--address", "127.0.0.1", "--port", "0",
-           "--healthz-port", "0", "--isolation", isolation, "--root-dir", root,
-           "--client-ca-file", str(certs / "ca.crt")]
-    if isolation == "namespaces":
-        cmd += ["--pod-cidr", POD_CIDR]
-    with open(tmp / "kubelet.log", "wb") as log:
-        kubelet = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)
-    try:
-        asyncio.run(pod_running(url))
-        kubectl = ["kubectl", "--server", url, "--cache-dir", str(tmp / "cache")]
-        timed([*kubectl, "exec", POD, "--", "true"])  # warm: discovery cache, first dial
-        for _ in range(runs):
-            figures.direct.append(timed(["true"]))
-            figures.get.append(timed([*kubectl, "get", "pod", POD]))
-            figures.exec.append(timed([*kubectl, "exec", POD, "--", "true"]))
-        asyncio.run(relay_runs(url, certs, runs, figures))
-    finally:
-        kubelet.terminate()
-        try:
-            kubelet.wait(30)
-        except subprocess.TimeoutExpired:
-            kubelet.kill()
-            kubelet.wait()
-        asyncio.run(remove_everything(isolation, root))
 
 
 def report(rows: list[Figures], runs: int) -> None:
@@ -196,22 +153,11 @@ def main() -> int:
     p.add_argument("--runs", type=int, default=40)
     p.add_argument("--isolation", choices=("both", "none", "namespaces"), default="both")
     args = p.parse_args()
-    root = os.geteuid() == 0
-    if root and args.isolation != "none" and os.environ.get(INSIDE) != "1":
-        env = {**os.environ, INSIDE: "1"}
-        return subprocess.call(["unshare", "-n", sys.executable, __file__, *sys.argv[1:]],
-                               env=env)
-    if root and os.environ.get(INSIDE) == "1":
-        subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-        routes = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True).stdout
-        assert "default" not in routes, "the bench's namespace must have no route out"
-    rows = []
-    if args.isolation in ("both", "none"):
-        rows.append(run_one(args.km.resolve(), "none", args.runs))
-    if root and args.isolation in ("both", "namespaces"):
-        rows.append(run_one(args.km.resolve(), "namespaces", args.runs))
-    elif not root:
-        print("bench/exec.py: not root, so --isolation namespaces is skipped")
+    code = node.own_network_namespace(INSIDE, __file__, wanted=args.isolation != "none")
+    if code is not None:
+        return code
+    rows = [run_one(args.km.resolve(), isolation, args.runs)
+            for isolation in node.isolations(args.isolation, "bench/exec.py")]
     report(rows, args.runs)
     return 0
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
+import functools
 import signal
 import statistics
 import subprocess
@@ -45,6 +45,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.support import procfs  # noqa: E402
+from bench.support.procfs import rss_mb  # noqa: E402
 from servers.apimachinery.errors import Gone  # noqa: E402
 from servers.apimachinery.meta import parse_rfc3339  # noqa: E402
 from servers.client.informer import Informer  # noqa: E402
@@ -53,21 +55,11 @@ from servers.client.rest import Client  # noqa: E402
 from servers.component.options import duration  # noqa: E402
 from tests.support.apiserver import start_apiserver  # noqa: E402
 
-TICK = os.sysconf("SC_CLK_TCK")
 REGISTER_TIMEOUT = 900.0
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of ``pid`` (and its waited-for children), in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(x) for x in fields[11:15]) / TICK
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+# utime + stime of the process and of its waited-for children, in seconds
+cpu_seconds = functools.partial(procfs.cpu_seconds, children=True)
 
 
 @dataclass

@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import statistics
@@ -44,15 +45,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from bench.support import node, procfs  # noqa: E402
+from bench.support.procfs import rss_mb  # noqa: E402
 from servers.client.informer import Informer  # noqa: E402
-from servers.client.resources import NODES, PODS  # noqa: E402
+from servers.client.resources import PODS  # noqa: E402
 from servers.client.rest import Client  # noqa: E402
 from tests.support.apiserver import start_apiserver  # noqa: E402
 
 INSIDE = "KM_BENCH_KUBELET_NETNS"
-TICK = os.sysconf("SC_CLK_TCK")
-NODE = "bench-node"
-POD_CIDR = "10.244.7.0/24"  # exists only inside the bench's own network namespace
 WAIT = 120.0
 IDLE_WINDOW = 10.0
 
@@ -72,16 +72,8 @@ class Figures:
     load: float = 0.0  # the machine's 1-minute load average after the paced pods ran
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(x) for x in fields[11:15]) / TICK
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+# utime + stime of the process and of its waited-for children, in seconds
+cpu_seconds = functools.partial(procfs.cpu_seconds, children=True)
 
 
 def pss_mb(pid: int) -> float:
@@ -113,7 +105,7 @@ def conmons(root: str) -> list[int]:
 
 def pod(i: int, prefix: str) -> dict[str, Any]:
     return {"metadata": {"name": f"{prefix}{i}"}, "spec": {
-        "nodeName": NODE, "terminationGracePeriodSeconds": 2,
+        "nodeName": node.NODE, "terminationGracePeriodSeconds": 2,
         "containers": [{"name": "c", "image": "busybox", "command": ["sleep", "3600"]}]}}
 
 
@@ -149,22 +141,10 @@ class Watcher:
                 await asyncio.wait_for(self.changed.wait(), min(left, 1.0))
 
 
-async def node_ready(client: Client) -> None:
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        with contextlib.suppress(Exception):  # not registered yet
-            node = await client.get(NODES, NODE)
-            if any(c.get("type") == "Ready" and c.get("status") == "True"
-                   for c in (node.get("status") or {}).get("conditions") or ()):
-                return
-        await asyncio.sleep(0.2)
-    raise TimeoutError("bench/kubelet.py: the node never became Ready")
-
-
 async def drive(url: str, kubelet_pid: int, root: str, count: int, rate: float,
                 figures: Figures) -> None:
     async with Client(url) as client:
-        await node_ready(client)
+        await node.node_ready(client)
         await asyncio.sleep(2)
         figures.rss_idle = rss_mb(kubelet_pid)
         watcher = Watcher(client)
@@ -239,50 +219,31 @@ async def delete_all(client: Client, watcher: Watcher, names: list[str]) -> floa
 
 def run_one(km: Path, isolation: str, count: int, rate: float, profile: str) -> Figures:
     figures = Figures(isolation)
-    with tempfile.TemporaryDirectory() as tmp, \
-            start_apiserver(Path(tmp) / "data", km=km) as api:
-        root = str(Path(tmp) / "kubelet")
-        cmd = [str(km), "kubelet", "--master", api.url, "--hostname-override", NODE,
-               "--node-ip", "127.0.0.1", "--address", "127.0.0.1", "--port", "0",
-               "--healthz-port", "0", "--isolation", isolation, "--root-dir", root]
-        if isolation == "namespaces":
-            cmd += ["--pod-cidr", POD_CIDR]
-        with open(Path(tmp) / "kubelet.log", "wb") as log:
-            kubelet = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)
-        spy = None
-        if profile:  # py-spy's flame graph of the kubelet for the whole run
-            spy = subprocess.Popen([str(ROOT / ".venv/bin/py-spy"), "record", "--pid",
-                                    str(kubelet.pid), "--format", "raw",
-                                    "-o", f"{profile}-{isolation}.txt"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with tempfile.TemporaryDirectory() as name, \
+            start_apiserver(Path(name) / "data", km=km) as api:
+        tmp = Path(name)
         try:
-            asyncio.run(drive(api.url, kubelet.pid, root, count, rate, figures))
+            with node.kubelet(km, api.url, isolation, tmp) as proc:
+                spy = None
+                if profile:  # py-spy's flame graph of the kubelet for the whole run
+                    spy = subprocess.Popen([str(ROOT / ".venv/bin/py-spy"), "record", "--pid",
+                                            str(proc.pid), "--format", "raw",
+                                            "-o", f"{profile}-{isolation}.txt"],
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                try:
+                    asyncio.run(drive(api.url, proc.pid, str(tmp / "kubelet"), count, rate,
+                                      figures))
+                finally:
+                    if spy is not None:
+                        spy.send_signal(signal.SIGINT)
+                        spy.wait(30)
         finally:
-            if spy is not None:
-                spy.send_signal(signal.SIGINT)
-                spy.wait(30)
-            kubelet.terminate()
-            try:
-                kubelet.wait(30)
-            except subprocess.TimeoutExpired:
-                kubelet.kill()
-                kubelet.wait()
-            asyncio.run(remove_everything(isolation, root))
-            complaints = [line for line in (Path(tmp) / "kubelet.log").read_text().splitlines()
+            complaints = [line for line in (tmp / "kubelet.log").read_text().splitlines()
                           if line[:1] in ("W", "E") or "Traceback" in line]
             if complaints:  # a figure from a kubelet that retried is not the figure
                 print(f"kubelet ({isolation}) warned {len(complaints)} times; the first: "
                       f"{complaints[0]}")
     return figures
-
-
-async def remove_everything(isolation: str, root: str) -> None:
-    """What the kubelet left (its pods outlive it by design)."""
-    from servers.kubelet.runtime import open_runtime
-
-    runtime: Any = open_runtime(isolation, root, NODE, POD_CIDR, "10.244.0.0/16",
-                                "10.96.0.0/12")
-    await runtime.remove_all()
 
 
 def pct(values: list[float], q: float) -> float:
@@ -318,26 +279,13 @@ def main() -> int:
     p.add_argument("--profile", default="", metavar="PREFIX",
                    help="py-spy the kubelet (collapsed stacks) into PREFIX-ISOLATION.txt")
     args = p.parse_args()
-    root = os.geteuid() == 0
-    if root and os.environ.get(INSIDE) != "1":
-        env = {**os.environ, INSIDE: "1"}
-        return subprocess.call(["unshare", "-n", sys.executable, __file__, *sys.argv[1:]],
-                               env=env)
-    if root:
-        subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-        routes = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True).stdout
-        assert "default" not in routes, "the bench's namespace must have no route out"
-    rows = []
-    if args.isolation in ("both", "none"):
-        rows.append(run_one(args.km.resolve(), "none", args.pods, args.rate, args.profile))
-    if root and args.isolation in ("both", "namespaces"):
-        rows.append(run_one(args.km.resolve(), "namespaces", args.pods, args.rate,
-                            args.profile))
-    elif not root:
-        print("bench/kubelet.py: not root, so --isolation namespaces is skipped "
-              "(it needs network namespaces and cgroups)")
+    code = node.own_network_namespace(INSIDE, __file__)
+    if code is not None:
+        return code
+    rows = [run_one(args.km.resolve(), isolation, args.pods, args.rate, args.profile)
+            for isolation in node.isolations(args.isolation, "bench/kubelet.py")]
     report(rows, args.pods, args.rate)
-    if root and args.isolation == "both":
+    if os.geteuid() == 0 and args.isolation == "both":
         import sandbox
 
         sandboxes = [asyncio.run(sandbox.measure(kind)) for kind in ("namespaces", "none")]

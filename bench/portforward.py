@@ -38,14 +38,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
-from kubelet import NODE, POD_CIDR, node_ready, remove_everything  # noqa: E402
-
-from servers.client.resources import PODS  # noqa: E402
-from servers.client.rest import Client  # noqa: E402
-from tests.support.apiserver import start_apiserver  # noqa: E402
-from tests.support.pki import make_certs  # noqa: E402
+from bench.support import node  # noqa: E402
+from bench.support.procfs import cpu_seconds  # noqa: E402
 
 INSIDE = "KM_BENCH_PORTFORWARD_NETNS"
 WAIT = 120.0
@@ -90,13 +85,6 @@ class Figures:
     forwarded: int = 0  # bytes moved through the forward in the timed runs
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, all its threads (proc(5))."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def transfer(host: str, port: int, kind: bytes, size: int) -> float:
     """One connection moving ``size`` bytes; MB/s (10^6 bytes a second)."""
     start = time.perf_counter()
@@ -118,25 +106,6 @@ def transfer(host: str, port: int, kind: bytes, size: int) -> float:
     return size / (time.perf_counter() - start) / 1e6
 
 
-async def pod_ip(url: str) -> str:
-    async with Client(url) as client:
-        await node_ready(client)
-        await client.create(PODS, {
-            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": POD},
-            "spec": {"nodeName": NODE, "terminationGracePeriodSeconds": 1,
-                     "automountServiceAccountToken": False,
-                     "containers": [{"name": "c", "image": "python",
-                                     "command": [sys.executable, "-c", SERVER]}]}},
-            namespace="default")
-        deadline = time.monotonic() + WAIT
-        while time.monotonic() < deadline:
-            status = (await client.get(PODS, POD, namespace="default")).get("status") or {}
-            if status.get("phase") == "Running" and status.get("podIP"):
-                return str(status["podIP"])
-            await asyncio.sleep(0.1)
-    raise TimeoutError("bench/portforward.py: the pod never ran")
-
-
 def wait_listening(host: str, port: int) -> None:
     deadline = time.monotonic() + WAIT
     while time.monotonic() < deadline:
@@ -149,33 +118,28 @@ def wait_listening(host: str, port: int) -> None:
 
 
 def run_one(km: Path, isolation: str, size: int, runs: int) -> Figures:
+    """One kubelet (trusting the cluster CA for the apiserver's client certificate), the
+    pod, and the timed runs."""
     figures = Figures(isolation)
-    with tempfile.TemporaryDirectory() as tmp:
-        certs = make_certs(Path(tmp) / "pki", km=km)
-        client = ["--kubelet-client-certificate", str(certs / "admin.crt"),
-                  "--kubelet-client-key", str(certs / "admin.key")]
-        with start_apiserver(Path(tmp) / "data", km=km, extra_args=client) as api:
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        with node.trusted_apiserver(km, tmp) as (api, certs), \
+                node.kubelet(km, api.url, isolation, tmp, client_ca=certs / "ca.crt") as proc:
             assert api.proc is not None
-            run_cluster(km, api.url, isolation, size, runs, Path(tmp), certs, figures,
-                        api.proc.pid)
+            run_forward(api.url, size, runs, tmp, figures,
+                        {"apiserver": api.proc.pid, "kubelet": proc.pid})
     return figures
 
 
-def run_cluster(km: Path, url: str, isolation: str, size: int, runs: int, tmp: Path,
-                certs: Path, figures: Figures, api_pid: int) -> None:
-    root = str(tmp / "kubelet")
-    cmd = [str(km), "kubelet", "--master", url, "--hostname-override", NODE,
-           "--node-ip", "127.0.0.1", "--address", "127.0.0.1", "--port", "0",
-           "--healthz-port", "0", "--isolation", isolation, "--root-dir", root,
-           "--client-ca-file", str(certs / "ca.crt")]
-    if isolation == "namespaces":
-        cmd += ["--pod-cidr", POD_CIDR]
-    with open(tmp / "kubelet.log", "wb") as log:
-        kubelet = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)
+def run_forward(url: str, size: int, runs: int, tmp: Path, figures: Figures,
+                pids: dict[str, int]) -> None:
+    """The pod, ``kubectl port-forward`` to it, and the timed runs; ``pids`` are the
+    processes whose CPU the forwarded runs count (kubectl's is added)."""
+    container = {"name": "c", "image": "python", "command": [sys.executable, "-c", SERVER]}
+    ip = str(asyncio.run(node.run_pod(url, POD, container, with_ip=True))["podIP"])
+    wait_listening(ip, PORT)
     forward = None
     try:
-        ip = asyncio.run(pod_ip(url))
-        wait_listening(ip, PORT)
         forward = subprocess.Popen(["kubectl", "--server", url, "--cache-dir",
                                     str(tmp / "cache"), "port-forward", f"pod/{POD}",
                                     f"0:{PORT}"], stdout=subprocess.PIPE,
@@ -186,7 +150,7 @@ def run_cluster(km: Path, url: str, isolation: str, size: int, runs: int, tmp: P
             raise RuntimeError("bench/portforward.py: kubectl port-forward did not start")
         local = int(found[1])
         transfer("127.0.0.1", local, b"D", CHUNK)  # warm: the first stream pair, dials
-        pids = {"kubectl": forward.pid, "apiserver": api_pid, "kubelet": kubelet.pid}
+        pids = {"kubectl": forward.pid, **pids}
         figures.cpu = dict.fromkeys(pids, 0.0)
 
         def through_forward(kind: bytes, into: list[float]) -> None:
@@ -207,13 +171,6 @@ def run_cluster(km: Path, url: str, isolation: str, size: int, runs: int, tmp: P
             forward.wait(30)
             if forward.stdout is not None:
                 forward.stdout.close()
-        kubelet.terminate()
-        try:
-            kubelet.wait(30)
-        except subprocess.TimeoutExpired:
-            kubelet.kill()
-            kubelet.wait()
-        asyncio.run(remove_everything(isolation, root))
 
 
 def report(rows: list[Figures], mib: int, runs: int) -> None:
@@ -245,23 +202,12 @@ def main() -> int:
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--isolation", choices=("both", "none", "namespaces"), default="both")
     args = p.parse_args()
-    root = os.geteuid() == 0
-    if root and args.isolation != "none" and os.environ.get(INSIDE) != "1":
-        env = {**os.environ, INSIDE: "1"}
-        return subprocess.call(["unshare", "-n", sys.executable, __file__, *sys.argv[1:]],
-                               env=env)
-    if root and os.environ.get(INSIDE) == "1":
-        subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-        routes = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True).stdout
-        assert "default" not in routes, "the bench's namespace must have no route out"
-    rows = []
+    code = node.own_network_namespace(INSIDE, __file__, wanted=args.isolation != "none")
+    if code is not None:
+        return code
     size = args.mib << 20
-    if args.isolation in ("both", "none"):
-        rows.append(run_one(args.km.resolve(), "none", size, args.runs))
-    if root and args.isolation in ("both", "namespaces"):
-        rows.append(run_one(args.km.resolve(), "namespaces", size, args.runs))
-    elif not root:
-        print("bench/portforward.py: not root, so --isolation namespaces is skipped")
+    rows = [run_one(args.km.resolve(), isolation, size, args.runs)
+            for isolation in node.isolations(args.isolation, "bench/portforward.py")]
     report(rows, args.mib, args.runs)
     return 0
 

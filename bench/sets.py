@@ -19,10 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,21 +28,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from servers.client.resources import DAEMONSETS, NODES, STATEFULSETS  # noqa: E402
+from bench.support.hollow import TIMEOUT, hollow_cluster, wait_nodes  # noqa: E402
+from servers.client.resources import DAEMONSETS, STATEFULSETS  # noqa: E402
 from servers.client.rest import Client  # noqa: E402
-from tests.support.apiserver import start_apiserver  # noqa: E402
 
-TIMEOUT = 900.0
 Obj = dict[str, Any]
 
 
 def template(app: str, image: str) -> Obj:
     return {"metadata": {"labels": {"app": app}},
             "spec": {"containers": [{"name": "c", "image": image}]}}
-
-
-def server_cmd(km: Path | None, name: str) -> list[str]:
-    return [str(km), name] if km else [sys.executable, "-m", "servers.km", name]
 
 
 async def until(client: Client, resource: Any, name: str,
@@ -63,11 +55,7 @@ async def until(client: Client, resource: Any, name: str,
 async def measure(url: str, nodes: int, replicas: int) -> dict[str, float]:
     result: dict[str, float] = {}
     async with Client(url, request_timeout=60.0) as client:
-        deadline = time.monotonic() + TIMEOUT
-        while len((await client.list(NODES))["items"]) < nodes:
-            if time.monotonic() > deadline:
-                raise SystemExit("the hollow nodes did not register")
-            await asyncio.sleep(0.5)
+        await wait_nodes(client, nodes)
         started = time.monotonic()
         await client.create(DAEMONSETS, {"metadata": {"name": "agent"}, "spec": {
             "selector": {"matchLabels": {"app": "agent"}},
@@ -100,24 +88,8 @@ def main() -> int:
     p.add_argument("--nodes", type=int, default=200)
     p.add_argument("--replicas", type=int, default=50)
     opts = p.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "KM_CACHE_DIR": str(Path(tmp) / "cache")}
-        with start_apiserver(Path(tmp) / "data", km=opts.km, env=env) as api:
-            procs = [subprocess.Popen(
-                [*server_cmd(opts.km, name), "--master", api.url, *args], cwd=ROOT, env=env,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                for name, args in (
-                    ("hollow-node", ["--nodes", str(opts.nodes)]),
-                    ("scheduler", ["--leader-elect=false", "--secure-port", "0"]),
-                    ("controller-manager", ["--leader-elect=false", "--secure-port", "0",
-                                            "--controllers", "statefulset,daemonset"]))]
-            try:
-                result = asyncio.run(measure(api.url, opts.nodes, opts.replicas))
-            finally:
-                for proc in procs:
-                    proc.terminate()
-                for proc in procs:
-                    proc.wait(timeout=30)
+    with hollow_cluster(opts.km, opts.nodes, "statefulset,daemonset") as url:
+        result = asyncio.run(measure(url, opts.nodes, opts.replicas))
     n, r = opts.nodes, opts.replicas
     print(f"DaemonSet on {n} hollow nodes, StatefulSets of {r} (scheduler, controller-manager)\n")
     print("| measure | value |\n|---|---|")

@@ -31,9 +31,7 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -41,13 +39,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.deployment import deployment, server_cmd, wait_complete, wait_nodes  # noqa: E402
-from servers.client.resources import DEPLOYMENTS, PODS  # noqa: E402
+from bench.deployment import deployment, roll_out, wait_complete  # noqa: E402
+from bench.support.hollow import hollow_cluster, wait_nodes  # noqa: E402
+from servers.client.resources import DEPLOYMENTS  # noqa: E402
 from servers.client.rest import Client  # noqa: E402
-from tests.support.apiserver import start_apiserver  # noqa: E402
 from tests.ui.browser import chromium  # noqa: E402
 
-TIMEOUT = 900.0
 # Before the page's own scripts: log in (the plain port takes any token) and watch for the
 # frame that first shows every row.
 FIRST_RENDER = """
@@ -102,14 +99,7 @@ def event_to_screen(trace: list[list[Any]]) -> tuple[list[float], list[list[floa
 
 async def rollout(url: str, replicas: int) -> float:
     async with Client(url, request_timeout=60.0) as client:
-        started = time.monotonic()
-        await client.patch(DEPLOYMENTS, "bench", {"spec": {"template": {"spec": {
-            "containers": [{"name": "c", "image": "nginx:2"}]}}}}, namespace="default",
-            patch_type="strategic")
-        done = await wait_complete(client, replicas, 2)
-        while len((await client.list(PODS, "default"))["items"]) > replicas:
-            await asyncio.sleep(0.1)
-        return max(done, time.monotonic()) - started
+        return await roll_out(client, replicas)
 
 
 def during_rollout(api: str, replicas: int) -> dict[str, Any]:
@@ -150,30 +140,13 @@ def main() -> int:
     p.add_argument("--nodes", type=int, default=100)
     p.add_argument("--loads", type=int, default=3)
     opts = p.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "KM_CACHE_DIR": str(Path(tmp) / "cache")}
-        with start_apiserver(Path(tmp) / "data", km=opts.km, env=env) as api:
-            procs = [subprocess.Popen(
-                [*server_cmd(opts.km, name), "--master", api.url, *args], cwd=ROOT, env=env,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                for name, args in (
-                    ("hollow-node", ["--nodes", str(opts.nodes)]),
-                    ("scheduler", ["--leader-elect=false", "--secure-port", "0"]),
-                    ("controller-manager", ["--leader-elect=false", "--secure-port", "0",
-                                            "--controllers", "deployment,replicaset"]))]
-            try:
-                made = asyncio.run(create(api.url, opts.replicas, opts.nodes))
-                url = api.url + "/ui/"
-                loads = [first_render(url, opts.replicas, cached=False)
-                         for _ in range(opts.loads)]
-                cached = first_render(url, opts.replicas, cached=True)
-                overview = first_render(url, opts.nodes, cached=False, view="overview")
-                roll = during_rollout(api.url, opts.replicas)
-            finally:
-                for proc in procs:
-                    proc.terminate()
-                for proc in procs:
-                    proc.wait(timeout=30)
+    with hollow_cluster(opts.km, opts.nodes, "deployment,replicaset") as api:
+        made = asyncio.run(create(api, opts.replicas, opts.nodes))
+        url = api + "/ui/"
+        loads = [first_render(url, opts.replicas, cached=False) for _ in range(opts.loads)]
+        cached = first_render(url, opts.replicas, cached=True)
+        overview = first_render(url, opts.nodes, cached=False, view="overview")
+        roll = during_rollout(api, opts.replicas)
     print_result(opts, made, loads, cached, overview, roll)
     return 0
 
