@@ -11,24 +11,14 @@ everything on every host.
 from __future__ import annotations
 
 import json
-import secrets
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.aio import Cluster, until
-from tests.e2e.hosts import (
-    FETCH,
-    SUBNET,
-    approve_serving,
-    host_leftovers,
-    hosts,
-    pod_on,
-    remove_what_is_left,
-    start_minion,
-)
-from tests.e2e.netns import enter, inside
+from tests.e2e.hosts import FETCH, SUBNET, approve_serving, pod_on
+from tests.e2e.netns import inside
+from tests.support.multihost import clean_up_every_host, three_hosts
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -54,57 +44,25 @@ def check_traffic_across_hosts(aio: Cluster, names: list[str], h1: str) -> None:
 
 
 def test_three_hosts_join_and_each_runs_a_pod(km: Path, tmp_path: Path) -> None:
-    tag = secrets.token_hex(2)
-    names = [f"h1-{tag}", f"h2-{tag}", f"h3-{tag}"]
-    with hosts(3) as (h1, h2, h3):
-        aio = Cluster(km, tmp_path / "h1", "--bind-address", "0.0.0.0", "--node-ip",
-                      f"{SUBNET}.1", "--isolation", "namespaces", "--node-name", names[0],
-                      prefix=tuple(enter(h1)))
-        aio.cmd.remove("127.0.0.1")  # Cluster binds to loopback; this host serves its LAN
-        aio.cmd.remove("--bind-address")
-        minions: list[subprocess.Popen[bytes]] = []
-        roots = [aio.data, tmp_path / "h2", tmp_path / "h3"]
-        aio.start()
-        try:
-            until(lambda: aio.node_ready(names[0]), "host 1's node Ready")
-            token = (aio.data / "node-token").read_text().strip()
-            for i, ns in ((2, h2), (3, h3)):
-                minions.append(start_minion(km, ns, roots[i - 1], names[i - 1], f"{SUBNET}.{i}",
-                                            token, tmp_path / f"h{i}.log", aio.env))
-            for name in names[1:]:
-                until(lambda n=name: aio.node_ready(n), f"{name} Ready", timeout=60)
-            wide = aio.kubectl("get", "nodes", "-o", "wide")
-            for i in (1, 2, 3):
-                assert f"{SUBNET}.{i}" in wide
-            for name in names:
-                done = aio.run("apply", "-f", "-", input=pod_on(name))
-                assert done.returncode == 0, done.stderr
+    with three_hosts(km, tmp_path, "h", "--bind-address", "0.0.0.0") as cluster:
+        aio, names = cluster.aio, cluster.names
+        for name in names[1:]:
+            until(lambda n=name: aio.node_ready(n), f"{name} Ready", timeout=60)
+        wide = aio.kubectl("get", "nodes", "-o", "wide")
+        for i in (1, 2, 3):
+            assert f"{SUBNET}.{i}" in wide
+        for name in names:
+            done = aio.run("apply", "-f", "-", input=pod_on(name))
+            assert done.returncode == 0, done.stderr
 
-            def logs_reach_every_host() -> bool:
-                approve_serving(aio)  # the minions ask once they joined: approve as they come
-                return all(aio.run("logs", f"on-{n}").stdout == f"hello from {n}\n"
-                           for n in names)
+        def logs_reach_every_host() -> bool:
+            approve_serving(aio)  # the minions ask once they joined: approve as they come
+            return all(aio.run("logs", f"on-{n}").stdout == f"hello from {n}\n" for n in names)
 
-            until(logs_reach_every_host, "every host's pod logging through its kubelet",
-                  timeout=60)
-            pods = aio.json("get", "pods")["items"]
-            assert sorted(p["spec"]["nodeName"] for p in pods) == sorted(names)
-            assert all(p["status"]["phase"] == "Running" for p in pods)
-            assert aio.run("apply", "-f", "-", input=SERVICE).returncode == 0
-            check_traffic_across_hosts(aio, names, h1)
-
-            for ns, root in ((h3, roots[2]), (h2, roots[1]), (h1, roots[0])):
-                done = subprocess.run([*enter(ns), str(km), "cleanup", "--dir", str(root)],
-                                      capture_output=True, text=True, env=aio.env, timeout=90)
-                assert done.returncode == 0, done.stdout + done.stderr
-            assert all(m.wait(10) == 0 for m in minions)
-            assert aio.proc is not None and aio.proc.wait(10) == 0
-            for ns, name, root in zip((h1, h2, h3), names, roots, strict=True):
-                assert host_leftovers(ns, name, root) == []
-        finally:
-            for minion in minions:
-                if minion.poll() is None:
-                    minion.kill()
-                    minion.wait(10)
-            aio.stop()
-            remove_what_is_left(list(zip((h1, h2, h3), names, roots, strict=True)))
+        until(logs_reach_every_host, "every host's pod logging through its kubelet", timeout=60)
+        pods = aio.json("get", "pods")["items"]
+        assert sorted(p["spec"]["nodeName"] for p in pods) == sorted(names)
+        assert all(p["status"]["phase"] == "Running" for p in pods)
+        assert aio.run("apply", "-f", "-", input=SERVICE).returncode == 0
+        check_traffic_across_hosts(aio, names, cluster.namespaces[0])
+        clean_up_every_host(cluster)

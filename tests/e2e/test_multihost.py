@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
 import subprocess
 from pathlib import Path
@@ -35,18 +34,9 @@ from typing import Any
 import pytest
 
 from tests.e2e.aio import Cluster, apply, until
-from tests.e2e.hosts import (
-    FETCH,
-    SUBNET,
-    approve_serving,
-    children,
-    host_leftovers,
-    hosts,
-    pod_on,
-    remove_what_is_left,
-    start_minion,
-)
-from tests.e2e.netns import enter, inside
+from tests.e2e.hosts import FETCH, approve_serving, children, pod_on
+from tests.e2e.netns import inside
+from tests.support.multihost import clean_up_every_host, three_hosts
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -226,40 +216,11 @@ def check_host_back(aio: Cluster, h3: str, node: str, gone: dict[str, Any]) -> N
 
 
 def test_three_hosts_spread_and_heal(km: Path, tmp_path: Path) -> None:
-    tag = secrets.token_hex(2)
-    names = [f"m1-{tag}", f"m2-{tag}", f"m3-{tag}"]
-    with hosts(3) as (h1, h2, h3):
-        aio = Cluster(km, tmp_path / "h1", "--node-ip", f"{SUBNET}.1", "--isolation",
-                      "namespaces", "--node-name", names[0], *SHORT_TIMINGS,
-                      prefix=tuple(enter(h1)))
-        aio.cmd.remove("127.0.0.1")  # Cluster binds to loopback; this host serves its LAN
-        aio.cmd.remove("--bind-address")
-        roots = [aio.data, tmp_path / "h2", tmp_path / "h3"]
-        minions: list[subprocess.Popen[bytes]] = []
-        aio.start()
-        try:
-            until(lambda: aio.node_ready(names[0]), "host 1's node Ready")
-            token = (aio.data / "node-token").read_text().strip()
-            for i, ns in ((2, h2), (3, h3)):
-                minions.append(start_minion(km, ns, roots[i - 1], names[i - 1], f"{SUBNET}.{i}",
-                                            token, tmp_path / f"h{i}.log", aio.env))
-            until(lambda: untainted(aio, names), "three nodes Ready and untainted", timeout=60)
-            pods = check_spread_and_traffic(aio, names)
-            check_kubelet_killed(aio, minions[0], names[1], pods[names[1]], h1)
-            check_host_taken_away(aio, h3, names, h1, pods[names[2]])
-            check_host_back(aio, h3, names[2], pods[names[2]])
-            for ns, root in ((h3, roots[2]), (h2, roots[1]), (h1, roots[0])):
-                done = subprocess.run([*enter(ns), str(km), "cleanup", "--dir", str(root)],
-                                      capture_output=True, text=True, env=aio.env, timeout=90)
-                assert done.returncode == 0, done.stdout + done.stderr
-            assert all(m.wait(10) == 0 for m in minions)
-            assert aio.proc is not None and aio.proc.wait(10) == 0
-            for ns, name, root in zip((h1, h2, h3), names, roots, strict=True):
-                assert host_leftovers(ns, name, root) == []
-        finally:
-            for minion in minions:
-                if minion.poll() is None:
-                    minion.kill()
-                    minion.wait(10)
-            aio.stop()
-            remove_what_is_left(list(zip((h1, h2, h3), names, roots, strict=True)))
+    with three_hosts(km, tmp_path, "m", *SHORT_TIMINGS) as cluster:
+        aio, names, (h1, _, h3) = cluster.aio, cluster.names, cluster.namespaces
+        until(lambda: untainted(aio, names), "three nodes Ready and untainted", timeout=60)
+        pods = check_spread_and_traffic(aio, names)
+        check_kubelet_killed(aio, cluster.minions[0], names[1], pods[names[1]], h1)
+        check_host_taken_away(aio, h3, names, h1, pods[names[2]])
+        check_host_back(aio, h3, names[2], pods[names[2]])
+        clean_up_every_host(cluster)
