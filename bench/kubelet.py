@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -223,20 +224,10 @@ def run_one(km: Path, isolation: str, count: int, rate: float, profile: str) -> 
             start_apiserver(Path(name) / "data", km=km) as api:
         tmp = Path(name)
         try:
-            with node.kubelet(km, api.url, isolation, tmp) as proc:
-                spy = None
-                if profile:  # py-spy's flame graph of the kubelet for the whole run
-                    spy = subprocess.Popen([str(ROOT / ".venv/bin/py-spy"), "record", "--pid",
-                                            str(proc.pid), "--format", "raw",
-                                            "-o", f"{profile}-{isolation}.txt"],
-                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                try:
-                    asyncio.run(drive(api.url, proc.pid, str(tmp / "kubelet"), count, rate,
-                                      figures))
-                finally:
-                    if spy is not None:
-                        spy.send_signal(signal.SIGINT)
-                        spy.wait(30)
+            with node.kubelet(km, api.url, isolation, tmp) as proc, \
+                    profiled(proc.pid, f"{profile}-{isolation}.txt" if profile else ""):
+                asyncio.run(drive(api.url, proc.pid, str(tmp / "kubelet"), count, rate,
+                                  figures))
         finally:
             complaints = [line for line in (tmp / "kubelet.log").read_text().splitlines()
                           if line[:1] in ("W", "E") or "Traceback" in line]
@@ -244,6 +235,23 @@ def run_one(km: Path, isolation: str, count: int, rate: float, profile: str) -> 
                 print(f"kubelet ({isolation}) warned {len(complaints)} times; the first: "
                       f"{complaints[0]}")
     return figures
+
+
+@contextlib.contextmanager
+def profiled(pid: int, into: str) -> Iterator[None]:
+    """py-spy's flame graph of process ``pid`` (collapsed stacks) into ``into`` while the
+    block runs; nothing when ``into`` is empty."""
+    if not into:
+        yield
+        return
+    spy = subprocess.Popen([str(ROOT / ".venv/bin/py-spy"), "record", "--pid", str(pid),
+                            "--format", "raw", "-o", into],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(30)
 
 
 def pct(values: list[float], q: float) -> float:
