@@ -22,6 +22,7 @@ from aiohttp import web
 
 from servers.apimachinery.meta import parse_rfc3339
 from servers.kubelet.logs import LogOptions, read_log
+from servers.kubelet.options import DEFAULT_STREAM_IDLE_TIMEOUT
 
 if TYPE_CHECKING:
     from servers.kubelet.workers import Kubelet
@@ -31,6 +32,8 @@ __all__ = ["make_app", "serving_context"]
 log = logging.getLogger(__name__)
 
 KUBELET: web.AppKey[Kubelet] = web.AppKey("kubelet")  # the app's Kubelet, for every handler
+# --streaming-connection-idle-timeout, in seconds (0: none), for /exec, /attach, /portForward
+STREAM_IDLE_TIMEOUT: web.AppKey[float] = web.AppKey("stream_idle_timeout")
 ALLOWED_USERS = ("kube-apiserver-kubelet-client", "system:kube-apiserver")
 MASTERS = "system:masters"
 
@@ -102,9 +105,11 @@ async def _auth(request: web.Request, handler: Any) -> web.StreamResponse:
     return await handler(request)
 
 
-def make_app(kubelet: Kubelet) -> web.Application:
+def make_app(kubelet: Kubelet, *,
+             stream_idle_timeout: float = DEFAULT_STREAM_IDLE_TIMEOUT) -> web.Application:
     app = web.Application(middlewares=[_auth])
     app[KUBELET] = kubelet
+    app[STREAM_IDLE_TIMEOUT] = stream_idle_timeout
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/pods", _pods)
     app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", _container_logs)

@@ -107,7 +107,8 @@ async def _run(opts: argparse.Namespace, stop: asyncio.Event) -> int:
                           cluster_dns=[d for d in opts.cluster_dns.split(",") if d],
                           cluster_domain=opts.cluster_domain, resolv_conf=opts.resolv_conf,
                           services=services)
-        runners = [await _serve(make_app(kubelet), opts.address, opts.port, context)]
+        app = make_app(kubelet, stream_idle_timeout=opts.streaming_connection_idle_timeout)
+        runners = [await _serve(app, opts.address, opts.port, context)]
         agent.port = _bound_port(runners[0])
         log.info("kubelet API serving on https://%s:%d", opts.address, agent.port)
         if opts.healthz_port:

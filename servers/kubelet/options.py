@@ -10,11 +10,19 @@ from __future__ import annotations
 import argparse
 import re
 
-from servers.component.options import OptionsError, add_client_flags, labels, port, positive
+from servers.component.options import (
+    OptionsError,
+    add_client_flags,
+    duration,
+    labels,
+    port,
+    positive,
+)
 
 __all__ = ["add_flags", "parse_size", "parse_taints", "validate"]
 
 DEFAULT_ROOT_DIR = "/var/lib/km/kubelet"
+DEFAULT_STREAM_IDLE_TIMEOUT = 4 * 3600.0  # kube's streamingConnectionIdleTimeout, 4h0m0s
 ISOLATIONS = ("auto", "namespaces", "none")
 _SIZE = re.compile(r"(\d+)(Ki|Mi|Gi|K|M|G)?")
 _SIZES = {None: 1, "K": 1000, "M": 1000**2, "G": 1000**3, "Ki": 1 << 10, "Mi": 1 << 20,
@@ -67,6 +75,11 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     serving.add_argument("--healthz-port", type=port, default=10248,
                          help="plain-http /healthz on 127.0.0.1; 0 disables "
                          "(default: %(default)s)")
+    serving.add_argument("--streaming-connection-idle-timeout", type=duration,
+                         default=DEFAULT_STREAM_IDLE_TIMEOUT, metavar="DURATION",
+                         help="how long an exec, attach or port-forward stream may go with no "
+                         "data either way before it is closed; 0 never closes one "
+                         "(default: 4h0m0s)")
     pods = parser.add_argument_group("pods")
     pods.add_argument("--cluster-dns", default="", metavar="IP[,IP]",
                       help="nameservers for pods' resolv.conf")

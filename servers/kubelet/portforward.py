@@ -17,7 +17,9 @@ A connection is dialled to 127.0.0.1:PORT inside the pod's network namespace (a 
 by a short-lived thread that entered it with setns(2); the socket stays there), as
 containerd and CRI-O do; a pod of ``--isolation none`` has no namespace of its own and
 listens on its loopback pod IP, so that is dialled from the kubelet's. Failures go as text
-on the error stream, worded as kube's kubelet wraps CRI-O's error.
+on the error stream, worded as kube's kubelet wraps CRI-O's error. A connection with no
+frame either way for ``--streaming-connection-idle-timeout`` is closed (idle.py; spdystream's
+idle-aware framer resets on every frame read or written, so does km on every message).
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from servers.kubelet.api import KUBELET
+from servers.kubelet.api import KUBELET, STREAM_IDLE_TIMEOUT
+from servers.kubelet.idle import IdleTimer
 from servers.kubelet.linux import netns
 from servers.kubelet.runtime.errors import NotFound as RuntimeNotFound
 from servers.streaming import channel, spdy
@@ -59,6 +62,7 @@ READ_SIZE = 64 * 1024  # one pod read = one DATA frame = one message
 CHANNEL_QUEUE = 16  # client messages held per port before reading the WebSocket pauses
 MAX_MESSAGE = spdy.MAX_LENGTH + 8  # one whole SPDY frame per WebSocket message
 CLONE_NEWNET = 0x40000000
+IDLE_MESSAGE = b"stream idle timeout"
 
 
 # how to end each open port-forward connection, called when the app shuts down: aiohttp would
@@ -93,8 +97,13 @@ async def _open(request: web.Request, close: Closer) -> AsyncIterator[None]:
         request.app[OPEN].discard(close)
 
 
-def _going_away(ws: web.WebSocketResponse) -> Closer:
-    return lambda: ws.close(code=WSCloseCode.GOING_AWAY, message=b"kubelet shutting down")
+def _going_away(ws: web.WebSocketResponse, why: bytes = b"kubelet shutting down") -> Closer:
+    return lambda: ws.close(code=WSCloseCode.GOING_AWAY, message=why)
+
+
+def _idle_timer(request: web.Request, close: Closer) -> IdleTimer:
+    """The connection's idle timer (``close`` it once idle), to touch on every message."""
+    return IdleTimer(request.app[STREAM_IDLE_TIMEOUT], close)
 
 
 # -- where to dial --------------------------------------------------------------------------
@@ -445,18 +454,25 @@ async def serve_session(session: spdy.Session, target: Target,
 async def _serve_tunnel(request: web.Request, target: Target) -> web.StreamResponse:
     ws = web.WebSocketResponse(protocols=(TUNNEL_PROTOCOL,), max_msg_size=MAX_MESSAGE)
     await ws.prepare(request)
+    idle = _idle_timer(request, _going_away(ws, IDLE_MESSAGE))
 
     async def messages() -> bytes | None:
         while True:
             msg = await ws.receive()
             if msg.type == WSMsgType.BINARY:
+                idle.touch()
                 return bytes(msg.data)
             if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED,
                             WSMsgType.ERROR):
                 return None
 
+    async def send(data: bytes) -> None:
+        idle.touch()
+        await ws.send_bytes(data)
+
     async with _open(request, _going_away(ws)):
-        await serve_session(spdy.Session(ws.send_bytes, server=True), target, messages)
+        await serve_session(spdy.Session(send, server=True), target, messages)
+    idle.cancel()
     await ws.close()
     return ws
 
@@ -514,8 +530,20 @@ async def _serve_upgrade(request: web.Request, target: Target) -> web.StreamResp
         feed.feed_eof()
         transport.close()
 
+    idle = _idle_timer(request, hang_up)
+
+    async def messages() -> bytes | None:
+        data = await feed.get()
+        idle.touch()
+        return data
+
+    async def send(data: bytes) -> None:
+        idle.touch()
+        await response.write(data)
+
     async with _open(request, hang_up):
-        await serve_session(spdy.Session(response.write, server=True), target, feed.get)
+        await serve_session(spdy.Session(send, server=True), target, messages)
+    idle.cancel()
     return response
 
 
@@ -526,8 +554,10 @@ async def _serve_channels(request: web.Request, target: Target,
     ws = web.WebSocketResponse(protocols=CHANNEL_PROTOCOLS, max_msg_size=MAX_MESSAGE)
     await ws.prepare(request)
     text = ws.ws_protocol == BASE64_PROTOCOL
+    idle = _idle_timer(request, _going_away(ws, IDLE_MESSAGE))
 
     async def send(ch: int, data: bytes) -> None:
+        idle.touch()
         if text:
             await ws.send_str(chr(ord("0") + ch) + base64.b64encode(data).decode())
         else:
@@ -540,9 +570,11 @@ async def _serve_channels(request: web.Request, target: Target,
     forwards = [asyncio.ensure_future(_channel_port(target, i, port, inputs[i], send))
                 for i, port in enumerate(ports)]
     everything: asyncio.Future[Any] = asyncio.ensure_future(asyncio.gather(*forwards))
-    reading: asyncio.Future[Any] = asyncio.ensure_future(_read_channels(ws, inputs, text))
+    reading: asyncio.Future[Any] = asyncio.ensure_future(
+        _read_channels(ws, inputs, text, idle.touch))
     async with _open(request, _going_away(ws)):
         await asyncio.wait([everything, reading], return_when=asyncio.FIRST_COMPLETED)
+    idle.cancel()
     for task in (*forwards, reading):
         task.cancel()
     await asyncio.gather(everything, reading, return_exceptions=True)
@@ -565,8 +597,9 @@ async def _channel_port(target: Target, index: int, port: int, queue: asyncio.Qu
 
 
 async def _read_channels(ws: web.WebSocketResponse, inputs: list[asyncio.Queue[bytes]],
-                         text: bool) -> None:
+                         text: bool, touch: Callable[[], None]) -> None:
     async for msg in ws:
+        touch()
         if msg.type == WSMsgType.BINARY and not text:
             ch, data = channel.decode(bytes(msg.data))
         elif msg.type == WSMsgType.TEXT and text and msg.data:

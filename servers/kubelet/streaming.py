@@ -13,7 +13,9 @@ WebSocket only here (no SPDY; kubectl 1.32 uses WebSockets for exec, attach and 
 
 Refusals before the upgrade are plain text as kube's: 400 for bad options, 404
 ``pod does not exist``, 500 ``container not found ("NAME")`` for a container that is not
-running. A client that goes away kills an exec's command; an attach just detaches.
+running. A client that goes away kills an exec's command; an attach just detaches. So does a
+stream idle for ``--streaming-connection-idle-timeout`` (idle.py), which then closes the
+WebSocket with 1001 and ``stream idle timeout`` (kube's kubelet drops the connection).
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from servers.kubelet.api import KUBELET
+from servers.kubelet.api import KUBELET, STREAM_IDLE_TIMEOUT
+from servers.kubelet.idle import IdleTimer
 from servers.kubelet.runtime.errors import RuntimeFailure
 from servers.kubelet.runtime.interface import CONTAINER_RUNNING
 from servers.streaming import channel
@@ -45,6 +48,7 @@ READ_SIZE = 32 * 1024
 DRAIN_IDLE = 0.5  # after the exit, output still flowing is read until it pauses this long
 NO_STREAMS = "you must specify at least 1 of stdin, stdout, stderr"
 NO_COMMAND = "you must specify at least one command for the container"
+IDLE_MESSAGE = b"stream idle timeout"
 
 
 # the open exec/attach WebSockets, closed when the app shuts down: aiohttp would otherwise
@@ -170,7 +174,8 @@ async def _serve(request: web.Request, opts: StreamOptions,
                  on_exit: Callable[[int], dict[str, Any]], failed: str) -> web.StreamResponse:
     ws = web.WebSocketResponse(protocols=channel.PROTOCOLS, compress=False)
     await ws.prepare(request)
-    session = _Session(ws, channel.version(ws.ws_protocol), opts)
+    session = _Session(ws, channel.version(ws.ws_protocol), opts,
+                       request.app[STREAM_IDLE_TIMEOUT])
     sockets = request.app[SOCKETS]
     sockets.add(ws)
     try:
@@ -189,7 +194,10 @@ async def _serve(request: web.Request, opts: StreamOptions,
     except ConnectionError:
         pass  # the client went away mid-message
     finally:
+        session.idle.cancel()
         sockets.discard(ws)
+        if session.idle.fired:
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=IDLE_MESSAGE)
         await ws.close()
     return ws
 
@@ -206,12 +214,15 @@ def _start_error(text: str) -> str:
 class _Session:
     """One exec or attach over one WebSocket: pumps out, input in, the status at the end."""
 
-    def __init__(self, ws: web.WebSocketResponse, version: int, opts: StreamOptions) -> None:
+    def __init__(self, ws: web.WebSocketResponse, version: int, opts: StreamOptions,
+                 idle_timeout: float) -> None:
         self.ws = ws
         self.version = version
         self.opts = opts
         self.last_output = time.monotonic()
         self._send_lock = asyncio.Lock()
+        self._idle: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.idle = IdleTimer(idle_timeout, lambda: self._idle.set_result(None))
 
     async def send(self, ch: int, data: bytes) -> None:
         async with self._send_lock:
@@ -233,12 +244,13 @@ class _Session:
         exited = asyncio.ensure_future(streams.wait())
         try:
             try:
-                await asyncio.wait({exited, reader}, return_when=asyncio.FIRST_COMPLETED)
+                ends: list[asyncio.Future[Any]] = [exited, reader, self._idle]
+                await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
             except asyncio.CancelledError:  # the kubelet stops: no exec outlives it
                 await asyncio.shield(streams.kill())
                 raise
             if not exited.done():
-                await streams.kill()  # the client left: an exec's command goes too
+                await streams.kill()  # the client left (or idled): an exec's command goes too
                 return None
             await self._drain(pumps)
             return exited.result()
@@ -254,6 +266,7 @@ class _Session:
                 return
             self.last_output = time.monotonic()
             if wanted:  # else read and dropped, so the command never blocks on it
+                self.idle.touch()
                 await self.send(ch, data)
 
     async def _drain(self, pumps: Sequence[asyncio.Future[None]]) -> None:
@@ -269,6 +282,7 @@ class _Session:
 
     async def _input(self, streams: Streams) -> None:
         async for message in self.ws:
+            self.idle.touch()  # any message, as kube's wsstream resets its deadline on each
             if message.type != WSMsgType.BINARY:
                 continue  # base64 protocols are not offered; text means nothing here
             try:

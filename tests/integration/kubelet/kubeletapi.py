@@ -10,18 +10,21 @@ from pathlib import Path
 from aiohttp import web
 
 from servers.kubelet.api import make_app, serving_context
+from servers.kubelet.options import DEFAULT_STREAM_IDLE_TIMEOUT
 from servers.kubelet.workers import Kubelet
 
 __all__ = ["serve"]
 
 
-async def serve(kubelet: Kubelet, certs: Path, root: Path
+async def serve(kubelet: Kubelet, certs: Path, root: Path, *,
+                stream_idle_timeout: float = DEFAULT_STREAM_IDLE_TIMEOUT
                 ) -> tuple[web.AppRunner, str, ssl.SSLContext]:
     """Start ``kubelet``'s API on a free loopback port: its runner, URL and a client context
-    with the admin's certificate."""
+    with the admin's certificate (streams closed after ``stream_idle_timeout`` idle)."""
     server = serving_context(None, None, str(certs / "ca.crt"), root_dir=str(root),
                              node_name="n1", node_ip="127.0.0.1")
-    runner = web.AppRunner(make_app(kubelet), access_log=None)
+    runner = web.AppRunner(make_app(kubelet, stream_idle_timeout=stream_idle_timeout),
+                           access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server).start()
     client = ssl.create_default_context()

@@ -17,7 +17,7 @@ import pytest
 from servers.kubelet.runtime.interface import CONTAINER_EXITED, ContainerConfig
 from servers.kubelet.workers import PodWorker
 from tests.integration.kubelet.conftest import ISOLATIONS
-from tests.integration.kubelet.test_exec_kubelet import V5, WAIT, Node, node
+from tests.integration.kubelet.test_exec_kubelet import IDLE, V5, WAIT, Node, node
 from tests.integration.kubelet.test_runtime_conformance import pod, run_container, wait_exit
 
 __all__ = ["node"]  # a fixture, imported to be found (certs comes from conftest.py)
@@ -224,3 +224,20 @@ async def test_a_terminal_container_is_told_term_xterm_unless_it_sets_its_own(
     assert "stdout F term=xterm\r" in log_of(node, ids[True, False])
     assert "stdout F term=vt100\r" in log_of(node, ids[True, True])  # the pod's own wins
     assert "stdout F term=" in log_of(node, ids[False, False])  # no terminal, no TERM
+
+
+@pytest.mark.parametrize("node", [IDLE], indirect=True)
+async def test_an_idle_attach_is_closed_and_the_container_runs_on(node: Node) -> None:
+    cid = await container(node, "idle", ContainerConfig(
+        name="c", command=("/bin/sh", "-c", "while read l; do echo got-$l; done"), stdin=True))
+    loop = asyncio.get_running_loop()
+    async with connect(node, "idle", input="1", output="1") as ws:
+        await ws.send_bytes(b"\x00busy\n")
+        await read_until(ws, b"got-busy")
+        quiet = loop.time()
+        msg = await asyncio.wait_for(ws.receive(), WAIT)
+        assert (msg.type, msg.data, msg.extra) == (
+            aiohttp.WSMsgType.CLOSE, 1001, "stream idle timeout")
+        assert loop.time() - quiet >= IDLE * 0.9
+    await asyncio.sleep(0.2)
+    assert (await node.runtime.container_status(cid)).state != CONTAINER_EXITED

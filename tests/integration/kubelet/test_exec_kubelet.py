@@ -22,6 +22,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from servers.kubelet.options import DEFAULT_STREAM_IDLE_TIMEOUT
 from servers.kubelet.runtime.base import MonitoredRuntime
 from servers.kubelet.runtime.interface import ContainerConfig
 from servers.kubelet.workers import Kubelet, PodWorker
@@ -29,6 +30,7 @@ from tests.integration.kubelet.kubeletapi import serve
 from tests.integration.kubelet.test_runtime_conformance import pod, run_container
 
 WAIT = 10.0
+IDLE = 1.0  # a short --streaming-connection-idle-timeout
 V5, V4 = "v5.channel.k8s.io", "v4.channel.k8s.io"
 
 
@@ -42,7 +44,8 @@ class Node:
 
 
 @pytest.fixture
-async def node(runtime: MonitoredRuntime, certs: Path, tmp_path: Path) -> AsyncIterator[Node]:
+async def node(runtime: MonitoredRuntime, certs: Path, tmp_path: Path,
+               request: pytest.FixtureRequest) -> AsyncIterator[Node]:
     """The kubelet API over ``runtime`` with pod default/p (container c: sleep) running."""
     kubelet = Kubelet(None, runtime, None, node_name="n1",  # type: ignore[arg-type]
                       node_ip="127.0.0.1", root_dir=str(tmp_path), allocatable={})
@@ -53,7 +56,8 @@ async def node(runtime: MonitoredRuntime, certs: Path, tmp_path: Path) -> AsyncI
     meta = {"name": "p", "namespace": "default", "uid": config.uid}
     kubelet.workers[config.uid] = PodWorker(uid=config.uid, pod={"metadata": meta},
                                             sandbox_id=sid)
-    runner, url, client = await serve(kubelet, certs, tmp_path)
+    idle = getattr(request, "param", DEFAULT_STREAM_IDLE_TIMEOUT)  # parametrize indirectly
+    runner, url, client = await serve(kubelet, certs, tmp_path, stream_idle_timeout=idle)
     try:
         yield Node(url, client, runtime, kubelet, runner)
     finally:
@@ -143,7 +147,10 @@ async def test_tty_resize_and_ctrl_c(node: Node) -> None:
 async def test_a_terminal_exec_is_told_term_xterm_and_a_plain_one_nothing(node: Node) -> None:
     script = 'echo "term=$TERM"'
     terminal = await session(node, cmd("sh", "-c", script, output="1", tty="1"))
-    assert terminal.out == b"term=xterm\r\n"  # containerd's TERM for a tty exec
+    # containerd's TERM for a tty exec. (Under namespaces a quick command's line may end
+    # \r\r\n: runc exec --tty's console set-up races its first output, measured in ~1 of 3
+    # execs with or without TERM; not what this test is about.)
+    assert terminal.out.rstrip() == b"term=xterm"
     plain = await session(node, cmd("sh", "-c", script, output="1"))
     assert plain.out == b"term=\n"  # nothing leaks in from the kubelet's own environment
 
@@ -221,6 +228,41 @@ async def test_a_stopping_kubelet_ends_its_execs(node: Node) -> None:
             break
         await asyncio.sleep(0.02)
     assert not _processes_with(mark)
+
+
+@pytest.mark.parametrize("node", [IDLE], indirect=True)
+async def test_an_idle_exec_is_closed_and_its_command_killed(node: Node) -> None:
+    mark = f"297.{secrets.randbelow(10**9):09d}"
+    loop = asyncio.get_running_loop()
+    async with aiohttp.ClientSession() as http, http.ws_connect(
+            node.url + "/exec/default/p/c", protocols=(V5,), ssl=node.client,
+            params=cmd("sh", "-c", f"echo up; exec sleep {mark}", output="1")) as ws:
+        assert await asyncio.wait_for(ws.receive_bytes(), WAIT) == b"\x01"
+        assert await asyncio.wait_for(ws.receive_bytes(), WAIT) == b"\x01up\n"
+        quiet = loop.time()
+        msg = await asyncio.wait_for(ws.receive(), WAIT)
+        assert (msg.type, msg.data, msg.extra) == (
+            aiohttp.WSMsgType.CLOSE, 1001, "stream idle timeout")
+        assert loop.time() - quiet >= IDLE * 0.9
+    for _ in range(200):
+        if not _processes_with(mark):
+            break
+        await asyncio.sleep(0.02)
+    assert not _processes_with(mark)
+
+
+@pytest.mark.parametrize("node", [IDLE], indirect=True)
+async def test_an_exec_busy_either_way_outlives_the_idle_timeout(node: Node) -> None:
+    lines = " ".join(str(i) for i in range(10))
+    output = await session(node, cmd(  # output only, for three timeouts
+        "sh", "-c", f"for i in {lines}; do echo $i; sleep 0.3; done", output="1"))
+    assert output.out == "".join(f"{i}\n" for i in range(10)).encode()
+    assert status(output) == {"metadata": {}, "status": "Success"}
+    quiet = await session(  # input only: nothing comes back until the end
+        node, cmd("sh", "-c", "cat >/dev/null; echo done", input="1", output="1"),
+        send=(*((0.3, b"\x00x") for _ in range(10)), (0.1, bytes([255, 0]))))
+    assert quiet.out == b"done\n"
+    assert status(quiet) == {"metadata": {}, "status": "Success"}
 
 
 def _processes_with(text: str) -> list[str]:

@@ -17,7 +17,7 @@ import os
 import ssl
 import struct
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,7 @@ import pytest
 from aiohttp import web
 
 from servers.kubelet import portforward
+from servers.kubelet.options import DEFAULT_STREAM_IDLE_TIMEOUT
 from servers.kubelet.portforward import TUNNEL_PROTOCOL
 from servers.kubelet.runtime.base import MonitoredRuntime
 from servers.kubelet.runtime.interface import ContainerConfig
@@ -79,7 +80,8 @@ class Node:
 
 
 @pytest.fixture
-async def node(runtime: MonitoredRuntime, certs: Path, tmp_path: Path) -> AsyncIterator[Node]:
+async def node(runtime: MonitoredRuntime, certs: Path, tmp_path: Path,
+               request: pytest.FixtureRequest) -> AsyncIterator[Node]:
     """The kubelet API over ``runtime`` with pod default/p echoing on port 7000."""
     kubelet = Kubelet(None, runtime, None, node_name="n1",  # type: ignore[arg-type]
                       node_ip="127.0.0.1", root_dir=str(tmp_path), allocatable={})
@@ -92,7 +94,8 @@ async def node(runtime: MonitoredRuntime, certs: Path, tmp_path: Path) -> AsyncI
     meta = {"name": "p", "namespace": "default", "uid": config.uid}
     kubelet.workers[config.uid] = PodWorker(uid=config.uid, pod={"metadata": meta},
                                             sandbox_id=sid)
-    runner, url, client = await serve(kubelet, certs, tmp_path)
+    idle = getattr(request, "param", DEFAULT_STREAM_IDLE_TIMEOUT)  # parametrize indirectly
+    runner, url, client = await serve(kubelet, certs, tmp_path, stream_idle_timeout=idle)
     try:
         yield Node(url, client, sid, log, runner)
     finally:
@@ -119,7 +122,7 @@ class Tunnel:
         return error, data
 
 
-async def _tunnel(node: Node) -> AsyncIterator[Tunnel]:
+async def _tunnel(node: Node) -> AsyncGenerator[Tunnel, None]:
     async with aiohttp.ClientSession() as http, http.ws_connect(
             node.url + "/portForward/default/p", protocols=(TUNNEL_PROTOCOL,),
             ssl=node.client) as ws:
@@ -402,3 +405,69 @@ async def test_the_kubelet_shutting_down_ends_open_forwards(node: Node, mode: st
     else:
         with contextlib.suppress(StopAsyncIteration):
             await tunnel.__anext__()
+
+
+IDLE = 1.0  # a short --streaming-connection-idle-timeout
+Write = Callable[[bytes], Awaitable[None]]
+Read = Callable[[], Awaitable[bytes]]
+
+
+async def _connection(node: Node, mode: str, port: int, stack: contextlib.AsyncExitStack
+                      ) -> tuple[Write, Read]:
+    """One forwarded connection to ``port`` over ``mode``: (write, read); read gives b"" once
+    the kubelet has ended the connection."""
+    if mode == "channels":
+        http = await stack.enter_async_context(aiohttp.ClientSession())
+        ws = await stack.enter_async_context(http.ws_connect(
+            node.url + f"/portForward/default/p?ports={port}",
+            protocols=("v4.channel.k8s.io",), ssl=node.client))
+        for _ in range(2):  # each channel opens with its port
+            await _receive(ws)
+
+        async def write(data: bytes) -> None:
+            await ws.send_bytes(b"\x00" + data)
+
+        async def read() -> bytes:
+            msg = await asyncio.wait_for(ws.receive(), WAIT)
+            if msg.type == aiohttp.WSMsgType.CLOSE:
+                assert (msg.data, msg.extra) == (1001, "stream idle timeout")
+                return b""
+            assert msg.type == aiohttp.WSMsgType.BINARY and msg.data[0] == 0, msg
+            return bytes(msg.data[1:])
+
+        return write, read
+    if mode == "upgrade":
+        session, pumping, writer = await _upgrade(node)
+        stack.callback(pumping.cancel)
+        stack.callback(writer.close)
+    else:
+        tunnel = _tunnel(node)
+        stack.push_async_callback(tunnel.aclose)
+        session = (await tunnel.__anext__()).session
+    _, data = await Tunnel(session).connect(port)
+    return data.write, lambda: asyncio.wait_for(data.read(), WAIT)
+
+
+@pytest.mark.parametrize("node", [IDLE], indirect=True)
+@pytest.mark.parametrize("mode", ["tunnel", "channels", "upgrade"])
+async def test_an_idle_forward_is_closed_with_the_pods_connection(node: Node, mode: str
+                                                                  ) -> None:
+    loop = asyncio.get_running_loop()
+    async with contextlib.AsyncExitStack() as stack:
+        _, read = await _connection(node, mode, GREET, stack)
+        assert await read() == b"hi"
+        quiet = loop.time()
+        assert await read() == b""
+        assert loop.time() - quiet >= IDLE * 0.9
+        await wait_log(node.log, "closed")
+
+
+@pytest.mark.parametrize("node", [IDLE], indirect=True)
+@pytest.mark.parametrize("mode", ["tunnel", "channels", "upgrade"])
+async def test_a_busy_forward_outlives_the_idle_timeout(node: Node, mode: str) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        write, read = await _connection(node, mode, ECHO, stack)
+        for i in range(8):  # a message every 0.3 s for more than twice the timeout
+            await write(b"ping %d" % i)
+            assert await read() == b"ping %d" % i
+            await asyncio.sleep(0.3)

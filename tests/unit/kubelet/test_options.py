@@ -43,3 +43,15 @@ def test_validate() -> None:
         options.validate(parse("--tls-cert-file", "x"))
     with pytest.raises(OptionsError, match="at least 2"):
         options.validate(parse("--container-log-max-files", "1"))
+
+
+def test_streaming_connection_idle_timeout_is_a_go_duration_4h_by_default(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert parse().streaming_connection_idle_timeout == 4 * 3600.0
+    assert parse("--streaming-connection-idle-timeout", "1m30s"
+                 ).streaming_connection_idle_timeout == 90.0
+    assert parse("--streaming-connection-idle-timeout", "0").streaming_connection_idle_timeout \
+        == 0.0
+    with pytest.raises(SystemExit):
+        parse("--streaming-connection-idle-timeout", "5")
+    assert 'missing unit in duration "5"' in capsys.readouterr().err

@@ -1,0 +1,51 @@
+"""The stream idle timer (servers/kubelet/idle.py) on a real event loop, in milliseconds."""
+
+from __future__ import annotations
+
+import asyncio
+
+from servers.kubelet.idle import IdleTimer
+
+TIMEOUT = 0.05
+
+
+async def test_an_untouched_timer_fires_once_after_the_timeout() -> None:
+    calls: list[float] = []
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    timer = IdleTimer(TIMEOUT, lambda: calls.append(loop.time()))
+    await asyncio.sleep(TIMEOUT * 4)
+    assert len(calls) == 1 and calls[0] - start >= TIMEOUT * 0.99 and timer.fired
+
+
+async def test_touches_put_it_off_until_they_stop() -> None:
+    calls: list[float] = []
+    loop = asyncio.get_running_loop()
+    timer = IdleTimer(TIMEOUT, lambda: calls.append(loop.time()))
+    for _ in range(6):  # 3 timeouts' worth of traffic, never a timeout's worth of silence
+        await asyncio.sleep(TIMEOUT / 2)
+        timer.touch()
+    assert not calls
+    last = timer.last
+    await asyncio.sleep(TIMEOUT * 3)
+    assert len(calls) == 1 and calls[0] - last >= TIMEOUT * 0.99
+
+
+async def test_zero_never_fires_and_cancel_stops_it() -> None:
+    calls: list[str] = []
+    never = IdleTimer(0, lambda: calls.append("zero"))
+    never.touch()
+    stopped = IdleTimer(TIMEOUT, lambda: calls.append("cancelled"))
+    stopped.cancel()
+    await asyncio.sleep(TIMEOUT * 3)
+    assert calls == [] and not never.fired and not stopped.fired
+
+
+async def test_an_awaitable_it_returns_is_run() -> None:
+    closed = asyncio.Event()
+
+    async def close() -> None:
+        closed.set()
+
+    IdleTimer(TIMEOUT, close)
+    await asyncio.wait_for(closed.wait(), 1)
