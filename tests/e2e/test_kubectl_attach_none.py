@@ -11,7 +11,6 @@ through a real pseudo-terminal (test_kubectl_exec.py's ``Terminal``), as a user 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -58,17 +57,9 @@ def test_run_it_rm_is_a_terminal_on_the_new_pod(node: Kubelet, kubectl: Kubectl)
         assert b"/dev/pts/" in seen  # a real pty
         # kubectl sends a size one larger, then the real one (so programs redraw); the
         # kubelet writes the second a moment later, which a quick shell may beat.
-        for n in range(20):
-            if b"33 77\r\n" in term.seen:
-                break
-            time.sleep(0.25)
-            term.write(f"stty size; echo mark-$(({n} + 1000))\n".encode())
-            term.expect(f"mark-{n + 1000}\r\n".encode())  # the output, not the typed line
-        assert b"33 77\r\n" in term.seen  # kubectl's size
+        term.until_size(33, 77)  # kubectl's size
         term.resize(40, 100)
-        time.sleep(0.5)  # kubectl sends the new size when SIGWINCH reaches it
-        term.write(b"stty size\n")
-        term.expect(b"40 100\r\n")
+        term.until_size(40, 100)  # kubectl sends the new size when SIGWINCH reaches it
         term.write(b"exit 0\n")
         term.expect(b'pod "shell" deleted')
     except BaseException:

@@ -118,6 +118,23 @@ class Terminal:
                     pytest.fail(f"the terminal closed before {text!r}: {self.seen[-400:]!r}")
         return self.seen
 
+    def until_size(self, rows: int, cols: int, timeout: float = WAIT) -> None:
+        """Ask the remote shell its terminal size until it is ``rows cols``.
+
+        A size goes from kubectl's SIGWINCH through the apiserver and the kubelet to the
+        runtime apart from the typed input (kube's resize stream), so a quick shell may
+        answer with the old one first; a size that never arrives fails the test.
+        """
+        deadline = time.monotonic() + timeout
+        n = 0
+        while f"{rows} {cols}\r\n".encode() not in self.seen:
+            if time.monotonic() > deadline:
+                pytest.fail(f"the terminal never became {rows}x{cols}: {self.seen[-400:]!r}")
+            time.sleep(0.1 if n else 0)
+            self.write(f"stty size; echo mark-$(({n} + 1000))\n".encode())
+            self.expect(f"mark-{n + 1000}\r\n".encode())  # the output, not the typed line
+            n += 1
+
     def kill(self) -> None:
         """End kubectl after a failure, reaping it (a Popen left running is a
         ResourceWarning that fails whichever test happens to collect it)."""
@@ -144,11 +161,11 @@ def test_exec_it_is_an_interactive_terminal_with_resize_and_ctrl_c(box: str,
         term.expect(b"24 80\r\n")
         assert b"/dev/pts/" in term.expect(b"/dev/pts/")
         term.resize(40, 132)
-        time.sleep(0.5)  # kubectl sends the new size when SIGWINCH reaches it
-        term.write(b"stty size\n")
-        term.expect(b"40 132\r\n")
-        term.write(b"sleep 100; echo no''t-interrupted\n")  # the echo differs from the output
-        time.sleep(0.5)
+        term.until_size(40, 132)  # kubectl sends the new size when SIGWINCH reaches it
+        # (the echoes differ from the outputs; the mark says the shell runs the line)
+        term.write(b"echo sleeping-$((1+1)); sleep 100; echo no''t-interrupted\n")
+        term.expect(b"sleeping-2\r\n")
+        time.sleep(0.5)  # sleep is started
         term.write(b"\x03")  # Ctrl-C: the remote terminal makes it SIGINT for sleep
         term.write(b"echo after-$?\n")
         assert b"not-interrupted" not in term.expect(b"after-130")
