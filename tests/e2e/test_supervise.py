@@ -98,9 +98,17 @@ def test_together_restarts_a_failing_server_with_backoff(demo: Path, started: St
     proc = started(demo, "together", "--with-failer", "--restart-delay", "0.1")
     assert proc.stdout is not None
     assert "ready\n" in {proc.stdout.readline(), proc.stdout.readline()}
-    time.sleep(0.5)
+    assert proc.stderr is not None
+    # Stop once the failer has failed twice, as its log says (a fixed sleep could end before
+    # the second restart on a loaded machine); pytest's timeout bounds a failer that hangs.
+    head = ""
+    while "restarting in 0.2s" not in head:
+        line = proc.stderr.readline()
+        assert line, f"the failer was not restarted twice: {head}"
+        head += line
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=RUN_TIMEOUT)
+    err = head + err
     assert out.endswith("stopped\n"), "the sleeper kept running until the stop"
     for delay in ("0.1", "0.2"):
         assert f"failer failed (error: boom); restarting in {delay}s" in err
