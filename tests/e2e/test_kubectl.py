@@ -69,6 +69,21 @@ class Kubectl:
     def json(self, *args: str) -> dict:  # type: ignore[type-arg]
         return json.loads(self(*args, "-o", "json").stdout)
 
+    def watches(self, resource: str) -> float:
+        """How many watches of ``resource`` the apiserver serves now (its /metrics gauge)."""
+        text = self("get", "--raw", "/metrics").stdout
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("apiserver_longrunning_requests{")
+                   and 'verb="WATCH"' in line and f'resource="{resource}"' in line)
+
+    def until_watching(self, resource: str, before: float, timeout: float = 60) -> None:
+        """Wait (bounded) until more watches of ``resource`` are open than ``before``: a
+        kubectl just started (which can take seconds on a loaded machine) is watching."""
+        deadline = time.monotonic() + timeout
+        while self.watches(resource) <= before:
+            assert time.monotonic() < deadline, f"no new watch of {resource}"
+            time.sleep(0.1)
+
 
 @pytest.fixture
 def kubectl(api: ApiServer, tmp_path: Path) -> Kubectl:
@@ -185,9 +200,12 @@ def test_bad_manifest_is_refused_with_the_reason(kubectl: Kubectl, tmp_path: Pat
 
 
 def test_get_watch_sees_a_later_change(kubectl: Kubectl) -> None:
-    watcher = kubectl.popen("get", "pods", "-w", "--request-timeout", "20s")
+    before = kubectl.watches("pods")
+    watcher = kubectl.popen("get", "pods", "-w", "--request-timeout", "60s")
     try:
-        time.sleep(1.5)
+        # kubectl lists, then watches from the list: a pod made and deleted before the list
+        # would never show (a fixed sleep lost that race to a slow kubectl start)
+        kubectl.until_watching("pods", before)
         kubectl("create", "-f", str(MANIFESTS / "web-pod.yaml"))
         kubectl("delete", "pod", "web")
         assert watcher.stdout is not None

@@ -180,9 +180,11 @@ def test_wait_for_delete_waits_for_the_finalizer(kubectl: Kubectl, cleanup: list
     assert terminating["metadata"]["deletionTimestamp"]
     held = kubectl("wait", "--for=delete", "pod/held", "--timeout=1s", check=False)
     assert held.returncode != 0 and "timed out waiting for the condition" in held.stderr
-    waiter = kubectl.popen("wait", "--for=delete", "pod/held", "--timeout=30s")
+    before = kubectl.watches("pods")
+    waiter = kubectl.popen("wait", "--for=delete", "pod/held", "--timeout=60s")
     try:
-        time.sleep(1)
+        # a kubectl that started after the pod went would find nothing to wait for
+        kubectl.until_watching("pods", before)
         kubectl("patch", "pod", "held", "--type=json", "-p",
                 '[{"op":"remove","path":"/metadata/finalizers"}]')
         out, err = waiter.communicate(timeout=KUBECTL_TIMEOUT)
