@@ -209,11 +209,13 @@ def make_app(registry: Registry, *, authorization_mode: str = "AlwaysAllow",
     r.add_post(reviews + "namespaces/{namespace}/localsubjectaccessreviews{_:/?}",
                authorization.local_subject_access_review)
     r.add_post(review.PATH + "{_:/?}", review.self_subject_review)
-    # TokenReview asks the token authenticator of ``authenticate`` (an Authenticator's).
+    # TokenReview asks the token authenticators of ``authenticate`` (an Authenticator's).
     tokens = getattr(authenticate, "tokens", None)
     accounts = functools.partial(service_accounts.review, registry) if service_accounts \
         else None
-    r.add_post(tokenreview.PATH + "{_:/?}", tokenreview.TokenReviews(tokens, accounts).handle)
+    token_reviews = tokenreview.TokenReviews(tokens, accounts,
+                                             getattr(authenticate, "bootstrap_tokens", None))
+    r.add_post(tokenreview.PATH + "{_:/?}", token_reviews.handle)
     if service_accounts is not None:
         _serve_service_accounts(r, service_accounts)
     r.add_get("/metrics{_:/?}", measured.serve)

@@ -2,23 +2,33 @@
 
 What a server that delegates authentication asks (kube-scheduler's and kube-controller-manager's
 /metrics, a kubelet in webhook mode): the apiserver runs the token through its own token
-authenticator (today the --token-auth-file tokens) and answers in ``status`` —
+authenticators (the --token-auth-file tokens, then bootstrap tokens with
+--enable-bootstrap-token-auth, and service account JWTs) and answers in ``status`` —
 ``authenticated``, ``user`` (username, uid, groups), ``audiences`` and ``error``. The review is
 answered and never stored (201); an empty ``spec.token`` is 400, as kube-apiserver answers.
+A token that is refused answers ``authenticated: false`` and kube's one ``error``, ``invalid
+bearer token``, whatever the reason (an expired or deleted bootstrap token included): the
+reason goes to the log, as kube's bootstrap authenticator logs it, never the token.
 See https://github.com/kubernetes/kubernetes/blob/v1.32.0/pkg/registry/authentication/tokenreview/storage.go
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from servers.apimachinery import errors
 from servers.apiserver import codec
-from servers.apiserver.auth import UserInfo
+from servers.apiserver.auth import AuthenticationError, UserInfo
 from servers.apiserver.auth.tokens import TokenAuthenticator
+
+if TYPE_CHECKING:
+    from servers.apiserver.auth.bootstrap import BootstrapTokens
+
+log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 ServiceAccountReview = Callable[[str, list[str]],
@@ -34,14 +44,15 @@ INVALID_TOKEN = "invalid bearer token"
 
 def review(body: Obj, tokens: TokenAuthenticator | None,
            api_audiences: tuple[str, ...] = API_AUDIENCES,
-           verified: tuple[UserInfo | None, list[str]] | None = None) -> Obj:
+           verified: tuple[UserInfo | None, list[str]] | None = None,
+           bootstrap: BootstrapTokens | None = None) -> Obj:
     """The answered TokenReview for a decoded request ``body`` (400 when it has no token).
 
-    Static tokens are not bound to an audience, so a good one is good for every audience
-    asked (kube's ``WrapAudienceAgnosticToken``): ``status.audiences`` echoes
+    Static and bootstrap tokens are not bound to an audience, so a good one is good for
+    every audience asked (kube's ``WrapAudienceAgnosticToken``): ``status.audiences`` echoes
     ``spec.audiences``, or the server's own when the request names none. ``verified`` is a
     service account token's answer, already had: its user (None: refused) and the audiences
-    it holds of those asked.
+    it holds of those asked. ``bootstrap`` holds the bootstrap token Secrets (None: off).
     """
     if not isinstance(body, dict):
         raise errors.BadRequest("a TokenReview must be a JSON object")
@@ -59,7 +70,7 @@ def review(body: Obj, tokens: TokenAuthenticator | None,
     if verified is not None:
         user, audiences = verified
     else:
-        user = tokens.authenticate(token) if tokens is not None else None
+        user = _token_user(token, tokens, bootstrap)
     status: Obj = {"authenticated": user is not None, "user": {}}
     if user is None:
         status["error"] = INVALID_TOKEN
@@ -75,15 +86,31 @@ def review(body: Obj, tokens: TokenAuthenticator | None,
             "spec": spec, "status": status}
 
 
+def _token_user(token: str, tokens: TokenAuthenticator | None,
+                bootstrap: BootstrapTokens | None) -> UserInfo | None:
+    """The token's user in kube's order (the token file, then bootstrap tokens); None when
+    neither knows it or one refuses it (the refusal logged: who and why, never the token)."""
+    user = tokens.authenticate(token) if tokens is not None else None
+    if user is None and bootstrap is not None:
+        try:
+            user = bootstrap.authenticate(token)
+        except AuthenticationError as exc:
+            log.info("TokenReview: %s refused: %s", exc.who, exc)
+    return user
+
+
 class TokenReviews:
-    """The endpoint, over the apiserver's token authenticator (None: no token is good) and
+    """The endpoint, over the apiserver's token authenticator (None: no token is good),
     ``service_accounts``, an ``async (token, audiences) -> (user or None, audiences)`` for
-    service account JWTs (servers.apiserver.tokenrequest), when they are on."""
+    service account JWTs (servers.apiserver.tokenrequest), when they are on, and
+    ``bootstrap_tokens``, the authenticator's ``BootstrapTokens`` (None: off)."""
 
     def __init__(self, tokens: TokenAuthenticator | None,
-                 service_accounts: ServiceAccountReview | None = None) -> None:
+                 service_accounts: ServiceAccountReview | None = None,
+                 bootstrap_tokens: BootstrapTokens | None = None) -> None:
         self.tokens = tokens if isinstance(tokens, TokenAuthenticator) else None
         self.service_accounts = service_accounts
+        self.bootstrap_tokens = bootstrap_tokens
 
     async def handle(self, request: web.Request) -> web.Response:
         raw = await request.read()
@@ -97,5 +124,5 @@ class TokenReviews:
             asked = spec.get("audiences") if isinstance(spec, dict) else None
             wanted = [str(a) for a in asked] if isinstance(asked, list) else []
             verified = await self.service_accounts(token, wanted)
-        answer = review(body, self.tokens, verified=verified)
+        answer = review(body, self.tokens, verified=verified, bootstrap=self.bootstrap_tokens)
         return web.Response(body=codec.encode(answer), status=201, content_type=codec.JSON)

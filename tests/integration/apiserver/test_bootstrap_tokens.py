@@ -83,3 +83,40 @@ def test_an_expired_token_is_refused(tls_api: tuple[ApiServer, Path]) -> None:
     until(api, certs, "live01.0123456789abcdef", 201)
     assert whoami(api, certs, "dead01.0123456789abcdef")[0] == 401
     api.logged("bootstrap-token-dead01 has expired")
+
+
+TOKENREVIEWS = "/apis/authentication.k8s.io/v1/tokenreviews"
+
+
+def token_review(api: ApiServer, certs: Path, token: str) -> Any:
+    status, body = admin(api, certs, "POST", TOKENREVIEWS, {
+        "apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+        "spec": {"token": token}})
+    assert status == 201, body
+    return body["status"]
+
+
+def test_a_token_review_answers_bootstrap_tokens_as_kube_apiserver(
+        tls_api: tuple[ApiServer, Path]) -> None:
+    api, certs = tls_api
+    secret = "0123456789abcdef"
+    token, expired = "rev001." + secret, "rev002." + secret
+    for made in (bt.make_secret("rev001", secret, extra_groups=(
+            "system:bootstrappers:km:default-node-token",)),
+            bt.make_secret("rev002", secret, expires="2020-01-01T00:00:00Z")):
+        assert admin(api, certs, "POST", SECRETS, made)[0] == 201
+    until(api, certs, token, 201)  # the Secret watch has it
+    assert token_review(api, certs, token) == {
+        "authenticated": True,
+        "user": {"username": "system:bootstrap:rev001",
+                 "groups": ["system:bootstrappers", "system:bootstrappers:km:default-node-token",
+                            "system:authenticated"]},
+        "audiences": ["https://kubernetes.default.svc.cluster.local"]}
+    refused = {"authenticated": False, "user": {}, "error": "invalid bearer token"}
+    assert token_review(api, certs, expired) == refused
+    api.logged("system:bootstrap:rev002 refused: bootstrap token bootstrap-token-rev002 "
+               "has expired")
+    assert admin(api, certs, "DELETE", f"{SECRETS}/bootstrap-token-rev001")[0] == 200
+    until(api, certs, token, 401)
+    assert token_review(api, certs, token) == refused
+    assert secret not in "\n".join(api.log)

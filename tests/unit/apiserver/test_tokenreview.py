@@ -6,6 +6,7 @@ import pytest
 
 from servers.apimachinery import errors
 from servers.apiserver.auth import tokenreview
+from servers.apiserver.auth.bootstrap import BootstrapTokens, make_secret
 from servers.apiserver.auth.tokens import TokenAuthenticator, parse
 
 TOKENS = TokenAuthenticator(parse('s3cret,alice,uid-1,"dev,ops"\n'))
@@ -46,3 +47,25 @@ def test_the_token_never_reaches_a_log_line_or_error() -> None:
     with pytest.raises(errors.BadRequest) as caught:
         tokenreview.review({"metadata": {"namespace": "x"}, "spec": {"token": "s3cret"}}, TOKENS)
     assert "s3cret" not in caught.value.message
+
+
+def test_bootstrap_tokens_are_answered_after_the_token_file() -> None:
+    tokens = BootstrapTokens()
+    tokens.replace([make_secret("abcdef", "0123456789abcdef", extra_groups=(
+        "system:bootstrappers:km:default-node-token",)),
+        make_secret("old123", "0123456789abcdef", expires="2020-01-01T00:00:00Z")])
+    answer = tokenreview.review({"spec": {"token": "abcdef.0123456789abcdef"}}, TOKENS,
+                                bootstrap=tokens)
+    assert answer["status"] == {
+        "authenticated": True,
+        "user": {"username": "system:bootstrap:abcdef",
+                 "groups": ["system:bootstrappers", "system:bootstrappers:km:default-node-token",
+                            "system:authenticated"]},
+        "audiences": list(tokenreview.API_AUDIENCES)}
+    for refused in ("old123.0123456789abcdef", "abcdef.fedcba9876543210",
+                    "nosuch.0123456789abcdef"):  # expired, wrong secret, no Secret
+        answer = tokenreview.review({"spec": {"token": refused}}, TOKENS, bootstrap=tokens)
+        assert answer["status"] == {"authenticated": False, "user": {},
+                                    "error": "invalid bearer token"}
+    off = tokenreview.review({"spec": {"token": "abcdef.0123456789abcdef"}}, TOKENS)
+    assert off["status"]["authenticated"] is False  # --enable-bootstrap-token-auth off
