@@ -17,9 +17,10 @@ and the last binding the watch sees, divided by the pods bound in between (start
 informers' first lists left out), and from the first binding until the number of Scheduled
 events stops growing (the events written after the last binding included); **pods/s** from
 the first binding to the last; the Scheduled events written; the CPU from the scheduler's
-start. Medians per variant at the end. ``--profile DIR``
-runs py-spy (200 Hz) on the first variant's scheduler in each round: DIR/round-N.txt,
-collapsed stacks.
+start; the apiserver's CPU per pod over the same window (each pod costs it a binding, a
+Scheduled event and the watch fan-out). Medians per variant at the end. ``--profile DIR``
+runs py-spy (200 Hz) on the first variant's scheduler and on the apiserver in each round:
+DIR/round-N.txt and DIR/round-N-apiserver.txt, collapsed stacks.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class Run:
     pods_per_second: float
     cpu_from_start: float
     events: int
+    api_cpu_per_pod_ms: float  # the apiserver's, first to last binding
 
 
 def main() -> int:
@@ -78,21 +80,23 @@ def main() -> int:
                 for name, tree in order:
                     spy = opts.profile / f"round-{r}.txt" if (
                         opts.profile and name == variants[0][0]) else None
-                    run = asyncio.run(one_run(api.url, name, tree, opts.pods,
+                    run = asyncio.run(one_run(api.url, api.proc.pid, name, tree, opts.pods,
                                               f"r{r}-{name}", spy))
                     runs.append(run)
                     print(f"round {r} {name}: {run.cpu_per_pod_ms:.3f} ms CPU/pod binding, "
                           f"{run.cpu_per_pod_all_ms:.3f} until the events are written, "
                           f"{run.pods_per_second:.0f} pods/s, {run.cpu_from_start:.2f} s CPU "
-                          f"from start, {run.events} Scheduled events", flush=True)
+                          f"from start, {run.events} Scheduled events, apiserver "
+                          f"{run.api_cpu_per_pod_ms:.3f} ms CPU/pod", flush=True)
     print("\n| variant | runs | CPU per pod, first to last binding | CPU per pod, until "
-          "the events are written | pods/s | Scheduled events written |")
-    print("|---|---:|---|---|---|---|")
+          "the events are written | pods/s | Scheduled events written | apiserver CPU per pod |")
+    print("|---|---:|---|---|---|---|---|")
     for name, _ in variants:
         mine = [r for r in runs if r.variant == name]
         cells = [_median([getattr(r, a) for r in mine], fmt) for a, fmt in (
             ("cpu_per_pod_ms", "{:.3f} ms"), ("cpu_per_pod_all_ms", "{:.3f} ms"),
-            ("pods_per_second", "{:.0f}"), ("events", "{:.0f}"))]
+            ("pods_per_second", "{:.0f}"), ("events", "{:.0f}"),
+            ("api_cpu_per_pod_ms", "{:.3f} ms"))]
         print(f"| {name} | {len(mine)} | {' | '.join(cells)} |")
     return 0
 
@@ -131,8 +135,8 @@ async def _concurrently(count: int, make: object) -> None:
     await asyncio.gather(*(worker() for _ in range(WRITERS)))
 
 
-async def one_run(url: str, variant: str, tree: Path, count: int, namespace: str,
-                  profile: Path | None) -> Run:
+async def one_run(url: str, api_pid: int, variant: str, tree: Path, count: int,
+                  namespace: str, profile: Path | None) -> Run:
     """A backlog of ``count`` pods, a scheduler from ``tree``, every pod bound, pods gone."""
     from servers.client.resources import NAMESPACES, PODS
     from servers.client.rest import Client
@@ -149,27 +153,30 @@ async def one_run(url: str, variant: str, tree: Path, count: int, namespace: str
             [sys.executable, "-m", "servers.km", "scheduler", "--master", url,
              "--secure-port", "0", "--leader-elect=false"],
             cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)}, stderr=log)
-        spy = _spy(scheduler.pid, profile)
-        # (time, scheduler CPU) at each binding seen; the CPU read at the first and last only
-        marks: list[tuple[float, float]] = []
+        spies = [_spy(scheduler.pid, profile), _spy(api_pid, profile and profile.with_name(
+            f"{profile.stem}-apiserver.txt"))]
+        # (time, scheduler CPU, apiserver CPU) at each binding seen; the CPUs read at the
+        # first and the last only
+        marks: list[tuple[float, float, float]] = []
         try:
-            await asyncio.wait_for(_watch(client, namespace, rv, count, scheduler.pid, marks),
-                                   BIND_TIMEOUT)
+            await asyncio.wait_for(_watch(client, namespace, rv, count, scheduler.pid,
+                                          api_pid, marks), BIND_TIMEOUT)
             events = await _scheduled_events(client, namespace, count)
             total_cpu = cpu_seconds(scheduler.pid)
         finally:
-            if spy is not None:
-                spy.send_signal(signal.SIGINT)
-                spy.wait(timeout=60)
+            for spy in spies:
+                if spy is not None:
+                    spy.send_signal(signal.SIGINT)
+                    spy.wait(timeout=60)
             scheduler.terminate()
             scheduler.wait(timeout=30)
             log.close()
         await _concurrently(count, lambda i: client.delete(PODS, f"p{i}", namespace,
                                                            grace_period_seconds=0))
-    (t0, c0), (t1, c1) = marks[0], marks[-1]
-    return Run(variant, count, (c1 - c0) / (len(marks) - 1) * 1000,
-               (total_cpu - c0) / (len(marks) - 1) * 1000, (len(marks) - 1) / (t1 - t0),
-               total_cpu, events)
+    (t0, c0, a0), (t1, c1, a1) = marks[0], marks[-1]
+    per_pod = 1000 / (len(marks) - 1)
+    return Run(variant, count, (c1 - c0) * per_pod, (total_cpu - c0) * per_pod,
+               (len(marks) - 1) / (t1 - t0), total_cpu, events, (a1 - a0) * per_pod)
 
 
 async def _scheduled_events(client: object, namespace: str, count: int) -> int:
@@ -199,7 +206,7 @@ def _spy(pid: int, out: Path | None) -> subprocess.Popen[bytes] | None:
 
 
 async def _watch(client: object, namespace: str, rv: str, count: int, pid: int,
-                 marks: list[tuple[float, float]]) -> None:
+                 api_pid: int, marks: list[tuple[float, float, float]]) -> None:
     from servers.client.resources import PODS
 
     bound: set[str] = set()
@@ -213,7 +220,8 @@ async def _watch(client: object, namespace: str, rv: str, count: int, pid: int,
             if name not in bound:
                 bound.add(name)
                 first_or_last = len(bound) in (1, count)
-                marks.append((time.monotonic(), cpu_seconds(pid) if first_or_last else 0.0))
+                marks.append((time.monotonic(), *((cpu_seconds(pid), cpu_seconds(api_pid))
+                                                  if first_or_last else (0.0, 0.0))))
                 if len(bound) >= count:
                     return
 
