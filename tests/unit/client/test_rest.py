@@ -295,11 +295,12 @@ async def test_a_garbled_stream_is_bad_response(api: FakeApi, client: Client) ->
 
 async def test_stopping_the_server_ends_open_watches(api: FakeApi, client: Client) -> None:
     watch = client.watch(PODS, "default", resource_version=str(api.revision))
-    first = asyncio.ensure_future(anext(watch))
-    await asyncio.sleep(0.1)
+    api.put("pods", pod("a"))
+    assert (await asyncio.wait_for(anext(watch), 5))[0] == "ADDED"  # the stream is open
+    second = asyncio.ensure_future(anext(watch))
     await api.stop()
     with pytest.raises(StopAsyncIteration):
-        await asyncio.wait_for(first, 5)
+        await asyncio.wait_for(second, 5)
 
 
 async def test_closing_the_client_closes_open_watches(api: FakeApi) -> None:
@@ -314,8 +315,10 @@ async def test_closing_the_client_closes_open_watches(api: FakeApi) -> None:
 async def test_closing_the_client_mid_read_ends_the_watch(api: FakeApi) -> None:
     async with Client(api.url) as client:
         watch = client.watch(PODS, "default", resource_version=str(api.revision))
+        api.put("pods", pod("a"))
+        assert (await asyncio.wait_for(anext(watch), 5))[0] == "ADDED"  # the stream is open
         pending = asyncio.ensure_future(anext(watch))
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0)  # the read has begun
     with pytest.raises(StopAsyncIteration):
         await asyncio.wait_for(pending, 5)
 
