@@ -3,7 +3,7 @@
     python -m tests.integration.component.elect URL LEASE IDENTITY
 
 Prints ``leading IDENTITY`` once it leads; SIGTERM is a clean stop (the Lease is released).
-Periods are the tests' short ones: lease 1 s, renew deadline 0.6 s, retry 0.2 s.
+Periods are the tests' short ones: lease 2 s, renew deadline 1.2 s, retry 0.4 s.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ async def main(url: str, lease: str, identity: str) -> int:
 
     async with Client(url) as client:
         elector = LeaderElector(client, name=lease, namespace="kube-system", identity=identity,
-                                lease_duration=1.0, renew_deadline=0.6, retry_period=0.2,
+                                lease_duration=2.0, renew_deadline=1.2, retry_period=0.4,
                                 event_component="elect")
         print(f"standing {identity}", flush=True)
         await elector.run(stop, lead)

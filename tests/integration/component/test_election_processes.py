@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.apiserver import ROOT, ApiServer
 
-LEASE_DURATION = 1.0
+LEASE_DURATION = 2.0  # elect.py's
 
 
 class Lines:
@@ -81,8 +81,10 @@ def pair(shared_apiserver: ApiServer) -> Iterator[tuple[dict[str, Elect], Lines]
 
 
 @pytest.mark.parametrize(("sig", "within"), [
-    (signal.SIGKILL, LEASE_DURATION + 1.0),  # lease expiry, a jittered retry, slack
-    (signal.SIGTERM, 1.0),                   # released: the next try takes it
+    (signal.SIGKILL, LEASE_DURATION + 2.0),  # lease expiry, a jittered retry, slack
+    # released: the next try (0.4-0.48 s) takes it; still less than an expiry could take
+    # (a lease duration less one retry after the last renewal the other saw)
+    (signal.SIGTERM, LEASE_DURATION * 0.75),
 ])
 def test_the_other_process_takes_over(pair: tuple[dict[str, Elect], Lines],
                                       sig: signal.Signals, within: float) -> None:
@@ -90,7 +92,7 @@ def test_the_other_process_takes_over(pair: tuple[dict[str, Elect], Lines],
     [(_, line)] = lines.wait("leading")
     leader = procs[line.split()[1]]
     other = next(p for p in procs.values() if p is not leader)
-    time.sleep(0.6)  # several renewals and tries: still exactly one leads
+    time.sleep(1.2)  # several renewals and tries: still exactly one leads
     assert len(lines.matching("leading")) == 1
     killed = time.monotonic()
     leader.proc.send_signal(sig)
