@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 USER_AGENT = "km-kubelet/0.1"
 ROTATE_EVERY = 10.0  # kube's containerLogMonitorInterval
+HOUSEKEEPING = 10.0  # how often sandboxes of pods gone from this node are looked for
 # A request in flight when SIGTERM comes may hang on a dead link for the client's 60 s (a host
 # cut off from its apiserver): what has not ended this long after halt is cancelled, so the
 # kubelet stops within the minion's 5 s grace.
@@ -128,8 +129,8 @@ async def _run(opts: argparse.Namespace, stop: asyncio.Event) -> int:
                      asyncio.ensure_future(agent.heartbeat(halt)),
                      asyncio.ensure_future(_rotate(kubelet, opts, halt)),
                      *hostports.start(pods, name, isolation, halt)]
-            if await pods.wait_synced(timeout=None):
-                await kubelet.adopt_orphans({p["metadata"]["uid"] for p in pods.list()})
+            if await pods.wait_synced(timeout=None):  # only a synced list tells orphans
+                tasks.append(asyncio.ensure_future(_housekeeping(kubelet, pods, halt)))
             await stop.wait()
         finally:
             halt.set()
@@ -180,6 +181,19 @@ def _bound_port(runner: web.AppRunner) -> int:
         if server is not None and server.sockets:
             return int(server.sockets[0].getsockname()[1])
     return 0
+
+
+async def _housekeeping(kubelet: Kubelet, pods: Informer, halt: asyncio.Event) -> None:
+    """Remove the sandboxes of pods no longer bound to this node, at once (pods deleted
+    while the kubelet was down) and then every ``HOUSEKEEPING`` s (kube's kubelet
+    HandlePodCleanups on its housekeeping tick, with container GC removing the sandboxes)."""
+    while not halt.is_set():
+        try:
+            await kubelet.remove_orphans({p["metadata"]["uid"] for p in pods.list()})
+        except Exception as exc:  # a failed pass is tried again at the next tick
+            log.warning("housekeeping: %s", exc)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(halt.wait(), HOUSEKEEPING)
 
 
 async def _rotate(kubelet: Kubelet, opts: argparse.Namespace, halt: asyncio.Event) -> None:

@@ -8,7 +8,11 @@ containers in order, sidecars (init containers with restartPolicy Always) kept r
 then the app containers — restarting exited ones as restartPolicy says, after
 CrashLoopBackOff's delay. Then it writes the pod's status when it changed. A deleted pod's
 containers are stopped (preStop, SIGTERM, SIGKILL at the grace period's end), its terminal
-status written and the final DELETE sent (gracePeriodSeconds 0, uid precondition).
+status written, its sandbox and volumes removed, and only then the final DELETE sent
+(gracePeriodSeconds 0, uid precondition). A sandbox whose pod is neither bound to this node
+nor has a worker (deleted while the kubelet was down, or left by a worker that never
+finished) is removed by the housekeeping pass (``remove_orphans``), as kube's
+HandlePodCleanups and container GC remove the sandboxes of pods gone from the API.
 
 Status goes as a strategic merge patch of ``pods/NAME/status`` carrying ``metadata.uid``
 (kube's status manager), sent when it changed.
@@ -167,15 +171,31 @@ class Kubelet:
             worker.gone = True
             worker.wake.set()
 
-    async def adopt_orphans(self, known: set[str]) -> None:
-        """Remove sandboxes of pods the API no longer has (deleted while the kubelet was down)."""
+    async def remove_orphans(self, known: set[str]) -> int:
+        """Remove the sandboxes of pods that are not among ``known`` (the uids of the pods
+        bound to this node, from a synced informer) and have no worker; return how many.
+
+        A worker removes its own pod's sandbox; what is left is a pod deleted while the
+        kubelet was down, or a sandbox no worker knows of. A uid with a worker is never
+        touched (the worker may be making or removing its sandbox right now), and the check
+        is made just before each removal: handlers run on this loop, so no worker appears
+        between it and the removal's start.
+        """
+        removed = 0
         for sandbox in await self.runtime.list_pod_sandboxes():
-            if sandbox.config.uid not in known:
-                log.info("removing the sandbox of pod %s/%s (gone from the API)",
-                         sandbox.config.namespace, sandbox.config.name)
-                with contextlib.suppress(RuntimeFailure):
-                    await self.runtime.remove_pod_sandbox(sandbox.id)
-                volumes.tear_down(self.root_dir, sandbox.config.uid)
+            uid = sandbox.config.uid
+            if self.stopping or uid in known or uid in self.workers:
+                continue
+            log.info("removing sandbox %s of pod %s/%s (no longer bound to this node)",
+                     sandbox.id, sandbox.config.namespace, sandbox.config.name)
+            try:
+                await self.runtime.remove_pod_sandbox(sandbox.id)
+            except RuntimeFailure as exc:  # tried again at the next pass
+                log.warning("removing sandbox %s: %s", sandbox.id, exc)
+                continue
+            volumes.tear_down(self.root_dir, uid)
+            removed += 1
+        return removed
 
     async def stop(self) -> None:
         """Stop the workers (the pods keep running: a restarted kubelet adopts them)."""
@@ -632,7 +652,7 @@ class Kubelet:
 
     async def terminate(self, worker: PodWorker) -> None:
         """Stop the pod's containers within its grace period, write its terminal status,
-        send the final delete and remove the sandbox."""
+        remove the sandbox and the volumes, then send the final delete."""
         pod = worker.pod
         meta, spec = pod["metadata"], pod.get("spec") or {}
         began = time.monotonic()
@@ -651,20 +671,24 @@ class Kubelet:
                 for view in [*inits, *apps]:
                     view.ready = False
                 await self._write_status(worker, sandbox, inits, apps, terminal=True)
-        if not worker.gone:
-            with contextlib.suppress(NotFound, Conflict):
-                await self.client.delete(PODS, meta["name"], meta.get("namespace"),
-                                         grace_period_seconds=0, uid=worker.uid)
+        # the pod's resources go before the API object, as kube's status manager sends the
+        # final delete only once they are reclaimed (status_manager.go canBeDeleted,
+        # kubelet_pods.go PodResourcesAreReclaimed): a pod gone from the API has nothing left
+        # on the node (and a failed removal keeps it Terminating, retried at the next pass)
         if worker.sandbox_id:
             for status in await self.runtime.list_containers(worker.sandbox_id):
                 self.prober.forget(status.id)
             await self.runtime.remove_pod_sandbox(worker.sandbox_id)
-        removed = time.monotonic()
-        shutil.rmtree(self.pod_log_dir(meta), ignore_errors=True)
         volumes.tear_down(self.root_dir, worker.uid)
+        removed = time.monotonic()
+        if not worker.gone:
+            with contextlib.suppress(NotFound, Conflict):
+                await self.client.delete(PODS, meta["name"], meta.get("namespace"),
+                                         grace_period_seconds=0, uid=worker.uid)
+        shutil.rmtree(self.pod_log_dir(meta), ignore_errors=True)
         self.tokens.forget(worker.uid)
         self.backoff.forget_pod(worker.uid)
-        log.debug("pod %s terminated in %.2fs (%.2fs stopping and deleting)", _key(pod),
+        log.debug("pod %s terminated in %.2fs (%.2fs stopping and removing)", _key(pod),
                   time.monotonic() - began, removed - began)
 
     async def _existing_sandbox(self, worker: PodWorker) -> SandboxStatus | None:
