@@ -11,6 +11,7 @@ fixtures turn it into a failure, never a skip. Everything listens on 127.0.0.1 o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -23,7 +24,7 @@ from pathlib import Path
 from types import TracebackType
 
 __all__ = ["ETCD_BINARY", "EtcdCluster", "EtcdNotFound", "EtcdServer", "EtcdStartError",
-           "free_port"]
+           "free_port", "free_ports"]
 
 ETCD_BINARY = "/usr/bin/etcd"
 INSTALL_HINT = "install it with: apt-get install -y etcd-server"
@@ -45,6 +46,17 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((LOOPBACK, 0))
         return int(sock.getsockname()[1])
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` different TCP ports on 127.0.0.1 that were free a moment ago (held open
+    together while picked: one at a time, the kernel may hand out the same one twice)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+                 for _ in range(count)]
+        for sock in socks:
+            sock.bind((LOOPBACK, 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
 
 
 def find_binary(binary: str | None = None) -> str:
@@ -130,7 +142,7 @@ class EtcdServer:
     def _spawn(self, initial_cluster: str | None = None) -> None:
         assert self._tmp is not None
         if initial_cluster is None:  # a cluster of one: fresh ports on every try
-            self.client_port, self.peer_port = free_port(), free_port()
+            self.client_port, self.peer_port = free_ports(2)
         client = self.endpoint
         peer = self.peer_url
         data = Path(self._tmp) / f"data-{self.client_port}"
@@ -200,9 +212,10 @@ class EtcdCluster:
     def start(self) -> None:
         """Start every member at once (a new cluster waits for its peers), then wait until
         each says it is healthy."""
-        for member in self.members:
+        ports = free_ports(2 * len(self.members))
+        for i, member in enumerate(self.members):
             member._tmp = tempfile.mkdtemp(prefix="km-etcd-")
-            member.client_port, member.peer_port = free_port(), free_port()
+            member.client_port, member.peer_port = ports[2 * i], ports[2 * i + 1]
         initial = ",".join(f"{m.name}={m.peer_url}" for m in self.members)
         try:
             for member in self.members:
