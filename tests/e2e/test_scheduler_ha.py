@@ -51,6 +51,15 @@ def scheduled_events(kubectl: Kubectl) -> list[dict[str, Any]]:
     return list(items)
 
 
+def scheduled_per_pod(kubectl: Kubectl) -> dict[str, int]:
+    """How many times each pod was said Scheduled (counting an event's repeats)."""
+    per_pod: dict[str, int] = {}
+    for event in scheduled_events(kubectl):
+        name = event["involvedObject"]["name"]
+        per_pod[name] = per_pod.get(name, 0) + int(event.get("count") or 1)
+    return per_pod
+
+
 def lease_holder(kubectl: Kubectl) -> str:
     done = kubectl("get", "lease", "kube-scheduler", "-n", "kube-system", "-o",
                    "jsonpath={.spec.holderIdentity}", check=False)
@@ -66,6 +75,9 @@ def test_two_schedulers_bind_each_pod_once_and_the_survivor_takes_over(
     create(kubectl, *(pod(f"a{i}") for i in range(10)))
     wait_for("ten pods bound", lambda: all_bound(kubectl, "a", 10))
     assert lease_holder(kubectl) == "first"
+    # A Scheduled event is written after its bind, by the scheduler's event writers: the
+    # first one's last events must be in before it is killed (a kill loses queued events).
+    wait_for("ten Scheduled events", lambda: len(scheduled_per_pod(kubectl)) == 10)
 
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=10)
@@ -74,12 +86,8 @@ def test_two_schedulers_bind_each_pod_once_and_the_survivor_takes_over(
     wait_for("ten more pods bound", lambda: all_bound(kubectl, "b", 10))
     assert second.poll() is None
 
-    events = scheduled_events(kubectl)
-    per_pod: dict[str, int] = {}
-    for event in events:
-        name = event["involvedObject"]["name"]
-        per_pod[name] = per_pod.get(name, 0) + int(event.get("count") or 1)
-    assert per_pod == {name: 1 for name in [*(f"a{i}" for i in range(10)),
+    wait_for("twenty Scheduled events", lambda: len(scheduled_per_pod(kubectl)) == 20)
+    assert scheduled_per_pod(kubectl) == {name: 1 for name in [*(f"a{i}" for i in range(10)),
                                             *(f"b{i}" for i in range(10))]}
     assert "became leader" in Schedulers.log(second) or lease_holder(kubectl) == "second"
 
