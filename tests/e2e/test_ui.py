@@ -196,7 +196,9 @@ def test_scaling_from_the_page_changes_kubectl(browser: Any, base: str, tokens: 
     box.send_keys("3")
     css(browser, 'button[aria-label="Scale web"]').click()
     until(lambda: replicas(cluster, "web") == 3, "kubectl to see 3 replicas")
-    assert "Scaled deployments/web to 3" in by_id(browser, "flash").text
+    # (the page says so once the answer reached it, which may be after kubectl saw the change)
+    wait_for(lambda: "Scaled deployments/web to 3" in by_id(browser, "flash").text,
+             "the page's confirmation")
     wait_for(lambda: "available 3/3" in text_of(browser, '#deployments tr[data-key="default/web"]'),
              "3 available on the page")
 
@@ -264,7 +266,8 @@ def test_cordon_restart_and_delete_are_kubectl_calls(
     until(lambda: "kubectl.kubernetes.io/restartedAt" in (cluster.json(
         "get", "deployment", "web")["spec"]["template"]["metadata"].get("annotations") or {}),
         "the restartedAt annotation kubectl rollout restart sets")
-    assert "Restarted deployments/web" in by_id(browser, "flash").text
+    wait_for(lambda: "Restarted deployments/web" in by_id(browser, "flash").text,
+             "the page's confirmation")
     go(browser, base, "pods")
     pod = cluster.json("get", "pods", "-l", "app=web")["items"][0]["metadata"]["name"]
     wait_for(lambda: css(browser, f'button[aria-label="Delete pod {pod}"]'), "Delete").click()
