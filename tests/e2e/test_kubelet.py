@@ -203,10 +203,13 @@ def test_crash_loop_back_off_restarts_and_previous_logs(node: Kubelet,
         current = kubectl("logs", "crash").stdout
         previous = kubectl("logs", "crash", "--previous").stdout
         assert current.startswith("run ") and previous.startswith("run ")
-        events = kubectl("get", "events", "--field-selector", "involvedObject.name=crash",
-                         "-o", "json").stdout
-        reasons = {e["reason"] for e in json.loads(events)["items"]}
-        assert {"Created", "Started", "BackOff"} <= reasons
+
+        def reasons() -> set[str]:  # (events are written apart from the status: may lag it)
+            events = kubectl("get", "events", "--field-selector",
+                             "involvedObject.name=crash", "-o", "json").stdout
+            return {e["reason"] for e in json.loads(events)["items"]}
+
+        until(lambda: {"Created", "Started", "BackOff"} <= reasons(), "the pod's events")
     finally:
         kubectl("delete", "pod", "crash", "--wait=true", "--timeout=20s")
 
