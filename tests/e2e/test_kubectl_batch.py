@@ -63,6 +63,11 @@ def job_row(kubectl: Kubectl, name: str) -> list[str]:
     return rows(kubectl("get", "jobs", name, "--no-headers").stdout)[0]
 
 
+def events_of(kubectl: Kubectl, name: str) -> str:
+    """``kubectl get events`` about the object ``name``."""
+    return kubectl("get", "events", "--field-selector", f"involvedObject.name={name}").stdout
+
+
 def status_is(kubectl: Kubectl, name: str, status: str) -> list[str]:
     return list(wait_for(f"job {name} {status}", lambda: (
         row if (row := job_row(kubectl, name))[1] == status else None)))
@@ -77,8 +82,9 @@ def test_jobs_complete_fail_run_indexed_time_out_and_expire(kubectl: Kubectl) ->
     assert row[2] == "1/1" and row[3].endswith("s")  # DURATION, e.g. "3s"
     assert rows(kubectl("get", "jobs").stdout)[0][:4] == ["NAME", "STATUS", "COMPLETIONS",
                                                           "DURATION"]
-    events = kubectl("get", "events", "--field-selector", "involvedObject.name=pi").stdout
-    assert "SuccessfulCreate" in events and "Completed" in events and "Job completed" in events
+    # (the controller records a Job's end after writing its status: the event may lag it)
+    wait_for("the Job's events", lambda: all(text in events_of(kubectl, "pi") for text in (
+        "SuccessfulCreate", "Completed", "Job completed")))
     got = kubectl.json("get", "pod", pod)
     assert not got["metadata"].get("finalizers")  # counted: the tracking finalizer is off
     # A Job deleted while its pod runs: the pod (tracked by the finalizer) goes too.
@@ -96,8 +102,8 @@ def test_jobs_complete_fail_run_indexed_time_out_and_expire(kubectl: Kubectl) ->
     reason = kubectl("get", "job", "bad", "-o",
                      'jsonpath={.status.conditions[?(@.type=="Failed")].reason}').stdout
     assert reason == "BackoffLimitExceeded"
-    assert "Job has reached the specified backoff limit" in kubectl(
-        "get", "events", "--field-selector", "involvedObject.name=bad").stdout
+    wait_for("the backoff limit event", lambda: "Job has reached the specified backoff limit"
+             in events_of(kubectl, "bad"))
 
     kubectl("apply", "-f", "-", input=job("idx", completions=3, parallelism=3,
                                           completionMode="Indexed"))
@@ -118,8 +124,7 @@ def test_jobs_complete_fail_run_indexed_time_out_and_expire(kubectl: Kubectl) ->
     reason = kubectl("get", "job", "slow", "-o",
                      'jsonpath={.status.conditions[?(@.type=="Failed")].reason}').stdout
     assert reason == "DeadlineExceeded"
-    assert "DeadlineExceeded" in kubectl("get", "events", "--field-selector",
-                                         "involvedObject.name=slow").stdout
+    wait_for("the deadline event", lambda: "DeadlineExceeded" in events_of(kubectl, "slow"))
 
     kubectl("apply", "-f", "-", input=job("brief", ttlSecondsAfterFinished=0))
     [pod] = running(kubectl, "brief", 1)
