@@ -127,6 +127,31 @@ def mounts(root: Path) -> list[str]:
     return [p for p in points if p.startswith(ours)]
 
 
+def sandbox_of(kubectl: Kubectl, root: Path, name: str) -> str:
+    """The id of pod ``name``'s sandbox, from the kubelet's records (found by the pod's uid,
+    as the kubelet finds it)."""
+    uid = kubectl("get", "pod", name, "-o", "jsonpath={.metadata.uid}").stdout
+    assert uid
+    ids = [d.name for d in (root / "sandboxes").iterdir()
+           if json.loads((d / "sandbox.json").read_text())["config"]["uid"] == uid]
+    assert len(ids) == 1, ids
+    return ids[0]
+
+
+def left_of(root: Path, sandbox: str) -> list[str]:
+    """What is left on the host of one sandbox: its record, netns, pins, mounts, cgroups."""
+    node = names.for_node(NODE)
+    found = [f"record {sandbox}"] if (root / "sandboxes" / sandbox).exists() else []
+    if os.path.exists(f"/run/netns/{node.netns(sandbox)}"):
+        found.append(f"netns {node.netns(sandbox)}")
+    found += [f"mount {m}" for m in mounts(root) if sandbox in m or node.netns(sandbox) in m]
+    if os.path.exists(os.path.join(node.pins_dir, sandbox)):
+        found.append(f"pins {node.pins_dir}/{sandbox}")
+    found += [f"cgroup {p}" for h in ("memory", "cpu", "pids")
+              if (p := Path("/sys/fs/cgroup", h, node.cgroup(sandbox).strip("/"))).exists()]
+    return found
+
+
 def fetch(netns: str, url: str) -> str:
     code = (f"import urllib.request\n"
             f"print(urllib.request.urlopen({url!r}, timeout=2).read().decode())")
@@ -146,8 +171,12 @@ def test_http_server_pod_is_reachable_at_its_own_ip(node: Kubelet, kubectl: Kube
         listing = until(lambda: fetch(netns, f"http://{ip}:8080/"), "http.server answering")
         assert "hostname" in listing
         assert until(lambda: "GET / HTTP/1.1" in kubectl("logs", "web").stdout, "its log")
+        sandbox = sandbox_of(kubectl, node.root, "web")
+        assert f"netns {names.for_node(NODE).netns(sandbox)}" in left_of(node.root, sandbox)
     finally:
         kubectl("delete", "pod", "web", "--wait=true", "--timeout=20s")
+    # the kubelet sends the final DELETE once the sandbox is removed: nothing waits here
+    assert left_of(node.root, sandbox) == []
 
 
 def test_memory_over_the_limit_is_oomkilled(node: Kubelet, kubectl: Kubectl) -> None:
@@ -211,6 +240,24 @@ def test_kill_9_and_restart_adopts_sandboxed_pods(node: Kubelet, kubectl: Kubect
                               if not x.startswith("link")], "nothing of the pod left")
 
 
+def test_a_pod_deleted_while_the_kubelet_is_down_loses_its_sandbox(node: Kubelet,
+                                                                   kubectl: Kubectl) -> None:
+    kubectl("apply", "-f", "-", input=pod("left", sh("exec sleep 1000")))
+    try:
+        until(lambda: status(kubectl, "left").get("phase") == "Running", "left Running")
+        sandbox = sandbox_of(kubectl, node.root, "left")
+        node.kill()
+        try:
+            kubectl("delete", "pod", "left", "--force", "--grace-period=0")
+            assert f"record {sandbox}" in left_of(node.root, sandbox)  # no one to remove it
+        finally:
+            node.start()
+        # the restarted kubelet's housekeeping: the pod is not bound to it any more
+        assert until(lambda: left_of(node.root, sandbox) == [], "the orphan sandbox removed")
+    finally:
+        kubectl("delete", "pod", "left", "--ignore-not-found", "--wait=true", "--timeout=20s")
+
+
 def test_secret_volume_and_a_missing_configmap_until_it_exists(node: Kubelet,
                                                                kubectl: Kubectl) -> None:
     kubectl("create", "secret", "generic", "tls-ish", "--from-literal=key=k3y")
@@ -255,7 +302,12 @@ def test_host_network_pod_shares_the_hosts_network_only(node: Kubelet, kubectl: 
         # ... with its own pid namespace and the host's name, as kube's runtimes do
         out = until(lambda: kubectl("logs", "hostnet").stdout, "its first line")
         assert out.splitlines()[0] == f"pid=1 host={socket.gethostname()}"
-        assert not [x for x in leftovers(netns, node.root) if x.startswith("netns")]
+        # its sandbox made no network namespace, only its own ipc and uts (pinned)
+        sandbox = sandbox_of(kubectl, node.root, "hostnet")
+        pins = os.path.join(names.for_node(NODE).pins_dir, sandbox)
+        held = left_of(node.root, sandbox)
+        assert {f"mount {pins}/ipc", f"mount {pins}/uts"} <= set(held)
+        assert not [x for x in held if x.startswith("netns") or "/run/netns/" in x]
     finally:
         kubectl("delete", "pod", "hostnet", "--wait=true", "--timeout=20s")
-    assert until(lambda: mounts(node.root) == [], "no mount of the pod left")
+    assert left_of(node.root, sandbox) == []
