@@ -180,15 +180,28 @@ def evicted(aio: Cluster, pod: str) -> bool:
     return found is None or bool(found["metadata"].get("deletionTimestamp"))
 
 
+def slice_ready_ips(aio: Cluster, service: str) -> set[str]:
+    """The ready endpoints' addresses in the Service's EndpointSlices (what a proxy routes to)."""
+    found = aio.json("get", "endpointslices", "-l", f"kubernetes.io/service-name={service}")
+    return {address for item in (found or {}).get("items") or ()
+            for endpoint in item.get("endpoints") or ()
+            if (endpoint.get("conditions") or {}).get("ready", True)
+            for address in endpoint.get("addresses") or ()}
+
+
 def check_host_taken_away(aio: Cluster, h3: str, names: list[str], h1: str,
                           gone: dict[str, Any]) -> None:
     """Host 3's link down: its node goes Unknown and its pod is replaced on hosts 1 and 2."""
     inside(h3, "ip", "link", "set", "eth0", "down")
     until(lambda: ready_status(aio, names[2]) == "Unknown", "host 3's node NotReady",
           timeout=45)
-    taints = aio.json("get", "node", names[2])["spec"].get("taints") or []
-    assert {"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"} in [
-        {"key": t["key"], "effect": t["effect"]} for t in taints]
+
+    def unreachable() -> bool:  # (the taint is a later write than the status: may lag it)
+        taints = aio.json("get", "node", names[2])["spec"].get("taints") or []
+        return {"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"} in [
+            {"key": t["key"], "effect": t["effect"]} for t in taints]
+
+    until(unreachable, "host 3's node tainted unreachable NoExecute", timeout=20)
     until(lambda: evicted(aio, gone["metadata"]["name"]),
           f"host 3's pod evicted after {TOLERATION} s", timeout=20)
     pods = until(lambda: (found := web_pods(aio)) and len(found) == 3 and found,
@@ -202,7 +215,13 @@ def check_host_taken_away(aio: Cluster, h3: str, names: list[str], h1: str,
     until(lambda: gone["status"]["podIP"] not in aio.kubectl(
         "get", "endpoints", "web", "-o", "jsonpath={.subsets[*].addresses[*].ip}"),
         "the evicted pod out of the endpoints", timeout=20)
-    assert answers(h1, cluster_ip, times=8), "every ClusterIP answer from a live pod"
+    # The proxy follows the EndpointSlices (another controller than the Endpoints'), then
+    # programs its rules: once the slices drop the pod, host 1's proxy soon routes around
+    # it. 16 answers in a row from 3 endpoints, one dead, would pass by chance 1 in 650.
+    until(lambda: gone["status"]["podIP"] not in slice_ready_ips(aio, "web"),
+          "the evicted pod out of the EndpointSlices", timeout=20)
+    until(lambda: answers(h1, cluster_ip, times=16),
+          "every ClusterIP answer from a live pod", timeout=15)
 
 
 def check_host_back(aio: Cluster, h3: str, node: str, gone: dict[str, Any]) -> None:
