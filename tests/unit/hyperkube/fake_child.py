@@ -29,11 +29,11 @@ def main(what: str, arg: str = "0") -> int:
         assert grandchild.stdout is not None
         grandchild.stdout.readline()  # it ignores SIGTERM from now on
         extra = f" {grandchild.pid}"
+    if what == "stubborn":  # before "start": a SIGTERM right after it is ignored too
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     print(f"start {os.getpid()}{extra}", flush=True)
     if what == "crash":
         return int(arg)
-    if what == "stubborn":
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if what == "chatter":
         for i in range(int(arg)):
             print(f"{i:08d} " + "x" * 89, flush=True)
