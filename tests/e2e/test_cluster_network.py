@@ -518,8 +518,13 @@ def test_udp_through_a_cluster_ip_from_a_pod(net: Net) -> None:
 SPREAD = """\
 import time, urllib.request
 seen = set()
-for _ in range(60):  # round robin: every endpoint once the proxy has them all
-    seen.add(urllib.request.urlopen("http://%(vip)s/name", timeout=5).read().decode().strip())
+deadline = time.monotonic() + 25  # the proxy follows the slices a moment after they change
+while time.monotonic() < deadline:  # round robin: every endpoint once the proxy has them all
+    try:
+        seen.add(urllib.request.urlopen("http://%(vip)s/name", timeout=5).read().decode()
+                 .strip())
+    except OSError:
+        pass  # not served yet
     if len(seen) == %(count)d:
         break
     time.sleep(0.1)
