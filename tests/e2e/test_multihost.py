@@ -38,7 +38,7 @@ from tests.e2e.hosts import FETCH, approve_serving, children, pod_on
 from tests.e2e.netns import inside
 from tests.support.multihost import clean_up_every_host, three_hosts
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(360)]  # ~80 s on a quiet machine
 
 GRACE = "20s"  # --node-monitor-grace-period: twice the kubelet's 10 s Lease renewal
 TOLERATION = 2  # seconds a pod stays on an unreachable node
