@@ -120,8 +120,12 @@ def test_over_https_with_a_kubeconfig_under_rbac(km: Path, tmp_path: Path,
                 return len(rows) == 2 and all(r[1] == "Ready" for r in rows)
 
             until(two_ready, "2 Ready nodes over HTTPS")
-            leases = kubectl("get", "leases", "-n", "kube-node-lease", "--no-headers").stdout
-            assert sorted(line.split()[0] for line in leases.splitlines()) == ["tls-0", "tls-1"]
+
+            def leases() -> list[str]:  # (a node's first Lease may follow its Ready status)
+                out = kubectl("get", "leases", "-n", "kube-node-lease", "--no-headers").stdout
+                return sorted(line.split()[0] for line in out.splitlines())
+
+            until(lambda: leases() == ["tls-0", "tls-1"], "the 2 nodes' Leases")
         finally:
             proc.send_signal(signal.SIGTERM)
             _, err = proc.communicate(timeout=WAIT)
