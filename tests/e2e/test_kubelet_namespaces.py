@@ -138,10 +138,14 @@ def sandbox_of(kubectl: Kubectl, root: Path, name: str) -> str:
     return ids[0]
 
 
-def left_of(root: Path, sandbox: str) -> list[str]:
-    """What is left on the host of one sandbox: its record, netns, pins, mounts, cgroups."""
+def left_of(root: Path, sandbox: str, netns: str = "") -> list[str]:
+    """What is left on the host of one sandbox: its record, netns, pins, mounts, cgroups,
+    and (given the test's namespace, where the node bridge is) its veth."""
     node = names.for_node(NODE)
     found = [f"record {sandbox}"] if (root / "sandboxes" / sandbox).exists() else []
+    if netns and inside(netns, "ip", "link", "show", "dev", node.veth(sandbox),
+                        check=False).returncode == 0:
+        found.append(f"link {node.veth(sandbox)}")
     if os.path.exists(f"/run/netns/{node.netns(sandbox)}"):
         found.append(f"netns {node.netns(sandbox)}")
     found += [f"mount {m}" for m in mounts(root) if sandbox in m or node.netns(sandbox) in m]
@@ -172,11 +176,14 @@ def test_http_server_pod_is_reachable_at_its_own_ip(node: Kubelet, kubectl: Kube
         assert "hostname" in listing
         assert until(lambda: "GET / HTTP/1.1" in kubectl("logs", "web").stdout, "its log")
         sandbox = sandbox_of(kubectl, node.root, "web")
-        assert f"netns {names.for_node(NODE).netns(sandbox)}" in left_of(node.root, sandbox)
+        held = left_of(node.root, sandbox, netns)
+        node_names = names.for_node(NODE)
+        assert {f"netns {node_names.netns(sandbox)}", f"link {node_names.veth(sandbox)}"} <= \
+            set(held)
     finally:
         kubectl("delete", "pod", "web", "--wait=true", "--timeout=20s")
     # the kubelet sends the final DELETE once the sandbox is removed: nothing waits here
-    assert left_of(node.root, sandbox) == []
+    assert left_of(node.root, sandbox, netns) == []
 
 
 def test_memory_over_the_limit_is_oomkilled(node: Kubelet, kubectl: Kubectl) -> None:
@@ -225,6 +232,9 @@ def test_kill_9_and_restart_adopts_sandboxed_pods(node: Kubelet, kubectl: Kubect
         ip = until(lambda: status(kubectl, "kept").get("phase") == "Running" and
                    status(kubectl, "kept").get("podIP"), "kept Running")
         before: dict[str, Any] = status(kubectl, "kept")["containerStatuses"][0]
+        sandbox = sandbox_of(kubectl, node.root, "kept")
+        assert f"link {names.for_node(NODE).veth(sandbox)}" in left_of(node.root, sandbox,
+                                                                        netns)
         node.kill()
         assert until(lambda: fetch(netns, f"http://{ip}:8080/"), "serving without a kubelet")
         node.start()
@@ -236,8 +246,7 @@ def test_kill_9_and_restart_adopts_sandboxed_pods(node: Kubelet, kubectl: Kubect
         assert fetch(netns, f"http://{ip}:8080/")
     finally:
         kubectl("delete", "pod", "kept", "--wait=true", "--timeout=20s")
-    assert until(lambda: not [x for x in leftovers(netns, node.root)
-                              if not x.startswith("link")], "nothing of the pod left")
+    assert left_of(node.root, sandbox, netns) == []  # the adopted sandbox went with the pod
 
 
 def test_a_pod_deleted_while_the_kubelet_is_down_loses_its_sandbox(node: Kubelet,
