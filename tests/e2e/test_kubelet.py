@@ -146,6 +146,9 @@ def test_node_registers_ready_with_its_lease(node: Kubelet, kubectl: Kubectl) ->
     assert out["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"] > 0
     assert out["status"]["capacity"]["pods"] == "110"
     assert out["metadata"]["labels"]["kubernetes.io/hostname"] == NODE
+    # (the Lease is written apart from the node's status: it may follow Ready)
+    until(lambda: kubectl("get", "lease", NODE, "-n", "kube-node-lease", check=False
+                          ).returncode == 0, "the node's Lease")
     lease = kubectl.json("get", "lease", NODE, "-n", "kube-node-lease")
     assert lease["spec"]["holderIdentity"] == NODE
 
