@@ -18,6 +18,7 @@ import os
 import re
 import sys
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -101,6 +102,13 @@ class Forward:
             data: bytes = response.read()
             return data
 
+    def printed(self, text: str) -> None:
+        """Wait (bounded) until kubectl's output holds ``text`` (read by another thread)."""
+        deadline = time.monotonic() + WAIT
+        while not any(text in line for line in self.out):
+            assert time.monotonic() < deadline, f"kubectl never printed {text!r}: {self.out}"
+            time.sleep(0.02)
+
     def wait(self) -> None:
         """Until kubectl has ended and all its output is read."""
         self.proc.wait(timeout=WAIT)
@@ -131,7 +139,7 @@ def test_port_forward_pod_carries_http(web: Path, kubectl: Kubectl,
     assert forward.get(8000, "hello.txt") == b"hello from the pod\n"
     big = forward.get(8000, "big.bin")
     assert hashlib.sha256(big).digest() == hashlib.sha256((web / "big.bin").read_bytes()).digest()
-    assert any("Handling connection for" in line for line in forward.out)
+    forward.printed("Handling connection for")
 
 
 def test_port_forward_service_picks_its_pod_and_target_port(web: Path, kubectl: Kubectl,
