@@ -136,14 +136,34 @@ async def test_the_container_environment_and_working_dir(node: Node) -> None:
 
 
 async def test_tty_resize_and_ctrl_c(node: Node) -> None:
-    script = ("trap 'echo got-int; exit 130' INT; sleep 0.3; stty size; echo ready; "
+    # The size travels apart from the input (and a loaded machine may take a while): the
+    # shell waits for it, 10 s at most, then says the size it has; Ctrl-C goes once it is
+    # ready (its trap set), not after a fixed pause.
+    script = ("trap 'echo got-int; exit 130' INT; i=0; "
+              "while [ \"$(stty size)\" != '30 100' ] && [ $i -lt 200 ]; do "
+              "sleep 0.05; i=$((i+1)); done; stty size; echo ready; "
               "while :; do sleep 0.05; done")
-    result = await session(
-        node, cmd("sh", "-c", script, input="1", output="1", error="1", tty="1"),
-        send=((0, b'\x04{"Width":100,"Height":30}'), (0.8, b"\x00\x03")))
-    assert b"30 100\r\n" in result.out and b"got-int" in result.out
-    assert result.err == b""  # one terminal, one stream
-    assert status(result)["details"]["causes"] == [{"reason": "ExitCode", "message": "130"}]
+    query = cmd("sh", "-c", script, input="1", output="1", error="1", tty="1")
+    out, err, error = b"", b"", b""
+    async with aiohttp.ClientSession() as http, http.ws_connect(
+            node.url + "/exec/default/p/c", params=query, protocols=(V5,),
+            ssl=node.client) as ws:
+        await asyncio.wait_for(ws.receive_bytes(), WAIT)
+        await ws.send_bytes(b'\x04{"Width":100,"Height":30}')
+        sent = False
+        while True:
+            msg = await asyncio.wait_for(ws.receive(), WAIT)
+            if msg.type != aiohttp.WSMsgType.BINARY:
+                break
+            ch, data = msg.data[0], msg.data[1:]
+            out, err = out + (data if ch == 1 else b""), err + (data if ch == 2 else b"")
+            error += data if ch == 3 else b""
+            if b"ready" in out and not sent:
+                await ws.send_bytes(b"\x00\x03")
+                sent = True
+    assert b"30 100\r\n" in out and b"got-int" in out, out
+    assert err == b""  # one terminal, one stream
+    assert json.loads(error)["details"]["causes"] == [{"reason": "ExitCode", "message": "130"}]
 
 
 async def test_a_terminal_exec_is_told_term_xterm_and_a_plain_one_nothing(node: Node) -> None:
