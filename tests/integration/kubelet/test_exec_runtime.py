@@ -59,12 +59,16 @@ async def test_exec_pipes_stdin_to_its_end_and_keeps_stderr_apart(runtime: Monit
 async def test_exec_with_a_tty_has_one_terminal_with_resize_and_ctrl_c(
         runtime: MonitoredRuntime) -> None:
     cid = await sleeper(runtime)
-    script = ("trap 'echo got-int; exit 7' INT; sleep 0.3; stty size; echo ready; "
+    # the size reaches the terminal apart from the script: it waits for it (10 s at most,
+    # then says the size it has), not a fixed 0.3 s a loaded machine can outlast
+    script = ("trap 'echo got-int; exit 7' INT; i=0; "
+              "while [ \"$(stty size)\" != '30 100' ] && [ $i -lt 200 ]; do "
+              "sleep 0.05; i=$((i+1)); done; stty size; echo ready; "
               "while :; do sleep 0.05; done")
     streams = await runtime.exec_stream(cid, ["/bin/sh", "-c", script], tty=True, stdin=True)
     try:
         assert streams.stderr is None
-        streams.resize(100, 30)  # before the script asks (it sleeps first)
+        streams.resize(100, 30)
         seen = await read_until(streams, b"ready")
         await streams.write_stdin(b"\x03")
         seen += await read_until(streams, b"got-int")
