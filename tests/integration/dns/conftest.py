@@ -95,6 +95,16 @@ class DnsServer:
                 self.port = int(match.group(1))
                 found.set()
 
+    def logged(self, text: str, timeout: float = 10.0) -> str:
+        """The first log line holding ``text``, waiting for the server and the log reader."""
+        deadline = time.monotonic() + timeout
+        while True:
+            line = next((x for x in list(self.log) if text in x), None)
+            if line is not None or time.monotonic() > deadline:
+                assert line is not None, f"no log line with {text!r}: {self.log[-10:]}"
+                return line
+            time.sleep(0.02)
+
     def ask(self, name: str, qtype: str = "A", *, tcp: bool = False,
             **kwargs: Any) -> dns.message.Message:
         query = dns.message.make_query(name, qtype, **kwargs)

@@ -190,6 +190,8 @@ def test_upstream_none_refuses_other_names(api: ApiServer) -> None:
 def test_metrics_and_healthz(km_dns: Any) -> None:
     port = free_port()
     server = km_dns("--metrics-port", str(port))
+    # the DNS listener says it serves before the metrics listener is up
+    server.logged(f"serving /healthz and /metrics on http://127.0.0.1:{port}")
     server.ask("dns-version.cluster.local", "TXT")
     server.ask("dns-version.cluster.local", "TXT", tcp=True)
     server.ask("nope.default.svc.cluster.local")
