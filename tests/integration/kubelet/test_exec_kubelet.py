@@ -230,11 +230,7 @@ async def test_a_client_that_leaves_kills_the_command(node: Node, tmp_path: Path
         assert await asyncio.wait_for(ws.receive_bytes(), WAIT) == b"\x01"
         assert await asyncio.wait_for(ws.receive_bytes(), WAIT) == b"\x01up\n"
         assert _processes_with(mark)
-    for _ in range(200):
-        if not _processes_with(mark):
-            break
-        await asyncio.sleep(0.02)
-    assert not _processes_with(mark)
+    await _until_no_process_with(mark)
 
 
 async def test_a_stopping_kubelet_ends_its_execs(node: Node) -> None:
@@ -245,11 +241,7 @@ async def test_a_stopping_kubelet_ends_its_execs(node: Node) -> None:
         assert await asyncio.wait_for(ws.receive_bytes(), WAIT) == b"\x01"
         assert await asyncio.wait_for(ws.receive_bytes(), WAIT) == b"\x01up\n"
         await asyncio.wait_for(node.runner.cleanup(), WAIT)
-    for _ in range(200):
-        if not _processes_with(mark):
-            break
-        await asyncio.sleep(0.02)
-    assert not _processes_with(mark)
+    await _until_no_process_with(mark)
 
 
 @pytest.mark.parametrize("node", [IDLE], indirect=True)
@@ -266,11 +258,7 @@ async def test_an_idle_exec_is_closed_and_its_command_killed(node: Node) -> None
         assert (msg.type, msg.data, msg.extra) == (
             aiohttp.WSMsgType.CLOSE, 1001, "stream idle timeout")
         assert loop.time() - before >= IDLE * 0.9
-    for _ in range(200):
-        if not _processes_with(mark):
-            break
-        await asyncio.sleep(0.02)
-    assert not _processes_with(mark)
+    await _until_no_process_with(mark)
 
 
 @pytest.mark.parametrize("node", [IDLE], indirect=True)
@@ -296,6 +284,15 @@ def _processes_with(text: str) -> list[str]:
         except OSError:
             continue
     return found
+
+
+async def _until_no_process_with(mark: str) -> None:
+    """Wait (4 s at most) for every process whose command line holds ``mark`` to be gone."""
+    for _ in range(200):
+        if not _processes_with(mark):
+            return
+        await asyncio.sleep(0.02)
+    assert not _processes_with(mark)
 
 
 def _anonymous() -> ssl.SSLContext:
