@@ -228,11 +228,12 @@ async def _serve(opts: argparse.Namespace, stop: asyncio.Event, zone: Zone,
         server.metrics = Metrics(registry, server=f"dns://:{port}")
     runner = None
     try:
+        if opts.metrics_port:
+            runner = await _serve_metrics(opts, registry)
+        # said once every listener is up, so the line can be taken as readiness
         upstream = ", ".join(f"{h}:{p}" for h, p in servers) or "none (refused)"
         log.info("serving DNS for %s on %s:%d (udp, tcp); upstream %s; %d names",
                  zone.origin, opts.bind_address, port, upstream, zone.size())
-        if opts.metrics_port:
-            runner = await _serve_metrics(opts, registry)
         await stop.wait()
     finally:
         udp.close()
