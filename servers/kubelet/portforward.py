@@ -44,6 +44,7 @@ from servers.kubelet.idle import IdleTimer
 from servers.kubelet.linux import netns
 from servers.kubelet.runtime.errors import NotFound as RuntimeNotFound
 from servers.streaming import channel, spdy
+from servers.streaming.spdy.frames import MAX_LENGTH, REFUSED_STREAM
 
 if TYPE_CHECKING:
     from servers.kubelet.workers import Kubelet, PodWorker
@@ -60,7 +61,7 @@ STREAM_CREATION_TIMEOUT = 30.0  # for a pair's second stream (kube's DefaultStre
 DIAL_TIMEOUT = 10.0
 READ_SIZE = 64 * 1024  # one pod read = one DATA frame = one message
 CHANNEL_QUEUE = 16  # client messages held per port before reading the WebSocket pauses
-MAX_MESSAGE = spdy.MAX_LENGTH + 8  # one whole SPDY frame per WebSocket message
+MAX_MESSAGE = MAX_LENGTH + 8  # one whole SPDY frame per WebSocket message
 CLONE_NEWNET = 0x40000000
 IDLE_MESSAGE = b"stream idle timeout"
 
@@ -350,7 +351,7 @@ class SpdyForwarder:
         problem = _check_stream(stream)
         if problem:
             log.debug("port-forward: refusing stream %d: %s", stream.id, problem)
-            await stream.reset(spdy.REFUSED_STREAM)
+            await stream.reset(REFUSED_STREAM)
             return
         await stream.reply()
         request_id = stream.header("requestID") or _legacy_id(stream)

@@ -32,6 +32,7 @@ from servers.kubelet.runtime.base import MonitoredRuntime
 from servers.kubelet.runtime.interface import ContainerConfig
 from servers.kubelet.workers import Kubelet, PodWorker
 from servers.streaming import spdy
+from servers.streaming.spdy.frames import REFUSED_STREAM
 from tests.integration.kubelet.kubeletapi import serve
 from tests.integration.kubelet.test_runtime_conformance import pod, run_container, wait_log
 
@@ -200,7 +201,7 @@ async def test_streams_without_the_headers_kube_needs_are_refused(tunnel: Tunnel
         stream = await tunnel.session.open_stream(headers)
         with pytest.raises(spdy.StreamClosed):
             await asyncio.wait_for(stream.wait_reply(), WAIT)
-        assert stream.reset_status == spdy.REFUSED_STREAM
+        assert stream.reset_status == REFUSED_STREAM
 
 
 async def _channels(node: Node, query: str, protocol: str = "v4.channel.k8s.io"

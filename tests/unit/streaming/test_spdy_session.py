@@ -12,7 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from servers.streaming import spdy
-from servers.streaming.spdy import Session, StreamClosed
+from servers.streaming.spdy import Session, StreamClosed, frames
+from servers.streaming.spdy.codec import FrameReader, encode
+from servers.streaming.spdy.headers import Compressor
+from servers.streaming.spdy.stream import DATA_CHUNK
 
 
 @dataclass
@@ -20,8 +23,8 @@ class Pipe:
     """One direction: what a session sends, fed to the other in order (chunks re-cut)."""
 
     queue: asyncio.Queue[bytes | None] = field(default_factory=asyncio.Queue)
-    sent: list[spdy.Frame] = field(default_factory=list)
-    reader: spdy.FrameReader = field(default_factory=spdy.FrameReader)
+    sent: list[frames.Frame] = field(default_factory=list)
+    reader: FrameReader = field(default_factory=FrameReader)
     cut: int = 4093  # frames arrive cut in pieces of this size (not on frame bounds)
 
     async def send(self, data: bytes) -> None:
@@ -117,7 +120,7 @@ async def test_bulk_transfers_do_not_stall(any_pair: Pair) -> None:
     sent = asyncio.ensure_future(send())
     assert await asyncio.wait_for(ours.read_all(), 20) == payload
     await asyncio.gather(task, sent)
-    updates = [f for f in joined.up.sent if isinstance(f, spdy.WindowUpdate)]
+    updates = [f for f in joined.up.sent if isinstance(f, frames.WindowUpdate)]
     assert updates, "the reader returns what it consumed"
     assert joined.client.flow_control is joined.server.flow_control
 
@@ -125,13 +128,13 @@ async def test_bulk_transfers_do_not_stall(any_pair: Pair) -> None:
 async def test_windows_are_kept_when_the_peer_keeps_them(pair: Pair) -> None:
     ours = await pair.client.open_stream(())
     theirs = await _accept_and_reply(pair.server)
-    writer = asyncio.ensure_future(ours.write(os.urandom(3 * spdy.INITIAL_WINDOW)))
+    writer = asyncio.ensure_future(ours.write(os.urandom(3 * frames.INITIAL_WINDOW)))
     await asyncio.sleep(0.05)  # nobody reads: the writer stops at the window
     assert not writer.done()
-    assert sum(len(f.data) for f in pair.up.sent if isinstance(f, spdy.Data)) == (
-        spdy.INITIAL_WINDOW)
+    assert sum(len(f.data) for f in pair.up.sent if isinstance(f, frames.Data)) == (
+        frames.INITIAL_WINDOW)
     received = 0
-    while received < 3 * spdy.INITIAL_WINDOW:
+    while received < 3 * frames.INITIAL_WINDOW:
         received += len(await theirs.read())
     await asyncio.wait_for(writer, 5)
 
@@ -140,9 +143,9 @@ async def test_a_slow_reader_stops_the_transport_instead_of_buffering_without_en
         lax_pair: Pair) -> None:
     ours = await lax_pair.client.open_stream(())
     theirs = await _accept_and_reply(lax_pair.server)
-    await ours.write(os.urandom(8 * spdy.INITIAL_WINDOW))  # no windows: all of it goes out
+    await ours.write(os.urandom(8 * frames.INITIAL_WINDOW))  # no windows: all of it goes out
     await asyncio.sleep(0.05)
-    assert theirs._buffered <= spdy.INITIAL_WINDOW + spdy.DATA_CHUNK
+    assert theirs._buffered <= frames.INITIAL_WINDOW + DATA_CHUNK
     assert len(await theirs.read()) > 0
 
 
@@ -151,7 +154,7 @@ async def test_a_reset_ends_reads_and_refuses_writes(pair: Pair) -> None:
     theirs = await _accept_and_reply(pair.server)
     await ours.reset()
     assert await asyncio.wait_for(theirs.read(), 5) == b""
-    assert theirs.reset_status == spdy.CANCEL
+    assert theirs.reset_status == frames.CANCEL
     with pytest.raises(StreamClosed):
         await theirs.write(b"late")
 
@@ -160,7 +163,7 @@ async def test_a_refused_stream_fails_its_wait_for_the_reply(pair: Pair) -> None
     ours = await pair.client.open_stream(())
     theirs = await asyncio.wait_for(pair.server.accept(), 5)
     assert theirs is not None
-    await theirs.reset(spdy.REFUSED_STREAM)
+    await theirs.reset(frames.REFUSED_STREAM)
     with pytest.raises(StreamClosed):
         await asyncio.wait_for(ours.wait_reply(), 5)
 
@@ -197,14 +200,14 @@ async def test_garbage_is_answered_with_goaway(pair: Pair) -> None:
     with pytest.raises(spdy.ProtocolError):
         await pair.server.feed(b"\x80\x02\x00\x06\x00\x00\x00\x04abcd")
     assert pair.server.closed.is_set()
-    assert any(isinstance(f, spdy.GoAway) and f.status == spdy.GOAWAY_PROTOCOL_ERROR
+    assert any(isinstance(f, frames.GoAway) and f.status == frames.GOAWAY_PROTOCOL_ERROR
                for f in pair.down.sent)
 
 
 async def test_stream_ids_of_the_wrong_parity_are_refused(pair: Pair) -> None:
-    await pair.server.feed(spdy.encode(spdy.SynStream(2), spdy._Compressor()))
+    await pair.server.feed(encode(frames.SynStream(2), Compressor()))
     await asyncio.sleep(0)
-    assert any(isinstance(f, spdy.RstStream) and f.status == spdy.PROTOCOL_ERROR
+    assert any(isinstance(f, frames.RstStream) and f.status == frames.PROTOCOL_ERROR
                for f in pair.down.sent)
 
 
@@ -257,7 +260,7 @@ async def _echo_scenario(payloads: list[bytes], cut: int, windows: bool) -> list
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.lists(st.binary(max_size=2 * spdy.INITIAL_WINDOW), min_size=1, max_size=4),
+@given(st.lists(st.binary(max_size=2 * frames.INITIAL_WINDOW), min_size=1, max_size=4),
        st.integers(200, 20000), st.booleans())
 def test_concurrent_streams_arrive_whole_however_the_transport_cuts_them(
         payloads: list[bytes], cut: int, windows: bool) -> None:
