@@ -19,7 +19,7 @@
            with its code and text; on 101 the client is accepted with the kubelet's choice
            and messages are relayed one for one both ways (binary, text, the close code)
         ▼
-    kubelet of that node (servers/kubelet/streaming.py: /exec, /attach; portforward.py)
+    kubelet of that node (servers/kubelet/streaming.py: /exec, /attach; portforward/)
 
 The relay holds at most one message per direction: it reads the next one only once the
 previous one was written, so a slow reader slows the writer (aiohttp pauses reading a socket

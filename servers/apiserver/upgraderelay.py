@@ -12,7 +12,7 @@
         3. 101: answer the client 101 with the kubelet's protocol, then copy bytes both ways
            until either side ends; nothing is parsed, so SPDY's own flow control holds
         ▼
-    kubelet: POST /portForward/NS/POD (servers/kubelet/portforward.py)
+    kubelet: POST /portForward/NS/POD (servers/kubelet/portforward/upgrade.py)
 
 The client's bytes reach this module through aiohttp's upgrade hook (``set_parser`` on the
 request's protocol: what ``web.WebSocketResponse`` itself uses once a connection is upgraded);

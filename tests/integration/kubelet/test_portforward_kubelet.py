@@ -25,9 +25,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from servers.kubelet import portforward
 from servers.kubelet.options import DEFAULT_STREAM_IDLE_TIMEOUT
-from servers.kubelet.portforward import TUNNEL_PROTOCOL
+from servers.kubelet.portforward import httpstream
+from servers.kubelet.portforward.connection import TUNNEL_PROTOCOL
 from servers.kubelet.runtime.base import MonitoredRuntime
 from servers.kubelet.runtime.interface import ContainerConfig
 from servers.kubelet.workers import Kubelet, PodWorker
@@ -355,7 +355,7 @@ async def test_channel_websocket_in_base64(node: Node) -> None:
 
 async def test_a_pair_missing_its_data_stream_times_out_as_kube_says(
         tunnel: Tunnel, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(portforward, "STREAM_CREATION_TIMEOUT", 0.2)
+    monkeypatch.setattr(httpstream, "STREAM_CREATION_TIMEOUT", 0.2)
     error = await tunnel.session.open_stream((("streamtype", "error"), ("port", str(ECHO)),
                                               ("requestid", "41")))
     await error.close()
