@@ -61,6 +61,7 @@ STDOUT_PIPE = b"\x02"  # the first byte of an attach message: which pipe (conmon
 STDERR_PIPE = b"\x03"
 ATTACH_PIECE = 8192  # conmon's buffer: an attach client reads messages of 8192 + 1 bytes
 MAX_CLIENTS = 16  # attach clients at once (a later one is closed at once)
+SERVER_BACKLOG = 256  # the fork server's listen backlog (its client queues below it: monitors.py)
 SEND_WAIT = 5.0  # a client that takes no output for this long is dropped
 TIOCSWINSZ = 0x5414  # <asm-generic/ioctls.h> (not ``termios``: one more module per monitor)
 DRAIN_LIMIT = 1 << 20  # at most this much more output is read once the process has ended
@@ -504,7 +505,7 @@ def serve(name: str, idle_exit: float, sync_fd: int) -> int:
         os.unlink(name)
     listener.bind(name)  # relative: a root dir's path may be longer than sun_path allows
     os.chmod(name, 0o600)  # only the kubelet's user may ask for a process
-    listener.listen(64)
+    listener.listen(SERVER_BACKLOG)
     listener.settimeout(min(IDLE_CHECK, idle_exit / 2))
     write_atomically(name + ".pid", str(os.getpid()))
     os.write(sync_fd, b"ready\n")

@@ -29,6 +29,11 @@ log = logging.getLogger(__name__)
 
 LAUNCH_WAIT = 30.0  # how long create waits for the monitor to report the container's pid
 IDLE_EXIT = 60.0  # the fork server ends after this long without a monitor or a request
+# Requests in flight to the fork server at once: it accepts one connection at a time, and a
+# unix socket's connect past a full listen backlog fails with EAGAIN, which asyncio takes for
+# "connecting" and then hands back an unconnected socket (ENOTCONN on the first write). A burst
+# of pods must queue here, below the server's backlog (SERVER_BACKLOG in monitor.py).
+ASKS_IN_FLIGHT = 32
 
 # Run by ``sys.executable -I -S -c``: loads a module of this folder by path (from the source
 # tree or from inside km.pyz alike) without importing its package, whose __init__ modules the
@@ -69,6 +74,7 @@ class Launcher:
         self.name = server_name()
         self.idle_exit = idle_exit
         self._lock = asyncio.Lock()
+        self._asking = asyncio.Semaphore(ASKS_IN_FLIGHT)
 
     async def launch(self, container_id: str, paths: conmon.Paths, log_path: str, *,
                      stdin: bool = False, stdin_once: bool = False, tty: bool = False) -> int:
@@ -95,6 +101,10 @@ class Launcher:
     async def _ask(self, request: bytes) -> bytes:
         """The server's answer to ``request``; empty when no server listens (or one that
         was ending for want of work closed the connection unanswered)."""
+        async with self._asking:
+            return await self._ask_now(request)
+
+    async def _ask_now(self, request: bytes) -> bytes:
         folder = os.open(self.root, os.O_PATH | os.O_DIRECTORY)
         try:  # through /proc/self/fd: a root dir's path may be longer than sun_path allows
             reader, writer = await asyncio.open_unix_connection(

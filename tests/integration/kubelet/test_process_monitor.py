@@ -135,3 +135,22 @@ async def test_an_idle_server_ends_and_the_next_container_starts_one(
     again = await run_container(runtime, sid, sh("exit 6", name="again"))
     assert (await wait_exit(runtime, again)).exit_code == 6
     assert server_pid(runtime.root) != first
+
+
+
+async def test_a_burst_of_requests_past_the_servers_backlog_all_get_answers(
+        make_runtime: Factory) -> None:
+    # A unix connect past a full listen backlog fails with EAGAIN, which asyncio takes for
+    # "connecting" and completes with an unconnected socket: its request then failed with
+    # ENOTCONN, and a burst of pods saw their containers fail. The launcher queues its
+    # requests below the backlog, so each one reaches the server (which closes a malformed
+    # one unanswered: b"").
+    root = make_runtime().root
+    launcher = monitors.Launcher(root)
+    await launcher._start_server()
+    try:
+        answers = await asyncio.gather(*(launcher._ask(b"malformed\n") for _ in range(600)),
+                                       return_exceptions=True)
+        assert [a for a in answers if a != b""] == []
+    finally:
+        monitors.stop_servers(root)
