@@ -17,8 +17,8 @@ import pytest
 
 from tests.e2e.aio import Cluster, until
 from tests.e2e.hosts import FETCH, SUBNET, approve_serving, pod_on
+from tests.e2e.multihost import clean_up_every_host, three_hosts
 from tests.e2e.netns import inside
-from tests.support.multihost import clean_up_every_host, three_hosts
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 

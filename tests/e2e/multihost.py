@@ -1,4 +1,4 @@
-"""Three hosts, one cluster: the steps the multi-host e2e tests share (support, not tests).
+"""Three hosts, one cluster: the steps the multi-host e2e tests share (a helper module, not tests).
 
     with three_hosts(km, tmp_path, "h", "--bind-address", "0.0.0.0") as c:
         ...                                  # c.aio (host 1's all-in-one), c.names, c.minions
