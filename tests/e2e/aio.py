@@ -24,8 +24,8 @@ import pytest
 
 from tests.e2e.netns import enter
 
-__all__ = ["QUIET", "REPO", "WAIT", "Cluster", "apply", "deployment", "remove_namespaced_pods",
-           "remove_process_pods", "until"]
+__all__ = ["QUIET", "REPO", "WAIT", "Cluster", "api_client_pod", "apply", "deployment",
+           "remove_namespaced_pods", "remove_process_pods", "until"]
 
 WAIT = 30.0
 REPO = Path(__file__).resolve().parents[2]
@@ -121,6 +121,22 @@ def deployment(name: str, replicas: int, script: str) -> str:
                      "terminationGracePeriodSeconds": 2,
                      "containers": [{"name": "web", "image": "python",
                                      "command": ["sh", "-c", script]}]}}}})
+
+
+def api_client_pod(name: str, first: str = "") -> str:
+    """A pod NAME (restartPolicy Never) that reaches the API as an in-cluster client does:
+    through the ``kubernetes`` Service, with its ServiceAccount token and ca.crt, it GETs
+    itself and prints the HTTP status; ``first`` runs before, with $D the token's folder."""
+    script = ("D=/var/run/secrets/kubernetes.io/serviceaccount; " + first +
+              'curl -sS --cacert $D/ca.crt -H "Authorization: Bearer $(cat $D/token)" '
+              "-o /dev/null -w '%{http_code}\\n' "
+              "https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT"
+              f"/api/v1/namespaces/default/pods/{name}")
+    return json.dumps({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+        "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 2,
+                 "containers": [{"name": name, "image": "curl",
+                                 "command": ["sh", "-c", script]}]}})
 
 
 def apply(cluster: Cluster, manifest: str) -> None:

@@ -12,34 +12,19 @@ would leave the pod dialling its own loopback).
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import pytest
 
 from servers.kubelet.runtime import names
-from tests.e2e.aio import QUIET, Cluster, remove_namespaced_pods, until
+from tests.e2e.aio import QUIET, Cluster, api_client_pod, remove_namespaced_pods, until
 from tests.e2e.netns import enter, inside, network_namespace
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
 NODE = "aio-nodeip"
 ADDRESS = "192.0.2.10"
-TOKEN_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
-CLIENT = (f"D={TOKEN_DIR}; "
-          'curl -sS --cacert $D/ca.crt -H "Authorization: Bearer $(cat $D/token)" '
-          "-o /dev/null -w '%{http_code}\\n' "
-          "https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT"
-          "/api/v1/namespaces/default/pods/client")
-
-
-def client() -> str:
-    return json.dumps({
-        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "client"},
-        "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 2,
-                 "containers": [{"name": "client", "image": "curl",
-                                 "command": ["sh", "-c", CLIENT]}]}})
 
 
 def test_the_default_route_s_address_is_the_node_ip_pods_reach(km: Path,
@@ -65,7 +50,7 @@ def test_the_default_route_s_address_is_the_node_ip_pods_reach(km: Path,
                             "--serviceaccount", "default:default")
             until(lambda: cluster.run("get", "sa", "default").returncode == 0,
                   "the default ServiceAccount")
-            done = cluster.run("apply", "-f", "-", input=client())
+            done = cluster.run("apply", "-f", "-", input=api_client_pod("client"))
             assert done.returncode == 0, done.stderr
             until(lambda: _phase(cluster) in ("Succeeded", "Failed"), "the client to end",
                   timeout=60)

@@ -14,32 +14,19 @@ loopback Service addresses and ports cannot meet another test's none-mode cluste
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.aio import QUIET, Cluster, remove_process_pods, until
+from tests.e2e.aio import QUIET, Cluster, api_client_pod, remove_process_pods, until
 from tests.e2e.netns import enter, network_namespace
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 NODE = "aio-none-sa"
-TOKEN_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
-READER = (f"D={TOKEN_DIR}; cat $D/namespace; echo; head -c 27 $D/ca.crt; echo; "
-          'curl -sS --cacert $D/ca.crt -H "Authorization: Bearer $(cat $D/token)" '
-          "-o /dev/null -w '%{http_code}\\n' "
-          "https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT"
-          "/api/v1/namespaces/default/pods/reader")
-
-
-def reader() -> str:
-    return json.dumps({
-        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "reader"},
-        "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 2,
-                 "containers": [{"name": "reader", "image": "curl",
-                                 "command": ["sh", "-c", READER]}]}})
+# before its API call, the reader shows its namespace file and the start of its ca.crt
+SHOW_FILES = "cat $D/namespace; echo; head -c 27 $D/ca.crt; echo; "
 
 
 def test_none_mode_signs_tokens_and_a_pod_reads_its_own(km: Path, tmp_path: Path) -> None:
@@ -65,7 +52,7 @@ def test_none_mode_signs_tokens_and_a_pod_reads_its_own(km: Path, tmp_path: Path
                             "--serviceaccount", "default:default")
             until(lambda: cluster.run("get", "cm", "kube-root-ca.crt").returncode == 0,
                   "kube-root-ca.crt")
-            done = cluster.run("apply", "-f", "-", input=reader())
+            done = cluster.run("apply", "-f", "-", input=api_client_pod("reader", first=SHOW_FILES))
             assert done.returncode == 0, done.stderr
             until(lambda: _phase(cluster) in ("Succeeded", "Failed"), "the reader to end")
             out = cluster.kubectl("logs", "reader").splitlines()
