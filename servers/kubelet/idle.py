@@ -14,7 +14,9 @@ import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
 
-__all__ = ["IdleTimer"]
+__all__ = ["IDLE_MESSAGE", "IdleTimer"]
+
+IDLE_MESSAGE = b"stream idle timeout"  # the WebSocket close reason of an idle stream
 
 
 class IdleTimer:

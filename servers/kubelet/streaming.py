@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from servers.kubelet.api import KUBELET, STREAM_IDLE_TIMEOUT
-from servers.kubelet.idle import IdleTimer
+from servers.kubelet.idle import IDLE_MESSAGE, IdleTimer
 from servers.kubelet.runtime.errors import RuntimeFailure
 from servers.kubelet.runtime.interface import CONTAINER_RUNNING
 from servers.streaming import channel
@@ -48,7 +48,6 @@ READ_SIZE = 32 * 1024
 DRAIN_IDLE = 0.5  # after the exit, output still flowing is read until it pauses this long
 NO_STREAMS = "you must specify at least 1 of stdin, stdout, stderr"
 NO_COMMAND = "you must specify at least one command for the container"
-IDLE_MESSAGE = b"stream idle timeout"
 
 
 # the open exec/attach WebSockets, closed when the app shuts down: aiohttp would otherwise

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import WSCloseCode, web
 
 from servers.kubelet.api import STREAM_IDLE_TIMEOUT
-from servers.kubelet.idle import IdleTimer
+from servers.kubelet.idle import IDLE_MESSAGE, IdleTimer
 from servers.streaming.spdy.frames import MAX_LENGTH
 
 __all__ = ["BASE64_PROTOCOL", "CHANNEL_PROTOCOLS", "CHANNEL_QUEUE", "IDLE_MESSAGE",
@@ -24,7 +24,6 @@ BASE64_PROTOCOL = "v4.base64.channel.k8s.io"
 CHANNEL_PROTOCOLS = ("v4.channel.k8s.io", BASE64_PROTOCOL, SPDY_PROTOCOL)
 CHANNEL_QUEUE = 16  # client messages held per port before reading the WebSocket pauses
 MAX_MESSAGE = MAX_LENGTH + 8  # one whole SPDY frame per WebSocket message
-IDLE_MESSAGE = b"stream idle timeout"
 
 
 # how to end each open port-forward connection, called when the app shuts down: aiohttp would
