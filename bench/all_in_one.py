@@ -39,6 +39,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.support.procfs import cpu_seconds  # noqa: E402
+
 INSIDE = "KM_BENCH_AIO_NETNS"
 NODE = "bench-aio"
 QUIET = ["--kubelet-arg", "port=0", "--kubelet-arg", "healthz-port=0",
@@ -181,11 +184,6 @@ def _remove_runtime(root: Path) -> None:
 
 
 CPU = [0.0]  # the idle cluster's CPU share, measured with --idle
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def memory(pid: int) -> tuple[int, int]:

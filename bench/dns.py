@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
+from bench.support.procfs import cpu_seconds  # noqa: E402
 from tests.support.apiserver import start_apiserver  # noqa: E402
 
 SERVING = re.compile(r"serving DNS for \S+ on 127\.0\.0\.1:(\d+)")
@@ -113,12 +114,6 @@ class _Load(asyncio.DatagramProtocol):
             self._send()
         elif not self.sent and not self.done.done():
             self.done.set_result(None)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def switches(pid: int) -> int:

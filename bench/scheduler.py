@@ -50,6 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.api import wrk  # noqa: E402
+from bench.support.procfs import cpu_seconds, rss_mb  # noqa: E402
 from tests.support.apiserver import start_apiserver  # noqa: E402
 
 WRITERS = 64
@@ -355,23 +356,6 @@ def top_frames(collapsed: Path, count: int = 15) -> list[tuple[str, float]]:
         total += int(samples)
     ranked = sorted(own.items(), key=lambda kv: -kv[1])[:count]
     return [(frame, n / total) for frame, n in ranked] if total else []
-
-
-# -- /proc -----------------------------------------------------------------------------------
-
-def rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def print_table(results: list[Result]) -> None:

@@ -40,7 +40,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.scheduler import cpu_seconds, node, pod  # noqa: E402
+from bench.scheduler import node, pod  # noqa: E402
+from bench.support.procfs import cpu_seconds  # noqa: E402
 from tests.support.apiserver import start_apiserver  # noqa: E402
 
 WRITERS = 64

@@ -16,8 +16,12 @@ def cpu_seconds(pid: int, *, children: bool = False) -> float:
 
 
 def rss_mb(pid: int) -> float:
-    """VmRSS in MiB (0 when the kernel does not say)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+    """VmRSS in MiB (0 when the kernel does not say, or the process has gone)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    for line in status.splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
