@@ -20,6 +20,7 @@ from pathlib import Path
 from tests.e2e.aio import Cluster, remove_namespaced_pods
 from tests.e2e.netns import enter, inside, network_namespace
 from tests.e2e.test_cleanup import leftovers
+from tests.support import procfs
 
 __all__ = ["FETCH", "SUBNET", "approve_serving", "children", "host_leftovers", "hosts",
            "pod_on", "remove_what_is_left", "start_minion"]
@@ -102,19 +103,6 @@ def remove_what_is_left(hosts_: list[tuple[str, str, Path]]) -> None:
             remove_namespaced_pods(ns, root / "kubelet", name, "10.244.0.0/24")
 
 
-def _stat(pid: int) -> list[str] | None:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-
-
 def children(ppid: int) -> dict[str, int]:
     """Live children of ``ppid``: the server each runs (the word after the archive) -> pid."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (fields := _stat(int(entry.name))) and (
-                fields[1] == str(ppid) and fields[0] != "Z"):
-            argv = (entry / "cmdline").read_bytes().decode().split("\0")
-            found[argv[2] if len(argv) > 2 else ""] = int(entry.name)
-    return found
+    return {server: pid for pid, server in procfs.children(ppid).items()}

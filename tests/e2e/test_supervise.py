@@ -18,35 +18,11 @@ import pytest
 
 from hyperkube import messages as msg
 from tests.e2e.conftest import RUN_TIMEOUT
+from tests.support import procfs
 
 pytestmark = pytest.mark.e2e
 
 Start = Callable[..., "subprocess.Popen[str]"]
-
-
-def _stat(pid: int) -> list[str] | None:
-    """Fields of /proc/PID/stat after the command name (state, ppid, pgrp, ...)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-
-
-def _alive(pid: int) -> bool:
-    fields = _stat(pid)
-    return fields is not None and fields[0] != "Z"
-
-
-def _children(ppid: int) -> dict[int, str]:
-    """Live children of `ppid`: pid -> the server they run (the word after the archive)."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (fields := _stat(int(entry.name))) and (
-                fields[1] == str(ppid) and fields[0] != "Z"):
-            with open(entry / "cmdline", "rb") as f:
-                argv = f.read().decode().split("\0")
-            found[int(entry.name)] = argv[2] if len(argv) > 2 else ""
-    return found
 
 
 def _wait(cond: object, seconds: float = 30.0) -> None:
@@ -87,7 +63,7 @@ def test_together_runs_probe_and_sleeper_in_one_process(demo: Path, started: Sta
     assert proc.stdout is not None
     lines = {proc.stdout.readline().split()[0], proc.stdout.readline().strip()}
     assert lines == {"hi", "ready"}, "probe ran (and finished) beside the sleeper"
-    assert _children(proc.pid) == {}, "one process"
+    assert procfs.children(proc.pid) == {}, "one process"
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=RUN_TIMEOUT)
     assert (proc.returncode, out) == (0, "stopped\n"), err
@@ -130,15 +106,16 @@ def test_parent_restarts_a_killed_child_rotates_its_log_and_stops_every_group(
     proc = started(demo, "parent", "--log-dir", logs, "--max-log-size", "10",
                    "--max-log-backups", "3", "--restart-delay", "0.5", "--kill-grace", "2")
     _wait(lambda: "ready\n" in _read(logs / "sleeper.log") and "ready" in _all(logs, "together"))
-    first = _children(proc.pid)
+    first = procfs.children(proc.pid)
     assert sorted(first.values()) == ["sleeper", "together"]
     for pid in first:
-        assert (_stat(pid) or [])[2:3] == [str(pid)], "each child leads its own process group"
+        assert (procfs.stat(pid) or [])[2:3] == [str(pid)], "each child leads its own process group"
     sleeper = next(pid for pid, name in first.items() if name == "sleeper")
 
     os.kill(sleeper, signal.SIGKILL)
     killed_at = time.monotonic()
-    _wait(lambda: any(n == "sleeper" and p != sleeper for p, n in _children(proc.pid).items()))
+    _wait(lambda: any(n == "sleeper" and p != sleeper
+                      for p, n in procfs.children(proc.pid).items()))
     assert time.monotonic() - killed_at >= 0.5, "restarted after the delay"
     _wait(lambda: list(logs.glob("sleeper-*.log"))
           and "ready\n" in _read(logs / "sleeper.log"))
@@ -146,12 +123,12 @@ def test_parent_restarts_a_killed_child_rotates_its_log_and_stops_every_group(
     assert [b.read_text() for b in backups] == ["ready\n"], "the first run's log was rotated"
     assert len(list(logs.glob("together-*.log"))) == 3, "old backups removed by count"
 
-    every = {**first, **_children(proc.pid)}
+    every = {**first, **procfs.children(proc.pid)}
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=RUN_TIMEOUT)
     assert proc.returncode == 0, err
     assert "sleeper exited (code -9); restarting in 0.5s" in err
-    assert not [pid for pid in every if _alive(pid)]
+    assert not [pid for pid in every if procfs.alive(pid)]
     assert all(_group_gone(pid) for pid in every), "no process left in any child's group"
     assert _read(logs / "sleeper.log").endswith("stopped\n")
 
@@ -159,16 +136,16 @@ def test_parent_restarts_a_killed_child_rotates_its_log_and_stops_every_group(
 def test_a_parent_killed_outright_takes_its_children_with_it(
         demo: Path, started: Start, tmp_path: Path) -> None:
     proc = started(demo, "parent", "--log-dir", tmp_path)
-    _wait(lambda: len(_children(proc.pid)) == 2
+    _wait(lambda: len(procfs.children(proc.pid)) == 2
           and "ready" in _read(tmp_path / "sleeper.log"))
-    kids = list(_children(proc.pid))
+    kids = list(procfs.children(proc.pid))
     proc.kill()  # SIGKILL: no chance to stop them; the parent-death signal does
     proc.communicate(timeout=RUN_TIMEOUT)
     try:
-        _wait(lambda: not [pid for pid in kids if _alive(pid)], seconds=10)
+        _wait(lambda: not [pid for pid in kids if procfs.alive(pid)], seconds=10)
     finally:
         for pid in kids:  # ours, if the test failed: orphans of the parent it started
-            if _alive(pid):
+            if procfs.alive(pid):
                 os.kill(pid, signal.SIGKILL)
 
 

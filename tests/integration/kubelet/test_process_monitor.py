@@ -19,6 +19,7 @@ from servers.kubelet.runtime import monitors
 from servers.kubelet.runtime.interface import CONTAINER_EXITED, CONTAINER_RUNNING
 from tests.integration.kubelet.conftest import Factory
 from tests.integration.kubelet.test_runtime_conformance import pod, run_container, sh, wait_exit
+from tests.support import procfs
 
 pytestmark = pytest.mark.parametrize("make_runtime", ["none"], indirect=True)
 
@@ -38,10 +39,7 @@ def monitor_of(root: str, cid: str) -> int:
 def gone(pid: int) -> bool:
     """True once ``pid`` has ended (a SIGKILL takes a moment; its zombie counts as gone)."""
     for _ in range(250):
-        try:
-            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
-                return True
-        except FileNotFoundError:
+        if not procfs.alive(pid):
             return True
         time.sleep(0.02)
     return False

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from servers.cleanup import app, options, processes, record
+from tests.support import procfs
 
 # A "server" that starts two children in sessions of their own (as the minion's), one of
 # which ignores SIGTERM, and stops on SIGTERM itself without stopping them.
@@ -31,14 +32,6 @@ print(" ".join(str(k.pid) for k in kids), flush=True)
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 time.sleep(60)
 """
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
 
 
 def test_a_record_round_trips_and_names_this_process(tmp_path: Path) -> None:
@@ -68,10 +61,10 @@ def test_stop_ends_the_server_and_its_childrens_groups() -> None:
         killed = processes.stop(rec, grace=5, group_grace=2)
         assert server.wait(5) == 0, "it stopped on SIGTERM"
         assert killed == [f"process group {kids[1]}"], "only the one ignoring SIGTERM"
-        assert not [k for k in kids if _alive(k)]
+        assert not [k for k in kids if procfs.alive(k)]
         assert time.monotonic() - began < 10
     finally:
-        if _alive(server.pid):
+        if procfs.alive(server.pid):
             os.kill(server.pid, signal.SIGKILL)
         server.wait(5)
         if server.stdout is not None:

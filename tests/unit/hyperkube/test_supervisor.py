@@ -20,17 +20,10 @@ import pytest
 from hyperkube import supervisor
 from hyperkube.backoff import Backoff
 from hyperkube.logfile import parse_duration, parse_size
+from tests.support import procfs
 
 CHILD = [sys.executable, str(Path(__file__).with_name("fake_child.py"))]
 FAST = Backoff(0.2, 0.4)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
 
 
 async def _until(cond: object, seconds: float = 10.0) -> None:
@@ -62,7 +55,7 @@ async def test_a_child_that_exits_is_restarted_after_the_delay_while_others_run(
     assert await asyncio.wait_for(task, 10) == 0
     assert [line.split()[0] for line in _lines(tmp_path, "crash")] == ["start"] * 3
     assert _lines(tmp_path, "steady") == [f"start {steady.pids[0]}", "stop"]
-    assert not [p for c in (crash, steady) for p in c.pids if _alive(p)]
+    assert not [p for c in (crash, steady) for p in c.pids if procfs.alive(p)]
 
 
 async def test_stop_terminates_in_reverse_order_and_kills_a_stubborn_group(
@@ -85,8 +78,8 @@ async def test_stop_terminates_in_reverse_order_and_kills_a_stubborn_group(
     assert time.monotonic() - began < 3 * (0.3 + 0.3) + 3, "bounded by the grace periods"
     assert [c.killed for c in children] == [False, True, True]
     # The spawner's grandchild ignored SIGTERM: SIGKILL to the group ended it.
-    assert not _alive(grandchild)
-    assert not [p for c in children for p in c.pids if _alive(p)]
+    assert not procfs.alive(grandchild)
+    assert not [p for c in children for p in c.pids if procfs.alive(p)]
     assert [c.starts for c in children] == [1, 1, 1]
     stopped = [r.getMessage().split()[0] for r in caplog.records if " stopped " in r.getMessage()]
     assert stopped == ["spawner", "stubborn", "first"], "reverse start order, one at a time"
@@ -103,10 +96,10 @@ async def test_a_killed_childs_group_is_cleaned_before_the_restart(tmp_path: Pat
     grandchild = int(_lines(tmp_path, "spawner")[0].split()[2])
     os.kill(spawner.pids[0], signal.SIGKILL)
     await _until(lambda: spawner.starts == 2)
-    assert not _alive(grandchild), "its leftover group was ended before the restart"
+    assert not procfs.alive(grandchild), "its leftover group was ended before the restart"
     stop.set()
     await asyncio.wait_for(task, 10)
-    assert not [p for p in spawner.pids if _alive(p)]
+    assert not [p for p in spawner.pids if procfs.alive(p)]
 
 
 async def test_logs_rotate_by_size_and_keep_the_newest_backups(tmp_path: Path) -> None:
@@ -274,7 +267,8 @@ async def test_restart_ends_a_run_and_starts_again_without_backoff(tmp_path: Pat
     first = child.pids[0]
     supervisor.restart(child)
     await _until(lambda: len(_lines(tmp_path, "steady")) >= 3, seconds=5)
-    assert child.starts == 2 and not _alive(first), "ended, then started at once (not in 30 s)"
+    assert child.starts == 2 and not procfs.alive(first), \
+        "ended, then started at once (not in 30 s)"
     stop.set()
     assert await asyncio.wait_for(task, 10) == 0
-    assert not [p for p in child.pids if _alive(p)]
+    assert not [p for p in child.pids if procfs.alive(p)]
