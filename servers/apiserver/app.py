@@ -213,8 +213,9 @@ def make_app(registry: Registry, *, authorization_mode: str = "AlwaysAllow",
     tokens = getattr(authenticate, "tokens", None)
     accounts = functools.partial(service_accounts.review, registry) if service_accounts \
         else None
-    token_reviews = tokenreview.TokenReviews(tokens, accounts,
-                                             getattr(authenticate, "bootstrap_tokens", None))
+    token_reviews = tokenreview.TokenReviews(
+        tokens, accounts, getattr(authenticate, "bootstrap_tokens", None),
+        service_accounts.audiences if service_accounts else tokenreview.API_AUDIENCES)
     r.add_post(tokenreview.PATH + "{_:/?}", token_reviews.handle)
     if service_accounts is not None:
         _serve_service_accounts(r, service_accounts)

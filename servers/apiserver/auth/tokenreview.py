@@ -48,9 +48,10 @@ def review(body: Obj, tokens: TokenAuthenticator | None,
            bootstrap: BootstrapTokens | None = None) -> Obj:
     """The answered TokenReview for a decoded request ``body`` (400 when it has no token).
 
-    Static and bootstrap tokens are not bound to an audience, so a good one is good for
-    every audience asked (kube's ``WrapAudienceAgnosticToken``): ``status.audiences`` echoes
-    ``spec.audiences``, or the server's own when the request names none. ``verified`` is a
+    Static and bootstrap tokens are not bound to an audience, so a good one is good for the
+    server's own audiences only (kube's ``WrapAudienceAgnosticToken``): ``status.audiences``
+    are those of ``spec.audiences`` (all asked when it names none) that are the server's,
+    and a review asking none of them is refused. ``verified`` is a
     service account token's answer, already had: its user (None: refused) and the audiences
     it holds of those asked. ``bootstrap`` holds the bootstrap token Secrets (None: off).
     """
@@ -70,7 +71,8 @@ def review(body: Obj, tokens: TokenAuthenticator | None,
     if verified is not None:
         user, audiences = verified
     else:
-        user = _token_user(token, tokens, bootstrap)
+        audiences = [a for a in audiences if a in api_audiences]
+        user = _token_user(token, tokens, bootstrap) if audiences else None
     status: Obj = {"authenticated": user is not None, "user": {}}
     if user is None:
         status["error"] = INVALID_TOKEN
@@ -103,14 +105,17 @@ class TokenReviews:
     """The endpoint, over the apiserver's token authenticator (None: no token is good),
     ``service_accounts``, an ``async (token, audiences) -> (user or None, audiences)`` for
     service account JWTs (servers.apiserver.tokenrequest), when they are on, and
-    ``bootstrap_tokens``, the authenticator's ``BootstrapTokens`` (None: off)."""
+    ``bootstrap_tokens``, the authenticator's ``BootstrapTokens`` (None: off);
+    ``api_audiences`` are the server's (--api-audiences, else the issuer)."""
 
     def __init__(self, tokens: TokenAuthenticator | None,
                  service_accounts: ServiceAccountReview | None = None,
-                 bootstrap_tokens: BootstrapTokens | None = None) -> None:
+                 bootstrap_tokens: BootstrapTokens | None = None,
+                 api_audiences: tuple[str, ...] = API_AUDIENCES) -> None:
         self.tokens = tokens if isinstance(tokens, TokenAuthenticator) else None
         self.service_accounts = service_accounts
         self.bootstrap_tokens = bootstrap_tokens
+        self.api_audiences = api_audiences
 
     async def handle(self, request: web.Request) -> web.Response:
         raw = await request.read()
@@ -124,5 +129,6 @@ class TokenReviews:
             asked = spec.get("audiences") if isinstance(spec, dict) else None
             wanted = [str(a) for a in asked] if isinstance(asked, list) else []
             verified = await self.service_accounts(token, wanted)
-        answer = review(body, self.tokens, verified=verified, bootstrap=self.bootstrap_tokens)
+        answer = review(body, self.tokens, self.api_audiences, verified=verified,
+                        bootstrap=self.bootstrap_tokens)
         return web.Response(body=codec.encode(answer), status=201, content_type=codec.JSON)

@@ -16,7 +16,7 @@ import pytest
 
 from tests.integration.auth.test_tls_auth import tls_args
 from tests.support.apiserver import ApiServer, start_apiserver
-from tests.support.pki import call, make_certs
+from tests.support.pki import TOKEN, call, make_certs
 
 ISSUER = "https://kubernetes.default.svc.cluster.local"
 SA_PATH = "/api/v1/namespaces/default/serviceaccounts"
@@ -256,3 +256,17 @@ def test_token_review_of_service_account_tokens(api: ApiServer, certs: Path) -> 
     status, body = admin_call(api, certs, "POST", path,
                               {"spec": {"token": token, "audiences": ["other"]}})
     assert body["status"]["authenticated"] is False
+
+
+def test_token_review_of_a_static_token_holds_the_servers_audiences_only(
+        api: ApiServer, certs: Path) -> None:
+    path = "/apis/authentication.k8s.io/v1/tokenreviews"
+    status, body = admin_call(api, certs, "POST", path,
+                              {"spec": {"token": TOKEN, "audiences": ["vault", ISSUER]}})
+    assert status == 201
+    assert body["status"]["user"]["username"] == "alice"
+    assert body["status"]["audiences"] == [ISSUER]
+    status, body = admin_call(api, certs, "POST", path,
+                              {"spec": {"token": TOKEN, "audiences": ["vault"]}})
+    assert body["status"] == {"authenticated": False, "user": {},
+                              "error": "invalid bearer token"}

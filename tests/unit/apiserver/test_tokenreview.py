@@ -23,9 +23,15 @@ def test_a_good_token_names_its_user() -> None:
         "audiences": list(tokenreview.API_AUDIENCES)}
 
 
-def test_audiences_asked_are_echoed() -> None:
-    answer = tokenreview.review({"spec": {"token": "s3cret", "audiences": ["metrics"]}}, TOKENS)
-    assert answer["status"]["audiences"] == ["metrics"]
+def test_a_static_token_is_good_for_the_servers_audiences_only() -> None:
+    api = tokenreview.API_AUDIENCES[0]
+    answer = tokenreview.review({"spec": {"token": "s3cret", "audiences": ["metrics", api]}},
+                                TOKENS)
+    assert answer["status"]["authenticated"] is True
+    assert answer["status"]["audiences"] == [api]
+    other = tokenreview.review({"spec": {"token": "s3cret", "audiences": ["metrics"]}}, TOKENS)
+    assert other["status"] == {"authenticated": False, "user": {},
+                               "error": "invalid bearer token"}
 
 
 @pytest.mark.parametrize("tokens", [TOKENS, None])
