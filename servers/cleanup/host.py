@@ -4,7 +4,7 @@ Per node (its name gives every name, servers/kubelet/runtime/names.py):
     mounts      under the kubelet's root dir, the node's /run/km/KEY pins, /run/netns/km-KEY-*
     netns       /run/netns/km-KEY-*                       (host-wide)
     cgroups     km-KEY in every hierarchy; processes still in them are km's pods, SIGKILLed
-    pins        /run/km/KEY                               (host-wide)
+    pins        /run/km/KEY, and the kubelet's /run/km/KEY.lock  (host-wide)
     nftables    ip km-proxy-NAME (km proxy), ip km-hostports-KEY (the kubelet's hostPorts)
     bridge      kmbDIGEST with its routes                 (this network namespace)
 In this network namespace, whatever node made them (k3s-killall deletes cni0 and flannel.1):
@@ -71,6 +71,8 @@ def find_node(names: NodeNames, kubelet_root: str, node: str) -> list[Step]:
                           _rmtree_cgroup(names.cgroup_root)))
     if os.path.isdir(names.pins_dir):
         steps.append(Step(f"folder {names.pins_dir}", _rmtree(names.pins_dir)))
+    if os.path.exists(names.lock):  # a kubelet killed outright leaves it
+        steps.append(Step(f"file {names.lock}", _remove(names.lock)))
     return steps
 
 
@@ -185,6 +187,13 @@ def _rmtree_cgroup(relpath: str) -> Callable[[], Awaitable[object]]:
         if stayed:
             msg = f"cgroup {stayed[0]} stays (busy)"
             raise OSError(msg)
+
+    return remove
+
+
+def _remove(path: str) -> Callable[[], Awaitable[object]]:
+    async def remove() -> None:
+        os.remove(path)
 
     return remove
 

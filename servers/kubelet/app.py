@@ -27,11 +27,12 @@ from servers.kubelet import options
 from servers.kubelet.api import healthz_app, make_app, serving_context
 from servers.kubelet.linux import hostports
 from servers.kubelet.node import NodeAgent, node_ip
-from servers.kubelet.runtime import default_isolation, open_runtime
+from servers.kubelet.runtime import default_isolation, names, open_runtime
 from servers.kubelet.workers import Kubelet
 
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Iterator
 
 
 __all__ = ["run"]
@@ -51,33 +52,83 @@ class KubeletError(Exception):
     """The kubelet cannot start (one line)."""
 
 
-def _lock_root(root_dir: str) -> int:
-    """Hold ``<root-dir>/kubelet.lock`` for the process's life: two kubelets on one root dir
-    would drive the same containers against each other."""
+def _lock(path: str) -> int | None:
+    """An fd holding an exclusive flock on ``path`` (made if missing), or None while another
+    process holds it. The holder's pid is written into the file for the error message."""
     import fcntl
 
-    os.makedirs(root_dir, exist_ok=True)
-    fd = os.open(os.path.join(root_dir, "kubelet.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        msg = f"another kubelet is using --root-dir {root_dir}"
-        raise KubeletError(msg) from None
+        return None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
     return fd
+
+
+def _holder(path: str) -> str:
+    with contextlib.suppress(OSError, ValueError), open(path, encoding="ascii") as f:
+        return f" (pid {int(f.read().strip())})"
+    return ""
+
+
+@contextlib.contextmanager
+def _root_locked(root_dir: str) -> Iterator[None]:
+    """Hold ``<root-dir>/kubelet.lock``: two kubelets on one root dir would drive the same
+    containers against each other."""
+    os.makedirs(root_dir, exist_ok=True)
+    path = os.path.join(root_dir, "kubelet.lock")
+    if (fd := _lock(path)) is None:
+        msg = f"another kubelet{_holder(path)} is using --root-dir {root_dir}"
+        raise KubeletError(msg)
+    try:
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _node_locked(name: str) -> Iterator[None]:
+    """As root, hold ``/run/km/<node>.lock``: a node's bridge, cgroup and pins are named after
+    it host-wide, so two kubelets of one node name (on two root dirs: an all-in-one and a
+    minion, say) would tear down each other's pods. The file goes when the kubelet does."""
+    if os.geteuid() != 0:  # without root a kubelet makes nothing host-wide but its root dir
+        yield
+        return
+    path = names.for_node(name).lock
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    for _ in range(3):  # the holder may unlink the file between our open and our flock
+        if (fd := _lock(path)) is None:
+            msg = (f"node {name} is run by another kubelet{_holder(path)} on this host "
+                   "(--hostname-override names this one otherwise)")
+            raise KubeletError(msg)
+        with contextlib.suppress(FileNotFoundError):
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                break
+        os.close(fd)
+    else:
+        msg = f"cannot lock {path}: it keeps being replaced"
+        raise KubeletError(msg)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)  # before the close: a kubelet locking it now fails the inode check
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.dirname(path))  # when it holds nothing else
 
 
 async def run(opts: argparse.Namespace, stop: asyncio.Event) -> int:
     options.validate(opts)
-    lock = _lock_root(opts.root_dir)
-    try:
-        return await _run(opts, stop)
-    finally:
-        os.close(lock)
-
-
-async def _run(opts: argparse.Namespace, stop: asyncio.Event) -> int:
     name = (opts.hostname_override or socket.gethostname()).lower()
+    with _root_locked(opts.root_dir), _node_locked(name):
+        return await _run(opts, name, stop)
+
+
+async def _run(opts: argparse.Namespace, name: str, stop: asyncio.Event) -> int:
     ip = opts.node_ip or node_ip(name)
     isolation = default_isolation() if opts.isolation == "auto" else opts.isolation
     async with Client(client_config(opts), user_agent=USER_AGENT) as client:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from servers.cleanup import record
 from servers.cleanup.host import mounts_under
 from servers.kubelet.linux.cgroups import hierarchies
 from servers.kubelet.runtime import names
@@ -43,6 +44,8 @@ def leftovers(ns: str, node: str, kubelet_root: Path) -> list[str]:
               if Path(h, n.cgroup_root.strip("/")).exists()]
     if Path(n.pins_dir).exists():
         found.append(f"pins {n.pins_dir}")
+    if Path(n.lock).exists():
+        found.append(f"lock {n.lock}")
     return found
 
 
@@ -62,7 +65,7 @@ def test_cleanup_stops_the_server_and_removes_a_namespaced_pods_leftovers(
             until(lambda: aio.running("app=sleeper", 1), "the pod Running")
             before = leftovers(ns, node, root)
             for kind in ("netns", "link kmb", "link kmv", f"table {table_name(node)}",
-                         "route", "mount", "cgroup", "pins"):
+                         "route", "mount", "cgroup", "pins", "lock"):
                 assert any(x.startswith(kind) for x in before), (kind, before)
 
             dry = subprocess.run([*cleanup, "--dry-run"], capture_output=True, text=True,
@@ -87,3 +90,24 @@ def test_cleanup_stops_the_server_and_removes_a_namespaced_pods_leftovers(
             aio.stop()
             if leftovers(ns, node, root):
                 remove_namespaced_pods(ns, root, node, "10.244.0.0/24")
+
+
+def test_cleanup_removes_the_node_lock_a_kubelet_killed_outright_left(
+        km: Path, tmp_path: Path) -> None:
+    node = f"lock-{secrets.token_hex(3)}"
+    lock = Path(names.for_node(node).lock)
+    record.write(tmp_path, record.NodeRecord(node, "namespaces", str(tmp_path / "kubelet")))
+    lock.parent.mkdir(exist_ok=True)
+    lock.write_text("4194304\n")  # the pid of a kubelet gone by kill -9; no flock held
+    try:
+        with network_namespace("km-lock") as ns:
+            cleanup = [*enter(ns), str(km), "cleanup", "--dir", str(tmp_path)]
+            dry = subprocess.run([*cleanup, "--dry-run"], capture_output=True, text=True,
+                                 timeout=60)
+            assert dry.stdout.splitlines() == [f"would remove file {lock}"], dry.stderr
+            assert lock.exists()
+            done = subprocess.run(cleanup, capture_output=True, text=True, timeout=60)
+            assert (done.returncode, done.stdout) == (0, f"removed file {lock}\n"), done.stderr
+            assert not lock.exists()
+    finally:
+        lock.unlink(missing_ok=True)

@@ -339,6 +339,26 @@ def test_second_kubelet_on_the_same_machine(km: Path, api: ApiServer, certs: Pat
         kubectl("delete", "node", "n2", check=False)
 
 
+def test_a_second_kubelet_on_the_same_root_dir_or_node_name_is_refused(
+        km: Path, api: ApiServer, certs: Path, node: Kubelet, kubectl: Kubectl,
+        tmp_path: Path) -> None:
+    assert node.proc is not None
+    same_root = Kubelet(km, api, certs, node.root, "n3").cmd
+    same_name = Kubelet(km, api, certs, tmp_path / "root2", NODE).cmd  # as root: host-wide
+    for cmd, error in ((same_root, f"another kubelet (pid {node.proc.pid}) is using "
+                                   f"--root-dir {node.root}"),
+                       (same_name, f"node {NODE} is run by another kubelet "
+                                   f"(pid {node.proc.pid}) on this host")):
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=WAIT)
+        assert done.returncode == 1
+        assert done.stderr.startswith(f"km kubelet: error: {error}"), done.stderr
+        assert len(done.stderr.splitlines()) == 1, done.stderr
+    assert node.proc.poll() is None
+    assert kubectl("get", "node", "n3", check=False).returncode != 0, "never registered"
+    ready = kubectl.json("get", "node", NODE)["status"]["conditions"]
+    assert {c["type"]: c["status"] for c in ready}["Ready"] == "True"
+
+
 def test_liveness_restarts_and_readiness_unreadies(node: Kubelet, kubectl: Kubectl,
                                                    tmp_path: Path) -> None:
     sick, page = tmp_path / "sick", tmp_path / "www" / "ok"

@@ -44,6 +44,11 @@ class NodeNames:
         """Where the pods' ipc/uts pins are mounted (never bound into a container)."""
         return f"/run/km/{self.key}"
 
+    @property
+    def lock(self) -> str:
+        """The file its kubelet holds an flock on while it runs (one kubelet per node name)."""
+        return f"/run/km/{self.key}.lock"
+
     def netns(self, sandbox_id: str) -> str:
         """The network namespace of one sandbox."""
         return f"{self.netns_prefix}{sandbox_id[:12]}"
