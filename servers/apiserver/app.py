@@ -40,6 +40,7 @@ from servers.apiserver import (
     kubernetesservice,
     openapi,
     options,
+    resources,
     routing,
     tokenrequest,
 )
@@ -53,10 +54,12 @@ from servers.apiserver.auth import (
     review,
     tokenreview,
 )
-from servers.apiserver.auth.bootstrapcache import BootstrapTokenCache
+from servers.apiserver.auth.bootstrap import NAMESPACE as TOKEN_SECRETS_NAMESPACE
+from servers.apiserver.auth.bootstrap import BootstrapTokens
 from servers.apiserver.authz import bootstrap
 from servers.apiserver.authz.endpoints import Authorization
 from servers.apiserver.metrics import METRICS, ApiserverMetrics, InstrumentedStorage
+from servers.apiserver.mirror import Mirror
 from servers.apiserver.podlogs import KubeletClientConfig, PodLogs
 from servers.apiserver.podstream import PodStreams
 from servers.apiserver.registry import Registry
@@ -98,7 +101,7 @@ async def run(opts: Namespace, stop: asyncio.Event) -> int:
         await priority.ensure_system_classes(registry)
         tokens = await _bootstrap_tokens(registry, opts)
         if tokens is not None:
-            authenticate = dataclasses.replace(authenticate, bootstrap_tokens=tokens.tokens)
+            authenticate = dataclasses.replace(authenticate, bootstrap_tokens=tokens[0])
         app = make_app(registry, authorization_mode=opts.authorization_mode,
                        authenticate=authenticate,
                        kubelet=KubeletClientConfig.from_options(opts), metrics=measured,
@@ -120,22 +123,28 @@ async def run(opts: Namespace, stop: asyncio.Event) -> int:
         finally:
             await runner.cleanup()
             if tokens is not None:
-                await tokens.close()
+                await tokens[1].close()
             await registry.close()
     finally:
         await storage.close()
     return 0
 
 
-async def _bootstrap_tokens(registry: Registry, opts: Namespace) -> BootstrapTokenCache | None:
-    """With --enable-bootstrap-token-auth: the token Secrets' cache, listed once already."""
+async def _bootstrap_tokens(registry: Registry,
+                            opts: Namespace) -> tuple[BootstrapTokens, Mirror] | None:
+    """With --enable-bootstrap-token-auth: the tokens from kube-system's Secrets, listed once
+    already, and the mirror that keeps them current (kube's Secret informer and lister)."""
     if not opts.enable_bootstrap_token_auth:
         return None
-    cache = BootstrapTokenCache(registry)
-    cache.start()
-    await cache.synced()
-    log.info("bootstrap token authentication: %d token secrets", len(cache.tokens))
-    return cache
+    secrets = resources.by_plural("", "v1", "secrets")
+    assert secrets is not None
+    tokens = BootstrapTokens()
+    mirror = Mirror(registry, Target(secrets, TOKEN_SECRETS_NAMESPACE), tokens,
+                    "bootstrap tokens")
+    mirror.start()
+    await mirror.synced()
+    log.info("bootstrap token authentication: %d token secrets", len(tokens))
+    return tokens, mirror
 
 
 def _kubernetes_service(registry: Registry, opts: Namespace,

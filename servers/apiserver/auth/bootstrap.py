@@ -8,7 +8,7 @@ user ``system:bootstrap:<id>`` in ``system:bootstrappers`` plus the extra groups
 kube's set). Nodes join with it (kubeadm join, k3s agent, ``km minion``).
 
 ``BootstrapTokens`` holds what the Secrets say, fed by ``put``/``remove``/``replace`` (the
-list-and-watch loop is ``bootstrapcache``): a request costs a dict lookup and one constant-time
+list and watch is a ``mirror.Mirror``): a request costs a dict lookup and one constant-time
 compare, no storage read. A token of another shape is not ours (None: other authenticators
 may know it); a token of our shape that no Secret accepts is refused with the reason (never
 the secret). Standard library only: the token cleaner and the all-in-one use the helpers too.

@@ -39,15 +39,16 @@ from servers.apiserver.authz import (
     forbidden,
     forbidden_message,
     impersonation,
+    nodegraph,
     noderestriction,
     parse_modes,
     requestinfo,
 )
 from servers.apiserver.authz.cache import PolicyCache
 from servers.apiserver.authz.node import NodeAuthorizer, node_identity
-from servers.apiserver.authz.nodegraph import GraphFeed, NodeGraph
 from servers.apiserver.authz.rbac import PLURALS, Policy, RBACAuthorizer
 from servers.apiserver.authz.rules import RBAC_GROUP, Rule
+from servers.apiserver.mirror import Mirror
 from servers.apiserver.registry import Registry
 from servers.apiserver.resources import AUTHORIZATION, GroupVersionKind
 from servers.apiserver.schemas import schema_name, schemas
@@ -75,7 +76,7 @@ class Authorization:
         self.cache: PolicyCache | None = None
         self.rbac: RBACAuthorizer | None = None
         self.node: NodeAuthorizer | None = None
-        self.graph: GraphFeed | None = None
+        self.graph: Mirror | None = None
         chain: list[Authorizer] = []
         for name in self.modes:
             if name == "RBAC":
@@ -84,8 +85,8 @@ class Authorization:
                 self.rbac = RBACAuthorizer(policy)
                 chain.append(self.rbac)
             elif name == "Node":
-                graph = NodeGraph()
-                self.graph = GraphFeed(registry, graph)
+                graph = nodegraph.NodeGraph()
+                self.graph = nodegraph.feed(registry, graph)
                 self.node = NodeAuthorizer(graph)
                 chain.append(self.node)
             else:

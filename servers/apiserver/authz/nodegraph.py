@@ -8,38 +8,31 @@
     node <- pod <- pvc               persistentVolumeClaim volumes, ephemeral volumes
 
 Pods not bound to a node add nothing. ``NodeGraph`` is pure: ``put``/``remove`` a pod, ask
-``related(node, kind, namespace, name)``; ``GraphFeed`` keeps one current by listing pods and
-following their watch over the registry's watch cache (no storage read per request), as kube's
-graph populator follows the pod informer. Secrets are indexed by name although km serves no
-secrets yet, so the rule holds the day they arrive.
+``related(node, kind, namespace, name)``; ``feed`` is the ``Mirror`` that keeps one current
+by listing pods and following their watch over the registry's watch cache (no storage read
+per request), as kube's graph populator follows the pod informer. Secrets are indexed by name
+although km serves no secrets yet, so the rule holds the day they arrive.
 See https://github.com/kubernetes/kubernetes/blob/v1.32.0/plugin/pkg/auth/authorizer/node/graph.go
 and ``VisitPodSecretNames``/``VisitPodConfigmapNames`` in pkg/api/v1/pod/util.go.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from servers.apimachinery import errors
-from servers.apiserver import resources, stored
+from servers.apiserver import resources
+from servers.apiserver.mirror import Mirror
 from servers.apiserver.routing import Target
-from servers.apiserver.storage import interface as st
 
 if TYPE_CHECKING:
     from servers.apiserver.registry import Registry
-
-log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 Ref = tuple[str, str, str]  # (kind, namespace, name); kind as the authorizer names it
 PodKey = tuple[str, str]  # (namespace, name)
 SECRET, CONFIGMAP, SERVICEACCOUNT, PVC = ("secret", "configmap", "serviceaccount",
                                           "persistentvolumeclaim")
-RETRY_SECONDS = 0.5
 
 #: Volume sources that name a secret in a ``secretRef`` (kube's VisitPodSecretNames).
 _SECRET_REF_VOLUMES = ("cephfs", "cinder", "flexVolume", "rbd", "scaleIO", "iscsi",
@@ -156,48 +149,8 @@ def _volume_references(volume: Obj, pod_name: str) -> Iterator[tuple[str, str]]:
         yield PVC, f"{pod_name}-{_name(volume)}"
 
 
-class GraphFeed:
-    """Lists pods, then follows their watch into ``graph``; lists again when a watch ends."""
-
-    def __init__(self, registry: Registry, graph: NodeGraph) -> None:
-        self.registry = registry
-        self.graph = graph
-        self._listed = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        pods = resources.by_plural("", "v1", "pods")
-        assert pods is not None
-        self._task = asyncio.create_task(self._run(Target(pods, None)))
-
-    async def synced(self) -> None:
-        """Return once every pod has been listed."""
-        await self._listed.wait()
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self, target: Target) -> None:
-        from servers.apiserver.registry import Filter  # the registry's admission imports authz
-
-        while True:
-            try:
-                found = await self.registry.list(target, Filter())
-                self.graph.replace(found["items"])
-                self._listed.set()
-                await self._follow(target, int(found["metadata"]["resourceVersion"]))
-            except (st.Compacted, st.WatchClosed, st.Unavailable, errors.StatusError) as exc:
-                log.info("node graph: pod watch ended (%s); listing again", exc)
-            await asyncio.sleep(RETRY_SECONDS)
-
-    async def _follow(self, target: Target, rev: int) -> None:
-        async for batch in self.registry.watch(target, rev):
-            for event in batch:
-                pod = stored.decode(event.kv)
-                if event.type == "DELETE":
-                    self.graph.remove(pod)
-                else:
-                    self.graph.put(pod)
+def feed(registry: Registry, graph: NodeGraph) -> Mirror:
+    """The mirror that keeps ``graph`` current from every pod (start it, await synced)."""
+    pods = resources.by_plural("", "v1", "pods")
+    assert pods is not None
+    return Mirror(registry, Target(pods, None), graph, "node graph")

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from servers.apiserver import resources
-from servers.apiserver.authz import Attributes, cache
+from servers.apiserver import mirror, resources
+from servers.apiserver.authz import Attributes
 from servers.apiserver.authz.cache import PolicyCache
 from servers.apiserver.authz.rbac import Policy, RBACAuthorizer
 from servers.apiserver.registry import Registry
@@ -85,7 +85,7 @@ async def test_the_cache_follows_writes(registry: Registry) -> None:
 
 async def test_a_watch_that_ends_is_followed_by_a_fresh_list(
         registry: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cache, "RETRY_SECONDS", 0.01)
+    monkeypatch.setattr(mirror, "RETRY_SECONDS", 0.01)
     real_watch = registry.watch
     broken = True
 
