@@ -53,6 +53,7 @@ from servers.client.events import NORMAL, EventRecorder
 from servers.client.resources import LEASES
 
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import Awaitable, Callable
 
     from prometheus_client import CollectorRegistry
@@ -60,7 +61,7 @@ if TYPE_CHECKING:
     from servers.client.rest import Client
 
 __all__ = ["JITTER_FACTOR", "LeaderElector", "LeadershipLost", "default_identity",
-           "micro_time"]
+           "from_options", "micro_time"]
 
 log = logging.getLogger(__name__)
 
@@ -389,6 +390,22 @@ class LeaderElector:
     def _set_status(self, leading: bool) -> None:
         if self._status is not None:
             self._status.labels(name=self.name).set(1 if leading and self.is_leader else 0)
+
+
+def from_options(opts: argparse.Namespace, client: Client, recorder: EventRecorder,
+                 registry: CollectorRegistry | None = None) -> LeaderElector | None:
+    """The elector the --leader-elect* flags ask for (None with --leader-elect=false);
+    ``recorder`` is the server's own, its component the events' source."""
+    if not opts.leader_elect:
+        return None
+    return LeaderElector(
+        client, name=opts.leader_elect_resource_name,
+        namespace=opts.leader_elect_resource_namespace,
+        identity=opts.leader_elect_identity or default_identity(),
+        lease_duration=opts.leader_elect_lease_duration,
+        renew_deadline=opts.leader_elect_renew_deadline,
+        retry_period=opts.leader_elect_retry_period,
+        event_component=recorder.component, recorder=recorder, registry=registry)
 
 
 def _check_periods(lease_duration: float, renew_deadline: float, retry_period: float) -> None:

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 
+from servers.client import leaderelection
 from servers.client.informer import SharedInformerFactory
-from servers.client.leaderelection import LeaderElector, default_identity
 from servers.component.connect import client_from_options, wait_for_apiserver
 from servers.component.options import validate_leader_election
 from servers.controller_manager import options
@@ -121,7 +121,8 @@ async def _serve_and_control(opts: argparse.Namespace, stop: asyncio.Event, clie
         prepare = getattr(controller, "prepare", None)
         if prepare is not None:
             await prepare(stop)
-    elector = _elector(opts, client, ctx, registry)
+    elector = leaderelection.from_options(opts, client, ctx.recorder(EVENT_COMPONENT),
+                                           registry)
     recorders = [asyncio.ensure_future(r.run(halt)) for r in ctx.recorders.values()]
     factory.start(halt)
     healthy = elector.healthy if elector is not None else None
@@ -146,17 +147,3 @@ async def _serve_and_control(opts: argparse.Namespace, stop: asyncio.Event, clie
                 *(r.flush() for r in ctx.recorders.values())), 2.0)
         await asyncio.gather(*recorders, factory.join(), return_exceptions=True)
 
-
-def _elector(opts: argparse.Namespace, client: Client, ctx: Context,
-             registry: CollectorRegistry) -> LeaderElector | None:
-    if not opts.leader_elect:
-        return None
-    return LeaderElector(
-        client, name=opts.leader_elect_resource_name,
-        namespace=opts.leader_elect_resource_namespace,
-        identity=opts.leader_elect_identity or default_identity(),
-        lease_duration=opts.leader_elect_lease_duration,
-        renew_deadline=opts.leader_elect_renew_deadline,
-        retry_period=opts.leader_elect_retry_period,
-        event_component=EVENT_COMPONENT, recorder=ctx.recorder(EVENT_COMPONENT),
-        registry=registry)

@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 
+from servers.client import leaderelection
 from servers.client.events import EventRecorder
 from servers.client.informer import SharedInformerFactory
-from servers.client.leaderelection import LeaderElector, default_identity
 from servers.component.connect import client_config, wait_for_apiserver
 from servers.component.options import (
     DEFAULT_LEASE_DURATION,
@@ -132,7 +132,7 @@ async def _serve_and_schedule(opts: argparse.Namespace, stop: asyncio.Event, cli
                   asyncio.ensure_future(scheduler.recorder.run(halt))]
     factory.start(halt)
     background.append(asyncio.ensure_future(factory.join()))  # ends early only on a failure
-    elector = _elector(opts, client, scheduler, registry)
+    elector = leaderelection.from_options(opts, client, scheduler.recorder, registry)
     healthy = elector.healthy if elector is not None else None
     try:
         async with secure_serving(opts, registry, client, name="scheduler", healthy=healthy):
@@ -171,20 +171,6 @@ def _build(client: Client, profiles: list[Profile], registry: CollectorRegistry,
     return Scheduler(client, profiles, queue, SchedulerCache(), recorder, metrics,
                      lister=lister)
 
-
-def _elector(opts: argparse.Namespace, client: Client, scheduler: Scheduler,
-             registry: CollectorRegistry) -> LeaderElector | None:
-    if not opts.leader_elect:
-        return None
-    return LeaderElector(
-        client, name=opts.leader_elect_resource_name,
-        namespace=opts.leader_elect_resource_namespace,
-        identity=opts.leader_elect_identity or default_identity(),
-        lease_duration=opts.leader_elect_lease_duration,
-        renew_deadline=opts.leader_elect_renew_deadline,
-        retry_period=opts.leader_elect_retry_period,
-        event_component=scheduler.recorder.component, recorder=scheduler.recorder,
-        registry=registry)
 
 
 async def _supervised(main: Awaitable[None], watched: Sequence[asyncio.Future[None]]) -> None:
