@@ -1,0 +1,81 @@
+"""One bounded poll for the tests: ask a probe until it answers, fail naming what was awaited.
+
+    found = until(lambda: kubectl("get", "pod", "web").stdout, "pod web", timeout=WAIT)
+    nodes = await eventually(bound, "6 bound pods", timeout=10.0, interval=0.05)
+
+A probe's first truthy answer is returned. The probe is asked once more after the deadline,
+so a machine too loaded to wake the loop in time still gets its last look, and then the test
+fails with ``timed out waiting for WHAT after N s`` plus, when given, ``detail()`` (a log tail,
+the last status) and the last error a ``retry_on`` exception carried. Each test file keeps its
+own timeout and interval (a shorter timeout is a flaky test under CPU load), so pass them.
+
+Not a sleep-until-deadline: it returns as soon as the probe answers. Not for waits whose
+shape differs (a status code, a stream, a process list): those keep their own loops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+import pytest
+
+TIMEOUT = 10.0
+INTERVAL = 0.05
+
+Detail = Callable[[], object] | None
+Retry = tuple[type[BaseException], ...]
+
+
+def until(probe: Callable[[], Any], what: str, timeout: float = TIMEOUT,
+          interval: float = INTERVAL, *, detail: Detail = None, retry_on: Retry = ()) -> Any:
+    """``probe()``'s first truthy answer, asked every ``interval`` s for ``timeout`` s.
+
+    An exception of a ``retry_on`` type counts as a falsy answer (and is named on failure);
+    any other propagates at once. Fails the test (``pytest.fail``) naming ``what``.
+    """
+    deadline = time.monotonic() + timeout
+    last: BaseException | None = None
+    while True:
+        try:
+            found = probe()
+        except retry_on as exc:
+            found, last = None, exc
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            _fail(what, timeout, detail, last)
+        time.sleep(interval)
+
+
+async def eventually(probe: Callable[[], Any], what: str, timeout: float = TIMEOUT,
+                     interval: float = INTERVAL, *, detail: Detail = None,
+                     retry_on: Retry = ()) -> Any:
+    """``until`` for a running event loop: the probe may be sync or return an awaitable,
+    and the loop keeps running (``asyncio.sleep``) between two asks."""
+    deadline = time.monotonic() + timeout
+    last: BaseException | None = None
+    while True:
+        try:
+            found = probe()
+            if inspect.isawaitable(found):
+                found = await found
+        except retry_on as exc:
+            found, last = None, exc
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            _fail(what, timeout, detail, last)
+        await asyncio.sleep(interval)
+
+
+def _fail(what: str, timeout: float, detail: Detail, last: BaseException | None) -> NoReturn:
+    message = f"timed out waiting for {what} after {timeout:g} s"
+    if detail is not None:
+        message += f": {detail()}"
+    if last is not None:
+        message += f" (last error: {last!r})"
+    pytest.fail(message)
