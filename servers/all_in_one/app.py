@@ -35,6 +35,7 @@ from hyperkube import together
 from servers.all_in_one import bootstrap, join, pki
 from servers.all_in_one.options import is_unspecified, server_args
 from servers.cleanup import record
+from servers.component.options import make_dir
 
 if TYPE_CHECKING:
     import argparse
@@ -264,7 +265,7 @@ async def run(opts: argparse.Namespace, stop: asyncio.Event) -> int:
 
     members = together.plan(km.make_hyperkube().servers, table(s, opts), prog="km all-in-one")
     check(members)
-    s.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_dir(s.data_dir, "--data-dir", mode=0o700)
     # for km cleanup: which node runs here, its kubelet's root, and this process
     record.write(s.data_dir, record.for_this_process(
         s.node_name, s.isolation, str(s.data_dir / "kubelet"), cluster_cidr=CLUSTER_CIDR,

@@ -15,11 +15,12 @@ Durations are Go's (``time.ParseDuration``): ``15s``, ``1m30s``, ``500ms``, ``16
 from __future__ import annotations
 
 import argparse
+import os
 
 __all__ = [
     "DEFAULT_ALWAYS_ALLOW_PATHS", "OptionsError", "add_client_flags",
     "add_leader_election_flags", "add_serving_flags", "boolean", "duration",
-    "format_duration", "parse_duration", "validate_leader_election",
+    "format_duration", "make_dir", "parse_duration", "validate_leader_election",
 ]
 
 # k8s.io/component-base/config/v1alpha1/defaults.go RecommendedDefaultLeaderElectionConfiguration
@@ -301,3 +302,16 @@ def validate_leader_election(opts: argparse.Namespace) -> None:
     if not opts.leader_elect_resource_name or not opts.leader_elect_resource_namespace:
         raise OptionsError("--leader-elect-resource-name and --leader-elect-resource-namespace "
                            "must not be empty")
+
+
+def make_dir(path: str | os.PathLike[str], flag: str, mode: int = 0o777) -> None:
+    """Make the folder ``flag`` names, parents too; ``OptionsError`` in one line when it
+    cannot be (``cannot use --data-dir /etc/passwd: not a directory``)."""
+    try:
+        os.makedirs(path, mode=mode, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        msg = f"cannot use {flag} {os.fspath(path)}: not a directory"
+        raise OptionsError(msg) from None
+    except OSError as exc:
+        msg = f"cannot use {flag} {os.fspath(path)}: {exc.strerror or exc}"
+        raise OptionsError(msg) from None

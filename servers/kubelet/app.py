@@ -23,6 +23,7 @@ from servers.client.informer import Informer
 from servers.client.resources import NODES, PODS, SERVICES
 from servers.client.rest import Client
 from servers.component.connect import client_config, wait_for_apiserver
+from servers.component.options import make_dir
 from servers.kubelet import options
 from servers.kubelet.api import healthz_app, make_app, serving_context
 from servers.kubelet.linux import hostports
@@ -78,7 +79,7 @@ def _holder(path: str) -> str:
 def _root_locked(root_dir: str) -> Iterator[None]:
     """Hold ``<root-dir>/kubelet.lock``: two kubelets on one root dir would drive the same
     containers against each other."""
-    os.makedirs(root_dir, exist_ok=True)
+    make_dir(root_dir, "--root-dir")
     path = os.path.join(root_dir, "kubelet.lock")
     if (fd := _lock(path)) is None:
         msg = f"another kubelet{_holder(path)} is using --root-dir {root_dir}"

@@ -28,6 +28,7 @@ from hyperkube import supervisor, together
 from servers.cleanup import record
 from servers.client.errors import ClientError
 from servers.client.kubeconfig import load_kubeconfig
+from servers.component.options import make_dir
 from servers.kubelet import nodeip
 from servers.minion import certificates, join, renew
 from servers.minion import token as tokens
@@ -234,7 +235,7 @@ async def run(opts: argparse.Namespace, stop: asyncio.Event) -> int:
     """Join (or reuse the credentials), learn, then supervise the children until ``stop``."""
     validate(opts)
     s = settings(opts)
-    s.store.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_dir(s.store.root, "--root-dir", mode=0o700)
     record.write(s.store.root, record.for_this_process(
         s.node_name, s.isolation, str(s.store.kubelet_root), cluster_cidr=CLUSTER_CIDR,
         service_cidr=SERVICE_CIDR))

@@ -107,6 +107,23 @@ def test_failing_server_says_one_line(demo: Path, env: dict[str, str]) -> None:
     assert "Traceback" in verbose.err
 
 
+@pytest.mark.parametrize(("argv", "flag"), [
+    (["kubelet", "--isolation", "none", "--master", "http://127.0.0.1:1"], "--root-dir"),
+    (["all-in-one", "--secure-port", "0"], "--data-dir"),
+    (["minion", "--server", "https://127.0.0.1:1", "--token", "abcdef.0123456789abcdef"],
+     "--root-dir"),
+])
+def test_a_folder_flag_naming_a_file_is_one_line(km: Path, env: dict[str, str],
+                                                 tmp_path: Path, argv: list[str],
+                                                 flag: str) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    r = run([km, *argv, flag, tmp_path / "file"], env)
+    assert r.code == msg.EXIT_FAILURE
+    assert r.err.splitlines()[-1] == msg.SERVER_ERROR.format(
+        prog="km", server=argv[0], error=f"cannot use {flag} {tmp_path / 'file'}: not a directory")
+    assert "Traceback" not in r.err
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_stops_a_server_cleanly(demo: Path, env: dict[str, str], sig: int) -> None:
     proc = subprocess.Popen([demo, "sleeper"], env=env, stdout=subprocess.PIPE,
