@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from servers.certs.options import DEFAULT_CA_DAYS
+from servers.component.options import make_dir
 
 if TYPE_CHECKING:
     from servers.certs import pki
@@ -77,7 +78,7 @@ async def run(opts: Namespace, stop: asyncio.Event) -> int:
     except ImportError as exc:
         raise CertsError(NO_CRYPTOGRAPHY) from exc
     folder = Path(opts.dir)
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_dir(folder, "--dir", mode=0o700)
     maker = _Maker(pki, folder, opts.days, force=opts.force)
     maker.ca()
     maker.apiserver([*opts.apiserver_san, *([host] if host not in opts.apiserver_san else [])])

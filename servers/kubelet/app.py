@@ -124,6 +124,7 @@ def _node_locked(name: str) -> Iterator[None]:
 
 async def run(opts: argparse.Namespace, stop: asyncio.Event) -> int:
     options.validate(opts)
+    options.check_files(opts)
     name = (opts.hostname_override or socket.gethostname()).lower()
     with _root_locked(opts.root_dir), _node_locked(name):
         return await _run(opts, name, stop)

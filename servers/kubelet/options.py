@@ -8,6 +8,7 @@ healthz port 10248, 110 pods, 10Mi x 5 container log files, cluster domain ``clu
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import re
 
 from servers.component.options import (
@@ -19,7 +20,7 @@ from servers.component.options import (
     positive,
 )
 
-__all__ = ["add_flags", "parse_size", "parse_taints", "validate"]
+__all__ = ["add_flags", "check_files", "parse_size", "parse_taints", "validate"]
 
 DEFAULT_ROOT_DIR = "/var/lib/km/kubelet"
 DEFAULT_STREAM_IDLE_TIMEOUT = 4 * 3600.0  # kube's streamingConnectionIdleTimeout, 4h0m0s
@@ -102,6 +103,36 @@ def validate(opts: argparse.Namespace) -> None:
         raise OptionsError("--tls-cert-file and --tls-private-key-file go together")
     if opts.container_log_max_files < 2:
         raise OptionsError("--container-log-max-files must be at least 2")
+    for flag, text in (("--pod-cidr", opts.pod_cidr), ("--cluster-cidr", opts.cluster_cidr),
+                       ("--service-cidr", opts.service_cidr)):
+        if text:
+            _check_cidr(flag, text)
+
+
+def check_files(opts: argparse.Namespace) -> None:
+    """Raise ``OptionsError`` for a serving file the kubelet cannot read. Called as it starts,
+    not once the apiserver answers, so a typo shows at once; not in ``validate``, which an
+    all-in-one runs before it has made its PKI."""
+    for flag, path in (("--client-ca-file", opts.client_ca_file),
+                       ("--tls-cert-file", opts.tls_cert_file),
+                       ("--tls-private-key-file", opts.tls_private_key_file)):
+        if path:
+            _check_readable(flag, path)
+
+
+def _check_cidr(flag: str, text: str) -> None:
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise OptionsError(f'{flag}: invalid CIDR "{text}"') from None
+
+
+def _check_readable(flag: str, path: str) -> None:
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise OptionsError(f"{flag} {path}: {exc.strerror or exc}") from None
 
 
 def parse_size(text: str) -> int:

@@ -112,6 +112,7 @@ def test_failing_server_says_one_line(demo: Path, env: dict[str, str]) -> None:
     (["all-in-one", "--secure-port", "0"], "--data-dir"),
     (["minion", "--server", "https://127.0.0.1:1", "--token", "abcdef.0123456789abcdef"],
      "--root-dir"),
+    (["certs"], "--dir"),
 ])
 def test_a_folder_flag_naming_a_file_is_one_line(km: Path, env: dict[str, str],
                                                  tmp_path: Path, argv: list[str],
@@ -122,6 +123,19 @@ def test_a_folder_flag_naming_a_file_is_one_line(km: Path, env: dict[str, str],
     assert r.err.splitlines()[-1] == msg.SERVER_ERROR.format(
         prog="km", server=argv[0], error=f"cannot use {flag} {tmp_path / 'file'}: not a directory")
     assert "Traceback" not in r.err
+
+
+@pytest.mark.parametrize(("flags", "error"), [
+    (["--pod-cidr", "bogus"], '--pod-cidr: invalid CIDR "bogus"'),
+    (["--client-ca-file", "/nonexistent/ca.crt"],
+     "--client-ca-file /nonexistent/ca.crt: No such file or directory"),
+])
+def test_a_kubelet_flag_is_checked_before_the_apiserver_is_waited_for(
+        km: Path, env: dict[str, str], tmp_path: Path, flags: list[str], error: str) -> None:
+    r = run([km, "kubelet", "--master", "http://127.0.0.1:1", "--isolation", "none",
+             "--root-dir", tmp_path, *flags], env)
+    assert r.code == msg.EXIT_FAILURE
+    assert r.err == msg.SERVER_ERROR.format(prog="km", server="kubelet", error=error) + "\n"
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
