@@ -5,7 +5,6 @@ is there, unexpired and holding that secret."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 import pytest
 
 from servers.apiserver.auth import bootstrap as bt
+from tests.support import wait
 from tests.support.apiserver import ApiServer, start_apiserver
 from tests.support.pki import call, make_certs
 
@@ -44,13 +44,16 @@ def whoami(api: ApiServer, certs: Path, token: str) -> tuple[int, Any]:
 
 
 def until(api: ApiServer, certs: Path, token: str, status: int) -> Any:
-    deadline = time.monotonic() + 10
-    while True:
-        got, body = whoami(api, certs, token)
-        if got == status:
-            return body
-        assert time.monotonic() < deadline, (got, body)
-        time.sleep(0.05)
+    """The body of the first whoami with ``token`` that answers ``status`` (the token Secrets
+    reach the authenticator through a watch); fails with the last answer seen."""
+    last: list[tuple[int, Any]] = []
+
+    def answered() -> bool:
+        last[:] = [whoami(api, certs, token)]
+        return last[0][0] == status
+    wait.until(answered, f"whoami with {token} to answer {status}", 10, 0.05,
+               detail=lambda: last[0])
+    return last[0][1]
 
 
 def test_a_token_secret_lets_its_token_in_until_it_is_deleted(

@@ -7,7 +7,6 @@ the loopback admin, in ``system:masters``), so each request can be anyone.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -22,12 +21,15 @@ from servers.apiserver.authz import bootstrap
 from servers.apiserver.registry import Registry
 from servers.apiserver.storage import open_storage
 from tests.integration.apiserver.conftest import PODS, Client, pod
+from tests.support.wait import eventually
 from tests.unit.apiserver.test_protowire import CAN_I_LIST_PODS
 
 RBAC = "/apis/rbac.authorization.k8s.io/v1"
 SSAR = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 SAR = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
 DEV_PODS = "/api/v1/namespaces/dev/pods"
+# Policy changes reach the authorizer through a watch: the tests wait (bounded) for them.
+WAIT, POLL = 5.0, 0.02
 FORBIDDEN_LIST = ('pods is forbidden: User "alice" cannot list resource "pods" in API group '
                   '"" in the namespace "default"')
 
@@ -75,15 +77,6 @@ async def call(api: Client, method: str, path: str, body: Any = None, *, user: s
     if expect is not None:
         assert resp.status == expect, payload
     return payload
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
-    """Policy changes reach the authorizer through a watch: wait for them."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await check():
-        assert loop.time() < deadline, "the policy change never took effect"
-        await asyncio.sleep(0.02)
 
 
 def role(name: str, rules: list[dict[str, Any]], *, cluster: bool = False) -> dict[str, Any]:
@@ -142,7 +135,8 @@ async def test_a_namespaced_role_does_not_reach_into_another_namespace(
                expect=201)
     await call(rbac_api, "POST", f"{RBAC}/namespaces/dev/rolebindings",
                binding("alice-pods", "Role", "pods"), expect=201)
-    await eventually(lambda: allowed(rbac_api, "GET", DEV_PODS))
+    await eventually(lambda: allowed(rbac_api, "GET", DEV_PODS), "alice may get dev pods",
+                     WAIT, POLL)
     await call(rbac_api, "POST", DEV_PODS, pod("mine"), user="alice", expect=201)
     await call(rbac_api, "POST", PODS, pod("theirs"), user="alice", expect=403)
     await call(rbac_api, "GET", PODS, user="alice", expect=403)
@@ -159,15 +153,18 @@ async def test_a_role_binding_to_a_cluster_role_is_limited_to_its_namespace(
                expect=201)
     await call(rbac_api, "POST", f"{RBAC}/namespaces/dev/rolebindings",
                binding("read", "ClusterRole", "pod-reader"), expect=201)
-    await eventually(lambda: allowed(rbac_api, "GET", DEV_PODS))
+    await eventually(lambda: allowed(rbac_api, "GET", DEV_PODS), "alice may get dev pods",
+                     WAIT, POLL)
     assert not await allowed(rbac_api, "GET", PODS)
     assert not await allowed(rbac_api, "GET", "/api/v1/pods")
     await call(rbac_api, "POST", f"{RBAC}/clusterrolebindings",
                binding("read-all", "ClusterRole", "pod-reader", cluster=True), expect=201)
-    await eventually(lambda: allowed(rbac_api, "GET", "/api/v1/pods"))
+    await eventually(lambda: allowed(rbac_api, "GET", "/api/v1/pods"),
+                     "alice may get all pods", WAIT, POLL)
     assert await allowed(rbac_api, "GET", PODS)
     await call(rbac_api, "DELETE", f"{RBAC}/clusterrolebindings/read-all", expect=200)
-    await eventually(lambda: _not(allowed(rbac_api, "GET", PODS)))
+    await eventually(lambda: _not(allowed(rbac_api, "GET", PODS)),
+                     "alice may no longer get pods", WAIT, POLL)
 
 
 async def _not(result: Awaitable[bool]) -> bool:
@@ -197,7 +194,7 @@ async def test_can_i_answers_for_the_requesting_user(rbac_api: Client) -> None:
                expect=201)
     await call(rbac_api, "POST", f"{RBAC}/namespaces/default/rolebindings",
                binding("alice", "Role", "pods"), expect=201)
-    await eventually(lambda: allowed(rbac_api, "GET", PODS))
+    await eventually(lambda: allowed(rbac_api, "GET", PODS), "alice may get pods", WAIT, POLL)
     answer = await call(rbac_api, "POST", SSAR, review("list"), user="alice", expect=201)
     assert answer["status"]["allowed"] is True
     assert "alice" in answer["status"]["reason"]
@@ -222,7 +219,8 @@ async def test_rules_reviews_list_what_the_user_may_do_in_a_namespace(rbac_api: 
                expect=201)
     await call(rbac_api, "POST", f"{RBAC}/namespaces/dev/rolebindings",
                binding("alice-pods", "Role", "pods"), expect=201)
-    await eventually(lambda: allowed(rbac_api, "GET", DEV_PODS))
+    await eventually(lambda: allowed(rbac_api, "GET", DEV_PODS), "alice may get dev pods",
+                     WAIT, POLL)
     ask = {"spec": {"namespace": "dev"}}
     status = (await call(rbac_api, "POST", rules_review, ask, user="alice", expect=201))["status"]
     assert {"verbs": ["create", "delete", "get", "list", "watch"], "apiGroups": [""],
@@ -305,7 +303,8 @@ async def test_no_one_grants_what_they_do_not_hold(rbac_api: Client) -> None:
                expect=201)
     await call(rbac_api, "POST", f"{RBAC}/namespaces/dev/rolebindings",
                binding("alice-delegate", "Role", "delegate"), expect=201)
-    await eventually(lambda: allowed(rbac_api, "GET", DEV_PODS))
+    await eventually(lambda: allowed(rbac_api, "GET", DEV_PODS), "alice may get dev pods",
+                     WAIT, POLL)
     roles, bindings = f"{RBAC}/namespaces/dev/roles", f"{RBAC}/namespaces/dev/rolebindings"
     # binding herself (or anyone) to cluster-admin is escalation
     status = await call(rbac_api, "POST", bindings,
@@ -326,7 +325,7 @@ async def test_no_one_grants_what_they_do_not_hold(rbac_api: Client) -> None:
                ctype="application/merge-patch+json", expect=403)
     # the check reads roles from the policy cache, which follows a watch: retry until seen
     await eventually(lambda: _status_is(rbac_api, bindings, binding(
-        "bob-reads", "Role", "readers", "bob"), 201))
+        "bob-reads", "Role", "readers", "bob"), 201), "alice may bind bob-reads", WAIT, POLL)
     await call(rbac_api, "POST", bindings, binding("ghost", "Role", "nothing", "bob"),
                user="alice", expect=403)
     await call(rbac_api, "GET", f"{roles}/deleters", expect=404)  # nothing was stored
@@ -349,7 +348,8 @@ async def test_bind_and_escalate_verbs_let_a_user_grant_more(rbac_api: Client) -
                binding("alice-binder", "Role", "binder"), expect=201)
     bindings = f"{RBAC}/namespaces/dev/rolebindings"
     await eventually(lambda: _status_is(rbac_api, bindings, binding(
-        "bob-everything", "ClusterRole", "everything", "bob"), 201))
+        "bob-everything", "ClusterRole", "everything", "bob"), 201),
+        "alice may bind bob-everything", WAIT, POLL)
     await call(rbac_api, "POST", f"{RBAC}/namespaces/dev/roles", role("big", admin_role),
                user="alice", expect=201)
     await call(rbac_api, "POST", bindings, binding("bob-admin", "ClusterRole",
@@ -369,7 +369,8 @@ async def test_the_view_edit_and_admin_cluster_roles_bound_in_a_namespace(
     bindings = f"{RBAC}/namespaces/dev/rolebindings"
     await call(rbac_api, "POST", bindings, binding("alice-edit", "ClusterRole", "edit"),
                expect=201)
-    await eventually(lambda: allowed(rbac_api, "GET", DEV_PODS))
+    await eventually(lambda: allowed(rbac_api, "GET", DEV_PODS), "alice may get dev pods",
+                     WAIT, POLL)
     await call(rbac_api, "POST", DEV_PODS, pod("web"), user="alice", expect=201)
     assert await allowed(rbac_api, "GET", f"{DEV_PODS}/web/log")
     await call(rbac_api, "POST", f"{RBAC}/namespaces/dev/roles", role("r", []), user="alice",
@@ -379,11 +380,13 @@ async def test_the_view_edit_and_admin_cluster_roles_bound_in_a_namespace(
     await call(rbac_api, "POST", bindings, binding("alice-admin", "ClusterRole", "admin"),
                expect=201)
     await eventually(lambda: _status_is(rbac_api, bindings, binding(
-        "bob-view", "ClusterRole", "view", "bob"), 201))  # admin may hand out view
+        "bob-view", "ClusterRole", "view", "bob"), 201),
+        "alice may bind bob-view", WAIT, POLL)  # admin may hand out view
     await call(rbac_api, "POST", bindings, binding("bob-root", "ClusterRole", "cluster-admin",
                                                    "bob"), user="alice", expect=403)
     await call(rbac_api, "DELETE", f"{DEV_PODS}/web", user="bob", expect=403)
-    await eventually(lambda: allowed(rbac_api, "GET", DEV_PODS, user="bob"))
+    await eventually(lambda: allowed(rbac_api, "GET", DEV_PODS, user="bob"),
+                     "bob may get dev pods", WAIT, POLL)
 
 
 async def test_local_subject_access_reviews_stay_in_their_namespace(rbac_api: Client) -> None:
@@ -405,7 +408,8 @@ async def test_a_role_is_known_to_the_very_next_request(rbac_api: Client) -> Non
     bindings = f"{RBAC}/namespaces/dev/rolebindings"
     await call(rbac_api, "POST", bindings, binding("alice-admin", "ClusterRole", "admin"),
                expect=201)
-    await eventually(lambda: allowed(rbac_api, "GET", DEV_PODS))
+    await eventually(lambda: allowed(rbac_api, "GET", DEV_PODS), "alice may get dev pods",
+                     WAIT, POLL)
     readers = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]
     for i in range(20):  # as kubectl create -f role-and-binding.yaml does, with no pause
         await call(rbac_api, "POST", f"{RBAC}/namespaces/dev/roles", role(f"r{i}", readers),

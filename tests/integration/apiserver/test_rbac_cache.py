@@ -3,8 +3,7 @@ the watch cache, and lists again when its watch ends."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +17,11 @@ from servers.apiserver.registry import Registry
 from servers.apiserver.routing import Target
 from servers.apiserver.storage import interface as st
 from servers.apiserver.storage import open_storage
+from tests.support.wait import eventually
 
 GROUP = "rbac.authorization.k8s.io"
 GET_NODES = Attributes("alice", (), "get", resource="nodes")
+WAIT, POLL = 5.0, 0.01  # how long the policy cache may take to catch up, how often to look
 
 
 def target(plural: str, name: str = "") -> Target:
@@ -38,14 +39,6 @@ async def registry(tmp_path: Path) -> AsyncIterator[Registry]:
     finally:
         await reg.close()
         await storage.close()
-
-
-async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():
-        assert loop.time() < deadline, "the policy cache never caught up"
-        await asyncio.sleep(0.01)
 
 
 async def grant(registry: Registry) -> None:
@@ -67,18 +60,21 @@ async def test_the_cache_follows_writes(registry: Registry) -> None:
         await policy_cache.synced()
         assert not rbac.authorize(GET_NODES).allowed
         await grant(registry)
-        await eventually(lambda: rbac.authorize(GET_NODES).allowed)
+        await eventually(lambda: rbac.authorize(GET_NODES).allowed,
+                         "the policy cache to allow alice nodes", WAIT, POLL)
 
         def narrower(role: dict[str, Any]) -> dict[str, Any]:
             role["rules"][0]["resourceNames"] = ["n1"]
             return role
 
         await registry.patch(target("clusterroles", "nodes"), narrower)
-        await eventually(lambda: not rbac.authorize(GET_NODES).allowed)
+        await eventually(lambda: not rbac.authorize(GET_NODES).allowed,
+                         "the policy cache to deny alice nodes", WAIT, POLL)
         named = Attributes("alice", (), "get", resource="nodes", name="n1")
         assert rbac.authorize(named).allowed
         await registry.delete(target("clusterrolebindings", "alice-nodes"), {})
-        await eventually(lambda: not rbac.authorize(named).allowed)
+        await eventually(lambda: not rbac.authorize(named).allowed,
+                         "the policy cache to deny alice node n1", WAIT, POLL)
     finally:
         await policy_cache.close()
 
@@ -103,9 +99,11 @@ async def test_a_watch_that_ends_is_followed_by_a_fresh_list(
     try:
         await policy_cache.synced()
         await grant(registry)  # written while no watch runs: only a new list sees it
-        await eventually(lambda: rbac.authorize(GET_NODES).allowed)
+        await eventually(lambda: rbac.authorize(GET_NODES).allowed,
+                         "the policy cache to allow alice nodes", WAIT, POLL)
         broken = False
         await registry.delete(target("clusterrolebindings", "alice-nodes"), {})
-        await eventually(lambda: not rbac.authorize(GET_NODES).allowed)
+        await eventually(lambda: not rbac.authorize(GET_NODES).allowed,
+                         "the policy cache to deny alice nodes", WAIT, POLL)
     finally:
         await policy_cache.close()

@@ -6,7 +6,6 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from servers.client.leaderelection import LeaderElector, LeadershipLost, default
 from servers.client.resources import EVENTS, LEASES
 from servers.client.rest import Client
 from tests.support.apiserver import start_apiserver
+from tests.support.wait import eventually
 
 # Short periods keep the tests fast: lease 2 s, renew deadline 1.2 s, retry 0.4 s (half
 # that had a leader miss its renew deadline when a loaded machine slowed the apiserver, and
@@ -61,13 +61,6 @@ async def first(*events: asyncio.Event, timeout: float) -> None:
     for task in pending:
         task.cancel()
     assert done, "nobody became leader in time"
-
-
-async def until(check: Callable[[], Awaitable[bool]], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
 
 
 async def test_exactly_one_of_two_leads_and_a_stop_hands_over_at_once(client: Client) -> None:
@@ -152,7 +145,7 @@ async def test_clean_stop_releases_and_records_events(client: Client) -> None:
                 if e["involvedObject"].get("name") == name} == {
                     f"{identity} became leader", f"{identity} stopped leading"}
 
-    await until(recorded, 5)
+    await eventually(recorded, "the became/stopped leading events", 5, 0.05)
     events = await client.list(EVENTS, NAMESPACE)
     mine = [e for e in events["items"] if e["involvedObject"].get("name") == name]
     assert {e["reason"] for e in mine} == {"LeaderElection"}

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,6 +16,7 @@ from servers.controller_manager.app import run
 from tests.support.apiserver import ApiServer, start_apiserver
 
 Manager = Callable[..., contextlib.AbstractAsyncContextManager["asyncio.Task[int]"]]
+WAIT, POLL = 15.0, 0.05  # the tests' usual bound on a wait (tests.support.wait), and its pace
 
 
 @pytest.fixture
@@ -49,17 +49,3 @@ def manager(apiserver: ApiServer) -> Manager:
             await asyncio.wait_for(task, 15)
 
     return start
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 15.0,
-                     what: str = "the condition") -> Any:
-    """Poll ``check`` until it returns something true; fail naming ``what``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if loop.time() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)

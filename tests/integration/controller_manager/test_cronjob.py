@@ -14,8 +14,9 @@ from servers.apimachinery.errors import NotFound
 from servers.client.resources import CRONJOBS, EVENTS, JOBS, PODS
 from servers.client.rest import Client
 from servers.controller_manager.controllers.cronjobschedule import rfc3339
-from tests.integration.controller_manager.conftest import Manager, eventually
+from tests.integration.controller_manager.conftest import POLL, WAIT, Manager
 from tests.integration.controller_manager.test_job import condition, end, some_pods
+from tests.support.wait import eventually
 
 Obj = dict[str, Any]
 TEMPLATE = {"spec": {"template": {"spec": {"restartPolicy": "Never",
@@ -38,7 +39,7 @@ async def test_a_due_cronjob_makes_its_job_and_sees_it_complete(client: Client,
         async def made() -> Obj | None:
             got = await client.get(CRONJOBS, "tick", "default")
             return got if (got.get("status") or {}).get("active") else None
-        status = (await made() or await eventually(made, what="an active job"))["status"]
+        status = (await made() or await eventually(made, "an active job", WAIT, POLL))["status"]
         [ref] = status["active"]
         minute = int(time.time()) // 60
         assert ref["name"] in (f"tick-{minute}", f"tick-{minute - 1}")
@@ -52,11 +53,11 @@ async def test_a_due_cronjob_makes_its_job_and_sees_it_complete(client: Client,
             got = await client.get(CRONJOBS, "tick", "default")
             st = got.get("status") or {}
             return st if not st.get("active") and st.get("lastSuccessfulTime") else None
-        await eventually(seen, what="the completed job seen")
+        await eventually(seen, "the completed job seen", WAIT, POLL)
 
         async def events() -> bool:
             return {"SuccessfulCreate", "SawCompletedJob"} <= await reasons(client, "tick")
-        await eventually(events, what="the CronJob's events")
+        await eventually(events, "the CronJob's events", WAIT, POLL)
 
 
 async def test_ttl_after_finished_deletes_the_job_and_its_pods(client: Client,
@@ -73,9 +74,9 @@ async def test_ttl_after_finished_deletes_the_job_and_its_pods(client: Client,
             except NotFound:
                 return True
             return False
-        await eventually(gone, what="the Job deleted")
+        await eventually(gone, "the Job deleted", WAIT, POLL)
 
         async def pods_gone() -> bool:
             items = (await client.list(PODS, "default"))["items"]
             return not items
-        await eventually(pods_gone, what="its pod deleted")
+        await eventually(pods_gone, "its pod deleted", WAIT, POLL)

@@ -21,9 +21,10 @@ from servers.apiserver.auth import bootstrap as bt
 from servers.certs import pki
 from servers.client.rest import Client
 from servers.controller_manager.controllers.csrutil import CSRS as CSR_REF
-from tests.integration.controller_manager.conftest import Manager, eventually
+from tests.integration.controller_manager.conftest import POLL, WAIT, Manager
 from tests.support.apiserver import ApiServer, start_apiserver
 from tests.support.csr import CSRS, csr_object, make_request
+from tests.support.wait import eventually
 
 KUBELET_CLIENT = "kubernetes.io/kube-apiserver-client-kubelet"
 CLIENT = "kubernetes.io/kube-apiserver-client"
@@ -81,7 +82,7 @@ async def issued(client: Client, name: str) -> dict[str, Any]:
     async def check() -> dict[str, Any] | None:
         csr = await client.get(CSR_REF, name)
         return csr if (csr.get("status") or {}).get("certificate") else None
-    return await eventually(check, what=f"csr {name} issued")
+    return await eventually(check, f"csr {name} issued", WAIT, POLL)
 
 
 def signing(ca_files: tuple[Path, Path], *extra: str) -> list[str]:
@@ -145,7 +146,7 @@ async def test_serving_certificates_are_signed_with_their_names_or_failed_withou
             csr = await client.get(CSR_REF, "bare")
             conds = {c["type"]: c for c in csr["status"].get("conditions") or []}
             return conds.get("Failed")
-        condition = await eventually(failed, what="the bare serving csr failed")
+        condition = await eventually(failed, "the bare serving csr failed", WAIT, POLL)
     assert condition["reason"] == "SignerValidationFailure"
     assert condition["message"] == "DNS or IP subjectAltName is required"
     sans = certificate(serving).extensions.get_extension_for_class(
@@ -185,7 +186,7 @@ async def test_old_denied_requests_and_expired_tokens_are_deleted(
                       (await client.list(secrets, "kube-system"))["items"]}
             return "old" not in names and "bootstrap-token-dead01" not in tokens \
                 and "bootstrap-token-soon01" not in tokens
-        await eventually(cleaned, what="the old csr and the expired tokens deleted")
+        await eventually(cleaned, "the old csr and the expired tokens deleted", WAIT, POLL)
     names = {c["metadata"]["name"] for c in (await client.list(CSR_REF))["items"]}
     assert names == {"fresh"}
     tokens = {s["metadata"]["name"] for s in (await client.list(secrets, "kube-system"))["items"]}

@@ -16,9 +16,10 @@ from servers.apimachinery.meta import now_rfc3339
 from servers.client.resources import DEPLOYMENTS, EVENTS, PODS, REPLICASETS
 from servers.client.rest import Client
 from servers.controller_manager.controllers import deploymentutil as du
-from tests.integration.controller_manager.conftest import Manager, eventually
+from tests.integration.controller_manager.conftest import POLL, WAIT, Manager
 from tests.integration.controller_manager.test_restart import start, stop
 from tests.support.apiserver import ApiServer
+from tests.support.wait import eventually
 
 Obj = dict[str, Any]
 CONTROLLERS = ("--controllers", "deployment,replicaset")
@@ -81,7 +82,7 @@ async def rolled_out(client: Client, name: str, replicas: int, revision: str) ->
                 and d["metadata"].get("annotations", {}).get(REVISION) == revision)
         return d if done else None
 
-    return await eventually(check, timeout=30, what=f"{name} at revision {revision}")
+    return await eventually(check, f"{name} at revision {revision}", 30, POLL)
 
 
 async def test_create_then_rolling_update_to_revision_2(client: Client,
@@ -137,7 +138,7 @@ async def test_a_pod_never_ready_exceeds_the_progress_deadline(client: Client,
             cond = du.get_condition(d.get("status") or {}, du.PROGRESSING)
             return cond if cond is not None and cond["reason"] == du.TIMED_OUT else None
 
-        cond = await eventually(timed_out, timeout=20, what="ProgressDeadlineExceeded")
+        cond = await eventually(timed_out, "ProgressDeadlineExceeded", 20, POLL)
         assert cond["status"] == "False"
         assert cond["message"].startswith('ReplicaSet "stuck-')
 
@@ -167,7 +168,7 @@ async def test_killed_mid_rollout_it_converges_within_max_surge(
                 images = {p["spec"]["containers"][0]["image"] for p in pods}
                 return images == {"nginx", "big:2"}
 
-            await eventually(midway, what="the rollout to be under way")
+            await eventually(midway, "the rollout to be under way", WAIT, POLL)
             stop(proc, signal.SIGKILL)
             proc = start(apiserver, log, *flags)
 
@@ -178,7 +179,7 @@ async def test_killed_mid_rollout_it_converges_within_max_surge(
                 return len(pods) == 40 and all(
                     p["spec"]["containers"][0]["image"] == "big:2" for p in pods)
 
-            await eventually(converged, timeout=40, what="40 pods of revision 2")
+            await eventually(converged, "40 pods of revision 2", 40, POLL)
             await rolled_out(client, "big", 40, "2")
     finally:
         stop(proc)
@@ -198,7 +199,7 @@ async def test_min_ready_seconds_delays_availability(client: Client, manager: Ma
             st = d.get("status") or {}
             return st if st.get("readyReplicas") == 2 else None
 
-        st = await eventually(ready, what="2 ready replicas")
+        st = await eventually(ready, "2 ready replicas", WAIT, POLL)
         loop = asyncio.get_running_loop()
         seen_ready = loop.time()
         assert st.get("availableReplicas", 0) < 2  # ready, not yet for minReadySeconds

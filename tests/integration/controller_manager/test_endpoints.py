@@ -8,7 +8,8 @@ from typing import Any
 from servers.apimachinery.errors import NotFound
 from servers.client.resources import ENDPOINTS, PODS, SERVICES
 from servers.client.rest import Client
-from tests.integration.controller_manager.conftest import Manager, eventually
+from tests.integration.controller_manager.conftest import POLL, WAIT, Manager
+from tests.support.wait import eventually
 
 Obj = dict[str, Any]
 EP = ("--controllers", "endpoint")
@@ -49,7 +50,7 @@ async def test_endpoints_follow_pod_readiness(client: Client, manager: Manager) 
                 return subsets[0]
             return None
 
-        subset = await eventually(split, what="ready and not-ready addresses")
+        subset = await eventually(split, "ready and not-ready addresses", WAIT, POLL)
         assert [a["ip"] for a in subset["addresses"]] == ["10.1.0.1"]
         assert [a["ip"] for a in subset["notReadyAddresses"]] == ["10.1.0.2"]
         assert subset["ports"] == [{"name": "http", "port": 8080, "protocol": "TCP"}]
@@ -62,7 +63,7 @@ async def test_endpoints_follow_pod_readiness(client: Client, manager: Manager) 
             return len(subsets) == 1 and len(subsets[0].get("addresses") or []) == 2 and \
                 not subsets[0].get("notReadyAddresses")
 
-        await eventually(both_ready, what="both ready")
+        await eventually(both_ready, "both ready", WAIT, POLL)
         got = await endpoints(client, "web")
         assert got is not None
         assert "endpoints.kubernetes.io/last-change-trigger-time" in got["metadata"][
@@ -74,13 +75,13 @@ async def test_endpoints_follow_pod_readiness(client: Client, manager: Manager) 
             subsets = (got or {}).get("subsets") or []
             return [a["ip"] for s in subsets for a in s.get("addresses") or []] == ["10.1.0.2"]
 
-        await eventually(one_left, what="the deleted pod to leave")
+        await eventually(one_left, "the deleted pod to leave", WAIT, POLL)
         await client.delete(SERVICES, "web", "default")
 
         async def gone() -> bool:
             return await endpoints(client, "web") is None
 
-        await eventually(gone, what="Endpoints of a deleted service to go")
+        await eventually(gone, "Endpoints of a deleted service to go", WAIT, POLL)
 
 
 async def test_selectorless_service_endpoints_are_left_alone(client: Client,
@@ -93,7 +94,7 @@ async def test_selectorless_service_endpoints_are_left_alone(client: Client,
     async with manager(*EP):
         await client.create(SERVICES, {"metadata": {"name": "probe"}, "spec": {
             "selector": {"app": "none"}, "ports": [{"port": 80}]}}, "default")
-        await eventually(lambda: endpoints(client, "probe"), what="the probe's Endpoints")
+        await eventually(lambda: endpoints(client, "probe"), "the probe's Endpoints", WAIT, POLL)
         got = await endpoints(client, "ext")
         assert got is not None
         assert got["metadata"]["resourceVersion"] == made["metadata"]["resourceVersion"]

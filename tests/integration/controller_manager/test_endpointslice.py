@@ -9,7 +9,8 @@ from typing import Any
 
 from servers.client.resources import ENDPOINTS, ENDPOINTSLICES, PODS, SERVICES
 from servers.client.rest import Client
-from tests.integration.controller_manager.conftest import Manager, eventually
+from tests.integration.controller_manager.conftest import POLL, WAIT, Manager
+from tests.support.wait import eventually
 
 Obj = dict[str, Any]
 FLAGS = ("--controllers", "endpoint,endpointslice,endpointslicemirroring",
@@ -55,7 +56,7 @@ async def test_slices_follow_pods(client: Client, manager: Manager) -> None:
             total = sum(len(s.get("endpoints") or ()) for s in items)
             return items if ready_ips(items) == want and total == 5 else None
 
-        items = await eventually(settled, what="five endpoints, four ready")
+        items = await eventually(settled, "five endpoints, four ready", WAIT, POLL)
         assert sorted(len(s["endpoints"]) for s in items) == [2, 3]
         for item in items:
             meta = item["metadata"]
@@ -68,7 +69,7 @@ async def test_slices_follow_pods(client: Client, manager: Manager) -> None:
         names = sorted(s["metadata"]["name"] for s in items)
         await set_status(client, "web-4", "10.1.0.5", True)
         want.append("10.1.0.5")
-        await eventually(lambda: _ready_is(client, want), what="the fifth ready")
+        await eventually(lambda: _ready_is(client, want), "the fifth ready", WAIT, POLL)
         assert sorted(s["metadata"]["name"] for s in await slices(client, "web")) == names
         for i in range(5):
             await client.delete(PODS, f"web-{i}", "default", grace_period_seconds=0)
@@ -77,9 +78,9 @@ async def test_slices_follow_pods(client: Client, manager: Manager) -> None:
             items = await slices(client, "web")
             return len(items) == 1 and not items[0].get("endpoints")
 
-        await eventually(placeholder, what="one empty slice")
+        await eventually(placeholder, "one empty slice", WAIT, POLL)
         await client.delete(SERVICES, "web", "default")
-        await eventually(lambda: _none(client, "web"), what="the slices to go")
+        await eventually(lambda: _none(client, "web"), "the slices to go", WAIT, POLL)
 
 
 async def _ready_is(client: Client, want: list[str]) -> bool:
@@ -106,14 +107,14 @@ async def test_selector_less_endpoints_are_mirrored(client: Client, manager: Man
             items = await slices(client, "ext")
             return items if ready_ips(items) == ["192.0.2.10"] else None
 
-        (item,) = await eventually(mirrored, what="the mirrored slice")
+        (item,) = await eventually(mirrored, "the mirrored slice", WAIT, POLL)
         assert item["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"] == \
             "endpointslicemirroring-controller.k8s.io"
         assert item["metadata"]["labels"]["k"] == "v"
         assert item["ports"] == [{"name": "db", "port": 5432, "protocol": "TCP"}]
         assert item["metadata"]["ownerReferences"][0]["kind"] == "Endpoints"
         # A selector Service's Endpoints are the endpoints controller's: never mirrored.
-        sel = await eventually(lambda: slices(client, "sel"), what="the placeholder of sel")
+        sel = await eventually(lambda: slices(client, "sel"), "the placeholder of sel", WAIT, POLL)
         assert [s["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"]
                 for s in sel] == ["endpointslice-controller.k8s.io"]
         endpoints = await client.get(ENDPOINTS, "ext", "default")
@@ -123,8 +124,9 @@ async def test_selector_less_endpoints_are_mirrored(client: Client, manager: Man
         async def two() -> bool:
             return ready_ips(await slices(client, "ext")) == ["192.0.2.10", "192.0.2.11"]
 
-        await eventually(two, what="the second address mirrored")
+        await eventually(two, "the second address mirrored", WAIT, POLL)
         endpoints = await client.get(ENDPOINTS, "ext", "default")
         endpoints["metadata"]["labels"]["endpointslice.kubernetes.io/skip-mirror"] = "true"
         await client.update(ENDPOINTS, endpoints)
-        await eventually(lambda: _none(client, "ext"), what="skip-mirror to remove the slice")
+        await eventually(lambda: _none(client, "ext"),
+                         "skip-mirror to remove the slice", WAIT, POLL)

@@ -9,7 +9,8 @@ from typing import Any
 from servers.apimachinery.errors import NotFound
 from servers.client.resources import CONFIGMAPS, PODS, REPLICATION_CONTROLLERS
 from servers.client.rest import Client
-from tests.integration.controller_manager.conftest import Manager, eventually
+from tests.integration.controller_manager.conftest import POLL, WAIT, Manager
+from tests.support.wait import eventually
 
 Obj = dict[str, Any]
 GC = ("--controllers", "garbagecollector")
@@ -40,7 +41,7 @@ async def exists(client: Client, resource: Any, name: str) -> Obj | None:
 async def gone(client: Client, resource: Any, name: str) -> None:
     async def check() -> bool:
         return await exists(client, resource, name) is None
-    await eventually(check, what=f"{resource} {name} to go")
+    await eventually(check, f"{resource} {name} to go", WAIT, POLL)
 
 
 async def test_background_deletes_dependents_whose_owners_are_all_gone(
@@ -57,7 +58,7 @@ async def test_background_deletes_dependents_whose_owners_are_all_gone(
             refs = (pod or {}).get("metadata", {}).get("ownerReferences") or []
             return [r["name"] for r in refs] == ["two"]
 
-        await eventually(stripped, what="the dead reference to be removed")
+        await eventually(stripped, "the dead reference to be removed", WAIT, POLL)
         await client.delete(CONFIGMAPS, "two", "default")
         await gone(client, PODS, "both")
 

@@ -10,7 +10,8 @@ from servers.apimachinery.errors import NotFound
 from servers.client.resources import EVENTS, JOBS, PODS
 from servers.client.rest import Client
 from servers.controller_manager.controllers.jobpods import INDEX_KEY, TRACKING_FINALIZER
-from tests.integration.controller_manager.conftest import Manager, eventually
+from tests.integration.controller_manager.conftest import POLL, WAIT, Manager
+from tests.support.wait import eventually
 
 Obj = dict[str, Any]
 JOB = ("--controllers", "job")
@@ -45,14 +46,14 @@ async def condition(client: Client, name: str, type_: str) -> Obj:
         conds = (got.get("status") or {}).get("conditions") or []
         return got if any(c["type"] == type_ and c["status"] == "True" for c in conds) \
             else None
-    return await eventually(check, what=f"{name} {type_}")
+    return await eventually(check, f"{name} {type_}", WAIT, POLL)
 
 
 async def some_pods(client: Client, name: str, n: int) -> list[Obj]:
     async def check() -> list[Obj] | None:
         pods = await pods_of(client, name)
         return pods if len(pods) >= n else None
-    return await eventually(check, what=f"{n} pods of {name}")
+    return await eventually(check, f"{n} pods of {name}", WAIT, POLL)
 
 
 async def test_a_job_completes_when_its_pod_succeeds(client: Client, manager: Manager) -> None:
@@ -73,7 +74,7 @@ async def test_a_job_completes_when_its_pod_succeeds(client: Client, manager: Ma
             items = (await client.list(EVENTS, "default"))["items"]
             return any(e["reason"] == "Completed" and e["involvedObject"]["name"] == "pi"
                        for e in items)
-        await eventually(completed_event, what="the Completed event")
+        await eventually(completed_event, "the Completed event", WAIT, POLL)
 
 
 async def test_backoff_limit_zero_fails_on_the_first_failure(client: Client,
@@ -128,4 +129,4 @@ async def test_deleting_a_job_frees_its_tracked_pods(client: Client, manager: Ma
 
         async def freed() -> bool:
             return not await pods_of(client, "gone", live=False)
-        await eventually(freed, what="the Job's pods deleted (finalizers removed)")
+        await eventually(freed, "the Job's pods deleted (finalizers removed)", WAIT, POLL)

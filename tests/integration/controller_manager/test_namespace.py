@@ -14,7 +14,8 @@ from servers.client.resources import (
     SERVICEACCOUNTS,
 )
 from servers.client.rest import Client
-from tests.integration.controller_manager.conftest import Manager, eventually
+from tests.integration.controller_manager.conftest import POLL, WAIT, Manager
+from tests.support.wait import eventually
 
 Obj = dict[str, Any]
 
@@ -52,7 +53,7 @@ async def test_a_deleted_namespace_is_emptied_then_goes(client: Client,
         assert "because it is being terminated" in str(exc)
     async with manager("--controllers", "namespace"):
         await eventually(lambda: gone(client, NAMESPACES, "team"),
-                         what="the namespace to go")
+                         "the namespace to go", WAIT, POLL)
     for resource, name in ((CONFIGMAPS, "c"), (PODS, "p"), (DEPLOYMENTS, "d")):
         assert await gone(client, resource, name, "team")
 
@@ -69,7 +70,7 @@ async def test_content_with_a_finalizer_holds_the_namespace_with_conditions(
             found = {c["type"]: c for c in ns["status"].get("conditions") or ()}
             return found or None
 
-        found = await eventually(reported, what="the namespace's conditions")
+        found = await eventually(reported, "the namespace's conditions", WAIT, POLL)
         assert found["NamespaceFinalizersRemaining"]["message"] == (
             "Some content in the namespace has finalizers remaining: example.com/hold in 1 "
             "resource instances")
@@ -78,8 +79,8 @@ async def test_content_with_a_finalizer_holds_the_namespace_with_conditions(
         assert found["NamespaceDeletionDiscoveryFailure"]["status"] == "False"
         await client.patch(CONFIGMAPS, "c", {"metadata": {"finalizers": None}},
                            namespace="held")
-        await eventually(lambda: gone(client, NAMESPACES, "held"), timeout=20,
-                         what="the namespace to go once its content did")
+        await eventually(lambda: gone(client, NAMESPACES, "held"),
+                         "the namespace to go once its content did", 20, POLL)
 
 
 async def test_every_active_namespace_gets_a_default_service_account(
@@ -91,6 +92,6 @@ async def test_every_active_namespace_gets_a_default_service_account(
 
         for namespace in ("default", "kube-system", "fresh"):
             await eventually(functools.partial(present, namespace),
-                             what=f"default in {namespace}")
+                             f"default in {namespace}", WAIT, POLL)
         await client.delete(SERVICEACCOUNTS, "default", "fresh")
-        await eventually(lambda: present("fresh"), what="default to come back")
+        await eventually(lambda: present("fresh"), "default to come back", WAIT, POLL)

@@ -19,8 +19,9 @@ from servers.client.resources import EVENTS, LEASES, NAMESPACES, NODES, PODS
 from servers.client.rest import Client
 from servers.controller_manager.controllers.base import Context
 from servers.controller_manager.controllers.podgc import PodGC
-from tests.integration.controller_manager.conftest import Manager, eventually
+from tests.integration.controller_manager.conftest import POLL, WAIT, Manager
 from tests.support.apiserver import ApiServer, start_apiserver
+from tests.support.wait import eventually
 from tests.unit.controller_manager.fakes import options
 
 Obj = dict[str, Any]
@@ -111,7 +112,7 @@ async def test_a_silent_node_goes_unknown_and_its_pods_are_evicted(
         async def unknown() -> bool:
             return await ready(client, "quiet") == "Unknown"
 
-        await eventually(unknown, what="the silent node to go Unknown")
+        await eventually(unknown, "the silent node to go Unknown", WAIT, POLL)
 
         async def tainted() -> bool:
             got = await client.get(NODES, "quiet")
@@ -119,11 +120,11 @@ async def test_a_silent_node_goes_unknown_and_its_pods_are_evicted(
             return {("node.kubernetes.io/unreachable", "NoSchedule"),
                     ("node.kubernetes.io/unreachable", "NoExecute")} <= keys
 
-        await eventually(tainted, what="the unreachable taints")
+        await eventually(tainted, "the unreachable taints", WAIT, POLL)
         # "plain" has the 1 s toleration admission gave it; "patient" asked for 5 s.
-        await eventually(lambda: evicted(client, "plain"), what="the plain pod's eviction")
+        await eventually(lambda: evicted(client, "plain"), "the plain pod's eviction", WAIT, POLL)
         assert not await evicted(client, "patient")
-        await eventually(lambda: evicted(client, "patient"), what="the patient pod, later")
+        await eventually(lambda: evicted(client, "patient"), "the patient pod, later", WAIT, POLL)
         assert await ready(client, "alive") == "True" and not await evicted(client, "safe")
         events = (await client.list(EVENTS, "default"))["items"]
         assert "TaintManagerEviction" in {e["reason"] for e in events}
@@ -138,14 +139,14 @@ async def test_when_every_node_is_silent_nothing_is_evicted(client: Client,
         async def unknown() -> bool:
             return await ready(client, "only") == "Unknown"
 
-        await eventually(unknown, what="the node to go Unknown")
+        await eventually(unknown, "the node to go Unknown", WAIT, POLL)
 
         async def pod_not_ready() -> bool:
             got = await client.get(PODS, "stays", "default")
             return any(c["type"] == "Ready" and c["status"] == "False"
                        for c in got["status"]["conditions"])
 
-        await eventually(pod_not_ready, what="the pod's Ready=False")
+        await eventually(pod_not_ready, "the pod's Ready=False", WAIT, POLL)
         await asyncio.sleep(1.0)
         got = await client.get(NODES, "only")
         assert all(t["effect"] != "NoExecute" for t in got.get("spec", {}).get("taints") or ())
@@ -162,7 +163,7 @@ async def test_a_node_that_comes_back_is_untainted(client: Client, manager: Mana
             got = await client.get(NODES, "flaky")
             return bool(got.get("spec", {}).get("taints"))
 
-        await eventually(tainted, what="taints")
+        await eventually(tainted, "taints", WAIT, POLL)
         async with heartbeats(client, "flaky"):
             got = await client.get(NODES, "flaky")
             for condition in got["status"]["conditions"]:
@@ -174,7 +175,7 @@ async def test_a_node_that_comes_back_is_untainted(client: Client, manager: Mana
                 got = await client.get(NODES, "flaky")
                 return not got.get("spec", {}).get("taints")
 
-            await eventually(clean, what="the taints to go")
+            await eventually(clean, "the taints to go", WAIT, POLL)
 
 
 async def test_ipam_allocates_distinct_cidrs_across_restarts(client: Client,
@@ -187,10 +188,10 @@ async def test_ipam_allocates_distinct_cidrs_across_restarts(client: Client,
 
     await client.create(NODES, node("a"))
     async with manager(*flags):
-        await eventually(lambda: cidr("a"), what="a's CIDR")
+        await eventually(lambda: cidr("a"), "a's CIDR", WAIT, POLL)
     await client.create(NODES, node("b"))
     async with manager(*flags):
-        await eventually(lambda: cidr("b"), what="b's CIDR")
+        await eventually(lambda: cidr("b"), "b's CIDR", WAIT, POLL)
         got = await client.get(NODES, "b")
         assert got["spec"]["podCIDRs"] == [got["spec"]["podCIDR"]]
     assert {await cidr("a"), await cidr("b")} == {"10.244.0.0/24", "10.244.1.0/24"}
@@ -215,7 +216,7 @@ async def test_pod_gc_removes_pods_of_deleted_nodes(client: Client) -> None:
                 return True
             return False
 
-        await eventually(gone, what="the pod of the deleted node to go")
+        await eventually(gone, "the pod of the deleted node to go", WAIT, POLL)
     finally:
         stop.set()
         await asyncio.gather(task, factory.join())

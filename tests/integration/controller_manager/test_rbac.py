@@ -25,9 +25,10 @@ from servers.client.resources import (
     SERVICEACCOUNTS,
 )
 from servers.client.rest import Client
-from tests.integration.controller_manager.conftest import eventually
+from tests.integration.controller_manager.conftest import POLL
 from tests.support.apiserver import ROOT, ApiServer, start_apiserver
 from tests.support.pki import make_certs
+from tests.support.wait import eventually
 
 
 @pytest.fixture
@@ -91,14 +92,13 @@ async def test_every_controller_works_with_no_forbidden_answer(
         async def replica() -> bool:
             return bool((await admin.list(PODS, "work"))["items"])
 
-        await eventually(replica, timeout=30, what="the RC's pod")
+        await eventually(replica, "the RC's pod", 30, POLL)
         async def account() -> bool:
             return not await gone(admin, SERVICEACCOUNTS, "default", "work")
 
-        await eventually(account, timeout=30, what="the default ServiceAccount")
+        await eventually(account, "the default ServiceAccount", 30, POLL)
         await admin.delete(NAMESPACES, "work")
-        await eventually(lambda: gone(admin, NAMESPACES, "work"), timeout=30,
-                         what="the namespace to go")
+        await eventually(lambda: gone(admin, NAMESPACES, "work"), "the namespace to go", 30, POLL)
         await asyncio.sleep(0.5)
     log = "".join(manager_log)
     assert "starting" in log, log[-3000:]

@@ -7,7 +7,8 @@ from typing import Any
 
 from servers.client.resources import PODS, REPLICASETS
 from servers.client.rest import Client
-from tests.integration.controller_manager.conftest import Manager, eventually
+from tests.integration.controller_manager.conftest import POLL, WAIT, Manager
+from tests.support.wait import eventually
 
 Obj = dict[str, Any]
 
@@ -36,7 +37,7 @@ async def test_set_based_selector_adopts_creates_scales_and_counts(client: Clien
             pods = owned((await client.list(PODS, "default"))["items"], uid)
             return pods if len(pods) == 3 else None
 
-        pods = await eventually(three, what="3 pods of the RS")
+        pods = await eventually(three, "3 pods of the RS", WAIT, POLL)
         names = {p["metadata"]["name"] for p in pods}
         assert "orphan-a" in names and "stranger" not in names
         assert all(n == "orphan-a" or n.startswith("web-") for n in names)
@@ -49,8 +50,8 @@ async def test_set_based_selector_adopts_creates_scales_and_counts(client: Clien
             return st if st.get("replicas") == 1 and st.get(
                 "observedGeneration") == got["metadata"]["generation"] else None
 
-        st = await eventually(status, what="status at 1 replica")
-        (left,) = await eventually(_count(client, uid, 1), what="1 pod")
+        st = await eventually(status, "status at 1 replica", WAIT, POLL)
+        (left,) = await eventually(_count(client, uid, 1), "1 pod", WAIT, POLL)
         full = left["metadata"]["labels"].get("tier") == "b"  # the template's labels
         assert st["fullyLabeledReplicas"] == (1 if full else 0)
         stranger = await client.get(PODS, "stranger", "default")

@@ -7,7 +7,8 @@ from typing import Any
 
 from servers.client.resources import EVENTS, PODS, REPLICATION_CONTROLLERS
 from servers.client.rest import Client
-from tests.integration.controller_manager.conftest import Manager, eventually
+from tests.integration.controller_manager.conftest import POLL, WAIT, Manager
+from tests.support.wait import eventually
 
 Obj = dict[str, Any]
 RC = ("--controllers", "replicationcontroller")
@@ -32,7 +33,7 @@ async def count_is(client: Client, name: str, n: int) -> Any:
     async def check() -> list[Obj] | None:
         pods = await owned_pods(client, name)
         return pods if len(pods) == n else None
-    return await eventually(check, what=f"{n} pods of {name}")
+    return await eventually(check, f"{n} pods of {name}", WAIT, POLL)
 
 
 async def test_scale_up_down_and_status(client: Client, manager: Manager) -> None:
@@ -46,7 +47,7 @@ async def test_scale_up_down_and_status(client: Client, manager: Manager) -> Non
             st = got.get("status") or {}
             return st if st.get("replicas") == 5 and st.get("observedGeneration") else None
 
-        st = await eventually(status, what="status")
+        st = await eventually(status, "status", WAIT, POLL)
         assert st["fullyLabeledReplicas"] == 5 and st["readyReplicas"] == 0
         await client.patch(REPLICATION_CONTROLLERS, "web", {"spec": {"replicas": 2}},
                            namespace="default", subresource="scale")
@@ -58,7 +59,7 @@ async def test_scale_up_down_and_status(client: Client, manager: Manager) -> Non
                        if e["involvedObject"].get("name") == "web"}
             return reasons if {"SuccessfulCreate", "SuccessfulDelete"} <= reasons else None
 
-        await eventually(events, what="events")
+        await eventually(events, "events", WAIT, POLL)
         # No more pods made or removed once settled.
         names = sorted(p["metadata"]["name"] for p in await owned_pods(client, "web"))
         for _ in range(5):
@@ -84,6 +85,6 @@ async def test_adopts_orphans_and_releases_relabelled_pods(client: Client,
             got = await client.get(PODS, "orphan-0", "default")
             return not got["metadata"].get("ownerReferences")
 
-        await eventually(released, what="release")
+        await eventually(released, "release", WAIT, POLL)
         pods = await count_is(client, "db", 3)  # a replacement was made
         assert "orphan-0" not in {p["metadata"]["name"] for p in pods}

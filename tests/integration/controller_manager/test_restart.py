@@ -16,8 +16,9 @@ import aiohttp
 
 from servers.client.resources import LEASES, PODS, REPLICATION_CONTROLLERS
 from servers.client.rest import Client
-from tests.integration.controller_manager.conftest import Manager, eventually
+from tests.integration.controller_manager.conftest import POLL, WAIT, Manager
 from tests.support.apiserver import ROOT, ApiServer
+from tests.support.wait import eventually
 
 Obj = dict[str, Any]
 FAST_ELECTION = ("--leader-elect-lease-duration", "2s", "--leader-elect-renew-deadline",
@@ -67,7 +68,7 @@ async def test_killed_and_restarted_it_converges_without_duplicates(
             return 3 <= len(items) < REPLICAS
 
         # The start (a process, then the lease) may take a while on a busy machine.
-        await eventually(some, timeout=40, what="the scale-up to be under way")
+        await eventually(some, "the scale-up to be under way", 40, POLL)
         stop(proc, signal.SIGKILL)
         proc = start(apiserver, log, *flags)
 
@@ -75,7 +76,7 @@ async def test_killed_and_restarted_it_converges_without_duplicates(
             items = (await client.list(PODS, "default"))["items"]
             return items if len(items) == REPLICAS else None
 
-        await eventually(settled, timeout=60, what=f"{REPLICAS} pods")
+        await eventually(settled, f"{REPLICAS} pods", 60, POLL)
         await asyncio.sleep(1.0)  # nothing more happens once settled
         items = (await client.list(PODS, "default"))["items"]
         assert len(items) == REPLICAS
@@ -112,7 +113,7 @@ async def test_metrics_count_work_per_queue(client: Client, manager: Manager) ->
                 return None
             return text if 'workqueue_adds_total{name="replicationmanager"}' in text else None
 
-        text = await eventually(scrape, what="metrics")
+        text = await eventually(scrape, "metrics", WAIT, POLL)
     assert 'workqueue_depth{name="endpoint"}' in text
     assert 'workqueue_retries_total{name="replicationmanager"}' in text
     adds = next(line for line in text.splitlines()

@@ -8,7 +8,8 @@ from pathlib import Path
 from servers.apimachinery.errors import NotFound
 from servers.client.resources import CONFIGMAPS, NAMESPACES
 from servers.client.rest import Client
-from tests.integration.controller_manager.conftest import Manager, eventually
+from tests.integration.controller_manager.conftest import POLL, WAIT, Manager
+from tests.support.wait import eventually
 
 CA = "-----BEGIN CERTIFICATE-----\nMIIBkm\n-----END CERTIFICATE-----\n"
 
@@ -27,12 +28,12 @@ async def test_kube_root_ca_is_published_everywhere(client: Client, manager: Man
     async with manager("--controllers", "root-ca-cert-publisher",
                        "--root-ca-file", str(tmp_path / "ca.crt")):
         for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
-            await eventually(lambda ns=ns: published(client, ns), what=f"the CA in {ns}")
+            await eventually(lambda ns=ns: published(client, ns), f"the CA in {ns}", WAIT, POLL)
         await client.create(NAMESPACES, {"metadata": {"name": "team"}})
-        await eventually(lambda: published(client, "team"), what="the CA in a new namespace")
+        await eventually(lambda: published(client, "team"), "the CA in a new namespace", WAIT, POLL)
         cm = await client.get(CONFIGMAPS, "kube-root-ca.crt", "team")
         cm["data"] = {"ca.crt": "changed"}
         await client.update(CONFIGMAPS, cm)
-        await eventually(lambda: published(client, "team"), what="the CA put back")
+        await eventually(lambda: published(client, "team"), "the CA put back", WAIT, POLL)
         await client.delete(CONFIGMAPS, "kube-root-ca.crt", "team")
-        await eventually(lambda: published(client, "team"), what="the CA made again")
+        await eventually(lambda: published(client, "team"), "the CA made again", WAIT, POLL)

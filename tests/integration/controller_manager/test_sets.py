@@ -10,7 +10,8 @@ import pytest
 from servers.apimachinery.errors import StatusError
 from servers.client.resources import DAEMONSETS, NODES, PODDISRUPTIONBUDGETS, PODS, STATEFULSETS
 from servers.client.rest import Client
-from tests.integration.controller_manager.conftest import Manager, eventually
+from tests.integration.controller_manager.conftest import POLL, WAIT, Manager
+from tests.support.wait import eventually
 
 Obj = dict[str, Any]
 CONTAINERS = [{"name": "c", "image": "x"}]
@@ -43,7 +44,7 @@ async def test_statefulset_ordered_scale_down_and_partitioned_update(
                 found = await pods_named(client, "web-")
                 return found if len(found) == n else None
 
-            found = await eventually(exactly, what=f"web-{i}")
+            found = await eventually(exactly, f"web-{i}", WAIT, POLL)
             assert sorted(found) == [f"web-{j}" for j in range(i + 1)]  # web-i+1 not yet
             pod = found[f"web-{i}"]
             assert pod["spec"]["hostname"] == f"web-{i}"
@@ -56,7 +57,7 @@ async def test_statefulset_ordered_scale_down_and_partitioned_update(
             return st if st.get("readyReplicas") == 3 and st.get("currentReplicas") == 3 \
                 else None
 
-        first = await eventually(status, what="3 ready replicas")
+        first = await eventually(status, "3 ready replicas", WAIT, POLL)
         assert first["currentRevision"] == first["updateRevision"]
         # A partitioned rolling update: only web-2 moves to the new revision.
         await client.patch(STATEFULSETS, "web", {"spec": {
@@ -68,14 +69,14 @@ async def test_statefulset_ordered_scale_down_and_partitioned_update(
             pod = (await pods_named(client, "web-")).get("web-2")
             return pod if pod and pod["spec"]["containers"][0]["image"] == "y" else None
 
-        await make_ready(client, await eventually(web2_updated, what="web-2 updated"))
+        await make_ready(client, await eventually(web2_updated, "web-2 updated", WAIT, POLL))
 
         async def partitioned() -> Obj | None:
             st = (await client.get(STATEFULSETS, "web", "default")).get("status") or {}
             return st if st.get("updatedReplicas") == 1 and st.get("readyReplicas") == 3 \
                 else None
 
-        st = await eventually(partitioned, what="one updated replica")
+        st = await eventually(partitioned, "one updated replica", WAIT, POLL)
         assert st["currentRevision"] == first["currentRevision"] != st["updateRevision"]
         images = {n: p["spec"]["containers"][0]["image"]
                   for n, p in (await pods_named(client, "web-")).items()}
@@ -86,7 +87,7 @@ async def test_statefulset_ordered_scale_down_and_partitioned_update(
             found = await pods_named(client, "web-")
             return found if sorted(found) == ["web-0"] else None
 
-        await eventually(scaled_down, what="scale down to web-0")
+        await eventually(scaled_down, "scale down to web-0", WAIT, POLL)
         await client.patch(PODS, "web-0", {"metadata": {"labels": {
             "apps.kubernetes.io/pod-index": None}}}, namespace="default")
 
@@ -94,7 +95,7 @@ async def test_statefulset_ordered_scale_down_and_partitioned_update(
             got = await client.get(PODS, "web-0", "default")
             return got["metadata"]["labels"].get("apps.kubernetes.io/pod-index") == "0"
 
-        await eventually(relabelled, what="web-0's pod-index label back")
+        await eventually(relabelled, "web-0's pod-index label back", WAIT, POLL)
 
 
 def node(name: str, labels: Obj | None = None, taints: list[Obj] | None = None) -> Obj:
@@ -121,7 +122,7 @@ async def test_daemonset_follows_nodes_and_skips_tainted(client: Client,
                 "requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0][
                 "matchFields"][0]["values"][0]: p for p in found.values()}
             return (pins,) if set(pins) == wanted and len(found) == len(wanted) else None
-        return (await eventually(check, what=f"daemon pods on {sorted(wanted)}"))[0]
+        return (await eventually(check, f"daemon pods on {sorted(wanted)}", WAIT, POLL))[0]
 
     async with manager("--controllers", "daemonset"):
         await on_nodes({"n1"})
@@ -134,7 +135,7 @@ async def test_daemonset_follows_nodes_and_skips_tainted(client: Client,
             st = (await client.get(DAEMONSETS, "agent", "default")).get("status") or {}
             return st if st.get("numberReady") == 2 else None
 
-        st = await eventually(status, what="2 ready")
+        st = await eventually(status, "2 ready", WAIT, POLL)
         assert (st["desiredNumberScheduled"], st["currentNumberScheduled"],
                 st["updatedNumberScheduled"], st["numberMisscheduled"]) == (2, 2, 2, 0)
         # Only nodes labelled role=agent now: n1 and n3 lose their pods until relabelled.
@@ -161,7 +162,7 @@ async def test_pdb_status_lets_evictions_through_up_to_the_budget(
                 st = got.get("status") or {}
                 return st if st.get("observedGeneration") and \
                     st.get("disruptionsAllowed") == n else None
-            return await eventually(check, what=f"{n} disruptions allowed")
+            return await eventually(check, f"{n} disruptions allowed", WAIT, POLL)
 
         st = await allowed(1)
         assert (st["currentHealthy"], st["desiredHealthy"], st["expectedPods"]) == (3, 2, 3)

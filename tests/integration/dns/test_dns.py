@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
 import urllib.request
-from collections.abc import Callable
 from typing import Any
 
 import dns.flags
@@ -21,10 +19,12 @@ from tests.integration.dns.conftest import (
     free_port,
 )
 from tests.support.apiserver import ApiServer
+from tests.support.wait import until
 
 SERVICES = "/api/v1/namespaces/default/services"
 ENDPOINTS = "/api/v1/namespaces/default/endpoints"
 SLICES = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices"
+WAIT, POLL = 10.0, 0.05  # how long km dns may take to follow the API, how often to ask
 
 
 def service(name: str, **spec: Any) -> dict[str, Any]:
@@ -34,14 +34,6 @@ def service(name: str, **spec: Any) -> dict[str, Any]:
 
 def addresses(message: dns.message.Message) -> list[str]:
     return sorted(r.to_text() for rrset in message.answer for r in rrset)
-
-
-def eventually(check: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} not seen within {timeout} s")
-        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -74,7 +66,7 @@ def test_follows_services_and_endpoints(api: ApiServer, km_dns: Any) -> None:
     assert server.ask(name).rcode() == dns.rcode.NXDOMAIN
     created = api_call(api, "POST", SERVICES, service("web"))
     ip = created["spec"]["clusterIP"]
-    eventually(lambda: addresses(server.ask(name)) == [ip], "web's ClusterIP")
+    until(lambda: addresses(server.ask(name)) == [ip], "web's ClusterIP", WAIT, POLL)
     srv = server.ask("_http._tcp." + name, "SRV")
     assert addresses(srv) == [f"0 100 80 {name}."]
     ptr = server.ask(".".join(reversed(ip.split("."))) + ".in-addr.arpa", "PTR")
@@ -88,12 +80,12 @@ def test_follows_services_and_endpoints(api: ApiServer, km_dns: Any) -> None:
                      "notReadyAddresses": [{"ip": "10.244.0.6", "hostname": "db-1"}],
                      "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}]})
     db = "db.default.svc.cluster.local"
-    eventually(lambda: addresses(server.ask(db)) == ["10.244.0.5"], "db's ready endpoint")
+    until(lambda: addresses(server.ask(db)) == ["10.244.0.5"], "db's ready endpoint", WAIT, POLL)
     assert addresses(server.ask("db-0." + db)) == ["10.244.0.5"]
     assert server.ask("db-1." + db).rcode() == dns.rcode.NXDOMAIN
 
     api_call(api, "DELETE", SERVICES + "/web")
-    eventually(lambda: server.ask(name).rcode() == dns.rcode.NXDOMAIN, "web's deletion")
+    until(lambda: server.ask(name).rcode() == dns.rcode.NXDOMAIN, "web's deletion", WAIT, POLL)
 
 
 def test_endpoint_slices_are_preferred(api: ApiServer, km_dns: Any) -> None:
@@ -103,7 +95,7 @@ def test_endpoint_slices_are_preferred(api: ApiServer, km_dns: Any) -> None:
         "apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "sliced"},
         "subsets": [{"addresses": [{"ip": "10.244.1.9"}]}]})
     name = "sliced.default.svc.cluster.local"
-    eventually(lambda: addresses(server.ask(name)) == ["10.244.1.9"], "the Endpoints")
+    until(lambda: addresses(server.ask(name)) == ["10.244.1.9"], "the Endpoints", WAIT, POLL)
     api_call(api, "POST", SLICES, {
         "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
         "metadata": {"name": "sliced-1", "labels": {"kubernetes.io/service-name": "sliced"}},
@@ -111,7 +103,7 @@ def test_endpoint_slices_are_preferred(api: ApiServer, km_dns: Any) -> None:
         "endpoints": [{"addresses": ["10.244.1.5"], "hostname": "p0",
                        "conditions": {"ready": True}}],
         "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]})
-    eventually(lambda: addresses(server.ask(name)) == ["10.244.1.5"], "the slice")
+    until(lambda: addresses(server.ask(name)) == ["10.244.1.5"], "the slice", WAIT, POLL)
     assert addresses(server.ask("p0." + name)) == ["10.244.1.5"]
 
 
@@ -123,7 +115,7 @@ def test_big_answer_truncated_over_udp_whole_over_tcp(api: ApiServer, km_dns: An
         "apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "big"},
         "subsets": [{"addresses": [{"ip": ip} for ip in ips]}]})
     name = "big.default.svc.cluster.local"
-    eventually(lambda: server.ask(name, tcp=True).answer != [], "big's endpoints")
+    until(lambda: server.ask(name, tcp=True).answer != [], "big's endpoints", WAIT, POLL)
     udp = server.ask(name)
     assert udp.flags & dns.flags.TC
     tcp = server.ask(name, tcp=True)
@@ -144,7 +136,7 @@ def test_external_name_target_resolved_upstream(api: ApiServer, km_dns: Any,
         "apiVersion": "v1", "kind": "Service", "metadata": {"name": "ext"},
         "spec": {"type": "ExternalName", "externalName": "www.example.org"}})
     name = "ext.default.svc.cluster.local"
-    eventually(lambda: server.ask(name).answer != [], "ext's CNAME")
+    until(lambda: server.ask(name).answer != [], "ext's CNAME", WAIT, POLL)
     reply = server.ask(name)
     assert [rrset.to_text() for rrset in reply.answer] == [
         f"{name}. 30 IN CNAME www.example.org.", f"www.example.org. 60 IN A {UPSTREAM_ANSWER}"]

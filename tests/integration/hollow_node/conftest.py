@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -21,8 +21,7 @@ from servers.client.rest import Client
 from servers.hollow_node import app, server
 from tests.support.apiserver import ApiServer, start_apiserver
 
-T = TypeVar("T")
-WAIT = 20.0
+WAIT, POLL = 20.0, 0.05  # the tests' bound on each wait (tests.support.wait), and its pace
 
 
 @pytest.fixture(scope="module")
@@ -55,20 +54,6 @@ async def hollow(url: str, *args: str) -> AsyncIterator[Run]:
     finally:
         stop.set()
         assert await asyncio.wait_for(run.task, WAIT) == 0
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], what: str,
-                     timeout: float = WAIT) -> T:
-    """Poll ``probe`` until it returns something truthy; fail naming ``what``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        got = await probe()
-        if got:
-            return got
-        if loop.time() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 def pod(name: str, node: str | None = None, **spec: Any) -> dict[str, Any]:

@@ -13,16 +13,17 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[3]
 ECHO = Path(__file__).with_name("echo.py")
-T = TypeVar("T")
+# How the tests wait (tests.support.wait) for the proxy to follow the API: bounded, and an
+# OSError (refused, reset, timed out) while its rules are not in yet counts as "not yet".
+WAIT, POLL, NOT_YET = 15.0, 0.05, (OSError,)
 
 
 class Api:
@@ -96,21 +97,6 @@ class Proxy:
 
     def text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-
-def wait_for(probe: Callable[[], T | None], timeout: float = 15.0, what: str = "") -> T:
-    """Call ``probe`` until it returns something truthy (bounded in time)."""
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = probe()
-        except OSError as exc:
-            last, value = exc, None
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what or probe}: {last}")
 
 
 def greet(ip: str, port: int, timeout: float = 2.0, source: str = "") -> str:

@@ -21,7 +21,8 @@ import pytest
 
 from servers.proxy.nftables.ruleset import table_name
 from tests.integration.proxy.conftest import CLUSTER_CIDR, ECHO_PORT, GATEWAY, NetLab
-from tests.integration.proxy.lab import Api, Proxy, ask_udp, greet, names, wait_for
+from tests.integration.proxy.lab import NOT_YET, POLL, WAIT, Api, Proxy, ask_udp, greet, names
+from tests.support.wait import until
 
 NODE = "node-a"
 TCP = [{"name": "http", "port": 80, "protocol": "TCP"}]
@@ -69,17 +70,17 @@ def test_cluster_ip_spreads_follows_readiness_refuses_at_zero_and_node_port(
     svc = api.service("web", TCP, type="NodePort")
     vip, node_port = svc["spec"]["clusterIP"], svc["spec"]["ports"][0]["nodePort"]
     api.slice("web", [(ip, True) for ip in eps], SLICE_TCP)
-    wait_for(lambda: greet(vip, 80), what="the clusterIP")
+    until(lambda: greet(vip, 80), "the clusterIP", WAIT, POLL, retry_on=NOT_YET)
     assert set(names(vip, 80, 40)) == {"ep0", "ep1", "ep2"}  # random spread (p miss < 1e-6)
     # NodePort on the node's own (non-loopback) address
     assert set(names(GATEWAY, node_port, 40)) == {"ep0", "ep1", "ep2"}
     # an unready endpoint gets no new connections
     api.slice("web", [(eps[0], True), (eps[1], True), (eps[2], False)], SLICE_TCP)
-    wait_for(lambda: "ep2" not in names(vip, 80, 20), what="ep2 to leave")
+    until(lambda: "ep2" not in names(vip, 80, 20), "ep2 to leave", WAIT, POLL, retry_on=NOT_YET)
     assert "ep2" not in names(vip, 80, 40)
     # scale to zero: refused at once, for the clusterIP and the NodePort
     api.slice("web", [], SLICE_TCP)
-    wait_for(lambda: _refused(vip, 80), what="a refusal")
+    until(lambda: _refused(vip, 80), "a refusal", WAIT, POLL, retry_on=NOT_YET)
     assert _refused(GATEWAY, node_port)
     health = json.loads(urllib.request.urlopen("http://127.0.0.1:10256/healthz", timeout=5)
                         .read())
@@ -95,18 +96,20 @@ def test_session_affinity_and_udp_with_stale_flows_flushed(
     sticky = api.service("sticky", TCP, sessionAffinity="ClientIP")
     api.slice("sticky", [(ip, True) for ip in eps], SLICE_TCP)
     vip = sticky["spec"]["clusterIP"]
-    wait_for(lambda: greet(vip, 80), what="the sticky clusterIP")
+    until(lambda: greet(vip, 80), "the sticky clusterIP", WAIT, POLL, retry_on=NOT_YET)
     assert len(set(names(vip, 80, 30))) == 1
     dns = api.service("dns", [{"name": "dns", "port": 53, "protocol": "UDP"}])
     udp_vip = dns["spec"]["clusterIP"]
     api.slice("dns", [(eps[0], True)], [{"name": "dns", "port": ECHO_PORT, "protocol": "UDP"}])
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(0.5)
-        assert wait_for(lambda: ask_udp(sock, udp_vip, 53), what="udp") == "ep0"
+        assert until(lambda: ask_udp(sock, udp_vip, 53),
+                     "udp", WAIT, POLL, retry_on=NOT_YET) == "ep0"
         # the endpoint goes; the same client flow (same source port) must move with it
         api.slice("dns", [(eps[1], True)], [{"name": "dns", "port": ECHO_PORT,
                                              "protocol": "UDP"}])
-        wait_for(lambda: _udp_answer(sock, udp_vip) == "ep1", what="the flow to move")
+        until(lambda: _udp_answer(sock, udp_vip) == "ep1",
+              "the flow to move", WAIT, POLL, retry_on=NOT_YET)
 
 
 def _udp_answer(sock: socket.socket, ip: str) -> str:
@@ -123,7 +126,7 @@ def test_kill_9_keeps_established_connections_and_restart_takes_the_table_over(
     svc = api.service("web", TCP)
     vip = svc["spec"]["clusterIP"]
     api.slice("web", [(ip, True) for ip in eps], SLICE_TCP)
-    wait_for(lambda: greet(vip, 80), what="the clusterIP")
+    until(lambda: greet(vip, 80), "the clusterIP", WAIT, POLL, retry_on=NOT_YET)
     conn = socket.create_connection((vip, 80), timeout=5)
     try:
         first = conn.recv(100)
@@ -138,7 +141,8 @@ def test_kill_9_keeps_established_connections_and_restart_takes_the_table_over(
         other = api.service("other", TCP)
         api.slice("other", [(eps[0], True)], SLICE_TCP)
         proxy.start()
-        wait_for(lambda: greet(other["spec"]["clusterIP"], 80) == "ep0", what="the restart")
+        until(lambda: greet(other["spec"]["clusterIP"], 80) == "ep0",
+              "the restart", WAIT, POLL, retry_on=NOT_YET)
         assert set(names(vip, 80, 20)) == {"ep1"}
         conn.sendall(b"after")
         assert conn.recv(100) == b"after"

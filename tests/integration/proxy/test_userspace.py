@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.proxy.lab import ECHO, Api, Proxy, ask_udp, greet, names, wait_for
+from tests.integration.proxy.lab import ECHO, NOT_YET, POLL, WAIT, Api, Proxy, ask_udp, greet, names
 from tests.support.apiserver import start_apiserver
+from tests.support.wait import until
 
 TCP = [{"name": "http", "port": 80, "protocol": "TCP"}]
 
@@ -94,19 +95,20 @@ def test_round_robin_readiness_zero_node_port_udp_affinity_and_health(
     vip, node_port = svc["spec"]["clusterIP"], svc["spec"]["ports"][0]["nodePort"]
     assert vip.startswith("127.96.")
     api.slice("web", [(ip, True) for ip in ips], slice_ports)
-    wait_for(lambda: greet(vip, 80), what="the clusterIP")
+    until(lambda: greet(vip, 80), "the clusterIP", WAIT, POLL, retry_on=NOT_YET)
     counts = collections.Counter(names(vip, 80, 30))
     assert counts == {"ep1": 10, "ep2": 10, "ep3": 10}  # round-robin
     assert set(names("127.0.0.1", node_port, 6)) == {"ep1", "ep2", "ep3"}
     api.slice("web", [(ips[0], True), (ips[1], True), (ips[2], False)], slice_ports)
-    wait_for(lambda: "ep3" not in names(vip, 80, 6), what="ep3 to leave")
+    until(lambda: "ep3" not in names(vip, 80, 6), "ep3 to leave", WAIT, POLL, retry_on=NOT_YET)
     assert "ep3" not in names(vip, 80, 20)
     api.slice("web", [], slice_ports)
-    wait_for(lambda: _refused_at_once(vip, 80), what="a refusal")
+    until(lambda: _refused_at_once(vip, 80), "a refusal", WAIT, POLL, retry_on=NOT_YET)
     assert _refused_at_once("127.0.0.1", node_port)
     sticky = api.service("sticky", TCP, sessionAffinity="ClientIP")
     api.slice("sticky", [(ip, True) for ip in ips], slice_ports)
-    wait_for(lambda: greet(sticky["spec"]["clusterIP"], 80), what="the sticky service")
+    until(lambda: greet(sticky["spec"]["clusterIP"], 80),
+          "the sticky service", WAIT, POLL, retry_on=NOT_YET)
     assert len(set(names(sticky["spec"]["clusterIP"], 80, 12))) == 1
     # a Service naming another proxy is left to it (kube's service-proxy-name label)
     other = api.call("POST", "/api/v1/namespaces/default/services", {
@@ -118,7 +120,8 @@ def test_round_robin_readiness_zero_node_port_udp_affinity_and_health(
     api.slice("dns", [(ips[1], True)], [{"name": "dns", "port": port, "protocol": "UDP"}])
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(0.5)
-        assert wait_for(lambda: ask_udp(sock, dns["spec"]["clusterIP"], 53), what="udp") == "ep2"
+        assert until(lambda: ask_udp(sock, dns["spec"]["clusterIP"], 53),
+                     "udp", WAIT, POLL, retry_on=NOT_YET) == "ep2"
     assert _refused_at_once(other["spec"]["clusterIP"], 80)  # synced with dns, never served
     health = json.loads(urllib.request.urlopen(
         f"http://127.0.0.1:{_served(proxy, 'healthz')}/healthz", timeout=5).read())
@@ -136,7 +139,7 @@ def test_refusing_endpoint_is_skipped_and_kill_9_then_restart_serves_again(
     vip = svc["spec"]["clusterIP"]
     api.slice("web", [(ip, True) for ip in procs], [{"name": "http", "port": port,
                                                      "protocol": "TCP"}])
-    wait_for(lambda: greet(vip, 80), what="the clusterIP")
+    until(lambda: greet(vip, 80), "the clusterIP", WAIT, POLL, retry_on=NOT_YET)
     procs["127.0.10.2"].kill()  # still listed ready, but it refuses now
     procs["127.0.10.2"].wait(10)
     assert set(names(vip, 80, 12)) == {"ep1", "ep3"}  # every connection still served
@@ -148,7 +151,8 @@ def test_refusing_endpoint_is_skipped_and_kill_9_then_restart_serves_again(
     finally:
         conn.close()
     proxy.kill()
-    wait_for(lambda: _refused_at_once(vip, 80), what="the listener to go with the proxy")
+    until(lambda: _refused_at_once(vip, 80),
+          "the listener to go with the proxy", WAIT, POLL, retry_on=NOT_YET)
     proxy.start()
-    wait_for(lambda: greet(vip, 80), what="the restarted proxy")
+    until(lambda: greet(vip, 80), "the restarted proxy", WAIT, POLL, retry_on=NOT_YET)
     assert set(names(vip, 80, 6)) == {"ep1", "ep3"}

@@ -20,6 +20,9 @@ from servers.client.rest import Client
 from servers.scheduler import server
 from servers.scheduler.app import run
 from tests.support.apiserver import ApiServer, start_apiserver
+from tests.support.wait import eventually
+
+WAIT, POLL = 10.0, 0.05  # a bound on each wait, and how often it looks
 
 
 @pytest.fixture
@@ -61,16 +64,6 @@ def pod(name: str, cpu: str = "500m") -> dict[str, Any]:
         {"name": "c", "image": "x", "resources": {"requests": {"cpu": cpu}}}]}}
 
 
-async def eventually(check: Any, timeout: float = 10.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.05)
-
-
 async def test_pods_are_bound_and_counted(apiserver: ApiServer, client: Client) -> None:
     await client.create(NODES, node("n1"))
     await client.create(NODES, node("n2"))
@@ -83,7 +76,7 @@ async def test_pods_are_bound_and_counted(apiserver: ApiServer, client: Client) 
             nodes = [p["spec"].get("nodeName", "") for p in items]
             return nodes if len(nodes) == 6 and all(nodes) else None
 
-        nodes = await eventually(bound)
+        nodes = await eventually(bound, "6 bound pods", WAIT, POLL)
         # 2 cpu per node, 500m per pod: LeastAllocated spreads them 3 and 3.
         assert sorted(nodes) == ["n1"] * 3 + ["n2"] * 3
 
@@ -92,7 +85,7 @@ async def test_pods_are_bound_and_counted(apiserver: ApiServer, client: Client) 
                                        field_selector="reason=Scheduled"))["items"]
             return items if len(items) == 6 else []
 
-        events = await eventually(scheduled)
+        events = await eventually(scheduled, "6 Scheduled events", WAIT, POLL)
         assert {e["source"]["component"] for e in events} == {"default-scheduler"}
 
 
@@ -106,7 +99,7 @@ async def test_a_pod_that_fits_nowhere_says_why(apiserver: ApiServer, client: Cl
             return next((c for c in status.get("conditions") or ()
                          if c["type"] == "PodScheduled"), None)
 
-        found = await eventually(condition)
+        found = await eventually(condition, "huge's PodScheduled condition", WAIT, POLL)
         assert found["status"] == "False" and found["reason"] == "Unschedulable"
         assert found["message"].startswith("0/1 nodes are available: 1 Insufficient cpu.")
         await client.create(NODES, node("n2", cpu="16"))
@@ -114,7 +107,7 @@ async def test_a_pod_that_fits_nowhere_says_why(apiserver: ApiServer, client: Cl
         async def bound() -> str:
             return str((await client.get(PODS, "huge", "default"))["spec"].get("nodeName", ""))
 
-        assert await eventually(bound) == "n2"
+        assert await eventually(bound, "huge bound", WAIT, POLL) == "n2"
 
 
 def free_port() -> int:
@@ -148,7 +141,7 @@ async def test_metrics_in_kubes_names_on_the_secure_port(apiserver: ApiServer,
                 wanted.append('scheduler_pending_pods{queue="unschedulable"} 1.0')
                 return text if all(w in text for w in wanted) else None
 
-            text = await eventually(scrape)
+            text = await eventually(scrape, "both attempts in /metrics", WAIT, POLL)
         assert ('scheduler_schedule_attempts_total{profile="default-scheduler",'
                 'result="scheduled"} 1.0') in text
         assert 'scheduler_pending_pods{queue="unschedulable"} 1.0' in text
@@ -174,14 +167,14 @@ async def test_config_file_leader_election_fills_the_flags(apiserver: ApiServer,
             except NotFound:
                 return None
 
-        spec = (await eventually(lease))["spec"]
+        spec = (await eventually(lease, "the from-config lease", WAIT, POLL))["spec"]
         assert spec["leaseDurationSeconds"] == 3
         assert spec["holderIdentity"]
 
         async def bound() -> str:
             return str((await client.get(PODS, "led", "default"))["spec"].get("nodeName", ""))
 
-        assert await eventually(bound) == "n1"
+        assert await eventually(bound, "led bound", WAIT, POLL) == "n1"
 
 
 async def test_a_failed_informer_stops_the_scheduler() -> None:
@@ -229,6 +222,6 @@ async def test_preemption_spares_a_pod_its_disruption_budget_guards(
             got = await client.get(PODS, "urgent", "default")
             return str((got.get("status") or {}).get("nominatedNodeName") or "")
 
-        assert await eventually(nominated) == "n2"
+        assert await eventually(nominated, "urgent nominated", WAIT, POLL) == "n2"
         got = await client.get(PODS, "db", "default")
         assert not got["metadata"].get("deletionTimestamp")

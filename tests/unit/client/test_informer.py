@@ -11,6 +11,7 @@ import pytest
 from servers.client.informer import Backoff, Informer, SharedInformerFactory, object_key
 from servers.client.resources import NODES, PODS
 from servers.client.rest import Client
+from tests.support.wait import eventually
 from tests.unit.client.fakeapi import FakeApi, Obj, pod
 
 pytestmark = pytest.mark.timeout(20)
@@ -186,7 +187,8 @@ async def test_a_down_apiserver_is_retried_with_bounded_backoff(
     await asyncio.sleep(1.0)
     assert not running.informer.has_synced()
     assert len(attempts) <= 20  # 0.05, 0.1, 0.2, 0.2, ... with jitter: not a busy loop
-    await _until(lambda: len(attempts) >= 4)  # and it keeps trying (a stall only slows it)
+    # and it keeps trying (a stall only slows it)
+    await eventually(lambda: len(attempts) >= 4, "4 list attempts", 10.0, 0.01)
     await api.start()
     assert await running.informer.wait_synced(5)
     await running.finish()
@@ -201,7 +203,8 @@ async def test_a_watch_closed_at_once_does_not_spin(api: FakeApi, client: Client
         return len([r for r in api.requests if r.query.get("watch")])
 
     assert watches() <= 20  # backed off, not a busy loop
-    await _until(lambda: watches() >= 4)  # and it keeps watching (a stall only slows it)
+    # and it keeps watching (a stall only slows it)
+    await eventually(lambda: watches() >= 4, "4 watches", 10.0, 0.01)
     await running.finish()
     assert running.informer.has_synced()
 
@@ -300,11 +303,3 @@ def test_backoff_doubles_up_to_the_cap_with_jitter() -> None:
     assert len(set(delays)) > 90
     backoff.reset()
     assert backoff.next() <= 0.2
-
-
-async def _until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Wait (bounded) until ``predicate()`` holds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.01)

@@ -21,16 +21,11 @@ from hyperkube import supervisor
 from hyperkube.backoff import Backoff
 from hyperkube.logfile import parse_duration, parse_size
 from tests.support import procfs
+from tests.support.wait import eventually
 
 CHILD = [sys.executable, str(Path(__file__).with_name("fake_child.py"))]
 FAST = Backoff(0.2, 0.4)
-
-
-async def _until(cond: object, seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not cond():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.01)
+WAIT, POLL = 10.0, 0.01  # a bound on each wait, and how often it looks
 
 
 def _lines(log_dir: Path, name: str) -> list[str]:
@@ -47,7 +42,8 @@ async def test_a_child_that_exits_is_restarted_after_the_delay_while_others_run(
     task = asyncio.ensure_future(supervisor.run(
         [steady, crash], stop, logs=supervisor.Logs(str(tmp_path)), command=CHILD,
         backoff=FAST, kill_grace=1.0))
-    await _until(lambda: len(_lines(tmp_path, "crash")) == 3)
+    await eventually(lambda: len(_lines(tmp_path, "crash")) == 3, "3 lines in crash.log",
+                     WAIT, POLL)
     took = time.monotonic() - began
     assert took >= 0.2 + 0.4, "restarted after 0.2 s, then 0.4 s"
     assert steady.starts == 1 and steady.proc and steady.proc.returncode is None
@@ -69,7 +65,8 @@ async def test_stop_terminates_in_reverse_order_and_kills_a_stubborn_group(
     task = asyncio.ensure_future(supervisor.run(
         children, stop, logs=supervisor.Logs(str(tmp_path)), command=CHILD, backoff=FAST,
         kill_grace=0.3))
-    await _until(lambda: all(_lines(tmp_path, c.name) for c in children))
+    await eventually(lambda: all(_lines(tmp_path, c.name) for c in children),
+                     "a log line of every child", WAIT, POLL)
     grandchild = int(_lines(tmp_path, "spawner")[0].split()[2])
     assert os.getpgid(grandchild) == spawner.pids[0], "the grandchild is in its group"
     began = time.monotonic()
@@ -92,10 +89,10 @@ async def test_a_killed_childs_group_is_cleaned_before_the_restart(tmp_path: Pat
     task = asyncio.ensure_future(supervisor.run(
         [spawner], stop, logs=supervisor.Logs(str(tmp_path)), command=CHILD, backoff=FAST,
         kill_grace=0.3))
-    await _until(lambda: _lines(tmp_path, "spawner"))
+    await eventually(lambda: _lines(tmp_path, "spawner"), "spawner.log", WAIT, POLL)
     grandchild = int(_lines(tmp_path, "spawner")[0].split()[2])
     os.kill(spawner.pids[0], signal.SIGKILL)
-    await _until(lambda: spawner.starts == 2)
+    await eventually(lambda: spawner.starts == 2, "the spawner's restart", WAIT, POLL)
     assert not procfs.alive(grandchild), "its leftover group was ended before the restart"
     stop.set()
     await asyncio.wait_for(task, 10)
@@ -107,8 +104,9 @@ async def test_logs_rotate_by_size_and_keep_the_newest_backups(tmp_path: Path) -
     stop = asyncio.Event()
     logs = supervisor.Logs(str(tmp_path), max_size=1000, max_backups=2)
     task = asyncio.ensure_future(supervisor.run([chatter], stop, logs=logs, command=CHILD))
-    await _until(lambda: any("00000049" in line for p in tmp_path.glob("chatter*.log")
-                             for line in p.read_text().splitlines()))
+    await eventually(lambda: any("00000049" in line for p in tmp_path.glob("chatter*.log")
+                                 for line in p.read_text().splitlines()),
+                     "line 00000049 in a chatter log", WAIT, POLL)
     stop.set()
     await asyncio.wait_for(task, 10)
     backups = sorted(p.name for p in tmp_path.glob("chatter-*.log"))
@@ -125,7 +123,9 @@ async def test_without_a_log_dir_children_write_to_our_streams(
     child = supervisor.Child("c", ["crash", "0"])
     stop = asyncio.Event()
     task = asyncio.ensure_future(supervisor.run([child], stop, command=CHILD, backoff=FAST))
-    await _until(lambda: child.starts == 1 and child.proc and child.proc.returncode is not None)
+    await eventually(
+        lambda: child.starts == 1 and child.proc and child.proc.returncode is not None,
+        "the child's exit", WAIT, POLL)
     stop.set()
     await asyncio.wait_for(task, 10)
     assert f"start {child.pids[0]}" in capfd.readouterr().out
@@ -149,7 +149,7 @@ async def test_child_env_is_added_to_ours(tmp_path: Path) -> None:
     task = asyncio.ensure_future(supervisor.run(
         [child], stop, logs=supervisor.Logs(str(tmp_path)), command=[sys.executable],
         backoff=FAST))
-    await _until(lambda: _lines(tmp_path, "env"))
+    await eventually(lambda: _lines(tmp_path, "env"), "env.log", WAIT, POLL)
     stop.set()
     await asyncio.wait_for(task, 10)
     assert _lines(tmp_path, "env")[0] == "on top"
@@ -250,7 +250,7 @@ async def test_a_child_after_an_event_starts_only_once_it_is_set(tmp_path: Path)
     assert late.starts == 0
     late.args = ["sleep", "now"]  # filled in before the gate opens
     gate.set()
-    await _until(lambda: _lines(tmp_path, "late"))
+    await eventually(lambda: _lines(tmp_path, "late"), "late.log", WAIT, POLL)
     stop.set()
     assert await asyncio.wait_for(task, 10) == 0
     assert (late.starts, never.starts) == (1, 0)
@@ -263,10 +263,11 @@ async def test_restart_ends_a_run_and_starts_again_without_backoff(tmp_path: Pat
     task = asyncio.ensure_future(supervisor.run(
         [child], stop, logs=supervisor.Logs(str(tmp_path)), command=CHILD,
         backoff=Backoff(30, 30), kill_grace=1.0))
-    await _until(lambda: _lines(tmp_path, "steady"))
+    await eventually(lambda: _lines(tmp_path, "steady"), "steady.log", WAIT, POLL)
     first = child.pids[0]
     supervisor.restart(child)
-    await _until(lambda: len(_lines(tmp_path, "steady")) >= 3, seconds=5)
+    await eventually(lambda: len(_lines(tmp_path, "steady")) >= 3, "3 lines in steady.log",
+                     5, POLL)
     assert child.starts == 2 and not procfs.alive(first), \
         "ended, then started at once (not in 30 s)"
     stop.set()

@@ -13,9 +13,11 @@ import pytest
 from hyperkube import HyperKube, Server, together
 from hyperkube import messages as msg
 from hyperkube.backoff import Backoff
+from tests.support.wait import eventually
 from tests.unit.hyperkube import fake_servers
 
 FAKE = "tests.unit.hyperkube.fake_servers"
+WAIT, POLL = 5.0, 0.002  # a bound on each wait, and how often it looks
 
 
 def _label_flags(parser: argparse.ArgumentParser) -> None:
@@ -45,13 +47,6 @@ def _clean() -> None:
     fake_servers.RAN.clear()
 
 
-async def _until(cond: object, seconds: float = 5.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not cond():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.002)
-
-
 def test_backoff_doubles_to_the_cap_and_forgets_after_a_stable_run() -> None:
     b = Backoff(1.0, 30.0)
     assert [b.delay(0.1) for _ in range(7)] == [1, 2, 4, 8, 16, 30, 30]
@@ -75,7 +70,7 @@ async def test_failing_server_is_restarted_with_backoff_while_others_keep_runnin
     ], prog="km")
     stop = asyncio.Event()
     task = asyncio.ensure_future(together.run(members, stop, backoff=Backoff(0.02, 0.05)))
-    await _until(lambda: len(fake_servers.starts("f")) == 4)
+    await eventually(lambda: len(fake_servers.starts("f")) == 4, "4 starts of f", WAIT, POLL)
     stamps = fake_servers.starts("f")
     gaps = [b - a for a, b in itertools.pairwise(stamps)]
     delays = [0.02, 0.04, 0.05]  # doubling, then the cap
@@ -93,7 +88,7 @@ async def test_stop_goes_in_reverse_start_order() -> None:
                                       for name in ("flaky", "steady", "third")], prog="km")
     stop = asyncio.Event()
     task = asyncio.ensure_future(together.run(members, stop))
-    await _until(lambda: len(fake_servers.EVENTS) == 3)
+    await eventually(lambda: len(fake_servers.EVENTS) == 3, "3 events", WAIT, POLL)
     stop.set()
     assert await asyncio.wait_for(task, 5) == msg.EXIT_OK
     stops = [who for (who, what, _) in fake_servers.EVENTS if what == "stop"]
@@ -105,7 +100,7 @@ async def test_a_server_ignoring_stop_is_cancelled_after_the_bound() -> None:
                                       ("stubborn", ["--label", "x"])], prog="km")
     stop = asyncio.Event()
     task = asyncio.ensure_future(together.run(members, stop, stop_timeout=0.1))
-    await _until(lambda: len(fake_servers.EVENTS) == 2)
+    await eventually(lambda: len(fake_servers.EVENTS) == 2, "2 events", WAIT, POLL)
     began = time.monotonic()
     stop.set()
     assert await asyncio.wait_for(task, 5) == msg.EXIT_FAILURE
@@ -121,7 +116,8 @@ async def test_a_server_that_finishes_cleanly_is_not_restarted() -> None:
                             prog="km")
     stop = asyncio.Event()
     task = asyncio.ensure_future(together.run(members, stop, backoff=Backoff(0.01, 0.01)))
-    await _until(lambda: fake_servers.RAN and fake_servers.starts("s"))
+    await eventually(lambda: fake_servers.RAN and fake_servers.starts("s"), "a start of s",
+                     WAIT, POLL)
     await asyncio.sleep(0.05)
     assert members[0].starts == 1
     assert not task.done(), "the others keep running"
