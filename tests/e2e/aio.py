@@ -1,8 +1,9 @@
-"""``km all-in-one`` as a test drives it: the process, kubectl on its admin kubeconfig, waits,
-manifests, and the removal of its pods after a failure.
+"""``km all-in-one`` as a test drives it: the process, kubectl on its admin kubeconfig, the
+bound and pace of waits (``until`` is tests/support/wait.py's), manifests, and the removal of
+its pods after a failure.
 
     cluster = Cluster(km, tmp / "data", "--isolation", "namespaces", prefix=tuple(enter(ns)))
-    cluster.start(); until(lambda: cluster.node_ready(node), "the node Ready")
+    cluster.start(); until(lambda: cluster.node_ready(node), "the node Ready", WAIT, POLL)
     apply(cluster, deployment("web", 2, "exec python3 -m http.server 8000"))
     ...
     cluster.stop(); remove_namespaced_pods(ns, cluster.data / "kubelet", node, pod_cidr)
@@ -15,37 +16,22 @@ import json
 import os
 import signal
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.e2e.netns import enter
 
-__all__ = ["QUIET", "REPO", "WAIT", "Cluster", "api_client_pod", "apply", "deployment",
-           "remove_namespaced_pods", "remove_process_pods", "until"]
+__all__ = ["POLL", "QUIET", "REPO", "WAIT", "Cluster", "api_client_pod", "apply", "deployment",
+           "remove_namespaced_pods", "remove_process_pods"]
 
 WAIT = 30.0
+POLL = 0.2  # how often the tests' waits (tests.support.wait) look
 REPO = Path(__file__).resolve().parents[2]
 # The components' own listeners off (port 0): other tests of the machine use kube's ports.
 QUIET = ["--kubelet-arg", "port=0", "--kubelet-arg", "healthz-port=0",
          "--kube-proxy-arg", "healthz-bind-address=0",
          "--kube-proxy-arg", "metrics-bind-address=0",
          "--kube-controller-manager-arg", "secure-port=0", "--kube-scheduler-arg", "secure-port=0"]
-
-
-def until(probe: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
-    """``probe()``'s first truthy answer, asked every 0.2 s; fails after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = probe()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 class Cluster:

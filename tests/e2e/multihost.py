@@ -19,9 +19,10 @@ import subprocess
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tests.e2e.aio import Cluster, until
+from tests.e2e.aio import POLL, WAIT, Cluster
 from tests.e2e.hosts import SUBNET, host_leftovers, hosts, remove_what_is_left, start_minion
 from tests.e2e.netns import enter
+from tests.support.wait import until
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -59,7 +60,7 @@ def three_hosts(km: Path, tmp: Path, prefix: str, *aio_args: str) -> Iterator[Th
         cluster = ThreeHosts(km, namespaces, names, [aio.data, tmp / "h2", tmp / "h3"], aio, [])
         aio.start()
         try:
-            until(lambda: aio.node_ready(names[0]), "host 1's node Ready")
+            until(lambda: aio.node_ready(names[0]), "host 1's node Ready", WAIT, POLL)
             token = (aio.data / "node-token").read_text().strip()
             for i in (2, 3):
                 cluster.minions.append(start_minion(

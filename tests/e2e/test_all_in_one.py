@@ -21,17 +21,19 @@ import pytest
 from hyperkube import messages as msg
 from servers.kubelet.runtime import names
 from tests.e2e.aio import (
+    POLL,
     QUIET,
     REPO,
+    WAIT,
     Cluster,
     apply,
     deployment,
     remove_namespaced_pods,
     remove_process_pods,
-    until,
 )
 from tests.e2e.netns import enter, network_namespace
 from tests.support.etcd import EtcdServer, free_port
+from tests.support.wait import until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -63,37 +65,38 @@ def test_none_mode_runs_a_deployment_and_survives_kill_9(km: Path, tmp_path: Pat
                       "--secure-port", str(free_port()), *QUIET)
     cluster.start()
     try:
-        until(lambda: cluster.node_ready(node), "the node to be Ready")
+        until(lambda: cluster.node_ready(node), "the node to be Ready", WAIT, POLL)
         assert cluster.kubectl("get", "pods", "-A") is not None
         pki = {p.name: p.read_bytes() for p in (cluster.data / "pki").iterdir()}
         token = (cluster.data / "node-token").read_text()
         assert token.startswith("K10") and "::" in token
         apply(cluster, deployment("web", 2, WEB))
-        pods = until(lambda: cluster.running("app=web", 2), "2 web pods Running")
+        pods = until(lambda: cluster.running("app=web", 2), "2 web pods Running", WAIT, POLL)
         uids = sorted(p["metadata"]["uid"] for p in pods)
         until(lambda: "Serving HTTP on" in cluster.kubectl("logs", pods[0]["metadata"]["name"]),
-              "the pod's log through the apiserver and the kubelet")
+              "the pod's log through the apiserver and the kubelet", WAIT, POLL)
 
         cluster.kubectl("expose", "deployment", "web", "--port", "80", "--target-port", "8000")
         cluster_ip = cluster.json("get", "service", "web")["spec"]["clusterIP"]
         assert cluster_ip.startswith("127."), "a loopback service range in none mode"
-        until(lambda: _get(f"http://{cluster_ip}/"), "the Service through the userspace proxy")
+        until(lambda: _get(f"http://{cluster_ip}/"),
+              "the Service through the userspace proxy", WAIT, POLL)
 
         cluster.kill()  # kill -9: the pods are conmon's children, not the cluster's
         cluster.start()
         until(lambda: cluster.node_ready(node) and cluster.running("app=web", 2),
-              "the node Ready again with the same pods")
+              "the node Ready again with the same pods", WAIT, POLL)
         again = cluster.running("app=web", 2)
         assert sorted(p["metadata"]["uid"] for p in again) == uids
         assert all(p["status"]["containerStatuses"][0]["restartCount"] == 0 for p in again)
         assert {p.name: p.read_bytes() for p in (cluster.data / "pki").iterdir()} == pki
         assert (cluster.data / "node-token").read_text() == token
         assert "reusing the cluster's PKI" in cluster.log.read_text()
-        until(lambda: _get(f"http://{cluster_ip}/"), "the Service again")
+        until(lambda: _get(f"http://{cluster_ip}/"), "the Service again", WAIT, POLL)
 
         cluster.kubectl("delete", "deployment", "web")
         until(lambda: not (cluster.json("get", "pods") or {"items": [1]})["items"],
-              "the pods to go")
+              "the pods to go", WAIT, POLL)
         assert cluster.stop() == 0
     finally:
         cluster.stop()
@@ -111,7 +114,7 @@ def test_etcd_backend(km: Path, tmp_path: Path) -> None:
                           "--etcd-servers", etcd.endpoint, *QUIET)
         cluster.start()
         try:
-            until(lambda: cluster.node_ready(node), "the node to be Ready")
+            until(lambda: cluster.node_ready(node), "the node to be Ready", WAIT, POLL)
             assert cluster.stop() == 0
         finally:
             cluster.stop()
@@ -147,13 +150,13 @@ def test_namespaces_mode_pod_answers_at_its_pod_ip(km: Path, tmp_path: Path,
     cluster.start()
     pod_cidr = ""
     try:
-        until(lambda: cluster.node_ready(node), "the node to be Ready")
+        until(lambda: cluster.node_ready(node), "the node to be Ready", WAIT, POLL)
         pod_cidr = cluster.json("get", "node", node)["spec"]["podCIDR"]
         apply(cluster, deployment("web", 1, "exec python3 -u -m http.server 8000"))
-        pods = until(lambda: cluster.running("app=web", 1), "the web pod Running")
+        pods = until(lambda: cluster.running("app=web", 1), "the web pod Running", WAIT, POLL)
         ip = pods[0]["status"]["podIP"]
         assert ip in cluster.kubectl("get", "pods", "-o", "wide")
-        until(lambda: _answers(netns, ip), "the pod at its IP")
+        until(lambda: _answers(netns, ip), "the pod at its IP", WAIT, POLL)
         # http.server serves the pod's / : its service account token volume is mounted
         mount = "/var/run/secrets/kubernetes.io/serviceaccount"
         assert _answers(netns, ip, f"{mount}/namespace", "default")
@@ -170,15 +173,16 @@ def test_namespaces_mode_pod_answers_at_its_pod_ip(km: Path, tmp_path: Path,
         until(lambda: subprocess.run([*enter(netns), str(REPO / ".venv/bin/python"), "-c",
                                       ask], capture_output=True, text=True, timeout=10
                                      ).stdout.strip() == "10.96.0.1",
-              "km dns on the bridge to answer kubernetes.default")
+              "km dns on the bridge to answer kubernetes.default", WAIT, POLL)
         cluster.kill()  # kill -9: the sandboxed pod keeps running, the restart adopts it
         assert _answers(netns, ip)
         cluster.start()
-        until(lambda: cluster.running("app=web", 1), "the pod Running after the restart")
+        until(lambda: cluster.running("app=web", 1),
+              "the pod Running after the restart", WAIT, POLL)
         assert cluster.running("app=web", 1)[0]["metadata"]["uid"] == pods[0]["metadata"]["uid"]
         cluster.kubectl("delete", "deployment", "web")
         until(lambda: not (cluster.json("get", "pods") or {"items": [1]})["items"],
-              "the pod to go")
+              "the pod to go", WAIT, POLL)
         assert cluster.stop() == 0
     finally:
         if cluster.proc is not None and cluster.proc.poll() is None:  # a failure above

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from servers.kubelet.runtime import names
-from tests.e2e.aio import QUIET, Cluster, api_client_pod, remove_namespaced_pods, until
+from tests.e2e.aio import POLL, QUIET, WAIT, Cluster, api_client_pod, remove_namespaced_pods
 from tests.e2e.netns import enter, inside, network_namespace
+from tests.support.wait import until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -40,7 +41,7 @@ def test_the_default_route_s_address_is_the_node_ip_pods_reach(km: Path,
         cluster.start()
         pod_cidr = ""
         try:
-            until(lambda: cluster.node_ready(NODE), "the node to be Ready")
+            until(lambda: cluster.node_ready(NODE), "the node to be Ready", WAIT, POLL)
             node = cluster.json("get", "node", NODE)
             pod_cidr = node["spec"]["podCIDR"]
             assert {"type": "InternalIP", "address": ADDRESS} in node["status"]["addresses"]
@@ -49,11 +50,10 @@ def test_the_default_route_s_address_is_the_node_ip_pods_reach(km: Path,
             cluster.kubectl("create", "rolebinding", "client", "--clusterrole", "view",
                             "--serviceaccount", "default:default")
             until(lambda: cluster.run("get", "sa", "default").returncode == 0,
-                  "the default ServiceAccount")
+                  "the default ServiceAccount", WAIT, POLL)
             done = cluster.run("apply", "-f", "-", input=api_client_pod("client"))
             assert done.returncode == 0, done.stderr
-            until(lambda: _phase(cluster) in ("Succeeded", "Failed"), "the client to end",
-                  timeout=60)
+            until(lambda: _phase(cluster) in ("Succeeded", "Failed"), "the client to end", 60, POLL)
             assert cluster.kubectl("logs", "client").strip() == "200"
             cluster.kubectl("delete", "pod", "client", "--wait=true", "--timeout=20s")
             assert cluster.stop() == 0

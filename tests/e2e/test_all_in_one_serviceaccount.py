@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.aio import QUIET, Cluster, api_client_pod, remove_process_pods, until
+from tests.e2e.aio import POLL, QUIET, WAIT, Cluster, api_client_pod, remove_process_pods
 from tests.e2e.netns import enter, network_namespace
+from tests.support.wait import until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -35,9 +36,9 @@ def test_none_mode_signs_tokens_and_a_pod_reads_its_own(km: Path, tmp_path: Path
                           "--secure-port", "6443", *QUIET, prefix=tuple(enter(ns)))
         cluster.start()
         try:
-            until(lambda: cluster.node_ready(NODE), "the node to be Ready")
+            until(lambda: cluster.node_ready(NODE), "the node to be Ready", WAIT, POLL)
             until(lambda: cluster.run("get", "sa", "default").returncode == 0,
-                  "the default ServiceAccount")
+                  "the default ServiceAccount", WAIT, POLL)
             token = cluster.kubectl("create", "token", "default").strip()
             assert token.count(".") == 2, token
             whoami = subprocess.run(
@@ -51,10 +52,11 @@ def test_none_mode_signs_tokens_and_a_pod_reads_its_own(km: Path, tmp_path: Path
             cluster.kubectl("create", "rolebinding", "reader", "--clusterrole", "view",
                             "--serviceaccount", "default:default")
             until(lambda: cluster.run("get", "cm", "kube-root-ca.crt").returncode == 0,
-                  "kube-root-ca.crt")
+                  "kube-root-ca.crt", WAIT, POLL)
             done = cluster.run("apply", "-f", "-", input=api_client_pod("reader", first=SHOW_FILES))
             assert done.returncode == 0, done.stderr
-            until(lambda: _phase(cluster) in ("Succeeded", "Failed"), "the reader to end")
+            until(lambda: _phase(cluster) in ("Succeeded", "Failed"),
+                  "the reader to end", WAIT, POLL)
             out = cluster.kubectl("logs", "reader").splitlines()
             assert out == ["default", "-----BEGIN CERTIFICATE-----", "200"], out
             assert _phase(cluster) == "Succeeded"

@@ -20,8 +20,9 @@ from servers.cleanup.host import mounts_under
 from servers.kubelet.linux.cgroups import hierarchies
 from servers.kubelet.runtime import names
 from servers.proxy.nftables.ruleset import table_name
-from tests.e2e.aio import QUIET, Cluster, apply, deployment, remove_namespaced_pods, until
+from tests.e2e.aio import POLL, QUIET, WAIT, Cluster, apply, deployment, remove_namespaced_pods
 from tests.e2e.netns import enter, inside, network_namespace
+from tests.support.wait import until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -60,9 +61,9 @@ def test_cleanup_stops_the_server_and_removes_a_namespaced_pods_leftovers(
         cleanup = [*prefix, str(km), "cleanup", "--dir", str(aio.data)]
         aio.start()
         try:
-            until(lambda: aio.node_ready(node), "the node Ready")
+            until(lambda: aio.node_ready(node), "the node Ready", WAIT, POLL)
             apply(aio, deployment("sleeper", 1, "exec sleep 600"))
-            until(lambda: aio.running("app=sleeper", 1), "the pod Running")
+            until(lambda: aio.running("app=sleeper", 1), "the pod Running", WAIT, POLL)
             before = leftovers(ns, node, root)
             for kind in ("netns", "link kmb", "link kmv", f"table {table_name(node)}",
                          "route", "mount", "cgroup", "pins", "lock"):

@@ -29,15 +29,17 @@ from servers.kubelet.linux.hostports import table_name as hostports_table
 from servers.kubelet.runtime import names
 from servers.proxy.nftables.ruleset import table_name as proxy_table
 from tests.e2e.aio import (
+    POLL,
     QUIET,
     REPO,
+    WAIT,
     Cluster,
     apply,
     remove_namespaced_pods,
     remove_process_pods,
-    until,
 )
 from tests.e2e.netns import enter, inside, network_namespace
+from tests.support.wait import until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -148,7 +150,7 @@ class Net:
         assert done.returncode == 0, done.stderr
         try:
             phase = until(lambda: _phase(c, name) in ("Succeeded", "Failed") and _phase(c, name),
-                          f"pod {name} to finish", timeout)
+                          f"pod {name} to finish", timeout, POLL)
             log = c.kubectl("logs", name)
             assert phase == "Succeeded", log
             return log
@@ -175,18 +177,18 @@ def net(km: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
         cluster.start()
         pod_cidr = ""
         try:
-            until(lambda: cluster.node_ready(NODE), "the node to be Ready")
+            until(lambda: cluster.node_ready(NODE), "the node to be Ready", WAIT, POLL)
             pod_cidr = cluster.json("get", "node", NODE)["spec"]["podCIDR"]
             apply(cluster, manifest(*SERVICES, web(3, "/tmp"), echo_pod("echo", {
                 "app": "echo"}, [])))
-            until(lambda: cluster.running("app=web", 3), "3 web pods Running")
-            until(lambda: cluster.running("app=echo", 1), "the echo pod Running")
+            until(lambda: cluster.running("app=web", 3), "3 web pods Running", WAIT, POLL)
+            until(lambda: cluster.running("app=echo", 1), "the echo pod Running", WAIT, POLL)
             found = Net(cluster, ns)
             found.gateway = pod_cidr.rsplit(".", 1)[0] + ".1"
             yield found
             cluster.kubectl("delete", "deployment,pod", "--all", "--wait", "--timeout=30s")
             until(lambda: not (cluster.json("get", "pods") or {"items": [1]})["items"],
-                  "every pod to go")
+                  "every pod to go", WAIT, POLL)
             assert cluster.stop() == 0
         finally:
             if cluster.running_now():  # a failure above: no sandboxed pod outlives the test
@@ -233,7 +235,7 @@ def test_a_pod_reaches_a_service_by_cluster_ip_and_names_spread_over_endpoints(
     vip = net.ip("web")
     pods = web_pods(net.cluster)
     until(lambda: ready_endpoints(net.cluster, "web") == {p["status"]["podIP"] for p in pods},
-          "web's endpoints")
+          "web's endpoints", WAIT, POLL)
     names = {p["metadata"]["name"] for p in pods}
     out = json.loads(net.from_pod("resolver", RESOLVE % {"names": NAMES, "vip": vip}))
     assert out["names"] == {n: vip for n in NAMES}
@@ -312,22 +314,23 @@ def test_host_ports_from_the_host_and_a_pod_and_gone_with_the_pod(net: Net) -> N
         {"containerPort": 8080, "hostPort": 18080},
         {"containerPort": 8080, "hostPort": 18080, "protocol": "UDP"},
         {"containerPort": 8080, "hostPort": 18081, "hostIP": NODE_IP}])))
-    until(lambda: c.running("app=hp", 1), "the hostPort pod Running")
+    until(lambda: c.running("app=hp", 1), "the hostPort pod Running", WAIT, POLL)
     # TCP and UDP at the node's addresses; a port with a hostIP only at that address
     answer = until(lambda: (lambda a: a if a.startswith("hp hp ") else "")(
-        net.host(TCP_UDP + asks)), "the hostPorts at the node's address")
+        net.host(TCP_UDP + asks)), "the hostPorts at the node's address", WAIT, POLL)
     assert answer == "hp hp hp hp ConnectionRefusedError"
     assert net.from_pod("hp-client", POD_GREET % {"ip": NODE_IP}).strip() == "hp"
     # a second pod asking for the port is left Pending by the scheduler's NodePorts filter
     apply(c, manifest(echo_pod("hp-twin", {"app": "hp-twin"}, [
         {"containerPort": 8080, "hostPort": 18080}])))
     until(lambda: "didn't have free ports" in json.dumps(
-        (c.json("get", "pod", "hp-twin") or {}).get("status") or {}), "hp-twin Unschedulable")
+        (c.json("get", "pod", "hp-twin") or {}).get("status") or {}),
+          "hp-twin Unschedulable", WAIT, POLL)
     c.kubectl("delete", "pod", "hp-twin", "--wait", "--timeout=30s")  # gone before hp goes
 
     c.kubectl("delete", "pod", "hp", "--wait", "--timeout=30s")
     until(lambda: "18080" not in json.dumps(_nft(net.ns, hostports_table(NODE))),
-          "the pod's hostPorts to go")
+          "the pod's hostPorts to go", WAIT, POLL)
     assert net.host(TCP_UDP + f"print(tcp({NODE_IP!r}, 18080))") == "ConnectionRefusedError"
 
 
@@ -402,11 +405,11 @@ def test_ready_endpoints_only_node_port_affinity_and_no_endpoints_from_a_pod(net
         {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "nobody"},
          "spec": {"selector": {"app": "nobody"}, "ports": [{"port": 80}]}}))
     try:
-        ready = until(lambda: _ip_of(c, "mix-ready"), "the ready pod's address")
-        other = until(lambda: _ip_of(c, "mix-unready"), "the unready pod's address")
+        ready = until(lambda: _ip_of(c, "mix-ready"), "the ready pod's address", WAIT, POLL)
+        other = until(lambda: _ip_of(c, "mix-unready"), "the unready pod's address", WAIT, POLL)
         until(lambda: ready_endpoints(c, "mix") == {ready}
               and ready_endpoints(c, "mix", ready=False) == {other},
-              "mix's endpoints: one ready, one not")
+              "mix's endpoints: one ready, one not", WAIT, POLL)
         node_port = c.json("get", "service", "mix")["spec"]["ports"][0]["nodePort"]
         out = json.loads(net.from_pod("kinds", SERVICE_KINDS % {
             "mix": net.ip("mix"), "node": NODE_IP, "port": node_port,
@@ -473,36 +476,37 @@ def test_kill_9_during_traffic_keeps_connections_and_the_rules(net: Net) -> None
     c = net.cluster
     apply(c, manifest(echo_pod("hp2", {"app": "hp2"}, [
         {"containerPort": 8080, "hostPort": 18090}])))
-    until(lambda: c.running("app=hp2", 1), "the hostPort pod Running")
+    until(lambda: c.running("app=hp2", 1), "the hostPort pod Running", WAIT, POLL)
     vip = net.ip("echo")
     c.run("run", "talker", "--image=python", "--restart=Never", *repo_overrides("talker"),
           "--command", "--", PYTHON,
           "-c", TALKER % {"vip": vip})
     tables = (proxy_table(NODE), hostports_table(NODE))
     try:
-        until(lambda: _echoed(c, "talker") >= 20, "the talker's echoes")
-        until(lambda: all(_nft(net.ns, t) for t in tables), "both tables")
+        until(lambda: _echoed(c, "talker") >= 20, "the talker's echoes", WAIT, POLL)
+        until(lambda: all(_nft(net.ns, t) for t in tables), "both tables", WAIT, POLL)
         before = {t: _nft(net.ns, t) for t in tables}
         taken = f"nftables table ip {tables[0]} taken over"
         counts = (c.log.read_text().count(taken), c.log.read_text().count("hostPorts: "))
         c.kill()  # kill -9: apiserver, kubelet and proxy are all in this one process
         seen = _echoed(c, "talker")
-        until(lambda: _echoed(c, "talker") >= seen + 50, "echoes with the cluster down", 15)
+        until(lambda: _echoed(c, "talker") >= seen + 50, "echoes with the cluster down", 15, POLL)
         # new connections too: the rules stay in the kernel while nothing programs them
         assert net.host(TCP_UDP + f"print(tcp({vip!r}, 7), tcp({NODE_IP!r}, 18090))"
                         ) == "echo hp2"
         c.start()
-        until(lambda: c.log.read_text().count(taken) > counts[0], "the proxy to take over")
+        until(lambda: c.log.read_text().count(taken) > counts[0],
+              "the proxy to take over", WAIT, POLL)
         until(lambda: c.log.read_text().count("hostPorts: ") > counts[1],
-              "the kubelet to write its hostPorts")
+              "the kubelet to write its hostPorts", WAIT, POLL)
         assert {t: _nft(net.ns, t) for t in tables} == before  # the same, no duplicates
         seen = _echoed(c, "talker")
-        until(lambda: _echoed(c, "talker") >= seen + 50, "echoes after the restart")
+        until(lambda: _echoed(c, "talker") >= seen + 50, "echoes after the restart", WAIT, POLL)
         assert _phase(c, "talker") == "Running"
     finally:
         if not c.running_now():  # failed while down: the module's clean-up needs the cluster
             c.start()
-            until(lambda: c.node_ready(NODE), "the node Ready again")
+            until(lambda: c.node_ready(NODE), "the node Ready again", WAIT, POLL)
         c.run("delete", "pod", "talker", "hp2", "--wait=false")
 
 
@@ -539,19 +543,19 @@ def test_userspace_mode_from_a_pod(km: Path, tmp_path: Path) -> None:
                           *QUIET, prefix=tuple(enter(ns)))
         cluster.start()
         try:
-            until(lambda: cluster.node_ready(node), "the node to be Ready")
+            until(lambda: cluster.node_ready(node), "the node to be Ready", WAIT, POLL)
             apply(cluster, manifest(SERVICES[0], web(2, str(tmp_path / "www"))))
-            pods = until(lambda: cluster.running("app=web", 2), "2 web pods Running")
+            pods = until(lambda: cluster.running("app=web", 2), "2 web pods Running", WAIT, POLL)
             vip = Net(cluster, ns).ip("web")
             assert vip.startswith("127."), "a loopback service range in none mode"
             until(lambda: ready_endpoints(cluster, "web") == {p["status"]["podIP"] for p in pods},
-                  "web's endpoints")
+                  "web's endpoints", WAIT, POLL)
             served = Net(cluster, ns).from_pod("client", SPREAD % {"vip": vip, "count": 2}
                                                ).split()
             assert served == sorted(p["metadata"]["name"] for p in pods)
             cluster.kubectl("delete", "deployment", "web", "--wait", "--timeout=30s")
             until(lambda: not (cluster.json("get", "pods") or {"items": [1]})["items"],
-                  "the pods to go")
+                  "the pods to go", WAIT, POLL)
             assert cluster.stop() == 0
         finally:
             cluster.stop()

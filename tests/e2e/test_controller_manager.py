@@ -8,17 +8,17 @@ import json
 import shutil
 import signal
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.e2e.test_kubectl import Kubectl
 from tests.support.apiserver import ApiServer, start_apiserver
+from tests.support.wait import until
 
 WAIT = 30.0
+POLL = 0.2  # how often the tests' waits (tests.support.wait) look
 
 RC = {"apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": "web"},
       "spec": {"replicas": 3, "selector": {"app": "web"}, "template": {
@@ -28,17 +28,6 @@ RC = {"apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": 
 SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
            "spec": {"selector": {"app": "web"},
                     "ports": [{"port": 80, "targetPort": "http"}]}}
-
-
-def wait_for(what: str, check: Callable[[], Any]) -> Any:
-    deadline = time.monotonic() + WAIT
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 @pytest.fixture
@@ -84,24 +73,24 @@ def test_rc_scale_endpoints_and_cascading_delete(
     kubectl = Kubectl(api, tmp_path / "kube-cache")
     kubectl("apply", "-f", "-", input=json.dumps(RC))
     kubectl("apply", "-f", "-", input=json.dumps(SERVICE))
-    wait_for("3 Running pods of the RC",
-             lambda: len(running_pods(kubectl)) == 3 and len(kubectl(
-                 "get", "pods", "--no-headers").stdout.strip().splitlines()) == 3)
+    until(lambda: len(running_pods(kubectl)) == 3 and len(kubectl(
+                 "get", "pods", "--no-headers").stdout.strip().splitlines()) == 3,
+          "3 Running pods of the RC", WAIT, POLL)
     kubectl("scale", "rc", "web", "--replicas=5")
-    wait_for("5 Running pods", lambda: len(running_pods(kubectl)) == 5)
+    until(lambda: len(running_pods(kubectl)) == 5, "5 Running pods", WAIT, POLL)
 
     def rc_ready() -> bool:
         row = kubectl("get", "rc", "web", "--no-headers").stdout.split()
         return row[1:4] == ["5", "5", "5"]
 
-    wait_for("kubectl get rc to show 5 5 5", rc_ready)
+    until(rc_ready, "kubectl get rc to show 5 5 5", WAIT, POLL)
 
     def five_endpoints() -> list[str] | None:
         got = kubectl.json("get", "endpoints", "web")
         ips = [a["ip"] for s in got.get("subsets") or () for a in s.get("addresses") or ()]
         return ips if len(ips) == 5 else None
 
-    ips = wait_for("5 ready endpoints", five_endpoints)
+    ips = until(five_endpoints, "5 ready endpoints", WAIT, POLL)
     pod_ips = {r[5] for r in running_pods(kubectl)}
     assert set(ips) == pod_ips
     assert ":8080" in kubectl("get", "ep", "web").stdout
@@ -109,7 +98,7 @@ def test_rc_scale_endpoints_and_cascading_delete(
                      "involvedObject.kind=ReplicationController").stdout
     assert "SuccessfulCreate" in events and "Created pod: web-" in events
     kubectl("delete", "rc", "web", "--timeout=20s")
-    wait_for("the RC's pods to go",
-             lambda: kubectl("get", "pods", "--no-headers").stdout.strip() == "")
+    until(lambda: kubectl("get", "pods", "--no-headers").stdout.strip() == "",
+          "the RC's pods to go", WAIT, POLL)
     for proc in cluster:
         assert proc.poll() is None

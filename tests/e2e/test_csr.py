@@ -18,7 +18,6 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -26,8 +25,10 @@ from tests.e2e.test_kubectl import KUBECTL_TIMEOUT
 from tests.support.apiserver import ApiServer, start_apiserver
 from tests.support.csr import make_request
 from tests.support.pki import make_certs
+from tests.support.wait import until
 
 TOKEN = "e2e0ab.0123456789abcdef"
+WAIT, POLL = 30.0, 0.2  # a bound on each wait (tests.support.wait), and how often it looks
 
 
 @pytest.fixture(scope="module")
@@ -95,20 +96,10 @@ def csr_yaml(name: str, pem: bytes, signer: str, usages: str) -> str:
             f"  signerName: {signer}\n  expirationSeconds: 3600\n  usages: [{usages}]\n")
 
 
-def until(what: str, check: Callable[[], Any], timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
 def issued(kubectl: Kubectl, name: str) -> bytes:
     def cert() -> str:
         return kubectl("get", "csr", name, "-o", "jsonpath={.status.certificate}").stdout
-    return base64.b64decode(until(f"csr {name} issued", cert))
+    return base64.b64decode(until(cert, f"csr {name} issued", WAIT, POLL))
 
 
 def whoami(kubectl: Kubectl, cert: Path, key: Path) -> str:
@@ -169,8 +160,8 @@ def test_a_bootstrap_token_asks_for_a_node_certificate_and_nothing_more(
                    "--from-literal=usage-bootstrap-authentication=true")
     assert made.returncode == 0, made.stderr
     as_token = ["--token", TOKEN]
-    until("the token to authenticate",
-          lambda: kubectl("get", "csr", auth=as_token).returncode == 0)
+    until(lambda: kubectl("get", "csr", auth=as_token).returncode == 0,
+          "the token to authenticate", WAIT, POLL)
     pods = kubectl("get", "pods", auth=as_token)
     assert pods.returncode == 1
     assert 'User "system:bootstrap:e2e0ab" cannot list resource "pods"' in pods.stderr

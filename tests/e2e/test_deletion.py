@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_controller_manager import api, cluster, wait_for  # noqa: F401 (fixtures)
+from tests.e2e.test_controller_manager import POLL, WAIT, api, cluster  # noqa: F401 (fixtures)
 from tests.e2e.test_kubectl import Kubectl
 from tests.support.apiserver import ApiServer
+from tests.support.wait import until
 
 Obj = dict[str, Any]
 
@@ -44,9 +45,9 @@ def pods(kubectl: Kubectl, app: str, namespace: str = "default") -> list[Obj]:
 
 
 def running(kubectl: Kubectl, app: str, count: int, namespace: str = "default") -> None:
-    wait_for(f"{count} Running pods of {app}", lambda: sum(
+    until(lambda: sum(
         p.get("status", {}).get("phase") == "Running" for p in pods(kubectl, app, namespace))
-        == count)
+        == count, f"{count} Running pods of {app}", WAIT, POLL)
 
 
 def test_delete_with_each_cascade(kubectl: Kubectl) -> None:
@@ -65,7 +66,7 @@ def test_delete_with_each_cascade(kubectl: Kubectl) -> None:
     assert len(kept) == 2 and not any(p["metadata"].get("ownerReferences") for p in kept)
     # Background (kubectl's default): the RC goes at once, the collector takes the pods.
     kubectl("delete", "rc", "bg", "--timeout=25s")
-    wait_for("the background RC's pods to go", lambda: pods(kubectl, "bg") == [])
+    until(lambda: pods(kubectl, "bg") == [], "the background RC's pods to go", WAIT, POLL)
     kubectl("delete", "pods", "-l", "app=orph", "--timeout=25s")
 
 
@@ -75,8 +76,9 @@ def test_delete_namespace_terminates_then_goes(kubectl: Kubectl) -> None:
     spec = workload("ReplicationController", "web", 1)
     kubectl("apply", "-n", "x", "-f", "-", input=json.dumps(spec))
     running(kubectl, "web", 1, "x")
-    wait_for("the default ServiceAccount in x", lambda: kubectl(
-        "get", "serviceaccount", "default", "-n", "x", check=False).returncode == 0)
+    until(lambda: kubectl(
+        "get", "serviceaccount", "default", "-n", "x", check=False).returncode == 0,
+          "the default ServiceAccount in x", WAIT, POLL)
     kubectl("delete", "namespace", "x", "--wait=false")
     row = kubectl("get", "namespace", "x", "--no-headers").stdout.split()
     assert row[:2] == ["x", "Terminating"]
@@ -84,7 +86,7 @@ def test_delete_namespace_terminates_then_goes(kubectl: Kubectl) -> None:
     assert refused.returncode != 0
     assert ('configmaps "late" is forbidden: unable to create new content in namespace x '
             "because it is being terminated") in refused.stderr
-    wait_for("namespace x to go", lambda: kubectl(
-        "get", "namespace", "x", check=False).returncode != 0)
+    until(lambda: kubectl(
+        "get", "namespace", "x", check=False).returncode != 0, "namespace x to go", WAIT, POLL)
     gone = kubectl("get", "namespace", "x", check=False)
     assert 'namespaces "x" not found' in gone.stderr

@@ -8,8 +8,7 @@ test sends nothing beyond the loopback interface.
 from __future__ import annotations
 
 import shutil
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import dns.message
@@ -19,6 +18,9 @@ import pytest
 from tests.e2e.test_kubectl import Kubectl
 from tests.integration.dns.conftest import DnsServer
 from tests.support.apiserver import ApiServer, start_apiserver
+from tests.support.wait import until
+
+WAIT, POLL = 10.0, 0.05  # how long km dns may take to follow the API, how often to ask
 
 SERVICES = """\
 apiVersion: v1
@@ -72,32 +74,24 @@ def answers(message: dns.message.Message) -> list[str]:
     return sorted(r.to_text() for rrset in message.answer for r in rrset)
 
 
-def eventually(check: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} not answered within {timeout} s")
-        time.sleep(0.05)
-
-
 def test_kubectl_services_resolve(kubectl: Kubectl, km_dns: DnsServer) -> None:
     # `kubectl create service ...` sends protobuf, which km's apiserver does not take (415):
     # the Services come from a manifest instead.
     kubectl("create", "-f", "-", input=SERVICES)
     ip = kubectl("get", "service", "web", "-o", "jsonpath={.spec.clusterIP}").stdout
     web = "web.default.svc.cluster.local"
-    eventually(lambda: answers(km_dns.ask(web)) == [ip], "web's ClusterIP")
+    until(lambda: answers(km_dns.ask(web)) == [ip], "web's ClusterIP", WAIT, POLL)
     assert answers(km_dns.ask(web, tcp=True)) == [ip]
     assert answers(km_dns.ask("_http._tcp." + web, "SRV")) == [f"0 100 80 {web}."]
     ext = "ext.default.svc.cluster.local"
-    eventually(lambda: answers(km_dns.ask(ext)) == ["www.example.org."], "ext's CNAME")
+    until(lambda: answers(km_dns.ask(ext)) == ["www.example.org."], "ext's CNAME", WAIT, POLL)
     kubectl("apply", "-f", "-", input=HEADLESS_ENDPOINTS)
     db = "db.default.svc.cluster.local"
-    eventually(lambda: answers(km_dns.ask(db)) == ["10.244.0.5", "10.244.0.6"], "db")
+    until(lambda: answers(km_dns.ask(db)) == ["10.244.0.5", "10.244.0.6"], "db", WAIT, POLL)
     assert answers(km_dns.ask("db-1." + db)) == ["10.244.0.6"]
     assert answers(km_dns.ask("6.0.244.10.in-addr.arpa", "PTR")) == [f"db-1.{db}."]
 
     kubectl("delete", "service", "web")
-    eventually(lambda: km_dns.ask(web).rcode() == dns.rcode.NXDOMAIN, "web's NXDOMAIN")
+    until(lambda: km_dns.ask(web).rcode() == dns.rcode.NXDOMAIN, "web's NXDOMAIN", WAIT, POLL)
     assert km_dns.ask("www.example.org").rcode() == dns.rcode.REFUSED
     assert answers(km_dns.ask("dns-version.cluster.local", "TXT")) == ['"1.1.0"']

@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_controller_manager import api, cluster, wait_for
+from tests.e2e.test_controller_manager import POLL, WAIT, api, cluster
 from tests.e2e.test_kubectl import Kubectl
 from tests.e2e.test_proxy import echo
+from tests.integration.proxy import lab
 from tests.integration.proxy.lab import greet
-from tests.integration.proxy.lab import wait_for as probe_until
 from tests.support.apiserver import ApiServer, start_apiserver
+from tests.support.wait import until
 
 __all__ = ["api", "cluster", "echo"]  # fixtures
 
@@ -56,7 +57,7 @@ def test_expose_deployment_slices_describe_and_mirroring(
         ips = slice_ips(kubectl, "web")
         return ips if len(ips) == 3 and ips == pod_ips(kubectl) else None
 
-    ips = wait_for("3 ready endpoints in the slices", three)
+    ips = until(three, "3 ready endpoints in the slices", WAIT, POLL)
     table = kubectl("get", "endpointslices", "-l", "kubernetes.io/service-name=web").stdout
     assert "IPv4" in table and "8080" in table and ips[0] in table, table
     (item,) = kubectl.json("get", "endpointslices", "-l",
@@ -70,7 +71,7 @@ def test_expose_deployment_slices_describe_and_mirroring(
     assert sorted(shown.split()[1].split(",")) == [f"{ip}:8080" for ip in ips], described
 
     kubectl("scale", "deployment", "web", "--replicas=0")
-    wait_for("the slices to empty", lambda: slice_ips(kubectl, "web") == [])
+    until(lambda: slice_ips(kubectl, "web") == [], "the slices to empty", WAIT, POLL)
     described = kubectl("describe", "service", "web").stdout
     # The placeholder slice is there, with nothing ready: kubectl prints an empty list
     # (it says <none> only when there is no slice at all), as against kube.
@@ -78,8 +79,8 @@ def test_expose_deployment_slices_describe_and_mirroring(
     assert shown.split() == ["Endpoints:"], described
 
     kubectl("apply", "-f", "-", input="\n".join(json.dumps(m) for m in EXTERNAL))
-    wait_for("the mirrored slice",
-             lambda: slice_ips(kubectl, "ext") == ["192.0.2.10", "192.0.2.11"])
+    until(lambda: slice_ips(kubectl, "ext") == ["192.0.2.10", "192.0.2.11"],
+          "the mirrored slice", WAIT, POLL)
     (mirrored,) = kubectl.json("get", "endpointslices", "-l",
                                "kubernetes.io/service-name=ext")["items"]
     assert mirrored["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"] == \
@@ -115,8 +116,10 @@ def test_proxy_routes_a_selector_less_service_through_its_mirrored_slice(
                 procs.append(subprocess.Popen([str(km), name, "--master", server.url, *args],
                                               env=env, stdout=subprocess.DEVNULL, stderr=log))
         try:
-            wait_for("the mirrored slice", lambda: slice_ips(kubectl, "echo") == ["127.0.10.1"])
-            assert probe_until(lambda: greet(vip, 80), what=f"{vip}:80") == "ep1"
+            until(lambda: slice_ips(kubectl, "echo") == ["127.0.10.1"],
+                  "the mirrored slice", WAIT, POLL)
+            assert until(lambda: greet(vip, 80), f"{vip}:80", lab.WAIT, lab.POLL,
+                         retry_on=lab.NOT_YET) == "ep1"
         finally:
             for proc in procs:
                 proc.send_signal(signal.SIGTERM)

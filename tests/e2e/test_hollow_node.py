@@ -7,7 +7,6 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,8 +16,10 @@ from tests.e2e.conftest import Result, run
 from tests.e2e.test_kubectl import Kubectl
 from tests.support.apiserver import ApiServer, start_apiserver
 from tests.support.pki import make_certs
+from tests.support.wait import until
 
 WAIT = 30.0
+POLL = 0.2  # how often the tests' waits (tests.support.wait) look
 
 
 @pytest.fixture(scope="module")
@@ -37,14 +38,6 @@ def kubectl(api: ApiServer, tmp: Path, *args: str, input: str | None = None) -> 
     return done.stdout
 
 
-def until(probe: object, what: str) -> None:
-    deadline = time.monotonic() + WAIT
-    while not probe():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.2)
-
-
 def test_three_ready_nodes_and_a_running_pod(km: Path, api: ApiServer, tmp_path: Path,
                                              env: dict[str, str]) -> None:
     proc = subprocess.Popen([str(km), "hollow-node", "--master", api.url, "--nodes", "3",
@@ -56,7 +49,7 @@ def test_three_ready_nodes_and_a_running_pod(km: Path, api: ApiServer, tmp_path:
             rows = [line.split() for line in out.splitlines()]
             return len(rows) == 3 and all(r[1] == "Ready" for r in rows)
 
-        until(three_ready, "3 Ready nodes in kubectl get nodes")
+        until(three_ready, "3 Ready nodes in kubectl get nodes", WAIT, POLL)
         wide = kubectl(api, tmp_path, "get", "nodes", "-o", "wide")
         assert "hollow-2" in wide and "100.64.0.3" in wide and "v1.32.0-km-hollow" in wide
         pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"},
@@ -68,7 +61,7 @@ def test_three_ready_nodes_and_a_running_pod(km: Path, api: ApiServer, tmp_path:
                           "--no-headers").split()
             return row[1:3] == ["1/1", "Running"] and row[5] == "100.65.1.1"
 
-        until(running, "the pod Running 1/1 on 100.65.1.1")
+        until(running, "the pod Running 1/1 on 100.65.1.1", WAIT, POLL)
         kubectl(api, tmp_path, "delete", "pod", "web", "--timeout=20s")
         assert "web" not in kubectl(api, tmp_path, "get", "pods", "--no-headers")
     finally:
@@ -119,13 +112,13 @@ def test_over_https_with_a_kubeconfig_under_rbac(km: Path, tmp_path: Path,
                         kubectl("get", "nodes", "--no-headers").stdout.splitlines()]
                 return len(rows) == 2 and all(r[1] == "Ready" for r in rows)
 
-            until(two_ready, "2 Ready nodes over HTTPS")
+            until(two_ready, "2 Ready nodes over HTTPS", WAIT, POLL)
 
             def leases() -> list[str]:  # (a node's first Lease may follow its Ready status)
                 out = kubectl("get", "leases", "-n", "kube-node-lease", "--no-headers").stdout
                 return sorted(line.split()[0] for line in out.splitlines())
 
-            until(lambda: leases() == ["tls-0", "tls-1"], "the 2 nodes' Leases")
+            until(lambda: leases() == ["tls-0", "tls-1"], "the 2 nodes' Leases", WAIT, POLL)
         finally:
             proc.send_signal(signal.SIGTERM)
             _, err = proc.communicate(timeout=WAIT)

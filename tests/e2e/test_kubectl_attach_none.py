@@ -17,7 +17,8 @@ import pytest
 
 from tests.e2e.test_kubectl import Kubectl, certs, kubectl
 from tests.e2e.test_kubectl_exec import WAIT, Terminal, running
-from tests.e2e.test_kubelet import NODE, Kubelet, api, node, pod, sh, until
+from tests.e2e.test_kubelet import NODE, POLL, Kubelet, api, node, pod, sh
+from tests.support.wait import until
 
 __all__ = ["api", "certs", "kubectl", "node"]  # fixtures used here
 
@@ -39,7 +40,7 @@ def test_attach_i_feeds_a_stdin_once_pod_until_it_ends(talker: str, kubectl: Kub
     done = kubectl("attach", "-i", talker, input="one\ntwo\n", timeout=WAIT)
     assert "got-one\ngot-two\nbye\n" in done.stdout  # stdin closed at the session's end
     until(lambda: kubectl("get", "pod", talker, "-o", "jsonpath={.status.phase}",
-                          check=False).stdout == "Succeeded", "the attached pod to end")
+                          check=False).stdout == "Succeeded", "the attached pod to end", WAIT, POLL)
     assert kubectl("logs", talker).stdout == "started\ngot-one\ngot-two\nbye\n"
 
 

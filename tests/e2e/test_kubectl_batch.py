@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 
 from tests.e2e import test_controller_manager as base
-from tests.e2e.test_controller_manager import wait_for
+from tests.e2e.test_controller_manager import POLL, WAIT
 from tests.e2e.test_kubectl import Kubectl, rows
 from tests.support.apiserver import ApiServer
+from tests.support.wait import until
 
 api = base.api  # fixture: a km.pyz apiserver (plain HTTP on loopback)
 cluster = base.cluster  # fixture: hollow nodes, scheduler, controller-manager from km.pyz
@@ -45,7 +46,7 @@ def running(kubectl: Kubectl, job_name: str, n: int) -> list[str]:
                  if p["status"].get("phase") == "Running"
                  and not p["metadata"].get("deletionTimestamp")]
         return names if len(names) >= n else None
-    return list(wait_for(f"{n} Running pods of {job_name}", check))
+    return list(until(check, f"{n} Running pods of {job_name}", WAIT, POLL))
 
 
 def end(kubectl: Kubectl, pod: str, phase: str, code: int) -> None:
@@ -69,8 +70,9 @@ def events_of(kubectl: Kubectl, name: str) -> str:
 
 
 def status_is(kubectl: Kubectl, name: str, status: str) -> list[str]:
-    return list(wait_for(f"job {name} {status}", lambda: (
-        row if (row := job_row(kubectl, name))[1] == status else None)))
+    return list(until(lambda: (
+        row if (row := job_row(kubectl, name))[1] == status else None),
+                      f"job {name} {status}", WAIT, POLL))
 
 
 def test_jobs_complete_fail_run_indexed_time_out_and_expire(kubectl: Kubectl) -> None:
@@ -83,17 +85,17 @@ def test_jobs_complete_fail_run_indexed_time_out_and_expire(kubectl: Kubectl) ->
     assert rows(kubectl("get", "jobs").stdout)[0][:4] == ["NAME", "STATUS", "COMPLETIONS",
                                                           "DURATION"]
     # (the controller records a Job's end after writing its status: the event may lag it)
-    wait_for("the Job's events", lambda: all(text in events_of(kubectl, "pi") for text in (
-        "SuccessfulCreate", "Completed", "Job completed")))
+    until(lambda: all(text in events_of(kubectl, "pi") for text in (
+        "SuccessfulCreate", "Completed", "Job completed")), "the Job's events", WAIT, POLL)
     got = kubectl.json("get", "pod", pod)
     assert not got["metadata"].get("finalizers")  # counted: the tracking finalizer is off
     # A Job deleted while its pod runs: the pod (tracked by the finalizer) goes too.
     kubectl("create", "job", "held", "--image=busybox")
     running(kubectl, "held", 1)
     kubectl("delete", "job", "held", "--timeout=20s")
-    wait_for("the deleted Job's pod gone", lambda: kubectl(
+    until(lambda: kubectl(
         "get", "pods", "-l", "batch.kubernetes.io/job-name=held", "--no-headers"
-    ).stdout.strip() == "")
+    ).stdout.strip() == "", "the deleted Job's pod gone", WAIT, POLL)
 
     kubectl("apply", "-f", "-", input=job("bad", backoffLimit=0))
     [pod] = running(kubectl, "bad", 1)
@@ -102,8 +104,8 @@ def test_jobs_complete_fail_run_indexed_time_out_and_expire(kubectl: Kubectl) ->
     reason = kubectl("get", "job", "bad", "-o",
                      'jsonpath={.status.conditions[?(@.type=="Failed")].reason}').stdout
     assert reason == "BackoffLimitExceeded"
-    wait_for("the backoff limit event", lambda: "Job has reached the specified backoff limit"
-             in events_of(kubectl, "bad"))
+    until(lambda: "Job has reached the specified backoff limit"
+             in events_of(kubectl, "bad"), "the backoff limit event", WAIT, POLL)
 
     kubectl("apply", "-f", "-", input=job("idx", completions=3, parallelism=3,
                                           completionMode="Indexed"))
@@ -124,13 +126,14 @@ def test_jobs_complete_fail_run_indexed_time_out_and_expire(kubectl: Kubectl) ->
     reason = kubectl("get", "job", "slow", "-o",
                      'jsonpath={.status.conditions[?(@.type=="Failed")].reason}').stdout
     assert reason == "DeadlineExceeded"
-    wait_for("the deadline event", lambda: "DeadlineExceeded" in events_of(kubectl, "slow"))
+    until(lambda: "DeadlineExceeded" in events_of(kubectl, "slow"),
+          "the deadline event", WAIT, POLL)
 
     kubectl("apply", "-f", "-", input=job("brief", ttlSecondsAfterFinished=0))
     [pod] = running(kubectl, "brief", 1)
     end(kubectl, pod, "Succeeded", 0)
-    wait_for("the finished job's TTL", lambda: kubectl(
-        "get", "job", "brief", check=False).returncode != 0)
+    until(lambda: kubectl(
+        "get", "job", "brief", check=False).returncode != 0, "the finished job's TTL", WAIT, POLL)
 
 
 def test_cronjob_runs_a_due_job_and_one_by_hand(kubectl: Kubectl) -> None:
@@ -149,7 +152,7 @@ def test_cronjob_runs_a_due_job_and_one_by_hand(kubectl: Kubectl) -> None:
                  if r[0].startswith("tick-")]
         return names or None
 
-    [name] = wait_for("the CronJob's job", scheduled)
+    [name] = until(scheduled, "the CronJob's job", WAIT, POLL)
     minute = int(time.time()) // 60
     assert name in (f"tick-{minute}", f"tick-{minute - 1}")
     [pod] = running(kubectl, name, 1)
@@ -160,7 +163,7 @@ def test_cronjob_runs_a_due_job_and_one_by_hand(kubectl: Kubectl) -> None:
         got = kubectl.json("get", "cronjob", "tick")["status"]
         return not got.get("active") and bool(got.get("lastSuccessfulTime"))
 
-    wait_for("the CronJob to see its job complete", seen)
+    until(seen, "the CronJob to see its job complete", WAIT, POLL)
     last = kubectl("get", "cronjob", "tick", "-o", "jsonpath={.status.lastScheduleTime}").stdout
     assert int(datetime.fromisoformat(last.replace("Z", "+00:00")).timestamp()) // 60 == \
         int(name.rsplit("-", 1)[1])

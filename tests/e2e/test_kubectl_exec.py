@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_kubectl import Kubectl
-from tests.e2e.test_kubelet import Kubelet, pod, sh, until
+from tests.e2e.test_kubelet import POLL, Kubelet, pod, sh
 from tests.e2e.test_kubelet_namespaces import (
     ROOT,
     api,
@@ -36,6 +36,7 @@ from tests.e2e.test_kubelet_namespaces import (
     netns,
     node,
 )
+from tests.support.wait import until
 
 __all__ = ["api", "certs", "km_in_ns", "kubectl", "netns", "node"]  # fixtures used here
 
@@ -46,7 +47,7 @@ WAIT = 30.0
 
 def running(kubectl: Kubectl, name: str) -> None:
     until(lambda: kubectl("get", "pod", name, "-o", "jsonpath={.status.phase}",
-                          check=False).stdout == "Running", f"pod {name} running")
+                          check=False).stdout == "Running", f"pod {name} running", WAIT, POLL)
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +195,7 @@ def test_attach_writes_to_the_containers_stdin_and_reads_its_output(talker: str,
     done = kubectl("attach", "-i", talker, input="one\ntwo\n", timeout=WAIT)
     assert "got-one\ngot-two\nbye\n" in done.stdout
     until(lambda: kubectl("get", "pod", talker, "-o", "jsonpath={.status.phase}",
-                          check=False).stdout == "Succeeded", "the attached pod to end")
+                          check=False).stdout == "Succeeded", "the attached pod to end", WAIT, POLL)
     logs = kubectl("logs", talker).stdout
     assert logs == "started\ngot-one\ngot-two\nbye\n"
 

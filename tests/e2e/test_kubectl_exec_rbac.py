@@ -23,8 +23,9 @@ import pytest
 
 from tests.e2e import test_kubectl as base
 from tests.e2e.test_kubectl import Kubectl
-from tests.e2e.test_kubelet import NODE, WAIT, Kubelet, _cleanup_pods, pod, sh, until
+from tests.e2e.test_kubelet import NODE, POLL, WAIT, Kubelet, _cleanup_pods, pod, sh
 from tests.support.apiserver import ApiServer, start_apiserver
+from tests.support.wait import until
 
 certs = base.certs
 kubectl = base.kubectl
@@ -66,7 +67,7 @@ def box(km: Path, api: ApiServer, certs: Path,
         admin("apply", "-f", "-", input=pod("box", sh("exec sleep 3600"),
                                             automountServiceAccountToken=False))
         until(lambda: admin("get", "pod", "box", "-o", "jsonpath={.status.phase}",
-                            check=False).stdout == "Running", "pod box running")
+                            check=False).stdout == "Running", "pod box running", WAIT, POLL)
         admin("create", "serviceaccount", "runner")
         admin("create", "role", "look", "--verb=get,list", "--resource=pods/exec")
         admin("create", "role", "pods", "--verb=get,list", "--resource=pods")
@@ -115,7 +116,7 @@ def test_exec_needs_create_on_pods_exec_and_a_refused_command_never_runs(
     kubectl("create", "role", "run", "--verb=create", "--resource=pods/exec")
     kubectl("create", "rolebinding", "run", "--role=run", "--serviceaccount=default:runner")
     until(lambda: runner("auth", "can-i", "create", "pods", "--subresource=exec"
-                         ).stdout.strip() == "yes", "create on pods/exec granted")
+                         ).stdout.strip() == "yes", "create on pods/exec granted", WAIT, POLL)
     ran = runner(*touch)
     assert ran.returncode == 0, ran.stderr
     assert marker.exists()  # the same command, allowed, did run: the refusal above was real
@@ -159,7 +160,7 @@ def test_port_forward_over_plain_spdy_and_refused_without_create(
         automountServiceAccountToken=False))
     try:
         until(lambda: kubectl("get", "pod", "web", "-o", "jsonpath={.status.phase}",
-                              check=False).stdout == "Running", "pod web running")
+                              check=False).stdout == "Running", "pod web running", WAIT, POLL)
         env = {**os.environ, "KUBECTL_PORT_FORWARD_WEBSOCKETS": "false"}
         token = kubectl("create", "token", "runner").stdout.strip()
         refused = as_token(api, certs, token, tmp_path)("port-forward", "pod/web", ":8080")
@@ -175,7 +176,8 @@ def test_port_forward_over_plain_spdy_and_refused_without_create(
             assert said.startswith("Forwarding from 127.0.0.1:"), said
             local = said.split("127.0.0.1:")[1].split()[0]
             for _ in range(3):  # several connections over the one SPDY session
-                page = until(lambda: _get(f"http://127.0.0.1:{local}/"), "the forwarded page")
+                page = until(lambda: _get(f"http://127.0.0.1:{local}/"),
+                             "the forwarded page", WAIT, POLL)
                 assert b"Directory listing" in page
         finally:
             forward.terminate()

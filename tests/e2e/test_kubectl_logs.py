@@ -23,7 +23,8 @@ import yaml
 from tests.e2e import test_kubectl as base
 from tests.e2e import test_kubelet
 from tests.e2e.test_kubectl import Kubectl
-from tests.e2e.test_kubelet import Kubelet, pod, sh, status, until
+from tests.e2e.test_kubelet import POLL, Kubelet, pod, sh, status
+from tests.support.wait import until
 
 certs = base.certs  # fixture: the module's PKI and kubeconfigs from km.pyz certs
 api = test_kubelet.api  # fixture: a km.pyz apiserver that dials kubelets (HTTPS, RBAC)
@@ -41,7 +42,7 @@ def create(kubectl: Kubectl, *objs: dict[str, Any]) -> None:
 
 
 def running(kubectl: Kubectl, name: str) -> None:
-    until(lambda: status(kubectl, name).get("phase") == "Running", f"{name} Running")
+    until(lambda: status(kubectl, name).get("phase") == "Running", f"{name} Running", WAIT, POLL)
 
 
 def test_logs_of_an_unscheduled_pod_say_it_has_no_host(kubectl: Kubectl) -> None:
@@ -61,7 +62,7 @@ def test_logs_print_the_kubelets_lines(kubectl: Kubectl, node: Kubelet) -> None:
         "web", sh("echo hello from c; echo bye from c; exec sleep 1000")))
     try:
         running(kubectl, "web")
-        out = until(lambda: kubectl("logs", "web").stdout.count("\n") >= 2, "two lines")
+        out = until(lambda: kubectl("logs", "web").stdout.count("\n") >= 2, "two lines", WAIT, POLL)
         assert out
         assert kubectl("logs", "web").stdout == "hello from c\nbye from c\n"
         assert kubectl("logs", "web", "--tail=1").stdout == "bye from c\n"
@@ -77,7 +78,7 @@ def test_a_last_line_without_newline_is_printed(kubectl: Kubectl, node: Kubelet)
     kubectl("apply", "-f", "-", input=pod("partial", sh("printf 'a\\nb'; exec sleep 1000")))
     try:
         running(kubectl, "partial")
-        until(lambda: kubectl("logs", "partial").stdout == "a\nb", "both lines")
+        until(lambda: kubectl("logs", "partial").stdout == "a\nb", "both lines", WAIT, POLL)
         assert kubectl("logs", "partial", "--tail=1").stdout == "b"
     finally:
         kubectl("delete", "pod", "partial", "--wait=true", "--timeout=20s")
@@ -92,7 +93,7 @@ def test_logs_of_a_pod_with_two_containers_default_to_the_first(
         sh("echo hello from b; exec sleep 1000", name="b")))
     try:
         running(kubectl, "two")
-        until(lambda: kubectl("logs", "two", "-c", "b").stdout, "b's line")
+        until(lambda: kubectl("logs", "two", "-c", "b").stdout, "b's line", WAIT, POLL)
         done = kubectl("logs", "two")
         assert done.stdout == "hello from a\n"
         assert 'Defaulted container "a" out of: a, b' in done.stderr
@@ -101,7 +102,8 @@ def test_logs_of_a_pod_with_two_containers_default_to_the_first(
         assert bad.returncode != 0 and "container x is not valid for pod two" in bad.stderr
         # the kubelet's events name the container as kube's do (involvedObject.fieldPath)
         assert until(lambda: started_paths(kubectl, "two") == {
-            "spec.containers{a}", "spec.containers{b}"}, "a Started event per container")
+            "spec.containers{a}", "spec.containers{b}"},
+                     "a Started event per container", WAIT, POLL)
     finally:
         kubectl("delete", "pod", "two", "--wait=true", "--timeout=20s")
 
@@ -132,7 +134,7 @@ def test_logs_follow_prints_lines_written_after_it_started(
                 stream.close()
         kubectl("delete", "pod", "follow", "--wait=true", "--timeout=20s")
     # kubectl gone: the apiserver hangs up on the kubelet too (no request left open)
-    until(lambda: connections_to(port) == 0, "the apiserver's kubelet request to close")
+    until(lambda: connections_to(port) == 0, "the apiserver's kubelet request to close", WAIT, POLL)
 
 
 def test_an_unreachable_kubelet_and_a_node_without_one_are_503(kubectl: Kubectl) -> None:

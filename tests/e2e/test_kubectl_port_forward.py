@@ -29,8 +29,9 @@ import pytest
 
 from tests.e2e.netns import enter, inside, network_namespace
 from tests.e2e.test_kubectl import Kubectl
-from tests.e2e.test_kubelet import NODE, Kubelet, api, certs, kubectl, node, until
+from tests.e2e.test_kubelet import NODE, POLL, Kubelet, api, certs, kubectl, node
 from tests.support.apiserver import ApiServer, start_apiserver
+from tests.support.wait import until
 
 __all__ = ["api", "certs", "kubectl", "node"]  # fixtures used here
 
@@ -63,7 +64,7 @@ def web(node: object, api: ApiServer, tmp_path_factory: pytest.TempPathFactory
         client("apply", "-f", "-", input=json.dumps(item))
     until(lambda: "true" in client("get", "pod", "web", "-o",
                                    "jsonpath={.status.containerStatuses[0].ready}",
-                                   check=False).stdout, "pod web ready")
+                                   check=False).stdout, "pod web ready", WAIT, POLL)
     yield folder
     client("delete", "pod,service", "web", "--wait=false", check=False)
 
@@ -195,7 +196,7 @@ def test_python_client_portforward_carries_http(web: Path, api: ApiServer, certs
         while chunk := sock.recv(65536):
             reply += chunk
         sock.close()
-        until(lambda: not forward.connected, "the client closing its WebSocket")
+        until(lambda: not forward.connected, "the client closing its WebSocket", WAIT, POLL)
         forward.websocket.shutdown()  # its proxy thread leaves the socket open when the
         # server closed first (kubernetes.stream.ws_client.PortForward._proxy)
         assert reply.startswith(b"HTTP/1.0 200 ")
@@ -222,7 +223,7 @@ def test_python_client_sees_a_closed_port_as_an_error(web: Path, api: ApiServer,
             assert sock.recv(10) == b""  # the forward closes the socket on the error
         finally:
             sock.close()
-        until(lambda: not forward.connected, "the client closing its WebSocket")
+        until(lambda: not forward.connected, "the client closing its WebSocket", WAIT, POLL)
         forward.websocket.shutdown()  # its proxy thread leaves the socket open when the
         # server closed first (kubernetes.stream.ws_client.PortForward._proxy)
         assert forward.error(9).startswith("error forwarding port 9 to pod ")
@@ -282,7 +283,7 @@ def sandboxed(km: Path, certs: Path, tmp_path_factory: pytest.TempPathFactory
                 until(lambda: "true" in client(
                     "get", "pod", "boxed", "-o",
                     "jsonpath={.status.containerStatuses[0].ready}", check=False).stdout,
-                    "pod boxed ready")
+                      "pod boxed ready", WAIT, POLL)
                 yield client, netns
             finally:
                 client("delete", "pod", "boxed", "--wait=false", check=False)

@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_controller_manager import api, cluster, wait_for
+from tests.e2e.test_controller_manager import POLL, WAIT, api, cluster
 from tests.e2e.test_kubectl import Kubectl
 from tests.support.apiserver import ApiServer
+from tests.support.wait import until
 
 __all__ = ["api", "cluster"]  # fixtures shared with test_controller_manager
 REVISION = "deployment.kubernetes.io/revision"
@@ -84,9 +85,9 @@ def test_rollout_set_image_undo_restart_pause_scale(
 
     kubectl("rollout", "pause", "deploy/web")
     kubectl("set", "image", "deploy/web", "nginx=nginx:1.28")
-    wait_for("the Paused condition", lambda: any(
+    until(lambda: any(
         c["reason"] == "DeploymentPaused" for c in kubectl.json("get", "deploy", "web")
-        ["status"]["conditions"]))
+        ["status"]["conditions"]), "the Paused condition", WAIT, POLL)
     assert len(replicasets(kubectl, "web")) == 3  # paused: no new RS
     kubectl("rollout", "resume", "deploy/web")
     rollout_status(kubectl, "web")
@@ -94,13 +95,14 @@ def test_rollout_set_image_undo_restart_pause_scale(
 
     kubectl("scale", "deploy/web", "--replicas=5")
     rollout_status(kubectl, "web")
-    wait_for("5/5", lambda: kubectl("get", "deploy", "web", "--no-headers").stdout.split()[1]
-             == "5/5")
+    until(lambda: kubectl("get", "deploy", "web", "--no-headers").stdout.split()[1]
+             == "5/5", "5/5", WAIT, POLL)
     describe = kubectl("describe", "deploy", "web").stdout
     assert "5 desired | 5 updated | 5 total | 5 available | 0 unavailable" in describe
     kubectl("delete", "deploy", "web", "--timeout=20s")
-    wait_for("the RSs and pods to go", lambda: kubectl(
-        "get", "rs,pods", "-l", "app=web", "--no-headers").stdout.strip() == "")
+    until(lambda: kubectl(
+        "get", "rs,pods", "-l", "app=web", "--no-headers").stdout.strip() == "",
+          "the RSs and pods to go", WAIT, POLL)
 
 
 RECREATE = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "db"},

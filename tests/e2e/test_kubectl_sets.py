@@ -21,19 +21,10 @@ import pytest
 
 from tests.e2e.test_kubectl import Kubectl
 from tests.support.apiserver import ApiServer, start_apiserver
+from tests.support.wait import until
 
 WAIT = 30.0
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = WAIT) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.1)
+POLL = 0.1  # how often the tests' waits (tests.support.wait) look
 
 
 class Cluster:
@@ -76,8 +67,9 @@ def cluster(km: Path, tmp_path: Path, env: dict[str, str]) -> Iterator[Cluster]:
         made.start("controller-manager", "controller-manager", "--leader-elect=false",
                    "--secure-port", "0")
         try:
-            wait_for("2 nodes", lambda: len(made.kubectl(
-                "get", "nodes", "--no-headers").stdout.strip().splitlines()) == 2)
+            until(lambda: len(made.kubectl(
+                "get", "nodes", "--no-headers").stdout.strip().splitlines()) == 2,
+                  "2 nodes", WAIT, POLL)
             yield made
         finally:
             for name in list(made.procs):
@@ -101,7 +93,7 @@ def test_statefulset_ordered_partitioned_update_and_scale_down(cluster: Cluster)
     kubectl = cluster.kubectl
     kubectl("apply", "-f", "-", input=json.dumps(STS))
     # No node has tier=web: web-0 stays Pending, and OrderedReady makes nothing after it.
-    wait_for("web-0", lambda: "web-0" in cluster.pods("app=web"))
+    until(lambda: "web-0" in cluster.pods("app=web"), "web-0", WAIT, POLL)
     time.sleep(2.0)
     assert sorted(cluster.pods("app=web")) == ["web-0"]
     kubectl("label", "node", "a-0", "tier=web")
@@ -112,7 +104,7 @@ def test_statefulset_ordered_partitioned_update_and_scale_down(cluster: Cluster)
         seen.append({n: (p.get("status") or {}).get("phase", "") for n, p in pods.items()})
         return len(pods) == 3 and all(running(p) for p in pods.values())
 
-    wait_for("3 Running pods", three_running)
+    until(three_running, "3 Running pods", WAIT, POLL)
     for state in seen:  # web-N+1 exists only once web-N is Running
         for i in (1, 2):
             if f"web-{i}" in state:
@@ -133,7 +125,7 @@ def test_statefulset_ordered_partitioned_update_and_scale_down(cluster: Cluster)
             return None
         return {n: p["spec"]["containers"][0]["image"] for n, p in pods.items()}
 
-    assert wait_for("3 Running pods", images) == {
+    assert until(images, "3 Running pods", WAIT, POLL) == {
         "web-0": "nginx:1", "web-1": "nginx:1", "web-2": "nginx:2"}
     status = kubectl.json("get", "sts", "web")["status"]
     assert status["currentRevision"] != status["updateRevision"]
@@ -146,7 +138,7 @@ def test_statefulset_ordered_partitioned_update_and_scale_down(cluster: Cluster)
         states.append(names)
         return names == {"web-0"}
 
-    wait_for("scale down to web-0", only_web0)
+    until(only_web0, "scale down to web-0", WAIT, POLL)
     assert all("web-1" in s for s in states if "web-2" in s), states  # from the top
 
 
@@ -168,10 +160,10 @@ def test_daemonset_follows_nodes_and_skips_a_tainted_one(cluster: Cluster) -> No
             return sorted(nodes) == sorted(wanted) and len(list(pods)) == len(wanted)
         return check
 
-    wait_for("the daemon pod on a-0 only", on_nodes({"a-0"}))
+    until(on_nodes({"a-0"}), "the daemon pod on a-0 only", WAIT, POLL)
     cluster.start("hollow-b", "hollow-node", "--nodes", "2", "--node-prefix", "b",
                   "--delete-nodes-on-exit")
-    wait_for("daemon pods on the new nodes", on_nodes({"a-0", "b-0", "b-1"}))
+    until(on_nodes({"a-0", "b-0", "b-1"}), "daemon pods on the new nodes", WAIT, POLL)
     kubectl("rollout", "status", "ds/agent", "--timeout=20s")
     row = kubectl("get", "ds", "agent", "--no-headers").stdout.split()
     assert row[1:6] == ["3", "3", "3", "3", "3"]  # desired current ready up-to-date available
@@ -184,16 +176,16 @@ def test_daemonset_follows_nodes_and_skips_a_tainted_one(cluster: Cluster) -> No
         return len(pods) == 3 and all(
             running(p) and p["spec"]["containers"][0]["image"] == "agent:2" for p in pods)
 
-    wait_for("3 Running pods of agent:2", updated)
+    until(updated, "3 Running pods of agent:2", WAIT, POLL)
     kubectl("taint", "node", "a-1", "dedicated-")
-    wait_for("a daemon pod on the untainted node", on_nodes({"a-0", "a-1", "b-0", "b-1"}))
+    until(on_nodes({"a-0", "a-1", "b-0", "b-1"}), "a daemon pod on the untainted node", WAIT, POLL)
     cluster.stop("hollow-b")  # deletes its nodes
 
     def desired_two() -> bool:
         status = kubectl.json("get", "ds", "agent")["status"]
         return status["desiredNumberScheduled"] == 2
 
-    wait_for("2 desired once b's nodes are gone", desired_two)
+    until(desired_two, "2 desired once b's nodes are gone", WAIT, POLL)
 
 
 DB = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db"},
@@ -209,8 +201,9 @@ def test_drain_waits_on_a_budget_and_proceeds_once_it_allows(cluster: Cluster) -
     kubectl = cluster.kubectl
     kubectl("apply", "-f", "-", input=json.dumps(DB))
     kubectl("apply", "-f", "-", input=json.dumps(PDB))
-    wait_for("2 Running db pods", lambda: sum(
-        1 for p in cluster.pods("app=db").values() if running(p)) == 2)
+    until(lambda: sum(
+        1 for p in cluster.pods("app=db").values() if running(p)) == 2,
+          "2 Running db pods", WAIT, POLL)
 
     def budget(allowed: int) -> Callable[[], bool]:
         def check() -> bool:
@@ -221,7 +214,7 @@ def test_drain_waits_on_a_budget_and_proceeds_once_it_allows(cluster: Cluster) -
                     and status.get("disruptionsAllowed") == allowed)
         return check
 
-    wait_for("the budget to allow nothing", budget(0))
+    until(budget(0), "the budget to allow nothing", WAIT, POLL)
     assert kubectl("get", "pdb", "db", "--no-headers").stdout.split()[3] == "0"
     node = cluster.pods("app=db")["db-0"]["spec"]["nodeName"]
     short = kubectl("drain", node, "--ignore-daemonsets", "--timeout=3s", check=False)
@@ -246,7 +239,7 @@ def test_drain_waits_on_a_budget_and_proceeds_once_it_allows(cluster: Cluster) -
         pod = cluster.pods("app=db").get("db-0")
         return bool(pod and running(pod) and pod["spec"]["nodeName"] != node)
 
-    wait_for("db-0 Running on the other node", moved)
+    until(moved, "db-0 Running on the other node", WAIT, POLL)
 
 
 def _revisioned(manifest: dict[str, Any], name: str, image: str) -> str:
@@ -296,7 +289,7 @@ def test_statefulset_and_daemonset_history_and_undo(cluster: Cluster) -> None:
                 running(p) and p["spec"]["containers"][0]["image"] == image
                 for p in pods.values())
 
-        wait_for(f"{kind} pods back on {images[0]}", old_images)
+        until(old_images, f"{kind} pods back on {images[0]}", WAIT, POLL)
         assert _history(kubectl, ref) == [["2", f"image {images[1]}"],
                                           ["3", f"image {images[0]}"]]
         kubectl("delete", ref)

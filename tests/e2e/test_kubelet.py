@@ -15,7 +15,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ import yaml
 from tests.e2e import test_kubectl as base
 from tests.e2e.test_kubectl import Kubectl
 from tests.support.apiserver import ApiServer, start_apiserver
+from tests.support.wait import until
 
 certs = base.certs  # fixture: the module's PKI and kubeconfigs from km.pyz certs
 kubectl = base.kubectl  # fixture: kubectl with a fresh --cache-dir per test
@@ -33,6 +34,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 NODE = "n1"
 WAIT = 30.0
+POLL = 0.2  # how often the tests' waits (tests.support.wait) look
 
 
 @pytest.fixture(scope="module")
@@ -109,17 +111,6 @@ def node(km: Path, api: ApiServer, certs: Path,
         assert "Traceback" not in kubelet.log.read_text()
 
 
-def until(probe: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = probe()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.2)
-
-
 def pod(name: str, *containers: dict[str, Any], **spec: Any) -> str:
     return json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
                        "spec": {"nodeName": NODE, "terminationGracePeriodSeconds": 2,
@@ -141,14 +132,14 @@ def row(kubectl: Kubectl, name: str) -> list[str]:
 def test_node_registers_ready_with_its_lease(node: Kubelet, kubectl: Kubectl) -> None:
     out = until(lambda: "Ready" in kubectl("get", "node", NODE, "--no-headers",
                                            check=False).stdout and
-                kubectl.json("get", "node", NODE), "the node Ready")
+                kubectl.json("get", "node", NODE), "the node Ready", WAIT, POLL)
     assert out["status"]["addresses"][0] == {"type": "InternalIP", "address": "127.0.0.1"}
     assert out["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"] > 0
     assert out["status"]["capacity"]["pods"] == "110"
     assert out["metadata"]["labels"]["kubernetes.io/hostname"] == NODE
     # (the Lease is written apart from the node's status: it may follow Ready)
     until(lambda: kubectl("get", "lease", NODE, "-n", "kube-node-lease", check=False
-                          ).returncode == 0, "the node's Lease")
+                          ).returncode == 0, "the node's Lease", WAIT, POLL)
     lease = kubectl.json("get", "lease", NODE, "-n", "kube-node-lease")
     assert lease["spec"]["holderIdentity"] == NODE
 
@@ -161,14 +152,14 @@ def test_http_server_pod_is_reachable_at_its_ip_and_logs_work(node: Kubelet,
     kubectl("apply", "-f", "-", input=pod("web", web))
     try:
         ip = until(lambda: status(kubectl, "web").get("phase") == "Running" and
-                   status(kubectl, "web").get("podIP"), "web Running with an IP")
+                   status(kubectl, "web").get("podIP"), "web Running with an IP", WAIT, POLL)
         assert ip.startswith("127.") and ip != "127.0.0.1"
-        body = until(lambda: _get(f"http://{ip}:8080/"), "the http.server answering")
+        body = until(lambda: _get(f"http://{ip}:8080/"), "the http.server answering", WAIT, POLL)
         assert b"Directory listing" in body
         # (the server's start line comes first; the request's line reaches the log through
         # the container's monitor, which may be a moment behind the answer)
         until(lambda: '"GET / HTTP/1.1" 200' in kubectl("logs", "web", check=False).stdout,
-              "the request's log line")
+              "the request's log line", WAIT, POLL)
         stamped = kubectl("logs", "web", "--timestamps", "--tail", "1").stdout
         assert stamped[:4].isdigit() and stamped.split(" ", 1)[0].endswith("Z")
         follow = kubectl.popen("logs", "-f", "web")
@@ -176,7 +167,8 @@ def test_http_server_pod_is_reachable_at_its_ip_and_logs_work(node: Kubelet,
             time.sleep(1)
             _get(f"http://{ip}:8080/followed")
             assert follow.stdout is not None
-            until(lambda: "/followed" in (follow.stdout.readline() or ""), "the followed line")
+            until(lambda: "/followed" in (follow.stdout.readline() or ""),
+                  "the followed line", WAIT, POLL)
         finally:
             follow.kill()
             follow.communicate()
@@ -197,7 +189,8 @@ def test_crash_loop_back_off_restarts_and_previous_logs(node: Kubelet,
                                                         kubectl: Kubectl) -> None:
     kubectl("apply", "-f", "-", input=pod("crash", sh("echo run $(date +%N); exit 3")))
     try:
-        until(lambda: row(kubectl, "crash")[2] == "CrashLoopBackOff", "CrashLoopBackOff")
+        until(lambda: row(kubectl, "crash")[2] == "CrashLoopBackOff",
+              "CrashLoopBackOff", WAIT, POLL)
         cs = status(kubectl, "crash")["containerStatuses"][0]
         assert cs["state"]["waiting"]["message"].startswith("back-off 10s restarting failed")
         assert cs["lastState"]["terminated"]["exitCode"] == 3
@@ -212,7 +205,8 @@ def test_crash_loop_back_off_restarts_and_previous_logs(node: Kubelet,
                              "involvedObject.name=crash", "-o", "json").stdout
             return {e["reason"] for e in json.loads(events)["items"]}
 
-        until(lambda: {"Created", "Started", "BackOff"} <= reasons(), "the pod's events")
+        until(lambda: {"Created", "Started", "BackOff"} <= reasons(),
+              "the pod's events", WAIT, POLL)
     finally:
         kubectl("delete", "pod", "crash", "--wait=true", "--timeout=20s")
 
@@ -225,13 +219,13 @@ def test_bad_specs_say_why(node: Kubelet, kubectl: Kubectl) -> None:
     kubectl("apply", "-f", "-", input=pod("noexe", {"name": "c", "image": "x",
                                                      "command": ["/no/such/program"]}))
     try:
-        until(lambda: row(kubectl, "nocmd")[2] == "CreateContainerConfigError", "nocmd")
+        until(lambda: row(kubectl, "nocmd")[2] == "CreateContainerConfigError", "nocmd", WAIT, POLL)
         waiting = status(kubectl, "nocmd")["containerStatuses"][0]["state"]["waiting"]
         assert "needs a command" in waiting["message"]
-        until(lambda: row(kubectl, "nocm")[2] == "CreateContainerConfigError", "nocm")
+        until(lambda: row(kubectl, "nocm")[2] == "CreateContainerConfigError", "nocm", WAIT, POLL)
         waiting = status(kubectl, "nocm")["containerStatuses"][0]["state"]["waiting"]
         assert waiting["message"] == 'configmap "absent" not found'
-        until(lambda: row(kubectl, "noexe")[2] == "CreateContainerError", "noexe")
+        until(lambda: row(kubectl, "noexe")[2] == "CreateContainerError", "noexe", WAIT, POLL)
         waiting = status(kubectl, "noexe")["containerStatuses"][0]["state"]["waiting"]
         assert "/no/such/program" in waiting["message"]
         described = kubectl("describe", "pod", "nocmd").stdout
@@ -247,7 +241,7 @@ def test_init_containers_then_completion_under_never(node: Kubelet, kubectl: Kub
         restartPolicy="Never", initContainers=[sh("echo first", "i1"), sh("echo second", "i2")])
     kubectl("apply", "-f", "-", input=spec)
     try:
-        until(lambda: status(kubectl, "job").get("phase") == "Succeeded", "Succeeded")
+        until(lambda: status(kubectl, "job").get("phase") == "Succeeded", "Succeeded", WAIT, POLL)
         assert row(kubectl, "job")[2] == "Completed"
         assert kubectl("logs", "job", "-c", "c").stdout == "main hi job\n"
         assert kubectl("logs", "job", "-c", "i2").stdout == "second\n"
@@ -262,13 +256,15 @@ def test_kill_9_and_restart_adopts_running_pods(node: Kubelet, kubectl: Kubectl)
     kubectl("apply", "-f", "-", input=pod("ender", sh("sleep 3; exit 7"),
                                           restartPolicy="Never"))
     try:
-        until(lambda: status(kubectl, "steady").get("phase") == "Running", "steady Running")
-        until(lambda: status(kubectl, "ender").get("phase") == "Running", "ender Running")
+        until(lambda: status(kubectl, "steady").get("phase") == "Running",
+              "steady Running", WAIT, POLL)
+        until(lambda: status(kubectl, "ender").get("phase") == "Running",
+              "ender Running", WAIT, POLL)
         before = status(kubectl, "steady")["containerStatuses"][0]
         node.kill()
         time.sleep(4)  # ender exits while no kubelet watches
         node.start()
-        until(lambda: status(kubectl, "ender").get("phase") == "Failed", "ender Failed")
+        until(lambda: status(kubectl, "ender").get("phase") == "Failed", "ender Failed", WAIT, POLL)
         ended = status(kubectl, "ender")["containerStatuses"][0]["state"]["terminated"]
         assert ended["exitCode"] == 7
         after = status(kubectl, "steady")["containerStatuses"][0]
@@ -277,7 +273,7 @@ def test_kill_9_and_restart_adopts_running_pods(node: Kubelet, kubectl: Kubectl)
         assert kubectl("logs", "steady").stdout == "up\n"
     finally:
         kubectl("delete", "pod", "steady", "ender", "--wait=true", "--timeout=20s")
-    assert until(lambda: mounts(node.root) == [], "no mount of the pods left")
+    assert until(lambda: mounts(node.root) == [], "no mount of the pods left", WAIT, POLL)
 
 
 def mounts(root: Path) -> list[str]:
@@ -292,7 +288,7 @@ def test_secret_volume_is_unmounted_when_the_pod_goes(node: Kubelet, kubectl: Ku
     kubectl("apply", "-f", "-", input=pod("sec", reader, volumes=[
         {"name": "s", "secret": {"secretName": "tok"}}]))
     try:
-        until(lambda: status(kubectl, "sec").get("phase") == "Running", "sec Running")
+        until(lambda: status(kubectl, "sec").get("phase") == "Running", "sec Running", WAIT, POLL)
         if os.geteuid() == 0:  # kube's secret volumes are tmpfs; km mounts one as root
             assert [m for m in mounts(node.root) if m.endswith("/s")]
         node.kill()  # a kill -9 and a restart: the new kubelet still owns the mount
@@ -301,7 +297,7 @@ def test_secret_volume_is_unmounted_when_the_pod_goes(node: Kubelet, kubectl: Ku
     finally:
         kubectl("delete", "pod", "sec", "--wait=true", "--timeout=20s")
         kubectl("delete", "secret", "tok")
-    assert until(lambda: mounts(node.root) == [], "no mount of the pod left")
+    assert until(lambda: mounts(node.root) == [], "no mount of the pod left", WAIT, POLL)
 
 
 def test_post_start_then_graceful_delete_runs_pre_stop_then_sigterm(node: Kubelet, kubectl: Kubectl,
@@ -311,7 +307,7 @@ def test_post_start_then_graceful_delete_runs_pre_stop_then_sigterm(node: Kubele
               lifecycle={"preStop": {"exec": {"command": ["touch", str(marker)]}},
                          "postStart": {"exec": {"command": ["touch", str(started_marker)]}}})
     kubectl("apply", "-f", "-", input=pod("polite", trap))
-    until(lambda: status(kubectl, "polite").get("phase") == "Running", "polite Running")
+    until(lambda: status(kubectl, "polite").get("phase") == "Running", "polite Running", WAIT, POLL)
     assert started_marker.exists() and not marker.exists()
     started = time.monotonic()
     kubectl("delete", "pod", "polite", "--wait=true", "--timeout=20s")
@@ -327,12 +323,13 @@ def test_second_kubelet_on_the_same_machine(km: Path, api: ApiServer, certs: Pat
     other.start()
     try:
         until(lambda: "Ready" in kubectl("get", "node", "n2", "--no-headers",
-                                         check=False).stdout, "n2 Ready")
+                                         check=False).stdout, "n2 Ready", WAIT, POLL)
         spec = yaml.safe_load(pod("there", sh("echo on n2; sleep 100")))
         spec["spec"]["nodeName"] = "n2"
         kubectl("apply", "-f", "-", input=json.dumps(spec))
-        until(lambda: status(kubectl, "there").get("phase") == "Running", "there Running")
-        until(lambda: kubectl("logs", "there").stdout == "on n2\n", "its log via n2")
+        until(lambda: status(kubectl, "there").get("phase") == "Running",
+              "there Running", WAIT, POLL)
+        until(lambda: kubectl("logs", "there").stdout == "on n2\n", "its log via n2", WAIT, POLL)
         kubectl("delete", "pod", "there", "--wait=true", "--timeout=20s")
     finally:
         assert other.stop() == 0
@@ -376,12 +373,12 @@ def test_liveness_restarts_and_readiness_unreadies(node: Kubelet, kubectl: Kubec
                            "failureThreshold": 1}}
     kubectl("apply", "-f", "-", input=pod("probed", live, web))
     try:
-        until(lambda: row(kubectl, "probed")[1] == "2/2", "both containers ready")
+        until(lambda: row(kubectl, "probed")[1] == "2/2", "both containers ready", WAIT, POLL)
         sick.touch()
         page.unlink()
         statuses = until(lambda: [s for s in status(kubectl, "probed")["containerStatuses"]
                                   if s["name"] == "c" and s["restartCount"] >= 1],
-                         "the liveness restart")
+                         "the liveness restart", WAIT, POLL)
         sick.unlink()
         assert statuses[0]["lastState"]["terminated"]["exitCode"] in (137, 143)
 
@@ -389,14 +386,15 @@ def test_liveness_restarts_and_readiness_unreadies(node: Kubelet, kubectl: Kubec
             return next(s for s in status(kubectl, "probed")["containerStatuses"]
                         if s["name"] == "web")
 
-        until(lambda: not web_status()["ready"], "web unready")
+        until(lambda: not web_status()["ready"], "web unready", WAIT, POLL)
         assert web_status()["restartCount"] == 0 and web_status()["started"]
         # (the probes' events are written apart from the status they change: may lag it)
         until(lambda: all(text in kubectl("describe", "pod", "probed").stdout for text in (
             "Readiness probe failed: HTTP probe failed with statuscode: 404",
-            "Container c failed liveness probe, will be restarted")), "the probes' events")
+            "Container c failed liveness probe, will be restarted")),
+              "the probes' events", WAIT, POLL)
         page.write_text("ok")
-        until(lambda: row(kubectl, "probed")[1] == "2/2", "ready again")
+        until(lambda: row(kubectl, "probed")[1] == "2/2", "ready again", WAIT, POLL)
     finally:
         kubectl("delete", "pod", "probed", "--wait=true", "--timeout=20s")
 
@@ -435,10 +433,10 @@ def test_sidecar_runs_beside_the_app_and_since_filters_logs(node: Kubelet,
     app = sh("echo early; sleep 2; echo late; exec sleep 1000", "app")
     kubectl("apply", "-f", "-", input=pod("sidecar", app, initContainers=[sidecar]))
     try:
-        until(lambda: row(kubectl, "sidecar")[1:3] == ["2/2", "Running"], "2/2 Running")
+        until(lambda: row(kubectl, "sidecar")[1:3] == ["2/2", "Running"], "2/2 Running", WAIT, POLL)
         side = status(kubectl, "sidecar")["initContainerStatuses"][0]
         assert "running" in side["state"] and side["ready"]
-        until(lambda: "late" in kubectl("logs", "sidecar", "-c", "app").stdout, "late")
+        until(lambda: "late" in kubectl("logs", "sidecar", "-c", "app").stdout, "late", WAIT, POLL)
         time.sleep(1.5)  # the last line is older than a second now
         assert kubectl("logs", "sidecar", "-c", "app", "--since", "1s").stdout == ""
         assert kubectl("logs", "sidecar", "-c", "app", "--since", "1h").stdout == "early\nlate\n"

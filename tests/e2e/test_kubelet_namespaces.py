@@ -25,8 +25,9 @@ from servers.kubelet.runtime import names
 from tests.e2e import test_kubectl as base
 from tests.e2e.netns import enter, inside, network_namespace
 from tests.e2e.test_kubectl import Kubectl
-from tests.e2e.test_kubelet import Kubelet, pod, row, sh, status, until
+from tests.e2e.test_kubelet import POLL, WAIT, Kubelet, pod, row, sh, status
 from tests.support.apiserver import ApiServer, start_apiserver
+from tests.support.wait import until
 
 certs = base.certs  # fixture: the module's PKI and kubeconfigs from km.pyz certs
 
@@ -170,11 +171,13 @@ def test_http_server_pod_is_reachable_at_its_own_ip(node: Kubelet, kubectl: Kube
     kubectl("apply", "-f", "-", input=pod("web", web))
     try:
         ip = until(lambda: status(kubectl, "web").get("phase") == "Running" and
-                   status(kubectl, "web").get("podIP"), "web Running with an IP")
+                   status(kubectl, "web").get("podIP"), "web Running with an IP", WAIT, POLL)
         assert ip.startswith(POD_CIDR.rsplit(".", 1)[0] + ".")
-        listing = until(lambda: fetch(netns, f"http://{ip}:8080/"), "http.server answering")
+        listing = until(lambda: fetch(netns, f"http://{ip}:8080/"),
+                        "http.server answering", WAIT, POLL)
         assert "hostname" in listing
-        assert until(lambda: "GET / HTTP/1.1" in kubectl("logs", "web").stdout, "its log")
+        assert until(lambda: "GET / HTTP/1.1" in kubectl("logs", "web").stdout,
+                     "its log", WAIT, POLL)
         sandbox = sandbox_of(kubectl, node.root, "web")
         held = left_of(node.root, sandbox, netns)
         node_names = names.for_node(NODE)
@@ -192,7 +195,7 @@ def test_memory_over_the_limit_is_oomkilled(node: Kubelet, kubectl: Kubectl) -> 
            "resources": {"limits": {"memory": "32Mi"}}}
     kubectl("apply", "-f", "-", input=pod("hog", hog, restartPolicy="Never"))
     try:
-        until(lambda: status(kubectl, "hog").get("phase") == "Failed", "hog Failed")
+        until(lambda: status(kubectl, "hog").get("phase") == "Failed", "hog Failed", WAIT, POLL)
         ended = status(kubectl, "hog")["containerStatuses"][0]["state"]["terminated"]
         assert (ended["reason"], ended["exitCode"]) == ("OOMKilled", 137)
         assert row(kubectl, "hog")[2] == "OOMKilled"
@@ -211,12 +214,12 @@ def test_configmap_volume_updates_in_place_and_secret_env(node: Kubelet,
     kubectl("apply", "-f", "-", input=pod("reader", reader, volumes=[
         {"name": "conf", "configMap": {"name": "conf"}}]))
     try:
-        until(lambda: "red" in kubectl("logs", "reader", check=False).stdout, "red")
+        until(lambda: "red" in kubectl("logs", "reader", check=False).stdout, "red", WAIT, POLL)
         assert kubectl("logs", "reader").stdout.startswith("pw=s3cret\n")
         patch = json.dumps({"data": {"color": "blue"}})
         kubectl("patch", "configmap", "conf", "-p", patch)
         until(lambda: "blue" in kubectl("logs", "reader", "--tail", "2").stdout,
-              "the update inside the pod", timeout=20)
+              "the update inside the pod", 20, POLL)
     finally:
         kubectl("delete", "pod", "reader", "--wait=true", "--timeout=20s")
         kubectl("delete", "configmap", "conf")
@@ -230,13 +233,14 @@ def test_kill_9_and_restart_adopts_sandboxed_pods(node: Kubelet, kubectl: Kubect
     kubectl("apply", "-f", "-", input=pod("kept", web))
     try:
         ip = until(lambda: status(kubectl, "kept").get("phase") == "Running" and
-                   status(kubectl, "kept").get("podIP"), "kept Running")
+                   status(kubectl, "kept").get("podIP"), "kept Running", WAIT, POLL)
         before: dict[str, Any] = status(kubectl, "kept")["containerStatuses"][0]
         sandbox = sandbox_of(kubectl, node.root, "kept")
         assert f"link {names.for_node(NODE).veth(sandbox)}" in left_of(node.root, sandbox,
                                                                         netns)
         node.kill()
-        assert until(lambda: fetch(netns, f"http://{ip}:8080/"), "serving without a kubelet")
+        assert until(lambda: fetch(netns, f"http://{ip}:8080/"),
+                     "serving without a kubelet", WAIT, POLL)
         node.start()
         time.sleep(3)
         after = status(kubectl, "kept")
@@ -253,7 +257,7 @@ def test_a_pod_deleted_while_the_kubelet_is_down_loses_its_sandbox(node: Kubelet
                                                                    kubectl: Kubectl) -> None:
     kubectl("apply", "-f", "-", input=pod("left", sh("exec sleep 1000")))
     try:
-        until(lambda: status(kubectl, "left").get("phase") == "Running", "left Running")
+        until(lambda: status(kubectl, "left").get("phase") == "Running", "left Running", WAIT, POLL)
         sandbox = sandbox_of(kubectl, node.root, "left")
         node.kill()
         try:
@@ -262,7 +266,8 @@ def test_a_pod_deleted_while_the_kubelet_is_down_loses_its_sandbox(node: Kubelet
         finally:
             node.start()
         # the restarted kubelet's housekeeping: the pod is not bound to it any more
-        assert until(lambda: left_of(node.root, sandbox) == [], "the orphan sandbox removed")
+        assert until(lambda: left_of(node.root, sandbox) == [],
+                     "the orphan sandbox removed", WAIT, POLL)
     finally:
         kubectl("delete", "pod", "left", "--ignore-not-found", "--wait=true", "--timeout=20s")
 
@@ -279,15 +284,16 @@ def test_secret_volume_and_a_missing_configmap_until_it_exists(node: Kubelet,
         {"name": "late", "configMap": {"name": "later"}}]))
     try:
         until(lambda: "FailedMount" in kubectl("describe", "pod", "mounts").stdout,
-              "the FailedMount event")
+              "the FailedMount event", WAIT, POLL)
         described = kubectl("describe", "pod", "mounts").stdout
         assert 'MountVolume.SetUp failed for volume "late" : configmap "later" not found' \
             in described
         assert row(kubectl, "mounts")[2] == "ContainerCreating"
         kubectl("create", "configmap", "later", "--from-literal=x=arrived")
-        until(lambda: status(kubectl, "mounts").get("phase") == "Running", "mounts Running",
-              timeout=20)
-        out = until(lambda: kubectl("logs", "mounts").stdout.count("\n") >= 3, "its output")
+        until(lambda: status(kubectl, "mounts").get("phase") == "Running",
+              "mounts Running", 20, POLL)
+        out = until(lambda: kubectl("logs", "mounts").stdout.count("\n") >= 3,
+                    "its output", WAIT, POLL)
         assert out
         assert kubectl("logs", "mounts").stdout == "-r--------\nk3y\narrived\n"
     finally:
@@ -304,12 +310,13 @@ def test_host_network_pod_shares_the_hosts_network_only(node: Kubelet, kubectl: 
              f"{port} --bind 127.0.0.1 --directory /etc", name="web")
     kubectl("apply", "-f", "-", input=pod("hostnet", web, hostNetwork=True))
     try:
-        until(lambda: status(kubectl, "hostnet").get("phase") == "Running", "hostnet Running")
+        until(lambda: status(kubectl, "hostnet").get("phase") == "Running",
+              "hostnet Running", WAIT, POLL)
         assert status(kubectl, "hostnet")["podIP"] == "127.0.0.1"  # the node's IP
         # the pod listens in the host's (here: the test's) network namespace ...
-        assert until(lambda: fetch(netns, f"http://127.0.0.1:{port}/"), "http.server")
+        assert until(lambda: fetch(netns, f"http://127.0.0.1:{port}/"), "http.server", WAIT, POLL)
         # ... with its own pid namespace and the host's name, as kube's runtimes do
-        out = until(lambda: kubectl("logs", "hostnet").stdout, "its first line")
+        out = until(lambda: kubectl("logs", "hostnet").stdout, "its first line", WAIT, POLL)
         assert out.splitlines()[0] == f"pid=1 host={socket.gethostname()}"
         # its sandbox made no network namespace, only its own ipc and uts (pinned)
         sandbox = sandbox_of(kubectl, node.root, "hostnet")

@@ -28,9 +28,10 @@ import pytest
 
 from tests.e2e import test_kubectl as base
 from tests.e2e.test_kubectl import Kubectl
-from tests.e2e.test_kubelet import NODE, WAIT, Kubelet, _cleanup_pods, pod, sh, status, until
+from tests.e2e.test_kubelet import NODE, POLL, WAIT, Kubelet, _cleanup_pods, pod, sh, status
 from tests.e2e.test_serviceaccount_pod import api, manager  # noqa: F401 (fixtures)
 from tests.support.apiserver import ApiServer
+from tests.support.wait import until
 
 certs = base.certs
 kubectl = base.kubectl
@@ -145,7 +146,7 @@ def _processes() -> list[tuple[int, int, bytes]]:
 
 def test_pods_run_without_root_conmon_or_runc(node: NobodyKubelet, kubectl: Kubectl) -> None:
     until(lambda: "Ready" in kubectl("get", "node", NODE, "--no-headers",
-                                     check=False).stdout.split(), "node Ready")
+                                     check=False).stdout.split(), "node Ready", WAIT, POLL)
     assert node.proc is not None
     assert os.stat(f"/proc/{node.proc.pid}").st_uid == NOBODY
     for path in HIDDEN:  # what the kubelet sees there: /dev/null, nothing to run
@@ -153,8 +154,8 @@ def test_pods_run_without_root_conmon_or_runc(node: NobodyKubelet, kubectl: Kube
         if os.path.exists(path):
             assert stat.S_ISCHR(os.stat(seen).st_mode), path
     kubectl("apply", "-f", "-", input=pod("plain", sh("echo up; exec sleep 1000")))
-    until(lambda: status(kubectl, "plain").get("phase") == "Running", "plain Running")
-    until(lambda: "up" in kubectl("logs", "plain", check=False).stdout, "plain's log")
+    until(lambda: status(kubectl, "plain").get("phase") == "Running", "plain Running", WAIT, POLL)
+    until(lambda: "up" in kubectl("logs", "plain", check=False).stdout, "plain's log", WAIT, POLL)
     ours = [(pid, uid, cmd) for pid, uid, cmd in _processes() if str(node.root).encode() in cmd]
     monitors = [p for p in ours if b"km container monitor" in p[2]]
     assert monitors and all(uid == NOBODY for _, uid, _ in ours)
@@ -169,12 +170,13 @@ def test_exit_codes_restarts_and_previous_logs(node: NobodyKubelet, kubectl: Kub
         def restarted() -> dict[str, Any] | None:
             cs = (status(kubectl, "crash").get("containerStatuses") or [{}])[0]
             return cs if cs.get("restartCount", 0) >= 1 and cs.get("lastState") else None
-        cs = until(restarted, "a restart of crash")
+        cs = until(restarted, "a restart of crash", WAIT, POLL)
         assert cs["lastState"]["terminated"]["exitCode"] == 3
         assert cs["lastState"]["terminated"]["reason"] == "Error"
         previous = kubectl("logs", "crash", "--previous").stdout
         assert previous.startswith("try ")
-        until(lambda: status(kubectl, "done").get("phase") == "Succeeded", "done Succeeded")
+        until(lambda: status(kubectl, "done").get("phase") == "Succeeded",
+              "done Succeeded", WAIT, POLL)
         done = status(kubectl, "done")["containerStatuses"][0]["state"]["terminated"]
         assert (done["exitCode"], done["reason"]) == (0, "Completed")
         assert kubectl("logs", "done").stdout == "finished\n"
@@ -187,15 +189,15 @@ def test_kill_9_and_restart_adopts_running_pods(node: NobodyKubelet, kubectl: Ku
     kubectl("apply", "-f", "-", input=pod("ends", sh("sleep 3; exit 7"), restartPolicy="Never"))
     try:
         until(lambda: all(status(kubectl, n).get("phase") == "Running" for n in ("stays", "ends")),
-              "both Running")
+              "both Running", WAIT, POLL)
         before = status(kubectl, "stays")["containerStatuses"][0]
         node.kill()
         until(lambda: not os.path.exists(f"/proc/{node.proc.pid}") if node.proc else True,
-              "the kubelet gone")
-        until(lambda: _exit_file_written(node.root), "ends' exit recorded while no kubelet ran",
-              timeout=10)
+              "the kubelet gone", WAIT, POLL)
+        until(lambda: _exit_file_written(node.root),
+              "ends' exit recorded while no kubelet ran", 10, POLL)
         node.start()
-        until(lambda: status(kubectl, "ends").get("phase") == "Failed", "ends Failed")
+        until(lambda: status(kubectl, "ends").get("phase") == "Failed", "ends Failed", WAIT, POLL)
         ended = status(kubectl, "ends")["containerStatuses"][0]["state"]["terminated"]
         assert (ended["exitCode"], ended["reason"]) == (7, "Error")
         after = status(kubectl, "stays")["containerStatuses"][0]
@@ -231,9 +233,9 @@ print("listed", " ".join(names))
 def test_a_pod_uses_its_token_at_the_standard_path(node: NobodyKubelet, kubectl: Kubectl,
                                                    api: ApiServer, shared: Path) -> None:  # noqa: F811
     until(lambda: kubectl("get", "sa", "default", check=False).returncode == 0,
-          "the default ServiceAccount")
+          "the default ServiceAccount", WAIT, POLL)
     until(lambda: kubectl("get", "cm", "kube-root-ca.crt", check=False).returncode == 0,
-          "kube-root-ca.crt")
+          "kube-root-ca.crt", WAIT, POLL)
     kubectl("create", "rolebinding", "sa-view-none", "--clusterrole", "view",
             "--serviceaccount", "default:default")
     script = (f"cat {TOKEN_DIR}/namespace; echo; head -c 27 {TOKEN_DIR}/ca.crt; echo; "
@@ -243,7 +245,7 @@ def test_a_pod_uses_its_token_at_the_standard_path(node: NobodyKubelet, kubectl:
     kubectl("apply", "-f", "-", input=pod("me", sh(script, env=env), restartPolicy="Never"))
     try:
         until(lambda: status(kubectl, "me").get("phase") in ("Succeeded", "Failed"),
-              "me ended", timeout=WAIT)
+              "me ended", WAIT, POLL)
         out = kubectl("logs", "me").stdout.splitlines()
         assert out[:3] == ["default", "-----BEGIN CERTIFICATE-----",
                            f"in-cluster True {TOKEN_DIR}/ca.crt True"], "\n".join(out[-8:])

@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.aio import QUIET, Cluster, remove_process_pods, until
+from tests.e2e.aio import POLL, QUIET, WAIT, Cluster, remove_process_pods
 from tests.e2e.hosts import children
+from tests.support.wait import until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -69,7 +70,7 @@ def cluster(km: Path, tmp_path: Path) -> Iterator[Cluster]:
                   "--node-name", "aio", *QUIET)
     aio.start()
     try:
-        until(lambda: aio.node_ready("aio"), "the all-in-one's node Ready")
+        until(lambda: aio.node_ready("aio"), "the all-in-one's node Ready", WAIT, POLL)
         yield aio
     finally:
         aio.kubectl("delete", "pods", "--all", "--wait=false", check=False)
@@ -111,10 +112,11 @@ def running_on(cluster: Cluster, name: str) -> Any:
 
 def check_node_runs_a_pod(cluster: Cluster, minion: Minion) -> None:
     """The node goes Ready and a pod scheduled to it runs."""
-    until(lambda: cluster.node_ready(minion.node), f"node {minion.node} Ready")
+    until(lambda: cluster.node_ready(minion.node), f"node {minion.node} Ready", WAIT, POLL)
     done = cluster.run("apply", "-f", "-", input=pod_on(minion.node, "on-minion"))
     assert done.returncode == 0, done.stderr
-    assert until(lambda: running_on(cluster, "on-minion"), "the pod Running") == minion.node
+    assert until(lambda: running_on(cluster, "on-minion"),
+                 "the pod Running", WAIT, POLL) == minion.node
 
 
 def check_children_restart_and_stop(minion: Minion) -> None:
@@ -122,11 +124,11 @@ def check_children_restart_and_stop(minion: Minion) -> None:
     process group."""
     assert minion.proc is not None
     first = until(lambda: (kids := children(minion.proc.pid)) and len(kids) == 2 and kids,
-                  "kubelet and proxy running")
+                  "kubelet and proxy running", WAIT, POLL)
     assert sorted(first) == ["kubelet", "proxy"]
     os.kill(first["proxy"], signal.SIGKILL)
     until(lambda: children(minion.proc.pid).get("proxy", first["proxy"]) != first["proxy"],
-          "the proxy restarted", timeout=20)
+          "the proxy restarted", 20, POLL)
     every = {**first, **children(minion.proc.pid)}
     assert minion.stop() == 0, minion.log.read_text()[-3000:]
     assert all(group_gone(pid) for pid in every.values()), "no child's group left"

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.aio import Cluster, until
+from tests.e2e.aio import POLL, Cluster
 from tests.e2e.hosts import FETCH, SUBNET, approve_serving, pod_on
 from tests.e2e.multihost import clean_up_every_host, three_hosts
 from tests.e2e.netns import inside
+from tests.support.wait import until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -36,7 +37,7 @@ def check_traffic_across_hosts(aio: Cluster, names: list[str], h1: str) -> None:
         names[1], "client", ["python3", "-c", FETCH, *targets]))
     assert done.returncode == 0, done.stderr
     until(lambda: aio.run("logs", "client").stdout.count("\n") >= len(targets),
-          "the client's answers", timeout=60)
+          "the client's answers", 60, POLL)
     assert aio.run("logs", "client").stdout.split("\n")[:-1] == [f"ok {t}" for t in targets]
     for ip in (ips[names[1]], ips[names[2]]):
         code = f"import urllib.request; urllib.request.urlopen('http://{ip}:8000/', timeout=5)"
@@ -47,7 +48,7 @@ def test_three_hosts_join_and_each_runs_a_pod(km: Path, tmp_path: Path) -> None:
     with three_hosts(km, tmp_path, "h", "--bind-address", "0.0.0.0") as cluster:
         aio, names = cluster.aio, cluster.names
         for name in names[1:]:
-            until(lambda n=name: aio.node_ready(n), f"{name} Ready", timeout=60)
+            until(lambda n=name: aio.node_ready(n), f"{name} Ready", 60, POLL)
         wide = aio.kubectl("get", "nodes", "-o", "wide")
         for i in (1, 2, 3):
             assert f"{SUBNET}.{i}" in wide
@@ -59,7 +60,7 @@ def test_three_hosts_join_and_each_runs_a_pod(km: Path, tmp_path: Path) -> None:
             approve_serving(aio)  # the minions ask once they joined: approve as they come
             return all(aio.run("logs", f"on-{n}").stdout == f"hello from {n}\n" for n in names)
 
-        until(logs_reach_every_host, "every host's pod logging through its kubelet", timeout=60)
+        until(logs_reach_every_host, "every host's pod logging through its kubelet", 60, POLL)
         pods = aio.json("get", "pods")["items"]
         assert sorted(p["spec"]["nodeName"] for p in pods) == sorted(names)
         assert all(p["status"]["phase"] == "Running" for p in pods)

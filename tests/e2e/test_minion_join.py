@@ -17,7 +17,7 @@ import pytest
 
 from hyperkube import messages as msg
 from servers.minion import join
-from tests.e2e.aio import Cluster, until
+from tests.e2e.aio import POLL, WAIT, Cluster
 from tests.e2e.test_minion import (  # noqa: F401 (fixtures)
     Minion,
     check_children_restart_and_stop,
@@ -26,6 +26,7 @@ from tests.e2e.test_minion import (  # noqa: F401 (fixtures)
     minions,
     server_url,
 )
+from tests.support.wait import until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -47,9 +48,9 @@ def test_minion_joins_with_the_token_by_tls_bootstrap(km: Path, cluster: Cluster
                    and any(k.get("reason") == "AutoApproved"
                            for k in c.get("status", {}).get("conditions") or ())
                    and c["status"].get("certificate")],
-          "the kubelet-serving request approved and signed")
+          "the kubelet-serving request approved and signed", WAIT, POLL)
     until(lambda: cluster.run("logs", "on-minion").stdout == "up\n",
-          "kubectl logs through the kubelet's signed serving certificate")
+          "kubectl logs through the kubelet's signed serving certificate", WAIT, POLL)
     check_children_restart_and_stop(minion)
     root = minion.root
     for key in ("kubelet-client", "proxy"):
@@ -63,7 +64,7 @@ def test_minion_joins_with_the_token_by_tls_bootstrap(km: Path, cluster: Cluster
     assert "kubernetes.io/kube-apiserver-client" in signers
     # a restart reuses the credentials: no new request
     minion.start()
-    until(lambda: "reusing" in minion.log.read_text(), "the restart")
+    until(lambda: "reusing" in minion.log.read_text(), "the restart", WAIT, POLL)
     assert minion.stop() == 0
     assert len(cluster.json("get", "csr")["items"]) == len(csrs)
 

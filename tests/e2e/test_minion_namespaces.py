@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.aio import QUIET, Cluster, remove_namespaced_pods, until
+from tests.e2e.aio import POLL, QUIET, WAIT, Cluster, remove_namespaced_pods
 from tests.e2e.netns import enter, network_namespace
 from tests.e2e.test_cleanup import leftovers
 from tests.e2e.test_minion import CHILD_QUIET, children
+from tests.support.wait import until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -55,17 +56,17 @@ def test_a_namespaces_minion_runs_pods_with_its_own_dns_and_cleans_up(
         aio.start()
         minion = None
         try:
-            until(lambda: aio.node_ready(aio_node), "the all-in-one's node Ready")
+            until(lambda: aio.node_ready(aio_node), "the all-in-one's node Ready", WAIT, POLL)
             with open(tmp_path / "minion.log", "wb") as log:
                 minion = subprocess.Popen(minion_cmd, stdout=log, stderr=log, env=aio.env)
-            until(lambda: aio.node_ready(node), "the minion's node Ready")
+            until(lambda: aio.node_ready(node), "the minion's node Ready", WAIT, POLL)
             cidr = aio.json("get", "node", node)["spec"]["podCIDR"]
             gateway = cidr.rsplit(".", 1)[0] + ".1"
             assert sorted(children(minion.pid)) == ["kubelet", "proxy"], "dns waits"
             done = aio.run("apply", "-f", "-", input=pod(node))
             assert done.returncode == 0, done.stderr
             until(lambda: "resolved" in container_log(root / "kubelet"),
-                  "the pod resolving a Service name")
+                  "the pod resolving a Service name", WAIT, POLL)
             assert sorted(children(minion.pid)) == ["dns", "kubelet", "proxy"]
             service_ip = aio.json("get", "service", "kubernetes")["spec"]["clusterIP"]
             assert f"resolved {service_ip}" in container_log(root / "kubelet")

@@ -33,10 +33,11 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.aio import Cluster, apply, until
+from tests.e2e.aio import POLL, Cluster, apply
 from tests.e2e.hosts import FETCH, approve_serving, children, pod_on
 from tests.e2e.multihost import clean_up_every_host, three_hosts
 from tests.e2e.netns import inside
+from tests.support.wait import until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(360)]  # ~80 s on a quiet machine
 
@@ -106,14 +107,13 @@ def check_spread_and_traffic(aio: Cluster, names: list[str]) -> dict[str, dict[s
     ClusterIP and by name."""
     apply(aio, spread_web(3))
     apply(aio, SERVICE)
-    pods = until(lambda: one_per_node(aio), "one web pod Running on each host", timeout=60)
+    pods = until(lambda: one_per_node(aio), "one web pod Running on each host", 60, POLL)
     assert sorted(pods) == sorted(names)
     cluster_ip = aio.json("get", "service", "web")["spec"]["clusterIP"]
     targets = [pods[names[0]]["status"]["podIP"], pods[names[1]]["status"]["podIP"],
                cluster_ip, "web.default.svc.cluster.local"]
     apply(aio, pod_on(names[2], "client", ["python3", "-c", FETCH, *targets]))
-    until(lambda: logs(aio, "client").count("\n") >= len(targets),
-          "the client's answers", timeout=60)
+    until(lambda: logs(aio, "client").count("\n") >= len(targets), "the client's answers", 60, POLL)
     assert aio.run("logs", "client").stdout.split("\n")[:-1] == [f"ok {t}" for t in targets]
     aio.kubectl("delete", "pod", "client", "--wait=false")
     return pods
@@ -153,19 +153,19 @@ def check_kubelet_killed(aio: Cluster, minion: subprocess.Popen[bytes], node: st
     """SIGKILL the minion's kubelet: another starts, the pod's container runs on untouched."""
     name, ip = pod["metadata"]["name"], pod["status"]["podIP"]
     # the minion restarts its kubelet once the serving certificate is signed: kill that one
-    kubelet = until(lambda: serving_kubelet(minion.pid), "the kubelet with its serving "
-                    "certificate", timeout=20)
+    kubelet = until(lambda: serving_kubelet(minion.pid),
+                    "the kubelet with its serving "
+                    "certificate", 20, POLL)
     before, beat = container_of(aio, name), heartbeat(aio, node)
     os.kill(kubelet, signal.SIGKILL)
     assert answers(h1, ip), "the pod answers while its kubelet is down"
     until(lambda: children(minion.pid).get("kubelet", kubelet) != kubelet,
-          "the minion's new kubelet", timeout=20)
-    until(lambda: heartbeat(aio, node) != beat, "the new kubelet registered", timeout=20)
+          "the minion's new kubelet", 20, POLL)
+    until(lambda: heartbeat(aio, node) != beat, "the new kubelet registered", 20, POLL)
     assert answers(h1, ip, times=3)
     assert aio.node_ready(node)
     # the new kubelet serves the running container's log (http.server logs each request)
-    until(lambda: "GET / HTTP" in logs(aio, name), "the pod's log via the new kubelet",
-          timeout=20)
+    until(lambda: "GET / HTTP" in logs(aio, name), "the pod's log via the new kubelet", 20, POLL)
     assert container_of(aio, name) == before
 
 
@@ -193,51 +193,49 @@ def check_host_taken_away(aio: Cluster, h3: str, names: list[str], h1: str,
                           gone: dict[str, Any]) -> None:
     """Host 3's link down: its node goes Unknown and its pod is replaced on hosts 1 and 2."""
     inside(h3, "ip", "link", "set", "eth0", "down")
-    until(lambda: ready_status(aio, names[2]) == "Unknown", "host 3's node NotReady",
-          timeout=45)
+    until(lambda: ready_status(aio, names[2]) == "Unknown", "host 3's node NotReady", 45, POLL)
 
     def unreachable() -> bool:  # (the taint is a later write than the status: may lag it)
         taints = aio.json("get", "node", names[2])["spec"].get("taints") or []
         return {"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"} in [
             {"key": t["key"], "effect": t["effect"]} for t in taints]
 
-    until(unreachable, "host 3's node tainted unreachable NoExecute", timeout=20)
+    until(unreachable, "host 3's node tainted unreachable NoExecute", 20, POLL)
     until(lambda: evicted(aio, gone["metadata"]["name"]),
-          f"host 3's pod evicted after {TOLERATION} s", timeout=20)
+          f"host 3's pod evicted after {TOLERATION} s", 20, POLL)
     pods = until(lambda: (found := web_pods(aio)) and len(found) == 3 and found,
-                 "three web pods running again", timeout=30)
+                 "three web pods running again", 30, POLL)
     assert sorted({p["spec"]["nodeName"] for p in pods}) == sorted(names[:2])
     replicas = until(lambda: (dep := aio.json("get", "deployment", "web"))
                      and dep["status"].get("availableReplicas") == 3 and dep,
-                     "three available web pods again", timeout=30)
+                     "three available web pods again", 30, POLL)
     assert replicas["status"]["availableReplicas"] == 3
     cluster_ip = aio.json("get", "service", "web")["spec"]["clusterIP"]
     until(lambda: gone["status"]["podIP"] not in aio.kubectl(
         "get", "endpoints", "web", "-o", "jsonpath={.subsets[*].addresses[*].ip}"),
-        "the evicted pod out of the endpoints", timeout=20)
+          "the evicted pod out of the endpoints", 20, POLL)
     # The proxy follows the EndpointSlices (another controller than the Endpoints'), then
     # programs its rules: once the slices drop the pod, host 1's proxy soon routes around
     # it. 16 answers in a row from 3 endpoints, one dead, would pass by chance 1 in 650.
     until(lambda: gone["status"]["podIP"] not in slice_ready_ips(aio, "web"),
-          "the evicted pod out of the EndpointSlices", timeout=20)
+          "the evicted pod out of the EndpointSlices", 20, POLL)
     until(lambda: answers(h1, cluster_ip, times=16),
-          "every ClusterIP answer from a live pod", timeout=15)
+          "every ClusterIP answer from a live pod", 15, POLL)
 
 
 def check_host_back(aio: Cluster, h3: str, node: str, gone: dict[str, Any]) -> None:
     """Host 3's link up again: its node Ready and untainted, its evicted pod removed by its
     own kubelet."""
     inside(h3, "ip", "link", "set", "eth0", "up")
-    until(lambda: untainted(aio, [node]), "host 3's node Ready again, its taints lifted",
-          timeout=60)
+    until(lambda: untainted(aio, [node]), "host 3's node Ready again, its taints lifted", 60, POLL)
     until(lambda: aio.json("get", "pod", gone["metadata"]["name"]) is None,
-          "host 3's evicted pod removed by its kubelet", timeout=30)
+          "host 3's evicted pod removed by its kubelet", 30, POLL)
 
 
 def test_three_hosts_spread_and_heal(km: Path, tmp_path: Path) -> None:
     with three_hosts(km, tmp_path, "m", *SHORT_TIMINGS) as cluster:
         aio, names, (h1, _, h3) = cluster.aio, cluster.names, cluster.namespaces
-        until(lambda: untainted(aio, names), "three nodes Ready and untainted", timeout=60)
+        until(lambda: untainted(aio, names), "three nodes Ready and untainted", 60, POLL)
         pods = check_spread_and_traffic(aio, names)
         check_kubelet_killed(aio, cluster.minions[0], names[1], pods[names[1]], h1)
         check_host_taken_away(aio, h3, names, h1, pods[names[2]])

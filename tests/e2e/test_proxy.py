@@ -17,8 +17,9 @@ import pytest
 
 from tests.e2e.conftest import run
 from tests.e2e.test_kubectl import Kubectl
-from tests.integration.proxy.lab import ECHO, greet, wait_for
+from tests.integration.proxy.lab import ECHO, NOT_YET, POLL, WAIT, greet
 from tests.support.apiserver import start_apiserver
+from tests.support.wait import until
 
 MANIFEST = """\
 apiVersion: v1
@@ -72,7 +73,7 @@ def test_kube_proxy_link_routes_a_cluster_ip(km: Path, tmp_path: Path, env: dict
                  "--healthz-bind-address", "0", "--metrics-bind-address", "0"],
                 stdout=out, stderr=out, env=env)
         try:
-            assert wait_for(lambda: greet(vip, 80), what=f"{vip}:80") == "ep1"
+            assert until(lambda: greet(vip, 80), f"{vip}:80", WAIT, POLL, retry_on=NOT_YET) == "ep1"
         finally:
             proxy.terminate()
             code = proxy.wait(15)

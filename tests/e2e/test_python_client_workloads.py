@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_kubectl_sets import Cluster, cluster, wait_for
+from tests.e2e.test_kubectl_sets import POLL, WAIT, Cluster, cluster
+from tests.support.wait import until
 
 __all__ = ["cluster"]  # the fixture, shared with test_kubectl_sets
 NS = "default"
@@ -69,27 +70,27 @@ def test_deployment_create_scale_replace_and_foreground_delete(client: Any) -> N
         status = apps.read_namespaced_deployment_status("py-web", NS).status
         return status.available_replicas == want and status.updated_replicas == want
 
-    wait_for("2 available replicas", lambda: available(2))
+    until(lambda: available(2), "2 available replicas", WAIT, POLL)
     scale = apps.patch_namespaced_deployment_scale("py-web", NS, {"spec": {"replicas": 3}})
     assert isinstance(scale, k.V1Scale) and scale.spec.replicas == 3
     assert apps.read_namespaced_deployment_scale("py-web", NS).status.selector == "app=py-web"
-    wait_for("3 available replicas", lambda: available(3))
+    until(lambda: available(3), "3 available replicas", WAIT, POLL)
 
     current = apps.read_namespaced_deployment("py-web", NS)
     current.spec.template.spec.containers[0].image = "nginx:2"
     replaced = apps.replace_namespaced_deployment("py-web", NS, current)
     assert replaced.metadata.generation == current.metadata.generation + 1
-    wait_for("the rollout to nginx:2", lambda: available(3) and all(
+    until(lambda: available(3) and all(
         p.spec.containers[0].image == "nginx:2" for p in k.CoreV1Api(client).list_namespaced_pod(
-            NS, label_selector="app=py-web").items))
+            NS, label_selector="app=py-web").items), "the rollout to nginx:2", WAIT, POLL)
     sets = apps.list_namespaced_replica_set(NS, label_selector="app=py-web").items
     assert sorted(rs.spec.replicas for rs in sets) == [0, 3]
     assert all(rs.metadata.owner_references[0].kind == "Deployment" for rs in sets)
 
     apps.delete_namespaced_deployment("py-web", NS,
                                       body=k.V1DeleteOptions(propagation_policy="Foreground"))
-    wait_for("the deployment gone", lambda: _gone(
-        lambda: apps.read_namespaced_deployment("py-web", NS)))
+    until(lambda: _gone(
+        lambda: apps.read_namespaced_deployment("py-web", NS)), "the deployment gone", WAIT, POLL)
     assert apps.list_namespaced_replica_set(NS, label_selector="app=py-web").items == []
 
 
@@ -105,10 +106,12 @@ def test_daemonset_and_statefulset_with_their_revisions(client: Any) -> None:
         metadata=k.V1ObjectMeta(name="py-db"),
         spec=k.V1StatefulSetSpec(replicas=2, service_name="py-db", selector=_selector("py-db"),
                                  template=_template("py-db", "db:1"))))
-    wait_for("a daemon pod on each of the 2 nodes", lambda: (
-        apps.read_namespaced_daemon_set_status("py-agent", NS).status.number_ready == 2))
-    wait_for("2 ready stateful pods", lambda: (
-        apps.read_namespaced_stateful_set_status("py-db", NS).status.ready_replicas == 2))
+    until(lambda: (
+        apps.read_namespaced_daemon_set_status("py-agent", NS).status.number_ready == 2),
+          "a daemon pod on each of the 2 nodes", WAIT, POLL)
+    until(lambda: (
+        apps.read_namespaced_stateful_set_status("py-db", NS).status.ready_replicas == 2),
+          "2 ready stateful pods", WAIT, POLL)
     sts = apps.read_namespaced_stateful_set("py-db", NS)
     assert sts.status.current_revision == sts.status.update_revision
     revisions = apps.list_namespaced_controller_revision(NS).items
@@ -121,8 +124,8 @@ def test_daemonset_and_statefulset_with_their_revisions(client: Any) -> None:
     apps.delete_namespaced_stateful_set("py-db", NS,
                                         body=k.V1DeleteOptions(propagation_policy="Background"))
     core = k.CoreV1Api(client)
-    wait_for("their pods gone", lambda: not core.list_namespaced_pod(
-        NS, label_selector="app in (py-agent,py-db)").items)
+    until(lambda: not core.list_namespaced_pod(
+        NS, label_selector="app in (py-agent,py-db)").items, "their pods gone", WAIT, POLL)
 
 
 def test_job_and_cronjob(client: Any) -> None:
@@ -138,13 +141,13 @@ def test_job_and_cronjob(client: Any) -> None:
     # kube gives a Job a generated selector on its controller-uid label.
     assert job.spec.selector.match_labels == {
         "batch.kubernetes.io/controller-uid": job.metadata.uid}
-    wait_for("the job's pod", lambda: batch.read_namespaced_job_status(
-        "py-pi", NS).status.active == 1)
+    until(lambda: batch.read_namespaced_job_status(
+        "py-pi", NS).status.active == 1, "the job's pod", WAIT, POLL)
     listed = batch.list_namespaced_job(NS, label_selector="job-name=py-pi").items
     assert [j.metadata.name for j in listed] == ["py-pi"]
     batch.delete_namespaced_job("py-pi", NS,
                                 body=k.V1DeleteOptions(propagation_policy="Foreground"))
-    wait_for("the job gone", lambda: _gone(lambda: batch.read_namespaced_job("py-pi", NS)))
+    until(lambda: _gone(lambda: batch.read_namespaced_job("py-pi", NS)), "the job gone", WAIT, POLL)
 
     cron = batch.create_namespaced_cron_job(NS, k.V1CronJob(
         metadata=k.V1ObjectMeta(name="py-tick"),
@@ -193,6 +196,6 @@ spec:
     kinds = sorted(obj.kind for group in made for obj in group)
     assert kinds == ["Deployment", "Job", "Service"]
     apps = k.AppsV1Api(client)
-    wait_for("the deployment available", lambda: apps.read_namespaced_deployment_status(
-        "py-yaml", NS).status.available_replicas == 1)
+    until(lambda: apps.read_namespaced_deployment_status(
+        "py-yaml", NS).status.available_replicas == 1, "the deployment available", WAIT, POLL)
     assert k.CoreV1Api(client).read_namespaced_service("py-yaml", NS).spec.cluster_ip

@@ -26,8 +26,9 @@ from pathlib import Path
 import pytest
 
 from servers.kubelet.runtime import names
-from tests.e2e.aio import REPO, Cluster, remove_namespaced_pods, until
+from tests.e2e.aio import POLL, REPO, WAIT, Cluster, remove_namespaced_pods
 from tests.e2e.netns import enter, network_namespace
+from tests.support.wait import until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -102,8 +103,8 @@ def test_the_readme_walk_through_runs_as_written(km: Path, tmp_path: Path) -> No
         jobs = Jobs(ns, tmp_path)
         try:
             until(lambda: (data / "admin.kubeconfig").exists() and cluster.json("get", "nodes"),
-                  "the cluster's API")
-            node = until(lambda: _ready_node(cluster), "the node to be Ready")
+                  "the cluster's API", WAIT, POLL)
+            node = until(lambda: _ready_node(cluster), "the node to be Ready", WAIT, POLL)
             pod_cidr = cluster.json("get", "node", node)["spec"]["podCIDR"]
             for step in steps:
                 if step.command.startswith("export "):
@@ -123,7 +124,7 @@ def test_the_readme_walk_through_runs_as_written(km: Path, tmp_path: Path) -> No
                 assert step.prints in done.stdout, f"{step.command}\n{done.stdout}"
             # kubectl's pods have kube's 30 s grace period; http.server ends on SIGTERM
             until(lambda: not (cluster.json("get", "pods") or {"items": [1]})["items"],
-                  "the walk-through's pods to go", timeout=60)
+                  "the walk-through's pods to go", 60, POLL)
             assert cluster.stop() == 0
         finally:
             jobs.stop_all()

@@ -14,7 +14,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,20 +22,10 @@ import pytest
 
 from tests.e2e.test_kubectl import Kubectl
 from tests.support.apiserver import ApiServer, start_apiserver
+from tests.support.wait import until
 
 WAIT = 20.0
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = WAIT) -> Any:
-    """Poll ``check`` until it returns something true; fail naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.1)
+POLL = 0.1  # how often the tests' waits (tests.support.wait) look
 
 
 class Schedulers:
@@ -130,7 +120,7 @@ def node_of(kubectl: Kubectl, name: str) -> str:
 
 
 def placed(kubectl: Kubectl, name: str, timeout: float = WAIT) -> str:
-    return str(wait_for(f"pod {name} to be bound", lambda: node_of(kubectl, name), timeout))
+    return str(until(lambda: node_of(kubectl, name), f"pod {name} to be bound", timeout, POLL))
 
 
 def pod_condition(kubectl: Kubectl, name: str, kind: str) -> dict[str, Any] | None:
@@ -163,8 +153,9 @@ def test_pods_land_where_selectors_affinity_taints_and_requests_say(
     assert placed(kubectl, "wants-ssd") == "ssd"
     assert placed(kubectl, "wants-zone-b") == "gpu"
     assert placed(kubectl, "big") == "ssd"  # 3 cpu: not on small, and gpu is tainted
-    events = wait_for("the Scheduled event", lambda: "Successfully assigned" in (
-        out := describe(kubectl, "wants-ssd")) and out)
+    events = until(lambda: "Successfully assigned" in (
+        out := describe(kubectl, "wants-ssd")) and out,
+                   "the Scheduled event", WAIT, POLL)
     assert "Successfully assigned default/wants-ssd to ssd" in events
     assert "default-scheduler" in events
 
@@ -185,11 +176,11 @@ def test_unschedulable_pod_is_explained_and_placed_when_a_node_fits(
     schedulers.start("--leader-elect=false")
     create(kubectl, pod("huge", cpu="16"))
     message = "0/1 nodes are available: 1 Insufficient cpu."
-    out = wait_for("FailedScheduling in describe",
-                   lambda: message in (text := describe(kubectl, "huge")) and text)
+    out = until(lambda: message in (text := describe(kubectl, "huge")) and text,
+                "FailedScheduling in describe", WAIT, POLL)
     assert "FailedScheduling" in out and "Warning" in out
-    condition = wait_for("the PodScheduled condition",
-                         lambda: pod_condition(kubectl, "huge", "PodScheduled"))
+    condition = until(lambda: pod_condition(kubectl, "huge", "PodScheduled"),
+                      "the PodScheduled condition", WAIT, POLL)
     assert condition["status"] == "False"
     assert condition["reason"] == "Unschedulable"
     assert condition["message"].startswith(message)
@@ -206,8 +197,9 @@ def test_cordoned_node_gets_no_new_pods_until_uncordoned(kubectl: Kubectl,
     assert {placed(kubectl, f"p{i}") for i in range(4)} == {"b"}
     kubectl("cordon", "b")
     create(kubectl, pod("late"))
-    wait_for("the cordon message", lambda: "2 node(s) were unschedulable" in describe(
-        kubectl, "late"))
+    until(lambda: "2 node(s) were unschedulable" in describe(
+        kubectl, "late"),
+          "the cordon message", WAIT, POLL)
     kubectl("uncordon", "a")
     assert placed(kubectl, "late") == "a"
 
@@ -225,7 +217,7 @@ def test_a_high_priority_pod_preempts_a_low_priority_one(
                                    "--cpu", "1"],
                                   stdout=subprocess.DEVNULL, stderr=log, env=env)
     try:
-        wait_for("the hollow node", lambda: kubectl("get", "nodes", "-o", "name").stdout)
+        until(lambda: kubectl("get", "nodes", "-o", "name").stdout, "the hollow node", WAIT, POLL)
         schedulers.start("--leader-elect=false")
         create(kubectl, pod("low", cpu="800m"))
         where = placed(kubectl, "low")
@@ -252,8 +244,9 @@ def test_pods_spread_over_hollow_nodes_and_run(km: Path, api: ApiServer, kubectl
         hollow = subprocess.Popen([str(km), "hollow-node", "--master", api.url, "--nodes", "5"],
                                   stdout=subprocess.DEVNULL, stderr=log, env=env)
     try:
-        wait_for("5 hollow nodes", lambda: len(
-            kubectl("get", "nodes", "-o", "name").stdout.split()) == 5)
+        until(lambda: len(
+            kubectl("get", "nodes", "-o", "name").stdout.split()) == 5,
+              "5 hollow nodes", WAIT, POLL)
         schedulers.start("--leader-elect=false")
         create(kubectl, *(pod(f"w{i}") for i in range(25)))
 
@@ -263,7 +256,7 @@ def test_pods_spread_over_hollow_nodes_and_run(km: Path, api: ApiServer, kubectl
                 (p.get("status") or {}).get("phase") == "Running" for p in items)
             return items if ok else None
 
-        items = wait_for("25 pods Running", running, timeout=40)
+        items = until(running, "25 pods Running", 40, POLL)
         per_node: dict[str, int] = {}
         for item in items:
             per_node[item["spec"]["nodeName"]] = per_node.get(item["spec"]["nodeName"], 0) + 1

@@ -15,6 +15,8 @@ import pytest
 
 from tests.e2e.test_kubectl import Kubectl
 from tests.e2e.test_scheduler import (
+    POLL,
+    WAIT,
     Schedulers,
     api,
     create,
@@ -23,10 +25,10 @@ from tests.e2e.test_scheduler import (
     node,
     pod,
     schedulers,
-    wait_for,
 )
 from tests.support.apiserver import ApiServer, start_apiserver
 from tests.support.etcd import EtcdServer
+from tests.support.wait import until
 
 __all__ = ["api", "env", "kubectl", "schedulers"]  # fixtures shared with test_scheduler
 
@@ -70,23 +72,23 @@ def test_two_schedulers_bind_each_pod_once_and_the_survivor_takes_over(
         kubectl: Kubectl, schedulers: Schedulers) -> None:
     create(kubectl, node("n1"), node("n2"))
     first = schedulers.start(*FAST_LEASE, "--leader-elect-identity", "first")
-    wait_for("the first scheduler to lead", lambda: lease_holder(kubectl) == "first")
+    until(lambda: lease_holder(kubectl) == "first", "the first scheduler to lead", WAIT, POLL)
     second = schedulers.start(*FAST_LEASE, "--leader-elect-identity", "second")
     create(kubectl, *(pod(f"a{i}") for i in range(10)))
-    wait_for("ten pods bound", lambda: all_bound(kubectl, "a", 10))
+    until(lambda: all_bound(kubectl, "a", 10), "ten pods bound", WAIT, POLL)
     assert lease_holder(kubectl) == "first"
     # A Scheduled event is written after its bind, by the scheduler's event writers: the
     # first one's last events must be in before it is killed (a kill loses queued events).
-    wait_for("ten Scheduled events", lambda: len(scheduled_per_pod(kubectl)) == 10)
+    until(lambda: len(scheduled_per_pod(kubectl)) == 10, "ten Scheduled events", WAIT, POLL)
 
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=10)
-    wait_for("the second scheduler to lead", lambda: lease_holder(kubectl) == "second")
+    until(lambda: lease_holder(kubectl) == "second", "the second scheduler to lead", WAIT, POLL)
     create(kubectl, *(pod(f"b{i}") for i in range(10)))
-    wait_for("ten more pods bound", lambda: all_bound(kubectl, "b", 10))
+    until(lambda: all_bound(kubectl, "b", 10), "ten more pods bound", WAIT, POLL)
     assert second.poll() is None
 
-    wait_for("twenty Scheduled events", lambda: len(scheduled_per_pod(kubectl)) == 20)
+    until(lambda: len(scheduled_per_pod(kubectl)) == 20, "twenty Scheduled events", WAIT, POLL)
     assert scheduled_per_pod(kubectl) == {name: 1 for name in [*(f"a{i}" for i in range(10)),
                                             *(f"b{i}" for i in range(10))]}
     assert "became leader" in Schedulers.log(second) or lease_holder(kubectl) == "second"
@@ -132,8 +134,9 @@ def test_apiserver_restart_mid_run_loses_nothing(any_api: ApiServer, km: Path,
         create(kubectl, *(pod(f"r{i}") for i in range(15)))
         any_api.restart()  # same port, same data
         create(kubectl, *(pod(f"s{i}") for i in range(15)))
-        wait_for("every pod bound", lambda: all_bound(kubectl, "r", 15)
-                 and all_bound(kubectl, "s", 15), timeout=40)
+        until(lambda: all_bound(kubectl, "r", 15)
+                 and all_bound(kubectl, "s", 15),
+              "every pod bound", 40, POLL)
         assert proc.poll() is None
         assert "Traceback" not in Schedulers.log(proc)
     finally:
@@ -143,15 +146,15 @@ def test_apiserver_restart_mid_run_loses_nothing(any_api: ApiServer, km: Path,
 def test_a_leader_that_lost_its_lease_exits_1(kubectl: Kubectl, schedulers: Schedulers) -> None:
     create(kubectl, node("n1"))
     first = schedulers.start(*FAST_LEASE, "--leader-elect-identity", "first")
-    wait_for("the first scheduler to lead", lambda: lease_holder(kubectl) == "first")
+    until(lambda: lease_holder(kubectl) == "first", "the first scheduler to lead", WAIT, POLL)
     schedulers.start(*FAST_LEASE, "--leader-elect-identity", "second")
     first.send_signal(signal.SIGSTOP)  # frozen: no renewals
     try:
-        wait_for("the second scheduler to lead", lambda: lease_holder(kubectl) == "second")
+        until(lambda: lease_holder(kubectl) == "second", "the second scheduler to lead", WAIT, POLL)
     finally:
         first.send_signal(signal.SIGCONT)
     assert first.wait(timeout=15) == 1
     last = Schedulers.log(first).strip().splitlines()[-1]
     assert last.startswith("km scheduler: error: "), last
     create(kubectl, pod("after"))
-    wait_for("the new leader to schedule", lambda: all_bound(kubectl, "after", 1))
+    until(lambda: all_bound(kubectl, "after", 1), "the new leader to schedule", WAIT, POLL)

@@ -25,8 +25,9 @@ import pytest
 from servers.apiserver.admission.serviceaccount import token_volume
 from tests.e2e import test_kubectl as base
 from tests.e2e.test_kubectl import Kubectl
-from tests.e2e.test_kubelet import NODE, WAIT, Kubelet, _cleanup_pods, sh, until
+from tests.e2e.test_kubelet import NODE, POLL, WAIT, Kubelet, _cleanup_pods, sh
 from tests.support.apiserver import ApiServer, start_apiserver
+from tests.support.wait import until
 
 certs = base.certs
 kubectl = base.kubectl
@@ -85,9 +86,9 @@ def node(km: Path, api: ApiServer, certs: Path, manager: None,
 def test_a_pod_lists_pods_with_its_own_token(node: Kubelet, kubectl: Kubectl,
                                              api: ApiServer) -> None:
     until(lambda: kubectl("get", "sa", "default", check=False).returncode == 0,
-          "the default ServiceAccount")
+          "the default ServiceAccount", WAIT, POLL)
     until(lambda: kubectl("get", "cm", "kube-root-ca.crt", check=False).returncode == 0,
-          "kube-root-ca.crt")
+          "kube-root-ca.crt", WAIT, POLL)
     kubectl("create", "rolebinding", "sa-view", "--clusterrole", "view",
             "--serviceaccount", "default:default")
     folder = f"{node.root}/pods/$POD_UID/volumes/kubernetes.io~projected/tok"
@@ -114,7 +115,7 @@ def test_a_pod_lists_pods_with_its_own_token(node: Kubelet, kubectl: Kubectl,
 
 def _listed_or_why(kubectl: Kubectl, node: Kubelet) -> dict:  # type: ignore[type-arg]
     try:
-        return until(lambda: _listed(kubectl), "the pod's own list of pods", timeout=WAIT)
+        return until(lambda: _listed(kubectl), "the pod's own list of pods", WAIT, POLL)
     except BaseException:
         described = kubectl("describe", "pod", "me", check=False).stdout
         logs = kubectl("logs", "me", check=False)

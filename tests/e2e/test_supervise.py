@@ -19,17 +19,12 @@ import pytest
 from hyperkube import messages as msg
 from tests.e2e.conftest import RUN_TIMEOUT
 from tests.support import procfs
+from tests.support.wait import until
 
 pytestmark = pytest.mark.e2e
 
 Start = Callable[..., "subprocess.Popen[str]"]
-
-
-def _wait(cond: object, seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not cond():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
+WAIT, POLL = 30.0, 0.02  # a bound on each wait (tests.support.wait), and how often it looks
 
 
 def _group_gone(pgid: int) -> bool:
@@ -105,7 +100,8 @@ def test_parent_restarts_a_killed_child_rotates_its_log_and_stops_every_group(
     logs = tmp_path / "logs"
     proc = started(demo, "parent", "--log-dir", logs, "--max-log-size", "10",
                    "--max-log-backups", "3", "--restart-delay", "0.5", "--kill-grace", "2")
-    _wait(lambda: "ready\n" in _read(logs / "sleeper.log") and "ready" in _all(logs, "together"))
+    until(lambda: "ready\n" in _read(logs / "sleeper.log") and "ready" in _all(logs, "together"),
+          "both children ready", WAIT, POLL)
     first = procfs.children(proc.pid)
     assert sorted(first.values()) == ["sleeper", "together"]
     for pid in first:
@@ -114,11 +110,13 @@ def test_parent_restarts_a_killed_child_rotates_its_log_and_stops_every_group(
 
     os.kill(sleeper, signal.SIGKILL)
     killed_at = time.monotonic()
-    _wait(lambda: any(n == "sleeper" and p != sleeper
-                      for p, n in procfs.children(proc.pid).items()))
+    until(lambda: any(n == "sleeper" and p != sleeper
+                      for p, n in procfs.children(proc.pid).items()),
+          "the sleeper restarted", WAIT, POLL)
     assert time.monotonic() - killed_at >= 0.5, "restarted after the delay"
-    _wait(lambda: list(logs.glob("sleeper-*.log"))
-          and "ready\n" in _read(logs / "sleeper.log"))
+    until(lambda: list(logs.glob("sleeper-*.log"))
+          and "ready\n" in _read(logs / "sleeper.log"),
+          "the sleeper's log rotated, and it ready again", WAIT, POLL)
     backups = sorted(logs.glob("sleeper-*.log"))
     assert [b.read_text() for b in backups] == ["ready\n"], "the first run's log was rotated"
     assert len(list(logs.glob("together-*.log"))) == 3, "old backups removed by count"
@@ -136,13 +134,15 @@ def test_parent_restarts_a_killed_child_rotates_its_log_and_stops_every_group(
 def test_a_parent_killed_outright_takes_its_children_with_it(
         demo: Path, started: Start, tmp_path: Path) -> None:
     proc = started(demo, "parent", "--log-dir", tmp_path)
-    _wait(lambda: len(procfs.children(proc.pid)) == 2
-          and "ready" in _read(tmp_path / "sleeper.log"))
+    until(lambda: len(procfs.children(proc.pid)) == 2
+          and "ready" in _read(tmp_path / "sleeper.log"),
+          "both children ready", WAIT, POLL)
     kids = list(procfs.children(proc.pid))
     proc.kill()  # SIGKILL: no chance to stop them; the parent-death signal does
     proc.communicate(timeout=RUN_TIMEOUT)
     try:
-        _wait(lambda: not [pid for pid in kids if procfs.alive(pid)], seconds=10)
+        until(lambda: not [pid for pid in kids if procfs.alive(pid)],
+              "the children to die with their parent", 10, POLL)
     finally:
         for pid in kids:  # ours, if the test failed: orphans of the parent it started
             if procfs.alive(pid):

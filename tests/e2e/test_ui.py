@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.aio import QUIET, Cluster, apply, remove_process_pods, until
+from tests.e2e.aio import POLL, QUIET, WAIT, Cluster, apply, remove_process_pods
 from tests.support.apiserver import start_apiserver
 from tests.support.etcd import free_port
-from tests.ui.browser import chromium, console_errors, screenshot, wait_for
+from tests.support.wait import until
+from tests.ui.browser import PAGE_POLL, STALE, chromium, console_errors, screenshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -53,18 +54,19 @@ def cluster(km: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clus
                 f"service-account-signing-key-file={data / 'pki' / 'sa.key'}")
     c.start()
     try:
-        until(lambda: c.node_ready(NODE), "the node to be Ready")
+        until(lambda: c.node_ready(NODE), "the node to be Ready", WAIT, POLL)
         for name, role in (("ui-admin", "cluster-admin"), ("ui-viewer", "view")):
             c.kubectl("create", "serviceaccount", name)
             c.kubectl("create", "clusterrolebinding", name, "--clusterrole", role,
                       "--serviceaccount", f"default:{name}")
         apply(c, workload("web", 2, WEB))
         apply(c, workload("crash", 1, CRASH))
-        until(lambda: c.running("app=web", 2), "2 web pods Running")
+        until(lambda: c.running("app=web", 2), "2 web pods Running", WAIT, POLL)
         yield c
         for name in ("web", "crash", "roll"):
             c.kubectl("delete", "deployment", name, "--ignore-not-found", check=False)
-        until(lambda: not (c.json("get", "pods") or {"items": [1]})["items"], "the pods to go")
+        until(lambda: not (c.json("get", "pods") or {"items": [1]})["items"],
+              "the pods to go", WAIT, POLL)
     finally:
         c.stop()
         remove_process_pods(c.data / "kubelet", NODE)
@@ -112,10 +114,11 @@ def text_of(driver: Any, selector: str) -> str:
 
 def login(driver: Any, base: str, token: str) -> None:
     driver.get(base)
-    wait_for(lambda: by_id(driver, "token"), "the login form")
+    until(lambda: by_id(driver, "token"), "the login form", WAIT, PAGE_POLL, retry_on=STALE)
     by_id(driver, "token").send_keys(token)
     by_id(driver, "login-button").click()
-    wait_for(lambda: "Logged in as" in by_id(driver, "user").text, "the login to finish")
+    until(lambda: "Logged in as" in by_id(driver, "user").text,
+          "the login to finish", WAIT, PAGE_POLL, retry_on=STALE)
 
 
 def go(driver: Any, base: str, view: str) -> None:
@@ -140,7 +143,8 @@ def test_a_wrong_token_gets_the_login_error(browser: Any, base: str, shots: Path
     browser.get(base)
     by_id(browser, "token").send_keys("not-a-token")
     by_id(browser, "login-button").click()
-    message = wait_for(lambda: by_id(browser, "login-error").text, "the login error")
+    message = until(lambda: by_id(browser, "login-error").text,
+                    "the login error", WAIT, PAGE_POLL, retry_on=STALE)
     assert "401 Unauthorized" in message and "kubectl create token" in message
     assert browser.execute_script("return sessionStorage.getItem('km.token')") is None
     screenshot(browser, shots, "login-error")
@@ -150,17 +154,20 @@ def test_the_node_and_the_running_pods_appear(browser: Any, base: str,
                                               tokens: dict[str, str], shots: Path) -> None:
     login(browser, base, tokens["ui-admin"])
     assert "system:serviceaccount:default:ui-admin" in by_id(browser, "user").text
-    wait_for(lambda: NODE in text_of(browser, "#nodes tbody"), "the node in the overview")
+    until(lambda: NODE in text_of(browser, "#nodes tbody"),
+          "the node in the overview", WAIT, PAGE_POLL, retry_on=STALE)
     row = css(browser, f'#nodes tr[data-key="{NODE}"]')
     assert "Ready" in row.text
     cpu = row.find_element("css selector", f'[aria-label="CPU of {NODE}"]')
-    wait_for(lambda: float(cpu.get_attribute("aria-valuenow")) >= 0.3, "3 pods' cpu requests")
-    wait_for(lambda: "Running" in text_of(browser, "#phases"), "pods by phase")
+    until(lambda: float(cpu.get_attribute("aria-valuenow")) >= 0.3,
+          "3 pods' cpu requests", WAIT, PAGE_POLL, retry_on=STALE)
+    until(lambda: "Running" in text_of(browser, "#phases"),
+          "pods by phase", WAIT, PAGE_POLL, retry_on=STALE)
     screenshot(browser, shots, "overview")
     go(browser, base, "pods")
-    wait_for(lambda: len([r for r in browser.find_elements("css selector", "#pods tbody tr")
+    until(lambda: len([r for r in browser.find_elements("css selector", "#pods tbody tr")
                           if r.text.startswith("web-") and "Running" in r.text]) == 2,
-             "the 2 running web pods")
+          "the 2 running web pods", WAIT, PAGE_POLL, retry_on=STALE)
     screenshot(browser, shots, "pods")
 
 
@@ -168,7 +175,8 @@ def test_a_deployment_appears_and_its_rollout_moves_without_reload(
         browser: Any, base: str, tokens: dict[str, str], cluster: Cluster, shots: Path) -> None:
     login(browser, base, tokens["ui-admin"])
     go(browser, base, "workloads")
-    wait_for(lambda: "web" in text_of(browser, "#deployments tbody"), "the web deployment")
+    until(lambda: "web" in text_of(browser, "#deployments tbody"),
+          "the web deployment", WAIT, PAGE_POLL, retry_on=STALE)
     browser.execute_script("""
         window.__noReload = true; window.__seen = [];
         new MutationObserver(() => {
@@ -178,7 +186,8 @@ def test_a_deployment_appears_and_its_rollout_moves_without_reload(
                    {childList: true, subtree: true, characterData: true});""")
     apply(cluster, workload("roll", 3, WEB))
     roll = '#deployments tr[data-key="default/roll"]'
-    wait_for(lambda: "available 3/3" in text_of(browser, roll), "the rollout to finish on the page")
+    until(lambda: "available 3/3" in text_of(browser, roll),
+          "the rollout to finish on the page", WAIT, PAGE_POLL, retry_on=STALE)
     seen = browser.execute_script("return window.__seen")
     assert any("available 0/3" in s or "available 1/3" in s or "available 2/3" in s
                for s in seen), seen
@@ -191,33 +200,37 @@ def test_scaling_from_the_page_changes_kubectl(browser: Any, base: str, tokens: 
                                                cluster: Cluster) -> None:
     login(browser, base, tokens["ui-admin"])
     go(browser, base, "workloads")
-    box = wait_for(lambda: css(browser, 'input[aria-label="Replicas for web"]'), "the scale box")
+    box = until(lambda: css(browser, 'input[aria-label="Replicas for web"]'),
+                "the scale box", WAIT, PAGE_POLL, retry_on=STALE)
     box.clear()
     box.send_keys("3")
     css(browser, 'button[aria-label="Scale web"]').click()
-    until(lambda: replicas(cluster, "web") == 3, "kubectl to see 3 replicas")
+    until(lambda: replicas(cluster, "web") == 3, "kubectl to see 3 replicas", WAIT, POLL)
     # (the page says so once the answer reached it, which may be after kubectl saw the change)
-    wait_for(lambda: "Scaled deployments/web to 3" in by_id(browser, "flash").text,
-             "the page's confirmation")
-    wait_for(lambda: "available 3/3" in text_of(browser, '#deployments tr[data-key="default/web"]'),
-             "3 available on the page")
+    until(lambda: "Scaled deployments/web to 3" in by_id(browser, "flash").text,
+          "the page's confirmation", WAIT, PAGE_POLL, retry_on=STALE)
+    until(lambda: "available 3/3" in text_of(browser, '#deployments tr[data-key="default/web"]'),
+          "3 available on the page", WAIT, PAGE_POLL, retry_on=STALE)
 
 
 def test_a_view_token_sees_everything_but_scaling_is_refused_with_the_403(
         browser: Any, base: str, tokens: dict[str, str], cluster: Cluster, shots: Path) -> None:
     login(browser, base, tokens["ui-viewer"])
-    wait_for(lambda: 'nodes is forbidden: User "system:serviceaccount:default:ui-viewer" '
+    until(lambda: 'nodes is forbidden: User "system:serviceaccount:default:ui-viewer" '
              'cannot list resource "nodes"' in text_of(browser, "#nodes"),
-             "the API's 403 for nodes, shown")
+          "the API's 403 for nodes, shown", WAIT, PAGE_POLL, retry_on=STALE)
     go(browser, base, "pods")
-    wait_for(lambda: "web-" in text_of(browser, "#pods tbody"), "the pods, to a viewer")
+    until(lambda: "web-" in text_of(browser, "#pods tbody"),
+          "the pods, to a viewer", WAIT, PAGE_POLL, retry_on=STALE)
     go(browser, base, "workloads")
-    box = wait_for(lambda: css(browser, 'input[aria-label="Replicas for web"]'), "the scale box")
+    box = until(lambda: css(browser, 'input[aria-label="Replicas for web"]'),
+                "the scale box", WAIT, PAGE_POLL, retry_on=STALE)
     before = replicas(cluster, "web")
     box.clear()
     box.send_keys("1")
     css(browser, 'button[aria-label="Scale web"]').click()
-    flash = wait_for(lambda: by_id(browser, "flash").text, "the refusal")
+    flash = until(lambda: by_id(browser, "flash").text,
+                  "the refusal", WAIT, PAGE_POLL, retry_on=STALE)
     assert flash.startswith("Could not scale deployments/web to 1: ")
     assert ('deployments.apps "web" is forbidden: User "system:serviceaccount:default:ui-viewer" '
             'cannot patch resource "deployments/scale" in API group "apps"') in flash
@@ -225,7 +238,8 @@ def test_a_view_token_sees_everything_but_scaling_is_refused_with_the_403(
     assert replicas(cluster, "web") == before
     screenshot(browser, shots, "viewer-refused")
     by_id(browser, "logout").click()
-    wait_for(lambda: by_id(browser, "token"), "the login form after logging out")
+    until(lambda: by_id(browser, "token"),
+          "the login form after logging out", WAIT, PAGE_POLL, retry_on=STALE)
     assert browser.execute_script("return sessionStorage.getItem('km.token')") is None
 
 
@@ -233,47 +247,55 @@ def test_a_crashing_pod_shows_restarts_and_its_previous_log(
         browser: Any, base: str, tokens: dict[str, str], cluster: Cluster, shots: Path) -> None:
     until(lambda: any((p["status"].get("containerStatuses") or [{}])[0].get("restartCount", 0)
                       for p in (cluster.json("get", "pods", "-l", "app=crash") or {"items": []})
-                      ["items"]), "the crash pod to restart", timeout=60)
+                      ["items"]), "the crash pod to restart", 60, POLL)
     name = cluster.json("get", "pods", "-l", "app=crash")["items"][0]["metadata"]["name"]
     login(browser, base, tokens["ui-admin"])
     go(browser, base, f"pod/default/{name}")
-    wait_for(lambda: int(css(browser, 'dd[data-field="restarts"]').text or 0) >= 1,
-             "the restarts on the pod page")
+    until(lambda: int(css(browser, 'dd[data-field="restarts"]').text or 0) >= 1,
+          "the restarts on the pod page", WAIT, PAGE_POLL, retry_on=STALE)
     assert text_of(browser, "#containers tbody")  # the container's row
     # The current instance's request answers first (a user does not toggle within
     # milliseconds; an abort before the kubelet answers is logged by the apiserver as a 500).
-    wait_for(lambda: by_id(browser, "log").text, "the current instance's log or its error")
+    until(lambda: by_id(browser, "log").text,
+          "the current instance's log or its error", WAIT, PAGE_POLL, retry_on=STALE)
     by_id(browser, "log-previous").click()
-    wait_for(lambda: "crash run at" in by_id(browser, "log").text, "the previous instance's log")
-    wait_for(lambda: "BackOff" in text_of(browser, "#pod-events") or
-             "Started" in text_of(browser, "#pod-events"), "the pod's events")
+    until(lambda: "crash run at" in by_id(browser, "log").text,
+          "the previous instance's log", WAIT, PAGE_POLL, retry_on=STALE)
+    until(lambda: "BackOff" in text_of(browser, "#pod-events") or
+             "Started" in text_of(browser, "#pod-events"),
+          "the pod's events", WAIT, PAGE_POLL, retry_on=STALE)
     screenshot(browser, shots, "pod")
     go(browser, base, "overview")
-    wait_for(lambda: "BackOff" in text_of(browser, "#warnings tbody"),
-             "the crash's BackOff among the recent warnings")
+    until(lambda: "BackOff" in text_of(browser, "#warnings tbody"),
+          "the crash's BackOff among the recent warnings", WAIT, PAGE_POLL, retry_on=STALE)
 
 
 def test_cordon_restart_and_delete_are_kubectl_calls(
         browser: Any, base: str, tokens: dict[str, str], cluster: Cluster) -> None:
     login(browser, base, tokens["ui-admin"])
-    wait_for(lambda: css(browser, f'button[aria-label="Cordon {NODE}"]'), "Cordon").click()
-    until(lambda: cluster.json("get", "node", NODE)["spec"].get("unschedulable"), "cordoned")
-    wait_for(lambda: css(browser, f'button[aria-label="Uncordon {NODE}"]'), "Uncordon").click()
+    until(lambda: css(browser, f'button[aria-label="Cordon {NODE}"]'),
+          "Cordon", WAIT, PAGE_POLL, retry_on=STALE).click()
+    until(lambda: cluster.json("get", "node", NODE)["spec"].get("unschedulable"),
+          "cordoned", WAIT, POLL)
+    until(lambda: css(browser, f'button[aria-label="Uncordon {NODE}"]'),
+          "Uncordon", WAIT, PAGE_POLL, retry_on=STALE).click()
     until(lambda: not cluster.json("get", "node", NODE)["spec"].get("unschedulable"),
-          "uncordoned")
+          "uncordoned", WAIT, POLL)
     go(browser, base, "workloads")
-    wait_for(lambda: css(browser, 'button[aria-label="Restart rollout of web"]'), "Restart").click()
+    until(lambda: css(browser, 'button[aria-label="Restart rollout of web"]'),
+          "Restart", WAIT, PAGE_POLL, retry_on=STALE).click()
     until(lambda: "kubectl.kubernetes.io/restartedAt" in (cluster.json(
         "get", "deployment", "web")["spec"]["template"]["metadata"].get("annotations") or {}),
-        "the restartedAt annotation kubectl rollout restart sets")
-    wait_for(lambda: "Restarted deployments/web" in by_id(browser, "flash").text,
-             "the page's confirmation")
+          "the restartedAt annotation kubectl rollout restart sets", WAIT, POLL)
+    until(lambda: "Restarted deployments/web" in by_id(browser, "flash").text,
+          "the page's confirmation", WAIT, PAGE_POLL, retry_on=STALE)
     go(browser, base, "pods")
     pod = cluster.json("get", "pods", "-l", "app=web")["items"][0]["metadata"]["name"]
-    wait_for(lambda: css(browser, f'button[aria-label="Delete pod {pod}"]'), "Delete").click()
+    until(lambda: css(browser, f'button[aria-label="Delete pod {pod}"]'),
+          "Delete", WAIT, PAGE_POLL, retry_on=STALE).click()
     browser.switch_to.alert.accept()
     until(lambda: pod not in cluster.kubectl("get", "pods", "-o", "name") or
-          "Terminating" in cluster.kubectl("get", "pods"), "the pod to be deleted")
+          "Terminating" in cluster.kubectl("get", "pods"), "the pod to be deleted", WAIT, POLL)
 
 
 def test_phone_width_and_dark_scheme(browser: Any, base: str, tokens: dict[str, str],
@@ -283,7 +305,8 @@ def test_phone_width_and_dark_scheme(browser: Any, base: str, tokens: dict[str, 
     browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
         "width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True})
     login(browser, base, tokens["ui-admin"])
-    wait_for(lambda: NODE in text_of(browser, "#nodes tbody"), "the node")
+    until(lambda: NODE in text_of(browser, "#nodes tbody"),
+          "the node", WAIT, PAGE_POLL, retry_on=STALE)
     assert browser.execute_script(
         "return getComputedStyle(document.body).backgroundColor") == "rgb(13, 17, 23)"
     assert browser.execute_script("return window.innerWidth") == 390
@@ -295,7 +318,8 @@ def test_phone_width_and_dark_scheme(browser: Any, base: str, tokens: dict[str, 
     body = css(browser, "body")
     body.send_keys("g")
     body.send_keys("p")
-    wait_for(lambda: "web-" in text_of(browser, "#pods tbody"), "the pods view by keyboard")
+    until(lambda: "web-" in text_of(browser, "#pods tbody"),
+          "the pods view by keyboard", WAIT, PAGE_POLL, retry_on=STALE)
     css(browser, "main").send_keys("j")
     assert browser.execute_script("return document.activeElement.closest('#pods tbody') !== null")
 
@@ -306,21 +330,27 @@ def test_services_events_yaml_and_the_namespace_filter(
     login(browser, base, tokens["ui-admin"])
     go(browser, base, "services")
     row = '#services tr[data-key="default/web"]'
-    wait_for(lambda: ":8000" in text_of(browser, row), "the web service with its endpoints")
+    until(lambda: ":8000" in text_of(browser, row),
+          "the web service with its endpoints", WAIT, PAGE_POLL, retry_on=STALE)
     assert "80/TCP" in text_of(browser, row) and "app=web" in text_of(browser, row)
     go(browser, base, "events")
-    wait_for(lambda: "Scheduled" in text_of(browser, "#events tbody"), "the event stream")
+    until(lambda: "Scheduled" in text_of(browser, "#events tbody"),
+          "the event stream", WAIT, PAGE_POLL, retry_on=STALE)
     go(browser, base, "yaml/apis/apps/v1/namespaces/default/deployments/web")
-    text = wait_for(lambda: css(browser, "pre.yaml").text, "the deployment as YAML")
+    text = until(lambda: css(browser, "pre.yaml").text,
+                 "the deployment as YAML", WAIT, PAGE_POLL, retry_on=STALE)
     assert text.startswith("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n")
     assert "  name: web\n" in text
     go(browser, base, "pods")
-    wait_for(lambda: "web-" in text_of(browser, "#pods tbody"), "the pods")
+    until(lambda: "web-" in text_of(browser, "#pods tbody"),
+          "the pods", WAIT, PAGE_POLL, retry_on=STALE)
     from selenium.webdriver.support.ui import Select
 
-    wait_for(lambda: "kube-system" in text_of(browser, "#namespace"), "the namespaces listed")
+    until(lambda: "kube-system" in text_of(browser, "#namespace"),
+          "the namespaces listed", WAIT, PAGE_POLL, retry_on=STALE)
     Select(by_id(browser, "namespace")).select_by_value("kube-system")
-    wait_for(lambda: "web-" not in text_of(browser, "#pods tbody"), "default's pods filtered out")
+    until(lambda: "web-" not in text_of(browser, "#pods tbody"),
+          "default's pods filtered out", WAIT, PAGE_POLL, retry_on=STALE)
     assert browser.execute_script("return sessionStorage.getItem('km.namespace')") == "kube-system"
 
 
@@ -329,15 +359,16 @@ def test_the_page_reconnects_after_the_cluster_restarts(
     # Last in the module: the cluster is killed (-9) and started again under the open page.
     login(browser, base, tokens["ui-admin"])
     go(browser, base, "pods")
-    wait_for(lambda: "web-" in text_of(browser, "#pods tbody"), "the pods")
+    until(lambda: "web-" in text_of(browser, "#pods tbody"),
+          "the pods", WAIT, PAGE_POLL, retry_on=STALE)
     browser.execute_script("window.__noReload = true")
     cluster.kill()
     cluster.start()
-    until(lambda: cluster.node_ready(NODE), "the node Ready again")
+    until(lambda: cluster.node_ready(NODE), "the node Ready again", WAIT, POLL)
     cluster.kubectl("run", "after-restart", "--image", "busybox", "--restart", "Never",
                     "--overrides", json.dumps({"spec": {"automountServiceAccountToken": False}}),
                     "--command", "--", "sleep", "3600")
-    wait_for(lambda: "after-restart" in text_of(browser, "#pods tbody"),
-             "a pod made after the restart, on the same page", timeout=60)
+    until(lambda: "after-restart" in text_of(browser, "#pods tbody"),
+          "a pod made after the restart, on the same page", 60, PAGE_POLL, retry_on=STALE)
     assert browser.execute_script("return window.__noReload") is True
     cluster.kubectl("delete", "pod", "after-restart", "--wait=false")

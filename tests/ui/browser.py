@@ -12,8 +12,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,9 @@ import pytest
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 WAIT = 30.0
+# How the tests wait for a page (tests.support.wait): every 0.1 s, and any error of a probe
+# (a stale element between two renders, say) is a "look again", reported if time runs out.
+PAGE_POLL, STALE = 0.1, (Exception,)
 OFFLINE_FLAGS = (
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
     "--no-first-run", "--no-default-browser-check", "--disable-background-networking",
@@ -71,21 +73,6 @@ def chromium(width: int = 1280, height: int = 800, dark: bool = False) -> Iterat
             yield driver
         finally:
             driver.quit()
-
-
-def wait_for(probe: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
-    """Poll `probe` until it returns something truthy; fail naming `what`."""
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            found = probe()
-            if found:
-                return found
-        except Exception as exc:  # a stale element between two renders: look again
-            last = exc
-        time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what}" + (f" (last error: {last})" if last else ""))
 
 
 def console_errors(driver: Any) -> list[str]:

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from tests.ui.browser import chromium, console_errors, wait_for
+from tests.support.wait import until
+from tests.ui.browser import PAGE_POLL, STALE, chromium, console_errors
 
 HERE = Path(__file__).resolve().parent
 STATIC = HERE.parents[1] / "servers" / "ui" / "static"
@@ -46,8 +47,8 @@ def results() -> Iterator[dict[str, dict[str, Any]]]:
     try:
         with chromium() as driver:
             driver.get(f"http://127.0.0.1:{server.server_address[1]}/test/logic.html")
-            done = wait_for(lambda: driver.execute_script("return window.__results"),
-                            "the logic tests to finish", timeout=20)
+            done = until(lambda: driver.execute_script("return window.__results"),
+                         "the logic tests to finish", 20, PAGE_POLL, retry_on=STALE)
             errors = console_errors(driver)
             assert not errors, errors
             yield {r["name"]: r for r in done}
