@@ -37,18 +37,10 @@ def until(probe: Callable[[], Any], what: str, timeout: float = TIMEOUT,
     An exception of a ``retry_on`` type counts as a falsy answer (and is named on failure);
     any other propagates at once. Fails the test (``pytest.fail``) naming ``what``.
     """
-    deadline = time.monotonic() + timeout
-    last: BaseException | None = None
-    while True:
-        try:
-            found = probe()
-        except retry_on as exc:
-            found, last = None, exc
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            _fail(what, timeout, detail, last)
+    poll = _Poll(what, timeout, detail, retry_on)
+    while not poll.over(found := poll.ask(probe)):
         time.sleep(interval)
+    return found
 
 
 async def eventually(probe: Callable[[], Any], what: str, timeout: float = TIMEOUT,
@@ -56,26 +48,47 @@ async def eventually(probe: Callable[[], Any], what: str, timeout: float = TIMEO
                      retry_on: Retry = ()) -> Any:
     """``until`` for a running event loop: the probe may be sync or return an awaitable,
     and the loop keeps running (``asyncio.sleep``) between two asks."""
-    deadline = time.monotonic() + timeout
-    last: BaseException | None = None
-    while True:
+    poll = _Poll(what, timeout, detail, retry_on)
+    while not poll.over(found := await poll.ask_async(probe)):
+        await asyncio.sleep(interval)
+    return found
+
+
+class _Poll:
+    """One wait's bookkeeping: its deadline, the last error a probe raised, the failure."""
+
+    def __init__(self, what: str, timeout: float, detail: Detail, retry_on: Retry) -> None:
+        self.what, self.timeout, self.detail, self.retry_on = what, timeout, detail, retry_on
+        self.deadline = time.monotonic() + timeout
+        self.last: BaseException | None = None
+
+    def ask(self, probe: Callable[[], Any]) -> Any:
+        try:
+            return probe()
+        except self.retry_on as exc:
+            self.last = exc
+            return None
+
+    async def ask_async(self, probe: Callable[[], Any]) -> Any:
         try:
             found = probe()
-            if inspect.isawaitable(found):
-                found = await found
-        except retry_on as exc:
-            found, last = None, exc
+            return (await found) if inspect.isawaitable(found) else found
+        except self.retry_on as exc:
+            self.last = exc
+            return None
+
+    def over(self, found: Any) -> bool:
+        """True for a truthy answer; fails the test once the deadline has passed."""
         if found:
-            return found
-        if time.monotonic() > deadline:
-            _fail(what, timeout, detail, last)
-        await asyncio.sleep(interval)
+            return True
+        if time.monotonic() > self.deadline:
+            self.fail()
+        return False
 
-
-def _fail(what: str, timeout: float, detail: Detail, last: BaseException | None) -> NoReturn:
-    message = f"timed out waiting for {what} after {timeout:g} s"
-    if detail is not None:
-        message += f": {detail()}"
-    if last is not None:
-        message += f" (last error: {last!r})"
-    pytest.fail(message)
+    def fail(self) -> NoReturn:
+        message = f"timed out waiting for {self.what} after {self.timeout:g} s"
+        if self.detail is not None:
+            message += f": {self.detail()}"
+        if self.last is not None:
+            message += f" (last error: {self.last!r})"
+        pytest.fail(message)
