@@ -325,7 +325,7 @@ def test_host_ports_from_the_host_and_a_pod_and_gone_with_the_pod(net: Net) -> N
         {"containerPort": 8080, "hostPort": 18080}])))
     until(lambda: "didn't have free ports" in json.dumps(
         (c.json("get", "pod", "hp-twin") or {}).get("status") or {}),
-          "hp-twin Unschedulable", WAIT, POLL)
+        "hp-twin Unschedulable", WAIT, POLL)
     c.kubectl("delete", "pod", "hp-twin", "--wait", "--timeout=30s")  # gone before hp goes
 
     c.kubectl("delete", "pod", "hp", "--wait", "--timeout=30s")

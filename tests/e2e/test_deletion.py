@@ -78,7 +78,7 @@ def test_delete_namespace_terminates_then_goes(kubectl: Kubectl) -> None:
     running(kubectl, "web", 1, "x")
     until(lambda: kubectl(
         "get", "serviceaccount", "default", "-n", "x", check=False).returncode == 0,
-          "the default ServiceAccount in x", WAIT, POLL)
+        "the default ServiceAccount in x", WAIT, POLL)
     kubectl("delete", "namespace", "x", "--wait=false")
     row = kubectl("get", "namespace", "x", "--no-headers").stdout.split()
     assert row[:2] == ["x", "Terminating"]

@@ -72,7 +72,7 @@ def events_of(kubectl: Kubectl, name: str) -> str:
 def status_is(kubectl: Kubectl, name: str, status: str) -> list[str]:
     return list(until(lambda: (
         row if (row := job_row(kubectl, name))[1] == status else None),
-                      f"job {name} {status}", WAIT, POLL))
+        f"job {name} {status}", WAIT, POLL))
 
 
 def test_jobs_complete_fail_run_indexed_time_out_and_expire(kubectl: Kubectl) -> None:

@@ -103,7 +103,7 @@ def test_logs_of_a_pod_with_two_containers_default_to_the_first(
         # the kubelet's events name the container as kube's do (involvedObject.fieldPath)
         assert until(lambda: started_paths(kubectl, "two") == {
             "spec.containers{a}", "spec.containers{b}"},
-                     "a Started event per container", WAIT, POLL)
+            "a Started event per container", WAIT, POLL)
     finally:
         kubectl("delete", "pod", "two", "--wait=true", "--timeout=20s")
 

@@ -283,7 +283,7 @@ def sandboxed(km: Path, certs: Path, tmp_path_factory: pytest.TempPathFactory
                 until(lambda: "true" in client(
                     "get", "pod", "boxed", "-o",
                     "jsonpath={.status.containerStatuses[0].ready}", check=False).stdout,
-                      "pod boxed ready", WAIT, POLL)
+                    "pod boxed ready", WAIT, POLL)
                 yield client, netns
             finally:
                 client("delete", "pod", "boxed", "--wait=false", check=False)

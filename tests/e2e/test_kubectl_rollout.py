@@ -102,7 +102,7 @@ def test_rollout_set_image_undo_restart_pause_scale(
     kubectl("delete", "deploy", "web", "--timeout=20s")
     until(lambda: kubectl(
         "get", "rs,pods", "-l", "app=web", "--no-headers").stdout.strip() == "",
-          "the RSs and pods to go", WAIT, POLL)
+        "the RSs and pods to go", WAIT, POLL)
 
 
 RECREATE = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "db"},

@@ -69,7 +69,7 @@ def cluster(km: Path, tmp_path: Path, env: dict[str, str]) -> Iterator[Cluster]:
         try:
             until(lambda: len(made.kubectl(
                 "get", "nodes", "--no-headers").stdout.strip().splitlines()) == 2,
-                  "2 nodes", WAIT, POLL)
+                "2 nodes", WAIT, POLL)
             yield made
         finally:
             for name in list(made.procs):
@@ -203,7 +203,7 @@ def test_drain_waits_on_a_budget_and_proceeds_once_it_allows(cluster: Cluster) -
     kubectl("apply", "-f", "-", input=json.dumps(PDB))
     until(lambda: sum(
         1 for p in cluster.pods("app=db").values() if running(p)) == 2,
-          "2 Running db pods", WAIT, POLL)
+        "2 Running db pods", WAIT, POLL)
 
     def budget(allowed: int) -> Callable[[], bool]:
         def check() -> bool:

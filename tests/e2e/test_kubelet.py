@@ -392,7 +392,7 @@ def test_liveness_restarts_and_readiness_unreadies(node: Kubelet, kubectl: Kubec
         until(lambda: all(text in kubectl("describe", "pod", "probed").stdout for text in (
             "Readiness probe failed: HTTP probe failed with statuscode: 404",
             "Container c failed liveness probe, will be restarted")),
-              "the probes' events", WAIT, POLL)
+            "the probes' events", WAIT, POLL)
         page.write_text("ok")
         until(lambda: row(kubectl, "probed")[1] == "2/2", "ready again", WAIT, POLL)
     finally:

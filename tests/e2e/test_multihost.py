@@ -213,7 +213,7 @@ def check_host_taken_away(aio: Cluster, h3: str, names: list[str], h1: str,
     cluster_ip = aio.json("get", "service", "web")["spec"]["clusterIP"]
     until(lambda: gone["status"]["podIP"] not in aio.kubectl(
         "get", "endpoints", "web", "-o", "jsonpath={.subsets[*].addresses[*].ip}"),
-          "the evicted pod out of the endpoints", 20, POLL)
+        "the evicted pod out of the endpoints", 20, POLL)
     # The proxy follows the EndpointSlices (another controller than the Endpoints'), then
     # programs its rules: once the slices drop the pod, host 1's proxy soon routes around
     # it. 16 answers in a row from 3 endpoints, one dead, would pass by chance 1 in 650.

@@ -108,10 +108,10 @@ def test_daemonset_and_statefulset_with_their_revisions(client: Any) -> None:
                                  template=_template("py-db", "db:1"))))
     until(lambda: (
         apps.read_namespaced_daemon_set_status("py-agent", NS).status.number_ready == 2),
-          "a daemon pod on each of the 2 nodes", WAIT, POLL)
+        "a daemon pod on each of the 2 nodes", WAIT, POLL)
     until(lambda: (
         apps.read_namespaced_stateful_set_status("py-db", NS).status.ready_replicas == 2),
-          "2 ready stateful pods", WAIT, POLL)
+        "2 ready stateful pods", WAIT, POLL)
     sts = apps.read_namespaced_stateful_set("py-db", NS)
     assert sts.status.current_revision == sts.status.update_revision
     revisions = apps.list_namespaced_controller_revision(NS).items

@@ -155,7 +155,7 @@ def test_pods_land_where_selectors_affinity_taints_and_requests_say(
     assert placed(kubectl, "big") == "ssd"  # 3 cpu: not on small, and gpu is tainted
     events = until(lambda: "Successfully assigned" in (
         out := describe(kubectl, "wants-ssd")) and out,
-                   "the Scheduled event", WAIT, POLL)
+        "the Scheduled event", WAIT, POLL)
     assert "Successfully assigned default/wants-ssd to ssd" in events
     assert "default-scheduler" in events
 
@@ -199,7 +199,7 @@ def test_cordoned_node_gets_no_new_pods_until_uncordoned(kubectl: Kubectl,
     create(kubectl, pod("late"))
     until(lambda: "2 node(s) were unschedulable" in describe(
         kubectl, "late"),
-          "the cordon message", WAIT, POLL)
+        "the cordon message", WAIT, POLL)
     kubectl("uncordon", "a")
     assert placed(kubectl, "late") == "a"
 
@@ -246,7 +246,7 @@ def test_pods_spread_over_hollow_nodes_and_run(km: Path, api: ApiServer, kubectl
     try:
         until(lambda: len(
             kubectl("get", "nodes", "-o", "name").stdout.split()) == 5,
-              "5 hollow nodes", WAIT, POLL)
+            "5 hollow nodes", WAIT, POLL)
         schedulers.start("--leader-elect=false")
         create(kubectl, *(pod(f"w{i}") for i in range(25)))
 

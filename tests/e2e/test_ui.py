@@ -286,7 +286,7 @@ def test_cordon_restart_and_delete_are_kubectl_calls(
           "Restart", WAIT, PAGE_POLL, retry_on=STALE).click()
     until(lambda: "kubectl.kubernetes.io/restartedAt" in (cluster.json(
         "get", "deployment", "web")["spec"]["template"]["metadata"].get("annotations") or {}),
-          "the restartedAt annotation kubectl rollout restart sets", WAIT, POLL)
+        "the restartedAt annotation kubectl rollout restart sets", WAIT, POLL)
     until(lambda: "Restarted deployments/web" in by_id(browser, "flash").text,
           "the page's confirmation", WAIT, PAGE_POLL, retry_on=STALE)
     go(browser, base, "pods")

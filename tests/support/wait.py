@@ -1,7 +1,9 @@
 """One bounded poll for the tests: ask a probe until it answers, fail naming what was awaited.
 
-    found = until(lambda: kubectl("get", "pod", "web").stdout, "pod web", timeout=WAIT)
-    nodes = await eventually(bound, "6 bound pods", timeout=10.0, interval=0.05)
+    WAIT, POLL = 30.0, 0.2     # each test file its own bound and pace
+    out = until(lambda: kubectl("get", "pod", "web").stdout, "pod web", WAIT, POLL)
+    nodes = await eventually(bound, "6 bound pods", WAIT, POLL, detail=lambda: log[-5:])
+    until(lambda: greet(vip, 80), "the clusterIP", WAIT, POLL, retry_on=(OSError,))
 
 A probe's first truthy answer is returned. The probe is asked once more after the deadline,
 so a machine too loaded to wake the loop in time still gets its last look, and then the test
@@ -9,8 +11,8 @@ fails with ``timed out waiting for WHAT after N s`` plus, when given, ``detail()
 the last status) and the last error a ``retry_on`` exception carried. Each test file keeps its
 own timeout and interval (a shorter timeout is a flaky test under CPU load), so pass them.
 
-Not a sleep-until-deadline: it returns as soon as the probe answers. Not for waits whose
-shape differs (a status code, a stream, a process list): those keep their own loops.
+Not a sleep-until-deadline: it returns as soon as the probe answers. Not for waits of
+another shape (an event to wait on, a stream to read until a text shows): those keep theirs.
 """
 
 from __future__ import annotations
