@@ -17,7 +17,8 @@ import pytest
 from servers.apiserver import app as apiserver
 from servers.apiserver.authz import bootstrap
 from tests.integration.apiserver.conftest import PODS, Client, pod
-from tests.integration.apiserver.test_rbac import authorized_app, call, eventually
+from tests.integration.apiserver.test_rbac import POLL, WAIT, authorized_app, call
+from tests.support.wait import eventually
 
 N1 = {"user": "system:node:n1", "groups": "system:nodes"}
 N2 = {"user": "system:node:n2", "groups": "system:nodes"}
@@ -164,7 +165,7 @@ async def test_a_node_reads_only_what_its_pods_use(api: Client) -> None:
     async def n1_reads_mounted() -> bool:
         return await _reads(api, f"{CONFIGMAPS}/mounted", N1) == 200
 
-    await eventually(n1_reads_mounted)
+    await eventually(n1_reads_mounted, "n1 to read the mounted configmap", WAIT, POLL)
     await call(api, "GET", f"{CONFIGMAPS}/env", **N1, expect=200)
     await call(api, "GET", f"{CONFIGMAPS}?fieldSelector=metadata.name%3Dmounted", **N1,
                expect=200)
@@ -183,7 +184,7 @@ async def test_a_node_reads_only_what_its_pods_use(api: Client) -> None:
     async def n1_refused() -> bool:
         return await _reads(api, f"{CONFIGMAPS}/mounted", N1) == 403
 
-    await eventually(n1_refused)
+    await eventually(n1_refused, "n1 to be refused it", WAIT, POLL)
     unbound = pod("later", volumes=[{"name": "v", "configMap": {"name": "unused"}}])
     await call(api, "POST", PODS, unbound, expect=201)
     await call(api, "POST", f"{PODS}/later/binding", {"target": {"name": "n2"}}, expect=201)
@@ -191,7 +192,8 @@ async def test_a_node_reads_only_what_its_pods_use(api: Client) -> None:
     async def n2_reads_unused() -> bool:
         return await _reads(api, f"{CONFIGMAPS}/unused", N2) == 200
 
-    await eventually(n2_reads_unused)  # bound to n2 now: n2 may, n1 still may not
+    # bound to n2 now: n2 may, n1 still may not
+    await eventually(n2_reads_unused, "n2 to read the unused configmap", WAIT, POLL)
     await call(api, "GET", f"{CONFIGMAPS}/unused", **N1, expect=403)
 
 
@@ -199,7 +201,7 @@ async def test_a_node_lists_and_gets_only_its_own_pods_and_node(api: Client) -> 
     async def n1_gets_its_pod() -> bool:
         return await _reads(api, f"{PODS}/web-n1", N1) == 200
 
-    await eventually(n1_gets_its_pod)
+    await eventually(n1_gets_its_pod, "n1 to get its pod", WAIT, POLL)
     other = await call(api, "GET", f"{PODS}/web-n2", **N1, expect=403)
     assert other["message"].endswith("no relationship found between node 'n1' and this object")
     mine = await call(api, "GET", "/api/v1/pods?fieldSelector=spec.nodeName%3Dn1", **N1,

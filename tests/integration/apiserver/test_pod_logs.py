@@ -33,12 +33,14 @@ from tests.integration.apiserver.test_rbac import (  # noqa: F401  (rbac_api is 
     PODS_RW,
     allowed,
     binding,
-    eventually,
     rbac_api,
     role,
 )
+from tests.integration.apiserver.test_rbac import POLL as RBAC_POLL
+from tests.integration.apiserver.test_rbac import WAIT as RBAC_WAIT
 from tests.integration.apiserver.test_rbac import call as rbac_call
 from tests.support.apiserver import ApiServer, start_apiserver
+from tests.support.wait import eventually
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -480,7 +482,8 @@ async def test_rbac_asks_for_get_on_pods_log(rbac_api: Client) -> None:  # noqa:
                     "roles", role("pods", PODS_RW), expect=201)
     await rbac_call(rbac_api, "POST", "/apis/rbac.authorization.k8s.io/v1/namespaces/default/"
                     "rolebindings", binding("pods", "Role", "pods"), expect=201)
-    await eventually(lambda: allowed(rbac_api, "GET", f"{PODS}/web"))
+    await eventually(lambda: allowed(rbac_api, "GET", f"{PODS}/web"), "alice may get the pod",
+                     RBAC_WAIT, RBAC_POLL)
     denied = await rbac_call(rbac_api, "GET", f"{PODS}/web/log", user="alice", expect=403)
     assert denied["message"] == (
         'pods "web" is forbidden: User "alice" cannot get resource "pods/log" in API group "" '
@@ -490,7 +493,8 @@ async def test_rbac_asks_for_get_on_pods_log(rbac_api: Client) -> None:  # noqa:
                     "roles", role("logs", logs), expect=201)
     await rbac_call(rbac_api, "POST", "/apis/rbac.authorization.k8s.io/v1/namespaces/default/"
                     "rolebindings", binding("logs", "Role", "logs"), expect=201)
-    await eventually(lambda: allowed(rbac_api, "GET", f"{PODS}/web/log"))
+    await eventually(lambda: allowed(rbac_api, "GET", f"{PODS}/web/log"),
+                     "alice may get its log", RBAC_WAIT, RBAC_POLL)
     past_authz = await rbac_call(rbac_api, "GET", f"{PODS}/web/log", user="alice", expect=400)
     assert past_authz["message"] == "pod web does not have a host assigned"
 
