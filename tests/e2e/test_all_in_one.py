@@ -32,7 +32,8 @@ from tests.e2e.aio import (
     remove_process_pods,
 )
 from tests.e2e.netns import enter, network_namespace
-from tests.support.etcd import EtcdServer, free_port
+from tests.support.etcd import EtcdServer
+from tests.support.ports import free_port
 from tests.support.wait import until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]

@@ -20,7 +20,7 @@ import pytest
 
 from tests.e2e.aio import POLL, QUIET, WAIT, Cluster, apply, remove_process_pods
 from tests.support.apiserver import start_apiserver
-from tests.support.etcd import free_port
+from tests.support.ports import free_port
 from tests.support.wait import until
 from tests.ui.browser import PAGE_POLL, STALE, chromium, console_errors, screenshot
 

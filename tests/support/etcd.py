@@ -11,11 +11,9 @@ fixtures turn it into a failure, never a skip. Everything listens on 127.0.0.1 o
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -23,14 +21,14 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["ETCD_BINARY", "EtcdCluster", "EtcdNotFound", "EtcdServer", "EtcdStartError",
-           "free_port", "free_ports"]
+from tests.support.ports import LOOPBACK, free_ports
+
+__all__ = ["ETCD_BINARY", "EtcdCluster", "EtcdNotFound", "EtcdServer", "EtcdStartError"]
 
 ETCD_BINARY = "/usr/bin/etcd"
 INSTALL_HINT = "install it with: apt-get install -y etcd-server"
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
-LOOPBACK = "127.0.0.1"
 
 
 class EtcdNotFound(RuntimeError):
@@ -39,24 +37,6 @@ class EtcdNotFound(RuntimeError):
 
 class EtcdStartError(RuntimeError):
     """etcd did not become healthy in time (the message carries its log tail)."""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` different TCP ports on 127.0.0.1 that were free a moment ago (held open
-    together while picked: one at a time, the kernel may hand out the same one twice)."""
-    with contextlib.ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-                 for _ in range(count)]
-        for sock in socks:
-            sock.bind((LOOPBACK, 0))
-        return [int(sock.getsockname()[1]) for sock in socks]
 
 
 def find_binary(binary: str | None = None) -> str:

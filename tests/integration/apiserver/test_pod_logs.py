@@ -40,6 +40,7 @@ from tests.integration.apiserver.test_rbac import POLL as RBAC_POLL
 from tests.integration.apiserver.test_rbac import WAIT as RBAC_WAIT
 from tests.integration.apiserver.test_rbac import call as rbac_call
 from tests.support.apiserver import ApiServer, start_apiserver
+from tests.support.ports import free_port
 from tests.support.wait import eventually
 
 pytestmark = pytest.mark.timeout(60)
@@ -417,7 +418,7 @@ async def test_the_preferred_address_types_pick_the_address(
 
 async def test_an_unreachable_kubelet_is_a_clear_503(make_api: MakeApi) -> None:
     api = await make_api()
-    with_nothing = await _free_port()
+    with_nothing = free_port(NODE_IP)
     await register(api, node(port=with_nothing), pod())
     status = await call(api, "GET", f"{PODS}/web/log", expect=503)
     assert status["reason"] == "ServiceUnavailable"
@@ -497,14 +498,6 @@ async def test_rbac_asks_for_get_on_pods_log(rbac_api: Client) -> None:  # noqa:
                      "alice may get its log", RBAC_WAIT, RBAC_POLL)
     past_authz = await rbac_call(rbac_api, "GET", f"{PODS}/web/log", user="alice", expect=400)
     assert past_authz["message"] == "pod web does not have a host assigned"
-
-
-async def _free_port() -> int:
-    server = await asyncio.start_server(lambda r, w: None, NODE_IP, 0)
-    port = int(server.sockets[0].getsockname()[1])
-    server.close()
-    await server.wait_closed()
-    return port
 
 
 # -- km apiserver itself, with its --kubelet-* flags -------------------------------------------
@@ -587,7 +580,7 @@ async def test_a_client_that_leaves_before_the_kubelet_answers_is_no_error(
 async def test_km_apiserver_without_flags_logs_once_that_kubelets_are_not_verified(
         plain_apiserver: ApiServer) -> None:
     url = plain_apiserver.url
-    await _register_over_http(url, await _free_port())
+    await _register_over_http(url, free_port(NODE_IP))
     status, text = await _http(url, "GET", f"{PODS}/web/log")
     assert status == 503 and 'kubelet of node "n1"' in json.loads(text)["message"]
     log = "".join(plain_apiserver.log)

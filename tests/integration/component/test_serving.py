@@ -21,6 +21,7 @@ from servers.client.rest import Client
 from servers.component import options
 from servers.component.serving import ServingError, secure_serving
 from tests.support.apiserver import ApiServer, start_apiserver
+from tests.support.ports import free_port
 
 RBAC = "/apis/rbac.authorization.k8s.io/v1"
 
@@ -69,12 +70,6 @@ def insecure() -> ssl.SSLContext:
 @pytest.fixture
 def certs(tmp_path: Path) -> Pki:
     return Pki(tmp_path)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def serving_opts(*args: str, client_ca: Path | None = None) -> argparse.Namespace:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ from servers.client.resources import LEASES, PODS, REPLICATION_CONTROLLERS
 from servers.client.rest import Client
 from tests.integration.controller_manager.conftest import POLL, WAIT, Manager
 from tests.support.apiserver import ROOT, ApiServer
+from tests.support.ports import free_port
 from tests.support.wait import eventually
 
 Obj = dict[str, Any]
@@ -88,12 +88,6 @@ async def test_killed_and_restarted_it_converges_without_duplicates(
     finally:
         stop(proc)
     assert proc.returncode == 0, log.read_text()[-2000:]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_metrics_count_work_per_queue(client: Client, manager: Manager) -> None:

@@ -133,12 +133,6 @@ def api_call(api: ApiServer, method: str, path: str, body: Any = None) -> Any:
         return json.loads(response.read() or b"null")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[ApiServer]:
     with start_apiserver(tmp_path / "data") as server:

@@ -16,9 +16,9 @@ from tests.integration.dns.conftest import (
     DnsServer,
     Upstream,
     api_call,
-    free_port,
 )
 from tests.support.apiserver import ApiServer
+from tests.support.ports import free_port
 from tests.support.wait import until
 
 SERVICES = "/api/v1/namespaces/default/services"

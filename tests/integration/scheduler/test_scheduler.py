@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from servers.client.rest import Client
 from servers.scheduler import server
 from servers.scheduler.app import run
 from tests.support.apiserver import ApiServer, start_apiserver
+from tests.support.ports import free_port
 from tests.support.wait import eventually
 
 WAIT, POLL = 10.0, 0.05  # a bound on each wait, and how often it looks
@@ -108,12 +108,6 @@ async def test_a_pod_that_fits_nowhere_says_why(apiserver: ApiServer, client: Cl
             return str((await client.get(PODS, "huge", "default"))["spec"].get("nodeName", ""))
 
         assert await eventually(bound, "huge bound", WAIT, POLL) == "n2"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_metrics_in_kubes_names_on_the_secure_port(apiserver: ApiServer,

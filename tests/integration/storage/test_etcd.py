@@ -11,7 +11,8 @@ import pytest
 from servers.apiserver.storage import etcd
 from servers.apiserver.storage._etcd_wire import range_end, safe_endpoint
 from servers.apiserver.storage.interface import Unavailable
-from tests.support.etcd import EtcdNotFound, EtcdServer, free_port
+from tests.support.etcd import EtcdNotFound, EtcdServer
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.etcd
 

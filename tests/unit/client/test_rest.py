@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,16 +16,11 @@ from servers.client.errors import ApiUnavailable, BadResponse, ClientError
 from servers.client.kubeconfig import Config
 from servers.client.resources import NODES, PODS
 from servers.client.rest import Client
+from tests.support.ports import free_port
 from tests.unit.client.fakeapi import FakeApi, pod
 from tests.unit.client.pki import Pki, make_pki
 
 pytestmark = pytest.mark.timeout(20)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_create_get_and_typed_body(api: FakeApi, client: Client) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from servers.component.connect import (
     client_from_options,
     wait_for_apiserver,
 )
+from tests.support.ports import free_port
 
 Answer = Callable[[], web.Response]
 KUBECONFIG = """\
@@ -81,12 +81,6 @@ async def test_client_from_options_is_not_open_yet() -> None:
     assert client.user_agent == "kube-x/1"
     assert client.config.server == "http://127.0.0.1:1"
     await client.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
