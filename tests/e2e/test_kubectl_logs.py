@@ -11,7 +11,6 @@ has no kubelet port) is a Node object pointing nowhere.
 from __future__ import annotations
 
 import queue
-import socket
 import subprocess
 import threading
 from pathlib import Path
@@ -24,6 +23,7 @@ from tests.e2e import test_kubectl as base
 from tests.e2e import test_kubelet
 from tests.e2e.test_kubectl import Kubectl
 from tests.e2e.test_kubelet import POLL, Kubelet, pod, sh, status
+from tests.support.ports import free_port
 from tests.support.wait import until
 
 certs = base.certs  # fixture: the module's PKI and kubeconfigs from km.pyz certs
@@ -138,9 +138,7 @@ def test_logs_follow_prints_lines_written_after_it_started(
 
 
 def test_an_unreachable_kubelet_and_a_node_without_one_are_503(kubectl: Kubectl) -> None:
-    with socket.socket() as s:  # a loopback port nobody listens on once closed
-        s.bind(("127.0.0.1", 0))
-        closed = s.getsockname()[1]
+    closed = free_port()  # a loopback port nobody listens on
     for name, endpoints in (("away", {"kubeletEndpoint": {"Port": closed}}), ("portless", {})):
         create(kubectl, {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}})
         kubectl("patch", "node", name, "--subresource=status", "--type=merge", "-p",

@@ -7,7 +7,6 @@ apply) routes to it; bad flags are one line.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from tests.e2e.conftest import run
 from tests.e2e.test_kubectl import Kubectl
 from tests.integration.proxy.lab import ECHO, NOT_YET, POLL, WAIT, greet
 from tests.support.apiserver import start_apiserver
+from tests.support.ports import free_port
 from tests.support.wait import until
 
 MANIFEST = """\
@@ -41,9 +41,7 @@ endpoints: [{{addresses: [127.0.10.1], conditions: {{ready: true}}}}]
 
 @pytest.fixture
 def echo() -> Iterator[int]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.10.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port("127.0.10.1")
     proc = subprocess.Popen([sys.executable, str(ECHO), "ep1", "127.0.10.1", str(port)],
                             stdout=subprocess.PIPE)
     try:

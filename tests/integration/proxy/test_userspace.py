@@ -22,6 +22,7 @@ import pytest
 
 from tests.integration.proxy.lab import ECHO, NOT_YET, POLL, WAIT, Api, Proxy, ask_udp, greet, names
 from tests.support.apiserver import start_apiserver
+from tests.support.ports import free_port
 from tests.support.wait import until
 
 TCP = [{"name": "http", "port": 80, "protocol": "TCP"}]
@@ -50,9 +51,7 @@ def proxy(api: Api, tmp_path: Path) -> Iterator[Proxy]:
 @pytest.fixture
 def endpoints() -> Iterator[tuple[int, dict[str, subprocess.Popen[bytes]]]]:
     """Three echo processes on 127.0.10.1-3, one free port."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.10.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port("127.0.10.1")
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
         for i in range(1, 4):
