@@ -157,6 +157,14 @@ def _read(path: Path) -> str:
 
 
 def _all(folder: Path, name: str) -> str:
-    """Everything `name` logged, its backups and current file together, oldest first."""
-    files = sorted(folder.glob(f"{name}-*.log"), key=lambda p: p.stat().st_mtime_ns)
+    """Everything `name` logged, its backups and current file together, oldest first (a
+    backup pruned while this reads counts as empty)."""
+    files = sorted(folder.glob(f"{name}-*.log"), key=_mtime)
     return "".join(_read(p) for p in [*files, folder / f"{name}.log"])
+
+
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return 0
