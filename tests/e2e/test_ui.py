@@ -107,6 +107,15 @@ def css(driver: Any, selector: str) -> Any:
     return driver.find_element("css selector", selector)
 
 
+def click(driver: Any, selector: str, what: str) -> None:
+    """Find ``selector`` and click it in one step, again while a render replaces it between
+    the two (a live list renders on every watch event)."""
+    def clicked() -> bool:
+        css(driver, selector).click()
+        return True
+    until(clicked, what, WAIT, PAGE_POLL, retry_on=STALE)
+
+
 def text_of(driver: Any, selector: str) -> str:
     els = driver.find_elements("css selector", selector)
     return " ".join(e.text for e in els)
@@ -204,7 +213,7 @@ def test_scaling_from_the_page_changes_kubectl(browser: Any, base: str, tokens: 
                 "the scale box", WAIT, PAGE_POLL, retry_on=STALE)
     box.clear()
     box.send_keys("3")
-    css(browser, 'button[aria-label="Scale web"]').click()
+    click(browser, 'button[aria-label="Scale web"]', "Scale")
     until(lambda: replicas(cluster, "web") == 3, "kubectl to see 3 replicas", WAIT, POLL)
     # (the page says so once the answer reached it, which may be after kubectl saw the change)
     until(lambda: "Scaled deployments/web to 3" in by_id(browser, "flash").text,
@@ -228,7 +237,7 @@ def test_a_view_token_sees_everything_but_scaling_is_refused_with_the_403(
     before = replicas(cluster, "web")
     box.clear()
     box.send_keys("1")
-    css(browser, 'button[aria-label="Scale web"]').click()
+    click(browser, 'button[aria-label="Scale web"]', "Scale")
     flash = until(lambda: by_id(browser, "flash").text,
                   "the refusal", WAIT, PAGE_POLL, retry_on=STALE)
     assert flash.startswith("Could not scale deployments/web to 1: ")
@@ -273,26 +282,26 @@ def test_a_crashing_pod_shows_restarts_and_its_previous_log(
 def test_cordon_restart_and_delete_are_kubectl_calls(
         browser: Any, base: str, tokens: dict[str, str], cluster: Cluster) -> None:
     login(browser, base, tokens["ui-admin"])
-    until(lambda: css(browser, f'button[aria-label="Cordon {NODE}"]'),
-          "Cordon", WAIT, PAGE_POLL, retry_on=STALE).click()
+    click(browser, f'button[aria-label="Cordon {NODE}"]', "Cordon")
     until(lambda: cluster.json("get", "node", NODE)["spec"].get("unschedulable"),
           "cordoned", WAIT, POLL)
-    until(lambda: css(browser, f'button[aria-label="Uncordon {NODE}"]'),
-          "Uncordon", WAIT, PAGE_POLL, retry_on=STALE).click()
+    click(browser, f'button[aria-label="Uncordon {NODE}"]', "Uncordon")
     until(lambda: not cluster.json("get", "node", NODE)["spec"].get("unschedulable"),
           "uncordoned", WAIT, POLL)
     go(browser, base, "workloads")
-    until(lambda: css(browser, 'button[aria-label="Restart rollout of web"]'),
-          "Restart", WAIT, PAGE_POLL, retry_on=STALE).click()
+    click(browser, 'button[aria-label="Restart rollout of web"]', "Restart")
     until(lambda: "kubectl.kubernetes.io/restartedAt" in (cluster.json(
         "get", "deployment", "web")["spec"]["template"]["metadata"].get("annotations") or {}),
         "the restartedAt annotation kubectl rollout restart sets", WAIT, POLL)
     until(lambda: "Restarted deployments/web" in by_id(browser, "flash").text,
           "the page's confirmation", WAIT, PAGE_POLL, retry_on=STALE)
+    # (a pod of the finished rollout: one the restart is replacing may go before the click)
+    done = cluster.run("rollout", "status", "deployment/web", "--timeout=60s", timeout=70)
+    assert done.returncode == 0, done.stderr
     go(browser, base, "pods")
-    pod = cluster.json("get", "pods", "-l", "app=web")["items"][0]["metadata"]["name"]
-    until(lambda: css(browser, f'button[aria-label="Delete pod {pod}"]'),
-          "Delete", WAIT, PAGE_POLL, retry_on=STALE).click()
+    pod = next(p["metadata"]["name"] for p in cluster.json("get", "pods", "-l", "app=web")["items"]
+               if not p["metadata"].get("deletionTimestamp"))
+    click(browser, f'button[aria-label="Delete pod {pod}"]', "Delete")
     browser.switch_to.alert.accept()
     until(lambda: pod not in cluster.kubectl("get", "pods", "-o", "name") or
           "Terminating" in cluster.kubectl("get", "pods"), "the pod to be deleted", WAIT, POLL)
