@@ -99,9 +99,13 @@ def _node_locked(name: str) -> Iterator[None]:
         yield
         return
     path = names.for_node(name).lock
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    for _ in range(3):  # the holder may unlink the file between our open and our flock
-        if (fd := _lock(path)) is None:
+    for _ in range(3):  # a stopping kubelet may unlink the file, or its folder, meanwhile
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        try:
+            fd = _lock(path)
+        except FileNotFoundError:
+            continue
+        if fd is None:
             msg = (f"node {name} is run by another kubelet{_holder(path)} on this host "
                    "(--hostname-override names this one otherwise)")
             raise KubeletError(msg)
@@ -118,8 +122,6 @@ def _node_locked(name: str) -> Iterator[None]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)  # before the close: a kubelet locking it now fails the inode check
         os.close(fd)
-        with contextlib.suppress(OSError):
-            os.rmdir(os.path.dirname(path))  # when it holds nothing else
 
 
 async def run(opts: argparse.Namespace, stop: asyncio.Event) -> int:
